@@ -1,0 +1,31 @@
+"""Capture sources: each turns something outside into a `CapturedCall`."""
+
+from callvault.capture._records import (
+    DIRECTIONS,
+    CallMetadata,
+    CapturedCall,
+    Direction,
+    Participant,
+)
+from callvault.capture.files import (
+    FileImportOptions,
+    import_bytes,
+    import_file,
+    parse_e164,
+    parse_language,
+    parse_timestamp,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "CallMetadata",
+    "CapturedCall",
+    "Direction",
+    "FileImportOptions",
+    "Participant",
+    "import_bytes",
+    "import_file",
+    "parse_e164",
+    "parse_language",
+    "parse_timestamp",
+]

@@ -1,0 +1,189 @@
+"""Audio files as a capture source: validate the file and what is said about it.
+
+Everything here happens before the vault is touched, so bad input is refused with
+nothing written.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import phonenumbers
+
+from callvault.capture._records import (
+    DIRECTIONS,
+    CallMetadata,
+    CapturedCall,
+    Direction,
+    Participant,
+)
+from callvault.errors import InputError
+from callvault.media import probe_audio
+
+__all__ = ["FileImportOptions", "import_file", "parse_e164", "parse_language", "parse_timestamp"]
+
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z]{2})?")
+
+
+@dataclass(frozen=True)
+class FileImportOptions:
+    """What the user says about a file; strings as typed, checked by `import_file`."""
+
+    caller: str | None = None
+    callee: str | None = None
+    direction: str | None = None
+    agent: str | None = None
+    started_at: str | None = None
+    language: str | None = None
+
+
+def parse_e164(value: str, *, option: str) -> str:
+    """An E.164 number, normalised. The message does not repeat the number (it is personal)."""
+    problem = (
+        f"{option} is not an E.164 phone number; write it with + and the country code, "
+        "for example +442071234567"
+    )
+    if not value.startswith("+"):
+        raise InputError(problem)
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise InputError(problem) from None
+    if not phonenumbers.is_possible_number(number):
+        raise InputError(problem)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_timestamp(value: str, *, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r} is not an ISO 8601 date and time; for example "
+            "2026-11-23T14:05:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise InputError(
+            f"{option} {value!r} has no time zone; add Z for UTC or an offset such as +01:00"
+        )
+    return moment
+
+
+def parse_language(value: str, *, option: str = "--language") -> str:
+    code = value.strip().lower().replace("_", "-")
+    if not _LANGUAGE.fullmatch(code):
+        raise InputError(
+            f"{option} {value!r} is not a language code; use ISO 639-1 such as en, de or sr"
+        )
+    return code
+
+
+def _direction(value: str | None) -> Direction | None:
+    if value is None:
+        return None
+    for direction in DIRECTIONS:
+        if value == direction:
+            return direction
+    raise InputError(
+        f"--direction {value!r} is not one of {', '.join(DIRECTIONS)}"
+    )
+
+
+def _participants(
+    channels: int, caller: str | None, callee: str | None,
+    direction: Direction | None, agent: str | None,
+) -> tuple[Participant, ...]:  # fmt: skip
+    # Convention (docs/json.md): channel 0 is the caller, channel 1 the callee; a mono
+    # file carries both parties mixed on one leg; further channels are extra speakers.
+    stereo = channels >= 2
+    agent_role = {"outbound": "caller", "inbound": "callee"}.get(direction or "")
+    parties = [
+        Participant(
+            role=role,
+            phone=phone,
+            name=agent if role == agent_role else None,
+            channel=channel if stereo else None,
+            is_agent=role == agent_role,
+        )
+        for role, phone, channel in (("caller", caller, 0), ("callee", callee, 1))
+    ]
+    parties += [Participant(role="speaker", channel=ch) for ch in range(2, channels)]
+    return tuple(parties)
+
+
+def _check_readable(path: Path, limit: int) -> int:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot be read (permission denied)") from None
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give the audio files inside it")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        reason = os.strerror(exc.errno or errno.EIO).lower()
+        raise InputError(f"{path}: cannot be read ({reason})") from None
+    if stat.st_size > limit:
+        raise InputError(
+            f"{path}: is {stat.st_size} bytes, over the limit of {limit} bytes; raise "
+            "CALLVAULT_MAX_INPUT_BYTES to import it"
+        )
+    return stat.st_size
+
+
+def check_options(options: FileImportOptions) -> CallMetadata:
+    agent = options.agent.strip() if options.agent is not None else None
+    if agent is not None and not (0 < len(agent) <= 128):
+        raise InputError("--agent must be a user name of 1 to 128 characters")
+    return CallMetadata(
+        direction=_direction(options.direction),
+        agent=agent,
+        started_at=(
+            parse_timestamp(options.started_at, option="--started-at")
+            if options.started_at is not None
+            else None
+        ),
+        language=parse_language(options.language) if options.language is not None else None,
+    )
+
+
+def _captured(
+    name: str, size: int, open_audio: Callable[[], BinaryIO], options: FileImportOptions
+) -> CapturedCall:
+    metadata = check_options(options)
+    caller = parse_e164(options.caller, option="--caller") if options.caller else None
+    callee = parse_e164(options.callee, option="--callee") if options.callee else None
+    audio = probe_audio(open_audio, name=name, size=size)
+    return CapturedCall(
+        source_name=name,
+        open_audio=open_audio,
+        size=size,
+        audio=audio,
+        metadata=metadata,
+        participants=_participants(
+            audio.channels, caller, callee, metadata.direction, metadata.agent
+        ),
+    )
+
+
+def import_file(path: Path, options: FileImportOptions, *, max_bytes: int) -> CapturedCall:
+    """Check one audio file and its options; return the call to store. Writes nothing."""
+    check_options(options)  # option errors first: they are cheaper to find than file errors
+    size = _check_readable(path, max_bytes)
+    return _captured(str(path), size, lambda: open(path, "rb"), options)
+
+
+def import_bytes(data: bytes, name: str, options: FileImportOptions) -> CapturedCall:
+    """Like `import_file` for audio held in memory (never written to disk in plaintext)."""
+    return _captured(name, len(data), lambda: io.BytesIO(data), options)

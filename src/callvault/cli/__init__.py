@@ -1,0 +1,5 @@
+"""The `callvault` command."""
+
+from callvault.cli._main import cli, main
+
+__all__ = ["cli", "main"]

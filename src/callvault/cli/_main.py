@@ -1,0 +1,329 @@
+"""`callvault`: thin commands that parse input, call one use case and render the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from callvault import __version__
+from callvault.capture import FileImportOptions
+from callvault.config import Config, load_config, masked_values
+from callvault.errors import CallvaultError, InputError
+from callvault.services import demo_call, export_audio, ingest_captured, ingest_files
+from callvault.vault import DataPaths, Vault
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """Turns callvault's errors into one line on stderr and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CallvaultError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _config(ctx: click.Context) -> Config:
+    config = ctx.find_object(Config)
+    assert config is not None
+    return config
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="callvault")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """Record calls where allowed; keep them encrypted, signed and audited."""
+    try:
+        config = load_config()
+    except CallvaultError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+    level = {0: config.log_level, 1: "INFO"}.get(verbose, "DEBUG")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = config
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def init(ctx: click.Context, as_json: bool) -> None:
+    """Create the data directory, keys and database (other commands do it on first use)."""
+    config = _config(ctx)
+    vault, created = Vault.init(config)
+    with vault:
+        paths = DataPaths(config.data_dir)
+        info = {
+            "created": created,
+            "data_dir": str(paths.root),
+            "database": vault.database_kind(),
+            "blobs": str(paths.blobs),
+            "keyring": str(paths.keyring),
+            "signing_key": vault.signer.key_id,
+        }
+    if as_json:
+        _echo_json(info)
+    else:
+        state = "created" if created else "already initialised"
+        click.echo(f"{state}: {info['data_dir']} ({info['database']}, signing key "
+                   f"{info['signing_key']})")  # fmt: skip
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--caller", metavar="E164", help="Caller's number, e.g. +442071234567.")
+@click.option("--callee", metavar="E164", help="Callee's number.")
+@click.option("--direction", type=click.Choice(["inbound", "outbound", "internal"]))
+@click.option("--agent", metavar="USER", help="The agent (user name) on the call.")
+@click.option("--started-at", metavar="ISO8601", help="When the call started, with time zone.")
+@click.option("--language", metavar="xx", help="Spoken language (ISO 639-1).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], caller: str | None, callee: str | None,
+           direction: str | None, agent: str | None, started_at: str | None,
+           language: str | None, as_json: bool) -> None:  # fmt: skip
+    """Import audio files; each file is one call, each channel one leg.
+
+    Every file is checked before anything is stored: one bad file and nothing is written.
+    """
+    options = FileImportOptions(caller, callee, direction, agent, started_at, language)
+    results = ingest_files(_config(ctx), list(paths), options)
+    if as_json:
+        _echo_json({"calls": [r.to_json() for r in results]})
+        return
+    for result in results:
+        state = "already stored" if result.duplicate else "stored"
+        click.echo(f"{result.call_id}  {state}  {result.source}")
+
+
+@cli.command(name="list")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_calls(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+    """List calls, newest first."""
+    with Vault.open(_config(ctx)) as vault:
+        calls = vault.list_calls(limit=limit)
+    if as_json:
+        _echo_json({"calls": [c.to_json() for c in calls]})
+        return
+    table = Table("call", "started", "direction", "agent", "duration", "channels")
+    for call in calls:
+        table.add_row(
+            call.id,
+            call.started_at.isoformat() if call.started_at else "",
+            call.direction or "",
+            call.agent or "",
+            f"{call.duration_s:.1f} s",
+            str(call.channels),
+        )
+    _console().print(table)
+
+
+@cli.command()
+@click.argument("call_id")
+@click.option("--purpose", help="Why you are looking (written to the audit log).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
+    """Show one call: participants, legs, recording."""
+    with Vault.open(_config(ctx)) as vault:
+        record = vault.get_call(call_id, purpose=purpose)
+    data = record.to_json()
+    if as_json:
+        _echo_json(data)
+        return
+    rec = data["recording"]
+    click.echo(f"call       {data['id']}")
+    click.echo(f"direction  {data['direction'] or '-'}   agent {data['agent'] or '-'}")
+    click.echo(f"started    {data['started_at'] or '-'}   language {data['language'] or '-'}")
+    click.echo(f"recording  {rec['id']}  {rec['container']}/{rec['codec']}  "
+               f"{rec['sample_rate']} Hz  {rec['channels']} ch  {rec['duration_s']} s")  # fmt: skip
+    click.echo(f"sha256     {rec['sha256']}")
+    for party in data["participants"]:
+        agent = " (agent)" if party["is_agent"] else ""
+        click.echo(f"party      {party['role']}{agent}  {party['phone'] or '-'}")
+
+
+@cli.command()
+@click.argument("call_id")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write.")
+@click.option("--purpose", help="Why you need the audio (written to the audit log).")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.pass_context
+def export(ctx: click.Context, call_id: str, out: Path, purpose: str | None, force: bool) -> None:
+    """Write a call's original audio, decrypted and bit-exact."""
+    with Vault.open(_config(ctx)) as vault:
+        size = export_audio(vault, call_id, out, purpose=purpose, overwrite=force)
+    click.echo(f"wrote {size} bytes to {out}")
+
+
+@cli.command()
+@click.argument("call_id")
+@click.option("--reason", required=True, help="Why the call is erased (audit log).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete(ctx: click.Context, call_id: str, reason: str, yes: bool) -> None:
+    """Erase a call for good: its data key is destroyed (crypto-shredding)."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError("delete cannot be undone; pass --yes to confirm")
+        click.confirm(f"Erase call {call_id} and destroy its key? This cannot be undone",
+                      abort=True)  # fmt: skip
+    with Vault.open(_config(ctx)) as vault:
+        vault.delete_call(call_id, reason=reason)
+    click.echo(f"erased call {call_id}")
+
+
+@cli.command()
+@click.argument("call_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Verify every recording.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def verify(ctx: click.Context, call_id: str | None, all_: bool, as_json: bool) -> None:
+    """Decrypt, re-hash and check signatures; exit 1 when anything was changed."""
+    if bool(call_id) == all_:
+        raise InputError("give either a CALL_ID or --all")
+    with Vault.open(_config(ctx)) as vault:
+        results = vault.verify(call_id)
+    ok = all(r.ok for r in results)
+    if as_json:
+        _echo_json({"ok": ok, "recordings": [r.to_json() for r in results]})
+    else:
+        for result in results:
+            if result.ok:
+                click.echo(f"ok     call {result.call_id} recording {result.recording_id}")
+            for fault in result.faults:
+                click.echo(f"FAULT  call {result.call_id}: {fault}")
+        bad = sum(not r.ok for r in results)
+        click.echo(f"{len(results)} recording(s) checked, {bad} with faults")
+    ctx.exit(0 if ok else 1)
+
+
+@cli.group(cls=_Group)
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command(name="list")
+@click.option("--object", "object_id", help="Only entries about this object id.")
+@click.option("--action", help="Only entries with this action, e.g. call.ingest.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the last N entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def audit_list(ctx: click.Context, object_id: str | None, action: str | None,
+               limit: int | None, as_json: bool) -> None:  # fmt: skip
+    """Show audit entries, oldest first."""
+    with Vault.open(_config(ctx)) as vault:
+        entries = vault.audit_entries(object_id=object_id, action=action, limit=limit)
+    if as_json:
+        _echo_json({"entries": [e.to_dict() for e in entries]})
+        return
+    table = Table("seq", "at", "actor", "action", "object", "purpose")
+    for e in entries:
+        table.add_row(str(e.seq), e.at, e.actor, e.action, e.object_id or "", e.purpose or "")
+    _console().print(table)
+
+
+@audit.command(name="verify")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def audit_verify(ctx: click.Context, as_json: bool) -> None:
+    """Check the hash chain; exit 1 and say where when it was tampered with."""
+    with Vault.open(_config(ctx)) as vault:
+        report = vault.verify_audit()
+    if as_json:
+        _echo_json({
+            "ok": report.ok,
+            "entries": report.entries,
+            "faults": [{"seq": f.seq, "kind": f.kind, "message": f.message}
+                       for f in report.faults],
+        })  # fmt: skip
+    elif report.ok:
+        click.echo(f"audit chain intact: {report.entries} entries")
+    else:
+        for fault in report.faults:
+            click.echo(f"FAULT  {fault.message}")
+        click.echo(f"audit chain broken: {len(report.faults)} fault(s) in {report.entries} entries")
+    ctx.exit(0 if report.ok else 1)
+
+
+@cli.group(cls=_Group)
+def keys() -> None:
+    """Key-encryption keys."""
+
+
+@keys.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rotate(ctx: click.Context, as_json: bool) -> None:
+    """Re-wrap every data key under a new key-encryption key and retire the old one."""
+    with Vault.open(_config(ctx)) as vault:
+        result = vault.rotate_keys()
+    if as_json:
+        _echo_json({"kek_id": result.new_kek_id, "rewrapped": result.rewrapped,
+                    "retired": list(result.retired)})  # fmt: skip
+    else:
+        click.echo(f"re-wrapped {result.rewrapped} data key(s) under {result.new_kek_id}; "
+                   f"retired {', '.join(result.retired) or 'none'}")  # fmt: skip
+
+
+@cli.command(name="config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show_config(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective settings (secrets masked)."""
+    rows = masked_values(_config(ctx))
+    if as_json:
+        _echo_json({s.name: {"value": v, "env": s.env} for s, v in rows})
+        return
+    table = Table("setting", "value", "environment variable")
+    for setting, value in rows:
+        table.add_row(setting.name, value, setting.env)
+    _console().print(table)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.pass_context
+def gc(ctx: click.Context, dry_run: bool) -> None:
+    """Remove what interrupted ingests left behind (never anything a record points to)."""
+    with Vault.open(_config(ctx)) as vault:
+        report = vault.collect_garbage(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {report.incomplete_writes} unfinished write(s) and "
+               f"{len(report.orphaned_blobs)} orphaned blob(s)")  # fmt: skip
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Synthesize a sample call with espeak-ng, ingest it and print its record."""
+    config = _config(ctx)
+    (stored,) = ingest_captured(config, [demo_call()])
+    with Vault.open(config) as vault:
+        record = vault.get_call(stored.call_id, purpose="demo")
+    _echo_json({"ingested": stored.to_json(), "call": record.to_json()})
+
+
+def main() -> None:
+    cli(prog_name="callvault")

@@ -1,0 +1,177 @@
+"""Every setting of callvault, declared once.
+
+Each setting has a name, a type, a default, a help text and an environment variable
+`CALLVAULT_<NAME>`. Values are read once at start-up with `load_config()`; a bad value
+raises `ConfigError` naming the variable. `docs/configuration.md` documents each one (a
+test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from callvault.errors import ConfigError
+
+__all__ = ["SETTINGS", "Config", "Setting", "load_config", "masked_values"]
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("callvault", appauthor=False))
+
+
+def _default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary uid in a container
+        return f"cli:uid{os.getuid()}"
+
+
+def _parse_size(raw: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]i?B?|B)?\s*", raw, flags=re.IGNORECASE)
+    if not match:
+        raise ValueError("expected a byte count such as 4096, 64MiB or 2GiB")
+    number, unit = int(match.group(1)), (match.group(2) or "B").upper().rstrip("B").rstrip("I")
+    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
+    return number * scale
+
+
+def _parse_log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+def _parse_chunk_size(raw: str) -> int:
+    size = _parse_size(raw)
+    if not (4096 <= size <= 16 << 20):
+        raise ValueError("must be between 4KiB and 16MiB")
+    return size
+
+
+def _parse_positive_size(raw: str) -> int:
+    size = _parse_size(raw)
+    if size <= 0:
+        raise ValueError("must be greater than zero")
+    return size
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: where it comes from, what it means, how it is parsed."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Callable[[], Any] | None
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return f"CALLVAULT_{self.name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "data_dir",
+        "Directory holding the database (embedded default), encrypted blobs and keys.",
+        lambda raw: Path(raw).expanduser(),
+        _default_data_dir,
+    ),
+    Setting(
+        "database_url",
+        "SQLAlchemy URL of the metadata database; empty means SQLite in the data "
+        "directory. PostgreSQL: postgresql+psycopg://user:password@host/dbname.",
+        str,
+        None,
+        secret=True,
+    ),
+    Setting(
+        "max_input_bytes",
+        "Largest recording file accepted by ingest (suffixes KiB, MiB, GiB).",
+        _parse_positive_size,
+        lambda: 4 << 30,
+    ),
+    Setting(
+        "chunk_size",
+        "Plaintext bytes per encrypted chunk; a byte range is decrypted chunk by chunk.",
+        _parse_chunk_size,
+        lambda: 256 << 10,
+    ),
+    Setting(
+        "actor",
+        "Who the audit log names for actions taken from this process.",
+        str,
+        _default_actor,
+    ),
+    Setting(
+        "log_level",
+        "Level of callvault's own log messages on stderr.",
+        _parse_log_level,
+        lambda: "WARNING",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective settings of one process."""
+
+    data_dir: Path
+    database_url: str | None
+    max_input_bytes: int
+    chunk_size: int
+    actor: str
+    log_level: str
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'callvault.db'}"
+
+
+def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """Read every setting from `env` (default: the process environment)."""
+    source = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            values[setting.name] = overrides[setting.name]
+            continue
+        raw = source.get(setting.env)
+        if raw is None or raw == "":
+            values[setting.name] = setting.default() if setting.default else None
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.env}={raw!r} is not valid: {exc}") from None
+    return Config(**values)
+
+
+def _mask_url(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", url)
+
+
+def masked_values(config: Config) -> list[tuple[Setting, str]]:
+    """Each setting with its effective value as text, secrets masked."""
+    rows = []
+    for setting in SETTINGS:
+        value = getattr(config, setting.name)
+        if setting.name == "database_url":
+            text = _mask_url(config.effective_database_url)
+        elif value is None:
+            text = ""
+        else:
+            text = str(value)
+        rows.append((setting, text))
+    return rows

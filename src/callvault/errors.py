@@ -1,0 +1,70 @@
+"""The one error tree of callvault.
+
+Messages name the object and the fix. They never contain transcript text, audio or
+personal data beyond what the user typed on the command line about their own input.
+`exit_code` is what the CLI returns; the HTTP layer maps the same classes in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CallvaultError",
+    "CaptureError",
+    "ConfigError",
+    "ConsentRequired",
+    "InputError",
+    "IntegrityError",
+    "KeyDestroyed",
+    "NotAuthorized",
+    "NotFound",
+    "ParseError",
+    "UnsupportedMedia",
+]
+
+
+class CallvaultError(Exception):
+    """Base of every error callvault raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(CallvaultError):
+    """Something the user gave us is wrong; nothing was written."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """A setting has a value callvault cannot use."""
+
+
+class UnsupportedMedia(InputError):
+    """The input is not audio callvault can import (not audio, corrupt, unsupported codec)."""
+
+
+class NotFound(InputError):
+    """The call, recording or other object named does not exist (or is not visible)."""
+
+
+class CaptureError(CallvaultError):
+    """A capture source failed (file import, network capture, SIPREC)."""
+
+
+class ParseError(CaptureError):
+    """A wire-format message could not be parsed."""
+
+
+class IntegrityError(CallvaultError):
+    """Stored data does not match its hash, signature or chain: it was changed or damaged."""
+
+
+class KeyDestroyed(CallvaultError):
+    """The data key of a recording is gone (crypto-shredded); its ciphertext is unreadable."""
+
+
+class ConsentRequired(CallvaultError):
+    """The recording policy requires consent that has not been recorded."""
+
+
+class NotAuthorized(CallvaultError):
+    """The actor may not perform this action on this object."""

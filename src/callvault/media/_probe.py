@@ -1,0 +1,112 @@
+"""Open an audio file with PyAV, decode it once, and describe it.
+
+Decoding every packet is how truncated or corrupt audio is caught before anything is
+stored; for PCM this costs well under a second per hour of audio. PyAV derives a WAV's
+duration from the file size, so a cut-off WAV is found by reading its RIFF header.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import av
+
+from callvault.errors import UnsupportedMedia
+
+__all__ = ["SUPPORTED_CODECS", "AudioInfo", "probe_audio"]
+
+# ffmpeg decoder names callvault accepts, by family.
+SUPPORTED_CODECS: frozenset[str] = frozenset(
+    {
+        "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le",
+        "pcm_u8", "pcm_alaw", "pcm_mulaw",
+        "flac", "mp3", "mp3float", "opus", "libopus", "aac", "vorbis", "alac",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What one audio file holds: container, codec and its decoded length."""
+
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    frames: int  # samples per channel actually decoded
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _riff_data_shortfall(head: bytes, file_size: int) -> int:
+    """Bytes missing from a RIFF/WAVE `data` chunk, 0 when complete or not a WAV."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk_id, size = head[pos : pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
+        if chunk_id == b"data":
+            if size in (0, 0xFFFFFFFF):  # written by a streaming encoder: size unknown
+                return 0
+            return max(0, pos + 8 + size - file_size)
+        pos += 8 + size + (size & 1)  # chunks are word aligned (RIFF spec)
+    return 0
+
+
+def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) -> AudioInfo:
+    """Decode the first audio stream of the source and return what it holds.
+
+    `open_source` returns a fresh binary stream each time; `name` is how errors refer
+    to the input. Raises `UnsupportedMedia` with a one-line reason.
+    """
+    if size == 0:
+        raise UnsupportedMedia(f"{name}: the file is empty; give a recording with audio in it")
+    with open_source() as stream:
+        head = stream.read(1 << 16)
+    shortfall = _riff_data_shortfall(head, size)
+    if shortfall:
+        raise UnsupportedMedia(
+            f"{name}: the WAV file is truncated ({shortfall} bytes of audio data are missing); "
+            "copy the complete file again"
+        )
+    with open_source() as stream:
+        try:
+            container = av.open(stream, mode="r")
+        except av.error.FFmpegError:
+            raise UnsupportedMedia(
+                f"{name}: not a recognised audio file; callvault imports WAV, FLAC, MP3, "
+                "OGG/Opus, M4A/AAC and WebM"
+            ) from None
+        with container:
+            if not container.streams.audio:
+                raise UnsupportedMedia(f"{name}: the file has no audio stream")
+            audio = container.streams.audio[0]
+            codec = audio.codec_context.name
+            if codec not in SUPPORTED_CODECS:
+                raise UnsupportedMedia(
+                    f"{name}: the audio codec {codec!r} is not supported; convert it to "
+                    "WAV (PCM) or FLAC first"
+                )
+            frames = 0
+            try:
+                for packet in container.demux(audio):
+                    for frame in packet.decode():
+                        frames += frame.samples
+            except av.error.FFmpegError:
+                raise UnsupportedMedia(
+                    f"{name}: the audio is corrupt and cannot be decoded past "
+                    f"{frames / max(audio.rate or 1, 1):.1f} s"
+                ) from None
+            rate = int(audio.rate or 0)
+            channels = int(audio.codec_context.channels or 0)
+            format_name = container.format.name
+    if frames == 0 or rate == 0 or channels == 0:
+        raise UnsupportedMedia(f"{name}: the recording contains no audio samples")
+    return AudioInfo(
+        container=format_name, codec=codec, sample_rate=rate, channels=channels, frames=frames
+    )

@@ -1,0 +1,74 @@
+"""A sample call of callvault's own, spoken by espeak-ng: two voices, one per channel."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+
+from callvault.capture import CapturedCall, FileImportOptions, import_bytes
+from callvault.errors import CallvaultError
+
+__all__ = ["DEMO_OPTIONS", "DEMO_SCRIPT", "demo_call", "synthesize_demo_wav"]
+
+# (channel, espeak-ng voice, line). Channel 0 is the caller (a customer), 1 the agent.
+DEMO_SCRIPT: tuple[tuple[int, str, str], ...] = (
+    (1, "en-us+m3", "Thanks for calling Northwind support, this call is recorded for quality. "
+                    "How can I help?"),
+    (0, "en-gb+f3", "Hi, my router keeps dropping the connection every evening."),
+    (1, "en-us+m3", "Sorry to hear that. I will send a replacement and call you back on Friday."),
+    (0, "en-gb+f3", "Great, thank you very much."),
+)  # fmt: skip
+
+DEMO_OPTIONS = FileImportOptions(
+    caller="+442071838750",
+    callee="+442079460000",
+    direction="inbound",
+    agent="demo.agent",
+    started_at="2026-01-15T10:00:00Z",
+    language="en",
+)
+
+_RATE = 22050  # espeak-ng's native output rate
+_GAP = int(0.4 * _RATE)
+
+
+def _speak(voice: str, text: str) -> np.ndarray:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise CallvaultError(
+            "espeak-ng is not installed; run `bash scripts/setup.sh` or "
+            "`apt-get install espeak-ng`"
+        )
+    out = subprocess.run(
+        [exe, "-v", voice, "-s", "165", "--stdout", text], check=True, capture_output=True
+    ).stdout
+    with wave.open(io.BytesIO(out)) as wav:
+        if wav.getframerate() != _RATE or wav.getsampwidth() != 2:
+            raise CallvaultError("espeak-ng produced audio in an unexpected format")
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+
+
+def synthesize_demo_wav() -> bytes:
+    """A two-channel 16-bit WAV of the demo script, built in memory."""
+    turns = [(channel, _speak(voice, line)) for channel, voice, line in DEMO_SCRIPT]
+    total = sum(len(samples) + _GAP for _, samples in turns) + _GAP
+    stereo = np.zeros((total, 2), dtype="<i2")
+    cursor = _GAP
+    for channel, samples in turns:
+        stereo[cursor : cursor + len(samples), channel] = samples
+        cursor += len(samples) + _GAP
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(_RATE)
+        wav.writeframes(stereo.tobytes())
+    return buffer.getvalue()
+
+
+def demo_call() -> CapturedCall:
+    return import_bytes(synthesize_demo_wav(), "demo-call.wav", DEMO_OPTIONS)

@@ -1,0 +1,226 @@
+"""The audit log: an append-only list of entries chained by SHA-256.
+
+Each entry's hash covers its own fields and the hash of the entry before it. The last
+link is kept, signed with the vault's Ed25519 key, in `audit_head`, so removing entries
+from the end is detected as well as editing, deleting, inserting or reordering entries
+anywhere. Appenders lock the head row, which serialises them on PostgreSQL (SQLite
+serialises writers already).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callvault.vault._crypto import Signer
+from callvault.vault._models import AuditHeadRow, AuditRow
+
+__all__ = ["GENESIS", "AuditEntry", "AuditFault", "AuditReport", "append", "iter_entries", "verify"]
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: str
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | None
+    purpose: str | None
+    details: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "purpose": self.purpose,
+            "details": dict(self.details),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class AuditFault:
+    seq: int
+    kind: str  # altered | missing | out-of-chain | truncated | head
+    message: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    entries: int
+    faults: tuple[AuditFault, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+
+def _entry_hash(
+    seq: int,
+    at: str,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    purpose: str | None,
+    details: str,
+    prev_hash: str,
+) -> str:
+    body = json.dumps(
+        [seq, at, actor, action, object_type, object_id, purpose, details, prev_hash],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _head_message(seq: int, hash_: str) -> bytes:
+    return f"callvault-audit-head:{seq}:{hash_}".encode()
+
+
+def append(
+    session: Session,
+    signer: Signer,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    purpose: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Add one entry inside the caller's transaction (it commits with the change)."""
+    head = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).one()
+    seq = head.seq + 1
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    details_text = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"))
+    digest = _entry_hash(
+        seq, at, actor, action, object_type, object_id, purpose, details_text, head.hash
+    )
+    session.add(
+        AuditRow(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            purpose=purpose,
+            details=details_text,
+            prev_hash=head.hash,
+            hash=digest,
+        )
+    )
+    prev_hash = head.hash
+    head.seq, head.hash = seq, digest
+    head.signature = signer.sign(_head_message(seq, digest))
+    return AuditEntry(
+        seq, at, actor, action, object_type, object_id, purpose,
+        json.loads(details_text), prev_hash, digest,
+    )  # fmt: skip
+
+
+def _to_entry(row: AuditRow) -> AuditEntry:
+    try:
+        details = json.loads(row.details)
+    except ValueError:
+        details = {"unreadable": row.details}
+    return AuditEntry(
+        row.seq, row.at, row.actor, row.action, row.object_type, row.object_id,
+        row.purpose, details, row.prev_hash, row.hash,
+    )  # fmt: skip
+
+
+def iter_entries(
+    session: Session, *, object_id: str | None = None, action: str | None = None
+) -> Iterator[AuditEntry]:
+    query = select(AuditRow).order_by(AuditRow.seq)
+    if object_id is not None:
+        query = query.where(AuditRow.object_id == object_id)
+    if action is not None:
+        query = query.where(AuditRow.action == action)
+    for row in session.scalars(query.execution_options(yield_per=1000)):
+        yield _to_entry(row)
+
+
+def verify(session: Session, signer: Signer) -> AuditReport:
+    """Walk the whole chain and report every place where it does not hold."""
+    faults: list[AuditFault] = []
+    expected_seq, prev_hash, count = 1, GENESIS, 0
+    for row in session.scalars(select(AuditRow).order_by(AuditRow.seq)):
+        count += 1
+        if row.seq != expected_seq:
+            faults.append(
+                AuditFault(
+                    expected_seq,
+                    "missing",
+                    f"entries {expected_seq}..{row.seq - 1} are missing: the chain jumps "
+                    f"from entry {expected_seq - 1} to entry {row.seq}",
+                )
+            )
+        recomputed = _entry_hash(
+            row.seq, row.at, row.actor, row.action, row.object_type, row.object_id,
+            row.purpose, row.details, row.prev_hash,
+        )  # fmt: skip
+        if recomputed != row.hash:
+            faults.append(
+                AuditFault(
+                    row.seq, "altered", f"entry {row.seq} was altered: its content does not "
+                    "match its hash",
+                )
+            )
+        elif row.prev_hash != prev_hash and row.seq == expected_seq:
+            faults.append(
+                AuditFault(
+                    row.seq,
+                    "out-of-chain",
+                    f"entry {row.seq} does not link to entry {row.seq - 1}: an entry was "
+                    "inserted, replaced or reordered here",
+                )
+            )
+        expected_seq, prev_hash = row.seq + 1, row.hash
+    head = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1)).one_or_none()
+    last_seq = expected_seq - 1
+    if head is None:
+        faults.append(AuditFault(last_seq, "head", "the signed head of the audit chain is missing"))
+    else:
+        if head.seq != 0 and not signer.verify(_head_message(head.seq, head.hash), head.signature):
+            faults.append(
+                AuditFault(head.seq, "head", "the signature of the audit chain's head is invalid")
+            )
+        if head.seq > last_seq:
+            faults.append(
+                AuditFault(
+                    last_seq + 1,
+                    "truncated",
+                    f"entries {last_seq + 1}..{head.seq} were removed from the end of the "
+                    f"chain (the signed head is at entry {head.seq})",
+                )
+            )
+        elif head.seq < last_seq or head.hash != prev_hash:
+            faults.append(
+                AuditFault(
+                    head.seq,
+                    "head",
+                    f"the chain ends at entry {last_seq}, which does not match the signed "
+                    f"head (entry {head.seq}): entries were added or changed at the end",
+                )
+            )
+    return AuditReport(count, tuple(faults))

@@ -1,0 +1,188 @@
+"""Records the vault returns. `to_json()` gives the documented, stable JSON shape
+(docs/json.md); later stages add keys, never rename or remove them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "CallRecord",
+    "CallSummary",
+    "GarbageReport",
+    "LegRecord",
+    "ParticipantRecord",
+    "RecordingRecord",
+    "RotationResult",
+    "StoreResult",
+    "VerifyResult",
+]
+
+CALL_SCHEMA = "callvault.call/1"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class ParticipantRecord:
+    id: str
+    position: int
+    role: str
+    phone: str | None
+    name: str | None
+    is_agent: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "role": self.role,
+            "phone": self.phone,
+            "name": self.name,
+            "is_agent": self.is_agent,
+        }
+
+
+@dataclass(frozen=True)
+class LegRecord:
+    id: str
+    channel: int
+    participant_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "channel": self.channel, "participant_id": self.participant_id}
+
+
+@dataclass(frozen=True)
+class RecordingRecord:
+    id: str
+    sha256: str
+    size_bytes: int
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    frames: int
+    ciphertext_sha256: str
+    chunk_size: int
+    kek_id: str | None
+    signing_key: str | None
+    created_at: datetime
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "container": self.container,
+            "codec": self.codec,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "duration_s": round(self.duration_s, 3),
+            "created_at": _iso(self.created_at),
+            "encryption": {
+                "cipher": "AES-256-GCM",
+                "chunk_size": self.chunk_size,
+                "kek_id": self.kek_id,
+                "ciphertext_sha256": self.ciphertext_sha256,
+            },
+            "manifest": {"signed_by": self.signing_key},
+        }
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    id: str
+    direction: str | None
+    agent: str | None
+    started_at: datetime | None
+    language: str | None
+    created_at: datetime
+    duration_s: float
+    channels: int
+    participants: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "direction": self.direction,
+            "agent": self.agent,
+            "started_at": _iso(self.started_at),
+            "language": self.language,
+            "created_at": _iso(self.created_at),
+            "duration_s": round(self.duration_s, 3),
+            "channels": self.channels,
+            "participants": self.participants,
+        }
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    id: str
+    direction: str | None
+    agent: str | None
+    started_at: datetime | None
+    language: str | None
+    created_at: datetime
+    participants: tuple[ParticipantRecord, ...]
+    legs: tuple[LegRecord, ...]
+    recording: RecordingRecord
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": CALL_SCHEMA,
+            "id": self.id,
+            "direction": self.direction,
+            "agent": self.agent,
+            "started_at": _iso(self.started_at),
+            "language": self.language,
+            "created_at": _iso(self.created_at),
+            "participants": [p.to_json() for p in self.participants],
+            "legs": [leg.to_json() for leg in self.legs],
+            "recording": self.recording.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    call_id: str
+    recording_id: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    call_id: str
+    recording_id: str
+    faults: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "recording_id": self.recording_id,
+            "ok": self.ok,
+            "faults": list(self.faults),
+        }
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    new_kek_id: str
+    rewrapped: int
+    retired: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    incomplete_writes: int
+    orphaned_blobs: tuple[str, ...]

@@ -1,0 +1,156 @@
+"""Blob stores: where ciphertext lives. Only ciphertext is ever handed to a store."""
+
+from __future__ import annotations
+
+import abc
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from callvault.vault._fs import fsync_dir
+
+__all__ = ["BlobStore", "BlobWrite", "LocalBlobStore"]
+
+_KEY = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class BlobWrite(abc.ABC):
+    """One object being written; invisible until `commit`, gone after `abort`."""
+
+    @abc.abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None: ...
+
+
+class BlobStore(abc.ABC):
+    """A flat namespace of immutable objects addressed by key."""
+
+    @abc.abstractmethod
+    def begin_write(self, key: str) -> BlobWrite: ...
+
+    @abc.abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A seekable binary stream; `FileNotFoundError` when the object is absent."""
+
+    @abc.abstractmethod
+    def size(self, key: str) -> int: ...
+
+    @abc.abstractmethod
+    def modified_at(self, key: str) -> float:
+        """When the object was stored, as a POSIX timestamp."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; no error when it is already gone."""
+
+    @abc.abstractmethod
+    def iter_keys(self) -> Iterator[str]: ...
+
+    @abc.abstractmethod
+    def sweep_incomplete(self) -> int:
+        """Remove writes abandoned by a process that died; return how many."""
+
+
+class _LocalWrite(BlobWrite):
+    def __init__(self, tmp: Path, final: Path) -> None:
+        self._tmp, self._final = tmp, final
+        self._handle: BinaryIO | None = open(tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+
+    def write(self, data: bytes) -> None:
+        assert self._handle is not None, "write after commit or abort"
+        self._handle.write(data)
+
+    def commit(self) -> None:
+        assert self._handle is not None, "commit after commit or abort"
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        self._handle = None
+        self._final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, self._final)
+        fsync_dir(self._final.parent)
+
+    def abort(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self._tmp.unlink(missing_ok=True)
+
+
+class LocalBlobStore(BlobStore):
+    """Objects as files under a directory, fanned out by the first characters of the key.
+
+    A write goes to `.incoming/<pid>-<random>.part`, is fsynced and then renamed into
+    place, so a reader never sees half an object.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._incoming = root / ".incoming"
+
+    def _path(self, key: str) -> Path:
+        if not _KEY.fullmatch(key) or key.startswith("."):
+            raise ValueError(f"invalid blob key {key!r}")
+        return self.root / key[:2] / key
+
+    def begin_write(self, key: str) -> BlobWrite:
+        final = self._path(key)
+        self._incoming.mkdir(parents=True, exist_ok=True)
+        tmp = self._incoming / f"{os.getpid()}-{secrets.token_hex(6)}.part"
+        return _LocalWrite(tmp, final)
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+    def modified_at(self, key: str) -> float:
+        return self._path(key).stat().st_mtime
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        fsync_dir(path.parent)
+
+    def iter_keys(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for fan in sorted(self.root.iterdir()):
+            if fan.is_dir() and not fan.name.startswith("."):
+                for item in sorted(fan.iterdir()):
+                    if item.is_file():
+                        yield item.name
+
+    def sweep_incomplete(self) -> int:
+        removed = 0
+        if not self._incoming.is_dir():
+            return 0
+        for part in self._incoming.glob("*.part"):
+            pid_text = part.name.split("-", 1)[0]
+            if pid_text.isdigit() and _alive(int(pid_text)):
+                continue
+            part.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,670 @@
+"""The vault: the only way recordings are stored, read, verified and destroyed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm import Session
+
+from callvault.capture import CapturedCall
+from callvault.config import Config
+from callvault.errors import ConfigError, IntegrityError, KeyDestroyed, NotFound
+from callvault.vault import _audit
+from callvault.vault._crypto import (
+    BlobEncryptor,
+    BlobReader,
+    KeyRing,
+    Signer,
+    new_data_key,
+    unwrap_data_key,
+    wrap_data_key,
+)
+from callvault.vault._db import create_db_engine, migrate
+from callvault.vault._manifest import Manifest
+from callvault.vault._models import (
+    CallRow,
+    DataKeyRow,
+    LegRow,
+    ManifestRow,
+    ParticipantRow,
+    RecordingRow,
+)
+from callvault.vault._records import (
+    CallRecord,
+    CallSummary,
+    GarbageReport,
+    LegRecord,
+    ParticipantRecord,
+    RecordingRecord,
+    RotationResult,
+    StoreResult,
+    VerifyResult,
+)
+from callvault.vault._store import BlobStore, LocalBlobStore
+
+__all__ = ["DataPaths", "Vault"]
+
+log = logging.getLogger("callvault.vault")
+
+_READ_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where the embedded vault keeps its files."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "callvault.db"
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def keyring(self) -> Path:
+        return self.root / "keys" / "kek"
+
+    @property
+    def signing_key(self) -> Path:
+        return self.root / "keys" / "signing.key"
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Vault:
+    """Metadata database + encrypted blob store + key ring + signer + audit chain."""
+
+    def __init__(
+        self, config: Config, engine: Engine, store: BlobStore, keyring: KeyRing, signer: Signer
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self._writer = engine.execution_options(callvault_write=True)
+        self.store = store
+        self.keyring = keyring
+        self.signer = signer
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, config: Config) -> tuple[Vault, bool]:
+        """Create the data directory, keys and schema where missing; return (vault, created)."""
+        paths = DataPaths(config.data_dir)
+        created = False
+        try:
+            paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            paths.blobs.mkdir(mode=0o700, exist_ok=True)
+            paths.keyring.parent.mkdir(mode=0o700, exist_ok=True)
+            if not config.database_url and not paths.database.exists():
+                # SQLite gives its -wal and -shm files the mode of the database file.
+                os.close(os.open(paths.database, os.O_WRONLY | os.O_CREAT, 0o600))
+            keyring = KeyRing(paths.keyring)
+            if not keyring.exists():
+                keyring.set_current(keyring.create_key())
+                created = True
+            if not paths.signing_key.exists():
+                Signer.create(paths.signing_key)
+                created = True
+        except PermissionError as exc:
+            raise ConfigError(
+                f"cannot create the data directory {paths.root}: {exc.strerror}; set "
+                "CALLVAULT_DATA_DIR to a writable directory"
+            ) from None
+        vault = cls._open(config, paths)
+        return vault, created
+
+    @classmethod
+    def open(cls, config: Config) -> Vault:
+        """Open the vault, initialising it on first use."""
+        return cls.init(config)[0]
+
+    @classmethod
+    def _open(cls, config: Config, paths: DataPaths) -> Vault:
+        engine = create_db_engine(config.effective_database_url)
+        migrate(engine)
+        return cls(
+            config,
+            engine,
+            LocalBlobStore(paths.blobs),
+            KeyRing(paths.keyring),
+            Signer.load(paths.signing_key),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def _audit(self, session: Session, action: str, object_type: str, object_id: str | None,
+               *, actor: str | None = None, purpose: str | None = None,
+               details: dict[str, Any] | None = None) -> None:  # fmt: skip
+        _audit.append(
+            session,
+            self.signer,
+            actor=actor or self.config.actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            purpose=purpose,
+            details=details,
+        )
+
+    def _checkpoint(self) -> None:
+        """Flush SQLite's write-ahead log so overwritten rows leave no copy behind."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- storing -----------------------------------------------------------------------
+
+    def store_call(self, call: CapturedCall, *, actor: str | None = None) -> StoreResult:
+        """Encrypt and store one captured call; the same bytes twice give the same call."""
+        recording_id, call_id = _new_id(), _new_id()
+        dek = new_data_key()
+        encryptor = BlobEncryptor(dek, recording_id, self.config.chunk_size)
+        write = self.store.begin_write(recording_id)
+        try:
+            write.write(encryptor.header)
+            with call.open_audio() as source:
+                while data := source.read(_READ_SIZE):
+                    for sealed in encryptor.update(data):
+                        write.write(sealed)
+            write.write(encryptor.finalize())
+        except BaseException:
+            write.abort()
+            raise
+        sha256 = encryptor.plain_sha256.hexdigest()
+        if encryptor.plain_size != call.size:
+            write.abort()
+            raise IntegrityError(
+                f"{call.source_name}: the file changed while it was read ({call.size} bytes "
+                f"expected, {encryptor.plain_size} read); ingest it again"
+            )
+        try:
+            return self._commit_call(call, call_id, recording_id, dek, encryptor, write, actor)
+        except DBIntegrityError:
+            # Another process stored the same bytes between our check and our commit.
+            write.abort()
+            self.store.delete(recording_id)
+            existing = self._find_by_sha256(sha256)
+            if existing is None:
+                raise
+            return existing
+
+    def _find_by_sha256(self, sha256: str) -> StoreResult | None:
+        with self._read() as session:
+            row = session.scalars(select(RecordingRow).where(RecordingRow.sha256 == sha256)).first()
+            return StoreResult(row.call_id, row.id, duplicate=True) if row else None
+
+    def _commit_call(self, call: CapturedCall, call_id: str, recording_id: str, dek: bytes,
+                     encryptor: BlobEncryptor, write: Any, actor: str | None) -> StoreResult:  # fmt: skip
+        sha256 = encryptor.plain_sha256.hexdigest()
+        cipher_sha256 = encryptor.cipher_sha256.hexdigest()
+        cipher_size = (
+            len(encryptor.header)
+            + encryptor.plain_size
+            + 16 * max(1, -(-encryptor.plain_size // self.config.chunk_size))
+        )
+        with self._write() as session:
+            existing = session.scalars(
+                select(RecordingRow).where(RecordingRow.sha256 == sha256)
+            ).first()
+            if existing is not None:
+                write.abort()
+                self._audit(session, "call.ingest", "call", existing.call_id, actor=actor,
+                            details={"recording_id": existing.id, "duplicate": True})  # fmt: skip
+                return StoreResult(existing.call_id, existing.id, duplicate=True)
+            now = _now()
+            kek_id = self.keyring.current_id()
+            wrapped = wrap_data_key(self.keyring.key(kek_id), kek_id, recording_id, dek)
+            meta = call.metadata
+            session.add(
+                CallRow(
+                    id=call_id,
+                    direction=meta.direction,
+                    agent=meta.agent,
+                    started_at=meta.started_at,
+                    language=meta.language,
+                    created_at=now,
+                )
+            )
+            audio = call.audio
+            session.add(
+                RecordingRow(
+                    id=recording_id,
+                    call_id=call_id,
+                    sha256=sha256,
+                    size_bytes=encryptor.plain_size,
+                    container=audio.container,
+                    codec=audio.codec,
+                    sample_rate=audio.sample_rate,
+                    channels=audio.channels,
+                    frames=audio.frames,
+                    blob_key=recording_id,
+                    ciphertext_sha256=cipher_sha256,
+                    ciphertext_size=cipher_size,
+                    chunk_size=self.config.chunk_size,
+                    created_at=now,
+                )
+            )
+            session.flush()
+            session.add(
+                DataKeyRow(recording_id=recording_id, kek_id=kek_id, wrapped=wrapped, created_at=now)
+            )
+            by_channel: dict[int, str] = {}
+            for position, party in enumerate(call.participants):
+                participant_id = _new_id()
+                session.add(
+                    ParticipantRow(
+                        id=participant_id,
+                        call_id=call_id,
+                        position=position,
+                        role=party.role,
+                        phone=party.phone,
+                        name=party.name,
+                        is_agent=party.is_agent,
+                    )
+                )
+                if party.channel is not None:
+                    by_channel.setdefault(party.channel, participant_id)
+            session.flush()
+            for channel in range(audio.channels):
+                session.add(
+                    LegRow(
+                        id=_new_id(),
+                        call_id=call_id,
+                        recording_id=recording_id,
+                        channel=channel,
+                        participant_id=by_channel.get(channel),
+                    )
+                )
+            manifest = Manifest(
+                recording_id=recording_id,
+                call_id=call_id,
+                original_sha256=sha256,
+                original_size=encryptor.plain_size,
+                ciphertext_sha256=cipher_sha256,
+                ciphertext_size=cipher_size,
+                container=audio.container,
+                codec=audio.codec,
+                sample_rate=audio.sample_rate,
+                channels=audio.channels,
+                frames=audio.frames,
+                created_at=now.isoformat(),
+                signing_key=self.signer.key_id,
+            )
+            body = manifest.canonical()
+            session.add(
+                ManifestRow(
+                    recording_id=recording_id,
+                    body=body.decode(),
+                    signature=self.signer.sign(body),
+                    key_id=self.signer.key_id,
+                )
+            )
+            self._audit(session, "call.ingest", "call", call_id, actor=actor,
+                        details={"recording_id": recording_id, "sha256": sha256})  # fmt: skip
+            session.flush()
+            # The ciphertext goes into place before the rows that point at it commit: a
+            # crash in between leaves an unreadable orphan (its key was never stored),
+            # never a row without its blob.
+            write.commit()
+        log.info("stored recording %s of call %s", recording_id, call_id)
+        return StoreResult(call_id, recording_id, duplicate=False)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _recording_row(self, session: Session, call_id: str) -> RecordingRow:
+        row = session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id)).first()
+        if row is None:
+            raise NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
+        return row
+
+    def _call_record(self, session: Session, call: CallRow) -> CallRecord:
+        recording = self._recording_row(session, call.id)
+        key = session.get(DataKeyRow, recording.id)
+        manifest = session.get(ManifestRow, recording.id)
+        participants = session.scalars(
+            select(ParticipantRow)
+            .where(ParticipantRow.call_id == call.id)
+            .order_by(ParticipantRow.position)
+        ).all()
+        legs = session.scalars(
+            select(LegRow).where(LegRow.call_id == call.id).order_by(LegRow.channel)
+        ).all()
+        return CallRecord(
+            id=call.id,
+            direction=call.direction,
+            agent=call.agent,
+            started_at=_aware(call.started_at),
+            language=call.language,
+            created_at=_aware(call.created_at) or _now(),
+            participants=tuple(
+                ParticipantRecord(p.id, p.position, p.role, p.phone, p.name, p.is_agent)
+                for p in participants
+            ),
+            legs=tuple(LegRecord(leg.id, leg.channel, leg.participant_id) for leg in legs),
+            recording=RecordingRecord(
+                id=recording.id,
+                sha256=recording.sha256,
+                size_bytes=recording.size_bytes,
+                container=recording.container,
+                codec=recording.codec,
+                sample_rate=recording.sample_rate,
+                channels=recording.channels,
+                frames=recording.frames,
+                ciphertext_sha256=recording.ciphertext_sha256,
+                chunk_size=recording.chunk_size,
+                kek_id=key.kek_id if key else None,
+                signing_key=manifest.key_id if manifest else None,
+                created_at=_aware(recording.created_at) or _now(),
+            ),
+        )
+
+    def get_call(self, call_id: str, *, actor: str | None = None,
+                 purpose: str | None = None) -> CallRecord:  # fmt: skip
+        """One call with its participants, legs and recording; the read is audited."""
+        with self._write() as session:
+            call = session.get(CallRow, call_id)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
+            record = self._call_record(session, call)
+            self._audit(session, "call.show", "call", call_id, actor=actor, purpose=purpose)
+        return record
+
+    def list_calls(self, *, limit: int | None = None, actor: str | None = None,
+                   purpose: str | None = None) -> list[CallSummary]:  # fmt: skip
+        """Calls, newest first; the listing is audited."""
+        with self._write() as session:
+            participants = (
+                select(ParticipantRow.call_id, func.count().label("n"))
+                .group_by(ParticipantRow.call_id)
+                .subquery()
+            )
+            query = (
+                select(CallRow, RecordingRow, participants.c.n)
+                .join(RecordingRow, RecordingRow.call_id == CallRow.id)
+                .outerjoin(participants, participants.c.call_id == CallRow.id)
+                .order_by(CallRow.created_at.desc(), CallRow.id)
+            )
+            if limit is not None:
+                query = query.limit(limit)
+            summaries = [
+                CallSummary(
+                    id=call.id,
+                    direction=call.direction,
+                    agent=call.agent,
+                    started_at=_aware(call.started_at),
+                    language=call.language,
+                    created_at=_aware(call.created_at) or _now(),
+                    duration_s=rec.frames / rec.sample_rate,
+                    channels=rec.channels,
+                    participants=int(n or 0),
+                )
+                for call, rec, n in session.execute(query)
+            ]
+            self._audit(session, "call.list", "call", None, actor=actor, purpose=purpose,
+                        details={"count": len(summaries)})  # fmt: skip
+        return summaries
+
+    def _data_key(self, session: Session, recording: RecordingRow) -> bytes:
+        key = session.get(DataKeyRow, recording.id)
+        if key is None:
+            raise KeyDestroyed(
+                f"recording {recording.id}: its data key was destroyed; the audio is erased"
+            )
+        return unwrap_data_key(self.keyring.key(key.kek_id), key.kek_id, recording.id, key.wrapped)
+
+    @contextmanager
+    def open_recording(self, call_id: str, *, action: str = "recording.read",
+                       actor: str | None = None, purpose: str | None = None,
+                       ) -> Iterator[BlobReader]:  # fmt: skip
+        """Decrypting random access to a call's original audio; the access is audited first."""
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            dek = self._data_key(session, recording)
+            self._audit(session, action, "recording", recording.id, actor=actor, purpose=purpose,
+                        details={"call_id": call_id})  # fmt: skip
+            blob_key, size = recording.blob_key, recording.ciphertext_size
+        with self.store.open(blob_key) as handle:
+            yield BlobReader(handle, size, dek, recording.id)
+
+    def decrypt_blob(self, recording_id: str, ciphertext: bytes) -> bytes:
+        """Decrypt a copy of a blob with the recording's stored data key (for proofs)."""
+        with self._read() as session:
+            key = session.get(DataKeyRow, recording_id)
+            if key is None:
+                raise KeyDestroyed(
+                    f"recording {recording_id}: its data key was destroyed; the audio is erased"
+                )
+            dek = unwrap_data_key(self.keyring.key(key.kek_id), key.kek_id, recording_id,
+                                  key.wrapped)  # fmt: skip
+        reader = BlobReader(io.BytesIO(ciphertext), len(ciphertext), dek, recording_id)
+        return b"".join(reader.iter_chunks())
+
+    # -- verifying ---------------------------------------------------------------------
+
+    def _verify_one(self, session: Session, recording: RecordingRow) -> VerifyResult:
+        faults: list[str] = []
+        rid = recording.id
+        manifest_row = session.get(ManifestRow, rid)
+        manifest: Manifest | None = None
+        if manifest_row is None:
+            faults.append(f"recording {rid}: its manifest is missing")
+        elif not self.signer.verify(manifest_row.body.encode(), manifest_row.signature):
+            faults.append(f"recording {rid}: the manifest's signature does not verify (the "
+                          "manifest was changed)")  # fmt: skip
+        else:
+            try:
+                manifest = Manifest.parse(manifest_row.body)
+            except ValueError:
+                faults.append(f"recording {rid}: the manifest is unreadable")
+        if manifest is not None:
+            expected = {
+                "call_id": recording.call_id,
+                "original_sha256": recording.sha256,
+                "original_size": recording.size_bytes,
+                "ciphertext_sha256": recording.ciphertext_sha256,
+                "ciphertext_size": recording.ciphertext_size,
+                "container": recording.container,
+                "codec": recording.codec,
+                "sample_rate": recording.sample_rate,
+                "channels": recording.channels,
+                "frames": recording.frames,
+            }
+            for name, value in expected.items():
+                if getattr(manifest, name) != value:
+                    faults.append(f"recording {rid}: the database's {name} does not match the "
+                                  "signed manifest")  # fmt: skip
+        try:
+            size = self.store.size(recording.blob_key)
+        except FileNotFoundError:
+            faults.append(f"recording {rid}: its encrypted blob is missing")
+            return VerifyResult(recording.call_id, rid, tuple(faults))
+        digest = hashlib.sha256()
+        with self.store.open(recording.blob_key) as handle:
+            while block := handle.read(_READ_SIZE):
+                digest.update(block)
+        if size != recording.ciphertext_size or digest.hexdigest() != recording.ciphertext_sha256:
+            faults.append(f"recording {rid}: the encrypted blob does not match its recorded "
+                          "hash (the ciphertext was changed)")  # fmt: skip
+        try:
+            dek = self._data_key(session, recording)
+        except (KeyDestroyed, IntegrityError, ConfigError) as exc:
+            faults.append(str(exc))
+            return VerifyResult(recording.call_id, rid, tuple(faults))
+        plain = hashlib.sha256()
+        plain_size = 0
+        try:
+            with self.store.open(recording.blob_key) as handle:
+                reader = BlobReader(handle, size, dek, rid)
+                for chunk in reader.iter_chunks():
+                    plain.update(chunk)
+                    plain_size += len(chunk)
+        except IntegrityError as exc:
+            faults.append(str(exc))
+        else:
+            if plain.hexdigest() != recording.sha256 or plain_size != recording.size_bytes:
+                faults.append(f"recording {rid}: the decrypted audio does not match the "
+                              "SHA-256 of the original")  # fmt: skip
+        return VerifyResult(recording.call_id, rid, tuple(faults))
+
+    def verify(self, call_id: str | None = None, *,
+               actor: str | None = None) -> list[VerifyResult]:  # fmt: skip
+        """Decrypt, re-hash and check the signatures of one call's recording, or of all."""
+        with self._write() as session:
+            if call_id is not None:
+                recordings = [self._recording_row(session, call_id)]
+            else:
+                recordings = list(session.scalars(select(RecordingRow).order_by(RecordingRow.id)))
+            results = [self._verify_one(session, rec) for rec in recordings]
+            self._audit(session, "vault.verify", "call", call_id, actor=actor,
+                        details={"recordings": len(results),
+                                 "faulty": sum(not r.ok for r in results)})  # fmt: skip
+        return results
+
+    # -- destroying --------------------------------------------------------------------
+
+    def delete_call(self, call_id: str, *, reason: str, actor: str | None = None) -> str:
+        """Erase a call: destroy its data key (crypto-shredding), rows and ciphertext."""
+        with self._write() as session:
+            call = session.get(CallRow, call_id)
+            if call is None:
+                raise NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
+            recordings = list(
+                session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id))
+            )
+            for recording in recordings:
+                key = session.get(DataKeyRow, recording.id)
+                if key is not None:
+                    session.delete(key)
+            session.flush()
+            for recording in recordings:
+                manifest = session.get(ManifestRow, recording.id)
+                if manifest is not None:
+                    session.delete(manifest)
+                for leg in session.scalars(select(LegRow).where(LegRow.recording_id == recording.id)):
+                    session.delete(leg)
+            session.flush()
+            for recording in recordings:
+                session.delete(recording)
+            for participant in session.scalars(
+                select(ParticipantRow).where(ParticipantRow.call_id == call_id)
+            ):
+                session.delete(participant)
+            session.flush()
+            session.delete(call)
+            self._audit(session, "call.erase", "call", call_id, actor=actor, purpose=reason,
+                        details={"recordings": [r.id for r in recordings],
+                                 "method": "crypto-shredding"})  # fmt: skip
+        for recording in recordings:
+            self.store.delete(recording.blob_key)
+        self._checkpoint()
+        return call_id
+
+    # -- keys --------------------------------------------------------------------------
+
+    def rotate_keys(self, *, actor: str | None = None) -> RotationResult:
+        """Re-wrap every data key under a new key-encryption key; audio is not re-encrypted."""
+        new_id = self.keyring.create_key()
+        new_key = self.keyring.key(new_id)
+        old_ids = [k for k in self.keyring.key_ids() if k != new_id]
+        with self._write() as session:
+            count = 0
+            for row in session.scalars(select(DataKeyRow)):
+                dek = unwrap_data_key(self.keyring.key(row.kek_id), row.kek_id,
+                                      row.recording_id, row.wrapped)  # fmt: skip
+                row.wrapped = wrap_data_key(new_key, new_id, row.recording_id, dek)
+                row.kek_id = new_id
+                count += 1
+            self._audit(session, "keys.rotate", "keyring", new_id, actor=actor,
+                        details={"rewrapped": count, "retired": old_ids})  # fmt: skip
+        self.keyring.set_current(new_id)
+        for old in old_ids:
+            self.keyring.destroy(old)
+        self._checkpoint()
+        return RotationResult(new_id, count, tuple(old_ids))
+
+    # -- audit -------------------------------------------------------------------------
+
+    def audit_entries(self, *, object_id: str | None = None, action: str | None = None,
+                      limit: int | None = None) -> list[_audit.AuditEntry]:  # fmt: skip
+        with self._read() as session:
+            entries = list(_audit.iter_entries(session, object_id=object_id, action=action))
+        return entries[-limit:] if limit else entries
+
+    def verify_audit(self) -> _audit.AuditReport:
+        with self._read() as session:
+            return _audit.verify(session, self.signer)
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    def collect_garbage(self, *, dry_run: bool = False, min_age_s: float = 3600) -> GarbageReport:
+        """Remove leftovers of interrupted ingests: unfinished writes and blobs no row names.
+
+        A blob is moved into place just before its rows commit, so only orphans older
+        than `min_age_s` are taken: a younger one may belong to an ingest in progress.
+        """
+        incomplete = 0 if dry_run else self.store.sweep_incomplete()
+        with self._read() as session:
+            known = set(session.scalars(select(RecordingRow.blob_key)))
+        cutoff = time.time() - min_age_s
+        orphans = tuple(
+            key
+            for key in self.store.iter_keys()
+            if key not in known and self.store.modified_at(key) <= cutoff
+        )
+        if not dry_run:
+            for key in orphans:
+                self.store.delete(key)
+        return GarbageReport(incomplete, orphans)
+
+    def database_kind(self) -> str:
+        return self.engine.dialect.name
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
