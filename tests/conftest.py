@@ -1,0 +1,83 @@
+"""Shared fixtures: a fresh data directory per test, on SQLite and on the local PostgreSQL.
+
+Each test session creates its own PostgreSQL database with a unique name and drops it
+afterwards. When the server cannot be reached the PostgreSQL cases fail under CI=true
+(they must not vanish silently) and are skipped, with the reason, elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from callvault.config import Config, load_config
+from callvault.vault import Vault
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CALLVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a database created for this test session, dropped at the end."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"callvault_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
+        message = f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(postgres_server: str) -> Iterator[str]:
+    """The session database, emptied before each test that uses it."""
+    engine = create_engine(postgres_server)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    yield postgres_server
+
+
+def make_config(data_dir: Path, database_url: str | None = None, **overrides: object) -> Config:
+    return load_config(
+        env={}, data_dir=data_dir, database_url=database_url, actor="test:pytest", **overrides
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def config(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Config:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    return make_config(tmp_path / "data", url)
+
+
+@pytest.fixture
+def vault(config: Config) -> Iterator[Vault]:
+    with Vault.open(config) as opened:
+        yield opened
