@@ -92,15 +92,16 @@ def _direction(value: str | None) -> Direction | None:
     for direction in DIRECTIONS:
         if value == direction:
             return direction
-    raise InputError(
-        f"--direction {value!r} is not one of {', '.join(DIRECTIONS)}"
-    )
+    raise InputError(f"--direction {value!r} is not one of {', '.join(DIRECTIONS)}")
 
 
 def _participants(
-    channels: int, caller: str | None, callee: str | None,
-    direction: Direction | None, agent: str | None,
-) -> tuple[Participant, ...]:  # fmt: skip
+    channels: int,
+    caller: str | None,
+    callee: str | None,
+    direction: Direction | None,
+    agent: str | None,
+) -> tuple[Participant, ...]:
     # Convention (docs/json.md): channel 0 is the caller, channel 1 the callee; a mono
     # file carries both parties mixed on one leg; further channels are extra speakers.
     stereo = channels >= 2

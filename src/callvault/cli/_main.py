@@ -84,8 +84,9 @@ def init(ctx: click.Context, as_json: bool) -> None:
         _echo_json(info)
     else:
         state = "created" if created else "already initialised"
-        click.echo(f"{state}: {info['data_dir']} ({info['database']}, signing key "
-                   f"{info['signing_key']})")  # fmt: skip
+        click.echo(
+            f"{state}: {info['data_dir']} ({info['database']}, signing key {info['signing_key']})"
+        )
 
 
 @cli.command()
@@ -98,9 +99,17 @@ def init(ctx: click.Context, as_json: bool) -> None:
 @click.option("--language", metavar="xx", help="Spoken language (ISO 639-1).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], caller: str | None, callee: str | None,
-           direction: str | None, agent: str | None, started_at: str | None,
-           language: str | None, as_json: bool) -> None:  # fmt: skip
+def ingest(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    caller: str | None,
+    callee: str | None,
+    direction: str | None,
+    agent: str | None,
+    started_at: str | None,
+    language: str | None,
+    as_json: bool,
+) -> None:
     """Import audio files; each file is one call, each channel one leg.
 
     Every file is checked before anything is stored: one bad file and nothing is written.
@@ -156,8 +165,10 @@ def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -
     click.echo(f"call       {data['id']}")
     click.echo(f"direction  {data['direction'] or '-'}   agent {data['agent'] or '-'}")
     click.echo(f"started    {data['started_at'] or '-'}   language {data['language'] or '-'}")
-    click.echo(f"recording  {rec['id']}  {rec['container']}/{rec['codec']}  "
-               f"{rec['sample_rate']} Hz  {rec['channels']} ch  {rec['duration_s']} s")  # fmt: skip
+    click.echo(
+        f"recording  {rec['id']}  {rec['container']}/{rec['codec']}  "
+        f"{rec['sample_rate']} Hz  {rec['channels']} ch  {rec['duration_s']} s"
+    )
     click.echo(f"sha256     {rec['sha256']}")
     for party in data["participants"]:
         agent = " (agent)" if party["is_agent"] else ""
@@ -187,8 +198,9 @@ def delete(ctx: click.Context, call_id: str, reason: str, yes: bool) -> None:
     if not yes:
         if not sys.stdin.isatty():
             raise InputError("delete cannot be undone; pass --yes to confirm")
-        click.confirm(f"Erase call {call_id} and destroy its key? This cannot be undone",
-                      abort=True)  # fmt: skip
+        click.confirm(
+            f"Erase call {call_id} and destroy its key? This cannot be undone", abort=True
+        )
     with Vault.open(_config(ctx)) as vault:
         vault.delete_call(call_id, reason=reason)
     click.echo(f"erased call {call_id}")
@@ -230,8 +242,9 @@ def audit() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Only the last N entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def audit_list(ctx: click.Context, object_id: str | None, action: str | None,
-               limit: int | None, as_json: bool) -> None:  # fmt: skip
+def audit_list(
+    ctx: click.Context, object_id: str | None, action: str | None, limit: int | None, as_json: bool
+) -> None:
     """Show audit entries, oldest first."""
     with Vault.open(_config(ctx)) as vault:
         entries = vault.audit_entries(object_id=object_id, action=action, limit=limit)
@@ -252,12 +265,15 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
     with Vault.open(_config(ctx)) as vault:
         report = vault.verify_audit()
     if as_json:
-        _echo_json({
-            "ok": report.ok,
-            "entries": report.entries,
-            "faults": [{"seq": f.seq, "kind": f.kind, "message": f.message}
-                       for f in report.faults],
-        })  # fmt: skip
+        _echo_json(
+            {
+                "ok": report.ok,
+                "entries": report.entries,
+                "faults": [
+                    {"seq": f.seq, "kind": f.kind, "message": f.message} for f in report.faults
+                ],
+            }
+        )
     elif report.ok:
         click.echo(f"audit chain intact: {report.entries} entries")
     else:
@@ -280,11 +296,18 @@ def rotate(ctx: click.Context, as_json: bool) -> None:
     with Vault.open(_config(ctx)) as vault:
         result = vault.rotate_keys()
     if as_json:
-        _echo_json({"kek_id": result.new_kek_id, "rewrapped": result.rewrapped,
-                    "retired": list(result.retired)})  # fmt: skip
+        _echo_json(
+            {
+                "kek_id": result.new_kek_id,
+                "rewrapped": result.rewrapped,
+                "retired": list(result.retired),
+            }
+        )
     else:
-        click.echo(f"re-wrapped {result.rewrapped} data key(s) under {result.new_kek_id}; "
-                   f"retired {', '.join(result.retired) or 'none'}")  # fmt: skip
+        click.echo(
+            f"re-wrapped {result.rewrapped} data key(s) under {result.new_kek_id}; "
+            f"retired {', '.join(result.retired) or 'none'}"
+        )
 
 
 @cli.command(name="config")
@@ -310,8 +333,10 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
     with Vault.open(_config(ctx)) as vault:
         report = vault.collect_garbage(dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"{verb} {report.incomplete_writes} unfinished write(s) and "
-               f"{len(report.orphaned_blobs)} orphaned blob(s)")  # fmt: skip
+    click.echo(
+        f"{verb} {report.incomplete_writes} unfinished write(s) and "
+        f"{len(report.orphaned_blobs)} orphaned blob(s)"
+    )
 
 
 @cli.command()

@@ -21,11 +21,25 @@ __all__ = ["SUPPORTED_CODECS", "AudioInfo", "probe_audio"]
 # ffmpeg decoder names callvault accepts, by family.
 SUPPORTED_CODECS: frozenset[str] = frozenset(
     {
-        "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le",
-        "pcm_u8", "pcm_alaw", "pcm_mulaw",
-        "flac", "mp3", "mp3float", "opus", "libopus", "aac", "vorbis", "alac",
+        "pcm_s16le",
+        "pcm_s16be",
+        "pcm_s24le",
+        "pcm_s32le",
+        "pcm_f32le",
+        "pcm_f64le",
+        "pcm_u8",
+        "pcm_alaw",
+        "pcm_mulaw",
+        "flac",
+        "mp3",
+        "mp3float",
+        "opus",
+        "libopus",
+        "aac",
+        "vorbis",
+        "alac",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,8 @@ def _riff_data_shortfall(head: bytes, file_size: int) -> int:
         return 0
     pos = 12
     while pos + 8 <= len(head):
-        chunk_id, size = head[pos : pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
+        chunk_id = head[pos : pos + 4]
+        size: int = struct.unpack_from("<I", head, pos + 4)[0]
         if chunk_id == b"data":
             if size in (0, 0xFFFFFFFF):  # written by a streaming encoder: size unknown
                 return 0

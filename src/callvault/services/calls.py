@@ -12,8 +12,9 @@ from callvault.vault import Vault
 __all__ = ["export_audio"]
 
 
-def export_audio(vault: Vault, call_id: str, out: Path, *, purpose: str | None,
-                 overwrite: bool = False) -> int:  # fmt: skip
+def export_audio(
+    vault: Vault, call_id: str, out: Path, *, purpose: str | None, overwrite: bool = False
+) -> int:
     """Decrypt a call's original audio bit-exact to `out`; return the byte count.
 
     Refuses a destination inside the data directory: plaintext audio never lands there.

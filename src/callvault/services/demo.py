@@ -16,12 +16,15 @@ __all__ = ["DEMO_OPTIONS", "DEMO_SCRIPT", "demo_call", "synthesize_demo_wav"]
 
 # (channel, espeak-ng voice, line). Channel 0 is the caller (a customer), 1 the agent.
 DEMO_SCRIPT: tuple[tuple[int, str, str], ...] = (
-    (1, "en-us+m3", "Thanks for calling Northwind support, this call is recorded for quality. "
-                    "How can I help?"),
+    (
+        1,
+        "en-us+m3",
+        "Thanks for calling Northwind support, this call is recorded for quality. How can I help?",
+    ),
     (0, "en-gb+f3", "Hi, my router keeps dropping the connection every evening."),
     (1, "en-us+m3", "Sorry to hear that. I will send a replacement and call you back on Friday."),
     (0, "en-gb+f3", "Great, thank you very much."),
-)  # fmt: skip
+)
 
 DEMO_OPTIONS = FileImportOptions(
     caller="+442071838750",
@@ -40,8 +43,7 @@ def _speak(voice: str, text: str) -> np.ndarray:
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise CallvaultError(
-            "espeak-ng is not installed; run `bash scripts/setup.sh` or "
-            "`apt-get install espeak-ng`"
+            "espeak-ng is not installed; run `bash scripts/setup.sh` or `apt-get install espeak-ng`"
         )
     out = subprocess.run(
         [exe, "-v", voice, "-s", "165", "--stdout", text], check=True, capture_output=True

@@ -45,7 +45,9 @@ def ingest_captured(
         for call in calls:
             stored = vault.store_call(call)
             results.append(
-                IngestedCall(call.source_name, stored.call_id, stored.recording_id, stored.duplicate)
+                IngestedCall(
+                    call.source_name, stored.call_id, stored.recording_id, stored.duplicate
+                )
             )
             if progress is not None:
                 progress(call)

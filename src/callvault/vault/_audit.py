@@ -132,9 +132,17 @@ def append(
     head.seq, head.hash = seq, digest
     head.signature = signer.sign(_head_message(seq, digest))
     return AuditEntry(
-        seq, at, actor, action, object_type, object_id, purpose,
-        json.loads(details_text), prev_hash, digest,
-    )  # fmt: skip
+        seq,
+        at,
+        actor,
+        action,
+        object_type,
+        object_id,
+        purpose,
+        json.loads(details_text),
+        prev_hash,
+        digest,
+    )
 
 
 def _to_entry(row: AuditRow) -> AuditEntry:
@@ -143,9 +151,17 @@ def _to_entry(row: AuditRow) -> AuditEntry:
     except ValueError:
         details = {"unreadable": row.details}
     return AuditEntry(
-        row.seq, row.at, row.actor, row.action, row.object_type, row.object_id,
-        row.purpose, details, row.prev_hash, row.hash,
-    )  # fmt: skip
+        row.seq,
+        row.at,
+        row.actor,
+        row.action,
+        row.object_type,
+        row.object_id,
+        row.purpose,
+        details,
+        row.prev_hash,
+        row.hash,
+    )
 
 
 def iter_entries(
@@ -176,14 +192,22 @@ def verify(session: Session, signer: Signer) -> AuditReport:
                 )
             )
         recomputed = _entry_hash(
-            row.seq, row.at, row.actor, row.action, row.object_type, row.object_id,
-            row.purpose, row.details, row.prev_hash,
-        )  # fmt: skip
+            row.seq,
+            row.at,
+            row.actor,
+            row.action,
+            row.object_type,
+            row.object_id,
+            row.purpose,
+            row.details,
+            row.prev_hash,
+        )
         if recomputed != row.hash:
             faults.append(
                 AuditFault(
-                    row.seq, "altered", f"entry {row.seq} was altered: its content does not "
-                    "match its hash",
+                    row.seq,
+                    "altered",
+                    f"entry {row.seq} was altered: its content does not match its hash",
                 )
             )
         elif row.prev_hash != prev_hash and row.seq == expected_seq:

@@ -19,7 +19,6 @@ import os
 import secrets
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import NoSuchModuleError as NoDriver
 
@@ -44,17 +44,24 @@ def _sqlite_begin(conn: Any) -> None:
 
 def create_db_engine(url: str) -> Engine:
     try:
-        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
-    except (ArgumentError, NoDriver) as exc:
-        raise ConfigError(f"CALLVAULT_DATABASE_URL is not a usable database URL: {exc}") from None
-    if engine.dialect.name == "sqlite":
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(
+            "CALLVAULT_DATABASE_URL is not a database URL; for example "
+            "postgresql+psycopg://user:password@localhost/callvault"
+        ) from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"CALLVAULT_DATABASE_URL: database {backend!r} is not supported; use SQLite or "
+            "PostgreSQL"
+        )
+    try:
+        engine = create_engine(url, pool_pre_ping=backend != "sqlite")
+    except (ArgumentError, NoDriver, ImportError) as exc:
+        raise ConfigError(f"CALLVAULT_DATABASE_URL cannot be used: {exc}") from None
+    if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-    elif engine.dialect.name != "postgresql":
-        raise ConfigError(
-            f"CALLVAULT_DATABASE_URL: database {engine.dialect.name!r} is not supported; "
-            "use SQLite or PostgreSQL"
-        )
     return engine
 
 

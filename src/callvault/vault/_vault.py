@@ -23,6 +23,7 @@ from callvault.capture import CapturedCall
 from callvault.config import Config
 from callvault.errors import ConfigError, IntegrityError, KeyDestroyed, NotFound
 from callvault.vault import _audit
+from callvault.vault._audit import AuditEntry, AuditReport
 from callvault.vault._crypto import (
     BlobEncryptor,
     BlobReader,
@@ -91,13 +92,6 @@ def _new_id() -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class Vault:
@@ -178,9 +172,17 @@ class Vault:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
-    def _audit(self, session: Session, action: str, object_type: str, object_id: str | None,
-               *, actor: str | None = None, purpose: str | None = None,
-               details: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def _record(
+        self,
+        session: Session,
+        action: str,
+        object_type: str,
+        object_id: str | None,
+        *,
+        actor: str | None = None,
+        purpose: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         _audit.append(
             session,
             self.signer,
@@ -239,8 +241,16 @@ class Vault:
             row = session.scalars(select(RecordingRow).where(RecordingRow.sha256 == sha256)).first()
             return StoreResult(row.call_id, row.id, duplicate=True) if row else None
 
-    def _commit_call(self, call: CapturedCall, call_id: str, recording_id: str, dek: bytes,
-                     encryptor: BlobEncryptor, write: Any, actor: str | None) -> StoreResult:  # fmt: skip
+    def _commit_call(
+        self,
+        call: CapturedCall,
+        call_id: str,
+        recording_id: str,
+        dek: bytes,
+        encryptor: BlobEncryptor,
+        write: Any,
+        actor: str | None,
+    ) -> StoreResult:
         sha256 = encryptor.plain_sha256.hexdigest()
         cipher_sha256 = encryptor.cipher_sha256.hexdigest()
         cipher_size = (
@@ -254,8 +264,14 @@ class Vault:
             ).first()
             if existing is not None:
                 write.abort()
-                self._audit(session, "call.ingest", "call", existing.call_id, actor=actor,
-                            details={"recording_id": existing.id, "duplicate": True})  # fmt: skip
+                self._record(
+                    session,
+                    "call.ingest",
+                    "call",
+                    existing.call_id,
+                    actor=actor,
+                    details={"recording_id": existing.id, "duplicate": True},
+                )
                 return StoreResult(existing.call_id, existing.id, duplicate=True)
             now = _now()
             kek_id = self.keyring.current_id()
@@ -292,7 +308,9 @@ class Vault:
             )
             session.flush()
             session.add(
-                DataKeyRow(recording_id=recording_id, kek_id=kek_id, wrapped=wrapped, created_at=now)
+                DataKeyRow(
+                    recording_id=recording_id, kek_id=kek_id, wrapped=wrapped, created_at=now
+                )
             )
             by_channel: dict[int, str] = {}
             for position, party in enumerate(call.participants):
@@ -345,8 +363,14 @@ class Vault:
                     key_id=self.signer.key_id,
                 )
             )
-            self._audit(session, "call.ingest", "call", call_id, actor=actor,
-                        details={"recording_id": recording_id, "sha256": sha256})  # fmt: skip
+            self._record(
+                session,
+                "call.ingest",
+                "call",
+                call_id,
+                actor=actor,
+                details={"recording_id": recording_id, "sha256": sha256},
+            )
             session.flush()
             # The ciphertext goes into place before the rows that point at it commit: a
             # crash in between leaves an unreadable orphan (its key was never stored),
@@ -379,9 +403,9 @@ class Vault:
             id=call.id,
             direction=call.direction,
             agent=call.agent,
-            started_at=_aware(call.started_at),
+            started_at=call.started_at,
             language=call.language,
-            created_at=_aware(call.created_at) or _now(),
+            created_at=call.created_at,
             participants=tuple(
                 ParticipantRecord(p.id, p.position, p.role, p.phone, p.name, p.is_agent)
                 for p in participants
@@ -400,23 +424,25 @@ class Vault:
                 chunk_size=recording.chunk_size,
                 kek_id=key.kek_id if key else None,
                 signing_key=manifest.key_id if manifest else None,
-                created_at=_aware(recording.created_at) or _now(),
+                created_at=recording.created_at,
             ),
         )
 
-    def get_call(self, call_id: str, *, actor: str | None = None,
-                 purpose: str | None = None) -> CallRecord:  # fmt: skip
+    def get_call(
+        self, call_id: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> CallRecord:
         """One call with its participants, legs and recording; the read is audited."""
         with self._write() as session:
             call = session.get(CallRow, call_id)
             if call is None:
                 raise NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
             record = self._call_record(session, call)
-            self._audit(session, "call.show", "call", call_id, actor=actor, purpose=purpose)
+            self._record(session, "call.show", "call", call_id, actor=actor, purpose=purpose)
         return record
 
-    def list_calls(self, *, limit: int | None = None, actor: str | None = None,
-                   purpose: str | None = None) -> list[CallSummary]:  # fmt: skip
+    def list_calls(
+        self, *, limit: int | None = None, actor: str | None = None, purpose: str | None = None
+    ) -> list[CallSummary]:
         """Calls, newest first; the listing is audited."""
         with self._write() as session:
             participants = (
@@ -437,17 +463,24 @@ class Vault:
                     id=call.id,
                     direction=call.direction,
                     agent=call.agent,
-                    started_at=_aware(call.started_at),
+                    started_at=call.started_at,
                     language=call.language,
-                    created_at=_aware(call.created_at) or _now(),
+                    created_at=call.created_at,
                     duration_s=rec.frames / rec.sample_rate,
                     channels=rec.channels,
                     participants=int(n or 0),
                 )
                 for call, rec, n in session.execute(query)
             ]
-            self._audit(session, "call.list", "call", None, actor=actor, purpose=purpose,
-                        details={"count": len(summaries)})  # fmt: skip
+            self._record(
+                session,
+                "call.list",
+                "call",
+                None,
+                actor=actor,
+                purpose=purpose,
+                details={"count": len(summaries)},
+            )
         return summaries
 
     def _data_key(self, session: Session, recording: RecordingRow) -> bytes:
@@ -459,15 +492,27 @@ class Vault:
         return unwrap_data_key(self.keyring.key(key.kek_id), key.kek_id, recording.id, key.wrapped)
 
     @contextmanager
-    def open_recording(self, call_id: str, *, action: str = "recording.read",
-                       actor: str | None = None, purpose: str | None = None,
-                       ) -> Iterator[BlobReader]:  # fmt: skip
+    def open_recording(
+        self,
+        call_id: str,
+        *,
+        action: str = "recording.read",
+        actor: str | None = None,
+        purpose: str | None = None,
+    ) -> Iterator[BlobReader]:
         """Decrypting random access to a call's original audio; the access is audited first."""
         with self._write() as session:
             recording = self._recording_row(session, call_id)
             dek = self._data_key(session, recording)
-            self._audit(session, action, "recording", recording.id, actor=actor, purpose=purpose,
-                        details={"call_id": call_id})  # fmt: skip
+            self._record(
+                session,
+                action,
+                "recording",
+                recording.id,
+                actor=actor,
+                purpose=purpose,
+                details={"call_id": call_id},
+            )
             blob_key, size = recording.blob_key, recording.ciphertext_size
         with self.store.open(blob_key) as handle:
             yield BlobReader(handle, size, dek, recording.id)
@@ -480,8 +525,9 @@ class Vault:
                 raise KeyDestroyed(
                     f"recording {recording_id}: its data key was destroyed; the audio is erased"
                 )
-            dek = unwrap_data_key(self.keyring.key(key.kek_id), key.kek_id, recording_id,
-                                  key.wrapped)  # fmt: skip
+            dek = unwrap_data_key(
+                self.keyring.key(key.kek_id), key.kek_id, recording_id, key.wrapped
+            )
         reader = BlobReader(io.BytesIO(ciphertext), len(ciphertext), dek, recording_id)
         return b"".join(reader.iter_chunks())
 
@@ -495,8 +541,10 @@ class Vault:
         if manifest_row is None:
             faults.append(f"recording {rid}: its manifest is missing")
         elif not self.signer.verify(manifest_row.body.encode(), manifest_row.signature):
-            faults.append(f"recording {rid}: the manifest's signature does not verify (the "
-                          "manifest was changed)")  # fmt: skip
+            faults.append(
+                f"recording {rid}: the manifest's signature does not verify (the "
+                "manifest was changed)"
+            )
         else:
             try:
                 manifest = Manifest.parse(manifest_row.body)
@@ -517,8 +565,9 @@ class Vault:
             }
             for name, value in expected.items():
                 if getattr(manifest, name) != value:
-                    faults.append(f"recording {rid}: the database's {name} does not match the "
-                                  "signed manifest")  # fmt: skip
+                    faults.append(
+                        f"recording {rid}: the database's {name} does not match the signed manifest"
+                    )
         try:
             size = self.store.size(recording.blob_key)
         except FileNotFoundError:
@@ -529,8 +578,10 @@ class Vault:
             while block := handle.read(_READ_SIZE):
                 digest.update(block)
         if size != recording.ciphertext_size or digest.hexdigest() != recording.ciphertext_sha256:
-            faults.append(f"recording {rid}: the encrypted blob does not match its recorded "
-                          "hash (the ciphertext was changed)")  # fmt: skip
+            faults.append(
+                f"recording {rid}: the encrypted blob does not match its recorded "
+                "hash (the ciphertext was changed)"
+            )
         try:
             dek = self._data_key(session, recording)
         except (KeyDestroyed, IntegrityError, ConfigError) as exc:
@@ -548,12 +599,13 @@ class Vault:
             faults.append(str(exc))
         else:
             if plain.hexdigest() != recording.sha256 or plain_size != recording.size_bytes:
-                faults.append(f"recording {rid}: the decrypted audio does not match the "
-                              "SHA-256 of the original")  # fmt: skip
+                faults.append(
+                    f"recording {rid}: the decrypted audio does not match the "
+                    "SHA-256 of the original"
+                )
         return VerifyResult(recording.call_id, rid, tuple(faults))
 
-    def verify(self, call_id: str | None = None, *,
-               actor: str | None = None) -> list[VerifyResult]:  # fmt: skip
+    def verify(self, call_id: str | None = None, *, actor: str | None = None) -> list[VerifyResult]:
         """Decrypt, re-hash and check the signatures of one call's recording, or of all."""
         with self._write() as session:
             if call_id is not None:
@@ -561,9 +613,14 @@ class Vault:
             else:
                 recordings = list(session.scalars(select(RecordingRow).order_by(RecordingRow.id)))
             results = [self._verify_one(session, rec) for rec in recordings]
-            self._audit(session, "vault.verify", "call", call_id, actor=actor,
-                        details={"recordings": len(results),
-                                 "faulty": sum(not r.ok for r in results)})  # fmt: skip
+            self._record(
+                session,
+                "vault.verify",
+                "call",
+                call_id,
+                actor=actor,
+                details={"recordings": len(results), "faulty": sum(not r.ok for r in results)},
+            )
         return results
 
     # -- destroying --------------------------------------------------------------------
@@ -586,7 +643,9 @@ class Vault:
                 manifest = session.get(ManifestRow, recording.id)
                 if manifest is not None:
                     session.delete(manifest)
-                for leg in session.scalars(select(LegRow).where(LegRow.recording_id == recording.id)):
+                for leg in session.scalars(
+                    select(LegRow).where(LegRow.recording_id == recording.id)
+                ):
                     session.delete(leg)
             session.flush()
             for recording in recordings:
@@ -597,9 +656,15 @@ class Vault:
                 session.delete(participant)
             session.flush()
             session.delete(call)
-            self._audit(session, "call.erase", "call", call_id, actor=actor, purpose=reason,
-                        details={"recordings": [r.id for r in recordings],
-                                 "method": "crypto-shredding"})  # fmt: skip
+            self._record(
+                session,
+                "call.erase",
+                "call",
+                call_id,
+                actor=actor,
+                purpose=reason,
+                details={"recordings": [r.id for r in recordings], "method": "crypto-shredding"},
+            )
         for recording in recordings:
             self.store.delete(recording.blob_key)
         self._checkpoint()
@@ -615,13 +680,20 @@ class Vault:
         with self._write() as session:
             count = 0
             for row in session.scalars(select(DataKeyRow)):
-                dek = unwrap_data_key(self.keyring.key(row.kek_id), row.kek_id,
-                                      row.recording_id, row.wrapped)  # fmt: skip
+                dek = unwrap_data_key(
+                    self.keyring.key(row.kek_id), row.kek_id, row.recording_id, row.wrapped
+                )
                 row.wrapped = wrap_data_key(new_key, new_id, row.recording_id, dek)
                 row.kek_id = new_id
                 count += 1
-            self._audit(session, "keys.rotate", "keyring", new_id, actor=actor,
-                        details={"rewrapped": count, "retired": old_ids})  # fmt: skip
+            self._record(
+                session,
+                "keys.rotate",
+                "keyring",
+                new_id,
+                actor=actor,
+                details={"rewrapped": count, "retired": old_ids},
+            )
         self.keyring.set_current(new_id)
         for old in old_ids:
             self.keyring.destroy(old)
@@ -630,13 +702,14 @@ class Vault:
 
     # -- audit -------------------------------------------------------------------------
 
-    def audit_entries(self, *, object_id: str | None = None, action: str | None = None,
-                      limit: int | None = None) -> list[_audit.AuditEntry]:  # fmt: skip
+    def audit_entries(
+        self, *, object_id: str | None = None, action: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
         with self._read() as session:
             entries = list(_audit.iter_entries(session, object_id=object_id, action=action))
         return entries[-limit:] if limit else entries
 
-    def verify_audit(self) -> _audit.AuditReport:
+    def verify_audit(self) -> AuditReport:
         with self._read() as session:
             return _audit.verify(session, self.signer)
 

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from callvault.config import SETTINGS, load_config, masked_values
+from callvault.errors import ConfigError
+
+DOC = Path(__file__).parents[1] / "docs" / "configuration.md"
+
+
+def test_every_setting_is_documented_and_nothing_else() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| `(CALLVAULT_\w+)` \|", DOC.read_text(), flags=re.M)
+    assert sorted(rows) == sorted((s.name, s.env) for s in SETTINGS)
+    for setting in SETTINGS:
+        assert setting.help.strip(), setting.name
+
+
+def test_defaults_and_parsing(tmp_path: Path) -> None:
+    config = load_config(
+        env={
+            "CALLVAULT_DATA_DIR": str(tmp_path),
+            "CALLVAULT_CHUNK_SIZE": "64KiB",
+            "CALLVAULT_MAX_INPUT_BYTES": "2G",
+            "CALLVAULT_LOG_LEVEL": "info",
+        }
+    )
+    assert config.data_dir == tmp_path
+    assert config.chunk_size == 64 << 10
+    assert config.max_input_bytes == 2 << 30
+    assert config.log_level == "INFO"
+    assert config.effective_database_url == f"sqlite:///{tmp_path / 'callvault.db'}"
+    assert load_config(env={}).max_input_bytes == 4 << 30
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"CALLVAULT_CHUNK_SIZE": "1"},
+            "CALLVAULT_CHUNK_SIZE='1' is not valid: must be between 4KiB and 16MiB",
+        ),
+        (
+            {"CALLVAULT_MAX_INPUT_BYTES": "lots"},
+            "CALLVAULT_MAX_INPUT_BYTES='lots' is not valid: "
+            "expected a byte count such as 4096, 64MiB or 2GiB",
+        ),
+        (
+            {"CALLVAULT_LOG_LEVEL": "loud"},
+            "CALLVAULT_LOG_LEVEL='loud' is not valid: expected one "
+            "of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env=env)
+    assert str(info.value) == message
+
+
+def test_password_is_masked() -> None:
+    config = load_config(env={"CALLVAULT_DATABASE_URL": "postgresql+psycopg://cv:s3cret@db/cv"})
+    shown = dict((s.name, v) for s, v in masked_values(config))
+    assert shown["database_url"] == "postgresql+psycopg://cv:****@db/cv"
+    assert "s3cret" not in repr(masked_values(config))
