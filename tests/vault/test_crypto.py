@@ -102,3 +102,21 @@ def test_same_key_two_blobs_use_different_chunk_keys() -> None:
     dek, data = new_data_key(), b"\0" * 5000
     first, second = seal(data, dek), seal(data, dek)
     assert first[BLOB_HEADER_SIZE:] != second[BLOB_HEADER_SIZE:]
+
+
+def test_seal_stream_hashes_plaintext_and_ciphertext() -> None:
+    import hashlib
+
+    from callvault.vault._crypto import seal_stream
+
+    data, dek = os.urandom(3_000_000), new_data_key()
+    out = io.BytesIO()
+    sealed = seal_stream(
+        io.BytesIO(data), BlobEncryptor(dek, "r", 65536), out.write, read_size=99_999
+    )
+    blob = out.getvalue()
+    assert sealed.sha256 == hashlib.sha256(data).hexdigest()
+    assert sealed.size == len(data)
+    assert sealed.ciphertext_sha256 == hashlib.sha256(blob).hexdigest()
+    assert sealed.ciphertext_size == len(blob) == ciphertext_size(len(data), 65536)
+    assert b"".join(BlobReader(io.BytesIO(blob), len(blob), dek, "r").iter_chunks()) == data

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from callvault import __version__
@@ -115,7 +116,14 @@ def ingest(
     Every file is checked before anything is stored: one bad file and nothing is written.
     """
     options = FileImportOptions(caller, callee, direction, agent, started_at, language)
-    results = ingest_files(_config(ctx), list(paths), options)
+    if len(paths) > 1 and sys.stderr.isatty():
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("storing", total=len(paths))
+            results = ingest_files(
+                _config(ctx), list(paths), options, progress=lambda _call: bar.advance(task)
+            )
+    else:
+        results = ingest_files(_config(ctx), list(paths), options)
     if as_json:
         _echo_json({"calls": [r.to_json() for r in results]})
         return

@@ -74,7 +74,10 @@ class _LocalWrite(BlobWrite):
         os.fsync(self._handle.fileno())
         self._handle.close()
         self._handle = None
-        self._final.parent.mkdir(parents=True, exist_ok=True)
+        fan = self._final.parent
+        if not fan.is_dir():
+            fan.mkdir(parents=True, exist_ok=True)
+            fsync_dir(fan.parent)  # a power loss must not lose the new directory's entry
         os.replace(self._tmp, self._final)
         fsync_dir(self._final.parent)
 

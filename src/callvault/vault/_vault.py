@@ -28,8 +28,10 @@ from callvault.vault._crypto import (
     BlobEncryptor,
     BlobReader,
     KeyRing,
+    SealedBlob,
     Signer,
     new_data_key,
+    seal_stream,
     unwrap_data_key,
     wrap_data_key,
 )
@@ -54,7 +56,7 @@ from callvault.vault._records import (
     StoreResult,
     VerifyResult,
 )
-from callvault.vault._store import BlobStore, LocalBlobStore
+from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 
 __all__ = ["DataPaths", "Vault"]
 
@@ -209,29 +211,24 @@ class Vault:
         encryptor = BlobEncryptor(dek, recording_id, self.config.chunk_size)
         write = self.store.begin_write(recording_id)
         try:
-            write.write(encryptor.header)
             with call.open_audio() as source:
-                while data := source.read(_READ_SIZE):
-                    for sealed in encryptor.update(data):
-                        write.write(sealed)
-            write.write(encryptor.finalize())
+                sealed = seal_stream(source, encryptor, write.write, read_size=_READ_SIZE)
         except BaseException:
             write.abort()
             raise
-        sha256 = encryptor.plain_sha256.hexdigest()
-        if encryptor.plain_size != call.size:
+        if sealed.size != call.size:
             write.abort()
             raise IntegrityError(
                 f"{call.source_name}: the file changed while it was read ({call.size} bytes "
-                f"expected, {encryptor.plain_size} read); ingest it again"
+                f"expected, {sealed.size} read); ingest it again"
             )
         try:
-            return self._commit_call(call, call_id, recording_id, dek, encryptor, write, actor)
+            return self._commit_call(call, call_id, recording_id, dek, sealed, write, actor)
         except DBIntegrityError:
             # Another process stored the same bytes between our check and our commit.
             write.abort()
             self.store.delete(recording_id)
-            existing = self._find_by_sha256(sha256)
+            existing = self._find_by_sha256(sealed.sha256)
             if existing is None:
                 raise
             return existing
@@ -247,16 +244,14 @@ class Vault:
         call_id: str,
         recording_id: str,
         dek: bytes,
-        encryptor: BlobEncryptor,
-        write: Any,
+        sealed: SealedBlob,
+        write: BlobWrite,
         actor: str | None,
     ) -> StoreResult:
-        sha256 = encryptor.plain_sha256.hexdigest()
-        cipher_sha256 = encryptor.cipher_sha256.hexdigest()
-        cipher_size = (
-            len(encryptor.header)
-            + encryptor.plain_size
-            + 16 * max(1, -(-encryptor.plain_size // self.config.chunk_size))
+        sha256, cipher_sha256, cipher_size = (
+            sealed.sha256,
+            sealed.ciphertext_sha256,
+            sealed.ciphertext_size,
         )
         with self._write() as session:
             existing = session.scalars(
@@ -293,7 +288,7 @@ class Vault:
                     id=recording_id,
                     call_id=call_id,
                     sha256=sha256,
-                    size_bytes=encryptor.plain_size,
+                    size_bytes=sealed.size,
                     container=audio.container,
                     codec=audio.codec,
                     sample_rate=audio.sample_rate,
@@ -343,7 +338,7 @@ class Vault:
                 recording_id=recording_id,
                 call_id=call_id,
                 original_sha256=sha256,
-                original_size=encryptor.plain_size,
+                original_size=sealed.size,
                 ciphertext_sha256=cipher_sha256,
                 ciphertext_size=cipher_size,
                 container=audio.container,
