@@ -7,7 +7,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from callvault.vault import Vault
-from callvault.vault._audit import append
+from callvault.vault._audit import append, row_hash
 from callvault.vault._models import AuditHeadRow, AuditRow
 
 
@@ -115,23 +115,11 @@ def test_reordered_entries(chain: Vault) -> None:
 
 def test_relinked_entry_is_out_of_chain(chain: Vault) -> None:
     # An attacker who recomputes entry 3's hash after editing it still breaks entry 4's link.
-    from callvault.vault._audit import _entry_hash
-
     with Session(chain.engine) as session, session.begin():
         row = session.get(AuditRow, 3)
         assert row is not None
         row.actor = "mallory"
-        row.hash = _entry_hash(
-            row.seq,
-            row.at,
-            row.actor,
-            row.action,
-            row.object_type,
-            row.object_id,
-            row.purpose,
-            row.details,
-            row.prev_hash,
-        )
+        row.hash = row_hash(row)
     assert faults(chain) == [
         (
             4,

@@ -22,7 +22,16 @@ from sqlalchemy.orm import Session
 from callvault.vault._crypto import Signer
 from callvault.vault._models import AuditHeadRow, AuditRow
 
-__all__ = ["GENESIS", "AuditEntry", "AuditFault", "AuditReport", "append", "iter_entries", "verify"]
+__all__ = [
+    "GENESIS",
+    "AuditEntry",
+    "AuditFault",
+    "AuditReport",
+    "append",
+    "iter_entries",
+    "row_hash",
+    "verify",
+]
 
 GENESIS = "0" * 64
 
@@ -89,6 +98,21 @@ def _entry_hash(
         separators=(",", ":"),
     )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def row_hash(row: AuditRow) -> str:
+    """The hash a stored row should carry, recomputed from its fields."""
+    return _entry_hash(
+        row.seq,
+        row.at,
+        row.actor,
+        row.action,
+        row.object_type,
+        row.object_id,
+        row.purpose,
+        row.details,
+        row.prev_hash,
+    )
 
 
 def _head_message(seq: int, hash_: str) -> bytes:
@@ -191,18 +215,7 @@ def verify(session: Session, signer: Signer) -> AuditReport:
                     f"from entry {expected_seq - 1} to entry {row.seq}",
                 )
             )
-        recomputed = _entry_hash(
-            row.seq,
-            row.at,
-            row.actor,
-            row.action,
-            row.object_type,
-            row.object_id,
-            row.purpose,
-            row.details,
-            row.prev_hash,
-        )
-        if recomputed != row.hash:
+        if row_hash(row) != row.hash:
             faults.append(
                 AuditFault(
                     row.seq,
