@@ -84,7 +84,9 @@ def _after_blob_rename() -> None:
             committing.pop()
 
     def fsync_dir(path: Any) -> None:
-        if committing:
+        # Only the fsync of the blob's own directory follows the rename; a new fan-out
+        # directory is fsynced into its parent before it.
+        if committing and path == committing[-1]._final.parent:
             write = committing[-1]
             if not write._final.is_file() or write._tmp.exists():
                 sys.stderr.write("after-blob-rename: the blob is not in place\n")

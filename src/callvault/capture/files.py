@@ -92,7 +92,7 @@ def _direction(value: str | None) -> Direction | None:
     for direction in DIRECTIONS:
         if value == direction:
             return direction
-    raise InputError(f"--direction {value!r} is not one of {', '.join(DIRECTIONS)}")
+    raise InputError(f"--direction {value!r} is not one of {', '.join(DIRECTIONS)}; pick one")
 
 
 def _participants(
@@ -124,9 +124,11 @@ def _check_readable(path: Path, limit: int) -> int:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file; check the path") from None
     except PermissionError:
-        raise InputError(f"{path}: cannot be read (permission denied)") from None
+        raise InputError(
+            f"{path}: cannot be read (permission denied); check its permissions"
+        ) from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give the audio files inside it")
     try:
@@ -134,7 +136,9 @@ def _check_readable(path: Path, limit: int) -> int:
             handle.read(1)
     except OSError as exc:
         reason = os.strerror(exc.errno or errno.EIO).lower()
-        raise InputError(f"{path}: cannot be read ({reason})") from None
+        raise InputError(
+            f"{path}: cannot be read ({reason}); check the file and the disk"
+        ) from None
     if stat.st_size > limit:
         raise InputError(
             f"{path}: is {stat.st_size} bytes, over the limit of {limit} bytes; raise "
@@ -163,8 +167,8 @@ def _captured(
     name: str, size: int, open_audio: Callable[[], BinaryIO], options: FileImportOptions
 ) -> CapturedCall:
     metadata = check_options(options)
-    caller = parse_e164(options.caller, option="--caller") if options.caller else None
-    callee = parse_e164(options.callee, option="--callee") if options.callee else None
+    caller = parse_e164(options.caller, option="--caller") if options.caller is not None else None
+    callee = parse_e164(options.callee, option="--callee") if options.callee is not None else None
     audio = probe_audio(open_audio, name=name, size=size)
     return CapturedCall(
         source_name=name,

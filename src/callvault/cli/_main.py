@@ -94,7 +94,11 @@ def init(ctx: click.Context, as_json: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--caller", metavar="E164", help="Caller's number, e.g. +442071234567.")
 @click.option("--callee", metavar="E164", help="Callee's number.")
-@click.option("--direction", type=click.Choice(["inbound", "outbound", "internal"]))
+@click.option(
+    "--direction",
+    metavar="inbound|outbound|internal",
+    help="Which way the call went, seen from the organisation.",
+)
 @click.option("--agent", metavar="USER", help="The agent (user name) on the call.")
 @click.option("--started-at", metavar="ISO8601", help="When the call started, with time zone.")
 @click.option("--language", metavar="xx", help="Spoken language (ISO 639-1).")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 
@@ -57,20 +57,37 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def _riff_data_shortfall(head: bytes, file_size: int) -> int:
-    """Bytes missing from a RIFF/WAVE `data` chunk, 0 when complete or not a WAV."""
+def _riff_data_shortfall(stream: BinaryIO, file_size: int) -> int:
+    """Bytes missing from a RIFF/WAVE `data` chunk, 0 when complete or not a WAV.
+
+    Walks the chunk headers by seeking, so a large chunk before `data` (LIST, bext,
+    iXML, embedded art) does not hide a truncation.
+    """
+    head = stream.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return 0
     pos = 12
-    while pos + 8 <= len(head):
-        chunk_id = head[pos : pos + 4]
-        size: int = struct.unpack_from("<I", head, pos + 4)[0]
-        if chunk_id == b"data":
+    while pos + 8 <= file_size:
+        stream.seek(pos)
+        header = stream.read(8)
+        if len(header) < 8:
+            return 0
+        size: int = struct.unpack_from("<I", header, 4)[0]
+        if header[:4] == b"data":
             if size in (0, 0xFFFFFFFF):  # written by a streaming encoder: size unknown
                 return 0
             return max(0, pos + 8 + size - file_size)
         pos += 8 + size + (size & 1)  # chunks are word aligned (RIFF spec)
     return 0
+
+
+def _declared_seconds(container: Any, audio: Any) -> float | None:
+    """The length the container or stream header announces, if any."""
+    if audio.duration is not None and audio.time_base is not None:
+        return float(audio.duration * audio.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1_000_000  # AV_TIME_BASE
+    return None
 
 
 def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) -> AudioInfo:
@@ -82,8 +99,7 @@ def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) ->
     if size == 0:
         raise UnsupportedMedia(f"{name}: the file is empty; give a recording with audio in it")
     with open_source() as stream:
-        head = stream.read(1 << 16)
-    shortfall = _riff_data_shortfall(head, size)
+        shortfall = _riff_data_shortfall(stream, size)
     if shortfall:
         raise UnsupportedMedia(
             f"{name}: the WAV file is truncated ({shortfall} bytes of audio data are missing); "
@@ -99,7 +115,9 @@ def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) ->
             ) from None
         with container:
             if not container.streams.audio:
-                raise UnsupportedMedia(f"{name}: the file has no audio stream")
+                raise UnsupportedMedia(
+                    f"{name}: the file has no audio stream; give a recording with sound in it"
+                )
             audio = container.streams.audio[0]
             codec = audio.codec_context.name
             if codec not in SUPPORTED_CODECS:
@@ -115,13 +133,27 @@ def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) ->
             except av.error.FFmpegError:
                 raise UnsupportedMedia(
                     f"{name}: the audio is corrupt and cannot be decoded past "
-                    f"{frames / max(audio.rate or 1, 1):.1f} s"
+                    f"{frames / max(audio.rate or 1, 1):.1f} s; copy the complete file again "
+                    "or convert it to WAV or FLAC"
                 ) from None
             rate = int(audio.rate or 0)
             channels = int(audio.codec_context.channels or 0)
             format_name = container.format.name
+            declared = _declared_seconds(container, audio)
     if frames == 0 or rate == 0 or channels == 0:
-        raise UnsupportedMedia(f"{name}: the recording contains no audio samples")
+        raise UnsupportedMedia(
+            f"{name}: the recording contains no audio samples; check that it was recorded "
+            "and copied completely"
+        )
+    decoded = frames / rate
+    # Decoders conceal damage and demuxers stop at a cut without an error; a file that
+    # decodes to much less than its header announces is damaged. The margin allows for
+    # encoder padding and for durations estimated from the bit rate.
+    if declared is not None and decoded < 0.9 * declared - 0.2:
+        raise UnsupportedMedia(
+            f"{name}: the audio is truncated or corrupt: the file announces {declared:.1f} s "
+            f"but only {decoded:.1f} s can be decoded; copy the complete file again"
+        )
     return AudioInfo(
         container=format_name, codec=codec, sample_rate=rate, channels=channels, frames=frames
     )
