@@ -59,7 +59,20 @@ def test_parse_e164_normalises(typed: str, normalised: str) -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["442071234567", "02071234567", "", "+", "+12", "+44", "+999123456", "+44207123456789012"],
+    [
+        "442071234567",
+        "02071234567",
+        "",
+        "+",
+        "+12",
+        "+44",
+        "+999123456",
+        "+44207123456789012",
+        "++442071234567",
+        "+44 20 7123 4567 ext. 12",
+        "+44 20 7123 4567;ext=12",
+        "+44207123456x",
+    ],
 )
 @pytest.mark.parametrize("option", ["--caller", "--callee"])
 def test_parse_e164_refuses(typed: str, option: str) -> None:

@@ -31,6 +31,7 @@ from callvault.media import probe_audio
 __all__ = ["FileImportOptions", "import_file", "parse_e164", "parse_language", "parse_timestamp"]
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z]{2})?")
+_E164_INPUT = re.compile(r"\+[0-9][0-9 .()\-]*[0-9]")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ def parse_e164(value: str, *, option: str) -> str:
         f"{option} is not an E.164 phone number; write it with + and the country code, "
         "for example +442071234567"
     )
-    if not value.startswith("+"):
+    # One leading +, then digits with optional spaces, dots, hyphens or brackets; an
+    # extension or any other text is refused rather than silently dropped.
+    if not _E164_INPUT.fullmatch(value):
         raise InputError(problem)
     try:
         number = phonenumbers.parse(value, None)
