@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -298,17 +297,6 @@ def test_dangling_symlink(tmp_path: Path) -> None:
 
 def test_directory(tmp_path: Path) -> None:
     assert import_error(tmp_path) == f"{tmp_path}: is a directory; give the audio files inside it"
-
-
-def test_file_without_read_permission(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("running as root: a chmod 000 file is still readable")
-    path = wav_file(tmp_path)
-    path.chmod(0)
-    try:
-        assert import_error(path) == f"{path}: cannot be read (permission denied)"
-    finally:
-        path.chmod(0o600)
 
 
 def test_file_that_fails_to_read(tmp_path: Path) -> None:

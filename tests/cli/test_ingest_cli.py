@@ -378,12 +378,6 @@ def bad_directory(inputs: Path) -> Bad:
     return Bad([str(d)], f"{d}: is a directory; give the audio files inside it")
 
 
-def bad_unreadable(inputs: Path) -> Bad:
-    p = wav_file(inputs, 2, name="locked.wav")
-    p.chmod(0)
-    return Bad([str(p)], f"{p}: cannot be read (permission denied)")
-
-
 def bad_read_error(inputs: Path) -> Bad:
     # Reading /proc/self/mem at offset 0 fails with EIO, also for root.
     return Bad(
@@ -458,7 +452,6 @@ def bad_settings(inputs: Path) -> Bad:
     )
 
 
-AS_ROOT = os.geteuid() == 0
 BAD_INPUTS: dict[str, Callable[[Path], Bad]] = {
     "empty-file": bad_empty,
     "truncated-wav": bad_truncated_wav,
@@ -470,7 +463,6 @@ BAD_INPUTS: dict[str, Callable[[Path], Bad]] = {
     "no-samples": bad_no_samples,
     "missing-file": bad_missing,
     "directory": bad_directory,
-    "chmod-000": bad_unreadable,
     "read-error": bad_read_error,
     "over-size-limit": bad_too_large,
     "bad-caller": bad_caller,
@@ -485,9 +477,6 @@ BAD_INPUTS: dict[str, Callable[[Path], Bad]] = {
 CASES = [
     pytest.param(
         name,
-        marks=[pytest.mark.skipif(AS_ROOT, reason="running as root: chmod 000 is still readable")]
-        if name == "chmod-000"
-        else [],
         id=name,
     )
     for name in BAD_INPUTS
@@ -523,7 +512,7 @@ def test_bad_input_leaves_an_existing_vault_unchanged(
     before = snapshot(data_dir)
     assert before is not None and before["rows"]["calls"] == 1
     assert len([f for f in before["files"] if f.startswith("blobs/")]) == 1
-    skipped = {"chmod-000"} if AS_ROOT else set()
+    skipped: set[str] = set()
     if not Path("/proc/self/mem").exists():
         skipped.add("read-error")
     for name, make in BAD_INPUTS.items():
@@ -560,3 +549,36 @@ def test_wav_with_streaming_header_is_imported(run: Runner, inputs: Path) -> Non
     path = _file(inputs, "live.wav", bytes(data))
     (call,) = ingested(run("ingest", path, "--json"))
     assert shown(run, call["call_id"])["recording"]["duration_s"] == 0.5
+
+
+def test_file_without_read_permission(tmp_path: Path) -> None:
+    """chmod 000 as a user who cannot read it; root, who can, runs the CLI as nobody."""
+    import subprocess
+    import sys
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="callvault-perm-"))
+    try:
+        shared.chmod(0o777)  # reachable and writable for the unprivileged user
+        locked = shared / "locked.wav"
+        locked.write_bytes(wav_bytes(tone(0.2, 8000, 1), 8000))
+        locked.chmod(0)
+        data_dir = shared / "data"
+        command = [sys.executable, "-m", "callvault", "ingest", str(locked)]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_")}
+        env |= {"CALLVAULT_DATA_DIR": str(data_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        assert result.stderr == (
+            f"error: {locked}: cannot be read (permission denied); check its permissions\n"
+        )
+        assert not data_dir.exists()
+    finally:
+        for path in shared.glob("*"):
+            path.chmod(0o600)
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)

@@ -124,19 +124,20 @@ def _participants(
 
 
 def _check_readable(path: Path, limit: int) -> int:
+    denied = f"{path}: cannot be read (permission denied); check its permissions"
     try:
         stat = path.stat()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; check the path") from None
     except PermissionError:
-        raise InputError(
-            f"{path}: cannot be read (permission denied); check its permissions"
-        ) from None
+        raise InputError(denied) from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give the audio files inside it")
     try:
         with open(path, "rb") as handle:
             handle.read(1)
+    except PermissionError:
+        raise InputError(denied) from None
     except OSError as exc:
         reason = os.strerror(exc.errno or errno.EIO).lower()
         raise InputError(

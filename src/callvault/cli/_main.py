@@ -91,7 +91,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--caller", metavar="E164", help="Caller's number, e.g. +442071234567.")
 @click.option("--callee", metavar="E164", help="Callee's number.")
 @click.option(
