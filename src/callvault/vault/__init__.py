@@ -11,6 +11,7 @@ from callvault.vault._records import (
     RecordingRecord,
     RotationResult,
     StoreResult,
+    TranscriptInfo,
     VerifyResult,
 )
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
@@ -33,6 +34,7 @@ __all__ = [
     "RecordingRecord",
     "RotationResult",
     "StoreResult",
+    "TranscriptInfo",
     "Vault",
     "VerifyResult",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "RecordingRecord",
     "RotationResult",
     "StoreResult",
+    "TranscriptInfo",
     "VerifyResult",
 ]
 
@@ -147,6 +148,20 @@ class CallRecord:
             "legs": [leg.to_json() for leg in self.legs],
             "recording": self.recording.to_json(),
         }
+
+
+@dataclass(frozen=True)
+class TranscriptInfo:
+    """A transcript's metadata; the text itself is only in the encrypted blob."""
+
+    recording_id: str
+    status: str
+    language: str | None
+    model_name: str
+    model_version: str
+    utterances: int
+    words: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)

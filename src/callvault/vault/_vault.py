@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
+import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,6 +44,7 @@ from callvault.vault._models import (
     ManifestRow,
     ParticipantRow,
     RecordingRow,
+    TranscriptRow,
 )
 from callvault.vault._records import (
     CallRecord,
@@ -54,9 +55,11 @@ from callvault.vault._records import (
     RecordingRecord,
     RotationResult,
     StoreResult,
+    TranscriptInfo,
     VerifyResult,
 )
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._verify import check_blob, check_manifest
 
 __all__ = ["DataPaths", "Vault"]
 
@@ -86,6 +89,12 @@ class DataPaths:
     @property
     def signing_key(self) -> Path:
         return self.root / "keys" / "signing.key"
+
+
+def _transcript_object(recording_id: str) -> str:
+    # Bound into the transcript blob's associated data: a transcript blob cannot pass for
+    # the audio of the same recording, or the other way round.
+    return f"{recording_id}/transcript"
 
 
 def _new_id() -> str:
@@ -526,78 +535,147 @@ class Vault:
         reader = BlobReader(io.BytesIO(ciphertext), len(ciphertext), dek, recording_id)
         return b"".join(reader.iter_chunks())
 
+    # -- transcripts -------------------------------------------------------------------
+
+    def store_transcript(
+        self,
+        call_id: str,
+        document: bytes,
+        *,
+        status: str,
+        language: str | None,
+        model_name: str,
+        model_version: str,
+        utterances: int,
+        words: int,
+        actor: str | None = None,
+    ) -> str:
+        """Encrypt a transcript under the recording's data key and make it the current one.
+
+        The new blob is in place before the row that points at it commits, and the old
+        blob is removed after: a reader sees the old or the new transcript, never half of
+        one. Returns the recording id.
+        """
+        with self._read() as session:
+            recording = self._recording_row(session, call_id)
+            rid, dek = recording.id, self._data_key(session, recording)
+        key = f"{rid}.t{secrets.token_hex(6)}"
+        write = self.store.begin_write(key)
+        encryptor = BlobEncryptor(dek, _transcript_object(rid), self.config.chunk_size)
+        try:
+            sealed = seal_stream(io.BytesIO(document), encryptor, write.write)
+        except BaseException:
+            write.abort()
+            raise
+        old_key: str | None = None
+        try:
+            with self._write() as session:
+                recording = self._recording_row(session, call_id)
+                self._data_key(session, recording)  # erased meanwhile: refuse to store
+                row = session.get(TranscriptRow, rid)
+                if row is None:
+                    row = TranscriptRow(recording_id=rid)
+                    session.add(row)
+                else:
+                    old_key = row.blob_key
+                row.status, row.language = status, language
+                row.model_name, row.model_version = model_name, model_version
+                row.blob_key = key
+                row.ciphertext_sha256 = sealed.ciphertext_sha256
+                row.ciphertext_size = sealed.ciphertext_size
+                row.utterances, row.words = utterances, words
+                row.created_at = _now()
+                self._record(
+                    session,
+                    "transcript.store",
+                    "recording",
+                    rid,
+                    actor=actor,
+                    details={
+                        "call_id": call_id,
+                        "status": status,
+                        "model": f"{model_name}@{model_version}",
+                    },
+                )
+                session.flush()
+                write.commit()
+        except BaseException:
+            write.abort()
+            self.store.delete(key)
+            raise
+        if old_key is not None:
+            self.store.delete(old_key)
+        return rid
+
+    def transcript_info(self, call_id: str) -> TranscriptInfo | None:
+        """What is known about a call's transcript without reading it (not audited: no text)."""
+        with self._read() as session:
+            recording = self._recording_row(session, call_id)
+            row = session.get(TranscriptRow, recording.id)
+            if row is None:
+                return None
+            return TranscriptInfo(
+                recording_id=row.recording_id,
+                status=row.status,
+                language=row.language,
+                model_name=row.model_name,
+                model_version=row.model_version,
+                utterances=row.utterances,
+                words=row.words,
+                created_at=row.created_at,
+            )
+
+    def read_transcript(
+        self, call_id: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> bytes | None:
+        """The decrypted transcript document of a call, or None; the read is audited."""
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            row = session.get(TranscriptRow, recording.id)
+            if row is None:
+                return None
+            dek = self._data_key(session, recording)
+            self._record(
+                session,
+                "transcript.read",
+                "recording",
+                recording.id,
+                actor=actor,
+                purpose=purpose,
+                details={"call_id": call_id},
+            )
+            rid, key, size = recording.id, row.blob_key, row.ciphertext_size
+        with self.store.open(key) as handle:
+            reader = BlobReader(handle, size, dek, _transcript_object(rid))
+            return b"".join(reader.iter_chunks())
+
     # -- verifying ---------------------------------------------------------------------
 
     def _verify_one(self, session: Session, recording: RecordingRow) -> VerifyResult:
-        faults: list[str] = []
         rid = recording.id
-        manifest_row = session.get(ManifestRow, rid)
-        manifest: Manifest | None = None
-        if manifest_row is None:
-            faults.append(f"recording {rid}: its manifest is missing")
-        elif not self.signer.verify(manifest_row.body.encode(), manifest_row.signature):
-            faults.append(
-                f"recording {rid}: the manifest's signature does not verify (the "
-                "manifest was changed)"
+        faults = check_manifest(session, self.signer, recording)
+        faults += check_blob(
+            self.store,
+            key=recording.blob_key,
+            label=f"recording {rid}",
+            object_id=rid,
+            ciphertext_size=recording.ciphertext_size,
+            ciphertext_sha256=recording.ciphertext_sha256,
+            data_key=lambda: self._data_key(session, recording),
+            plain_sha256=recording.sha256,
+            plain_size=recording.size_bytes,
+        )
+        transcript = session.get(TranscriptRow, rid)
+        if transcript is not None:
+            faults += check_blob(
+                self.store,
+                key=transcript.blob_key,
+                label=f"transcript of recording {rid}",
+                object_id=_transcript_object(rid),
+                ciphertext_size=transcript.ciphertext_size,
+                ciphertext_sha256=transcript.ciphertext_sha256,
+                data_key=lambda: self._data_key(session, recording),
             )
-        else:
-            try:
-                manifest = Manifest.parse(manifest_row.body)
-            except ValueError:
-                faults.append(f"recording {rid}: the manifest is unreadable")
-        if manifest is not None:
-            expected = {
-                "call_id": recording.call_id,
-                "original_sha256": recording.sha256,
-                "original_size": recording.size_bytes,
-                "ciphertext_sha256": recording.ciphertext_sha256,
-                "ciphertext_size": recording.ciphertext_size,
-                "container": recording.container,
-                "codec": recording.codec,
-                "sample_rate": recording.sample_rate,
-                "channels": recording.channels,
-                "frames": recording.frames,
-            }
-            for name, value in expected.items():
-                if getattr(manifest, name) != value:
-                    faults.append(
-                        f"recording {rid}: the database's {name} does not match the signed manifest"
-                    )
-        try:
-            size = self.store.size(recording.blob_key)
-        except FileNotFoundError:
-            faults.append(f"recording {rid}: its encrypted blob is missing")
-            return VerifyResult(recording.call_id, rid, tuple(faults))
-        digest = hashlib.sha256()
-        with self.store.open(recording.blob_key) as handle:
-            while block := handle.read(_READ_SIZE):
-                digest.update(block)
-        if size != recording.ciphertext_size or digest.hexdigest() != recording.ciphertext_sha256:
-            faults.append(
-                f"recording {rid}: the encrypted blob does not match its recorded "
-                "hash (the ciphertext was changed)"
-            )
-        try:
-            dek = self._data_key(session, recording)
-        except (KeyDestroyed, IntegrityError, ConfigError) as exc:
-            faults.append(str(exc))
-            return VerifyResult(recording.call_id, rid, tuple(faults))
-        plain = hashlib.sha256()
-        plain_size = 0
-        try:
-            with self.store.open(recording.blob_key) as handle:
-                reader = BlobReader(handle, size, dek, rid)
-                for chunk in reader.iter_chunks():
-                    plain.update(chunk)
-                    plain_size += len(chunk)
-        except IntegrityError as exc:
-            faults.append(str(exc))
-        else:
-            if plain.hexdigest() != recording.sha256 or plain_size != recording.size_bytes:
-                faults.append(
-                    f"recording {rid}: the decrypted audio does not match the "
-                    "SHA-256 of the original"
-                )
         return VerifyResult(recording.call_id, rid, tuple(faults))
 
     def verify(self, call_id: str | None = None, *, actor: str | None = None) -> list[VerifyResult]:
@@ -634,10 +712,15 @@ class Vault:
                 if key is not None:
                     session.delete(key)
             session.flush()
+            derived: list[str] = []
             for recording in recordings:
                 manifest = session.get(ManifestRow, recording.id)
                 if manifest is not None:
                     session.delete(manifest)
+                transcript = session.get(TranscriptRow, recording.id)
+                if transcript is not None:
+                    derived.append(transcript.blob_key)
+                    session.delete(transcript)
                 for leg in session.scalars(
                     select(LegRow).where(LegRow.recording_id == recording.id)
                 ):
@@ -660,8 +743,8 @@ class Vault:
                 purpose=reason,
                 details={"recordings": [r.id for r in recordings], "method": "crypto-shredding"},
             )
-        for recording in recordings:
-            self.store.delete(recording.blob_key)
+        for blob_key in [*(r.blob_key for r in recordings), *derived]:
+            self.store.delete(blob_key)
         self._checkpoint()
         return call_id
 
@@ -711,7 +794,7 @@ class Vault:
     # -- housekeeping ------------------------------------------------------------------
 
     def collect_garbage(self, *, dry_run: bool = False, min_age_s: float = 3600) -> GarbageReport:
-        """Remove leftovers of interrupted ingests: unfinished writes and blobs no row names.
+        """Remove leftovers of interrupted writes: unfinished writes and blobs no row names.
 
         A blob is moved into place just before its rows commit, so only orphans older
         than `min_age_s` are taken: a younger one may belong to an ingest in progress.
@@ -719,6 +802,7 @@ class Vault:
         incomplete = 0 if dry_run else self.store.sweep_incomplete()
         with self._read() as session:
             known = set(session.scalars(select(RecordingRow.blob_key)))
+            known |= set(session.scalars(select(TranscriptRow.blob_key)))
         cutoff = time.time() - min_age_s
         orphans = tuple(
             key
