@@ -65,3 +65,23 @@ def test_password_is_masked() -> None:
     shown = dict((s.name, v) for s, v in masked_values(config))
     assert shown["database_url"] == "postgresql+psycopg://cv:****@db/cv"
     assert "s3cret" not in repr(masked_values(config))
+
+
+def test_asr_models_and_ranges() -> None:
+    config = load_config(
+        env={"CALLVAULT_ASR_MODELS": "en=/m/small, DE = whisper-base", "CALLVAULT_WORKERS": "3"}
+    )
+    assert config.asr_models == {"en": "/m/small", "de": "whisper-base"}
+    assert config.workers == 3
+    assert load_config(env={}).asr_models == {}
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"CALLVAULT_ASR_MODELS": "en"})
+    assert str(info.value) == (
+        "CALLVAULT_ASR_MODELS='en' is not valid: expected language=model pairs separated by "
+        "commas, got 'en'"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"CALLVAULT_ASR_BEAM_SIZE": "0"})
+    assert str(info.value) == (
+        "CALLVAULT_ASR_BEAM_SIZE='0' is not valid: expected a whole number from 1 to 10"
+    )

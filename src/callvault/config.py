@@ -43,6 +43,34 @@ def _parse_size(raw: str) -> int:
     return number * scale
 
 
+def _default_model_cache() -> Path:
+    return Path(platformdirs.user_cache_dir("callvault", appauthor=False)) / "models"
+
+
+def _parse_model_map(raw: str) -> dict[str, str]:
+    """`en=tiny.en-path,de=/models/whisper-small`: a model name or path per language."""
+    models: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        language, sep, model = item.partition("=")
+        if not sep or not language.strip() or not model.strip():
+            raise ValueError(f"expected language=model pairs separated by commas, got {item!r}")
+        models[language.strip().lower()] = model.strip()
+    return models
+
+
+def _parse_int_range(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
 def _parse_log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -113,6 +141,31 @@ SETTINGS: tuple[Setting, ...] = (
         _default_actor,
     ),
     Setting(
+        "model_cache",
+        "Directory where callvault assembles speech models from their packages (once).",
+        lambda raw: Path(raw).expanduser(),
+        _default_model_cache,
+    ),
+    Setting(
+        "asr_models",
+        "Speech model per language, overriding the defaults: language=name-or-path pairs "
+        "separated by commas (a path is any CTranslate2 Whisper model directory).",
+        _parse_model_map,
+        dict,
+    ),
+    Setting(
+        "asr_beam_size",
+        "Beam width of speech recognition (1 is greedy and fastest).",
+        _parse_int_range(1, 10),
+        lambda: 1,
+    ),
+    Setting(
+        "workers",
+        "Worker threads that process jobs inside a callvault process.",
+        _parse_int_range(1, 64),
+        lambda: 1,
+    ),
+    Setting(
         "log_level",
         "Level of callvault's own log messages on stderr.",
         _parse_log_level,
@@ -130,6 +183,10 @@ class Config:
     max_input_bytes: int
     chunk_size: int
     actor: str
+    model_cache: Path
+    asr_models: dict[str, str]
+    asr_beam_size: int
+    workers: int
     log_level: str
 
     @property
@@ -171,6 +228,8 @@ def masked_values(config: Config) -> list[tuple[Setting, str]]:
             text = _mask_url(config.effective_database_url)
         elif value is None:
             text = ""
+        elif isinstance(value, dict):
+            text = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
         else:
             text = str(value)
         rows.append((setting, text))
