@@ -120,3 +120,17 @@ def test_seal_stream_hashes_plaintext_and_ciphertext() -> None:
     assert sealed.ciphertext_sha256 == hashlib.sha256(blob).hexdigest()
     assert sealed.ciphertext_size == len(blob) == ciphertext_size(len(data), 65536)
     assert b"".join(BlobReader(io.BytesIO(blob), len(blob), dek, "r").iter_chunks()) == data
+
+
+def test_plaintext_file_view_reads_and_seeks() -> None:
+    data, dek = os.urandom(30_000), new_data_key()
+    blob = seal(data, dek)
+    view = BlobReader(io.BytesIO(blob), len(blob), dek, "rec1").as_file()
+    assert view.read(10) == data[:10]
+    view.seek(-100, io.SEEK_END)
+    assert view.read() == data[-100:]
+    view.seek(4090)
+    assert view.read(20) == data[4090:4110]
+    assert view.tell() == 4110
+    view.seek(0)
+    assert view.read() == data

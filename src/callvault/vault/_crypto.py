@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 import struct
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -229,6 +230,10 @@ class BlobReader:
         for index in range(self.chunks):
             yield self._chunk(index)
 
+    def as_file(self) -> BinaryIO:
+        """A read-only, seekable file over the plaintext, decrypting chunk by chunk."""
+        return io.BufferedReader(_PlainFile(self), buffer_size=self.chunk_size)
+
     def read_range(self, offset: int, length: int) -> bytes:
         """Plaintext bytes [offset, offset + length), clipped to the end of the blob."""
         if offset < 0 or length < 0:
@@ -240,6 +245,34 @@ class BlobReader:
         data = b"".join(self._chunk(i) for i in range(first, last + 1))
         start = offset - first * self.chunk_size
         return data[start : start + (end - offset)]
+
+
+class _PlainFile(io.RawIOBase):
+    def __init__(self, reader: BlobReader) -> None:
+        self._reader = reader
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._reader.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._reader.read_range(self._pos, len(buffer))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 class KeyRing:
