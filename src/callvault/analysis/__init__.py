@@ -1,0 +1,53 @@
+"""The speech pipeline: decode, VAD, ASR with word timestamps, speakers by channel.
+
+Pure: it takes a recording (a callable opening a binary stream) and returns a
+`Transcript`; the caller stores it. Models load from local files only.
+"""
+
+from __future__ import annotations
+
+from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
+from callvault.analysis._decode import SAMPLE_RATE, decode_legs, iter_blocks
+from callvault.analysis._models import (
+    MODELS,
+    ModelInfo,
+    ModelSpec,
+    ResolvedModel,
+    list_models,
+    model_for_language,
+    resolve_model,
+)
+from callvault.analysis._records import Transcript, TranscriptStatus, Utterance, Word
+from callvault.analysis.pipeline import (
+    MONO_SPEAKER,
+    STAGES,
+    PipelineParams,
+    ProgressHook,
+    TranscriptionPipeline,
+)
+
+__all__ = [
+    "MODELS",
+    "MONO_SPEAKER",
+    "SAMPLE_RATE",
+    "STAGES",
+    "AsrParams",
+    "AsrSegment",
+    "LegResult",
+    "ModelInfo",
+    "ModelSpec",
+    "PipelineParams",
+    "ProgressHook",
+    "ResolvedModel",
+    "Transcriber",
+    "Transcript",
+    "TranscriptStatus",
+    "TranscriptionPipeline",
+    "Utterance",
+    "Word",
+    "decode_legs",
+    "iter_blocks",
+    "list_models",
+    "model_for_language",
+    "resolve_model",
+]

@@ -1,0 +1,153 @@
+"""The speech pipeline of one recording: decode, VAD + ASR per leg, merge.
+
+Each stage is named and reports progress through `hook(stage, fraction)`:
+
+- "decode": the recording becomes one 16 kHz float32 array per channel (leg);
+- "vad+asr": each leg goes through Silero VAD and Whisper, one leg after another;
+- "merge": the utterances of all legs are put in order of start time, overlaps kept.
+
+Each channel of a multichannel recording is one party (a leg of a call), so speakers are
+known from the channel. A mono recording is one undiarized "speaker" for now.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from callvault.analysis._asr import AsrParams, LegResult, Transcriber
+from callvault.analysis._decode import SAMPLE_RATE, decode_legs
+from callvault.analysis._models import primary_language, resolve_model
+from callvault.analysis._records import Transcript, Utterance
+
+__all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
+
+logger = logging.getLogger("callvault.analysis")
+
+STAGES = ("decode", "vad+asr", "merge")
+MONO_SPEAKER = "speaker"
+
+ProgressHook = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    """Everything the pipeline needs besides the recording.
+
+    `model_cache` holds models assembled from packages; `model_overrides` maps a language
+    ("en", "de", or "auto" for detection) to a model name or a CTranslate2 Whisper
+    directory. `cpu_threads` is per loaded model.
+    """
+
+    model_cache: Path
+    model_overrides: Mapping[str, str] = field(default_factory=dict)
+    asr: AsrParams = AsrParams()
+    cpu_threads: int = 2
+    compute_type: str = "int8"
+
+
+def _no_hook(stage: str, fraction: float) -> None:
+    pass
+
+
+def _speaker_of(channel: int, names: Mapping[int, str] | None) -> str:
+    if names and channel in names:
+        return names[channel]
+    return f"channel {channel}"
+
+
+class TranscriptionPipeline:
+    """Turns a recording into a `Transcript`; touches no database and no vault."""
+
+    def __init__(self, params: PipelineParams) -> None:
+        self.params = params
+
+    def run(
+        self,
+        open_source: Callable[[], BinaryIO],
+        *,
+        channels_to_speakers: Mapping[int, str] | None = None,
+        language: str | None = None,
+        hook: ProgressHook | None = None,
+    ) -> Transcript:
+        """Transcribe the recording `open_source()` returns.
+
+        `channels_to_speakers` names the party on each channel (default "channel N");
+        `language` is a BCP 47 tag, None to detect it. A recording without speech gives
+        a transcript with status "no_speech", not an error.
+        """
+        report = hook or _no_hook
+        params = self.params
+
+        report("decode", 0.0)
+        legs = decode_legs(open_source, sample_rate=SAMPLE_RATE)
+        report("decode", 1.0)
+
+        model = resolve_model(
+            language, cache_dir=params.model_cache, overrides=params.model_overrides
+        )
+        transcriber = Transcriber(
+            model, cpu_threads=params.cpu_threads, compute_type=params.compute_type
+        )
+        whisper_language = primary_language(language)
+        results: list[LegResult] = []
+        report("vad+asr", 0.0)
+        for index, audio in enumerate(legs):
+
+            def leg_progress(fraction: float, index: int = index) -> None:
+                report("vad+asr", (index + fraction) / len(legs))
+
+            results.append(
+                transcriber.transcribe_leg(
+                    audio, language=whisper_language, params=params.asr, progress=leg_progress
+                )
+            )
+        report("vad+asr", 1.0)
+
+        report("merge", 0.0)
+        multichannel = len(legs) > 1
+        utterances = [
+            Utterance(
+                speaker=_speaker_of(channel, channels_to_speakers)
+                if multichannel
+                else MONO_SPEAKER,
+                channel=channel if multichannel else None,
+                start=segment.start,
+                end=segment.end,
+                text=segment.text,
+                confidence=segment.confidence,
+                words=segment.words,
+            )
+            for channel, result in enumerate(results)
+            for segment in result.segments
+        ]
+        utterances.sort(key=lambda u: (u.start, u.end, u.channel or 0))
+        report("merge", 1.0)
+        logger.info(
+            "transcribed %d legs with %s %s: %d utterances",
+            len(legs),
+            model.name,
+            model.version,
+            len(utterances),
+        )
+        return Transcript(
+            status="done" if utterances else "no_speech",
+            language=_main_language(results) or whisper_language,
+            model_name=model.name,
+            model_version=model.version,
+            utterances=tuple(utterances),
+            diarized=multichannel,
+        )
+
+
+def _main_language(results: list[LegResult]) -> str | None:
+    """The language of the leg with the most recognised speech."""
+    spoken = [
+        (sum(s.end - s.start for s in result.segments), result.language)
+        for result in results
+        if result.segments and result.language
+    ]
+    return max(spoken)[1] if spoken else None

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _audio import wav_bytes
+from callvault.analysis import (
+    STAGES,
+    AsrParams,
+    PipelineParams,
+    ResolvedModel,
+    Transcript,
+    TranscriptionPipeline,
+)
+
+from .conftest import word_error_rate
+
+
+@pytest.fixture
+def pipeline(model_cache: Path) -> TranscriptionPipeline:
+    return TranscriptionPipeline(PipelineParams(model_cache, asr=AsrParams(beam_size=1)))
+
+
+def test_stereo_call_has_one_speaker_per_channel(
+    pipeline: TranscriptionPipeline, eval_data: Path, references: dict[str, str]
+) -> None:
+    path = eval_data / "asr" / "en" / "stereo_diarization.wav"
+    calls: list[tuple[str, float]] = []
+    transcript = pipeline.run(
+        lambda: path.open("rb"),
+        channels_to_speakers={0: "agent", 1: "customer"},
+        language="en-US",
+        hook=lambda stage, fraction: calls.append((stage, fraction)),
+    )
+    assert (transcript.status, transcript.language, transcript.diarized) == ("done", "en", True)
+    assert (transcript.model_name, transcript.model_version) == ("whisper-tiny.en", "0.1.0")
+    by_speaker = {
+        speaker: " ".join(u.text for u in transcript.utterances if u.speaker == speaker)
+        for speaker in ("agent", "customer")
+    }
+    assert {u.channel for u in transcript.utterances} == {0, 1}
+    left = references["en/stereo_diarization.wav#L"]
+    right = references["en/stereo_diarization.wav#R"]
+    assert word_error_rate(left, by_speaker["agent"]) <= 0.1
+    assert word_error_rate(right, by_speaker["customer"]) <= 0.1
+    starts = [u.start for u in transcript.utterances]
+    assert starts == sorted(starts)
+    # Both legs speak from the start: the overlap is kept, not cut.
+    assert transcript.utterances[0].end > transcript.utterances[1].start
+    # The hook reports each stage in order, from 0 to 1, never going back.
+    order = [stage for index, (stage, _) in enumerate(calls) if calls[index - 1][0] != stage]
+    assert order == list(STAGES)
+    for stage in STAGES:
+        fractions = [fraction for name, fraction in calls if name == stage]
+        assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert Transcript.from_json(transcript.to_json()) == transcript
+
+
+def test_default_speaker_labels_and_language_detection(
+    pipeline: TranscriptionPipeline, base_model: ResolvedModel, eval_data: Path
+) -> None:
+    path = eval_data / "asr" / "en" / "stereo_diarization.wav"
+    transcript = pipeline.run(lambda: path.open("rb"), language=None)
+    assert {u.speaker for u in transcript.utterances} == {"channel 0", "channel 1"}
+    assert (transcript.model_name, transcript.language) == ("whisper-base", "en")
+
+
+def test_mono_is_one_undiarized_speaker(
+    pipeline: TranscriptionPipeline, eval_data: Path, references: dict[str, str]
+) -> None:
+    name = "en/ljspeech/LJ001-0009.wav"
+    path = eval_data / "asr" / name
+    transcript = pipeline.run(lambda: path.open("rb"), language="en")
+    assert transcript.diarized is False
+    assert {(u.speaker, u.channel) for u in transcript.utterances} == {("speaker", None)}
+    text = " ".join(u.text for u in transcript.utterances)
+    assert word_error_rate(references[name], text) <= 0.2
+
+
+def test_silence_and_noise_are_no_speech(pipeline: TranscriptionPipeline) -> None:
+    rng = np.random.default_rng(3)
+    samples = (300 * rng.standard_normal((4 * 8000, 2))).astype("<i2")
+    samples[: 2 * 8000] = 0
+    data = wav_bytes(samples, 8000)
+    transcript = pipeline.run(lambda: io.BytesIO(data), language="en")
+    assert transcript == Transcript("no_speech", "en", "whisper-tiny.en", "0.1.0", (), True)
