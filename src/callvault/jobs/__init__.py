@@ -1,0 +1,26 @@
+"""The durable job queue: named tasks, jobs persisted in the database, in-process workers.
+
+Tasks are plain functions `task(payload, progress)` registered by name in a `TaskRegistry`;
+they know nothing about the queue, so the same functions can run under another `Queue`
+implementation later. `EmbeddedQueue` keeps jobs in the `jobs` table and resumes jobs left
+running by a crashed process (`recover_stale`).
+"""
+
+from callvault.jobs._base import Queue
+from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
+from callvault.jobs._records import JobRecord, JobStatus
+from callvault.jobs._registry import Progress, TaskFunction, TaskRegistry
+from callvault.jobs._worker import Worker, WorkerPool
+
+__all__ = [
+    "EmbeddedQueue",
+    "JobRecord",
+    "JobStatus",
+    "Progress",
+    "Queue",
+    "TaskFunction",
+    "TaskRegistry",
+    "Worker",
+    "WorkerPool",
+    "make_worker_id",
+]

@@ -1,0 +1,75 @@
+"""The small interface every job queue implements (embedded now, Celery later)."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from callvault.jobs._records import JobRecord, JobStatus
+
+__all__ = ["Queue"]
+
+
+class Queue(ABC):
+    """Enqueue named tasks and follow their jobs. Running them is the workers' business."""
+
+    @abstractmethod
+    def enqueue(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        *,
+        dedupe_key: str | None = None,
+        max_attempts: int = 3,
+    ) -> JobRecord:
+        """Add a job; with `dedupe_key`, return the job holding that key unless it failed
+        or was cancelled."""
+
+    @abstractmethod
+    def get(self, job_id: str) -> JobRecord:
+        """The job, or `NotFound`."""
+
+    @abstractmethod
+    def list_jobs(
+        self, status: JobStatus | str | None = None, limit: int | None = None
+    ) -> list[JobRecord]:
+        """Jobs, newest first."""
+
+    @abstractmethod
+    def retry(self, job_id: str) -> JobRecord:
+        """Queue a failed job again with its attempts reset; `InputError` unless failed."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a queued, running or failed job; a running one stops at its next
+        progress report or heartbeat."""
+
+    def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        on_progress: Callable[[JobRecord], None] | None = None,
+        *,
+        poll_interval: float = 0.1,
+    ) -> JobRecord:
+        """Poll the job until it is done or `timeout` seconds passed; return the last record
+        read (check `record.done`). `on_progress` sees each change of status or progress."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: tuple[object, ...] | None = None
+        while True:
+            record = self.get(job_id)
+            state = (record.status, record.progress, record.progress_message, record.attempts)
+            if on_progress is not None and state != seen:
+                on_progress(record)
+            seen = state
+            if record.done:
+                return record
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return record
+                time.sleep(min(poll_interval, left))
+            else:
+                time.sleep(poll_interval)

@@ -1,0 +1,73 @@
+"""The records the job queue hands out: one job, as stored, at one moment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["JobRecord", "JobStatus"]
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life. `succeeded`, `failed` and `cancelled` are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def done(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as stored. `attempts` counts the times a worker started it, so a job that
+    kills its worker every time still ends `failed` after `max_attempts` starts."""
+
+    id: str
+    task: str
+    payload: Mapping[str, Any]
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    run_after: datetime
+    progress: float | None
+    progress_message: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def done(self) -> bool:
+        return self.status.done
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "task": self.task,
+            "payload": dict(self.payload),
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "run_after": _iso(self.run_after),
+            "progress": self.progress,
+            "progress_message": self.progress_message,
+            "last_error": self.last_error,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "finished_at": _iso(self.finished_at),
+        }
