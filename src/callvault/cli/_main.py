@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -15,40 +13,23 @@ from rich.table import Table
 
 from callvault import __version__
 from callvault.capture import FileImportOptions
-from callvault.config import Config, load_config, masked_values
+from callvault.cli._common import Group, config_of, console, echo_json
+from callvault.cli._processing import jobs, models, process, wait_for_jobs
+from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
-from callvault.services import demo_call, export_audio, ingest_captured, ingest_files
+from callvault.services import (
+    call_document,
+    demo_call,
+    export_audio,
+    ingest_captured,
+    ingest_files,
+)
 from callvault.vault import DataPaths, Vault
 
 __all__ = ["cli", "main"]
 
 
-class _Group(click.Group):
-    """Turns callvault's errors into one line on stderr and the error's exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CallvaultError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-def _config(ctx: click.Context) -> Config:
-    config = ctx.find_object(Config)
-    assert config is not None
-    return config
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="callvault")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.pass_context
@@ -69,7 +50,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 @click.pass_context
 def init(ctx: click.Context, as_json: bool) -> None:
     """Create the data directory, keys and database (other commands do it on first use)."""
-    config = _config(ctx)
+    config = config_of(ctx)
     vault, created = Vault.init(config)
     with vault:
         paths = DataPaths(config.data_dir)
@@ -82,7 +63,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
             "signing_key": vault.signer.key_id,
         }
     if as_json:
-        _echo_json(info)
+        echo_json(info)
     else:
         state = "created" if created else "already initialised"
         click.echo(
@@ -102,6 +83,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
 @click.option("--agent", metavar="USER", help="The agent (user name) on the call.")
 @click.option("--started-at", metavar="ISO8601", help="When the call started, with time zone.")
 @click.option("--language", metavar="xx", help="Spoken language (ISO 639-1).")
+@click.option("--wait", is_flag=True, help="Transcribe now, in this process, with progress.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ingest(
@@ -113,23 +95,27 @@ def ingest(
     agent: str | None,
     started_at: str | None,
     language: str | None,
+    wait: bool,
     as_json: bool,
 ) -> None:
     """Import audio files; each file is one call, each channel one leg.
 
     Every file is checked before anything is stored: one bad file and nothing is written.
+    Each new recording is queued for transcription (`--wait` runs it here and now).
     """
     options = FileImportOptions(caller, callee, direction, agent, started_at, language)
     if len(paths) > 1 and sys.stderr.isatty():
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("storing", total=len(paths))
             results = ingest_files(
-                _config(ctx), list(paths), options, progress=lambda _call: bar.advance(task)
+                config_of(ctx), list(paths), options, progress=lambda _call: bar.advance(task)
             )
     else:
-        results = ingest_files(_config(ctx), list(paths), options)
+        results = ingest_files(config_of(ctx), list(paths), options)
+    if wait:
+        wait_for_jobs(config_of(ctx), [r.job_id for r in results])
     if as_json:
-        _echo_json({"calls": [r.to_json() for r in results]})
+        echo_json({"calls": [r.to_json() for r in results]})
         return
     for result in results:
         state = "already stored" if result.duplicate else "stored"
@@ -142,10 +128,10 @@ def ingest(
 @click.pass_context
 def list_calls(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     """List calls, newest first."""
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         calls = vault.list_calls(limit=limit)
     if as_json:
-        _echo_json({"calls": [c.to_json() for c in calls]})
+        echo_json({"calls": [c.to_json() for c in calls]})
         return
     table = Table("call", "started", "direction", "agent", "duration", "channels")
     for call in calls:
@@ -157,7 +143,7 @@ def list_calls(ctx: click.Context, limit: int | None, as_json: bool) -> None:
             f"{call.duration_s:.1f} s",
             str(call.channels),
         )
-    _console().print(table)
+    console().print(table)
 
 
 @cli.command()
@@ -166,12 +152,11 @@ def list_calls(ctx: click.Context, limit: int | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
-    """Show one call: participants, legs, recording."""
-    with Vault.open(_config(ctx)) as vault:
-        record = vault.get_call(call_id, purpose=purpose)
-    data = record.to_json()
+    """Show one call: participants, legs, recording and transcript."""
+    with Vault.open(config_of(ctx)) as vault:
+        data = call_document(vault, call_id, purpose=purpose)
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     rec = data["recording"]
     click.echo(f"call       {data['id']}")
@@ -185,6 +170,14 @@ def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -
     for party in data["participants"]:
         agent = " (agent)" if party["is_agent"] else ""
         click.echo(f"party      {party['role']}{agent}  {party['phone'] or '-'}")
+    transcript = data["transcript"]
+    if transcript is None:
+        click.echo("transcript not yet processed (`callvault process CALL_ID`)")
+        return
+    if transcript["status"] == "no_speech":
+        click.echo("transcript no speech detected")
+    for u in transcript["utterances"]:
+        click.echo(f"{u['start']:8.2f}  {u['speaker']}: {u['text']}")
 
 
 @cli.command()
@@ -195,7 +188,7 @@ def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -
 @click.pass_context
 def export(ctx: click.Context, call_id: str, out: Path, purpose: str | None, force: bool) -> None:
     """Write a call's original audio, decrypted and bit-exact."""
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         size = export_audio(vault, call_id, out, purpose=purpose, overwrite=force)
     click.echo(f"wrote {size} bytes to {out}")
 
@@ -213,7 +206,7 @@ def delete(ctx: click.Context, call_id: str, reason: str, yes: bool) -> None:
         click.confirm(
             f"Erase call {call_id} and destroy its key? This cannot be undone", abort=True
         )
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         vault.delete_call(call_id, reason=reason)
     click.echo(f"erased call {call_id}")
 
@@ -227,11 +220,11 @@ def verify(ctx: click.Context, call_id: str | None, all_: bool, as_json: bool) -
     """Decrypt, re-hash and check signatures; exit 1 when anything was changed."""
     if bool(call_id) == all_:
         raise InputError("give either a CALL_ID or --all")
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         results = vault.verify(call_id)
     ok = all(r.ok for r in results)
     if as_json:
-        _echo_json({"ok": ok, "recordings": [r.to_json() for r in results]})
+        echo_json({"ok": ok, "recordings": [r.to_json() for r in results]})
     else:
         for result in results:
             if result.ok:
@@ -243,7 +236,7 @@ def verify(ctx: click.Context, call_id: str | None, all_: bool, as_json: bool) -
     ctx.exit(0 if ok else 1)
 
 
-@cli.group(cls=_Group)
+@cli.group(cls=Group)
 def audit() -> None:
     """The tamper-evident audit log."""
 
@@ -258,15 +251,15 @@ def audit_list(
     ctx: click.Context, object_id: str | None, action: str | None, limit: int | None, as_json: bool
 ) -> None:
     """Show audit entries, oldest first."""
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         entries = vault.audit_entries(object_id=object_id, action=action, limit=limit)
     if as_json:
-        _echo_json({"entries": [e.to_dict() for e in entries]})
+        echo_json({"entries": [e.to_dict() for e in entries]})
         return
     table = Table("seq", "at", "actor", "action", "object", "purpose")
     for e in entries:
         table.add_row(str(e.seq), e.at, e.actor, e.action, e.object_id or "", e.purpose or "")
-    _console().print(table)
+    console().print(table)
 
 
 @audit.command(name="verify")
@@ -274,10 +267,10 @@ def audit_list(
 @click.pass_context
 def audit_verify(ctx: click.Context, as_json: bool) -> None:
     """Check the hash chain; exit 1 and say where when it was tampered with."""
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         report = vault.verify_audit()
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "ok": report.ok,
                 "entries": report.entries,
@@ -295,7 +288,7 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
     ctx.exit(0 if report.ok else 1)
 
 
-@cli.group(cls=_Group)
+@cli.group(cls=Group)
 def keys() -> None:
     """Key-encryption keys."""
 
@@ -305,10 +298,10 @@ def keys() -> None:
 @click.pass_context
 def rotate(ctx: click.Context, as_json: bool) -> None:
     """Re-wrap every data key under a new key-encryption key and retire the old one."""
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         result = vault.rotate_keys()
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "kek_id": result.new_kek_id,
                 "rewrapped": result.rewrapped,
@@ -327,14 +320,14 @@ def rotate(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show_config(ctx: click.Context, as_json: bool) -> None:
     """Print the effective settings (secrets masked)."""
-    rows = masked_values(_config(ctx))
+    rows = masked_values(config_of(ctx))
     if as_json:
-        _echo_json({s.name: {"value": v, "env": s.env} for s, v in rows})
+        echo_json({s.name: {"value": v, "env": s.env} for s, v in rows})
         return
     table = Table("setting", "value", "environment variable")
     for setting, value in rows:
         table.add_row(setting.name, value, setting.env)
-    _console().print(table)
+    console().print(table)
 
 
 @cli.command()
@@ -342,7 +335,7 @@ def show_config(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool) -> None:
     """Remove what interrupted ingests left behind (never anything a record points to)."""
-    with Vault.open(_config(ctx)) as vault:
+    with Vault.open(config_of(ctx)) as vault:
         report = vault.collect_garbage(dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
@@ -354,12 +347,17 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Synthesize a sample call with espeak-ng, ingest it and print its record."""
-    config = _config(ctx)
+    """Synthesize a sample call with espeak-ng, ingest and transcribe it, print its record."""
+    config = config_of(ctx)
     (stored,) = ingest_captured(config, [demo_call()])
+    wait_for_jobs(config, [stored.job_id])
     with Vault.open(config) as vault:
-        record = vault.get_call(stored.call_id, purpose="demo")
-    _echo_json({"ingested": stored.to_json(), "call": record.to_json()})
+        record = call_document(vault, stored.call_id, purpose="demo")
+    echo_json({"ingested": stored.to_json(), "call": record})
+
+
+for command in (process, jobs, models):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,14 +1,25 @@
 """Use cases that combine the domains; the CLI, the API and the job queue call these."""
 
-from callvault.services.calls import export_audio
+from callvault.services.calls import call_document, export_audio
 from callvault.services.demo import demo_call, synthesize_demo_wav
 from callvault.services.ingest import IngestedCall, ingest_captured, ingest_files
+from callvault.services.jobs import enqueue_processing, open_queue, run_jobs, task_registry
+from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
 
 __all__ = [
+    "PROCESS_TASK",
     "IngestedCall",
+    "ProcessResult",
+    "call_document",
     "demo_call",
+    "enqueue_processing",
     "export_audio",
     "ingest_captured",
     "ingest_files",
+    "open_queue",
+    "process_call",
+    "run_jobs",
     "synthesize_demo_wav",
+    "task_registry",
+    "transcript_json",
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from callvault.errors import InputError
 from callvault.vault import Vault
 
-__all__ = ["export_audio"]
+__all__ = ["call_document", "export_audio"]
 
 
 def export_audio(
@@ -44,3 +45,13 @@ def export_audio(
     finally:
         tmp.unlink(missing_ok=True)
     return written
+
+
+def call_document(vault: Vault, call_id: str, *, purpose: str | None) -> dict[str, Any]:
+    """`show --json`: the call's record plus its transcript (null until processed)."""
+    from callvault.services.process import transcript_json
+
+    document = vault.get_call(call_id, purpose=purpose).to_json()
+    stored = vault.read_transcript(call_id, purpose=purpose)
+    document["transcript"] = transcript_json(stored) if stored is not None else None
+    return document

@@ -10,6 +10,7 @@ from typing import Any
 
 from callvault.capture import CapturedCall, FileImportOptions, import_file
 from callvault.config import Config
+from callvault.services.jobs import enqueue_processing, open_queue
 from callvault.vault import Vault
 
 __all__ = ["IngestedCall", "ingest_captured", "ingest_files"]
@@ -23,6 +24,7 @@ class IngestedCall:
     call_id: str
     recording_id: str
     duplicate: bool
+    job_id: str
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -30,6 +32,7 @@ class IngestedCall:
             "call_id": self.call_id,
             "recording_id": self.recording_id,
             "duplicate": self.duplicate,
+            "job_id": self.job_id,
         }
 
 
@@ -39,14 +42,17 @@ def ingest_captured(
     *,
     progress: Callable[[CapturedCall], None] | None = None,
 ) -> list[IngestedCall]:
-    """Store calls that have already been checked; the vault is opened only now."""
+    """Store calls that have already been checked (the vault is opened only now) and queue
+    their transcription; the same recording is queued once."""
     results = []
     with Vault.open(config) as vault:
+        queue = open_queue(config, vault)
         for call in calls:
             stored = vault.store_call(call)
+            job = enqueue_processing(queue, stored.call_id, stored.recording_id)
             results.append(
                 IngestedCall(
-                    call.source_name, stored.call_id, stored.recording_id, stored.duplicate
+                    call.source_name, stored.call_id, stored.recording_id, stored.duplicate, job.id
                 )
             )
             if progress is not None:

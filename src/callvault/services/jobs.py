@@ -1,0 +1,53 @@
+"""The job queue as the use cases see it: which tasks exist and how to run them here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from callvault.config import Config
+from callvault.jobs import EmbeddedQueue, JobRecord, TaskRegistry, WorkerPool
+from callvault.services.process import PROCESS_TASK, Progress, process_call
+from callvault.vault import Vault
+
+__all__ = ["enqueue_processing", "open_queue", "run_jobs", "task_registry"]
+
+
+def task_registry(config: Config) -> TaskRegistry:
+    """Every task callvault runs, bound to this process's settings."""
+
+    def process(payload: Mapping[str, Any], progress: Progress) -> None:
+        process_call(config, str(payload["call_id"]), progress=progress)
+
+    registry = TaskRegistry()
+    registry.register(PROCESS_TASK, process)
+    return registry
+
+
+def open_queue(config: Config, vault: Vault) -> EmbeddedQueue:
+    return EmbeddedQueue(vault.engine, task_registry(config))
+
+
+def enqueue_processing(
+    queue: EmbeddedQueue, call_id: str, recording_id: str, *, again: bool = False
+) -> JobRecord:
+    """Queue the transcription of a call; without `again`, once per recording."""
+    return queue.enqueue(
+        PROCESS_TASK,
+        {"call_id": call_id},
+        dedupe_key=None if again else f"process:{recording_id}",
+    )
+
+
+def run_jobs(
+    config: Config,
+    vault: Vault,
+    job_ids: Sequence[str],
+    *,
+    on_progress: Callable[[JobRecord], None] | None = None,
+    timeout: float | None = None,
+) -> list[JobRecord]:
+    """Run workers in this process until the given jobs are done; return their records."""
+    queue = open_queue(config, vault)
+    with WorkerPool(queue, n_threads=config.workers):
+        return [queue.wait(job_id, timeout, on_progress) for job_id in job_ids]

@@ -1,0 +1,161 @@
+"""Use case: turn a stored recording into a transcript (and, once indexed, searchable text)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
+from callvault.config import Config, load_config
+from callvault.services._speakers import speakers_by_channel
+from callvault.vault import CallRecord, Vault
+
+__all__ = [
+    "PROCESS_TASK",
+    "ProcessResult",
+    "process_call",
+    "process_task",
+    "transcript_json",
+]
+
+log = logging.getLogger("callvault.services")
+
+PROCESS_TASK = "process_call"
+Progress = Callable[[float, str], None]
+
+# Share of the whole job each pipeline stage takes, for one progress bar.
+_STAGE_SPAN = {"decode": (0.0, 0.05), "vad+asr": (0.05, 0.95), "merge": (0.95, 0.97)}
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    call_id: str
+    recording_id: str
+    status: str
+    language: str | None
+    utterances: int
+    words: int
+    model: str
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "recording_id": self.recording_id,
+            "status": self.status,
+            "language": self.language,
+            "utterances": self.utterances,
+            "words": self.words,
+            "model": self.model,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def pipeline_for(config: Config) -> TranscriptionPipeline:
+    return TranscriptionPipeline(
+        PipelineParams(
+            model_cache=config.model_cache,
+            model_overrides=config.asr_models,
+            asr=AsrParams(beam_size=config.asr_beam_size),
+        )
+    )
+
+
+def _hook(progress: Progress | None) -> Callable[[str, float], None]:
+    def report(stage: str, fraction: float) -> None:
+        if progress is not None:
+            low, high = _STAGE_SPAN.get(stage, (0.0, 1.0))
+            progress(low + (high - low) * fraction, stage)
+
+    return report
+
+
+def _transcribe(
+    vault: Vault, record: CallRecord, pipeline: TranscriptionPipeline, progress: Progress | None
+) -> Transcript:
+    speakers = speakers_by_channel(record)
+    with vault.open_recording(record.id, purpose="transcription") as reader:
+        return pipeline.run(
+            reader.as_file,
+            channels_to_speakers={channel: s.label for channel, s in speakers.items()},
+            language=record.language,
+            hook=_hook(progress),
+        )
+
+
+def process_call(
+    config: Config,
+    call_id: str,
+    *,
+    progress: Progress | None = None,
+    pipeline: TranscriptionPipeline | None = None,
+) -> ProcessResult:
+    """Transcribe a call and store the transcript encrypted; every read is audited."""
+    started = time.perf_counter()
+    with Vault.open(config) as vault:
+        record = vault.get_call(call_id, purpose="transcription")
+        transcript = _transcribe(vault, record, pipeline or pipeline_for(config), progress)
+        words = sum(len(u.words) for u in transcript.utterances)
+        vault.store_transcript(
+            call_id,
+            transcript.to_json().encode(),
+            status=transcript.status,
+            language=transcript.language,
+            model_name=transcript.model_name,
+            model_version=transcript.model_version,
+            utterances=len(transcript.utterances),
+            words=words,
+        )
+        if progress is not None:
+            progress(1.0, "stored")
+    seconds = time.perf_counter() - started
+    log.info("processed call %s in %.1f s (%s)", call_id, seconds, transcript.status)
+    return ProcessResult(
+        call_id=call_id,
+        recording_id=record.recording.id,
+        status=transcript.status,
+        language=transcript.language,
+        utterances=len(transcript.utterances),
+        words=words,
+        model=f"{transcript.model_name}@{transcript.model_version}",
+        seconds=seconds,
+    )
+
+
+def process_task(payload: Mapping[str, Any], progress: Progress) -> None:
+    """The queue's entry point: settings come from this worker's environment."""
+    process_call(load_config(), str(payload["call_id"]), progress=progress)
+
+
+def transcript_json(document: bytes) -> dict[str, Any]:
+    """The stored transcript in the documented `show --json` shape (docs/json.md)."""
+    transcript = Transcript.from_json(document)
+    return {
+        "status": transcript.status,
+        "language": transcript.language,
+        "model": {"name": transcript.model_name, "version": transcript.model_version},
+        "diarized": transcript.diarized,
+        "utterances": [
+            {
+                "speaker": u.speaker,
+                "channel": u.channel,
+                "start": round(u.start, 3),
+                "end": round(u.end, 3),
+                "text": u.text,
+                "confidence": round(u.confidence, 3),
+                "words": [
+                    {
+                        "start": round(w.start, 3),
+                        "end": round(w.end, 3),
+                        "text": w.text,
+                        "confidence": round(w.confidence, 3),
+                    }
+                    for w in u.words
+                ],
+            }
+            for u in transcript.utterances
+        ],
+    }

@@ -1,0 +1,120 @@
+"""Ingest, queue, transcribe and show, on SQLite and PostgreSQL, with a real recording."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from _audio import wav_bytes
+from callvault.cli import cli
+
+EVAL = Path(
+    os.environ.get("CALLVAULT_EVAL_DATA", Path(__file__).parents[3] / "shared" / "eval-data")
+)
+STEREO = EVAL / "asr" / "en" / "stereo_diarization.wav"
+
+
+@pytest.fixture
+def run(tmp_path: Path, backend: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    if not STEREO.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"eval data missing: {STEREO}")
+        pytest.skip(f"eval data missing: {STEREO}")
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else ""
+    env = {
+        "CALLVAULT_DATA_DIR": str(tmp_path / "data"),
+        "CALLVAULT_DATABASE_URL": url,
+        "CALLVAULT_MODEL_CACHE": str(tmp_path / "models"),
+    }
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_ingest_wait_then_show_has_the_transcript(run) -> None:  # type: ignore[no-untyped-def]
+    result = run(
+        "ingest",
+        str(STEREO),
+        "--caller",
+        "+14155550100",
+        "--callee",
+        "+442071838750",
+        "--direction",
+        "outbound",
+        "--agent",
+        "alice",
+        "--language",
+        "en",
+        "--wait",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    (call,) = json.loads(result.stdout)["calls"]
+    shown = json.loads(run("show", call["call_id"], "--json").stdout)
+    transcript = shown["transcript"]
+    assert transcript["status"] == "done"
+    assert transcript["language"] == "en"
+    assert transcript["model"] == {"name": "whisper-tiny.en", "version": "0.1.0"}
+    speakers = {u["speaker"] for u in transcript["utterances"]}
+    assert speakers == {"alice", "customer"}  # outbound: the caller on channel 0 is the agent
+    starts = [u["start"] for u in transcript["utterances"]]
+    assert starts == sorted(starts)
+    for u in transcript["utterances"]:
+        assert u["words"] and 0 <= u["confidence"] <= 1
+        assert all(
+            u["start"] - 0.01 <= w["start"] <= w["end"] <= u["end"] + 0.01 for w in u["words"]
+        )
+    jobs = json.loads(run("jobs", "list", "--json").stdout)["jobs"]
+    assert [(j["task"], j["status"]) for j in jobs] == [("process_call", "succeeded")]
+    actions = [e["action"] for e in json.loads(run("audit", "list", "--json").stdout)["entries"]]
+    assert "transcript.store" in actions and "transcript.read" in actions
+    assert run("verify", "--all").exit_code == 0
+    # Ingesting the same bytes again queues nothing new.
+    again = json.loads(run("ingest", str(STEREO), "--json").stdout)["calls"][0]
+    assert again["duplicate"] and again["job_id"] == call["job_id"]
+
+
+def test_no_speech_is_a_status_not_an_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    silence = tmp_path / "silence.wav"
+    silence.write_bytes(wav_bytes(np.zeros((16000 * 3, 2), dtype="<i2"), 16000))
+    result = run("ingest", str(silence), "--language", "en", "--wait", "--json")
+    assert result.exit_code == 0, result.output
+    (call,) = json.loads(result.stdout)["calls"]
+    transcript = json.loads(run("show", call["call_id"], "--json").stdout)["transcript"]
+    assert transcript["status"] == "no_speech" and transcript["utterances"] == []
+    assert "no speech detected" in run("show", call["call_id"]).stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_failed_job_names_the_model_and_retries(tmp_path: Path, backend: str) -> None:
+    data = {
+        "CALLVAULT_DATA_DIR": str(tmp_path / "data"),
+        "CALLVAULT_DATABASE_URL": "",
+        "CALLVAULT_MODEL_CACHE": str(tmp_path / "models"),
+    }
+    broken = {**data, "CALLVAULT_ASR_MODELS": f"en={tmp_path / 'no-such-model'}"}
+    result = CliRunner().invoke(
+        cli, ["ingest", str(STEREO), "--language", "en", "--wait"], env=broken
+    )
+    assert result.exit_code == 1
+    *progress_lines, error = result.stderr.rstrip("\n").split("\n")
+    assert all(line.startswith("job ") for line in progress_lines)
+    assert error.startswith("error: job ") and error.endswith("runs it again")
+    assert "ended failed: ConfigError: ASR model for 'en'" in error
+    listed = CliRunner().invoke(cli, ["jobs", "list", "--json"], env=data)
+    (job,) = json.loads(listed.stdout)["jobs"]
+    assert job["status"] == "failed" and job["attempts"] == 3
+    retried = CliRunner().invoke(cli, ["jobs", "retry", job["id"], "--wait"], env=data)
+    assert retried.exit_code == 0, retried.output
+    assert retried.stdout.endswith(f"job {job['id']} succeeded\n")
+    again = CliRunner().invoke(cli, ["process", job["payload"]["call_id"], "--json"], env=data)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["status"] == "done"
