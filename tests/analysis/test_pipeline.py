@@ -87,3 +87,21 @@ def test_silence_and_noise_are_no_speech(pipeline: TranscriptionPipeline) -> Non
     data = wav_bytes(samples, 8000)
     transcript = pipeline.run(lambda: io.BytesIO(data), language="en")
     assert transcript == Transcript("no_speech", "en", "whisper-tiny.en", "0.1.0", (), True)
+
+
+def test_long_pause_splits_an_utterance() -> None:
+    from callvault.analysis._records import Utterance, Word
+    from callvault.analysis.pipeline import _split_at_pauses
+
+    words = (
+        Word(0.0, 0.4, "Hi,", 0.9),
+        Word(0.5, 0.9, "there.", 0.7),
+        Word(4.0, 4.3, "Great.", 0.8),
+        Word(4.4, 4.8, "Thanks.", 0.6),
+    )
+    whole = Utterance("customer", 0, 0.0, 4.8, "Hi, there. Great. Thanks.", 0.75, words)
+    first, second = _split_at_pauses(whole, 1.5)
+    assert (first.start, first.end, first.text, first.words) == (0.0, 0.9, "Hi, there.", words[:2])
+    assert (second.start, second.end, second.text) == (4.0, 4.8, "Great. Thanks.")
+    assert second.confidence == pytest.approx(0.7)
+    assert _split_at_pauses(whole, 5.0) == [whole]

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from callvault.analysis._asr import AsrParams, LegResult, Transcriber
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs
 from callvault.analysis._models import primary_language, resolve_model
-from callvault.analysis._records import Transcript, Utterance
+from callvault.analysis._records import Transcript, Utterance, Word
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
 
@@ -47,6 +47,7 @@ class PipelineParams:
     asr: AsrParams = AsrParams()
     cpu_threads: int = 2
     compute_type: str = "int8"
+    max_pause: float = 1.5  # seconds of silence that end an utterance
 
 
 def _no_hook(stage: str, fraction: float) -> None:
@@ -82,13 +83,14 @@ class TranscriptionPipeline:
         report = hook or _no_hook
         params = self.params
 
+        # The model first: a missing model fails before minutes of decoding.
+        model = resolve_model(
+            language, cache_dir=params.model_cache, overrides=params.model_overrides
+        )
         report("decode", 0.0)
         legs = decode_legs(open_source, sample_rate=SAMPLE_RATE)
         report("decode", 1.0)
 
-        model = resolve_model(
-            language, cache_dir=params.model_cache, overrides=params.model_overrides
-        )
         transcriber = Transcriber(
             model, cpu_threads=params.cpu_threads, compute_type=params.compute_type
         )
@@ -110,19 +112,23 @@ class TranscriptionPipeline:
         report("merge", 0.0)
         multichannel = len(legs) > 1
         utterances = [
-            Utterance(
-                speaker=_speaker_of(channel, channels_to_speakers)
-                if multichannel
-                else MONO_SPEAKER,
-                channel=channel if multichannel else None,
-                start=segment.start,
-                end=segment.end,
-                text=segment.text,
-                confidence=segment.confidence,
-                words=segment.words,
-            )
+            utterance
             for channel, result in enumerate(results)
             for segment in result.segments
+            for utterance in _split_at_pauses(
+                Utterance(
+                    speaker=_speaker_of(channel, channels_to_speakers)
+                    if multichannel
+                    else MONO_SPEAKER,
+                    channel=channel if multichannel else None,
+                    start=segment.start,
+                    end=segment.end,
+                    text=segment.text,
+                    confidence=segment.confidence,
+                    words=segment.words,
+                ),
+                params.max_pause,
+            )
         ]
         utterances.sort(key=lambda u: (u.start, u.end, u.channel or 0))
         report("merge", 1.0)
@@ -141,6 +147,34 @@ class TranscriptionPipeline:
             utterances=tuple(utterances),
             diarized=multichannel,
         )
+
+
+def _split_at_pauses(utterance: Utterance, max_pause: float) -> list[Utterance]:
+    """Split where the speaker is silent for more than `max_pause` seconds.
+
+    Whisper's segments can span a long pause on one leg (the other party talking on
+    theirs); a turn in the conversation should be an utterance of its own.
+    """
+    words = utterance.words
+    runs: list[list[Word]] = [[words[0]]] if words else []
+    for previous, word in zip(words, words[1:], strict=False):
+        if word.start - previous.end > max_pause:
+            runs.append([word])
+        else:
+            runs[-1].append(word)
+    if len(runs) <= 1:
+        return [utterance]
+    return [
+        replace(
+            utterance,
+            start=run[0].start,
+            end=run[-1].end,
+            text=" ".join(w.text for w in run),
+            confidence=sum(w.confidence for w in run) / len(run),
+            words=tuple(run),
+        )
+        for run in runs
+    ]
 
 
 def _main_language(results: list[LegResult]) -> str | None:
