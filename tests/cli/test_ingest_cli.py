@@ -552,9 +552,8 @@ def test_wav_with_streaming_header_is_imported(run: Runner, inputs: Path) -> Non
 
 
 def test_file_without_read_permission(tmp_path: Path) -> None:
-    """chmod 000 as a user who cannot read it; root, who can, runs the CLI as nobody."""
-    import subprocess
-    import sys
+    """chmod 000 for a user who cannot read it. Root can, so under root a forked child
+    drops to nobody after callvault is imported (it needs no access to the source tree)."""
     import tempfile
 
     shared = Path(tempfile.mkdtemp(prefix="callvault-perm-"))
@@ -564,15 +563,32 @@ def test_file_without_read_permission(tmp_path: Path) -> None:
         locked.write_bytes(wav_bytes(tone(0.2, 8000, 1), 8000))
         locked.chmod(0)
         data_dir = shared / "data"
-        command = [sys.executable, "-m", "callvault", "ingest", str(locked)]
-        if os.geteuid() == 0:
-            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_")}
-        env |= {"CALLVAULT_DATA_DIR": str(data_dir), "PYTHONDONTWRITEBYTECODE": "1"}
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 2, result.stderr
-        assert result.stdout == ""
-        assert result.stderr == (
+        env = {"CALLVAULT_DATA_DIR": str(data_dir), "CALLVAULT_DATABASE_URL": ""}
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 70
+            try:
+                os.close(read_end)
+                if os.geteuid() == 0:
+                    os.setgroups([])
+                    os.setgid(65534)
+                    os.setuid(65534)
+                result = CliRunner().invoke(cli, ["ingest", str(locked)], env=env)
+                payload = [result.exit_code, result.stdout, result.stderr]
+                os.write(write_end, json.dumps(payload).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            raw = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        exit_code, stdout, stderr = json.loads(raw)
+        assert exit_code == 2, stderr
+        assert stdout == ""
+        assert stderr == (
             f"error: {locked}: cannot be read (permission denied); check its permissions\n"
         )
         assert not data_dir.exists()
