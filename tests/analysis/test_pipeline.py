@@ -105,3 +105,19 @@ def test_long_pause_splits_an_utterance() -> None:
     assert (second.start, second.end, second.text) == (4.0, 4.8, "Great. Thanks.")
     assert second.confidence == pytest.approx(0.7)
     assert _split_at_pauses(whole, 5.0) == [whole]
+
+
+def test_dual_mono_is_detected() -> None:
+    import numpy as np
+
+    from callvault.analysis.pipeline import is_dual_mono
+
+    rng = np.random.default_rng(0)
+    voice = rng.standard_normal(16000).astype(np.float32) * 0.1
+    other = rng.standard_normal(16000).astype(np.float32) * 0.1
+    assert is_dual_mono([voice, voice.copy()])
+    assert is_dual_mono([voice, voice + 1e-5])  # dither-level difference
+    assert not is_dual_mono([voice, other])
+    assert not is_dual_mono([voice, np.zeros_like(voice)])  # one party silent: a real call
+    assert not is_dual_mono([voice])
+    assert is_dual_mono([np.zeros(10, np.float32), np.zeros(10, np.float32)])

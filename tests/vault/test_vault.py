@@ -229,7 +229,12 @@ def test_schema_matches_models(vault: Vault) -> None:
 
     from callvault.vault._models import Base
 
+    def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+        # The dialect-specific search tables are not on Base (see migrations/env.py).
+        return not (type_ == "table" and compare_to is None and name.startswith("search_"))
+
     with vault.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, Base.metadata)
         assert diff == []
         assert conn.execute(text("SELECT seq FROM audit_head")).scalar_one() == 0

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from callvault.analysis._asr import AsrParams, LegResult, Transcriber
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs
 from callvault.analysis._models import primary_language, resolve_model
@@ -89,6 +91,10 @@ class TranscriptionPipeline:
         )
         report("decode", 0.0)
         legs = decode_legs(open_source, sample_rate=SAMPLE_RATE)
+        if is_dual_mono(legs):
+            # The same signal on every channel is one mixed recording, not one party per
+            # channel: transcribing each channel would duplicate every word.
+            legs = legs[:1]
         report("decode", 1.0)
 
         transcriber = Transcriber(
@@ -147,6 +153,21 @@ class TranscriptionPipeline:
             utterances=tuple(utterances),
             diarized=multichannel,
         )
+
+
+def is_dual_mono(legs: list[np.ndarray], tolerance: float = 0.01) -> bool:
+    """True when every channel carries (nearly) the same signal as the first."""
+    if len(legs) < 2:
+        return False
+    first = legs[0]
+    level = float(np.sqrt(np.mean(np.square(first)))) if first.size else 0.0
+    for other in legs[1:]:
+        if other.shape != first.shape:
+            return False
+        difference = float(np.sqrt(np.mean(np.square(other - first)))) if first.size else 0.0
+        if difference > tolerance * level + 1e-5:
+            return False
+    return True
 
 
 def _split_at_pauses(utterance: Utterance, max_pause: float) -> list[Utterance]:
