@@ -122,3 +122,52 @@ def test_failed_job_names_the_model_and_retries(tmp_path: Path, backend: str) ->
     again = CliRunner().invoke(cli, ["process", job["payload"]["call_id"], "--json"], env=data)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["status"] == "done"
+
+
+def test_search_finds_the_call_and_erasure_removes_it(run) -> None:  # type: ignore[no-untyped-def]
+    result = run(
+        "ingest",
+        str(STEREO),
+        "--caller",
+        "+14155550100",
+        "--callee",
+        "+442071838750",
+        "--direction",
+        "outbound",
+        "--agent",
+        "alice",
+        "--started-at",
+        "2026-03-02T10:00:00Z",
+        "--language",
+        "en",
+        "--wait",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    call_id = json.loads(result.stdout)["calls"][0]["call_id"]
+
+    def hits(*args: str) -> list[dict[str, object]]:
+        found = run("search", *args, "--json")
+        assert found.exit_code == 0, found.output
+        return list(json.loads(found.stdout)["hits"])
+
+    (hit,) = hits("wizard")
+    assert (hit["call_id"], hit["speaker"], hit["role"]) == (call_id, "alice", "agent")
+    assert "«wizard»" in str(hit["snippet"])
+    assert [h["role"] for h in hits('"extremely distant"')] == ["customer"]
+    assert hits("horiz*", "--speaker", "customer")[0]["call_id"] == call_id
+    assert hits("wizard", "--speaker", "customer") == []
+    assert hits("wizard", "--agent", "bob") == []
+    assert hits("wizard", "--since", "2026-03-03") == []
+    assert len(hits("wizard", "--since", "2026-03-02", "--until", "2026-03-03")) == 1
+    bad = run("search", "--since", "yesterday", "wizard")
+    assert (bad.exit_code, bad.stderr) == (
+        2,
+        "error: --since 'yesterday' is not an ISO 8601 date and time; for example "
+        "2026-11-23T14:05:00+01:00\n",
+    )
+    actions = [e["action"] for e in json.loads(run("audit", "list", "--json").stdout)["entries"]]
+    assert "transcript.search" in actions
+    assert run("delete", call_id, "--reason", "erasure request", "--yes").exit_code == 0
+    assert hits("wizard") == []
+    assert hits("horiz*") == []

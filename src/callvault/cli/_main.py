@@ -15,11 +15,13 @@ from callvault import __version__
 from callvault.capture import FileImportOptions
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
+from callvault.cli._search import search
 from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
 from callvault.services import (
     call_document,
     demo_call,
+    erase_call,
     export_audio,
     ingest_captured,
     ingest_files,
@@ -207,7 +209,7 @@ def delete(ctx: click.Context, call_id: str, reason: str, yes: bool) -> None:
             f"Erase call {call_id} and destroy its key? This cannot be undone", abort=True
         )
     with Vault.open(config_of(ctx)) as vault:
-        vault.delete_call(call_id, reason=reason)
+        erase_call(vault, call_id, reason=reason)
     click.echo(f"erased call {call_id}")
 
 
@@ -356,7 +358,7 @@ def demo(ctx: click.Context) -> None:
     echo_json({"ingested": stored.to_json(), "call": record})
 
 
-for command in (process, jobs, models):
+for command in (process, jobs, models, search):
     cli.add_command(command)
 
 

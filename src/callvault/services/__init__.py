@@ -1,6 +1,6 @@
 """Use cases that combine the domains; the CLI, the API and the job queue call these."""
 
-from callvault.services.calls import call_document, export_audio
+from callvault.services.calls import call_document, erase_call, export_audio, search_calls
 from callvault.services.demo import demo_call, synthesize_demo_wav
 from callvault.services.ingest import IngestedCall, ingest_captured, ingest_files
 from callvault.services.jobs import enqueue_processing, open_queue, run_jobs, task_registry
@@ -12,6 +12,7 @@ __all__ = [
     "ProcessResult",
     "call_document",
     "demo_call",
+    "erase_call",
     "enqueue_processing",
     "export_audio",
     "ingest_captured",
@@ -19,6 +20,7 @@ __all__ = [
     "open_queue",
     "process_call",
     "run_jobs",
+    "search_calls",
     "synthesize_demo_wav",
     "task_registry",
     "transcript_json",

@@ -1,16 +1,18 @@
-"""Use cases on stored calls: export the original audio."""
+"""Use cases on stored calls: show, export, search and erase."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from callvault.errors import InputError
+from callvault.search import SearchHit, SearchIndex
 from callvault.vault import Vault
 
-__all__ = ["call_document", "export_audio"]
+__all__ = ["call_document", "erase_call", "export_audio", "search_calls"]
 
 
 def export_audio(
@@ -55,3 +57,45 @@ def call_document(vault: Vault, call_id: str, *, purpose: str | None) -> dict[st
     stored = vault.read_transcript(call_id, purpose=purpose)
     document["transcript"] = transcript_json(stored) if stored is not None else None
     return document
+
+
+def erase_call(vault: Vault, call_id: str, *, reason: str) -> None:
+    """Erase a call: its search rows first (the only other copy of transcript text), then
+    the call itself by crypto-shredding. A crash in between leaves the call unindexed,
+    never indexed text of an erased call."""
+    SearchIndex(vault.engine).purge_call(call_id)
+    vault.delete_call(call_id, reason=reason)
+
+
+def search_calls(
+    vault: Vault,
+    query: str,
+    *,
+    purpose: str | None = None,
+    speaker_role: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    language: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> list[SearchHit]:
+    """Search transcripts; the search is audited (its text is not kept: it may be personal)."""
+    hits = SearchIndex(vault.engine).search(
+        query,
+        speaker_role=speaker_role,
+        agent=agent,
+        since=since,
+        until=until,
+        language=language,
+        limit=limit,
+        offset=offset,
+    )
+    vault.record_event(
+        "transcript.search",
+        "call",
+        None,
+        purpose=purpose,
+        details={"hits": len(hits), "calls": sorted({h.call_id for h in hits})},
+    )
+    return hits

@@ -10,6 +10,7 @@ from typing import Any
 
 from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
 from callvault.config import Config, load_config
+from callvault.search import IndexRow, SearchIndex
 from callvault.services._speakers import speakers_by_channel
 from callvault.vault import CallRecord, Vault
 
@@ -86,6 +87,26 @@ def _transcribe(
         )
 
 
+def _index_rows(record: CallRecord, transcript: Transcript) -> list[IndexRow]:
+    roles = {channel: s.role for channel, s in speakers_by_channel(record).items()}
+    return [
+        IndexRow(
+            call_id=record.id,
+            recording_id=record.recording.id,
+            utterance=position,
+            speaker=u.speaker,
+            role=roles.get(u.channel) if u.channel is not None else None,
+            agent=record.agent,
+            language=transcript.language,
+            started_at=record.started_at,
+            start=u.start,
+            end=u.end,
+            text=u.text,
+        )
+        for position, u in enumerate(transcript.utterances)
+    ]
+
+
 def process_call(
     config: Config,
     call_id: str,
@@ -99,6 +120,8 @@ def process_call(
         record = vault.get_call(call_id, purpose="transcription")
         transcript = _transcribe(vault, record, pipeline or pipeline_for(config), progress)
         words = sum(len(u.words) for u in transcript.utterances)
+        rows = _index_rows(record, transcript)
+        index = SearchIndex(vault.engine)
         vault.store_transcript(
             call_id,
             transcript.to_json().encode(),
@@ -108,6 +131,7 @@ def process_call(
             model_version=transcript.model_version,
             utterances=len(transcript.utterances),
             words=words,
+            within=lambda session: index.index_utterances(session, rows),
         )
         if progress is not None:
             progress(1.0, "stored")

@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,6 +204,28 @@ class Vault:
             purpose=purpose,
             details=details,
         )
+
+    def record_event(
+        self,
+        action: str,
+        object_type: str,
+        object_id: str | None,
+        *,
+        purpose: str | None = None,
+        details: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Append an audit entry for an access made outside the vault (a search, say)."""
+        with self._write() as session:
+            self._record(
+                session,
+                action,
+                object_type,
+                object_id,
+                actor=actor,
+                purpose=purpose,
+                details=details,
+            )
 
     def _checkpoint(self) -> None:
         """Flush SQLite's write-ahead log so overwritten rows leave no copy behind."""
@@ -549,8 +571,12 @@ class Vault:
         utterances: int,
         words: int,
         actor: str | None = None,
+        within: Callable[[Session], object] | None = None,
     ) -> str:
         """Encrypt a transcript under the recording's data key and make it the current one.
+
+        `within` runs inside the same write transaction (the search index uses it), so
+        the transcript and what is derived from it become visible together.
 
         The new blob is in place before the row that points at it commits, and the old
         blob is removed after: a reader sees the old or the new transcript, never half of
@@ -598,6 +624,8 @@ class Vault:
                     },
                 )
                 session.flush()
+                if within is not None:
+                    within(session)
                 write.commit()
         except BaseException:
             write.abort()
