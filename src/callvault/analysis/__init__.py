@@ -17,6 +17,7 @@ from callvault.analysis._models import (
     model_for_language,
     resolve_model,
 )
+from callvault.analysis._pull import PULLABLE, pull_model
 from callvault.analysis._records import Transcript, TranscriptStatus, Utterance, Word
 from callvault.analysis.pipeline import (
     MONO_SPEAKER,
@@ -29,6 +30,7 @@ from callvault.analysis.pipeline import (
 __all__ = [
     "MODELS",
     "MONO_SPEAKER",
+    "PULLABLE",
     "SAMPLE_RATE",
     "STAGES",
     "AsrParams",
@@ -49,5 +51,6 @@ __all__ = [
     "iter_blocks",
     "list_models",
     "model_for_language",
+    "pull_model",
     "resolve_model",
 ]

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from callvault.analysis import list_models
+from callvault.analysis import list_models, pull_model
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.config import Config
 from callvault.errors import CallvaultError
@@ -186,3 +186,12 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
             str(m.path or ""),
         )
     console().print(table)
+
+
+@models.command(name="pull")
+@click.argument("name")
+@click.pass_context
+def models_pull(ctx: click.Context, name: str) -> None:
+    """Download a Whisper model from the public model hub (the only command that does)."""
+    path = pull_model(name, cache_dir=config_of(ctx).model_cache)
+    click.echo(f"{name} is in {path}; use it with CALLVAULT_ASR_MODELS=LANG={path}")
