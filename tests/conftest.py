@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from callvault.config import Config, load_config
 from callvault.vault import Vault
+from callvault.vault._db import create_db_engine, migrate
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -81,3 +82,13 @@ def config(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Conf
 def vault(config: Config) -> Iterator[Vault]:
     with Vault.open(config) as opened:
         yield opened
+
+
+@pytest.fixture
+def engine(config: Config) -> Iterator[Engine]:
+    """A migrated database engine of the test's backend, without the rest of the vault."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(config.effective_database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()

@@ -117,6 +117,8 @@ def test_dual_mono_is_detected() -> None:
     other = rng.standard_normal(16000).astype(np.float32) * 0.1
     assert is_dual_mono([voice, voice.copy()])
     assert is_dual_mono([voice, voice + 1e-5])  # dither-level difference
+    assert is_dual_mono([voice, voice * 0.97])  # like jfk.flac: 2.7 % apart
+    assert not is_dual_mono([voice, voice + 0.5 * other])  # crosstalk under another voice
     assert not is_dual_mono([voice, other])
     assert not is_dual_mono([voice, np.zeros_like(voice)])  # one party silent: a real call
     assert not is_dual_mono([voice])

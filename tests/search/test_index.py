@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -11,18 +10,8 @@ from sqlalchemy import Engine, text
 from callvault.config import Config
 from callvault.errors import InputError
 from callvault.search import IndexRow, SearchIndex, is_search_table, parse_query
-from callvault.vault._db import create_db_engine, migrate
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(config: Config) -> Iterator[Engine]:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_db_engine(config.effective_database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -37,8 +37,9 @@ def run(tmp_path: Path, backend: str, request: pytest.FixtureRequest):  # type: 
     return invoke
 
 
-def test_ingest_wait_then_show_has_the_transcript(run) -> None:  # type: ignore[no-untyped-def]
-    result = run(
+def ingest_outbound_call(run, *extra: str):  # type: ignore[no-untyped-def]
+    """The stereo eval call as an outbound call of agent alice, transcribed at once."""
+    return run(
         "ingest",
         str(STEREO),
         "--caller",
@@ -49,11 +50,14 @@ def test_ingest_wait_then_show_has_the_transcript(run) -> None:  # type: ignore[
         "outbound",
         "--agent",
         "alice",
-        "--language",
-        "en",
+        *extra,
         "--wait",
         "--json",
     )
+
+
+def test_ingest_wait_then_show_has_the_transcript(run) -> None:  # type: ignore[no-untyped-def]
+    result = ingest_outbound_call(run, "--language", "en")
     assert result.exit_code == 0, result.output
     (call,) = json.loads(result.stdout)["calls"]
     shown = json.loads(run("show", call["call_id"], "--json").stdout)
@@ -125,24 +129,7 @@ def test_failed_job_names_the_model_and_retries(tmp_path: Path, backend: str) ->
 
 
 def test_search_finds_the_call_and_erasure_removes_it(run) -> None:  # type: ignore[no-untyped-def]
-    result = run(
-        "ingest",
-        str(STEREO),
-        "--caller",
-        "+14155550100",
-        "--callee",
-        "+442071838750",
-        "--direction",
-        "outbound",
-        "--agent",
-        "alice",
-        "--started-at",
-        "2026-03-02T10:00:00Z",
-        "--language",
-        "en",
-        "--wait",
-        "--json",
-    )
+    result = ingest_outbound_call(run, "--started-at", "2026-03-02T10:00:00Z", "--language", "en")
     assert result.exit_code == 0, result.output
     call_id = json.loads(result.stdout)["calls"][0]["call_id"]
 

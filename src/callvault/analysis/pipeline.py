@@ -155,8 +155,10 @@ class TranscriptionPipeline:
         )
 
 
-def is_dual_mono(legs: list[np.ndarray], tolerance: float = 0.01) -> bool:
-    """True when every channel carries (nearly) the same signal as the first."""
+def is_dual_mono(legs: list[np.ndarray], tolerance: float = 0.1) -> bool:
+    """True when every channel carries (nearly) the same signal as the first: the
+    difference stays 20 dB below the signal (the channels of jfk.flac differ by 31 dB;
+    the two legs of a call carry different voices)."""
     if len(legs) < 2:
         return False
     first = legs[0]
