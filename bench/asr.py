@@ -19,8 +19,8 @@ with multiprocessing "spawn", so each peak memory figure is that child's own ``r
    whole language (edits / reference words) after normalising both sides: lowercase,
    punctuation removed (hyphens and slashes become spaces), whitespace collapsed;
    numbers are compared as written. Targets: English WER <= 8 %; German reported.
-   callvault takes every channel of a file as one party, so a stereo clip with the same
-   speech on both channels is transcribed twice; a second callvault run ("mono input")
+   callvault takes every channel of a file as one party unless the channels carry the
+   same signal (dual mono, then it is one leg); a second callvault run ("mono input")
    reads the same clips mixed down to mono WAVs, as the bare peer always does.
 2. The whole pipeline on two-party stereo calls (one party per channel): the corpus's
    ``asr/en/stereo_diarization.wav`` and a synthetic call of about 2.5 minutes built from
@@ -461,9 +461,9 @@ def main() -> None:
         ]
         print(
             f"{len(stereo)} clips are stereo files ({', '.join(stereo)}): callvault takes each "
-            "channel as one party of a call, so dual-mono clips are transcribed twice (text "
-            "duplicated, twice the ASR time). 'mono input' gives callvault the same clips "
-            "mixed down to a mono WAV; the bare peer always gets the mono mix.\n"
+            "channel as one party of a call unless both carry the same signal (dual mono, "
+            "then one leg). 'mono input' gives callvault the same clips mixed down to a mono "
+            "WAV; the bare peer always gets the mono mix.\n"
         )
 
         # 2. the whole pipeline on two-party stereo calls
