@@ -6,7 +6,6 @@ Bad input must give exit code 2, one line on stderr and nothing written at all.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -15,16 +14,14 @@ import struct
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from _audio import FORMATS, encode, tone, wav_bytes, write
+from _audio import FORMATS, encode, encode_with, tone, wav_bytes, write
 from callvault.cli import cli
 
 TABLES = ("calls", "participants", "recordings", "legs", "data_keys", "manifests", "audit_log")
@@ -280,26 +277,6 @@ class Bad:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def adpcm_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
-    """Microsoft ADPCM in WAV: a codec FFmpeg reads and callvault does not accept."""
-    samples = tone(seconds, rate, 1)
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="wav") as container:
-        stream = container.add_stream("adpcm_ms", rate=rate, layout="mono")
-        stream.format = "s16"
-        size = stream.codec_context.frame_size or 1024
-        for start in range(0, samples.shape[0], size):
-            block = samples[start : start + size]
-            block = np.pad(block, ((0, size - block.shape[0]), (0, 0)))
-            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1).copy(), format="s16")
-            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buffer.getvalue()
-
-
 def _file(inputs: Path, name: str, data: bytes) -> Path:
     path = inputs / name
     path.write_bytes(data)
@@ -353,7 +330,7 @@ def bad_random(inputs: Path) -> Bad:
 
 
 def bad_codec(inputs: Path) -> Bad:
-    p = _file(inputs, "adpcm.wav", adpcm_wav())
+    p = _file(inputs, "adpcm.wav", encode_with("adpcm_ms"))
     return Bad([str(p)], f"{p}: the audio codec 'adpcm_ms' is not supported; convert it to WAV "
                          "(PCM) or FLAC first")  # fmt: skip
 

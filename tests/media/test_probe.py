@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import re
 import struct
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from _audio import FORMATS, encode, tone, wav_bytes
+from _audio import FORMATS, encode, encode_with, tone, wav_bytes
 from callvault.errors import InputError, UnsupportedMedia
 from callvault.media import SUPPORTED_CODECS, AudioInfo, probe_audio
 
@@ -53,26 +52,6 @@ def refusal(data: bytes, name: str = NAME) -> str:
     message = str(caught.value)
     assert "\n" not in message
     return message
-
-
-def encode_with(codec: str, fmt: str = "wav", seconds: float = 0.5, rate: int = 8000) -> bytes:
-    """Mono audio in a codec that tests/_audio.py does not offer (here: unsupported ones)."""
-    samples = tone(seconds, rate, 1)
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=rate, layout="mono")
-        stream.format = "s16"
-        size = stream.codec_context.frame_size or 1024
-        for start in range(0, samples.shape[0], size):
-            block = samples[start : start + size]
-            block = np.pad(block, ((0, size - block.shape[0]), (0, 0)))
-            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1).copy(), format="s16")
-            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buffer.getvalue()
 
 
 def wav_with_chunk(samples: np.ndarray, rate: int, chunk_id: bytes, payload: bytes) -> bytes:
