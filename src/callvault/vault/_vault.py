@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -239,14 +239,8 @@ class Vault:
         """Encrypt and store one captured call; the same bytes twice give the same call."""
         recording_id, call_id = _new_id(), _new_id()
         dek = new_data_key()
-        encryptor = BlobEncryptor(dek, recording_id, self.config.chunk_size)
-        write = self.store.begin_write(recording_id)
-        try:
-            with call.open_audio() as source:
-                sealed = seal_stream(source, encryptor, write.write, read_size=_READ_SIZE)
-        except BaseException:
-            write.abort()
-            raise
+        with call.open_audio() as source:
+            write, sealed = self._seal(recording_id, dek, recording_id, source)
         if sealed.size != call.size:
             write.abort()
             raise IntegrityError(
@@ -263,6 +257,18 @@ class Vault:
             if existing is None:
                 raise
             return existing
+
+    def _seal(
+        self, key: str, dek: bytes, object_id: str, source: BinaryIO
+    ) -> tuple[BlobWrite, SealedBlob]:
+        """Encrypt `source` into a new, not yet committed blob `key`; abort it on failure."""
+        write = self.store.begin_write(key)
+        try:
+            encryptor = BlobEncryptor(dek, object_id, self.config.chunk_size)
+            return write, seal_stream(source, encryptor, write.write, read_size=_READ_SIZE)
+        except BaseException:
+            write.abort()
+            raise
 
     def _find_by_sha256(self, sha256: str) -> StoreResult | None:
         with self._read() as session:
@@ -509,13 +515,12 @@ class Vault:
             )
         return summaries
 
-    def _data_key(self, session: Session, recording: RecordingRow) -> bytes:
-        key = session.get(DataKeyRow, recording.id)
+    def _data_key(self, session: Session, recording: RecordingRow | str) -> bytes:
+        rid = recording if isinstance(recording, str) else recording.id
+        key = session.get(DataKeyRow, rid)
         if key is None:
-            raise KeyDestroyed(
-                f"recording {recording.id}: its data key was destroyed; the audio is erased"
-            )
-        return unwrap_data_key(self.keyring.key(key.kek_id), key.kek_id, recording.id, key.wrapped)
+            raise KeyDestroyed(f"recording {rid}: its data key was destroyed; the audio is erased")
+        return unwrap_data_key(self.keyring.key(key.kek_id), key.kek_id, rid, key.wrapped)
 
     @contextmanager
     def open_recording(
@@ -546,14 +551,7 @@ class Vault:
     def decrypt_blob(self, recording_id: str, ciphertext: bytes) -> bytes:
         """Decrypt a copy of a blob with the recording's stored data key (for proofs)."""
         with self._read() as session:
-            key = session.get(DataKeyRow, recording_id)
-            if key is None:
-                raise KeyDestroyed(
-                    f"recording {recording_id}: its data key was destroyed; the audio is erased"
-                )
-            dek = unwrap_data_key(
-                self.keyring.key(key.kek_id), key.kek_id, recording_id, key.wrapped
-            )
+            dek = self._data_key(session, recording_id)
         reader = BlobReader(io.BytesIO(ciphertext), len(ciphertext), dek, recording_id)
         return b"".join(reader.iter_chunks())
 
@@ -586,13 +584,7 @@ class Vault:
             recording = self._recording_row(session, call_id)
             rid, dek = recording.id, self._data_key(session, recording)
         key = f"{rid}.t{secrets.token_hex(6)}"
-        write = self.store.begin_write(key)
-        encryptor = BlobEncryptor(dek, _transcript_object(rid), self.config.chunk_size)
-        try:
-            sealed = seal_stream(io.BytesIO(document), encryptor, write.write)
-        except BaseException:
-            write.abort()
-            raise
+        write, sealed = self._seal(key, dek, _transcript_object(rid), io.BytesIO(document))
         old_key: str | None = None
         try:
             with self._write() as session:
