@@ -151,11 +151,20 @@ def _check_readable(path: Path, limit: int) -> int:
     return stat.st_size
 
 
-def check_options(options: FileImportOptions) -> CallMetadata:
+@dataclass(frozen=True)
+class _Checked:
+    """The options of a file import, parsed and checked."""
+
+    metadata: CallMetadata
+    caller: str | None
+    callee: str | None
+
+
+def _check_options(options: FileImportOptions) -> _Checked:
     agent = options.agent.strip() if options.agent is not None else None
     if agent is not None and not (0 < len(agent) <= 128):
         raise InputError("--agent must be a user name of 1 to 128 characters")
-    return CallMetadata(
+    metadata = CallMetadata(
         direction=_direction(options.direction),
         agent=agent,
         started_at=(
@@ -165,34 +174,37 @@ def check_options(options: FileImportOptions) -> CallMetadata:
         ),
         language=parse_language(options.language) if options.language is not None else None,
     )
+    return _Checked(
+        metadata,
+        parse_e164(options.caller, option="--caller") if options.caller is not None else None,
+        parse_e164(options.callee, option="--callee") if options.callee is not None else None,
+    )
 
 
 def _captured(
-    name: str, size: int, open_audio: Callable[[], BinaryIO], options: FileImportOptions
+    name: str, size: int, open_audio: Callable[[], BinaryIO], checked: _Checked
 ) -> CapturedCall:
-    metadata = check_options(options)
-    caller = parse_e164(options.caller, option="--caller") if options.caller is not None else None
-    callee = parse_e164(options.callee, option="--callee") if options.callee is not None else None
     audio = probe_audio(open_audio, name=name, size=size)
+    meta = checked.metadata
     return CapturedCall(
         source_name=name,
         open_audio=open_audio,
         size=size,
         audio=audio,
-        metadata=metadata,
+        metadata=meta,
         participants=_participants(
-            audio.channels, caller, callee, metadata.direction, metadata.agent
+            audio.channels, checked.caller, checked.callee, meta.direction, meta.agent
         ),
     )
 
 
 def import_file(path: Path, options: FileImportOptions, *, max_bytes: int) -> CapturedCall:
     """Check one audio file and its options; return the call to store. Writes nothing."""
-    check_options(options)  # option errors first: they are cheaper to find than file errors
+    checked = _check_options(options)  # option errors first: cheaper to find than file errors
     size = _check_readable(path, max_bytes)
-    return _captured(str(path), size, lambda: open(path, "rb"), options)
+    return _captured(str(path), size, lambda: open(path, "rb"), checked)
 
 
 def import_bytes(data: bytes, name: str, options: FileImportOptions) -> CapturedCall:
     """Like `import_file` for audio held in memory (never written to disk in plaintext)."""
-    return _captured(name, len(data), lambda: io.BytesIO(data), options)
+    return _captured(name, len(data), lambda: io.BytesIO(data), _check_options(options))

@@ -11,7 +11,7 @@ from typing import Any
 from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
 from callvault.config import Config, load_config
 from callvault.search import IndexRow, SearchIndex
-from callvault.services._speakers import speakers_by_channel
+from callvault.services._speakers import Speaker, speakers_by_channel
 from callvault.vault import CallRecord, Vault
 
 __all__ = [
@@ -75,9 +75,12 @@ def _hook(progress: Progress | None) -> Callable[[str, float], None]:
 
 
 def _transcribe(
-    vault: Vault, record: CallRecord, pipeline: TranscriptionPipeline, progress: Progress | None
+    vault: Vault,
+    record: CallRecord,
+    speakers: Mapping[int, Speaker],
+    pipeline: TranscriptionPipeline,
+    progress: Progress | None,
 ) -> Transcript:
-    speakers = speakers_by_channel(record)
     with vault.open_recording(record.id, purpose="transcription") as reader:
         return pipeline.run(
             reader.as_file,
@@ -87,15 +90,18 @@ def _transcribe(
         )
 
 
-def _index_rows(record: CallRecord, transcript: Transcript) -> list[IndexRow]:
-    roles = {channel: s.role for channel, s in speakers_by_channel(record).items()}
+def _index_rows(
+    record: CallRecord, speakers: Mapping[int, Speaker], transcript: Transcript
+) -> list[IndexRow]:
     return [
         IndexRow(
             call_id=record.id,
             recording_id=record.recording.id,
             utterance=position,
             speaker=u.speaker,
-            role=roles.get(u.channel) if u.channel is not None else None,
+            role=speakers[u.channel].role
+            if u.channel is not None and u.channel in speakers
+            else None,
             agent=record.agent,
             language=transcript.language,
             started_at=record.started_at,
@@ -118,9 +124,12 @@ def process_call(
     started = time.perf_counter()
     with Vault.open(config) as vault:
         record = vault.get_call(call_id, purpose="transcription")
-        transcript = _transcribe(vault, record, pipeline or pipeline_for(config), progress)
+        speakers = speakers_by_channel(record)
+        transcript = _transcribe(
+            vault, record, speakers, pipeline or pipeline_for(config), progress
+        )
         words = sum(len(u.words) for u in transcript.utterances)
-        rows = _index_rows(record, transcript)
+        rows = _index_rows(record, speakers, transcript)
         index = SearchIndex(vault.engine)
         vault.store_transcript(
             call_id,
