@@ -320,24 +320,23 @@ class Vault:
                 )
             )
             audio = call.audio
-            session.add(
-                RecordingRow(
-                    id=recording_id,
-                    call_id=call_id,
-                    sha256=sha256,
-                    size_bytes=sealed.size,
-                    container=audio.container,
-                    codec=audio.codec,
-                    sample_rate=audio.sample_rate,
-                    channels=audio.channels,
-                    frames=audio.frames,
-                    blob_key=recording_id,
-                    ciphertext_sha256=cipher_sha256,
-                    ciphertext_size=cipher_size,
-                    chunk_size=self.config.chunk_size,
-                    created_at=now,
-                )
+            recording = RecordingRow(
+                id=recording_id,
+                call_id=call_id,
+                sha256=sha256,
+                size_bytes=sealed.size,
+                container=audio.container,
+                codec=audio.codec,
+                sample_rate=audio.sample_rate,
+                channels=audio.channels,
+                frames=audio.frames,
+                blob_key=recording_id,
+                ciphertext_sha256=cipher_sha256,
+                ciphertext_size=cipher_size,
+                chunk_size=self.config.chunk_size,
+                created_at=now,
             )
+            session.add(recording)
             session.flush()
             session.add(
                 DataKeyRow(
@@ -371,20 +370,8 @@ class Vault:
                         participant_id=by_channel.get(channel),
                     )
                 )
-            manifest = Manifest(
-                recording_id=recording_id,
-                call_id=call_id,
-                original_sha256=sha256,
-                original_size=sealed.size,
-                ciphertext_sha256=cipher_sha256,
-                ciphertext_size=cipher_size,
-                container=audio.container,
-                codec=audio.codec,
-                sample_rate=audio.sample_rate,
-                channels=audio.channels,
-                frames=audio.frames,
-                created_at=now.isoformat(),
-                signing_key=self.signer.key_id,
+            manifest = Manifest.of_recording(
+                recording, created_at=now.isoformat(), signing_key=self.signer.key_id
             )
             body = manifest.canonical()
             session.add(

@@ -32,22 +32,12 @@ def check_manifest(session: Session, signer: Signer, recording: RecordingRow) ->
         manifest = Manifest.parse(row.body)
     except ValueError:
         return [f"recording {rid}: the manifest is unreadable"]
-    expected = {
-        "call_id": recording.call_id,
-        "original_sha256": recording.sha256,
-        "original_size": recording.size_bytes,
-        "ciphertext_sha256": recording.ciphertext_sha256,
-        "ciphertext_size": recording.ciphertext_size,
-        "container": recording.container,
-        "codec": recording.codec,
-        "sample_rate": recording.sample_rate,
-        "channels": recording.channels,
-        "frames": recording.frames,
-    }
+    expected = Manifest.of_recording(
+        recording, created_at=manifest.created_at, signing_key=manifest.signing_key
+    )
     return [
         f"recording {rid}: the database's {name} does not match the signed manifest"
-        for name, value in expected.items()
-        if getattr(manifest, name) != value
+        for name in expected.differences(manifest)
     ]
 
 
