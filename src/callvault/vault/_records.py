@@ -97,6 +97,18 @@ class RecordingRecord:
         }
 
 
+def _call_fields(call: CallSummary | CallRecord) -> dict[str, Any]:
+    """The fields a call's listing and its full record share, in the documented order."""
+    return {
+        "id": call.id,
+        "direction": call.direction,
+        "agent": call.agent,
+        "started_at": _iso(call.started_at),
+        "language": call.language,
+        "created_at": _iso(call.created_at),
+    }
+
+
 @dataclass(frozen=True)
 class CallSummary:
     id: str
@@ -111,12 +123,7 @@ class CallSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "direction": self.direction,
-            "agent": self.agent,
-            "started_at": _iso(self.started_at),
-            "language": self.language,
-            "created_at": _iso(self.created_at),
+            **_call_fields(self),
             "duration_s": round(self.duration_s, 3),
             "channels": self.channels,
             "participants": self.participants,
@@ -138,12 +145,7 @@ class CallRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": CALL_SCHEMA,
-            "id": self.id,
-            "direction": self.direction,
-            "agent": self.agent,
-            "started_at": _iso(self.started_at),
-            "language": self.language,
-            "created_at": _iso(self.created_at),
+            **_call_fields(self),
             "participants": [p.to_json() for p in self.participants],
             "legs": [leg.to_json() for leg in self.legs],
             "recording": self.recording.to_json(),
