@@ -97,6 +97,10 @@ def _transcript_object(recording_id: str) -> str:
     return f"{recording_id}/transcript"
 
 
+def _no_such_call(call_id: str) -> NotFound:
+    return NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -400,10 +404,16 @@ class Vault:
 
     # -- reading -----------------------------------------------------------------------
 
+    def _call_row(self, session: Session, call_id: str) -> CallRow:
+        call = session.get(CallRow, call_id)
+        if call is None:
+            raise _no_such_call(call_id)
+        return call
+
     def _recording_row(self, session: Session, call_id: str) -> RecordingRow:
         row = session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id)).first()
         if row is None:
-            raise NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
+            raise _no_such_call(call_id)
         return row
 
     def _call_record(self, session: Session, call: CallRow) -> CallRecord:
@@ -452,9 +462,7 @@ class Vault:
     ) -> CallRecord:
         """One call with its participants, legs and recording; the read is audited."""
         with self._write() as session:
-            call = session.get(CallRow, call_id)
-            if call is None:
-                raise NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
+            call = self._call_row(session, call_id)
             record = self._call_record(session, call)
             self._record(session, "call.show", "call", call_id, actor=actor, purpose=purpose)
         return record
@@ -708,9 +716,7 @@ class Vault:
     def delete_call(self, call_id: str, *, reason: str, actor: str | None = None) -> str:
         """Erase a call: destroy its data key (crypto-shredding), rows and ciphertext."""
         with self._write() as session:
-            call = session.get(CallRow, call_id)
-            if call is None:
-                raise NotFound(f"call {call_id} does not exist; `callvault list` shows the calls")
+            call = self._call_row(session, call_id)
             recordings = list(
                 session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id))
             )
