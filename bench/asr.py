@@ -25,18 +25,22 @@ with multiprocessing "spawn", so each peak memory figure is that child's own ``r
 2. The whole pipeline on two-party stereo calls (one party per channel): the corpus's
    ``asr/en/stereo_diarization.wav`` and a synthetic call of about 2.5 minutes built from
    the English clips, placed turn by turn on the left and right channel (silence on the
-   other one), 16 kHz 16-bit WAV. callvault: ``import_file`` + ``Vault.store_call`` into a
-   fresh vault, the model loaded once (a warm worker), then ``services.process_call``
-   timed: decrypt + decode, VAD + ASR of each leg, speakers, encrypt + store the
-   transcript. Peer: bare faster-whisper on the mono mix (mean of the channels), the
-   transcription alone timed. Targets: RTF ratio callvault / bare <= 1.0, callvault RTF
-   <= 0.06, peak memory <= 1.5 GB. A stage breakdown of ``process_call`` (from its
-   progress callback) and the Silero VAD time alone are printed to explain the RTF.
+   other one), 16 kHz 16-bit WAV, once as it is and once with white noise at -55 dBFS on
+   both channels (line hiss: the listening leg is never digital silence). callvault:
+   ``import_file`` + ``Vault.store_call`` into a fresh vault, the model loaded once (a
+   warm worker), then ``services.process_call`` timed: decrypt + decode, energy gate +
+   VAD per leg, one Whisper pass over the stitched speech, speakers, encrypt + store the
+   transcript and index it. Peer: bare faster-whisper on the mono mix (mean of the
+   channels), the transcription alone timed (its decoding is not). Targets: RTF ratio
+   callvault / bare <= 1.0, callvault RTF <= 0.06, peak memory <= 1.5 GB. A stage
+   breakdown of ``process_call`` (from its progress callback) and the time of finding
+   speech alone (gate + VAD for callvault, VAD on the mix for bare) are printed.
 
 Run it from the repository root (it takes a few minutes on 2 cores)::
 
     .venv/bin/python bench/asr.py
     .venv/bin/python bench/asr.py --no-beam5     # skip the English beam 5 row
+    .venv/bin/python bench/asr.py --calls-only   # part 2 only
 """
 
 from __future__ import annotations
@@ -195,9 +199,10 @@ def job_corpus(side: str, language: str, beam: int, items: list[Item], cache: st
 
 
 def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import VadOptions
 
     from callvault.analysis import AsrParams, Transcriber, Transcript, decode_legs, resolve_model
+    from callvault.analysis._speech import find_speech
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
     from callvault.services import process_call
@@ -240,16 +245,14 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
     transcript = Transcript.from_json(document or b"")
     text = " ".join(u.text for u in transcript.utterances)  # in order of start time
 
-    # Silero VAD alone, with callvault's parameters, on each leg (for the breakdown).
+    # Finding speech alone (energy gate + Silero VAD, as the pipeline does it) on each leg.
     asr = AsrParams()
     vad_options = VadOptions(
         threshold=asr.vad_threshold, min_silence_duration_ms=asr.vad_min_silence_ms
     )
     legs = decode_legs(lambda: open(path, "rb"))
     t0 = time.perf_counter()
-    speech = sum(
-        c["end"] - c["start"] for leg in legs for c in get_speech_timestamps(leg, vad_options)
-    )
+    speech = sum(span.end - span.start for span in find_speech(legs, vad_options))
     vad = time.perf_counter() - t0
     return {
         "seconds": seconds,
@@ -330,8 +333,14 @@ def load_items(language: str, tmp: Path) -> list[Item]:
     return items
 
 
-def build_call(items: list[Item], target: Path, seconds: float = 150.0) -> tuple[float, str]:
-    """Alternate clips on the left and right channel; the reference in time order."""
+def build_call(
+    items: list[Item], target: Path, seconds: float = 150.0, noise_dbfs: float | None = None
+) -> tuple[float, str]:
+    """Alternate clips on the left and right channel; the reference in time order.
+
+    With `noise_dbfs`, white noise at that level is added to both channels, like the hiss
+    of a phone line, so a listening leg is never digital silence.
+    """
     gap = np.zeros(int(0.6 * SR), dtype=np.float32)
     left: list[np.ndarray] = []
     right: list[np.ndarray] = []
@@ -347,7 +356,12 @@ def build_call(items: list[Item], target: Path, seconds: float = 150.0) -> tuple
         total += clip.shape[0] + gap.shape[0]
         if total >= seconds * SR:
             break
-    write_wav(target, np.stack([np.concatenate(left), np.concatenate(right)]))
+    channels = np.stack([np.concatenate(left), np.concatenate(right)])
+    if noise_dbfs is not None:
+        rng = np.random.default_rng(7)
+        level = 10 ** (noise_dbfs / 20)
+        channels = channels + level * rng.standard_normal(channels.shape).astype(np.float32)
+    write_wav(target, channels)
     return total / SR, " ".join(references)
 
 
@@ -370,9 +384,84 @@ def table(header: list[str], rows: list[list[str]]) -> None:
     print()
 
 
+def per_language(
+    items: dict[str, list[Item]], models: dict[str, Any], cache: Path, tmp: Path, beam5: bool
+) -> None:
+    """Part 1: WER and RTF per language, callvault and bare faster-whisper."""
+    runs = [("en", 1), ("de", 1)] + ([("en", 5)] if beam5 else [])
+    rows = []
+    for language, beam in runs:
+        clips = items[language]
+        seconds = audio_seconds(clips)
+        refs = [item.reference for item in clips]
+        got = {
+            side: in_child(job_corpus, side, language, beam, clips, str(cache))
+            for side in ("callvault", "bare")
+        }
+        got["callvault mono"] = in_child(
+            job_corpus, "callvault", language, beam, downmixed(clips, tmp), str(cache)
+        )
+        w = {side: wer(list(zip(refs, got[side]["hyps"], strict=True))) for side in got}
+        rtf = {side: got[side]["seconds"] / seconds for side in got}
+        target = (
+            f"WER <= 8 %: {verdict(w['callvault'] <= TARGET_WER_EN)}"
+            if language == "en"
+            else "reported"
+        )
+        model = models[language]
+        rows.append(
+            [
+                language,
+                f"{model.name} {model.version}",
+                str(beam),
+                str(len(clips)),
+                f"{seconds:.1f}",
+                f"{w['callvault']:.2%}",
+                f"{w['callvault mono']:.2%}",
+                f"{w['bare']:.2%}",
+                f"{rtf['callvault']:.3f}",
+                f"{rtf['callvault mono']:.3f}",
+                f"{rtf['bare']:.3f}",
+                f"{got['callvault']['load']:.2f} / {got['bare']['load']:.2f}",
+                f"{got['callvault']['rss_mb']:.0f} / {got['bare']['rss_mb']:.0f}",
+                target,
+            ]
+        )
+    print("## 1. WER and RTF per language (eval-data/asr)\n")
+    table(
+        [
+            "lang",
+            "model",
+            "beam",
+            "clips",
+            "audio s",
+            "WER callvault",
+            "WER cv (mono input)",
+            "WER bare",
+            "RTF callvault",
+            "RTF cv (mono input)",
+            "RTF bare",
+            "load s cv / bare",
+            "peak RSS MB cv / bare",
+            "target",
+        ],
+        rows,
+    )
+    stereo = [i.label for lang in ("en", "de") for i in items[lang] if decode(i.path).shape[0] > 1]
+    print(
+        f"{len(stereo)} clips are stereo files ({', '.join(stereo)}): callvault takes each "
+        "channel as one party of a call unless both carry the same signal (dual mono, "
+        "then one leg). 'mono input' gives callvault the same clips mixed down to a mono "
+        "WAV; the bare peer always gets the mono mix.\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-beam5", action="store_true", help="skip the English beam 5 row")
+    parser.add_argument(
+        "--calls-only", action="store_true", help="only part 2, the whole pipeline on calls"
+    )
     args = parser.parse_args()
 
     from callvault.analysis import resolve_model
@@ -396,82 +485,18 @@ def main() -> None:
         models = {lang: resolve_model(lang, cache_dir=cache) for lang in ("en", "de")}
         items = {lang: load_items(lang, tmp) for lang in ("en", "de")}
 
-        # 1. WER and RTF per language
-        runs = [("en", 1), ("de", 1)] + ([] if args.no_beam5 else [("en", 5)])
-        rows = []
-        for language, beam in runs:
-            clips = items[language]
-            seconds = audio_seconds(clips)
-            refs = [item.reference for item in clips]
-            got = {
-                side: in_child(job_corpus, side, language, beam, clips, str(cache))
-                for side in ("callvault", "bare")
-            }
-            got["callvault mono"] = in_child(
-                job_corpus, "callvault", language, beam, downmixed(clips, tmp), str(cache)
-            )
-            w = {side: wer(list(zip(refs, got[side]["hyps"], strict=True))) for side in got}
-            rtf = {side: got[side]["seconds"] / seconds for side in got}
-            target = (
-                f"WER <= 8 %: {verdict(w['callvault'] <= TARGET_WER_EN)}"
-                if language == "en"
-                else "reported"
-            )
-            model = models[language]
-            rows.append(
-                [
-                    language,
-                    f"{model.name} {model.version}",
-                    str(beam),
-                    str(len(clips)),
-                    f"{seconds:.1f}",
-                    f"{w['callvault']:.2%}",
-                    f"{w['callvault mono']:.2%}",
-                    f"{w['bare']:.2%}",
-                    f"{rtf['callvault']:.3f}",
-                    f"{rtf['callvault mono']:.3f}",
-                    f"{rtf['bare']:.3f}",
-                    f"{got['callvault']['load']:.2f} / {got['bare']['load']:.2f}",
-                    f"{got['callvault']['rss_mb']:.0f} / {got['bare']['rss_mb']:.0f}",
-                    target,
-                ]
-            )
-        print("## 1. WER and RTF per language (eval-data/asr)\n")
-        table(
-            [
-                "lang",
-                "model",
-                "beam",
-                "clips",
-                "audio s",
-                "WER callvault",
-                "WER cv (mono input)",
-                "WER bare",
-                "RTF callvault",
-                "RTF cv (mono input)",
-                "RTF bare",
-                "load s cv / bare",
-                "peak RSS MB cv / bare",
-                "target",
-            ],
-            rows,
-        )
-        stereo = [
-            i.label for lang in ("en", "de") for i in items[lang] if decode(i.path).shape[0] > 1
-        ]
-        print(
-            f"{len(stereo)} clips are stereo files ({', '.join(stereo)}): callvault takes each "
-            "channel as one party of a call unless both carry the same signal (dual mono, "
-            "then one leg). 'mono input' gives callvault the same clips mixed down to a mono "
-            "WAV; the bare peer always gets the mono mix.\n"
-        )
+        if not args.calls_only:
+            per_language(items, models, cache, tmp, beam5=not args.no_beam5)
 
         # 2. the whole pipeline on two-party stereo calls
         synthetic = tmp / "synthetic_call.wav"
         synthetic_s, synthetic_ref = build_call(items["en"], synthetic)
+        noisy = tmp / "synthetic_call_noise.wav"
+        build_call(items["en"], noisy, noise_dbfs=-55.0)
         calls = [
             ("stereo_diarization.wav", EVAL / "en" / "stereo_diarization.wav", None),
             (f"synthetic call ({synthetic_s:.0f} s)", synthetic, synthetic_ref),
+            (f"same call, line noise -55 dBFS ({synthetic_s:.0f} s)", noisy, synthetic_ref),
         ]
         rows, details = [], []
         for index, (label, path, reference) in enumerate(calls):
@@ -534,7 +559,7 @@ def main() -> None:
                 "status",
                 "utterances",
                 "process_call stages",
-                "Silero VAD alone cv / bare",
+                "finding speech alone cv / bare",
                 "model load s cv / bare",
             ],
             details,

@@ -1,9 +1,11 @@
-"""The speech pipeline of one recording: decode, VAD + ASR per leg, merge.
+"""The speech pipeline of one recording: decode, VAD + ASR, merge.
 
 Each stage is named and reports progress through `hook(stage, fraction)`:
 
 - "decode": the recording becomes one 16 kHz float32 array per channel (leg);
-- "vad+asr": each leg goes through Silero VAD and Whisper, one leg after another;
+- "vad+asr": an energy gate and Silero VAD find each leg's speech (`_speech`); the speech
+  of all legs, stitched in order of time, goes through Whisper once, and every word is
+  mapped back to its leg and its time there;
 - "merge": the utterances of all legs are put in order of start time, overlaps kept.
 
 Each channel of a multichannel recording is one party (a leg of a call), so speakers are
@@ -19,11 +21,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from faster_whisper.vad import VadOptions  # type: ignore[import-untyped]
 
-from callvault.analysis._asr import AsrParams, LegResult, Transcriber
+from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs
 from callvault.analysis._models import primary_language, resolve_model
 from callvault.analysis._records import Transcript, Utterance, Word
+from callvault.analysis._speech import GateParams, SpeechSpan, Stitched, find_speech, stitch
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
 
@@ -33,6 +37,8 @@ STAGES = ("decode", "vad+asr", "merge")
 MONO_SPEAKER = "speaker"
 
 ProgressHook = Callable[[str, float], None]
+# The share of the "vad+asr" stage that finding speech takes, for progress reports.
+_VAD_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class PipelineParams:
     cpu_threads: int = 2
     compute_type: str = "int8"
     max_pause: float = 1.5  # seconds of silence that end an utterance
+    gate: GateParams = GateParams()
 
 
 def _no_hook(stage: str, fraction: float) -> None:
@@ -100,54 +107,56 @@ class TranscriptionPipeline:
         transcriber = Transcriber(
             model, cpu_threads=params.cpu_threads, compute_type=params.compute_type
         )
-        whisper_language = primary_language(language)
-        results: list[LegResult] = []
         report("vad+asr", 0.0)
-        for index, audio in enumerate(legs):
-
-            def leg_progress(fraction: float, index: int = index) -> None:
-                report("vad+asr", (index + fraction) / len(legs))
-
-            results.append(
-                transcriber.transcribe_leg(
-                    audio, language=whisper_language, params=params.asr, progress=leg_progress
-                )
+        if params.asr.vad_filter:
+            vad = VadOptions(
+                threshold=params.asr.vad_threshold,
+                min_silence_duration_ms=params.asr.vad_min_silence_ms,
+            )
+            spans = find_speech(legs, vad, params.gate)
+        else:
+            spans = [SpeechSpan(leg, 0, audio.shape[0]) for leg, audio in enumerate(legs)]
+        stitched = stitch(legs, spans)
+        report("vad+asr", _VAD_SHARE)
+        result: LegResult | None = None
+        if spans:
+            # One Whisper pass over the speech of every leg; the VAD already ran.
+            result = transcriber.transcribe_leg(
+                stitched.audio,
+                language=primary_language(language),
+                params=replace(params.asr, vad_filter=False),
+                progress=lambda f: report("vad+asr", _VAD_SHARE + (1 - _VAD_SHARE) * f),
             )
         report("vad+asr", 1.0)
 
         report("merge", 0.0)
         multichannel = len(legs) > 1
+
+        def speaker(leg: int) -> tuple[str, int | None]:
+            if multichannel:
+                return _speaker_of(leg, channels_to_speakers), leg
+            return MONO_SPEAKER, None
+
         utterances = [
             utterance
-            for channel, result in enumerate(results)
-            for segment in result.segments
-            for utterance in _split_at_pauses(
-                Utterance(
-                    speaker=_speaker_of(channel, channels_to_speakers)
-                    if multichannel
-                    else MONO_SPEAKER,
-                    channel=channel if multichannel else None,
-                    start=segment.start,
-                    end=segment.end,
-                    text=segment.text,
-                    confidence=segment.confidence,
-                    words=segment.words,
-                ),
-                params.max_pause,
-            )
+            for segment in (result.segments if result else ())
+            for piece in _pieces_by_leg(segment, stitched, speaker)
+            for utterance in _split_at_pauses(piece, params.max_pause)
         ]
         utterances.sort(key=lambda u: (u.start, u.end, u.channel or 0))
         report("merge", 1.0)
         logger.info(
-            "transcribed %d legs with %s %s: %d utterances",
+            "transcribed %d legs (%.0f s of speech) with %s %s: %d utterances",
             len(legs),
+            stitched.duration,
             model.name,
             model.version,
             len(utterances),
         )
+        detected = result.language if result and utterances else None
         return Transcript(
             status="done" if utterances else "no_speech",
-            language=_main_language(results) or whisper_language,
+            language=detected or primary_language(language),
             model_name=model.name,
             model_version=model.version,
             utterances=tuple(utterances),
@@ -200,11 +209,38 @@ def _split_at_pauses(utterance: Utterance, max_pause: float) -> list[Utterance]:
     ]
 
 
-def _main_language(results: list[LegResult]) -> str | None:
-    """The language of the leg with the most recognised speech."""
-    spoken = [
-        (sum(s.end - s.start for s in result.segments), result.language)
-        for result in results
-        if result.segments and result.language
-    ]
-    return max(spoken)[1] if spoken else None
+def _pieces_by_leg(
+    segment: AsrSegment, stitched: Stitched, speaker: Callable[[int], tuple[str, int | None]]
+) -> list[Utterance]:
+    """A segment of the stitched transcription as utterances on the legs it came from.
+
+    Each word goes to the speech span its middle falls in and gets that leg's times back;
+    consecutive words from one leg form one utterance. A segment wholly on one leg keeps
+    Whisper's own text.
+    """
+    if not segment.words:
+        index = stitched.span_at(segment.start)
+        name, channel = speaker(stitched.spans[index].leg)
+        start = stitched.to_leg(segment.start, index)
+        end = stitched.to_leg(segment.end, index)
+        return [Utterance(name, channel, start, end, segment.text, segment.confidence, ())]
+    runs: list[tuple[int, list[Word]]] = []
+    for word in segment.words:
+        index = stitched.span_at((word.start + word.end) / 2)
+        leg = stitched.spans[index].leg
+        placed = replace(
+            word, start=stitched.to_leg(word.start, index), end=stitched.to_leg(word.end, index)
+        )
+        if runs and runs[-1][0] == leg:
+            runs[-1][1].append(placed)
+        else:
+            runs.append((leg, [placed]))
+    pieces = []
+    for leg, words in runs:
+        name, channel = speaker(leg)
+        text = segment.text if len(runs) == 1 else " ".join(w.text for w in words)
+        confidence = sum(w.confidence for w in words) / len(words)
+        pieces.append(
+            Utterance(name, channel, words[0].start, words[-1].end, text, confidence, tuple(words))
+        )
+    return pieces
