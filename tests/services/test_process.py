@@ -34,6 +34,7 @@ def run(tmp_path: Path, backend: str, request: pytest.FixtureRequest):  # type: 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
+    invoke.env = env  # type: ignore[attr-defined]  # the settings the commands see
     return invoke
 
 
@@ -120,6 +121,10 @@ def test_failed_job_names_the_model_and_retries(tmp_path: Path, backend: str) ->
     listed = CliRunner().invoke(cli, ["jobs", "list", "--json"], env=data)
     (job,) = json.loads(listed.stdout)["jobs"]
     assert job["status"] == "failed" and job["attempts"] == 3
+    # A failed job keeps its call: `jobs run` does not queue it again behind the user's back.
+    swept = CliRunner().invoke(cli, ["jobs", "run", "--json"], env=data)
+    assert swept.exit_code == 0, swept.output
+    assert json.loads(swept.stdout) == {"queued": [], "jobs": []}
     retried = CliRunner().invoke(cli, ["jobs", "retry", job["id"], "--wait"], env=data)
     assert retried.exit_code == 0, retried.output
     assert retried.stdout.endswith(f"job {job['id']} succeeded\n")
@@ -158,3 +163,32 @@ def test_search_finds_the_call_and_erasure_removes_it(run) -> None:  # type: ign
     assert run("delete", call_id, "--reason", "erasure request", "--yes").exit_code == 0
     assert hits("wizard") == []
     assert hits("horiz*") == []
+
+
+def test_jobs_run_queues_a_call_stored_without_a_job(run) -> None:  # type: ignore[no-untyped-def]
+    """A crash between storing a call and queueing its job leaves a call with neither
+    transcript nor job; `jobs run` finds it, transcribes it, and queues nothing twice."""
+    from callvault.capture import FileImportOptions, import_file
+    from callvault.config import load_config
+    from callvault.vault import Vault
+
+    assert run("init").exit_code == 0
+    config = load_config(env=run.env)
+    with Vault.open(config) as vault:  # what ingest does, without the queueing
+        call = import_file(STEREO, FileImportOptions(language="en"), max_bytes=10**8)
+        stored = vault.store_call(call)
+    assert json.loads(run("jobs", "list", "--json").stdout)["jobs"] == []
+
+    result = run("jobs", "run", "--json")
+    assert result.exit_code == 0, result.output
+    assert "queued 1 call(s) that had no transcription job" in result.stderr
+    report = json.loads(result.stdout)
+    (job,) = report["jobs"]
+    assert report["queued"] == [job["id"]] and job["status"] == "succeeded"
+    assert job["payload"] == {"call_id": stored.call_id}
+    transcript = json.loads(run("show", stored.call_id, "--json").stdout)["transcript"]
+    assert transcript["status"] == "done"
+
+    again = run("jobs", "run", "--json")  # nothing left: nothing queued, nothing run
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == {"queued": [], "jobs": []}

@@ -16,7 +16,13 @@ from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.config import Config
 from callvault.errors import CallvaultError
 from callvault.jobs import JobRecord, JobStatus
-from callvault.services import enqueue_processing, open_queue, run_jobs
+from callvault.services import (
+    enqueue_processing,
+    open_queue,
+    pending_jobs,
+    queue_missing_processing,
+    run_jobs,
+)
 from callvault.vault import Vault
 
 __all__ = ["jobs", "models", "process", "wait_for_jobs"]
@@ -132,6 +138,31 @@ def jobs_list(ctx: click.Context, status: str | None, limit: int | None, as_json
             r.last_error or "",
         )
     console().print(table)
+
+
+@jobs.command(name="run")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def jobs_run(ctx: click.Context, as_json: bool) -> None:
+    """Run every queued job here, with progress, until none is left.
+
+    First it queues the transcription of any stored call that has neither a transcript
+    nor a job (after a crash between storing and queueing), and takes back jobs whose
+    worker died.
+    """
+    config = config_of(ctx)
+    with Vault.open(config) as vault:
+        queue = open_queue(config, vault)
+        added = queue_missing_processing(vault, queue)
+        queue.recover_stale()
+        waiting = pending_jobs(queue)
+    if added:
+        click.echo(f"queued {len(added)} call(s) that had no transcription job", err=True)
+    records = wait_for_jobs(config, [job.id for job in waiting]) if waiting else []
+    if as_json:
+        echo_json({"queued": [r.id for r in added], "jobs": [r.to_json() for r in records]})
+    else:
+        click.echo(f"{len(records)} job(s) done")
 
 
 @jobs.command(name="retry")

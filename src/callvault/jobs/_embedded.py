@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -454,6 +454,20 @@ class EmbeddedQueue(Queue):
                 changed.append(job_id)
             records = [self._get(conn, job_id) for job_id in changed]
         return records
+
+    def known_dedupe_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` a job holds, whatever its state (a failed job keeps its key
+        until a new job replaces it)."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):  # stay under bound-parameter limits
+                batch = list(keys[start : start + 500])
+                found.update(
+                    conn.execute(select(_T.c.dedupe_key).where(_T.c.dedupe_key.in_(batch)))
+                    .scalars()
+                    .all()
+                )
+        return found
 
     def count_pending(self) -> int:
         """Jobs queued (due or not) or running."""

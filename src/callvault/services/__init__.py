@@ -3,7 +3,14 @@
 from callvault.services.calls import call_document, erase_call, export_audio, search_calls
 from callvault.services.demo import demo_call, synthesize_demo_wav
 from callvault.services.ingest import IngestedCall, ingest_captured, ingest_files
-from callvault.services.jobs import enqueue_processing, open_queue, run_jobs, task_registry
+from callvault.services.jobs import (
+    enqueue_processing,
+    open_queue,
+    pending_jobs,
+    queue_missing_processing,
+    run_jobs,
+    task_registry,
+)
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
 
 __all__ = [
@@ -18,7 +25,9 @@ __all__ = [
     "ingest_captured",
     "ingest_files",
     "open_queue",
+    "pending_jobs",
     "process_call",
+    "queue_missing_processing",
     "run_jobs",
     "search_calls",
     "synthesize_demo_wav",

@@ -6,11 +6,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from callvault.config import Config
-from callvault.jobs import EmbeddedQueue, JobRecord, TaskRegistry, WorkerPool
+from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus, TaskRegistry, WorkerPool
 from callvault.services.process import PROCESS_TASK, Progress, process_call
 from callvault.vault import Vault
 
-__all__ = ["enqueue_processing", "open_queue", "run_jobs", "task_registry"]
+__all__ = [
+    "enqueue_processing",
+    "open_queue",
+    "pending_jobs",
+    "queue_missing_processing",
+    "run_jobs",
+    "task_registry",
+]
 
 
 def task_registry(config: Config) -> TaskRegistry:
@@ -28,6 +35,10 @@ def open_queue(config: Config, vault: Vault) -> EmbeddedQueue:
     return EmbeddedQueue(vault.engine, task_registry(config))
 
 
+def _process_key(recording_id: str) -> str:
+    return f"process:{recording_id}"
+
+
 def enqueue_processing(
     queue: EmbeddedQueue, call_id: str, recording_id: str, *, again: bool = False
 ) -> JobRecord:
@@ -35,8 +46,35 @@ def enqueue_processing(
     return queue.enqueue(
         PROCESS_TASK,
         {"call_id": call_id},
-        dedupe_key=None if again else f"process:{recording_id}",
+        dedupe_key=None if again else _process_key(recording_id),
     )
+
+
+def queue_missing_processing(vault: Vault, queue: EmbeddedQueue) -> list[JobRecord]:
+    """Queue the transcription of every recording that has neither a transcript nor a job.
+
+    Ingest stores a call and then queues its job in a second transaction; a crash between
+    the two leaves a stored call that nothing would transcribe. This finds such calls. A
+    recording whose job failed keeps that job (`jobs retry` runs it again), so a failing
+    recording is not retried behind the user's back.
+    """
+    missing = vault.untranscribed_recordings()
+    known = queue.known_dedupe_keys([_process_key(rid) for _, rid in missing])
+    return [
+        enqueue_processing(queue, call_id, rid)
+        for call_id, rid in missing
+        if _process_key(rid) not in known
+    ]
+
+
+def pending_jobs(queue: EmbeddedQueue) -> list[JobRecord]:
+    """Jobs queued or running, oldest first."""
+    records = [
+        record
+        for status in (JobStatus.RUNNING, JobStatus.QUEUED)
+        for record in queue.list_jobs(status=status)
+    ]
+    return sorted(records, key=lambda r: (r.created_at, r.id))
 
 
 def run_jobs(

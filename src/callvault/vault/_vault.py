@@ -622,6 +622,18 @@ class Vault:
             self.store.delete(old_key)
         return rid
 
+    def untranscribed_recordings(self) -> list[tuple[str, str]]:
+        """(call id, recording id) of every recording without a transcript, oldest first
+        (not audited: ids only)."""
+        with self._read() as session:
+            rows = session.execute(
+                select(RecordingRow.call_id, RecordingRow.id)
+                .outerjoin(TranscriptRow, TranscriptRow.recording_id == RecordingRow.id)
+                .where(TranscriptRow.recording_id.is_(None))
+                .order_by(RecordingRow.created_at, RecordingRow.id)
+            ).all()
+        return [(str(call_id), str(recording_id)) for call_id, recording_id in rows]
+
     def transcript_info(self, call_id: str) -> TranscriptInfo | None:
         """What is known about a call's transcript without reading it (not audited: no text)."""
         with self._read() as session:
