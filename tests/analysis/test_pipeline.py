@@ -68,12 +68,17 @@ def test_default_speaker_labels_and_language_detection(
     assert (transcript.model_name, transcript.language) == ("whisper-base", "en")
 
 
-def test_mono_is_one_undiarized_speaker(
-    pipeline: TranscriptionPipeline, eval_data: Path, references: dict[str, str]
+def test_mono_without_diarization_is_one_undiarized_speaker(
+    model_cache: Path, eval_data: Path, references: dict[str, str]
 ) -> None:
     name = "en/ljspeech/LJ001-0009.wav"
     path = eval_data / "asr" / name
-    transcript = pipeline.run(lambda: path.open("rb"), language="en")
+    params = PipelineParams(model_cache, asr=AsrParams(beam_size=1), diarization="off")
+    calls: list[str] = []
+    transcript = TranscriptionPipeline(params).run(
+        lambda: path.open("rb"), language="en", hook=lambda stage, _: calls.append(stage)
+    )
+    assert "speakers" in calls
     assert transcript.diarized is False
     assert {(u.speaker, u.channel) for u in transcript.utterances} == {("speaker", None)}
     text = " ".join(u.text for u in transcript.utterances)
@@ -123,3 +128,46 @@ def test_dual_mono_is_detected() -> None:
     assert not is_dual_mono([voice, np.zeros_like(voice)])  # one party silent: a real call
     assert not is_dual_mono([voice])
     assert is_dual_mono([np.zeros(10, np.float32), np.zeros(10, np.float32)])
+
+
+def test_mono_conversation_is_diarized(pipeline: TranscriptionPipeline, eval_data: Path) -> None:
+    """Two people on one channel (pyannote's sample): with the diarization extra, their
+    words go to "speaker 1" and "speaker 2" at the times the reference gives."""
+    path = eval_data / "diarization" / "pyannote_sample" / "sample.wav"
+    turns = [
+        (float(f[3]), float(f[3]) + float(f[4]), f[7])
+        for f in (line.split() for line in path.with_suffix(".rttm").read_text().splitlines())
+    ]
+    transcript = pipeline.run(lambda: path.open("rb"), language="en")
+    assert transcript.diarized is True
+    speakers = {u.speaker for u in transcript.utterances}
+    assert speakers == {"speaker 1", "speaker 2"}
+    assert all(u.channel is None for u in transcript.utterances)
+    # Map each callvault speaker to the reference speaker it shares most words with; at
+    # least 85 % of the words that fall inside one reference turn must agree.
+    votes: dict[tuple[str, str], int] = {}
+    for u in transcript.utterances:
+        for w in u.words:
+            middle = (w.start + w.end) / 2
+            inside = {ref for start, end, ref in turns if start <= middle <= end}
+            if len(inside) == 1:
+                key = (u.speaker, inside.pop())
+                votes[key] = votes.get(key, 0) + 1
+    best = {
+        ours: max((n, ref) for (o, ref), n in votes.items() if o == ours)[1] for ours in speakers
+    }
+    assert len(set(best.values())) == 2
+    agree = sum(n for (ours, ref), n in votes.items() if best[ours] == ref)
+    assert agree / sum(votes.values()) >= 0.85
+
+
+def test_diarization_on_needs_the_extra(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callvault.analysis import pipeline as module
+    from callvault.errors import ConfigError
+
+    monkeypatch.setattr(module, "diarization_available", lambda: False)
+    assert module.diarize_mono("auto") is False
+    assert module.diarize_mono("off") is False
+    assert module.diarize_mono("on") is True  # and Diarizer() then names the extra
+    with pytest.raises(ConfigError, match="diarization must be auto, on or off"):
+        module.diarize_mono("maybe")

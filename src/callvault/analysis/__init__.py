@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs, iter_blocks
+from callvault.analysis._diarize import (
+    Diarizer,
+    SpeakerTurn,
+    assign_speakers,
+    diarization_available,
+)
 from callvault.analysis._models import (
     MODELS,
     ModelInfo,
@@ -35,19 +41,23 @@ __all__ = [
     "STAGES",
     "AsrParams",
     "AsrSegment",
+    "Diarizer",
     "LegResult",
     "ModelInfo",
     "ModelSpec",
     "PipelineParams",
     "ProgressHook",
     "ResolvedModel",
+    "SpeakerTurn",
     "Transcriber",
     "Transcript",
     "TranscriptStatus",
     "TranscriptionPipeline",
     "Utterance",
     "Word",
+    "assign_speakers",
     "decode_legs",
+    "diarization_available",
     "iter_blocks",
     "list_models",
     "model_for_language",

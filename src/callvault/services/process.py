@@ -28,7 +28,12 @@ PROCESS_TASK = "process_call"
 Progress = Callable[[float, str], None]
 
 # Share of the whole job each pipeline stage takes, for one progress bar.
-_STAGE_SPAN = {"decode": (0.0, 0.05), "vad+asr": (0.05, 0.95), "merge": (0.95, 0.97)}
+_STAGE_SPAN = {
+    "decode": (0.0, 0.05),
+    "vad+asr": (0.05, 0.85),
+    "speakers": (0.85, 0.95),
+    "merge": (0.95, 0.97),
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ def pipeline_for(config: Config) -> TranscriptionPipeline:
             model_cache=config.model_cache,
             model_overrides=config.asr_models,
             asr=AsrParams(beam_size=config.asr_beam_size),
+            diarization=config.diarization,
         )
     )
 
