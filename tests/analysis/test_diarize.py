@@ -207,6 +207,8 @@ def corpus() -> Path:
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     """bench/diarization.py, for its RTTM reader and DER (one definition of the metric)."""
+    if str(BENCH.parent) not in sys.path:
+        sys.path.append(str(BENCH.parent))  # it imports bench/_common.py, as scripts there do
     spec = importlib.util.spec_from_file_location("bench_diarization", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
