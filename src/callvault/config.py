@@ -176,6 +176,13 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "auto",
     ),
     Setting(
+        "search_rank_limit",
+        "Searches matching at most this many utterances are ranked by relevance; larger "
+        "match sets come newest first (ranking them all would be slow).",
+        _parse_int_range(0, 1_000_000),
+        lambda: 2000,
+    ),
+    Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
         _parse_int_range(1, 64),
@@ -203,6 +210,7 @@ class Config:
     asr_models: dict[str, str]
     asr_beam_size: int
     diarization: str
+    search_rank_limit: int
     workers: int
     log_level: str
 

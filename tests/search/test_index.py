@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from callvault.config import Config
-from callvault.errors import InputError
-from callvault.search import IndexRow, SearchIndex, is_search_table, parse_query
+from callvault.errors import ConfigError, InputError
+from callvault.search import IndexRow, SearchHit, SearchIndex, is_search_table, parse_query
+from callvault.search._query import fts5_expression, tsquery_expression
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -209,6 +213,162 @@ def test_limit_and_offset(filled: SearchIndex) -> None:
     assert filled.search("refund*", limit=2) == everything[:2]
     assert filled.search("refund*", limit=2, offset=2) == everything[2:]
     assert filled.search("refund*", offset=10) == []
+
+
+def test_queries_with_too_many_matches_come_newest_first(
+    filled: SearchIndex, engine: Engine
+) -> None:
+    small = SearchIndex(engine, rank_limit=3)
+    # "order": four matches, one more than the limit; c3 was indexed last.
+    newest = [("c3", 0), ("c2", 2), ("c2", 1), ("c2", 0)]
+    hits = small.search("order")
+    assert [(h.call_id, h.utterance) for h in hits] == newest
+    assert {h.score for h in hits} == {0.0}
+    assert "«order»" in hits[0].snippet
+    assert small.search("order", limit=2, offset=2) == hits[2:]
+    # Three matches, or four narrowed to three by a filter, are ranked as usual.
+    assert small.search("refund order") == filled.search("refund order")
+    assert all(h.score > 0 for h in small.search("order", agent="ben"))
+    assert small.search("order", agent="ben") == filled.search("order", agent="ben")
+    assert [h.score for h in SearchIndex(engine, rank_limit=0).search("invoice")] == [0.0]
+    with pytest.raises(ConfigError, match="^rank_limit must be 0 or more, not -1$"):
+        SearchIndex(engine, rank_limit=-1)
+
+
+# Few words, so that words and word pairs repeat: phrases of common words, phrases whose
+# pairs all occur apart, prefixes of both words of a pair.
+_WORDS = "rein fun wauchsto größe straße über tante kich reß rechnung rückgabe ja".split()
+
+
+@pytest.fixture
+def corpus(index: SearchIndex, engine: Engine) -> SearchIndex:
+    rng = random.Random(7)
+    weights = [1 / rank for rank in range(1, len(_WORDS) + 1)]
+    for c in range(12):
+        texts = [
+            " ".join(rng.choices(_WORDS, weights, k=rng.randint(1, 14))).capitalize() + "."
+            for _ in range(8)
+        ]
+        put(index, engine, rows(f"k{c:02d}", texts, agent=("anna", "ben")[c % 2]))
+    return index
+
+
+_CORPUS_QUERIES = [
+    *_WORDS,
+    *(f'"{a} {b}"' for a, b in itertools.product(_WORDS[:6], repeat=2)),
+    '"rein fun wauchsto"',
+    '"fun rein fun"',
+    '"größe straße über"',
+    '"rein rein rein"',
+    '"rein wau"*',
+    '"straße ü"*',
+    '"fun r"*',
+    'tante "rein fun"',
+    'größe "wauchsto rein" kich*',
+    "rein fun",
+    "r*",
+    "stra*",
+    '"kich nix"',
+]
+
+
+def straightforward(
+    engine: Engine, query: str, *, newest: bool = False
+) -> list[tuple[object, ...]]:
+    """Every match of ``query``, best first (or newest first), by one plain statement."""
+    terms = parse_query(query)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            order = "u.id DESC" if newest else "score DESC, u.id"
+            result = conn.execute(
+                text(
+                    "SELECT u.call_id, u.utterance, ts_rank_cd(u.tsv, to_tsquery('simple', :q)) "
+                    "AS score, ts_headline('simple', u.text, to_tsquery('simple', :q), "
+                    "'StartSel=«, StopSel=», MaxWords=24, MinWords=8') "
+                    "FROM search_utterances AS u WHERE u.tsv @@ to_tsquery('simple', :q) "
+                    f"ORDER BY {order}"
+                ),
+                {"q": tsquery_expression(terms)},
+            )
+        else:
+            order = "search_fts.rowid DESC" if newest else "score, search_fts.rowid"
+            result = conn.execute(
+                text(
+                    "SELECT u.call_id, u.utterance, bm25(search_fts) AS score, "
+                    "snippet(search_fts, 0, '«', '»', '…', 16) FROM search_fts "
+                    "JOIN search_utterances AS u ON u.id = search_fts.rowid "
+                    f"WHERE search_fts MATCH :q ORDER BY {order}"
+                ),
+                {"q": fts5_expression(terms)},
+            )
+        return [(r[0], r[1], 0.0 if newest else round(abs(r[2]), 9), r[3]) for r in result.all()]
+
+
+def as_rows(hits: list[SearchHit]) -> list[tuple[object, ...]]:
+    return [(h.call_id, h.utterance, round(h.score, 9), h.snippet) for h in hits]
+
+
+def test_hits_are_those_of_the_straightforward_statement(
+    corpus: SearchIndex, engine: Engine
+) -> None:
+    """Word pairs, the count before ranking, snippets on the page only: none of it changes
+    which utterances are found, their order, score or snippet."""
+    small = SearchIndex(engine, rank_limit=5)
+    seen = {"ranked": 0, "newest": 0, "none": 0}
+    for query in _CORPUS_QUERIES:
+        expected = straightforward(engine, query)
+        assert as_rows(corpus.search(query, limit=1000)) == expected, query
+        assert as_rows(corpus.search(query, limit=3, offset=2)) == expected[2:5], query
+        newest = len(expected) > 5
+        if newest:
+            expected = straightforward(engine, query, newest=True)
+        assert as_rows(small.search(query, limit=1000)) == expected, query
+        seen["none" if not expected else "newest" if newest else "ranked"] += 1
+    # The queries cover each way (a test that cannot fail tells nothing).
+    assert min(seen.values()) >= 3, seen
+
+
+def test_phrases_beyond_the_word_pair_index(index: SearchIndex, engine: Engine) -> None:
+    """Phrases of letters PostgreSQL may cut otherwise, and word pairs longer than a
+    lexeme holds, are still found (on PostgreSQL without, or by the beginning of, a pair)."""
+    # The word pairs of the third utterance are longer than 511 characters, those of the
+    # fourth longer than 2047 bytes.
+    a, o, u = "ä" * 256, "ö" * 256, "ü" * 256
+    bold_a, bold_b = "\U0001d400" * 256, "\U0001d401" * 256
+    texts = ["中文 测试 ok", "ελληνικά κείμενα und кириллица текст", f"{a} {o} {u}"]
+    put(index, engine, rows("w", [*texts, f"{bold_a} {bold_b}", "x² y"]))
+    assert found(index, '"中文 测试"') == [("w", 0)]
+    assert found(index, '"测试 中文"') == []
+    assert found(index, '"ελληνικά κείμενα"') == [("w", 1)]
+    assert found(index, '"кириллица текст"') == [("w", 1)]
+    assert found(index, '"κείμενα кириллица"') == []
+    assert found(index, f'"{a} {o}"') == [("w", 2)]
+    assert found(index, f'"{a} {o} {u}"') == [("w", 2)]
+    assert found(index, f'"{a} {o[1:]}"') == []
+    assert found(index, f'"{a} {o[:200]}"*') == [("w", 2)]
+    assert found(index, f'"{bold_a} {bold_b}"') == [("w", 3)]
+    assert found(index, '"x² y"') == [("w", 4)]
+
+
+def test_word_pairs_of_rows_indexed_before_migration_0004(
+    filled: SearchIndex, engine: Engine
+) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    import callvault.vault
+
+    migrations = AlembicConfig()
+    migrations.set_main_option(
+        "script_location", str(Path(callvault.vault.__file__).parent / "migrations")
+    )
+    for revision, step in (("0003", command.downgrade), ("head", command.upgrade)):
+        with engine.execution_options(callvault_write=True).begin() as conn:
+            migrations.attributes["connection"] = conn
+            step(migrations, revision)
+    assert found(filled, '"refund my order"') == [("c2", 2)]
+    assert found(filled, '"order refund"') == [("c3", 0)]
+    assert found(filled, '"die größe"') == [("c1", 1)]
 
 
 def test_purge_recording_and_call(filled: SearchIndex, engine: Engine) -> None:

@@ -145,6 +145,16 @@ def test_search_finds_the_call_and_erasure_removes_it(run) -> None:  # type: ign
 
     (hit,) = hits("wizard")
     assert (hit["call_id"], hit["speaker"], hit["role"]) == (call_id, "alice", "agent")
+    ranked = json.loads(run("search", "wizard", "--json").stdout)
+    assert (ranked["order"], ranked["matches"]) == ("relevance", 1)
+    # Past the rank limit the hits come newest first, and the command says so.
+    run.env["CALLVAULT_SEARCH_RANK_LIMIT"] = "0"
+    newest = run("search", "wizard", "--json")
+    assert json.loads(newest.stdout)["order"] == "newest"
+    assert json.loads(newest.stdout)["matches"] is None
+    plain = run("search", "wizard")
+    assert plain.stderr.startswith("more than 0 utterances match: newest first")
+    del run.env["CALLVAULT_SEARCH_RANK_LIMIT"]
     assert "«wizard»" in str(hit["snippet"])
     assert [h["role"] for h in hits('"extremely distant"')] == ["customer"]
     assert hits("horiz*", "--speaker", "customer")[0]["call_id"] == call_id

@@ -62,7 +62,7 @@ def search(
     match between « and ».
     """
     with Vault.open(config_of(ctx)) as vault:
-        hits = search_calls(
+        page = search_calls(
             vault,
             query,
             purpose=purpose,
@@ -73,9 +73,12 @@ def search(
             language=parse_language(language) if language else None,
             limit=limit,
         )
+    hits = page.hits
     if as_json:
         echo_json(
             {
+                "order": "relevance" if page.ranked else "newest",
+                "matches": page.matches,
                 "hits": [
                     {
                         "call_id": h.call_id,
@@ -87,13 +90,19 @@ def search(
                         "score": round(h.score, 4),
                     }
                     for h in hits
-                ]
+                ],
             }
         )
         return
     if not hits:
         click.echo("no matches")
         return
+    if not page.ranked:
+        click.echo(
+            f"more than {page.rank_limit} utterances match: newest first, not by relevance "
+            "(add words, a phrase or a filter to rank them)",
+            err=True,
+        )
     table = Table("call", "at", "speaker", "snippet")
     for h in hits:
         minutes, seconds = divmod(int(h.start), 60)

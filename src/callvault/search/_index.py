@@ -10,6 +10,12 @@ until ``VACUUM`` runs (autovacuum, or the operator).
 Snippets mark each match with ``«`` and ``»`` (`SNIPPET_START`, `SNIPPET_END`); text
 left out at either end of a SQLite snippet is shown as ``…``. The snippet is transcript
 text: show it only to users allowed to read that call.
+
+Hits are ranked by relevance (BM25 on SQLite, ``ts_rank_cd`` on PostgreSQL) when the query
+and its filters match at most `RANK_LIMIT` utterances. Ranking needs every match scored,
+and a query that matches more (a common word, a phrase of common words) would cost time
+in proportion; its hits come newest first instead (most recently indexed first), with
+``score`` 0. A search first counts its matches, up to one past the limit, to choose.
 """
 
 from __future__ import annotations
@@ -23,19 +29,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, bindparam, text
+from sqlalchemy import BindParameter, Connection, DateTime, Engine, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
-from callvault.errors import InputError
+from callvault.errors import ConfigError, InputError
 from callvault.search._query import (
+    Term,
     fts5_expression,
     parse_query,
+    pg_match,
     tokenize,
-    tsquery_expression,
 )
 
 __all__ = [
     "MAX_LIMIT",
+    "RANK_LIMIT",
     "SEARCH_TABLE_PREFIX",
     "SNIPPET_ELLIPSIS",
     "SNIPPET_END",
@@ -43,6 +51,7 @@ __all__ = [
     "IndexRow",
     "SearchHit",
     "SearchIndex",
+    "SearchPage",
     "is_search_table",
 ]
 
@@ -53,6 +62,8 @@ SNIPPET_END = "»"
 SNIPPET_ELLIPSIS = "…"
 SEARCH_TABLE_PREFIX = "search_"
 MAX_LIMIT = 1000
+# Matches that a search still ranks; bench/search.py measures the cost of the choice.
+RANK_LIMIT = 2000
 # PostgreSQL refuses lexemes over 2047 bytes in a tsquery; no spoken word comes close.
 _MAX_TOKEN_CHARS = 256
 _SNIPPET_TOKENS = 16
@@ -91,7 +102,8 @@ class IndexRow:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One matching utterance; ``snippet`` marks matches with « », higher ``score`` is better."""
+    """One matching utterance; ``snippet`` marks matches with « », higher ``score`` is better
+    (0 for every hit of a query with more matches than are ranked: those come newest first)."""
 
     call_id: str
     recording_id: str
@@ -102,6 +114,21 @@ class SearchHit:
     end: float
     snippet: str
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of hits and how they were ordered.
+
+    ``ranked``: best first (by relevance) when True; newest first, every ``score`` 0, when
+    more than the index's rank limit matched. ``matches``: how many utterances match, when
+    ranked; None when more than ``rank_limit`` did (the count stops there).
+    """
+
+    hits: list[SearchHit]
+    ranked: bool
+    matches: int | None
+    rank_limit: int
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -176,10 +203,13 @@ class SearchIndex:
     their own transaction. Callers enforce access control: this class does not.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, rank_limit: int = RANK_LIMIT) -> None:
+        if rank_limit < 0:
+            raise ConfigError(f"rank_limit must be 0 or more, not {rank_limit}")
         self._engine = engine
         self._writer = engine.execution_options(callvault_write=True)
         self._postgres = engine.dialect.name == "postgresql"
+        self._rank_limit = rank_limit
 
     # -- writing -----------------------------------------------------------------------
 
@@ -267,7 +297,11 @@ class SearchIndex:
 
     # -- searching ---------------------------------------------------------------------
 
-    def search(
+    def search(self, query: str, **filters: Any) -> list[SearchHit]:
+        """The hits of `search_page` alone."""
+        return self.search_page(query, **filters).hits
+
+    def search_page(
         self,
         query: str,
         *,
@@ -278,8 +312,9 @@ class SearchIndex:
         language: str | None = None,
         limit: int = 20,
         offset: int = 0,
-    ) -> list[SearchHit]:
-        """Utterances matching ``query``, best first.
+    ) -> SearchPage:
+        """Utterances matching ``query``, best first; newest first, with ``score`` 0, when
+        more than the index's ``rank_limit`` (`RANK_LIMIT`) match.
 
         ``query``: words (all must match), ``"phrases"`` and ``prefix*`` (see `_query`).
         Filters compare exactly; ``since`` is inclusive and ``until`` exclusive, both on
@@ -314,35 +349,18 @@ class SearchIndex:
             binds.append(bindparam("until", type_=DateTime(timezone=True)))
         where = "".join(f" AND {f}" for f in filters)
         if self._postgres:
-            params["q"] = tsquery_expression(terms)
-            sql = (
-                "SELECT h.call_id, h.recording_id, h.utterance, h.speaker, h.role, h.start_s, "
-                f"h.end_s, ts_headline('simple', h.text, to_tsquery('simple', :q), "
-                f"'{_PG_HEADLINE}'), h.score FROM ("
-                "SELECT u.id, u.call_id, u.recording_id, u.utterance, u.speaker, u.role, "
-                "u.start_s, u.end_s, u.text, ts_rank_cd(u.tsv, to_tsquery('simple', :q)) AS score "
-                "FROM search_utterances AS u "
-                f"WHERE u.tsv @@ to_tsquery('simple', :q){where} "
-                "ORDER BY score DESC, u.id LIMIT :limit OFFSET :offset"
-                ") AS h ORDER BY h.score DESC, h.id"
-            )
+            statements = _pg_statements(terms, where, params)
         else:
             params["q"] = fts5_expression(terms)
-            # CROSS JOIN keeps the FTS5 table the outer loop, so FTS5 itself returns rows
-            # in rank order and snippet() runs only for the rows that are returned.
-            sql = (
-                "SELECT u.call_id, u.recording_id, u.utterance, u.speaker, u.role, u.start_s, "
-                f"u.end_s, snippet(search_fts, 0, '{SNIPPET_START}', '{SNIPPET_END}', "
-                f"'{SNIPPET_ELLIPSIS}', {_SNIPPET_TOKENS}), -search_fts.rank "
-                "FROM search_fts CROSS JOIN search_utterances AS u ON u.id = search_fts.rowid "
-                f"WHERE search_fts MATCH :q{where} "
-                "ORDER BY search_fts.rank LIMIT :limit OFFSET :offset"
-            )
-        statement = text(sql).bindparams(*binds) if binds else text(sql)
+            statements = _sqlite_statements(where)
+        params["count_limit"] = self._rank_limit + 1
         with self._engine.connect() as conn:
-            rows = conn.execute(statement, params).all()
+            matches = conn.execute(_bind(statements.count, binds), params).scalar_one()
+            ranked = matches <= self._rank_limit
+            page = statements.ranked if ranked else statements.newest
+            rows = conn.execute(_bind(page, binds), params).all()
             conn.rollback()
-        return [
+        hits = [
             SearchHit(
                 call_id=r[0],
                 recording_id=r[1],
@@ -356,3 +374,92 @@ class SearchIndex:
             )
             for r in rows
         ]
+        return SearchPage(hits, ranked, int(matches) if ranked else None, self._rank_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """A search's SQL: ``count`` counts matches up to ``:count_limit``; ``ranked`` and
+    ``newest`` give the page of hits best first and newest first."""
+
+    count: str
+    ranked: str
+    newest: str
+
+
+_HIT_COLUMNS = "u.call_id, u.recording_id, u.utterance, u.speaker, u.role, u.start_s, u.end_s"
+_SNIPPET = (
+    f"snippet(search_fts, 0, '{SNIPPET_START}', '{SNIPPET_END}', '{SNIPPET_ELLIPSIS}', "
+    f"{_SNIPPET_TOKENS})"
+)
+
+
+def _pg_statements(terms: list[Term], where: str, params: dict[str, Any]) -> _Statements:
+    """The statements on PostgreSQL, for ``terms`` and the filters ``where``; puts the
+    query's parameters in ``params``."""
+    match = pg_match(terms)
+    params["q"] = match.exact
+    if match.bigrams is None:
+        conditions = ["u.tsv @@ to_tsquery('simple', :q)"]
+    else:
+        # The phrase test is written as the function behind @@ so that the planner
+        # cannot take it to the GIN index of tsv: that would intersect the rows of each
+        # of its words, which for common words is most of the table.
+        params["bigrams"] = match.bigrams
+        conditions = [
+            "u.bigrams @@ CAST(:bigrams AS tsquery)",
+            "ts_match_vq(u.tsv, to_tsquery('simple', :q))",
+        ]
+        if match.words is not None:
+            params["words"] = match.words
+            conditions.insert(0, "u.tsv @@ to_tsquery('simple', :words)")
+    matches = f"FROM search_utterances AS u WHERE {' AND '.join(conditions)}{where}"
+
+    def page(score: str, order: str) -> str:
+        # ts_headline is slow: it runs on the rows of the page only.
+        return (
+            "SELECT h.call_id, h.recording_id, h.utterance, h.speaker, h.role, h.start_s, "
+            f"h.end_s, ts_headline('simple', h.text, to_tsquery('simple', :q), "
+            f"'{_PG_HEADLINE}'), h.score FROM (SELECT u.id, {_HIT_COLUMNS}, u.text, "
+            f"{score} AS score {matches} ORDER BY {order} LIMIT :limit OFFSET :offset) AS h "
+            f"ORDER BY {order}"
+        )
+
+    return _Statements(
+        count=f"SELECT count(*) FROM (SELECT 1 {matches} LIMIT :count_limit) AS m",
+        ranked=page("ts_rank_cd(u.tsv, to_tsquery('simple', :q))", "score DESC, id"),
+        newest=page("0.0", "id DESC"),
+    )
+
+
+def _sqlite_statements(where: str) -> _Statements:
+    """The statements on SQLite, for the filters ``where``."""
+    # CROSS JOIN keeps the FTS5 table the outer loop: rows come in FTS5's own order.
+    matches = (
+        "FROM search_fts CROSS JOIN search_utterances AS u ON u.id = search_fts.rowid "
+        f"WHERE search_fts MATCH :q{where}"
+    )
+    return _Statements(
+        count=f"SELECT count(*) FROM (SELECT 1 {matches} LIMIT :count_limit)",
+        # The best rows by bm25() and row id first; SQLite computes every column of a row
+        # it sorts, so snippet() is left to the outer query, which finds each of those
+        # rows again in FTS5 by its id.
+        ranked=(
+            f"SELECT {_HIT_COLUMNS}, {_SNIPPET}, -best.score FROM ("
+            f"SELECT search_fts.rowid AS id, bm25(search_fts) AS score {matches} "
+            "ORDER BY score, search_fts.rowid LIMIT :limit OFFSET :offset) AS best "
+            "CROSS JOIN search_fts ON search_fts.rowid = best.id "
+            "CROSS JOIN search_utterances AS u ON u.id = best.id "
+            "WHERE search_fts MATCH :q ORDER BY best.score, best.id"
+        ),
+        # FTS5 returns rows by descending rowid itself, and stops at the page's end.
+        newest=(
+            f"SELECT {_HIT_COLUMNS}, {_SNIPPET}, 0.0 {matches} "
+            "ORDER BY search_fts.rowid DESC LIMIT :limit OFFSET :offset"
+        ),
+    )
+
+
+def _bind(sql: str, binds: list[BindParameter[Any]]) -> TextClause:
+    statement = text(sql)
+    return statement.bindparams(*binds) if binds else statement

@@ -16,10 +16,16 @@ Matching rules, the same on SQLite and PostgreSQL:
 - A word with inner punctuation (``e-mail``, ``1=1``) is the phrase of its parts, as
   FTS5 itself treats it.
 - An unbalanced ``"`` opens a phrase that runs to the end of the query.
+
+On PostgreSQL a phrase is found through its word pairs (``bigrams``, see `pg_match`) and
+then tested exactly; the GIN index of single words cannot tell whether two words are
+next to each other, so a phrase of two frequent words would otherwise be tested on
+every utterance that holds both.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -27,11 +33,14 @@ from dataclasses import dataclass
 from callvault.errors import InputError
 
 __all__ = [
+    "BIGRAM_CHARS",
     "MAX_QUERY_CHARS",
     "MAX_TERMS",
+    "PgMatch",
     "Term",
     "fts5_expression",
     "parse_query",
+    "pg_match",
     "tokenize",
     "tsquery_expression",
 ]
@@ -42,6 +51,15 @@ MAX_TERMS = 32
 # Runs of letters and digits: the token characters of FTS5's unicode61 tokenizer
 # (categories L* and N*); everything else separates tokens.
 _TOKEN = re.compile(r"[^\W_]+")
+# search_bigrams() (migration 0004) cuts a word pair to this many characters: 2047 bytes,
+# the longest lexeme a tsvector holds, in characters of up to four bytes.
+BIGRAM_CHARS = 511
+# PostgreSQL's parser tells letters by the database's locale, and may cut words where
+# `tokenize` does not (in C.UTF-8 it drops the "²" of "x²"), so that a word pair of the
+# query would not be one of the index. Words of ASCII digits and of Latin, Greek and
+# Cyrillic letters it cuts alike in every locale; a phrase with any other word is matched
+# without the word-pair index.
+_PG_SAME_WORDS = re.compile(r"[0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]+")
 
 
 def tokenize(text: str) -> list[str]:
@@ -66,6 +84,23 @@ class Term:
         if self.prefix:
             parts[-1] += ":*"
         return parts[0] if len(parts) == 1 else "(" + " <-> ".join(parts) + ")"
+
+    def tsquery_bigrams(self) -> str | None:
+        """The word pairs of a phrase as ``tsquery`` lexemes, all joined with &, for the
+        word-pair index (cast to ``tsquery``, not parsed: a pair holds a space); None for
+        a single word or a phrase with a word `_PG_SAME_WORDS` does not cover.
+
+        Every row with the phrase holds all its pairs; a row with all the pairs may still
+        lack the phrase (``a b c`` against ``a b … b c``), so the phrase is tested too.
+        """
+        if len(self.tokens) < 2 or not all(_PG_SAME_WORDS.fullmatch(t) for t in self.tokens):
+            return None
+        # The index keeps the first BIGRAM_CHARS characters of a pair; so does the query.
+        pairs = [f"{a} {b}"[:BIGRAM_CHARS] for a, b in itertools.pairwise(self.tokens)]
+        parts = [f"'{pair}'" for pair in pairs]
+        if self.prefix:
+            parts[-1] += ":*"
+        return " & ".join(parts)
 
 
 def _term(chunk: str, prefix: bool) -> Term | None:
@@ -120,3 +155,34 @@ def fts5_expression(terms: list[Term]) -> str:
 def tsquery_expression(terms: list[Term]) -> str:
     """The ``to_tsquery`` text: every token quoted, phrases with ``<->``, all joined with &."""
     return " & ".join(t.tsquery() for t in terms)
+
+
+@dataclass(frozen=True, slots=True)
+class PgMatch:
+    """How PostgreSQL finds the rows of a query.
+
+    ``words``: ``to_tsquery`` text for the GIN index of ``tsv`` (single words, and phrases
+    that `Term.tsquery_bigrams` leaves out); ``bigrams``: a ``tsquery`` for the GIN index
+    of word pairs; ``exact``: the whole query, tested on ``tsv`` where ``bigrams`` is set.
+    """
+
+    words: str | None
+    bigrams: str | None
+    exact: str
+
+
+def pg_match(terms: list[Term]) -> PgMatch:
+    """Split ``terms`` between the word index and the word-pair index."""
+    words: list[Term] = []
+    bigrams: list[str] = []
+    for term in terms:
+        pairs = term.tsquery_bigrams()
+        if pairs is None:
+            words.append(term)
+        else:
+            bigrams.append(pairs)
+    return PgMatch(
+        words=tsquery_expression(words) if words else None,
+        bigrams=" & ".join(bigrams) if bigrams else None,
+        exact=tsquery_expression(terms),
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from callvault.errors import InputError
-from callvault.search import SearchHit, SearchIndex
+from callvault.search import SearchIndex, SearchPage
 from callvault.vault import Vault
 
 __all__ = ["call_document", "erase_call", "export_audio", "search_calls"]
@@ -79,9 +79,10 @@ def search_calls(
     language: str | None = None,
     limit: int = 20,
     offset: int = 0,
-) -> list[SearchHit]:
+) -> SearchPage:
     """Search transcripts; the search is audited (its text is not kept: it may be personal)."""
-    hits = SearchIndex(vault.engine).search(
+    index = SearchIndex(vault.engine, rank_limit=vault.config.search_rank_limit)
+    page = index.search_page(
         query,
         speaker_role=speaker_role,
         agent=agent,
@@ -96,6 +97,6 @@ def search_calls(
         "call",
         None,
         purpose=purpose,
-        details={"hits": len(hits), "calls": sorted({h.call_id for h in hits})},
+        details={"hits": len(page.hits), "calls": sorted({h.call_id for h in page.hits})},
     )
-    return hits
+    return page
