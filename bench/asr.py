@@ -193,9 +193,8 @@ def job_corpus(side: str, language: str, beam: int, items: list[Item], cache: st
 
 
 def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
-    from faster_whisper.vad import VadOptions
-
     from callvault.analysis import AsrParams, Transcriber, Transcript, decode_legs, resolve_model
+    from callvault.analysis._asr import vad_options
     from callvault.analysis._speech import find_speech
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
@@ -240,13 +239,9 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
     text = " ".join(u.text for u in transcript.utterances)  # in order of start time
 
     # Finding speech alone (energy gate + Silero VAD, as the pipeline does it) on each leg.
-    asr = AsrParams()
-    vad_options = VadOptions(
-        threshold=asr.vad_threshold, min_silence_duration_ms=asr.vad_min_silence_ms
-    )
     legs = decode_legs(lambda: open(path, "rb"))
     t0 = time.perf_counter()
-    speech = sum(span.end - span.start for span in find_speech(legs, vad_options))
+    speech = sum(span.end - span.start for span in find_speech(legs, vad_options(AsrParams())))
     vad = time.perf_counter() - t0
     return {
         "seconds": seconds,

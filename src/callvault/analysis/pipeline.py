@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from faster_whisper.vad import VadOptions  # type: ignore[import-untyped]
 
-from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
+from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber, vad_options
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs
 from callvault.analysis._diarize import (
     Diarizer,
@@ -121,11 +120,7 @@ class TranscriptionPipeline:
         )
         report("vad+asr", 0.0)
         if params.asr.vad_filter:
-            vad = VadOptions(
-                threshold=params.asr.vad_threshold,
-                min_silence_duration_ms=params.asr.vad_min_silence_ms,
-            )
-            spans = find_speech(legs, vad, params.gate)
+            spans = find_speech(legs, vad_options(params.asr), params.gate)
         else:
             spans = [SpeechSpan(leg, 0, audio.shape[0]) for leg, audio in enumerate(legs)]
         stitched = stitch(legs, spans)
