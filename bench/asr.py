@@ -9,7 +9,8 @@ with multiprocessing "spawn", so each peak memory figure is that child's own ``r
    (default ``/work/shared/eval-data/asr``; see its MANIFEST.md). Every row of
    ``{en,de}/references.tsv`` is one item; ``file#L`` / ``file#R`` is one channel of a
    stereo file, written to a temporary mono WAV that both sides then read. callvault:
-   ``TranscriptionPipeline(PipelineParams(..., asr=AsrParams(beam_size=B))).run(open, language=L)``
+   ``TranscriptionPipeline(PipelineParams(..., asr=AsrParams(beam_size=B), diarization="off"))
+   .run(open, language=L)`` (speech recognition alone: mono clips are not diarized here)
    (decoding from the file included in its time). Bare peer:
    ``faster_whisper.WhisperModel(<the same model directory from resolve_model>, device="cpu",
    compute_type="int8", cpu_threads=2).transcribe(<16 kHz float32 mono>, language=L,
@@ -29,8 +30,8 @@ with multiprocessing "spawn", so each peak memory figure is that child's own ``r
    both channels (line hiss: the listening leg is never digital silence). callvault:
    ``import_file`` + ``Vault.store_call`` into a fresh vault, the model loaded once (a
    warm worker), then ``services.process_call`` timed: decrypt + decode, energy gate +
-   VAD per leg, one Whisper pass over the stitched speech, speakers, encrypt + store the
-   transcript and index it. Peer: bare faster-whisper on the mono mix (mean of the
+   VAD per leg, one batched Whisper pass over the stitched speech (30-second windows, 8
+   at a time), speakers, encrypt + store the transcript and index it. Peer: bare faster-whisper on the mono mix (mean of the
    channels), the transcription alone timed (its decoding is not). Targets: RTF ratio
    callvault / bare <= 1.0, callvault RTF <= 0.06, peak memory <= 1.5 GB. A stage
    breakdown of ``process_call`` (from its progress callback) and the time of finding
@@ -170,7 +171,9 @@ def job_corpus(side: str, language: str, beam: int, items: list[Item], cache: st
         Transcriber(resolve_model(language, cache_dir=Path(cache)))  # loads into the cache
         load = time.perf_counter() - started
         pipeline = TranscriptionPipeline(
-            PipelineParams(model_cache=Path(cache), asr=AsrParams(beam_size=beam))
+            PipelineParams(
+                model_cache=Path(cache), asr=AsrParams(beam_size=beam), diarization="off"
+            )
         )
         for item in items:
             t0 = time.perf_counter()

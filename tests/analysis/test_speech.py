@@ -117,3 +117,16 @@ def test_a_stitched_segment_is_split_by_leg_with_leg_times() -> None:
 
 def replace_words(segment: AsrSegment, words: tuple[Word, ...]) -> AsrSegment:
     return AsrSegment(segment.start, segment.end, segment.text, segment.confidence, words)
+
+
+def test_clips_pack_spans_into_windows_cut_between_spans() -> None:
+    legs = [_silence(100), _silence(100)]
+    spans = [
+        SpeechSpan(0, 0, 10 * SR),
+        SpeechSpan(1, 10 * SR, 25 * SR),  # 10 + 15 = 25 s: one clip
+        SpeechSpan(0, 30 * SR, 40 * SR),  # would make 35 s: a new clip
+        SpeechSpan(1, 40 * SR, 100 * SR),  # 60 s in one span: cut every 30 s
+    ]
+    stitched = stitch(legs, spans)
+    assert stitched.clips(30.0) == [(0.0, 25.0), (25.0, 35.0), (35.0, 65.0), (65.0, 95.0)]
+    assert stitch(legs, []).clips(30.0) == []

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+from faster_whisper import (  # type: ignore[import-untyped]
+    BatchedInferencePipeline,
+    WhisperModel,
+)
 from faster_whisper.vad import VadOptions  # type: ignore[import-untyped]
 
 from callvault.analysis._models import ResolvedModel
 from callvault.analysis._records import Word
 
-__all__ = ["AsrParams", "AsrSegment", "LegResult", "Transcriber", "vad_options"]
+__all__ = ["WINDOW_SECONDS", "AsrParams", "AsrSegment", "LegResult", "Transcriber", "vad_options"]
+
+WINDOW_SECONDS = 30.0  # what Whisper hears at once
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,9 @@ class AsrParams:
     and a little less accurate. `vad_min_silence_ms` is how long a pause splits speech;
     `vad_speech_pad_ms` widens each stretch of speech on both sides (faster-whisper's
     default is 400: on two-party calls 200 gives Whisper less to listen to, a 30-second
-    window fewer in about seven, at the same word error rate; see bench/asr.py).
+    window fewer in about seven, at the same word error rate; see bench/asr.py). Stretches
+    of speech are cut at 30 s, Whisper's window. `batch_size` is how many windows
+    `Transcriber.transcribe_clips` encodes and decodes at once.
     """
 
     beam_size: int = 5
@@ -40,6 +47,7 @@ class AsrParams:
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 500
     vad_speech_pad_ms: int = 200
+    batch_size: int = 8
     condition_on_previous_text: bool = False
 
 
@@ -49,6 +57,7 @@ def vad_options(params: AsrParams) -> VadOptions:
         threshold=params.vad_threshold,
         min_silence_duration_ms=params.vad_min_silence_ms,
         speech_pad_ms=params.vad_speech_pad_ms,
+        max_speech_duration_s=WINDOW_SECONDS,
     )
 
 
@@ -100,6 +109,7 @@ class Transcriber:
     ) -> None:
         self.model = model
         self._whisper = _load(model.path, cpu_threads, compute_type)
+        self._batched = BatchedInferencePipeline(self._whisper)
 
     @property
     def multilingual(self) -> bool:
@@ -130,6 +140,49 @@ class Transcriber:
             vad_parameters=vad_options(params),
             condition_on_previous_text=params.condition_on_previous_text,
         )
+        return self._collect(segments, info, language, duration, progress)
+
+    def transcribe_clips(
+        self,
+        audio: np.ndarray,
+        clips: Sequence[tuple[float, float]],
+        *,
+        language: str | None,
+        params: AsrParams = AsrParams(),
+        progress: Callable[[float], None] | None = None,
+    ) -> LegResult:
+        """Recognise the speech in `clips` of `audio`, `params.batch_size` clips at a time.
+
+        Each clip is (start, end) in seconds, at most 30 s long (Whisper's window): the
+        encoder runs on a batch of windows at once and no window is decoded twice, which
+        costs less than decoding one window after another. Text is decoded without
+        timestamp tokens; word times come from the alignment as in `transcribe_leg`.
+        """
+        duration = audio.shape[0] / 16000
+        if not self.multilingual:
+            language = "en"
+        if not clips:
+            return LegResult((), language, duration)
+        segments, info = self._batched.transcribe(
+            audio,
+            language=language,
+            beam_size=params.beam_size,
+            word_timestamps=True,
+            vad_filter=False,
+            clip_timestamps=[{"start": start, "end": end} for start, end in clips],
+            batch_size=params.batch_size,
+            condition_on_previous_text=params.condition_on_previous_text,
+        )
+        return self._collect(segments, info, language, duration, progress)
+
+    def _collect(
+        self,
+        segments: Iterable[Any],
+        info: Any,
+        language: str | None,
+        duration: float,
+        progress: Callable[[float], None] | None,
+    ) -> LegResult:
         found: list[AsrSegment] = []
         for segment in segments:  # a generator: decoding happens while iterating
             words = tuple(

@@ -8,10 +8,11 @@ Finding speech takes two steps per leg:
 2. Silero VAD (the ONNX model inside faster-whisper) on what the gate kept.
 
 `stitch` then puts the speech spans of all legs, in order of time, one after another in
-one array. Whisper transcribes that array once: speech from different legs shares its
-30-second windows instead of each leg padding its own, so a two-leg call costs no more
-than its mono mix would. `Stitched.to_leg` maps a time in the stitched array back to
-the leg and the time in that leg.
+one array, and `Stitched.clips` packs them into Whisper's 30-second windows, cut between
+spans. Whisper transcribes those windows in batches: speech from different legs shares
+windows instead of each leg padding its own, and no window is decoded twice.
+`Stitched.to_leg` maps a time in the stitched array back to the leg and the time in
+that leg.
 """
 
 from __future__ import annotations
@@ -122,6 +123,20 @@ class Stitched:
     @property
     def duration(self) -> float:
         return int(self.audio.shape[0]) / self.sample_rate
+
+    def clips(self, limit: float) -> list[tuple[float, float]]:
+        """(start, end) in seconds of consecutive spans packed into clips of at most
+        `limit` seconds, cut only between spans (a longer span is cut every `limit`)."""
+        most = round(limit * self.sample_rate)
+        bounds: list[list[int]] = []
+        for offset, span in zip(self.offsets, self.spans, strict=True):
+            end = offset + span.end - span.start
+            if bounds and end - bounds[-1][0] <= most:
+                bounds[-1][1] = end
+                continue
+            for start in range(offset, end, most):
+                bounds.append([start, min(start + most, end)])
+        return [(start / self.sample_rate, end / self.sample_rate) for start, end in bounds]
 
     def span_at(self, seconds: float) -> int:
         """The index of the span that stitched time `seconds` falls in."""

