@@ -33,10 +33,10 @@ with multiprocessing "spawn", so each peak memory figure is that child's own ``r
    VAD per leg, one batched Whisper pass over the stitched speech (30-second windows, 8
    at a time), speakers, encrypt + store the transcript and index it. Peer: bare
    faster-whisper on the mono mix (mean of the channels), the transcription alone timed
-   (its decoding is not). Targets: RTF ratio
-   callvault / bare <= 1.0, callvault RTF <= 0.06, peak memory <= 1.5 GB. A stage
-   breakdown of ``process_call`` (from its progress callback) and the time of finding
-   speech alone (gate + VAD for callvault, VAD on the mix for bare) are printed.
+   (its decoding is not). Targets: RTF ratio callvault / bare <= 1.0, callvault RTF <=
+   0.06, peak memory <= 1.5 GB. A stage breakdown of ``process_call`` (from its progress
+   callback) and the time of finding speech alone (gate + VAD for callvault, VAD on the
+   mix for bare) are printed.
 
 Run it from the repository root (it takes a few minutes on 2 cores)::
 
