@@ -80,6 +80,10 @@ def _parse_log_level(raw: str) -> str:
     return level
 
 
+def _parse_optional_path(raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
 def _parse_diarization(raw: str) -> str:
     mode = raw.strip().lower()
     if mode not in DIARIZATION_MODES:
@@ -183,6 +187,33 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: 2000,
     ),
     Setting(
+        "organisation",
+        "Name of the organisation that records calls (the data controller), filled into "
+        "recording notices.",
+        str,
+        None,
+    ),
+    Setting(
+        "privacy_contact",
+        "How people reach the data controller about their recordings (e-mail, phone or web "
+        "address), filled into recording notices; empty: ask the person on the call.",
+        str,
+        None,
+    ),
+    Setting(
+        "policy_rules",
+        "TOML file of recording rules (docs/policy.md); empty: record every call that no "
+        "deny-list excludes, under the consent rules of each participant's jurisdiction.",
+        _parse_optional_path,
+        None,
+    ),
+    Setting(
+        "policy_jurisdictions",
+        "TOML file merged over the shipped table of consent rules per jurisdiction.",
+        _parse_optional_path,
+        None,
+    ),
+    Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
         _parse_int_range(1, 64),
@@ -211,6 +242,10 @@ class Config:
     asr_beam_size: int
     diarization: str
     search_rank_limit: int
+    organisation: str | None
+    privacy_contact: str | None
+    policy_rules: Path | None
+    policy_jurisdictions: Path | None
     workers: int
     log_level: str
 

@@ -12,6 +12,7 @@ __all__ = [
     "CaptureError",
     "ConfigError",
     "ConsentRequired",
+    "ErasureRefused",
     "InputError",
     "IntegrityError",
     "KeyDestroyed",
@@ -68,3 +69,13 @@ class ConsentRequired(CallvaultError):
 
 class NotAuthorized(CallvaultError):
     """The actor may not perform this action on this object."""
+
+
+class ErasureRefused(CallvaultError):
+    """A call may not be erased now: a legal hold applies to it, or (for retention) it is
+    no longer due. Nothing was erased."""
+
+    def __init__(self, message: str, *, call_id: str, hold_id: str | None = None) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+        self.hold_id = hold_id

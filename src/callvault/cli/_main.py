@@ -14,6 +14,8 @@ from rich.table import Table
 from callvault import __version__
 from callvault.capture import FileImportOptions
 from callvault.cli._common import Group, config_of, console, echo_json
+from callvault.cli._governance import consent, hold, retention
+from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._search import search
 from callvault.config import load_config, masked_values
@@ -358,7 +360,7 @@ def demo(ctx: click.Context) -> None:
     echo_json({"ingested": stored.to_json(), "call": record})
 
 
-for command in (process, jobs, models, search):
+for command in (process, jobs, models, search, hold, retention, consent, policy):
     cli.add_command(command)
 
 

@@ -12,11 +12,20 @@ from callvault.services.jobs import (
     task_registry,
 )
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
+from callvault.services.retention import (
+    RetentionErased,
+    RetentionReport,
+    RetentionSkipped,
+    run_retention,
+)
 
 __all__ = [
     "PROCESS_TASK",
     "IngestedCall",
     "ProcessResult",
+    "RetentionErased",
+    "RetentionReport",
+    "RetentionSkipped",
     "call_document",
     "demo_call",
     "erase_call",
@@ -29,6 +38,7 @@ __all__ = [
     "process_call",
     "queue_missing_processing",
     "run_jobs",
+    "run_retention",
     "search_calls",
     "synthesize_demo_wav",
     "task_registry",

@@ -10,7 +10,7 @@ from typing import Any
 
 from callvault.errors import InputError
 from callvault.search import SearchIndex, SearchPage
-from callvault.vault import Vault
+from callvault.vault import ErasureCertificate, Vault
 
 __all__ = ["call_document", "erase_call", "export_audio", "search_calls"]
 
@@ -59,12 +59,24 @@ def call_document(vault: Vault, call_id: str, *, purpose: str | None) -> dict[st
     return document
 
 
-def erase_call(vault: Vault, call_id: str, *, reason: str) -> None:
+def erase_call(
+    vault: Vault,
+    call_id: str,
+    *,
+    reason: str,
+    actor: str | None = None,
+    expired_by: datetime | None = None,
+) -> ErasureCertificate:
     """Erase a call: its search rows first (the only other copy of transcript text), then
     the call itself by crypto-shredding. A crash in between leaves the call unindexed,
-    never indexed text of an erased call."""
+    never indexed text of an erased call.
+
+    A held call is refused before its search rows are touched (and again, atomically, by
+    the vault). `expired_by`: see `Vault.delete_call` (retention erasure).
+    """
+    vault.check_erasable(call_id, expired_by=expired_by)
     SearchIndex(vault.engine).purge_call(call_id)
-    vault.delete_call(call_id, reason=reason)
+    return vault.delete_call(call_id, reason=reason, actor=actor, expired_by=expired_by)
 
 
 def search_calls(

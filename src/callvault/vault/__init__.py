@@ -2,6 +2,17 @@
 
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
 from callvault.vault._crypto import BlobReader
+from callvault.vault._governance import (
+    CONSENT_METHODS,
+    CONSENT_SCOPES,
+    ConsentRecord,
+    DestroyedBlob,
+    DestroyedKey,
+    ErasureCertificate,
+    ExpiredCall,
+    HoldRecord,
+    RetentionInfo,
+)
 from callvault.vault._records import (
     CallRecord,
     CallSummary,
@@ -18,6 +29,8 @@ from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
+    "CONSENT_METHODS",
+    "CONSENT_SCOPES",
     "AuditEntry",
     "AuditFault",
     "AuditReport",
@@ -26,12 +39,19 @@ __all__ = [
     "BlobWrite",
     "CallRecord",
     "CallSummary",
+    "ConsentRecord",
     "DataPaths",
+    "DestroyedBlob",
+    "DestroyedKey",
+    "ErasureCertificate",
+    "ExpiredCall",
     "GarbageReport",
+    "HoldRecord",
     "LegRecord",
     "LocalBlobStore",
     "ParticipantRecord",
     "RecordingRecord",
+    "RetentionInfo",
     "RotationResult",
     "StoreResult",
     "TranscriptInfo",

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -27,9 +28,11 @@ __all__ = [
     "AuditRow",
     "Base",
     "CallRow",
+    "ConsentRow",
     "DataKeyRow",
     "JobRow",
     "LegRow",
+    "LegalHoldRow",
     "ManifestRow",
     "ParticipantRow",
     "RecordingRow",
@@ -78,6 +81,12 @@ class CallRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     language: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Retention (migration 0005): a null retain_until means no expiry has been assigned
+    # yet, and `retention run` never erases such a call.
+    retention_class: Mapped[str] = mapped_column(
+        String(32), default="standard", server_default="standard"
+    )
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class ParticipantRow(Base):
@@ -219,3 +228,52 @@ class TranscriptRow(Base):
     utterances: Mapped[int] = mapped_column(Integer)
     words: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LegalHoldRow(Base):
+    """A legal hold on one call or on a data subject (a number or name of a participant).
+
+    `call_id` has no ON DELETE action: a call with a hold row cannot be deleted by
+    accident; `Vault.delete_call` refuses while a hold is active and removes the
+    released holds of the call with it (their history stays in the audit chain).
+    """
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    subject_id: Mapped[str | None] = mapped_column(String(256), index=True)
+    reason: Mapped[str] = mapped_column(String(256))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(128))
+    release_reason: Mapped[str | None] = mapped_column(String(256))
+
+    __table_args__ = (
+        CheckConstraint(
+            "(call_id IS NULL) <> (subject_id IS NULL)", name="ck_legal_holds_one_target"
+        ),
+    )
+
+
+class ConsentRow(Base):
+    """A participant's consent to recording (and to analysis or training) of calls.
+
+    Kept when the call is erased (`call_id` becomes null): it is the proof that the
+    recording was lawful.
+    """
+
+    __tablename__ = "consents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
+    participant: Mapped[str] = mapped_column(String(256), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    scopes: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from callvault.capture import CapturedCall
 from callvault.config import Config
 from callvault.errors import ConfigError, IntegrityError, KeyDestroyed, NotFound
-from callvault.vault import _audit
+from callvault.vault import _audit, _governance
 from callvault.vault._audit import AuditEntry, AuditReport
 from callvault.vault._crypto import (
     BlobEncryptor,
@@ -36,6 +36,7 @@ from callvault.vault._crypto import (
     wrap_data_key,
 )
 from callvault.vault._db import create_db_engine, migrate
+from callvault.vault._governance import ErasureCertificate, GovernanceOps
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
     CallRow,
@@ -109,8 +110,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Vault:
-    """Metadata database + encrypted blob store + key ring + signer + audit chain."""
+class Vault(GovernanceOps):
+    """Metadata database + encrypted blob store + key ring + signer + audit chain.
+
+    Legal holds, retention dates and consent records: see `GovernanceOps`.
+    """
 
     def __init__(
         self, config: Config, engine: Engine, store: BlobStore, keyring: KeyRing, signer: Signer
@@ -725,13 +729,35 @@ class Vault:
 
     # -- destroying --------------------------------------------------------------------
 
-    def delete_call(self, call_id: str, *, reason: str, actor: str | None = None) -> str:
-        """Erase a call: destroy its data key (crypto-shredding), rows and ciphertext."""
+    def delete_call(
+        self,
+        call_id: str,
+        *,
+        reason: str,
+        actor: str | None = None,
+        expired_by: datetime | None = None,
+    ) -> ErasureCertificate:
+        """Erase a call: destroy its data key (crypto-shredding), rows and ciphertext.
+
+        Refused (ErasureRefused) while a legal hold applies, checked in the same
+        transaction. With `expired_by` (retention does this) the call is erased only when
+        its `retain_until` is at or before that time, and an erasure certificate is
+        appended to the audit chain as `retention.erase`. Consent records of the call are
+        kept, with their call id set to null: they prove the recording was lawful.
+        """
         with self._write() as session:
             call = self._call_row(session, call_id)
+            # The row lock makes a concurrent retention change or hold on this call wait.
+            session.refresh(call, with_for_update=True)
+            subjects = _governance.call_subjects(session, call_id)
+            _governance.refuse_if_held(session, call_id, subjects)
+            if expired_by is not None:
+                _governance.refuse_unless_expired(call, expired_by)
             recordings = list(
                 session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id))
             )
+            certificate = _governance.erasure_certificate(session, call, recordings, _now())
+            _governance.drop_released_holds(session, call_id)
             for recording in recordings:
                 key = session.get(DataKeyRow, recording.id)
                 if key is not None:
@@ -768,10 +794,23 @@ class Vault:
                 purpose=reason,
                 details={"recordings": [r.id for r in recordings], "method": "crypto-shredding"},
             )
+            # Again, now that the audit chain's lock is held: a subject hold added since
+            # the first check has committed (and is seen) or will come after this erasure.
+            _governance.refuse_if_held(session, call_id, subjects)
+            if expired_by is not None:
+                self._record(
+                    session,
+                    "retention.erase",
+                    "call",
+                    call_id,
+                    actor=actor,
+                    purpose=reason,
+                    details=certificate.to_json(),
+                )
         for blob_key in [*(r.blob_key for r in recordings), *derived]:
             self.store.delete(blob_key)
         self._checkpoint()
-        return call_id
+        return certificate
 
     # -- keys --------------------------------------------------------------------------
 

@@ -1,0 +1,734 @@
+"""Legal holds, retention dates and consent records, and the erasure certificate.
+
+The vault carries out what policy decides: it stores holds, retention dates and consents,
+refuses to erase a held call, and certifies what an erasure destroyed. `Vault` takes
+these operations from `GovernanceOps`; they share its transactions and audit chain.
+
+What goes into the audit chain: ids, methods, scopes, dates and the operator's reasons.
+Subjects' numbers and names, consent notes and participants do not: the chain cannot be
+edited, so personal data written into it could never be erased.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from callvault.capture import parse_e164
+from callvault.config import Config
+from callvault.errors import ErasureRefused, InputError, NotFound
+from callvault.vault._models import (
+    CallRow,
+    ConsentRow,
+    DataKeyRow,
+    LegalHoldRow,
+    ParticipantRow,
+    RecordingRow,
+    TranscriptRow,
+)
+
+__all__ = [
+    "CONSENT_METHODS",
+    "CONSENT_SCOPES",
+    "ConsentRecord",
+    "DestroyedBlob",
+    "DestroyedKey",
+    "ErasureCertificate",
+    "ExpiredCall",
+    "GovernanceOps",
+    "HoldRecord",
+    "RetentionInfo",
+    "erasure_certificate",
+    "call_subjects",
+    "refuse_if_held",
+    "refuse_unless_expired",
+]
+
+CONSENT_METHODS = ("verbal", "dtmf", "web", "ivr", "pre-call-notice")
+CONSENT_SCOPES = ("record", "analyse", "training")
+ERASURE_METHOD = "crypto-shredding"
+
+_RETENTION_CLASS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+_TEXT_LIMIT = 256  # reasons go into audit_log.purpose, a VARCHAR(256)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None:
+        raise InputError(f"{what} {value.isoformat()} has no time zone; give an aware time")
+    return value.astimezone(UTC)
+
+
+def _reason(value: str, what: str) -> str:
+    text = value.strip()
+    if not text:
+        raise InputError(f"{what} is empty; say why (it is written to the audit log)")
+    if len(text) > _TEXT_LIMIT:
+        raise InputError(f"{what} has {len(text)} characters; keep it to {_TEXT_LIMIT}")
+    return text
+
+
+def _subject(value: str, what: str) -> str:
+    """A data subject: an E.164 number (normalised when it starts with +) or another id."""
+    text = value.strip()
+    if not text:
+        raise InputError(f"{what} is empty; give a phone number such as +442071234567 or an id")
+    if text.startswith("+"):
+        return parse_e164(text, option=what)
+    if len(text) > _TEXT_LIMIT:
+        raise InputError(f"{what} has {len(text)} characters; keep it to {_TEXT_LIMIT}")
+    return text
+
+
+def _no_such_hold(hold_id: str) -> NotFound:
+    return NotFound(f"hold {hold_id} does not exist; `callvault hold list --all` shows the holds")
+
+
+def _no_such_consent(consent_id: str) -> NotFound:
+    return NotFound(
+        f"consent {consent_id} does not exist; `callvault consent list` shows the consents"
+    )
+
+
+# -- records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoldRecord:
+    """A legal hold on one call (`call_id`) or on a data subject (`subject`)."""
+
+    id: str
+    call_id: str | None
+    subject: str | None
+    reason: str
+    created_by: str
+    created_at: datetime
+    released_at: datetime | None
+    released_by: str | None
+    release_reason: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+    @classmethod
+    def of(cls, row: LegalHoldRow) -> HoldRecord:
+        return cls(
+            row.id,
+            row.call_id,
+            row.subject_id,
+            row.reason,
+            row.created_by,
+            row.created_at,
+            row.released_at,
+            row.released_by,
+            row.release_reason,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "call_id": self.call_id,
+            "subject": self.subject,
+            "reason": self.reason,
+            "active": self.active,
+            "created_by": self.created_by,
+            "created_at": _iso(self.created_at),
+            "released_at": _iso(self.released_at),
+            "released_by": self.released_by,
+            "release_reason": self.release_reason,
+        }
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A participant's consent; `call_id` is null for standing consent or after erasure."""
+
+    id: str
+    call_id: str | None
+    participant: str
+    method: str
+    scopes: tuple[str, ...]
+    given_at: datetime
+    withdrawn_at: datetime | None
+    recorded_by: str
+    note: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.withdrawn_at is None
+
+    @classmethod
+    def of(cls, row: ConsentRow) -> ConsentRecord:
+        return cls(
+            row.id,
+            row.call_id,
+            row.participant,
+            row.method,
+            tuple(row.scopes.split(",")),
+            row.given_at,
+            row.withdrawn_at,
+            row.recorded_by,
+            row.note,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "call_id": self.call_id,
+            "participant": self.participant,
+            "method": self.method,
+            "scopes": list(self.scopes),
+            "given_at": _iso(self.given_at),
+            "withdrawn_at": _iso(self.withdrawn_at),
+            "active": self.active,
+            "recorded_by": self.recorded_by,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class RetentionInfo:
+    call_id: str
+    retention_class: str
+    retain_until: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "retention_class": self.retention_class,
+            "retain_until": _iso(self.retain_until),
+        }
+
+
+@dataclass(frozen=True)
+class ExpiredCall:
+    """A call whose `retain_until` has passed; `hold_ids` are the active holds on it."""
+
+    call_id: str
+    retention_class: str
+    retain_until: datetime
+    hold_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DestroyedKey:
+    """A data key destroyed by an erasure: it is named by its recording's id."""
+
+    recording_id: str
+    kek_id: str | None  # None when the key was already gone
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.recording_id, "wrapped_under": self.kek_id}
+
+
+@dataclass(frozen=True)
+class DestroyedBlob:
+    key: str
+    kind: str  # recording | transcript
+    recording_id: str
+    ciphertext_sha256: str
+    ciphertext_size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "recording_id": self.recording_id,
+            "ciphertext_sha256": self.ciphertext_sha256,
+            "ciphertext_size": self.ciphertext_size,
+        }
+
+
+@dataclass(frozen=True)
+class ErasureCertificate:
+    """What one erasure destroyed. Anyone holding a copy of a blob can check its hash
+    here, and that no key to decrypt it is left."""
+
+    call_id: str
+    recording_ids: tuple[str, ...]
+    data_keys: tuple[DestroyedKey, ...]
+    blobs: tuple[DestroyedBlob, ...]
+    retention_class: str
+    retain_until: datetime | None
+    erased_at: datetime
+    method: str = ERASURE_METHOD
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "recording_ids": list(self.recording_ids),
+            "data_keys": [k.to_json() for k in self.data_keys],
+            "blobs": [b.to_json() for b in self.blobs],
+            "retention_class": self.retention_class,
+            "retain_until": _iso(self.retain_until),
+            "erased_at": _iso(self.erased_at),
+            "method": self.method,
+        }
+
+
+# -- used by Vault.delete_call, inside its transaction ----------------------------------
+
+
+def _active_holds(session: Session, call_ids: Iterable[str] | None) -> dict[str, list[str]]:
+    """Active hold ids by call id (oldest hold first), for the given calls or all calls.
+
+    A call is held by a hold on the call itself or on a subject that is the exact number
+    or name of one of its participants.
+    """
+    wanted = None if call_ids is None else set(call_ids)
+    held: dict[str, list[str]] = {}
+    holds = session.scalars(
+        select(LegalHoldRow)
+        .where(LegalHoldRow.released_at.is_(None))
+        .order_by(LegalHoldRow.created_at, LegalHoldRow.id)
+    ).all()
+    subjects: dict[str, list[str]] = {}
+    for hold in holds:
+        if hold.call_id is not None:
+            if wanted is None or hold.call_id in wanted:
+                held.setdefault(hold.call_id, []).append(hold.id)
+        elif hold.subject_id is not None:
+            subjects.setdefault(hold.subject_id, []).append(hold.id)
+    if subjects:
+        names = list(subjects)
+        rows = session.execute(
+            select(ParticipantRow.call_id, ParticipantRow.phone, ParticipantRow.name).where(
+                or_(ParticipantRow.phone.in_(names), ParticipantRow.name.in_(names))
+            )
+        ).all()
+        for call_id, phone, name in rows:
+            if wanted is not None and call_id not in wanted:
+                continue
+            ids = held.setdefault(call_id, [])
+            for value in (phone, name):
+                for hold_id in subjects.get(value, []) if value is not None else []:
+                    if hold_id not in ids:
+                        ids.append(hold_id)
+    order = {hold.id: n for n, hold in enumerate(holds)}
+    return {call: sorted(ids, key=order.__getitem__) for call, ids in held.items()}
+
+
+def call_subjects(session: Session, call_id: str) -> tuple[str, ...]:
+    """The numbers and names of a call's participants: what subject holds match."""
+    rows = session.execute(
+        select(ParticipantRow.phone, ParticipantRow.name).where(ParticipantRow.call_id == call_id)
+    ).all()
+    return tuple(sorted({value for row in rows for value in row if value is not None}))
+
+
+def refuse_if_held(session: Session, call_id: str, subjects: Iterable[str]) -> None:
+    """Raise ErasureRefused, naming the (oldest) hold and its reason, while a hold on the
+    call or on one of `subjects` is active."""
+    names = list(subjects)
+    target = LegalHoldRow.call_id == call_id
+    if names:
+        target = or_(target, LegalHoldRow.subject_id.in_(names))
+    holds = session.scalars(
+        select(LegalHoldRow)
+        .where(LegalHoldRow.released_at.is_(None), target)
+        .order_by(LegalHoldRow.created_at, LegalHoldRow.id)
+    ).all()
+    if not holds:
+        return
+    hold = holds[0]
+    more = f" and {len(holds) - 1} more" if len(holds) > 1 else ""
+    raise ErasureRefused(
+        f"call {call_id} is under legal hold {hold.id} ({hold.reason}){more}; it cannot be "
+        f"erased until the hold is released (`callvault hold remove {hold.id} --reason ...`)",
+        call_id=call_id,
+        hold_id=hold.id,
+    )
+
+
+def refuse_unless_expired(call: CallRow, now: datetime) -> None:
+    if call.retain_until is None or call.retain_until > now:
+        raise ErasureRefused(
+            f"call {call.id} is not due for erasure at {now.isoformat()} (retain until "
+            f"{_iso(call.retain_until) or 'not set'}); nothing was erased",
+            call_id=call.id,
+        )
+
+
+def erasure_certificate(
+    session: Session, call: CallRow, recordings: list[RecordingRow], erased_at: datetime
+) -> ErasureCertificate:
+    """Gather, before anything is deleted, what the erasure of `call` will destroy."""
+    keys: list[DestroyedKey] = []
+    blobs: list[DestroyedBlob] = []
+    for recording in recordings:
+        key = session.get(DataKeyRow, recording.id)
+        keys.append(DestroyedKey(recording.id, key.kek_id if key is not None else None))
+        blobs.append(
+            DestroyedBlob(
+                recording.blob_key,
+                "recording",
+                recording.id,
+                recording.ciphertext_sha256,
+                recording.ciphertext_size,
+            )
+        )
+        transcript = session.get(TranscriptRow, recording.id)
+        if transcript is not None:
+            blobs.append(
+                DestroyedBlob(
+                    transcript.blob_key,
+                    "transcript",
+                    recording.id,
+                    transcript.ciphertext_sha256,
+                    transcript.ciphertext_size,
+                )
+            )
+    return ErasureCertificate(
+        call_id=call.id,
+        recording_ids=tuple(r.id for r in recordings),
+        data_keys=tuple(keys),
+        blobs=tuple(blobs),
+        retention_class=call.retention_class,
+        retain_until=call.retain_until,
+        erased_at=erased_at,
+    )
+
+
+def drop_released_holds(session: Session, call_id: str) -> None:
+    """Delete the (released) hold rows of a call about to be erased: the foreign key
+    would refuse the deletion otherwise. hold.add and hold.release keep their story."""
+    for hold in session.scalars(select(LegalHoldRow).where(LegalHoldRow.call_id == call_id)):
+        session.delete(hold)
+    session.flush()
+
+
+# -- the operations Vault offers ----------------------------------------------------------
+
+
+class GovernanceOps:
+    """Legal holds, retention and consent: mixed into `Vault`."""
+
+    if TYPE_CHECKING:
+        config: Config
+
+        def _write(self) -> AbstractContextManager[Session]: ...
+
+        def _read(self) -> AbstractContextManager[Session]: ...
+
+        def _call_row(self, session: Session, call_id: str) -> CallRow: ...
+
+        def _record(
+            self,
+            session: Session,
+            action: str,
+            object_type: str,
+            object_id: str | None,
+            *,
+            actor: str | None = None,
+            purpose: str | None = None,
+            details: dict[str, Any] | None = None,
+        ) -> None: ...
+
+    # -- legal holds -------------------------------------------------------------------
+
+    def add_hold(
+        self,
+        call_id: str | None = None,
+        subject: str | None = None,
+        *,
+        reason: str,
+        actor: str | None = None,
+    ) -> HoldRecord:
+        """Put a call, or every call of a subject (a participant's number or name), on
+        legal hold: it cannot be erased, by request or by retention, until released."""
+        if (call_id is None) == (subject is None):
+            raise InputError("a hold is on a call or on a subject: give exactly one of them")
+        why = _reason(reason, "the reason")
+        who = _subject(subject, "the subject") if subject is not None else None
+        with self._write() as session:
+            if call_id is not None:
+                self._call_row(session, call_id)
+            row = LegalHoldRow(
+                id=_new_id(),
+                call_id=call_id,
+                subject_id=who,
+                reason=why,
+                created_by=actor or self.config.actor,
+                created_at=_now(),
+            )
+            session.add(row)
+            session.flush()
+            self._record(
+                session,
+                "hold.add",
+                "hold",
+                row.id,
+                actor=actor,
+                purpose=why,
+                details={"call_id": call_id, "target": "call" if call_id else "subject"},
+            )
+            return HoldRecord.of(row)
+
+    def release_hold(self, hold_id: str, *, reason: str, actor: str | None = None) -> HoldRecord:
+        """Release a hold; what it held may be erased again (the row stays, as history)."""
+        why = _reason(reason, "the reason")
+        with self._write() as session:
+            row = session.get(LegalHoldRow, hold_id)
+            if row is None:
+                raise _no_such_hold(hold_id)
+            if row.released_at is not None:
+                raise InputError(
+                    f"hold {hold_id} was already released at {row.released_at.isoformat()}"
+                )
+            row.released_at = _now()
+            row.released_by = actor or self.config.actor
+            row.release_reason = why
+            self._record(
+                session,
+                "hold.release",
+                "hold",
+                hold_id,
+                actor=actor,
+                purpose=why,
+                details={"call_id": row.call_id},
+            )
+            return HoldRecord.of(row)
+
+    def holds(self, *, active_only: bool = True, actor: str | None = None) -> list[HoldRecord]:
+        """Holds, oldest first; the listing is audited (subjects are personal data)."""
+        with self._write() as session:
+            query = select(LegalHoldRow).order_by(LegalHoldRow.created_at, LegalHoldRow.id)
+            if active_only:
+                query = query.where(LegalHoldRow.released_at.is_(None))
+            records = [HoldRecord.of(row) for row in session.scalars(query)]
+            self._record(
+                session,
+                "hold.list",
+                "hold",
+                None,
+                actor=actor,
+                details={"count": len(records), "active_only": active_only},
+            )
+        return records
+
+    def holds_for_call(self, call_id: str, *, actor: str | None = None) -> list[HoldRecord]:
+        """The active holds that keep a call from being erased, oldest first (audited)."""
+        with self._write() as session:
+            self._call_row(session, call_id)
+            ids = _active_holds(session, [call_id]).get(call_id, [])
+            records = [HoldRecord.of(row) for row in _rows(session, ids)]
+            self._record(
+                session,
+                "hold.list",
+                "call",
+                call_id,
+                actor=actor,
+                details={"count": len(records), "active_only": True},
+            )
+        return records
+
+    def check_erasable(self, call_id: str, *, expired_by: datetime | None = None) -> None:
+        """Raise NotFound or ErasureRefused unless the call may be erased now (not audited:
+        ids only). `Vault.delete_call` checks again inside its own transaction."""
+        with self._read() as session:
+            call = self._call_row(session, call_id)
+            refuse_if_held(session, call_id, call_subjects(session, call_id))
+            if expired_by is not None:
+                refuse_unless_expired(call, expired_by)
+
+    # -- retention ---------------------------------------------------------------------
+
+    def set_retention(
+        self,
+        call_id: str,
+        retention_class: str,
+        retain_until: datetime | None,
+        *,
+        actor: str | None = None,
+    ) -> RetentionInfo:
+        """Assign a call's retention class and the time after which it is erased
+        (None: no expiry; `retention run` never erases such a call)."""
+        if not _RETENTION_CLASS.fullmatch(retention_class):
+            raise InputError(
+                f"retention class {retention_class!r} is not a class name; use up to 32 "
+                "lower-case letters, digits, '.', '_' or '-', such as standard"
+            )
+        until = _aware(retain_until, "retain until") if retain_until is not None else None
+        with self._write() as session:
+            call = self._call_row(session, call_id)
+            before = RetentionInfo(call.id, call.retention_class, call.retain_until)
+            call.retention_class, call.retain_until = retention_class, until
+            self._record(
+                session,
+                "retention.set",
+                "call",
+                call_id,
+                actor=actor,
+                details={
+                    "retention_class": retention_class,
+                    "retain_until": _iso(until),
+                    "previous": before.to_json(),
+                },
+            )
+        return RetentionInfo(call_id, retention_class, until)
+
+    def retention_of(self, call_id: str) -> RetentionInfo:
+        """A call's retention class and date (not audited: no personal data)."""
+        with self._read() as session:
+            call = self._call_row(session, call_id)
+            return RetentionInfo(call.id, call.retention_class, call.retain_until)
+
+    def expired_calls(self, now: datetime, *, include_held: bool = False) -> list[ExpiredCall]:
+        """Calls whose `retain_until` is at or before `now`, earliest first; held calls
+        only with `include_held` (not audited: ids and dates only). A call without a
+        `retain_until` never expires."""
+        moment = _aware(now, "now")
+        with self._read() as session:
+            rows = session.execute(
+                select(CallRow.id, CallRow.retention_class, CallRow.retain_until)
+                .where(CallRow.retain_until.is_not(None), CallRow.retain_until <= moment)
+                .order_by(CallRow.retain_until, CallRow.id)
+            ).all()
+            held = _active_holds(session, [r[0] for r in rows]) if rows else {}
+        expired = [
+            ExpiredCall(call_id, cls, until, tuple(held.get(call_id, ())))
+            for call_id, cls, until in rows
+            if until is not None  # the query's condition; this tells the type checker
+        ]
+        return [e for e in expired if include_held or not e.hold_ids]
+
+    # -- consent -----------------------------------------------------------------------
+
+    def record_consent(
+        self,
+        participant: str,
+        *,
+        method: str,
+        scopes: Iterable[str],
+        call_id: str | None = None,
+        given_at: datetime | None = None,
+        note: str | None = None,
+        actor: str | None = None,
+    ) -> ConsentRecord:
+        """Record a participant's consent, for one call or (without `call_id`) standing.
+
+        The record outlives the call: erasing the call sets its `call_id` to null, and the
+        record stays as proof that the recording was lawful.
+        """
+        who = _subject(participant, "the participant")
+        if method not in CONSENT_METHODS:
+            raise InputError(
+                f"consent method {method!r} is unknown; use one of {', '.join(CONSENT_METHODS)}"
+            )
+        chosen = set(scopes)
+        unknown = sorted(chosen - set(CONSENT_SCOPES))
+        if unknown or not chosen:
+            what = f"consent scope {unknown[0]!r} is unknown" if unknown else "no consent scope"
+            raise InputError(f"{what}; use one or more of {', '.join(CONSENT_SCOPES)}")
+        when = _aware(given_at, "given at") if given_at is not None else _now()
+        with self._write() as session:
+            if call_id is not None:
+                self._call_row(session, call_id)
+            row = ConsentRow(
+                id=_new_id(),
+                call_id=call_id,
+                participant=who,
+                method=method,
+                scopes=",".join(sorted(chosen)),
+                given_at=when,
+                recorded_by=actor or self.config.actor,
+                note=note or None,
+            )
+            session.add(row)
+            session.flush()
+            self._record(
+                session,
+                "consent.record",
+                "consent",
+                row.id,
+                actor=actor,
+                details={
+                    "call_id": call_id,
+                    "method": method,
+                    "scopes": sorted(chosen),
+                    "given_at": _iso(when),
+                },
+            )
+            return ConsentRecord.of(row)
+
+    def withdraw_consent(
+        self, consent_id: str, *, at: datetime | None = None, actor: str | None = None
+    ) -> ConsentRecord:
+        """Mark a consent withdrawn (the record stays: it covered what came before)."""
+        when = _aware(at, "withdrawn at") if at is not None else _now()
+        with self._write() as session:
+            row = session.get(ConsentRow, consent_id)
+            if row is None:
+                raise _no_such_consent(consent_id)
+            if row.withdrawn_at is not None:
+                raise InputError(
+                    f"consent {consent_id} was already withdrawn at {row.withdrawn_at.isoformat()}"
+                )
+            if when < row.given_at:
+                raise InputError(
+                    f"consent {consent_id} was given at {row.given_at.isoformat()}; it cannot "
+                    f"be withdrawn earlier, at {when.isoformat()}"
+                )
+            row.withdrawn_at = when
+            self._record(
+                session,
+                "consent.withdraw",
+                "consent",
+                consent_id,
+                actor=actor,
+                details={"call_id": row.call_id, "withdrawn_at": _iso(when)},
+            )
+            return ConsentRecord.of(row)
+
+    def consents(
+        self,
+        *,
+        call_id: str | None = None,
+        participant: str | None = None,
+        actor: str | None = None,
+    ) -> list[ConsentRecord]:
+        """Consent records, oldest first, of one call and/or one participant (audited)."""
+        who = _subject(participant, "the participant") if participant is not None else None
+        with self._write() as session:
+            query = select(ConsentRow).order_by(ConsentRow.given_at, ConsentRow.id)
+            if call_id is not None:
+                query = query.where(ConsentRow.call_id == call_id)
+            if who is not None:
+                query = query.where(ConsentRow.participant == who)
+            records = [ConsentRecord.of(row) for row in session.scalars(query)]
+            self._record(
+                session,
+                "consent.list",
+                "consent",
+                None,
+                actor=actor,
+                details={"count": len(records), "call_id": call_id},
+            )
+        return records
+
+
+def _rows(session: Session, ids: list[str]) -> Iterator[LegalHoldRow]:
+    for hold_id in ids:
+        row = session.get(LegalHoldRow, hold_id)
+        if row is not None:
+            yield row
