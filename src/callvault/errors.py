@@ -63,8 +63,12 @@ class KeyDestroyed(CallvaultError):
     """The data key of a recording is gone (crypto-shredded); its ciphertext is unreadable."""
 
 
-class ConsentRequired(CallvaultError):
+class ConsentRequired(InputError):
     """The recording policy requires consent that has not been recorded."""
+
+
+class RecordingRefused(InputError):
+    """The recording policy does not allow keeping this recording."""
 
 
 class NotAuthorized(CallvaultError):

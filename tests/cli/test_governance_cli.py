@@ -30,7 +30,9 @@ def run(tmp_path: Path, backend: str, request: pytest.FixtureRequest):  # type: 
 def ingest(run, tmp_path: Path, seed: int = 0) -> str:  # type: ignore[no-untyped-def]
     path = tmp_path / f"call{seed}.wav"
     path.write_bytes(wav_bytes(tone(1.0, 8000, 2, seed), 8000))
-    result = run("ingest", str(path), "--caller", "+14155550100", "--json")
+    result = run(
+        "ingest", "--consent", "pre-call-notice", str(path), "--caller", "+14155550100", "--json"
+    )
     assert result.exit_code == 0, result.output
     return str(json.loads(result.stdout)["calls"][0]["call_id"])
 
@@ -131,6 +133,12 @@ def test_retention_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-u
 
 def test_consent_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     call_id = ingest(run, tmp_path)
+    # Ingest recorded how the parties agreed (--consent pre-call-notice), one per party.
+    at_ingest = ok(run("consent", "list", "--json"))["consents"]
+    assert at_ingest and {(c["call_id"], c["method"]) for c in at_ingest} == {
+        (call_id, "pre-call-notice")
+    }
+    from_ingest = {c["id"] for c in at_ingest}
     record = ok(
         run(
             "consent",
@@ -157,13 +165,14 @@ def test_consent_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-unt
         run("consent", "add", "--participant", "+442071838750", "--method", "web", "--scope",
             "training", "--json")
     )  # fmt: skip
-    assert [c["id"] for c in ok(run("consent", "list", "--json"))["consents"]] == [
+    assert {c["id"] for c in ok(run("consent", "list", "--json"))["consents"]} == {
+        *from_ingest,
         record["id"],
         other["id"],
-    ]
-    assert [
+    }
+    assert {
         c["id"] for c in ok(run("consent", "list", "--call", call_id, "--json"))["consents"]
-    ] == [record["id"]]
+    } == {*from_ingest, record["id"]}
     by_number = ok(run("consent", "list", "--participant", "+442071838750", "--json"))
     assert [c["id"] for c in by_number["consents"]] == [other["id"]]
     withdrawn = ok(run("consent", "withdraw", record["id"], "--at", "2026-03-05T00:00Z", "--json"))
@@ -172,8 +181,9 @@ def test_consent_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-unt
 
     # Erasing the call keeps the consent, detached from it.
     assert run("delete", call_id, "--reason", "asked", "--yes").exit_code == 0
-    (kept, _) = ok(run("consent", "list", "--json"))["consents"]
-    assert kept["id"] == record["id"] and kept["call_id"] is None
+    kept = {c["id"]: c for c in ok(run("consent", "list", "--json"))["consents"]}
+    assert set(kept) == {*from_ingest, record["id"], other["id"]}
+    assert all(kept[i]["call_id"] is None for i in (*from_ingest, record["id"]))
 
 
 @pytest.mark.parametrize(

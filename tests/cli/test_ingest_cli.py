@@ -120,7 +120,7 @@ def blob_files(data_dir: Path) -> list[Path]:
 @pytest.mark.parametrize("kind", sorted(FORMATS))
 def test_ingest_every_format(run: Runner, inputs: Path, data_dir: Path, kind: str) -> None:
     path = write(inputs / f"call{FORMATS[kind][4]}", kind, 0.5, 2)
-    (call,) = ingested(run("ingest", path, "--json"))
+    (call,) = ingested(run("ingest", "--consent", "pre-call-notice", path, "--json"))
     assert call["source"] == str(path) and call["duplicate"] is False
     record = shown(run, call["call_id"])
     rec = record["recording"]
@@ -140,7 +140,8 @@ def test_ingest_every_format(run: Runner, inputs: Path, data_dir: Path, kind: st
 def test_stereo_call_with_every_option(run: Runner, inputs: Path) -> None:
     path = wav_file(inputs, 2)
     result = run(
-        "ingest", path, "--caller", "+1 415 555 0100", "--callee", "+442071838750",
+        "ingest", "--consent", "pre-call-notice", path,
+        "--caller", "+1 415 555 0100", "--callee", "+442071838750",
         "--direction", "inbound", "--agent", "alice", "--started-at", "2026-03-01T09:30:00+01:00",
         "--language", "EN",
     )  # fmt: skip
@@ -172,7 +173,17 @@ def test_stereo_call_with_every_option(run: Runner, inputs: Path) -> None:
 
 
 def test_show_json_has_the_documented_fields(run: Runner, inputs: Path) -> None:
-    (call,) = ingested(run("ingest", wav_file(inputs, 2), "--json", "--direction", "outbound"))
+    (call,) = ingested(
+        run(
+            "ingest",
+            "--consent",
+            "pre-call-notice",
+            wav_file(inputs, 2),
+            "--json",
+            "--direction",
+            "outbound",
+        )
+    )
     record = shown(run, call["call_id"])
     # docs/json.md: later versions may add keys, never remove them
     assert {"schema", "id", "direction", "agent", "started_at", "language", "created_at",
@@ -192,7 +203,8 @@ def test_show_json_has_the_documented_fields(run: Runner, inputs: Path) -> None:
 
 
 def test_outbound_call_flags_the_caller(run: Runner, inputs: Path) -> None:
-    (call,) = ingested(run("ingest", wav_file(inputs, 2), "--json", "--direction", "outbound",
+    (call,) = ingested(run("ingest", "--consent", "pre-call-notice", wav_file(inputs, 2),
+                           "--json", "--direction", "outbound",
                            "--agent", "bob", "--caller", "+442071838750"))  # fmt: skip
     record = shown(run, call["call_id"])
     assert [(p["role"], p["phone"], p["name"], p["is_agent"]) for p in record["participants"]] == [
@@ -202,7 +214,8 @@ def test_outbound_call_flags_the_caller(run: Runner, inputs: Path) -> None:
 
 
 def test_mono_call_has_one_leg_without_participant(run: Runner, inputs: Path) -> None:
-    (call,) = ingested(run("ingest", wav_file(inputs, 1), "--json", "--caller", "+14155550100",
+    (call,) = ingested(run("ingest", "--consent", "pre-call-notice", wav_file(inputs, 1),
+                           "--json", "--caller", "+14155550100",
                            "--callee", "+442071838750", "--direction", "inbound",
                            "--agent", "alice"))  # fmt: skip
     record = shown(run, call["call_id"])
@@ -215,7 +228,7 @@ def test_mono_call_has_one_leg_without_participant(run: Runner, inputs: Path) ->
 
 
 def test_three_channels_give_three_legs(run: Runner, inputs: Path) -> None:
-    (call,) = ingested(run("ingest", wav_file(inputs, 3), "--json"))
+    (call,) = ingested(run("ingest", "--consent", "pre-call-notice", wav_file(inputs, 3), "--json"))
     record = shown(run, call["call_id"])
     roles = {p["id"]: p["role"] for p in record["participants"]}
     assert [(leg["channel"], roles[leg["participant_id"]]) for leg in record["legs"]] == [
@@ -228,7 +241,7 @@ def test_three_channels_give_three_legs(run: Runner, inputs: Path) -> None:
 
 def test_several_files_are_several_calls(run: Runner, inputs: Path) -> None:
     first, second = wav_file(inputs, 2, seed=1), write(inputs / "b.flac", "flac", 0.5, 1)
-    calls = ingested(run("ingest", first, second, "--json"))
+    calls = ingested(run("ingest", "--consent", "pre-call-notice", first, second, "--json"))
     assert [c["source"] for c in calls] == [str(first), str(second)]
     assert len({c["call_id"] for c in calls}) == 2
     assert not any(c["duplicate"] for c in calls)
@@ -238,14 +251,25 @@ def test_same_bytes_again_return_the_existing_call(
     run: Runner, inputs: Path, data_dir: Path
 ) -> None:
     path = wav_file(inputs, 2)
-    (first,) = ingested(run("ingest", path, "--json", "--caller", "+14155550100"))
+    (first,) = ingested(
+        run("ingest", "--consent", "pre-call-notice", path, "--json", "--caller", "+14155550100")
+    )
     before = snapshot(data_dir)
     copy = inputs / "copy-of-call.wav"
     copy.write_bytes(path.read_bytes())
-    again = run("ingest", copy, "--callee", "+442071838750", "--direction", "outbound")
+    again = run(
+        "ingest",
+        "--consent",
+        "pre-call-notice",
+        copy,
+        "--callee",
+        "+442071838750",
+        "--direction",
+        "outbound",
+    )
     assert again.exit_code == 0
     assert again.stdout == f"{first['call_id']}  already stored  {copy}\n"
-    (dup,) = ingested(run("ingest", path, "--json"))
+    (dup,) = ingested(run("ingest", "--consent", "pre-call-notice", path, "--json"))
     assert dup == {**first, "duplicate": True}
     after = snapshot(data_dir)
     assert before is not None and after is not None
@@ -261,7 +285,7 @@ def test_same_bytes_twice_in_one_command(run: Runner, inputs: Path, data_dir: Pa
     path = wav_file(inputs, 2)
     copy = inputs / "copy.wav"
     copy.write_bytes(path.read_bytes())
-    first, second = ingested(run("ingest", path, copy, "--json"))
+    first, second = ingested(run("ingest", "--consent", "pre-call-notice", path, copy, "--json"))
     assert (first["duplicate"], second["duplicate"]) == (False, True)
     assert second["call_id"] == first["call_id"]
     assert len(blob_files(data_dir)) == 1
@@ -477,15 +501,19 @@ def test_bad_input_writes_nothing(run: Runner, inputs: Path, data_dir: Path, cas
     if case == "read-error" and not Path("/proc/self/mem").exists():
         pytest.skip("needs Linux /proc")
     bad = BAD_INPUTS[case](inputs)
-    check_refusal(run("ingest", *bad.args, env=bad.env), bad)
-    check_refusal(run("ingest", *bad.args, "--json", env=bad.env), bad)
+    check_refusal(run("ingest", "--consent", "pre-call-notice", *bad.args, env=bad.env), bad)
+    check_refusal(
+        run("ingest", "--consent", "pre-call-notice", *bad.args, "--json", env=bad.env), bad
+    )
     assert not data_dir.exists()
 
 
 def test_bad_input_leaves_an_existing_vault_unchanged(
     run: Runner, inputs: Path, data_dir: Path
 ) -> None:
-    (stored,) = ingested(run("ingest", wav_file(inputs, 2, seed=99), "--json"))
+    (stored,) = ingested(
+        run("ingest", "--consent", "pre-call-notice", wav_file(inputs, 2, seed=99), "--json")
+    )
     before = snapshot(data_dir)
     assert before is not None and before["rows"]["calls"] == 1
     assert len([f for f in before["files"] if f.startswith("blobs/")]) == 1
@@ -496,7 +524,7 @@ def test_bad_input_leaves_an_existing_vault_unchanged(
         if name in skipped:
             continue
         bad = make(inputs)
-        result = run("ingest", *bad.args, env=bad.env)
+        result = run("ingest", "--consent", "pre-call-notice", *bad.args, env=bad.env)
         check_refusal(result, bad)
         assert snapshot(data_dir) == before, name
     listed = json.loads(run("list", "--json").stdout)["calls"]
@@ -504,7 +532,9 @@ def test_bad_input_leaves_an_existing_vault_unchanged(
 
 
 def test_bad_direction_writes_nothing(run: Runner, inputs: Path, data_dir: Path) -> None:
-    result = run("ingest", wav_file(inputs), "--direction", "sideways")
+    result = run(
+        "ingest", "--consent", "pre-call-notice", wav_file(inputs), "--direction", "sideways"
+    )
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
@@ -514,7 +544,9 @@ def test_bad_direction_writes_nothing(run: Runner, inputs: Path, data_dir: Path)
 
 
 def test_bad_direction_is_one_line(run: Runner, inputs: Path) -> None:
-    result = run("ingest", wav_file(inputs), "--direction", "sideways")
+    result = run(
+        "ingest", "--consent", "pre-call-notice", wav_file(inputs), "--direction", "sideways"
+    )
     assert result.stderr == (
         "error: --direction 'sideways' is not one of inbound, outbound, internal; pick one\n"
     )
@@ -524,7 +556,7 @@ def test_wav_with_streaming_header_is_imported(run: Runner, inputs: Path) -> Non
     data = bytearray(wav_bytes(tone(0.5, 8000, 2), 8000))
     data[4:8] = data[40:44] = struct.pack("<I", 0xFFFFFFFF)
     path = _file(inputs, "live.wav", bytes(data))
-    (call,) = ingested(run("ingest", path, "--json"))
+    (call,) = ingested(run("ingest", "--consent", "pre-call-notice", path, "--json"))
     assert shown(run, call["call_id"])["recording"]["duration_s"] == 0.5
 
 
@@ -551,7 +583,9 @@ def test_file_without_read_permission(tmp_path: Path) -> None:
                     os.setgroups([])
                     os.setgid(65534)
                     os.setuid(65534)
-                result = CliRunner().invoke(cli, ["ingest", str(locked)], env=env)
+                result = CliRunner().invoke(
+                    cli, ["ingest", "--consent", "pre-call-notice", str(locked)], env=env
+                )
                 payload = [result.exit_code, result.stdout, result.stderr]
                 os.write(write_end, json.dumps(payload).encode())
                 code = 0

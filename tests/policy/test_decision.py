@@ -230,10 +230,16 @@ def test_to_json_has_a_stable_shape(table: JurisdictionTable) -> None:
     assert "+1514" not in json.dumps(data)
 
 
+def test_no_number_at_all_is_the_strictest_rule(table: JurisdictionTable) -> None:
+    decision = _decide([], table)
+    assert (decision.consent, decision.notice_required) == ("all-party", True)
+    assert [j.key for j in decision.jurisdictions] == ["unknown"]
+
+
 @pytest.mark.parametrize(
     ("participants", "kwargs", "message"),
     [
-        ([], {}, "participants must be a non-empty list of phone numbers"),
+        ("+12125550100", {}, "participants must be a list of phone numbers, not one string"),
         ([NY], {"at": datetime(2026, 1, 1)}, "the call time has no time zone"),
         ([NY], {"direction": "sideways"}, "direction 'sideways' is not one of inbound"),
         (["0301234567"], {}, "'0301234567' is not an E.164 phone number"),

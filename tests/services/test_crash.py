@@ -90,7 +90,7 @@ def _verify_all(data: Path) -> dict[str, str]:
 
 
 def _ingest(data: Path, path: Path) -> dict[str, Any]:
-    (stored,) = _ok(data, "ingest", str(path), "--json")["calls"]
+    (stored,) = _ok(data, "ingest", "--consent", "pre-call-notice", str(path), "--json")["calls"]
     return dict(stored)
 
 
@@ -149,7 +149,7 @@ def test_sigkill_during_ingest_leaves_call_whole_or_absent(
     before = _snapshot(data)
     second = baseline.second
 
-    _crash(data, point, "ingest", str(second), "--json")
+    _crash(data, point, "ingest", "--consent", "pre-call-notice", str(second), "--json")
 
     if point == "probe":
         assert _snapshot(data) == before, "a crash while checking the file wrote something"
@@ -207,5 +207,5 @@ def test_sigkill_while_probing_the_first_file_creates_nothing(
     baseline: Baseline, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    _crash(data, "probe", "ingest", str(baseline.second))
+    _crash(data, "probe", "ingest", "--consent", "pre-call-notice", str(baseline.second))
     assert not data.exists()

@@ -42,6 +42,8 @@ def ingest_outbound_call(run, *extra: str):  # type: ignore[no-untyped-def]
     """The stereo eval call as an outbound call of agent alice, transcribed at once."""
     return run(
         "ingest",
+        "--consent",
+        "pre-call-notice",
         str(STEREO),
         "--caller",
         "+14155550100",
@@ -81,7 +83,9 @@ def test_ingest_wait_then_show_has_the_transcript(run) -> None:  # type: ignore[
     assert "transcript.store" in actions and "transcript.read" in actions
     assert run("verify", "--all").exit_code == 0
     # Ingesting the same bytes again queues nothing new.
-    again = json.loads(run("ingest", str(STEREO), "--json").stdout)["calls"][0]
+    again = json.loads(run("ingest", "--consent", "pre-call-notice", str(STEREO), "--json").stdout)[
+        "calls"
+    ][0]
     assert again["duplicate"] and again["job_id"] == call["job_id"]
 
 
@@ -90,7 +94,16 @@ def test_no_speech_is_a_status_not_an_error(run, tmp_path: Path) -> None:  # typ
 
     silence = tmp_path / "silence.wav"
     silence.write_bytes(wav_bytes(np.zeros((16000 * 3, 2), dtype="<i2"), 16000))
-    result = run("ingest", str(silence), "--language", "en", "--wait", "--json")
+    result = run(
+        "ingest",
+        "--consent",
+        "pre-call-notice",
+        str(silence),
+        "--language",
+        "en",
+        "--wait",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     (call,) = json.loads(result.stdout)["calls"]
     transcript = json.loads(run("show", call["call_id"], "--json").stdout)["transcript"]
@@ -111,7 +124,9 @@ def test_failed_job_names_the_model_and_retries(tmp_path: Path, backend: str) ->
     }
     broken = {**data, "CALLVAULT_ASR_MODELS": f"en={tmp_path / 'no-such-model'}"}
     result = CliRunner().invoke(
-        cli, ["ingest", str(STEREO), "--language", "en", "--wait"], env=broken
+        cli,
+        ["ingest", "--consent", "pre-call-notice", str(STEREO), "--language", "en", "--wait"],
+        env=broken,
     )
     assert result.exit_code == 1
     *progress_lines, error = result.stderr.rstrip("\n").split("\n")

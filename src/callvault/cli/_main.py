@@ -87,6 +87,12 @@ def init(ctx: click.Context, as_json: bool) -> None:
 @click.option("--agent", metavar="USER", help="The agent (user name) on the call.")
 @click.option("--started-at", metavar="ISO8601", help="When the call started, with time zone.")
 @click.option("--language", metavar="xx", help="Spoken language (ISO 639-1).")
+@click.option(
+    "--consent",
+    metavar="METHOD",
+    help="How every party agreed to the recording: verbal, dtmf, web, ivr or pre-call-notice "
+    "(needed where the law asks for everyone's consent; recorded per party).",
+)
 @click.option("--wait", is_flag=True, help="Transcribe now, in this process, with progress.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -99,23 +105,30 @@ def ingest(
     agent: str | None,
     started_at: str | None,
     language: str | None,
+    consent: str | None,
     wait: bool,
     as_json: bool,
 ) -> None:
     """Import audio files; each file is one call, each channel one leg.
 
-    Every file is checked before anything is stored: one bad file and nothing is written.
-    Each new recording is queued for transcription (`--wait` runs it here and now).
+    Every file is checked, and every call passes the recording policy (rules and the
+    consent law of each party's jurisdiction), before anything is stored: one refused
+    file and nothing is written. Each new recording is queued for transcription (`--wait`
+    runs it here and now).
     """
     options = FileImportOptions(caller, callee, direction, agent, started_at, language)
     if len(paths) > 1 and sys.stderr.isatty():
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("storing", total=len(paths))
             results = ingest_files(
-                config_of(ctx), list(paths), options, progress=lambda _call: bar.advance(task)
+                config_of(ctx),
+                list(paths),
+                options,
+                consent=consent,
+                progress=lambda _call: bar.advance(task),
             )
     else:
-        results = ingest_files(config_of(ctx), list(paths), options)
+        results = ingest_files(config_of(ctx), list(paths), options, consent=consent)
     if wait:
         wait_for_jobs(config_of(ctx), [r.job_id for r in results])
     if as_json:
@@ -353,7 +366,8 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
 def demo(ctx: click.Context) -> None:
     """Synthesize a sample call with espeak-ng, ingest and transcribe it, print its record."""
     config = config_of(ctx)
-    (stored,) = ingest_captured(config, [demo_call()])
+    # The sample's agent announces the recording before anyone speaks.
+    (stored,) = ingest_captured(config, [demo_call()], consent="pre-call-notice")
     wait_for_jobs(config, [stored.job_id])
     with Vault.open(config) as vault:
         record = call_document(vault, stored.call_id, purpose="demo")

@@ -90,16 +90,19 @@ def decide(
 
     `participants` are E.164 numbers (or short numbers such as "112"), the party who
     hears the notice first: the notice language follows the first participant whose
-    country is known unless `language` (BCP 47) names one callvault has.
+    country is known unless `language` (BCP 47) names one callvault has. No number at all
+    stands for parties of unknown jurisdiction: the strictest rule applies.
     """
-    if isinstance(participants, str) or not participants:
-        raise InputError("participants must be a non-empty list of phone numbers")
+    if isinstance(participants, str):
+        raise InputError("participants must be a list of phone numbers, not one string")
     if at.tzinfo is None or at.utcoffset() is None:
         raise InputError("the call time has no time zone; pass an aware datetime")
     if direction is not None and direction not in DIRECTIONS:
         raise InputError(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
 
-    jurisdictions = tuple(_jurisdiction(p) for p in participants)
+    # No number known (a recording of unknown parties): one party of unknown jurisdiction,
+    # whose rule is the strictest.
+    jurisdictions = tuple(_jurisdiction(p) for p in participants) or (Jurisdiction(UNKNOWN),)
     reasons: list[Reason] = []
     consent: Consent = "none"
     notice = legal_review = False
