@@ -17,6 +17,7 @@ from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.cli._governance import consent, hold, retention
 from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
+from callvault.cli._rights import rights
 from callvault.cli._search import search
 from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
@@ -374,7 +375,7 @@ def demo(ctx: click.Context) -> None:
     echo_json({"ingested": stored.to_json(), "call": record})
 
 
-for command in (process, jobs, models, search, hold, retention, consent, policy):
+for command in (process, jobs, models, search, hold, retention, consent, policy, rights):
     cli.add_command(command)
 
 

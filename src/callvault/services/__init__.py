@@ -18,6 +18,14 @@ from callvault.services.retention import (
     RetentionSkipped,
     run_retention,
 )
+from callvault.services.rights import (
+    SubjectErasure,
+    SubjectExport,
+    SubjectSearch,
+    erase_subject,
+    export_subject,
+    find_subject,
+)
 
 __all__ = [
     "PROCESS_TASK",
@@ -26,11 +34,17 @@ __all__ = [
     "RetentionErased",
     "RetentionReport",
     "RetentionSkipped",
+    "SubjectErasure",
+    "SubjectExport",
+    "SubjectSearch",
     "call_document",
     "demo_call",
     "erase_call",
+    "erase_subject",
     "enqueue_processing",
     "export_audio",
+    "export_subject",
+    "find_subject",
     "ingest_captured",
     "ingest_files",
     "open_queue",

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from callvault.capture import parse_e164
 from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError, NotFound
+from callvault.vault._audit import AuditEntry, iter_entries
 from callvault.vault._models import (
     CallRow,
     ConsentRow,
@@ -41,11 +42,13 @@ __all__ = [
     "ConsentRecord",
     "DestroyedBlob",
     "DestroyedKey",
+    "ErasureBlock",
     "ErasureCertificate",
     "ExpiredCall",
     "GovernanceOps",
     "HoldRecord",
     "RetentionInfo",
+    "SubjectCall",
     "erasure_certificate",
     "call_subjects",
     "refuse_if_held",
@@ -284,6 +287,61 @@ class ErasureCertificate:
             "erased_at": _iso(self.erased_at),
             "method": self.method,
         }
+
+
+@dataclass(frozen=True)
+class SubjectCall:
+    """A call in which a data subject took part (`role`: their first matching party)."""
+
+    call_id: str
+    started_at: datetime | None
+    role: str
+    other_participants: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "started_at": _iso(self.started_at),
+            "role": self.role,
+            "other_participants": self.other_participants,
+        }
+
+
+@dataclass(frozen=True)
+class ErasureBlock:
+    """Why a call may not be erased on request: a legal hold (`hold_id`, `reason`) or a
+    retention duty (`retention_class` until `retain_until`)."""
+
+    call_id: str
+    rule: str  # legal-hold | retention-duty
+    hold_id: str | None = None
+    reason: str | None = None
+    retention_class: str | None = None
+    retain_until: datetime | None = None
+
+    def describe(self) -> str:
+        if self.rule == "legal-hold":
+            return f"call {self.call_id} is under legal hold {self.hold_id} ({self.reason})"
+        return (
+            f"call {self.call_id} has retention class {self.retention_class}, a duty to keep "
+            f"it until {_iso(self.retain_until) or 'no end date'}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "rule": self.rule,
+            "hold_id": self.hold_id,
+            "reason": self.reason,
+            "retention_class": self.retention_class,
+            "retain_until": _iso(self.retain_until),
+        }
+
+
+# Retention classes that stand for a legal duty to keep the recording (MiFID II art. 16(7)
+# asks investment firms to keep call recordings for 5 to 7 years): an erasure request does
+# not override them while they run (GDPR art. 17(3)(b)).
+DUTY_CLASS_PREFIXES = ("mifid",)
 
 
 # -- used by Vault.delete_call, inside its transaction ----------------------------------
@@ -550,6 +608,88 @@ class GovernanceOps:
             refuse_if_held(session, call_id, call_subjects(session, call_id))
             if expired_by is not None:
                 refuse_unless_expired(call, expired_by)
+
+    # -- data subjects -----------------------------------------------------------------
+
+    def subject_calls(
+        self, subject: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> list[SubjectCall]:
+        """The calls in which a participant's number equals `subject` (E.164, normalised
+        when it starts with +) or whose name equals it (case-insensitive), oldest first.
+
+        Audited as `rights.find` with call ids and a count only: the subject is personal
+        data and the chain cannot be edited.
+        """
+        who = _subject(subject, "the subject")
+        with self._write() as session:
+            match = or_(
+                ParticipantRow.phone == who,
+                func.lower(ParticipantRow.name) == who.lower(),
+            )
+            rows = session.execute(
+                select(ParticipantRow.call_id, ParticipantRow.role, CallRow.started_at)
+                .join(CallRow, CallRow.id == ParticipantRow.call_id)
+                .where(match)
+                .order_by(CallRow.created_at, CallRow.id, ParticipantRow.position)
+            ).all()
+            first: dict[str, tuple[str, datetime | None]] = {}
+            for call_id, role, started_at in rows:
+                first.setdefault(call_id, (role, started_at))
+            counts: dict[str, int] = {}
+            if first:
+                for call_id, n in session.execute(
+                    select(ParticipantRow.call_id, func.count())
+                    .where(ParticipantRow.call_id.in_(list(first)))
+                    .group_by(ParticipantRow.call_id)
+                ):
+                    counts[call_id] = int(n)
+            calls = [
+                SubjectCall(call_id, started_at, role, counts.get(call_id, 1) - 1)
+                for call_id, (role, started_at) in first.items()
+            ]
+            self._record(
+                session,
+                "rights.find",
+                "subject",
+                None,
+                actor=actor,
+                purpose=purpose,
+                details={"count": len(calls), "calls": [c.call_id for c in calls]},
+            )
+        return calls
+
+    def erasure_blocks(self, call_ids: Iterable[str], now: datetime) -> list[ErasureBlock]:
+        """What keeps each of `call_ids` from being erased on request at `now`: every
+        active legal hold, and a duty retention class (see DUTY_CLASS_PREFIXES) whose
+        `retain_until` is later or unset. Not audited: ids, reasons and dates only."""
+        moment = _aware(now, "now")
+        wanted = list(call_ids)
+        blocks: list[ErasureBlock] = []
+        with self._read() as session:
+            held = _active_holds(session, wanted) if wanted else {}
+            for call_id in wanted:
+                for hold in _rows(session, held.get(call_id, [])):
+                    blocks.append(ErasureBlock(call_id, "legal-hold", hold.id, hold.reason))
+                call = self._call_row(session, call_id)
+                duty = call.retention_class.startswith(DUTY_CLASS_PREFIXES)
+                if duty and (call.retain_until is None or call.retain_until > moment):
+                    blocks.append(
+                        ErasureBlock(
+                            call_id,
+                            "retention-duty",
+                            retention_class=call.retention_class,
+                            retain_until=call.retain_until,
+                        )
+                    )
+        return blocks
+
+    def audit_entries_about(self, object_ids: Iterable[str]) -> list[AuditEntry]:
+        """Audit entries whose object is one of `object_ids`, oldest first (not audited)."""
+        entries: list[AuditEntry] = []
+        with self._read() as session:
+            for object_id in sorted(set(object_ids)):
+                entries.extend(iter_entries(session, object_id=object_id))
+        return sorted(entries, key=lambda e: e.seq)
 
     # -- retention ---------------------------------------------------------------------
 

@@ -1,0 +1,316 @@
+"""Use cases for data subjects' rights: find, export (access, GDPR art. 15 and 20) and
+erase (art. 17) every call of one person, named by phone number or participant name.
+
+Only whole calls are erased: erasing one leg of a call that other people took part in
+is out of scope. A request is refused as a whole, before anything is erased, when one of
+the subject's calls is under legal hold or a retention duty still runs.
+
+The audit chain gets ids and counts only, never the subject: it cannot be edited, so a
+number or a name written into it could never be erased.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from callvault.capture import parse_e164
+from callvault.errors import ErasureRefused, InputError
+from callvault.services.calls import call_document, erase_call
+from callvault.vault import Vault
+from callvault.vault._governance import ErasureBlock, SubjectCall
+
+__all__ = [
+    "ErasureBlock",
+    "SubjectCall",
+    "SubjectErasure",
+    "SubjectExport",
+    "SubjectSearch",
+    "erase_subject",
+    "export_subject",
+    "find_subject",
+]
+
+_REASON_LIMIT = 256  # reasons go into audit_log.purpose, a VARCHAR(256)
+
+# Audio container (as the probe names it) -> file name extension in an export.
+_EXTENSIONS = {
+    "wav": "wav",
+    "flac": "flac",
+    "mp3": "mp3",
+    "ogg": "ogg",
+    "matroska,webm": "webm",
+    "mov,mp4,m4a,3gp,3g2,mj2": "m4a",
+}
+
+
+@dataclass(frozen=True)
+class SubjectSearch:
+    """`rights find`: the (normalised) subject and the calls they took part in."""
+
+    subject: str
+    calls: tuple[SubjectCall, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "calls": [c.to_json() for c in self.calls]}
+
+
+@dataclass(frozen=True)
+class SubjectExport:
+    """`rights export`: what was written to the zip file."""
+
+    subject: str
+    out: Path
+    call_ids: tuple[str, ...]
+    files: tuple[str, ...]
+    size_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "out": str(self.out),
+            "calls": list(self.call_ids),
+            "files": list(self.files),
+            "size_bytes": self.size_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class SubjectErasure:
+    """`rights erase`: the calls erased (by crypto-shredding)."""
+
+    subject: str
+    erased: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "erased": list(self.erased)}
+
+
+def _normalised(subject: str) -> str:
+    # The vault normalises the same way when it searches; this is what the output shows.
+    text = subject.strip()
+    return parse_e164(text, option="the subject") if text.startswith("+") else text
+
+
+def find_subject(
+    vault: Vault, subject: str, *, purpose: str | None = None, actor: str | None = None
+) -> SubjectSearch:
+    """The calls of a subject (audited as `rights.find`, ids and a count only)."""
+    calls = vault.subject_calls(subject, actor=actor, purpose=purpose)
+    return SubjectSearch(_normalised(subject), tuple(calls))
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+def _destination(vault: Vault, out: Path, overwrite: bool) -> Path:
+    """The resolved target; refused inside the data directory (plaintext never lands
+    there), when it exists (unless `overwrite`) or when its directory is missing."""
+    target = out.expanduser().resolve()
+    data_dir = vault.config.data_dir.expanduser().resolve()
+    if target == data_dir or data_dir in target.parents:
+        raise InputError(
+            f"{out}: is inside the data directory, which holds only ciphertext; export "
+            "somewhere else"
+        )
+    if target.exists() and not overwrite:
+        raise InputError(f"{out}: already exists; pass --force to replace it")
+    if not target.parent.is_dir():
+        raise InputError(f"{out}: the directory {target.parent} does not exist")
+    return target
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _readme(subject: str, generated_at: str, files: list[tuple[str, str]]) -> bytes:
+    lines = [
+        "Export of the personal data held about one data subject (GDPR art. 15 and 20).",
+        "",
+        f"Subject: {subject}",
+        f"Generated at: {generated_at}",
+        "",
+        "Every file in this archive:",
+        "",
+        "README.txt  this file",
+    ]
+    lines += [f"{name}  {what}" for name, what in files]
+    lines += [
+        "",
+        "Times are ISO 8601 with time zone. JSON files are UTF-8. Audio files are the",
+        "original recordings, bit-exact, as they were received.",
+        "",
+    ]
+    return "\n".join(lines).encode()
+
+
+def export_subject(
+    vault: Vault,
+    subject: str,
+    out: Path,
+    *,
+    purpose: str | None = None,
+    overwrite: bool = False,
+    actor: str | None = None,
+) -> SubjectExport:
+    """Write a zip of everything held about `subject` to `out` (see docs/json.md).
+
+    Every read goes through the vault's audited paths; the archive is written to a
+    temporary file next to `out` and renamed into place at the end, so a failure leaves
+    nothing behind. Audited as `rights.export` (ids and counts only).
+    """
+    target = _destination(vault, out, overwrite)
+    who = _normalised(subject)
+    calls = vault.subject_calls(subject, actor=actor, purpose=purpose)
+    generated_at = datetime.now(UTC).isoformat()
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    listed: list[tuple[str, str]] = []
+    objects: set[str] = set()
+    try:
+        with open(tmp, "xb") as handle:
+            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+
+                def add(name: str, what: str, data: bytes) -> None:
+                    archive.writestr(name, data)
+                    listed.append((name, what))
+
+                add(
+                    "subject.json",
+                    "the subject, the calls found and when this export was made",
+                    _json_bytes(
+                        {
+                            "subject": who,
+                            "generated_at": generated_at,
+                            "calls": [c.to_json() for c in calls],
+                        }
+                    ),
+                )
+                for call in calls:
+                    folder = f"calls/{call.call_id}"
+                    document = call_document(vault, call.call_id, purpose=purpose)
+                    recording = document["recording"]
+                    objects |= {call.call_id, recording["id"]}
+                    add(
+                        f"{folder}/call.json",
+                        "the call: participants, legs, recording and transcript",
+                        _json_bytes(document),
+                    )
+                    ext = _EXTENSIONS.get(recording["container"], "bin")
+                    name = f"{folder}/audio.{ext}"
+                    # Audio is already compressed or not worth the CPU: stored as is.
+                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_STORED
+                    with (
+                        vault.open_recording(
+                            call.call_id, action="recording.export", purpose=purpose, actor=actor
+                        ) as reader,
+                        archive.open(info, "w", force_zip64=True) as member,
+                    ):
+                        for chunk in reader.iter_chunks():
+                            member.write(chunk)
+                    listed.append((name, "the original recording of the call, decrypted"))
+                consents = [
+                    c.to_json()
+                    for c in vault.consents(actor=actor)
+                    if _same_subject(c.participant, who)
+                ]
+                objects |= {c["id"] for c in consents}
+                add(
+                    "consents.json",
+                    "the consent records of the subject",
+                    _json_bytes({"consents": consents}),
+                )
+                entries = vault.audit_entries_about(objects)
+                add(
+                    "audit.json",
+                    "the audit log entries about these calls, recordings and consents",
+                    _json_bytes({"entries": [e.to_dict() for e in entries]}),
+                )
+                archive.writestr("README.txt", _readme(who, generated_at, listed))
+            handle.flush()
+            os.fsync(handle.fileno())
+        size = tmp.stat().st_size
+        call_ids = tuple(c.call_id for c in calls)
+        vault.record_event(
+            "rights.export",
+            "subject",
+            None,
+            purpose=purpose,
+            actor=actor,
+            details={"calls": list(call_ids), "files": len(listed) + 1, "bytes": size},
+        )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    files = ("README.txt", *(name for name, _ in listed))
+    return SubjectExport(who, out, call_ids, files, size)
+
+
+def _same_subject(participant: str, subject: str) -> bool:
+    if subject.startswith("+"):
+        return participant == subject
+    return participant.lower() == subject.lower()
+
+
+# -- erasure -----------------------------------------------------------------------------
+
+
+def erase_subject(
+    vault: Vault,
+    subject: str,
+    *,
+    reason: str,
+    actor: str | None = None,
+    now: datetime | None = None,
+) -> SubjectErasure:
+    """Erase every call of `subject` by `erase_call` (search rows, then crypto-shredding).
+
+    Refused as a whole (ErasureRefused, nothing erased) when any of the calls is under a
+    legal hold or a retention duty that runs past `now`; the message names every
+    blocking call and its rule. One `rights.erase` entry sums up the request, besides
+    each call's own `call.erase` entry.
+    """
+    why = reason.strip()
+    if not why:
+        raise InputError("the reason is empty; say why (it is written to the audit log)")
+    if len(why) > _REASON_LIMIT:
+        raise InputError(f"the reason has {len(why)} characters; keep it to {_REASON_LIMIT}")
+    who = _normalised(subject)
+    calls = vault.subject_calls(subject, actor=actor, purpose=why)
+    call_ids = [c.call_id for c in calls]
+    blocks = vault.erasure_blocks(call_ids, now or datetime.now(UTC))
+    if blocks:
+        raise ErasureRefused(
+            "the erasure request is refused and nothing was erased: "
+            + "; ".join(b.describe() for b in blocks),
+            call_id=blocks[0].call_id,
+            hold_id=blocks[0].hold_id,
+        )
+    erased: list[str] = []
+    try:
+        for call_id in call_ids:
+            erase_call(vault, call_id, reason=why, actor=actor)
+            erased.append(call_id)
+    finally:
+        # Also when a hold arrived half-way: the chain says what was and was not erased.
+        vault.record_event(
+            "rights.erase",
+            "subject",
+            None,
+            purpose=why,
+            actor=actor,
+            details={
+                "calls": call_ids,
+                "erased": erased,
+                "complete": len(erased) == len(call_ids),
+                "method": "crypto-shredding",
+            },
+        )
+    return SubjectErasure(who, tuple(erased))
