@@ -257,9 +257,13 @@ class SearchIndex:
         """Remove every indexed utterance of a call (all its recordings)."""
         return self._purge("call_id", call_id)
 
-    def _purge(self, column: str, value: str) -> int:
+    def purge_calls(self, call_ids: list[str]) -> int:
+        """Remove every indexed utterance of several calls, in one transaction."""
+        return self._purge("call_id", *call_ids)
+
+    def _purge(self, column: str, *values: str) -> int:
         with self._writer.begin() as conn:
-            removed = self._delete(conn, column, [value])
+            removed = self._delete(conn, column, list(values))
             if not self._postgres and not _FTS5_SECURE_DELETE:
                 # Without secure-delete, the tokens of deleted rows stay in older FTS5
                 # segments until a merge; "optimize" merges all of them now.

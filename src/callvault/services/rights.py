@@ -22,7 +22,8 @@ from typing import Any
 
 from callvault.capture import parse_e164
 from callvault.errors import ErasureRefused, InputError
-from callvault.services.calls import call_document, erase_call
+from callvault.search import SearchIndex
+from callvault.services.calls import call_document
 from callvault.vault import Vault
 from callvault.vault._governance import ErasureBlock, SubjectCall
 
@@ -270,7 +271,7 @@ def erase_subject(
     actor: str | None = None,
     now: datetime | None = None,
 ) -> SubjectErasure:
-    """Erase every call of `subject` by `erase_call` (search rows, then crypto-shredding).
+    """Erase every call of `subject`: search rows, then crypto-shredding, all in one go.
 
     Refused as a whole (ErasureRefused, nothing erased) when any of the calls is under a
     legal hold or a retention duty that runs past `now`; the message names every
@@ -295,11 +296,13 @@ def erase_subject(
         )
     erased: list[str] = []
     try:
-        for call_id in call_ids:
-            erase_call(vault, call_id, reason=why, actor=actor)
-            erased.append(call_id)
+        # The search rows first (the only other copy of transcript text), then every call
+        # in one transaction: a hold that arrives meanwhile refuses them all.
+        SearchIndex(vault.engine).purge_calls(call_ids)
+        vault.delete_calls(call_ids, reason=why, actor=actor)
+        erased = call_ids
     finally:
-        # Also when a hold arrived half-way: the chain says what was and was not erased.
+        # Also when a hold arrived meanwhile: the chain says that nothing was erased.
         vault.record_event(
             "rights.erase",
             "subject",

@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -746,71 +746,96 @@ class Vault(GovernanceOps):
         kept, with their call id set to null: they prove the recording was lawful.
         """
         with self._write() as session:
-            call = self._call_row(session, call_id)
-            # The row lock makes a concurrent retention change or hold on this call wait.
-            session.refresh(call, with_for_update=True)
-            subjects = _governance.call_subjects(session, call_id)
-            _governance.refuse_if_held(session, call_id, subjects)
-            if expired_by is not None:
-                _governance.refuse_unless_expired(call, expired_by)
-            recordings = list(
-                session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id))
-            )
-            certificate = _governance.erasure_certificate(session, call, recordings, _now())
-            _governance.drop_released_holds(session, call_id)
-            for recording in recordings:
-                key = session.get(DataKeyRow, recording.id)
-                if key is not None:
-                    session.delete(key)
-            session.flush()
-            derived: list[str] = []
-            for recording in recordings:
-                manifest = session.get(ManifestRow, recording.id)
-                if manifest is not None:
-                    session.delete(manifest)
-                transcript = session.get(TranscriptRow, recording.id)
-                if transcript is not None:
-                    derived.append(transcript.blob_key)
-                    session.delete(transcript)
-                for leg in session.scalars(
-                    select(LegRow).where(LegRow.recording_id == recording.id)
-                ):
-                    session.delete(leg)
-            session.flush()
-            for recording in recordings:
-                session.delete(recording)
-            for participant in session.scalars(
-                select(ParticipantRow).where(ParticipantRow.call_id == call_id)
-            ):
-                session.delete(participant)
-            session.flush()
-            session.delete(call)
+            certificate, blob_keys = self._erase(session, call_id, reason, actor, expired_by)
+        for blob_key in blob_keys:
+            self.store.delete(blob_key)
+        self._checkpoint()
+        return certificate
+
+    def delete_calls(
+        self, call_ids: Sequence[str], *, reason: str, actor: str | None = None
+    ) -> list[ErasureCertificate]:
+        """Erase several calls in one transaction, all or none (a hold on any of them
+        refuses the whole request), each with its own `call.erase` entry; the write-ahead
+        log is checkpointed once. For a data subject's erasure request."""
+        with self._write() as session:
+            erased = [self._erase(session, call_id, reason, actor, None) for call_id in call_ids]
+        for _, blob_keys in erased:
+            for blob_key in blob_keys:
+                self.store.delete(blob_key)
+        self._checkpoint()
+        return [certificate for certificate, _ in erased]
+
+    def _erase(
+        self,
+        session: Session,
+        call_id: str,
+        reason: str,
+        actor: str | None,
+        expired_by: datetime | None,
+    ) -> tuple[ErasureCertificate, list[str]]:
+        """Erase one call within `session`; returns its certificate and the blob keys to
+        delete once the transaction has committed."""
+        call = self._call_row(session, call_id)
+        # The row lock makes a concurrent retention change or hold on this call wait.
+        session.refresh(call, with_for_update=True)
+        subjects = _governance.call_subjects(session, call_id)
+        _governance.refuse_if_held(session, call_id, subjects)
+        if expired_by is not None:
+            _governance.refuse_unless_expired(call, expired_by)
+        recordings = list(
+            session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id))
+        )
+        certificate = _governance.erasure_certificate(session, call, recordings, _now())
+        _governance.drop_released_holds(session, call_id)
+        for recording in recordings:
+            key = session.get(DataKeyRow, recording.id)
+            if key is not None:
+                session.delete(key)
+        session.flush()
+        derived: list[str] = []
+        for recording in recordings:
+            manifest = session.get(ManifestRow, recording.id)
+            if manifest is not None:
+                session.delete(manifest)
+            transcript = session.get(TranscriptRow, recording.id)
+            if transcript is not None:
+                derived.append(transcript.blob_key)
+                session.delete(transcript)
+            for leg in session.scalars(select(LegRow).where(LegRow.recording_id == recording.id)):
+                session.delete(leg)
+        session.flush()
+        for recording in recordings:
+            session.delete(recording)
+        for participant in session.scalars(
+            select(ParticipantRow).where(ParticipantRow.call_id == call_id)
+        ):
+            session.delete(participant)
+        session.flush()
+        session.delete(call)
+        self._record(
+            session,
+            "call.erase",
+            "call",
+            call_id,
+            actor=actor,
+            purpose=reason,
+            details={"recordings": [r.id for r in recordings], "method": "crypto-shredding"},
+        )
+        # Again, now that the audit chain's lock is held: a subject hold added since
+        # the first check has committed (and is seen) or will come after this erasure.
+        _governance.refuse_if_held(session, call_id, subjects)
+        if expired_by is not None:
             self._record(
                 session,
-                "call.erase",
+                "retention.erase",
                 "call",
                 call_id,
                 actor=actor,
                 purpose=reason,
-                details={"recordings": [r.id for r in recordings], "method": "crypto-shredding"},
+                details=certificate.to_json(),
             )
-            # Again, now that the audit chain's lock is held: a subject hold added since
-            # the first check has committed (and is seen) or will come after this erasure.
-            _governance.refuse_if_held(session, call_id, subjects)
-            if expired_by is not None:
-                self._record(
-                    session,
-                    "retention.erase",
-                    "call",
-                    call_id,
-                    actor=actor,
-                    purpose=reason,
-                    details=certificate.to_json(),
-                )
-        for blob_key in [*(r.blob_key for r in recordings), *derived]:
-            self.store.delete(blob_key)
-        self._checkpoint()
-        return certificate
+        return certificate, [*(r.blob_key for r in recordings), *derived]
 
     # -- keys --------------------------------------------------------------------------
 
