@@ -130,7 +130,7 @@ class LegRow(Base):
     )
     channel: Mapped[int] = mapped_column(Integer)
     participant_id: Mapped[str | None] = mapped_column(
-        ForeignKey("participants.id", ondelete="SET NULL")
+        ForeignKey("participants.id", ondelete="SET NULL"), index=True
     )
 
 
