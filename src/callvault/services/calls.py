@@ -15,13 +15,10 @@ from callvault.vault import ErasureCertificate, Vault
 __all__ = ["call_document", "erase_call", "export_audio", "search_calls"]
 
 
-def export_audio(
-    vault: Vault, call_id: str, out: Path, *, purpose: str | None, overwrite: bool = False
-) -> int:
-    """Decrypt a call's original audio bit-exact to `out`; return the byte count.
-
-    Refuses a destination inside the data directory: plaintext audio never lands there.
-    """
+def export_destination(vault: Vault, out: Path, *, overwrite: bool) -> Path:
+    """Where an export of plaintext may go: `out` resolved, refused inside the data
+    directory (it holds only ciphertext), when it exists (unless `overwrite`) or when its
+    directory is missing."""
     target = out.expanduser().resolve()
     data_dir = vault.config.data_dir.expanduser().resolve()
     if target == data_dir or data_dir in target.parents:
@@ -33,7 +30,23 @@ def export_audio(
         raise InputError(f"{out}: already exists; pass --force to replace it")
     if not target.parent.is_dir():
         raise InputError(f"{out}: the directory {target.parent} does not exist")
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    return target
+
+
+def part_file(target: Path) -> Path:
+    """A hidden file beside `target` to write into and rename when complete."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+
+
+def export_audio(
+    vault: Vault, call_id: str, out: Path, *, purpose: str | None, overwrite: bool = False
+) -> int:
+    """Decrypt a call's original audio bit-exact to `out`; return the byte count.
+
+    Refuses a destination inside the data directory: plaintext audio never lands there.
+    """
+    target = export_destination(vault, out, overwrite=overwrite)
+    tmp = part_file(target)
     written = 0
     try:
         with vault.open_recording(call_id, action="recording.export", purpose=purpose) as reader:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from typing import Any
 from callvault.capture import parse_e164
 from callvault.errors import ErasureRefused, InputError
 from callvault.search import SearchIndex
-from callvault.services.calls import call_document
+from callvault.services.calls import call_document, export_destination, part_file
 from callvault.vault import Vault
 from callvault.vault._governance import ErasureBlock, SubjectCall
 
@@ -110,23 +109,6 @@ def find_subject(
 # -- export ------------------------------------------------------------------------------
 
 
-def _destination(vault: Vault, out: Path, overwrite: bool) -> Path:
-    """The resolved target; refused inside the data directory (plaintext never lands
-    there), when it exists (unless `overwrite`) or when its directory is missing."""
-    target = out.expanduser().resolve()
-    data_dir = vault.config.data_dir.expanduser().resolve()
-    if target == data_dir or data_dir in target.parents:
-        raise InputError(
-            f"{out}: is inside the data directory, which holds only ciphertext; export "
-            "somewhere else"
-        )
-    if target.exists() and not overwrite:
-        raise InputError(f"{out}: already exists; pass --force to replace it")
-    if not target.parent.is_dir():
-        raise InputError(f"{out}: the directory {target.parent} does not exist")
-    return target
-
-
 def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
 
@@ -167,11 +149,11 @@ def export_subject(
     temporary file next to `out` and renamed into place at the end, so a failure leaves
     nothing behind. Audited as `rights.export` (ids and counts only).
     """
-    target = _destination(vault, out, overwrite)
+    target = export_destination(vault, out, overwrite=overwrite)
     who = _normalised(subject)
     calls = vault.subject_calls(subject, actor=actor, purpose=purpose)
     generated_at = datetime.now(UTC).isoformat()
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    tmp = part_file(target)
     listed: list[tuple[str, str]] = []
     objects: set[str] = set()
     try:
