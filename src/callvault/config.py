@@ -20,9 +20,22 @@ import platformdirs
 
 from callvault.errors import ConfigError
 
-__all__ = ["DIARIZATION_MODES", "SETTINGS", "Config", "Setting", "load_config", "masked_values"]
+__all__ = [
+    "CONSENT_MISSING_MODES",
+    "DIARIZATION_MODES",
+    "SETTINGS",
+    "SUBJECT_ERASURE_MODES",
+    "WITHDRAWAL_MODES",
+    "Config",
+    "Setting",
+    "load_config",
+    "masked_values",
+]
 
 DIARIZATION_MODES = ("auto", "on", "off")
+CONSENT_MISSING_MODES = ("refuse", "quarantine")
+WITHDRAWAL_MODES = ("discard-call", "keep-before")
+SUBJECT_ERASURE_MODES = ("call", "leg")
 
 
 def _default_data_dir() -> Path:
@@ -84,11 +97,14 @@ def _parse_optional_path(raw: str) -> Path:
     return Path(raw).expanduser()
 
 
-def _parse_diarization(raw: str) -> str:
-    mode = raw.strip().lower()
-    if mode not in DIARIZATION_MODES:
-        raise ValueError(f"expected one of {', '.join(DIARIZATION_MODES)}")
-    return mode
+def _parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        mode = raw.strip().lower()
+        if mode not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return mode
+
+    return parse
 
 
 def _parse_chunk_size(raw: str) -> int:
@@ -176,7 +192,7 @@ SETTINGS: tuple[Setting, ...] = (
         "diarization",
         "Speakers of mono recordings: auto (diarize when the diarization extra is installed), "
         "on (always; processing fails without the extra) or off (one undiarized speaker).",
-        _parse_diarization,
+        _parse_choice(DIARIZATION_MODES),
         lambda: "auto",
     ),
     Setting(
@@ -214,6 +230,35 @@ SETTINGS: tuple[Setting, ...] = (
         None,
     ),
     Setting(
+        "consent_missing",
+        "A call that needs every party's consent arriving without it: refuse (store "
+        "nothing) or quarantine (keep it encrypted, unprocessed and unread until consent is "
+        "recorded; erased after quarantine_days).",
+        _parse_choice(CONSENT_MISSING_MODES),
+        lambda: "refuse",
+    ),
+    Setting(
+        "quarantine_days",
+        "Days a quarantined call waits for consent before `retention run` erases it.",
+        _parse_int_range(1, 365),
+        lambda: 7,
+    ),
+    Setting(
+        "on_withdrawal",
+        "A party refusing or withdrawing consent during a call: discard-call (erase the "
+        "whole recording) or keep-before (keep what was recorded before that moment).",
+        _parse_choice(WITHDRAWAL_MODES),
+        lambda: "discard-call",
+    ),
+    Setting(
+        "subject_erasure",
+        "`rights erase` of a person in a call with others: call (erase the whole call) or "
+        "leg (erase only their own channel and utterances, marking the call partially "
+        "erased; a mono call is erased whole).",
+        _parse_choice(SUBJECT_ERASURE_MODES),
+        lambda: "call",
+    ),
+    Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
         _parse_int_range(1, 64),
@@ -246,6 +291,10 @@ class Config:
     privacy_contact: str | None
     policy_rules: Path | None
     policy_jurisdictions: Path | None
+    consent_missing: str
+    quarantine_days: int
+    on_withdrawal: str
+    subject_erasure: str
     workers: int
     log_level: str
 

@@ -19,6 +19,8 @@ __all__ = [
     "NotAuthorized",
     "NotFound",
     "ParseError",
+    "Quarantined",
+    "Restricted",
     "UnsupportedMedia",
 ]
 
@@ -83,3 +85,22 @@ class ErasureRefused(CallvaultError):
         super().__init__(message)
         self.call_id = call_id
         self.hold_id = hold_id
+
+
+class Restricted(CallvaultError):
+    """The data subject restricted processing of this call's data (GDPR Art. 18): it is
+    stored, but not processed or read except on the grounds Art. 18(2) allows."""
+
+    # A job queue fails a task that raises this at once: trying again changes nothing
+    # until the restriction is lifted (then `callvault jobs retry`).
+    retryable = False
+
+    def __init__(self, message: str, *, call_id: str, restriction_id: str) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+        self.restriction_id = restriction_id
+
+
+class Quarantined(CallvaultError):
+    """The call is held in quarantine until every party's consent is recorded; it is not
+    processed or read before."""

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,6 +30,7 @@ __all__ = [
     "Base",
     "CallRow",
     "ConsentRow",
+    "CorrectionRow",
     "DataKeyRow",
     "JobRow",
     "LegRow",
@@ -36,6 +38,7 @@ __all__ = [
     "ManifestRow",
     "ParticipantRow",
     "RecordingRow",
+    "RestrictionRow",
     "TranscriptRow",
 ]
 
@@ -87,6 +90,14 @@ class CallRow(Base):
         String(32), default="standard", server_default="standard"
     )
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Consent (migration 0007): see CONSENT_STATES. A quarantined call is kept, unprocessed
+    # and unread, until every party's consent is recorded or `quarantine_until` passes.
+    consent_state: Mapped[str] = mapped_column(
+        String(16), default="not-needed", server_default="not-needed", index=True
+    )
+    quarantine_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Null, or "partial" once one party's leg and utterances have been erased.
+    erasure_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class ParticipantRow(Base):
@@ -277,3 +288,48 @@ class ConsentRow(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recorded_by: Mapped[str] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+    # A standing consent covers the participant's future calls (call_id is null); a
+    # per-call consent whose call was erased also has a null call_id but is not standing.
+    standing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class RestrictionRow(Base):
+    """A data subject's restriction of processing (GDPR Art. 18), active until lifted.
+
+    While active, the subject's calls are not processed, not found by search and not read
+    except for the grounds that Art. 18(2) allows; retention does not erase them.
+    """
+
+    __tablename__ = "restrictions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(256), index=True)
+    reason: Mapped[str] = mapped_column(String(256))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifted_by: Mapped[str | None] = mapped_column(String(128))
+    lift_reason: Mapped[str | None] = mapped_column(String(256))
+
+
+class CorrectionRow(Base):
+    """One rectification of a stored value: what it was, what it became, who and why.
+
+    `old_value` and `new_value` are encrypted under the recording's data key (AES-GCM,
+    the correction id as associated data), so erasing the call erases its history too.
+    """
+
+    __tablename__ = "corrections"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[str] = mapped_column(String(64))
+    target_key: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[bytes] = mapped_column(LargeBinary)
+    new_value: Mapped[bytes] = mapped_column(LargeBinary)
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -106,6 +106,8 @@ def _call_fields(call: CallSummary | CallRecord) -> dict[str, Any]:
         "started_at": _iso(call.started_at),
         "language": call.language,
         "created_at": _iso(call.created_at),
+        "consent_state": call.consent_state,
+        "erasure_state": call.erasure_state,
     }
 
 
@@ -120,6 +122,8 @@ class CallSummary:
     duration_s: float
     channels: int
     participants: int
+    consent_state: str = "not-needed"
+    erasure_state: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,8 @@ class CallRecord:
     participants: tuple[ParticipantRecord, ...]
     legs: tuple[LegRecord, ...]
     recording: RecordingRecord
+    consent_state: str = "not-needed"
+    erasure_state: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
