@@ -130,3 +130,19 @@ def test_clips_pack_spans_into_windows_cut_between_spans() -> None:
     stitched = stitch(legs, spans)
     assert stitched.clips(30.0) == [(0.0, 25.0), (25.0, 35.0), (35.0, 65.0), (65.0, 95.0)]
     assert stitch(legs, []).clips(30.0) == []
+
+
+def test_silence_before_each_span_belongs_to_it() -> None:
+    legs = [np.ones(10 * SR, dtype=np.float32), np.full(10 * SR, 2.0, dtype=np.float32)]
+    spans = [SpeechSpan(0, 1 * SR, 3 * SR), SpeechSpan(1, 5 * SR, 6 * SR)]
+    lead = SR // 10
+    stitched = stitch(legs, spans, lead=lead)
+    assert stitched.offsets == (lead, 2 * lead + 2 * SR)
+    assert stitched.duration == pytest.approx(3.2)
+    assert not stitched.audio[:lead].any() and (stitched.audio[lead : lead + 2 * SR] == 1).all()
+    assert not stitched.audio[lead + 2 * SR : 2 * lead + 2 * SR].any()
+    # A time in the silence before span 1 maps to span 1, kept at its start.
+    assert stitched.span_at(2.15) == 1 and stitched.to_leg(2.15, 1) == 5.0
+    assert stitched.span_at(0.05) == 0 and stitched.to_leg(0.05, 0) == 1.0
+    # The first clip starts at the very beginning, silence included.
+    assert stitched.clips(30.0) == [(0.0, pytest.approx(3.2))]

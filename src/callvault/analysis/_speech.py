@@ -13,6 +13,11 @@ spans. Whisper transcribes those windows in batches: speech from different legs 
 windows instead of each leg padding its own, and no window is decoded twice.
 `Stitched.to_leg` maps a time in the stitched array back to the leg and the time in
 that leg.
+
+Each span is preceded by `LEAD_SECONDS` of silence in the stitched signal: Whisper tiny
+drops the first words of a window that starts right at a word's onset (on LJSpeech
+LJ001-0009, cut 88 ms into its leading silence, "Printing, then," goes missing; 50 ms of
+silence in front brings it back).
 """
 
 from __future__ import annotations
@@ -25,7 +30,17 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps  # type: ignore
 
 from callvault.analysis._decode import SAMPLE_RATE
 
-__all__ = ["GateParams", "SpeechSpan", "Stitched", "find_speech", "loud_regions", "stitch"]
+__all__ = [
+    "LEAD_SECONDS",
+    "GateParams",
+    "SpeechSpan",
+    "Stitched",
+    "find_speech",
+    "loud_regions",
+    "stitch",
+]
+
+LEAD_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -112,13 +127,15 @@ def find_speech(
 class Stitched:
     """The speech spans of all legs laid end to end in `audio`.
 
-    `offsets[i]` is where `spans[i]` begins in `audio`, in samples.
+    `offsets[i]` is where `spans[i]` begins in `audio`, in samples; `lead` samples of
+    silence come before each span and belong to it.
     """
 
     audio: np.ndarray
     spans: tuple[SpeechSpan, ...]
     offsets: tuple[int, ...]
     sample_rate: int = SAMPLE_RATE
+    lead: int = 0
 
     @property
     def duration(self) -> float:
@@ -134,13 +151,14 @@ class Stitched:
             if bounds and end - bounds[-1][0] <= most:
                 bounds[-1][1] = end
                 continue
-            for start in range(offset, end, most):
+            for start in range(offset - self.lead, end, most):
                 bounds.append([start, min(start + most, end)])
         return [(start / self.sample_rate, end / self.sample_rate) for start, end in bounds]
 
     def span_at(self, seconds: float) -> int:
         """The index of the span that stitched time `seconds` falls in."""
-        index = bisect_right(self.offsets, seconds * self.sample_rate) - 1
+        # A time in the silence before a span belongs to that span.
+        index = bisect_right(self.offsets, seconds * self.sample_rate + self.lead) - 1
         return min(max(index, 0), len(self.spans) - 1)
 
     def to_leg(self, seconds: float, index: int) -> float:
@@ -150,16 +168,17 @@ class Stitched:
         return float(min(max(sample, span.start), span.end)) / self.sample_rate
 
 
-def stitch(legs: list[np.ndarray], spans: list[SpeechSpan]) -> Stitched:
-    """Lay `spans` (from `find_speech`) end to end, in their order."""
+def stitch(legs: list[np.ndarray], spans: list[SpeechSpan], *, lead: int = 0) -> Stitched:
+    """Lay `spans` (from `find_speech`) end to end, in their order, each after `lead`
+    samples of silence."""
     offsets: list[int] = []
+    pieces: list[np.ndarray] = []
+    silence = np.zeros(lead, dtype=np.float32)
     position = 0
     for span in spans:
+        position += lead
         offsets.append(position)
         position += span.end - span.start
-    audio = (
-        np.concatenate([legs[s.leg][s.start : s.end] for s in spans])
-        if spans
-        else np.zeros(0, dtype=np.float32)
-    )
-    return Stitched(audio.astype(np.float32, copy=False), tuple(spans), tuple(offsets))
+        pieces += [silence, legs[span.leg][span.start : span.end].astype(np.float32)]
+    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    return Stitched(audio, tuple(spans), tuple(offsets), lead=lead)

@@ -43,7 +43,14 @@ from callvault.analysis._diarize import (
 )
 from callvault.analysis._models import primary_language, resolve_model
 from callvault.analysis._records import Transcript, Utterance, Word
-from callvault.analysis._speech import GateParams, SpeechSpan, Stitched, find_speech, stitch
+from callvault.analysis._speech import (
+    LEAD_SECONDS,
+    GateParams,
+    SpeechSpan,
+    Stitched,
+    find_speech,
+    stitch,
+)
 from callvault.errors import ConfigError
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
@@ -130,7 +137,7 @@ class TranscriptionPipeline:
             spans = find_speech(legs, vad_options(params.asr), params.gate)
         else:
             spans = [SpeechSpan(leg, 0, audio.shape[0]) for leg, audio in enumerate(legs)]
-        stitched = stitch(legs, spans)
+        stitched = stitch(legs, spans, lead=round(LEAD_SECONDS * SAMPLE_RATE))
         report("vad+asr", _VAD_SHARE)
         result: LegResult | None = None
         if spans:
