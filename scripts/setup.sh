@@ -14,8 +14,10 @@ case "${1:-}" in
     *) echo "usage: $0 [--dev | --diarization]" >&2; exit 2 ;;
 esac
 
-# Debian packages: espeak-ng speaks the sample call (and, later, spoken notices).
+# Debian packages: espeak-ng speaks the sample call (and, later, spoken notices);
+# with --dev, tshark is the peer bench/capture.py measures the capture reader against.
 apt_packages=(espeak-ng)
+if [ "${1:-}" = "--dev" ]; then apt_packages+=(tshark); fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
