@@ -104,3 +104,5 @@ class Restricted(CallvaultError):
 class Quarantined(CallvaultError):
     """The call is held in quarantine until every party's consent is recorded; it is not
     processed or read before."""
+
+    retryable = False  # a job for it fails at once; `jobs retry` after the release

@@ -121,6 +121,7 @@ def test_retention_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-u
             "retain_until": "2026-01-01T00:00:00+00:00",
             "reason": "legal-hold",
             "hold_ids": [hold["id"]],
+            "restriction_id": None,
         }
     ]
     remaining = sorted(c["id"] for c in ok(run("list", "--json"))["calls"])

@@ -251,7 +251,7 @@ def test_retention_run(vault: Vault, config: Config) -> None:
     (summary,) = vault.audit_entries(action="retention.run")
     assert summary.details["erased"] == [expired]
     assert summary.details["skipped"] == [
-        {"call_id": held, "reason": "legal-hold", "hold_ids": [hold.id]}
+        {"call_id": held, "reason": "legal-hold", "hold_ids": [hold.id], "restriction_id": None}
     ]
     assert vault.verify_audit().ok
 
@@ -323,6 +323,7 @@ def test_consent_record_withdraw_list(vault: Vault) -> None:
     assert [e.action for e in record] == ["consent.record", "consent.withdraw"]
     assert record[0].details == {
         "call_id": call_id,
+        "standing": False,
         "method": "verbal",
         "scopes": ["analyse", "record"],
         "given_at": given.isoformat(),

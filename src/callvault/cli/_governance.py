@@ -11,6 +11,8 @@ from callvault.capture import parse_timestamp
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.errors import InputError
 from callvault.services import run_retention
+from callvault.services.consent import add_consent
+from callvault.services.withdrawal import withdraw_during_call
 from callvault.vault import ConsentRecord, HoldRecord, Vault
 
 __all__ = ["consent", "hold", "retention"]
@@ -32,8 +34,9 @@ def _hold_line(hold: HoldRecord) -> str:
 
 def _consent_line(record: ConsentRecord) -> str:
     state = "active" if record.active else f"withdrawn {_iso(record.withdrawn_at)}"
+    scope = "standing" if record.standing else f"call {record.call_id or '(erased)'}"
     return (
-        f"consent {record.id}  {record.participant}  {record.method}  "
+        f"consent {record.id}  {record.participant}  {scope}  {record.method}  "
         f"{','.join(record.scopes)}  {state}"
     )
 
@@ -189,37 +192,110 @@ def consent_add(
     note: str | None,
     as_json: bool,
 ) -> None:
-    """Record a participant's consent (for one --call, or standing)."""
-    given_at = _time(at, "--at")
-    with Vault.open(config_of(ctx)) as vault:
-        record = vault.record_consent(
-            participant,
-            method=method,
-            scopes=scopes,
-            call_id=call_id,
-            given_at=given_at,
-            note=note,
-        )
+    """Record a participant's consent, for one --call or standing (without --call: it
+    covers their calls from --at on, until withdrawn). The consent that completes a
+    quarantined call releases it and queues its transcription."""
+    added = add_consent(
+        config_of(ctx),
+        participant,
+        method=method,
+        scopes=scopes,
+        call_id=call_id,
+        given_at=_time(at, "--at"),
+        note=note,
+    )
     if as_json:
-        echo_json(record.to_json())
-    else:
-        click.echo(_consent_line(record))
+        echo_json(added.to_json())
+        return
+    click.echo(_consent_line(added.record))
+    if added.released:
+        click.echo(
+            f"call {call_id}: every party has consented; released and queued ({added.job_id})"
+        )
 
 
 @consent.command(name="withdraw")
-@click.argument("consent_id")
+@click.argument("consent_id", required=False)
 @click.option("--at", metavar="ISO8601", help="When it was withdrawn (default: now).")
+@click.option("--call", "call_id", metavar="CALL_ID", help="Withdrawal during this call.")
+@click.option(
+    "--participant", metavar="POS_OR_NUMBER", help="With --call: position (0 first) or number."
+)
+@click.option("--offset", type=float, metavar="SECONDS", help="With --call: seconds into the call.")
+@click.option("--refused", is_flag=True, help="With --call: consent was refused (erase all).")
+@click.option("--reason", help="With --call: why (audit log).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def consent_withdraw(ctx: click.Context, consent_id: str, at: str | None, as_json: bool) -> None:
-    """Mark a consent withdrawn (the record stays)."""
-    when = _time(at, "--at")
-    with Vault.open(config_of(ctx)) as vault:
-        record = vault.withdraw_consent(consent_id, at=when)
+def consent_withdraw(
+    ctx: click.Context,
+    consent_id: str | None,
+    at: str | None,
+    call_id: str | None,
+    participant: str | None,
+    offset: float | None,
+    refused: bool,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Mark CONSENT_ID withdrawn (the record stays), or record a withdrawal during a
+    --call and apply the on_withdrawal setting to its recording.
+
+    With --call, --participant, --offset and --reason: the party's consents for the call
+    are marked withdrawn at that moment, then the whole call is erased (discard-call, a
+    refusal, an offset of 0, a quarantined call) or only what came after is destroyed
+    (keep-before). A legal hold refuses that step; the withdrawal stays recorded.
+    """
+    if call_id is None:
+        extra = [
+            name
+            for name, given in (
+                ("--participant", participant is not None),
+                ("--offset", offset is not None),
+                ("--refused", refused),
+                ("--reason", reason is not None),
+            )
+            if given
+        ]
+        if consent_id is None:
+            raise InputError("give a CONSENT_ID, or --call with --participant and --offset")
+        if extra:
+            raise InputError(f"{extra[0]} goes with --call, not with a CONSENT_ID")
+        when = _time(at, "--at")
+        with Vault.open(config_of(ctx)) as vault:
+            record = vault.withdraw_consent(consent_id, at=when)
+        if as_json:
+            echo_json(record.to_json())
+        else:
+            click.echo(_consent_line(record))
+        return
+    if consent_id is not None or at is not None:
+        raise InputError("--call takes --offset, not a CONSENT_ID or --at")
+    if participant is None or reason is None or (offset is None and not refused):
+        raise InputError("--call needs --participant, --offset (or --refused) and --reason")
+    outcome = withdraw_during_call(
+        config_of(ctx),
+        call_id,
+        participant,
+        offset if offset is not None else 0.0,
+        refused=refused,
+        reason=reason,
+    )
     if as_json:
-        echo_json(record.to_json())
+        echo_json(outcome.to_json())
+        return
+    withdrawal = outcome.withdrawal
+    what = "refusal" if withdrawal.refused else "withdrawal"
+    click.echo(
+        f"{what} recorded: participant {withdrawal.position} of call {call_id} at "
+        f"{withdrawal.at_seconds:g} s ({len(withdrawal.consent_ids)} consent(s) withdrawn)"
+    )
+    if outcome.rewrite is not None:
+        click.echo(
+            f"call {call_id}: recording cut at {withdrawal.at_seconds:g} s, "
+            f"{outcome.rewrite.removed_utterances} utterance(s) removed; the rest is erased"
+        )
     else:
-        click.echo(_consent_line(record))
+        click.echo(f"call {call_id}: erased by crypto-shredding")
 
 
 @consent.command(name="list")

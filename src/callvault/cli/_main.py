@@ -22,6 +22,7 @@ from callvault.cli._search import search
 from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
 from callvault.services import (
+    CallContext,
     call_document,
     demo_call,
     erase_call,
@@ -94,6 +95,11 @@ def init(ctx: click.Context, as_json: bool) -> None:
     help="How every party agreed to the recording: verbal, dtmf, web, ivr or pre-call-notice "
     "(needed where the law asks for everyone's consent; recorded per party).",
 )
+@click.option("--team", metavar="TEAM", help="The agent's team, for the recording rules.")
+@click.option("--group", "group_", metavar="GROUP", help="User group, for the recording rules.")
+@click.option(
+    "--category", metavar="CATEGORY", help="Call category (e.g. sales, hr), for the rules."
+)
 @click.option("--wait", is_flag=True, help="Transcribe now, in this process, with progress.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -107,6 +113,9 @@ def ingest(
     started_at: str | None,
     language: str | None,
     consent: str | None,
+    team: str | None,
+    group_: str | None,
+    category: str | None,
     wait: bool,
     as_json: bool,
 ) -> None:
@@ -115,9 +124,11 @@ def ingest(
     Every file is checked, and every call passes the recording policy (rules and the
     consent law of each party's jurisdiction), before anything is stored: one refused
     file and nothing is written. Each new recording is queued for transcription (`--wait`
-    runs it here and now).
+    runs it here and now); a call kept in quarantine for want of consent is queued when
+    its consent is complete.
     """
     options = FileImportOptions(caller, callee, direction, agent, started_at, language)
+    context = CallContext(team=team, group=group_, category=category)
     if len(paths) > 1 and sys.stderr.isatty():
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("storing", total=len(paths))
@@ -126,17 +137,22 @@ def ingest(
                 list(paths),
                 options,
                 consent=consent,
+                context=context,
                 progress=lambda _call: bar.advance(task),
             )
     else:
-        results = ingest_files(config_of(ctx), list(paths), options, consent=consent)
+        results = ingest_files(
+            config_of(ctx), list(paths), options, consent=consent, context=context
+        )
     if wait:
-        wait_for_jobs(config_of(ctx), [r.job_id for r in results])
+        wait_for_jobs(config_of(ctx), [r.job_id for r in results if r.job_id])
     if as_json:
         echo_json({"calls": [r.to_json() for r in results]})
         return
     for result in results:
         state = "already stored" if result.duplicate else "stored"
+        if result.consent_state == "quarantined":
+            state += ", in quarantine until every party's consent is recorded"
         click.echo(f"{result.call_id}  {state}  {result.source}")
 
 
@@ -189,7 +205,12 @@ def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -
         agent = " (agent)" if party["is_agent"] else ""
         click.echo(f"party      {party['role']}{agent}  {party['phone'] or '-'}")
     transcript = data["transcript"]
+    if data.get("restricted") is not None:
+        click.echo(f"restricted by restriction {data['restricted']} (GDPR art. 18)")
     if transcript is None:
+        if data.get("restricted") is not None:
+            click.echo("transcript withheld: pass --purpose 'legal-claim: ...' or another ground")
+            return
         click.echo("transcript not yet processed (`callvault process CALL_ID`)")
         return
     if transcript["status"] == "no_speech":
@@ -369,7 +390,7 @@ def demo(ctx: click.Context) -> None:
     config = config_of(ctx)
     # The sample's agent announces the recording before anyone speaks.
     (stored,) = ingest_captured(config, [demo_call()], consent="pre-call-notice")
-    wait_for_jobs(config, [stored.job_id])
+    wait_for_jobs(config, [stored.job_id] if stored.job_id else [])
     with Vault.open(config) as vault:
         record = call_document(vault, stored.call_id, purpose="demo")
     echo_json({"ingested": stored.to_json(), "call": record})

@@ -7,9 +7,18 @@ from pathlib import Path
 import click
 
 from callvault.cli._common import Group, config_of, echo_json
+from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.errors import InputError
+from callvault.services.rectify import (
+    correction_history,
+    lift_restriction,
+    list_restrictions,
+    rectify_participant,
+    rectify_utterance,
+    restrict_subject,
+)
 from callvault.services.rights import erase_subject, export_subject, find_subject
-from callvault.vault import Vault
+from callvault.vault import RESTRICTION_GROUNDS, CorrectionRecord, RestrictionRecord, Vault
 
 __all__ = ["rights"]
 
@@ -18,7 +27,7 @@ _SUBJECT_HELP = "A phone number (E.164, e.g. +442071234567) or a participant's n
 
 @click.group(cls=Group)
 def rights() -> None:
-    """Data subjects' requests: find, export or erase every call of one person."""
+    """Data subjects' requests: find, export, erase, restrict or rectify."""
 
 
 @rights.command(name="find")
@@ -70,23 +79,174 @@ def rights_export(
 @rights.command(name="erase")
 @click.option("--subject", required=True, help=_SUBJECT_HELP)
 @click.option("--reason", required=True, help="Why (the request's reference; audit log).")
+@click.option(
+    "--scope",
+    type=click.Choice(SUBJECT_ERASURE_MODES),
+    help="call: erase each call whole; leg: only the subject's own channel where others "
+    "took part (default: the subject_erasure setting).",
+)
 @click.option("--yes", is_flag=True, help="Confirm: this cannot be undone.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def rights_erase(ctx: click.Context, subject: str, reason: str, yes: bool, as_json: bool) -> None:
-    """Erase every call of the subject, whole, by crypto-shredding.
+def rights_erase(
+    ctx: click.Context, subject: str, reason: str, scope: str | None, yes: bool, as_json: bool
+) -> None:
+    """Erase every call of the subject by crypto-shredding: whole, or with --scope leg
+    only their channel, utterances, number and name where other people took part and the
+    subject has a channel of their own (their other calls are erased whole).
 
     Refused, with nothing erased, when any of the calls is under legal hold or a
     retention duty (a mifid* class) still runs; the error names each call and rule.
-    Whole calls only: erasing just the subject's leg of a call is not supported.
     """
     if not yes:
         raise InputError("rights erase cannot be undone; pass --yes to confirm")
     with Vault.open(config_of(ctx)) as vault:
-        result = erase_subject(vault, subject, reason=reason)
+        result = erase_subject(vault, subject, reason=reason, scope=scope)
     if as_json:
         echo_json(result.to_json())
         return
     for call_id in result.erased:
         click.echo(f"erased call {call_id}")
+    for call_id in result.partial:
+        click.echo(f"erased the subject's leg of call {call_id}")
     click.echo(f"{len(result.erased)} call(s) erased")
+    if result.scope == "leg":
+        click.echo(f"{len(result.partial)} call(s) partially erased")
+
+
+# -- restriction of processing (GDPR art. 18) ----------------------------------------------
+
+
+def _echo_restriction(record: RestrictionRecord) -> None:
+    state = "active" if record.active else f"lifted {record.lifted_at:%Y-%m-%d %H:%M}"
+    click.echo(
+        f"{record.id}  {state}  {len(record.calls)} call(s)  {record.subject}  ({record.reason})"
+    )
+
+
+@rights.command(name="restrict")
+@click.option("--subject", required=True, help=_SUBJECT_HELP)
+@click.option("--reason", required=True, help="Why (the request's reference; audit log).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rights_restrict(ctx: click.Context, subject: str, reason: str, as_json: bool) -> None:
+    """Restrict processing of every call of the subject, now and to come, until lifted.
+
+    Their calls are kept but not processed, not found by search, not erased, and not
+    read unless --purpose names a ground GDPR art. 18(2) allows as its first word:
+    legal-claim, subject-consent, protect-rights or public-interest.
+    """
+    with Vault.open(config_of(ctx)) as vault:
+        record = restrict_subject(vault, subject, reason=reason)
+    if as_json:
+        echo_json(record.to_json())
+        return
+    click.echo(f"restriction {record.id} covers {len(record.calls)} call(s)")
+
+
+@rights.command(name="lift")
+@click.argument("restriction_id")
+@click.option("--reason", required=True, help="Why (audit log).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rights_lift(ctx: click.Context, restriction_id: str, reason: str, as_json: bool) -> None:
+    """Lift a restriction: the subject's calls are processed, searched and read again."""
+    with Vault.open(config_of(ctx)) as vault:
+        record = lift_restriction(vault, restriction_id, reason=reason)
+    if as_json:
+        echo_json(record.to_json())
+        return
+    click.echo(f"restriction {record.id} lifted")
+
+
+@rights.command(name="restrictions")
+@click.option("--all", "show_all", is_flag=True, help="Lifted restrictions too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rights_restrictions(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List the active restrictions (with --all, the lifted ones too), oldest first."""
+    with Vault.open(config_of(ctx)) as vault:
+        records = list_restrictions(vault, active_only=not show_all)
+    if as_json:
+        echo_json({"restrictions": [r.to_json() for r in records]})
+        return
+    for record in records:
+        _echo_restriction(record)
+    click.echo(f"{len(records)} restriction(s)")
+
+
+# -- rectification (GDPR art. 16) ----------------------------------------------------------
+
+
+def _echo_correction(record: CorrectionRecord) -> None:
+    click.echo(
+        f"{record.created_at:%Y-%m-%d %H:%M:%S}  {record.target} {record.key}  "
+        f"by {record.actor}  ({record.reason})"
+    )
+    click.echo(f"    old: {record.old if record.old is not None else '-'}")
+    click.echo(f"    new: {record.new}")
+
+
+@rights.command(name="rectify")
+@click.argument("call_id")
+@click.option("--utterance", type=int, help="Index of the utterance (0-based, as show lists).")
+@click.option("--text", help="The utterance's corrected text.")
+@click.option("--participant", type=int, help="Position of the participant (0-based).")
+@click.option("--name", help="The participant's corrected name.")
+@click.option("--phone", help="The participant's corrected number (E.164).")
+@click.option("--reason", required=True, help="Why (the request's reference; audit log).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rights_rectify(
+    ctx: click.Context,
+    call_id: str,
+    utterance: int | None,
+    text: str | None,
+    participant: int | None,
+    name: str | None,
+    phone: str | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Correct an utterance's text (--utterance N --text TEXT) or a participant's name or
+    number (--participant POS --name NAME | --phone E164), keeping the history: old and
+    new value, who and why, encrypted with the call (`rights history` shows it)."""
+    if (utterance is None) == (participant is None):
+        raise InputError("give exactly one of --utterance and --participant")
+    with Vault.open(config_of(ctx)) as vault:
+        if utterance is not None:
+            if text is None or name is not None or phone is not None:
+                raise InputError("--utterance takes --text (and not --name or --phone)")
+            record = rectify_utterance(vault, call_id, utterance, text, reason=reason)
+        else:
+            assert participant is not None
+            if text is not None:
+                raise InputError("--participant takes --name or --phone, not --text")
+            record = rectify_participant(
+                vault, call_id, participant, name=name, phone=phone, reason=reason
+            )
+    if as_json:
+        echo_json(record.to_json())
+        return
+    click.echo(f"corrected {record.target} {record.key} of call {call_id} ({record.id})")
+
+
+@rights.command(name="history")
+@click.argument("call_id")
+@click.option(
+    "--purpose",
+    help="Why you are looking (audit log); for a restricted call, one of "
+    f"{', '.join(RESTRICTION_GROUNDS)} first, e.g. 'legal-claim: case 42'.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rights_history(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
+    """Show a call's rectifications, oldest first: old and new value, who, when and why."""
+    with Vault.open(config_of(ctx)) as vault:
+        records = correction_history(vault, call_id, purpose=purpose)
+    if as_json:
+        echo_json({"call_id": call_id, "corrections": [r.to_json() for r in records]})
+        return
+    for record in records:
+        _echo_correction(record)
+    click.echo(f"{len(records)} correction(s)")

@@ -190,7 +190,8 @@ class EmbeddedQueue(Queue):
     `lease`: seconds without a heartbeat after which a running job counts as abandoned.
     Workers beat every `lease / 4` seconds while a task runs, whether or not it reports
     progress. A failed attempt is retried after `backoff_base * 2 ** attempts` seconds,
-    at most `backoff_max`, until `max_attempts` starts; then the job is `failed`.
+    at most `backoff_max`, until `max_attempts` starts; then the job is `failed`. A task
+    whose exception has `retryable = False` fails its job at once.
     """
 
     def __init__(
@@ -419,7 +420,16 @@ class EmbeddedQueue(Queue):
                 job.task,
                 type(failure).__name__,
             )
-            self._end(job, worker_id, JobStatus.FAILED, error=describe_error(failure), extra=run)
+            # An error that says retrying is useless (`retryable = False`) fails the job now.
+            final = getattr(failure, "retryable", True) is False
+            self._end(
+                job,
+                worker_id,
+                JobStatus.FAILED,
+                error=describe_error(failure),
+                final=final,
+                extra=run,
+            )
         else:
             self._end(job, worker_id, JobStatus.SUCCEEDED, extra=run)
             log.info("job %s: succeeded in %.1f s", job.id, time.monotonic() - started)

@@ -24,7 +24,7 @@ import logging
 import math
 import sqlite3
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -314,11 +314,15 @@ class SearchIndex:
         since: datetime | None = None,
         until: datetime | None = None,
         language: str | None = None,
+        exclude_calls: Collection[str] = (),
         limit: int = 20,
         offset: int = 0,
     ) -> SearchPage:
         """Utterances matching ``query``, best first; newest first, with ``score`` 0, when
         more than the index's ``rank_limit`` (`RANK_LIMIT`) match.
+
+        ``exclude_calls``: calls whose utterances are left out, in the query itself, so
+        that counts and pages are those of the rest (restricted calls, say).
 
         ``query``: words (all must match), ``"phrases"`` and ``prefix*`` (see `_query`).
         Filters compare exactly; ``since`` is inclusive and ``until`` exclusive, both on
@@ -351,6 +355,10 @@ class SearchIndex:
             filters.append("u.started_at < :until")
             params["until"] = _utc(until, "until")
             binds.append(bindparam("until", type_=DateTime(timezone=True)))
+        if exclude_calls:
+            filters.append("u.call_id NOT IN :exclude_calls")
+            params["exclude_calls"] = sorted(set(exclude_calls))
+            binds.append(bindparam("exclude_calls", expanding=True))
         where = "".join(f" AND {f}" for f in filters)
         if self._postgres:
             statements = _pg_statements(terms, where, params)

@@ -1,8 +1,15 @@
 """Use cases that combine the domains; the CLI, the API and the job queue call these."""
 
 from callvault.services.calls import call_document, erase_call, export_audio, search_calls
+from callvault.services.consent import ConsentAdded, add_consent
 from callvault.services.demo import demo_call, synthesize_demo_wav
-from callvault.services.ingest import IngestedCall, ingest_captured, ingest_files
+from callvault.services.ingest import (
+    CallContext,
+    IngestedCall,
+    admit,
+    ingest_captured,
+    ingest_files,
+)
 from callvault.services.jobs import (
     enqueue_processing,
     open_queue,
@@ -29,6 +36,8 @@ from callvault.services.rights import (
 
 __all__ = [
     "PROCESS_TASK",
+    "CallContext",
+    "ConsentAdded",
     "IngestedCall",
     "ProcessResult",
     "RetentionErased",
@@ -37,6 +46,8 @@ __all__ = [
     "SubjectErasure",
     "SubjectExport",
     "SubjectSearch",
+    "add_consent",
+    "admit",
     "call_document",
     "demo_call",
     "erase_call",

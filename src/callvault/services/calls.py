@@ -10,7 +10,7 @@ from typing import Any
 
 from callvault.errors import InputError
 from callvault.search import SearchIndex, SearchPage
-from callvault.vault import ErasureCertificate, Vault
+from callvault.vault import ErasureCertificate, Vault, restriction_ground
 
 __all__ = ["call_document", "erase_call", "export_audio", "search_calls"]
 
@@ -63,12 +63,18 @@ def export_audio(
 
 
 def call_document(vault: Vault, call_id: str, *, purpose: str | None) -> dict[str, Any]:
-    """`show --json`: the call's record plus its transcript (null until processed)."""
+    """`show --json`: the call's record plus its transcript (null until processed) and
+    `restricted`, the id of the restriction of processing that covers it, or null. The
+    transcript of a restricted call is null too unless `purpose` names an art. 18(2)
+    ground ("legal-claim: ..."): the metadata stays visible, the content does not."""
     from callvault.services.process import transcript_json
 
     document = vault.get_call(call_id, purpose=purpose).to_json()
-    stored = vault.read_transcript(call_id, purpose=purpose)
+    restricted = vault.restriction_for_call(call_id)
+    readable = restricted is None or restriction_ground(purpose) is not None
+    stored = vault.read_transcript(call_id, purpose=purpose) if readable else None
     document["transcript"] = transcript_json(stored) if stored is not None else None
+    document["restricted"] = restricted
     return document
 
 
@@ -114,6 +120,8 @@ def search_calls(
         since=since,
         until=until,
         language=language,
+        # A restricted call's text is not processed, and a search is processing.
+        exclude_calls=list(vault.restricted_calls()),
         limit=limit,
         offset=offset,
     )

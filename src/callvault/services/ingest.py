@@ -1,11 +1,16 @@
 """Use case: import audio files into the vault, through the recording policy.
 
-Every call goes through the policy gate before anything is stored: a call the rules do
-not allow is refused (`RecordingRefused`), and one whose jurisdictions need every party's
-consent is refused (`ConsentRequired`) unless the caller says how all parties agreed
-(`consent`, a method such as "pre-call-notice"). A stored call gets the decision in the
-audit chain, its retention class and date, and, with `consent`, a consent record per
-party (scopes record and analyse: transcription is analysis).
+Every call goes through the policy gate (`admit`) before anything is stored: a call the
+rules do not allow is refused (`RecordingRefused`). A call whose jurisdictions need every
+party's consent is kept only when the caller says how all parties agreed (`consent`, a
+method such as "pre-call-notice") or every party has a standing consent on record;
+otherwise it is refused (`ConsentRequired`) or, with `consent_missing = quarantine`, kept
+in quarantine: stored, not processed, until consent is complete.
+
+A stored call gets, in the transaction that stores it, the decision in the audit chain,
+its retention class and date, its consent state, and a consent record per party (scopes
+record and analyse: transcription is analysis; from a standing consent, the scopes it
+has of those two, with a note naming it).
 """
 
 from __future__ import annotations
@@ -13,19 +18,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from callvault.capture import CapturedCall, FileImportOptions, import_file
+from callvault.capture import CapturedCall, FileImportOptions, Participant, import_file
 from callvault.config import Config
 from callvault.errors import ConsentRequired, InputError, RecordingRefused
 from callvault.policy import Decision, decide, load_jurisdiction_table, retention_period
 from callvault.services.jobs import enqueue_processing, open_queue
 from callvault.services.policy import rules_of
-from callvault.vault import CONSENT_METHODS, Vault
+from callvault.vault import CONSENT_METHODS, Admission, ConsentGrant, Vault
 
-__all__ = ["IngestedCall", "ingest_captured", "ingest_files", "policy_gate"]
+__all__ = ["CallContext", "IngestedCall", "admit", "ingest_captured", "ingest_files"]
 
 log = logging.getLogger("callvault.services")
 
@@ -36,7 +41,8 @@ class IngestedCall:
     call_id: str
     recording_id: str
     duplicate: bool
-    job_id: str
+    job_id: str | None  # None: quarantined, queued once consent is complete
+    consent_state: str = "not-needed"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +51,7 @@ class IngestedCall:
             "recording_id": self.recording_id,
             "duplicate": self.duplicate,
             "job_id": self.job_id,
+            "consent_state": self.consent_state,
         }
 
 
@@ -53,27 +60,114 @@ _UNNAMED_ORGANISATION = "the organisation"
 CONSENT_SCOPES_AT_INGEST = ("record", "analyse")
 
 
-def policy_gate(
-    config: Config, calls: Sequence[CapturedCall], *, consent: str | None = None
-) -> list[Decision]:
-    """The policy's decision for each call; raises for the first call that may not be
-    kept, so that nothing of a batch is stored when one of its calls is refused."""
+@dataclass(frozen=True)
+class CallContext:
+    """What the rules may match on that the audio file does not say (docs/policy.md)."""
+
+    team: str | None = None
+    group: str | None = None
+    category: str | None = None
+
+
+def _identifiers(party: Participant) -> list[str]:
+    return [i for i in (party.phone, party.name) if i]
+
+
+def _decision_details(decision: Decision, consent_state: str) -> dict[str, Any]:
+    return {
+        "record": decision.record,
+        "consent": decision.consent,
+        "consent_state": consent_state,
+        "notice_required": decision.notice_required,
+        "retention_class": decision.retention_class,
+        "legal_review": decision.legal_review,
+        "reasons": [r.to_dict() for r in decision.reasons],  # no numbers in them
+    }
+
+
+def _consent_for(
+    config: Config,
+    vault: Vault,
+    call: CapturedCall,
+    decision: Decision,
+    consent: str | None,
+    start: datetime,
+) -> tuple[str, tuple[ConsentGrant, ...]]:
+    """The call's consent state and the consent records to store with it; raises
+    ConsentRequired when every party must consent, has not, and quarantine is off."""
+    if consent is not None:
+        parties = [p.phone or p.name or p.role for p in call.participants] or ["unidentified party"]
+        grants = tuple(
+            ConsentGrant(party, consent, CONSENT_SCOPES_AT_INGEST, start) for party in parties
+        )
+        return "given", grants
+    if decision.consent != "all-party":
+        return "not-needed", ()
+    standing = vault.standing_consents(
+        [i for party in call.participants for i in _identifiers(party)], start
+    )
+    covered: list[ConsentGrant] = []
+    for party in call.participants:
+        found = next((standing[i] for i in _identifiers(party) if i in standing), None)
+        if found is None:
+            break
+        covered.append(
+            ConsentGrant(
+                found.participant,
+                found.method,
+                tuple(s for s in found.scopes if s in CONSENT_SCOPES_AT_INGEST),
+                start,
+                note=f"standing consent {found.id}",
+            )
+        )
+    else:
+        if call.participants:
+            return "given", tuple(covered)
+    if config.consent_missing == "quarantine":
+        return "quarantined", ()
+    where = ", ".join(sorted({j.key for j in decision.jurisdictions}))
+    raise ConsentRequired(
+        f"{call.source_name}: the law where the parties are ({where}) needs the consent of "
+        "every party, and not every party has a standing consent on record; say how they "
+        f"agreed with --consent ({', '.join(CONSENT_METHODS)}), or set "
+        "CALLVAULT_CONSENT_MISSING=quarantine to keep such calls until consent is recorded; "
+        "nothing was stored"
+    )
+
+
+def admit(
+    config: Config,
+    vault: Vault,
+    calls: Sequence[CapturedCall],
+    *,
+    consent: str | None = None,
+    context: CallContext | None = None,
+    now: datetime | None = None,
+) -> list[Admission]:
+    """The policy gate: what to do with each call, decided before anything is stored.
+
+    Raises for the first call that may not be kept (RecordingRefused, ConsentRequired),
+    so that nothing of a batch is stored when one of its calls is refused.
+    """
     if consent is not None and consent not in CONSENT_METHODS:
         raise InputError(
             f"--consent {consent!r} is not a consent method; use one of "
             f"{', '.join(CONSENT_METHODS)}"
         )
+    facts = context or CallContext()
     rules = rules_of(config)
     table = load_jurisdiction_table(config.policy_jurisdictions)
-    decisions = []
+    moment = now or datetime.now(UTC)
+    admissions = []
     for call in calls:
+        start = call.metadata.started_at or moment
         decision = decide(
             [p.phone for p in call.participants if p.phone],
             direction=call.metadata.direction,
-            team=None,
-            group=None,
-            category=None,
-            at=call.metadata.started_at or datetime.now(UTC),
+            team=facts.team,
+            group=facts.group,
+            category=facts.category,
+            at=start,
             rules=rules,
             table=table,
             organisation=config.organisation or _UNNAMED_ORGANISATION,
@@ -88,44 +182,22 @@ def policy_gate(
                 f"{call.source_name}: the recording rules do not allow keeping this call "
                 f"({why}); nothing was stored"
             )
-        if decision.consent == "all-party" and consent is None:
-            where = ", ".join(sorted({j.key for j in decision.jurisdictions}))
-            raise ConsentRequired(
-                f"{call.source_name}: the law where the parties are ({where}) needs the "
-                "consent of every party; say how they agreed with --consent "
-                f"({', '.join(CONSENT_METHODS)}); nothing was stored"
+        state, grants = _consent_for(config, vault, call, decision, consent, start)
+        admissions.append(
+            Admission(
+                decision=_decision_details(decision, state),
+                retention_class=decision.retention_class,
+                retain_until=start + retention_period(decision.retention_class),
+                consent_state=state,
+                quarantine_until=(
+                    moment + timedelta(days=config.quarantine_days)
+                    if state == "quarantined"
+                    else None
+                ),
+                consents=grants,
             )
-        decisions.append(decision)
-    return decisions
-
-
-def _carry_out(
-    vault: Vault, call: CapturedCall, call_id: str, decision: Decision, consent: str | None
-) -> None:
-    """What the decision asks of a newly stored call: audit, retention, consent records."""
-    details = {
-        "record": decision.record,
-        "consent": decision.consent,
-        "notice_required": decision.notice_required,
-        "retention_class": decision.retention_class,
-        "legal_review": decision.legal_review,
-        "reasons": [r.to_dict() for r in decision.reasons],  # no numbers in them
-    }
-    vault.record_event("policy.decision", "call", call_id, details=details)
-    start = call.metadata.started_at or datetime.now(UTC)
-    period = retention_period(decision.retention_class)
-    vault.set_retention(call_id, decision.retention_class, start + period)
-    if consent is None:
-        return
-    parties = [p.phone or p.name or p.role for p in call.participants] or ["unidentified party"]
-    for party in parties:
-        vault.record_consent(
-            party,
-            method=consent,
-            scopes=CONSENT_SCOPES_AT_INGEST,
-            call_id=call_id,
-            given_at=start,
         )
+    return admissions
 
 
 def ingest_captured(
@@ -133,23 +205,31 @@ def ingest_captured(
     calls: Sequence[CapturedCall],
     *,
     consent: str | None = None,
+    context: CallContext | None = None,
     progress: Callable[[CapturedCall], None] | None = None,
 ) -> list[IngestedCall]:
-    """Store calls that have already been checked (the vault is opened only now) and queue
-    their transcription; the same recording is queued once. Each call passes the policy
-    gate first (see the module's docstring); `consent` is how every party agreed."""
-    decisions = policy_gate(config, calls, consent=consent)
+    """Store calls that have already been checked and queue their transcription; the same
+    recording is queued once. Each call passes the policy gate first (`admit`); `consent`
+    is how every party agreed. A quarantined call is stored but not queued: it is queued
+    when its consent is complete (services.consent)."""
     results = []
     with Vault.open(config) as vault:
+        admissions = admit(config, vault, calls, consent=consent, context=context)
         queue = open_queue(config, vault)
-        for call, decision in zip(calls, decisions, strict=True):
-            stored = vault.store_call(call)
-            if not stored.duplicate:
-                _carry_out(vault, call, stored.call_id, decision, consent)
-            job = enqueue_processing(queue, stored.call_id, stored.recording_id)
+        for call, admission in zip(calls, admissions, strict=True):
+            stored = vault.store_call(call, admission=admission)
+            state = vault.consent_state(stored.call_id) if stored.duplicate else None
+            job_id = ""
+            if (state or admission.consent_state) != "quarantined":
+                job_id = enqueue_processing(queue, stored.call_id, stored.recording_id).id
             results.append(
                 IngestedCall(
-                    call.source_name, stored.call_id, stored.recording_id, stored.duplicate, job.id
+                    call.source_name,
+                    stored.call_id,
+                    stored.recording_id,
+                    stored.duplicate,
+                    job_id or None,
+                    state or admission.consent_state,
                 )
             )
             if progress is not None:
@@ -163,9 +243,10 @@ def ingest_files(
     options: FileImportOptions,
     *,
     consent: str | None = None,
+    context: CallContext | None = None,
     progress: Callable[[CapturedCall], None] | None = None,
 ) -> list[IngestedCall]:
     """Check every file first, then store them all: one bad input means nothing is written."""
     checked = [import_file(path, options, max_bytes=config.max_input_bytes) for path in paths]
     log.info("checked %d file(s); storing", len(checked))
-    return ingest_captured(config, checked, consent=consent, progress=progress)
+    return ingest_captured(config, checked, consent=consent, context=context, progress=progress)

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
 from callvault.config import Config, load_config
 from callvault.search import IndexRow, SearchIndex
@@ -126,14 +128,24 @@ def process_call(
     progress: Progress | None = None,
     pipeline: TranscriptionPipeline | None = None,
 ) -> ProcessResult:
-    """Transcribe a call and store the transcript encrypted; every read is audited."""
+    """Transcribe a call and store the transcript encrypted; every read is audited.
+
+    Refused (Restricted, which a job queue does not retry) while a restriction of
+    processing covers the call. Rectified utterances are carried over to the new
+    transcript where the same utterance is found again (`reapply_corrections`).
+    """
+    from callvault.services.rectify import reapply_corrections
+
     started = time.perf_counter()
     with Vault.open(config) as vault:
+        vault.refuse_if_quarantined(call_id)
+        vault.refuse_if_restricted(call_id)
         record = vault.get_call(call_id, purpose="transcription")
         speakers = speakers_by_channel(record)
         transcript = _transcribe(
             vault, record, speakers, pipeline or pipeline_for(config), progress
         )
+        transcript = reapply_corrections(vault, call_id, transcript)
         words = sum(len(u.words) for u in transcript.utterances)
         rows = _index_rows(record, speakers, transcript)
         index = SearchIndex(vault.engine)
@@ -146,7 +158,7 @@ def process_call(
             model_version=transcript.model_version,
             utterances=len(transcript.utterances),
             words=words,
-            within=lambda session: index.index_utterances(session, rows),
+            within=lambda session: _index_unless_restricted(vault, index, session, call_id, rows),
         )
         if progress is not None:
             progress(1.0, "stored")
@@ -162,6 +174,15 @@ def process_call(
         model=f"{transcript.model_name}@{transcript.model_version}",
         seconds=seconds,
     )
+
+
+def _index_unless_restricted(
+    vault: Vault, index: SearchIndex, session: Session, call_id: str, rows: list[IndexRow]
+) -> None:
+    """Within the transcript's transaction: a restriction added while the call was being
+    transcribed refuses the whole store (GDPR art. 18: fail closed)."""
+    vault.refuse_restricted_within(session, call_id)
+    index.index_utterances(session, rows)
 
 
 def process_task(payload: Mapping[str, Any], progress: Progress) -> None:

@@ -1,12 +1,14 @@
 """Retention: erase the calls whose retention time has passed, with a certificate each.
 
-A call is erased when its `retain_until` is at or before `now`. A call without a
-`retain_until` (none assigned yet) is never erased here. A call under legal hold is
-skipped and reported with the hold's id. Each erasure goes through `erase_call` (search
-rows first, then crypto-shredding) and appends a `retention.erase` erasure certificate to
-the audit chain in the same transaction as the erasure. Every run ends with one audit
-entry: `retention.run`, or `retention.check` for a dry run, which reads metadata only
-and changes nothing else.
+A call is erased when its `retain_until` is at or before `now`, or when it is still in
+quarantine (its parties' consent never completed) and its quarantine ended by `now`. A
+call without a `retain_until` (none assigned yet) is never erased for retention. A call
+under legal hold is skipped and reported with the hold's id. Each erasure goes through
+`erase_call` (search rows first, then crypto-shredding) and appends a `retention.erase`
+erasure certificate to the audit chain in the same transaction as the erasure. Every run
+ends with one audit entry: `retention.run`, or `retention.check` for a dry run, which
+reads metadata only and changes nothing else. A call under a restriction of processing is
+kept too.
 """
 
 from __future__ import annotations
@@ -33,16 +35,20 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class RetentionErased:
-    """A call erased by retention; `certificate` is None in a dry run (it would be)."""
+    """A call erased by retention; `certificate` is None in a dry run (it would be).
+    `cause` is "retention" (its time passed) or "quarantine" (consent never completed;
+    `retain_until` is then the end of the quarantine)."""
 
     call_id: str
     retention_class: str
     retain_until: datetime
     certificate: ErasureCertificate | None
+    cause: str = "retention"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "call_id": self.call_id,
+            "cause": self.cause,
             "retention_class": self.retention_class,
             "retain_until": _iso(self.retain_until),
             "certificate": self.certificate.to_json() if self.certificate else None,
@@ -52,13 +58,16 @@ class RetentionErased:
 @dataclass(frozen=True)
 class RetentionSkipped:
     """An expired call that was kept: `reason` is `legal-hold` (see `hold_ids`),
-    `not-due` (its retention was extended meanwhile) or `gone` (erased meanwhile)."""
+    `restriction` (the data subject restricted processing: `restriction_id`), `not-due`
+    (its retention was extended, or its consent completed, meanwhile) or `gone` (erased
+    meanwhile)."""
 
     call_id: str
     retention_class: str
     retain_until: datetime
     reason: str
     hold_ids: tuple[str, ...] = ()
+    restriction_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +76,7 @@ class RetentionSkipped:
             "retain_until": _iso(self.retain_until),
             "reason": self.reason,
             "hold_ids": list(self.hold_ids),
+            "restriction_id": self.restriction_id,
         }
 
 
@@ -112,35 +122,57 @@ def run_retention(
     erased: list[RetentionErased] = []
     skipped: list[RetentionSkipped] = []
     with Vault.open(config) as vault:
-        due = vault.expired_calls(now, include_held=True)
+        due = [
+            _Due(c.call_id, c.retention_class, c.retain_until, c.hold_ids, "retention")
+            for c in vault.expired_calls(now, include_held=True)
+        ]
+        due += [
+            _Due(q.call_id, "quarantine", q.quarantine_until, q.hold_ids, "quarantine")
+            for q in vault.quarantined_calls(ended_by=now)
+            if q.call_id not in {d.call_id for d in due}
+        ]
+        restricted = vault.restricted_calls([d.call_id for d in due]) if due else {}
         for done, call in enumerate(due, 1):
             if call.hold_ids:
                 skipped.append(
                     RetentionSkipped(
+                        call.call_id, call.retention_class, call.until, "legal-hold", call.hold_ids
+                    )
+                )
+            elif call.call_id in restricted:
+                # The subject restricted processing (art. 18(1)(c): they need the data).
+                skipped.append(
+                    RetentionSkipped(
                         call.call_id,
                         call.retention_class,
-                        call.retain_until,
-                        "legal-hold",
-                        call.hold_ids,
+                        call.until,
+                        "restriction",
+                        restriction_id=restricted[call.call_id],
                     )
                 )
             elif dry_run:
                 erased.append(
-                    RetentionErased(call.call_id, call.retention_class, call.retain_until, None)
+                    RetentionErased(
+                        call.call_id, call.retention_class, call.until, None, call.cause
+                    )
                 )
             else:
-                erased_or_skipped = _erase(vault, call.call_id, now, actor)
+                erased_or_skipped = _erase(vault, call, now, actor)
                 if isinstance(erased_or_skipped, ErasureCertificate):
                     erased.append(
                         RetentionErased(
-                            call.call_id, call.retention_class, call.retain_until, erased_or_skipped
+                            call.call_id,
+                            call.retention_class,
+                            call.until,
+                            erased_or_skipped,
+                            call.cause,
                         )
                     )
                 else:
                     reason, hold_ids = erased_or_skipped
                     skipped.append(
                         RetentionSkipped(
-                            call.call_id, call.retention_class, call.retain_until, reason, hold_ids
+                            call.call_id, call.retention_class, call.until, reason, hold_ids
                         )
                     )
             if hook is not None:
@@ -155,7 +187,12 @@ def run_retention(
                 "now": _iso(now),
                 "erased" if not dry_run else "due": [e.call_id for e in erased],
                 "skipped": [
-                    {"call_id": s.call_id, "reason": s.reason, "hold_ids": list(s.hold_ids)}
+                    {
+                        "call_id": s.call_id,
+                        "reason": s.reason,
+                        "hold_ids": list(s.hold_ids),
+                        "restriction_id": s.restriction_id,
+                    }
                     for s in skipped
                 ],
             },
@@ -164,16 +201,31 @@ def run_retention(
     return report
 
 
+@dataclass(frozen=True)
+class _Due:
+    call_id: str
+    retention_class: str
+    until: datetime
+    hold_ids: tuple[str, ...]
+    cause: str
+
+
+_REASONS = {
+    "retention": "retention period ended",
+    "quarantine": "quarantine ended without every party's consent",
+}
+
+
 def _erase(
-    vault: Vault, call_id: str, now: datetime, actor: str | None
+    vault: Vault, call: _Due, now: datetime, actor: str | None
 ) -> ErasureCertificate | tuple[str, tuple[str, ...]]:
-    """The certificate, or why the call was kept after all (a hold or an extension made
-    since the list of expired calls was read)."""
+    """The certificate, or why the call was kept after all (a hold, an extension or a
+    consent made since the list of due calls was read)."""
     try:
         return erase_call(
             vault,
-            call_id,
-            reason="retention period ended",
+            call.call_id,
+            reason=_REASONS[call.cause],
             actor=actor,
             expired_by=now,
         )

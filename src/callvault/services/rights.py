@@ -1,9 +1,10 @@
 """Use cases for data subjects' rights: find, export (access, GDPR art. 15 and 20) and
 erase (art. 17) every call of one person, named by phone number or participant name.
 
-Only whole calls are erased: erasing one leg of a call that other people took part in
-is out of scope. A request is refused as a whole, before anything is erased, when one of
-the subject's calls is under legal hold or a retention duty still runs.
+Calls are erased whole, or (scope "leg", issue 4 item 9) only the subject's own channel
+and utterances where other people took part. A request is refused as a whole, before
+anything is erased, when one of the subject's calls is under legal hold or a retention
+duty still runs.
 
 The audit chain gets ids and counts only, never the subject: it cannot be edited, so a
 number or a name written into it could never be erased.
@@ -20,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from callvault.capture import parse_e164
+from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.errors import ErasureRefused, InputError
+from callvault.media._edit import SilenceChannels
 from callvault.search import SearchIndex
+from callvault.services._rewrite import rewrite_call, without_channels
 from callvault.services.calls import call_document, export_destination, part_file
 from callvault.vault import Vault
 from callvault.vault._governance import ErasureBlock, SubjectCall
@@ -38,6 +42,7 @@ __all__ = [
 ]
 
 _REASON_LIMIT = 256  # reasons go into audit_log.purpose, a VARCHAR(256)
+LEG_ERASE_ACTION = "recording.erase-leg"
 
 # Audio container (as the probe names it) -> file name extension in an export.
 _EXTENSIONS = {
@@ -83,13 +88,19 @@ class SubjectExport:
 
 @dataclass(frozen=True)
 class SubjectErasure:
-    """`rights erase`: the calls erased (by crypto-shredding)."""
+    """`rights erase`: the calls erased whole (by crypto-shredding) and, with the "leg"
+    scope, the calls of which only the subject's channel and utterances were erased."""
 
     subject: str
     erased: tuple[str, ...]
+    partial: tuple[str, ...] = ()
+    scope: str = "call"
 
     def to_json(self) -> dict[str, Any]:
-        return {"subject": self.subject, "erased": list(self.erased)}
+        document: dict[str, Any] = {"subject": self.subject, "erased": list(self.erased)}
+        if self.scope == "leg":
+            document |= {"scope": self.scope, "partial": list(self.partial)}
+        return document
 
 
 def _normalised(subject: str) -> str:
@@ -152,6 +163,9 @@ def export_subject(
     target = export_destination(vault, out, overwrite=overwrite)
     who = _normalised(subject)
     calls = vault.subject_calls(subject, actor=actor, purpose=purpose)
+    # The subject's right of access holds while they restrict processing (GDPR art. 15
+    # and 18(2), with their consent): the reads name that ground, not a bypass.
+    access = f"subject-consent: {purpose or 'access request'}"[:_REASON_LIMIT]
     generated_at = datetime.now(UTC).isoformat()
     tmp = part_file(target)
     listed: list[tuple[str, str]] = []
@@ -177,7 +191,7 @@ def export_subject(
                 )
                 for call in calls:
                     folder = f"calls/{call.call_id}"
-                    document = call_document(vault, call.call_id, purpose=purpose)
+                    document = call_document(vault, call.call_id, purpose=access)
                     recording = document["recording"]
                     objects |= {call.call_id, recording["id"]}
                     add(
@@ -192,7 +206,7 @@ def export_subject(
                     info.compress_type = zipfile.ZIP_STORED
                     with (
                         vault.open_recording(
-                            call.call_id, action="recording.export", purpose=purpose, actor=actor
+                            call.call_id, action="recording.export", purpose=access, actor=actor
                         ) as reader,
                         archive.open(info, "w", force_zip64=True) as member,
                     ):
@@ -252,19 +266,31 @@ def erase_subject(
     reason: str,
     actor: str | None = None,
     now: datetime | None = None,
+    scope: str | None = None,
 ) -> SubjectErasure:
     """Erase every call of `subject`: search rows, then crypto-shredding, all in one go.
+
+    `scope` (default: the `subject_erasure` setting): "call" erases each call whole;
+    "leg" erases, of a call with other participants where the subject has a channel of
+    their own, only that channel (silenced, under a new data key), their utterances and
+    search rows, and their number and name, marking the call `erasure_state` "partial";
+    their other calls (alone, mono, or no channel of their own) are erased whole.
 
     Refused as a whole (ErasureRefused, nothing erased) when any of the calls is under a
     legal hold or a retention duty that runs past `now`; the message names every
     blocking call and its rule. One `rights.erase` entry sums up the request, besides
-    each call's own `call.erase` entry.
+    each call's own `call.erase` or `recording.erase-leg` entry.
     """
     why = reason.strip()
     if not why:
         raise InputError("the reason is empty; say why (it is written to the audit log)")
     if len(why) > _REASON_LIMIT:
         raise InputError(f"the reason has {len(why)} characters; keep it to {_REASON_LIMIT}")
+    mode = vault.config.subject_erasure if scope is None else scope
+    if mode not in SUBJECT_ERASURE_MODES:
+        raise InputError(
+            f"erasure scope {mode!r} is unknown; use one of {', '.join(SUBJECT_ERASURE_MODES)}"
+        )
     who = _normalised(subject)
     calls = vault.subject_calls(subject, actor=actor, purpose=why)
     call_ids = [c.call_id for c in calls]
@@ -276,15 +302,33 @@ def erase_subject(
             call_id=blocks[0].call_id,
             hold_id=blocks[0].hold_id,
         )
+    plans = [p for p in vault.leg_plans(subject, call_ids) if p.partial] if mode == "leg" else []
+    legs = {p.call_id: p for p in plans}
+    whole = [c for c in call_ids if c not in legs]
     erased: list[str] = []
+    partial: list[str] = []
     try:
-        # The search rows first (the only other copy of transcript text), then every call
-        # in one transaction: a hold that arrives meanwhile refuses them all.
-        SearchIndex(vault.engine).purge_calls(call_ids)
-        vault.delete_calls(call_ids, reason=why, actor=actor)
-        erased = call_ids
+        if whole:
+            # The search rows first (the only other copy of transcript text), then every
+            # call in one transaction: a hold that arrives meanwhile refuses them all.
+            SearchIndex(vault.engine).purge_calls(whole)
+            vault.delete_calls(whole, reason=why, actor=actor)
+            erased = whole
+        for plan in plans:
+            rewrite_call(
+                vault,
+                plan.call_id,
+                SilenceChannels(plan.channels),
+                without_channels(plan.channels),
+                action=LEG_ERASE_ACTION,
+                reason=why,
+                actor=actor,
+                blank_participants=plan.participant_ids,
+                erasure_state="partial",
+            )
+            partial.append(plan.call_id)
     finally:
-        # Also when a hold arrived meanwhile: the chain says that nothing was erased.
+        # Also when a hold arrived meanwhile: the chain says what was and was not erased.
         vault.record_event(
             "rights.erase",
             "subject",
@@ -294,8 +338,10 @@ def erase_subject(
             details={
                 "calls": call_ids,
                 "erased": erased,
-                "complete": len(erased) == len(call_ids),
+                "partial": partial,
+                "scope": mode,
+                "complete": len(erased) + len(partial) == len(call_ids),
                 "method": "crypto-shredding",
             },
         )
-    return SubjectErasure(who, tuple(erased))
+    return SubjectErasure(who, tuple(erased), tuple(partial), mode)

@@ -5,12 +5,16 @@ from callvault.vault._crypto import BlobReader
 from callvault.vault._governance import (
     CONSENT_METHODS,
     CONSENT_SCOPES,
+    CONSENT_STATES,
+    Admission,
+    ConsentGrant,
     ConsentRecord,
     DestroyedBlob,
     DestroyedKey,
     ErasureCertificate,
     ExpiredCall,
     HoldRecord,
+    QuarantinedCall,
     RetentionInfo,
 )
 from callvault.vault._records import (
@@ -25,12 +29,24 @@ from callvault.vault._records import (
     TranscriptInfo,
     VerifyResult,
 )
+from callvault.vault._rights import (
+    RESTRICTION_GROUNDS,
+    CorrectionRecord,
+    RestrictionRecord,
+    restriction_ground,
+)
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
+    "RESTRICTION_GROUNDS",
+    "CorrectionRecord",
+    "RestrictionRecord",
+    "restriction_ground",
     "CONSENT_METHODS",
     "CONSENT_SCOPES",
+    "CONSENT_STATES",
+    "Admission",
     "AuditEntry",
     "AuditFault",
     "AuditReport",
@@ -39,6 +55,7 @@ __all__ = [
     "BlobWrite",
     "CallRecord",
     "CallSummary",
+    "ConsentGrant",
     "ConsentRecord",
     "DataPaths",
     "DestroyedBlob",
@@ -50,6 +67,7 @@ __all__ = [
     "LegRecord",
     "LocalBlobStore",
     "ParticipantRecord",
+    "QuarantinedCall",
     "RecordingRecord",
     "RetentionInfo",
     "RotationResult",

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from callvault.capture import parse_e164
 from callvault.config import Config
-from callvault.errors import ErasureRefused, InputError, NotFound
+from callvault.errors import ErasureRefused, InputError, NotFound, Quarantined
 from callvault.vault._audit import AuditEntry, iter_entries
 from callvault.vault._models import (
     CallRow,
@@ -33,12 +33,16 @@ from callvault.vault._models import (
     LegalHoldRow,
     ParticipantRow,
     RecordingRow,
+    RestrictionRow,
     TranscriptRow,
 )
 
 __all__ = [
     "CONSENT_METHODS",
     "CONSENT_SCOPES",
+    "CONSENT_STATES",
+    "Admission",
+    "ConsentGrant",
     "ConsentRecord",
     "DestroyedBlob",
     "DestroyedKey",
@@ -47,16 +51,22 @@ __all__ = [
     "ExpiredCall",
     "GovernanceOps",
     "HoldRecord",
+    "QuarantinedCall",
     "RetentionInfo",
     "SubjectCall",
     "erasure_certificate",
     "call_subjects",
     "refuse_if_held",
     "refuse_unless_expired",
+    "subject_match",
 ]
 
 CONSENT_METHODS = ("verbal", "dtmf", "web", "ivr", "pre-call-notice")
 CONSENT_SCOPES = ("record", "analyse", "training")
+# A call's consent state: "not-needed" (no law of its parties asks every party's consent),
+# "given" (every party's consent is recorded) or "quarantined" (kept, unprocessed and
+# unread, until it is given or the quarantine ends and the call is erased).
+CONSENT_STATES = ("not-needed", "given", "quarantined")
 ERASURE_METHOD = "crypto-shredding"
 
 _RETENTION_CLASS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
@@ -100,6 +110,14 @@ def _subject(value: str, what: str) -> str:
     if len(text) > _TEXT_LIMIT:
         raise InputError(f"{what} has {len(text)} characters; keep it to {_TEXT_LIMIT}")
     return text
+
+
+def _check_retention_class(retention_class: str) -> None:
+    if not _RETENTION_CLASS.fullmatch(retention_class):
+        raise InputError(
+            f"retention class {retention_class!r} is not a class name; use up to 32 "
+            "lower-case letters, digits, '.', '_' or '-', such as standard"
+        )
 
 
 def _no_such_hold(hold_id: str) -> NotFound:
@@ -175,6 +193,7 @@ class ConsentRecord:
     withdrawn_at: datetime | None
     recorded_by: str
     note: str | None
+    standing: bool = False
 
     @property
     def active(self) -> bool:
@@ -192,12 +211,14 @@ class ConsentRecord:
             row.withdrawn_at,
             row.recorded_by,
             row.note,
+            row.standing,
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "call_id": self.call_id,
+            "standing": self.standing,
             "participant": self.participant,
             "method": self.method,
             "scopes": list(self.scopes),
@@ -207,6 +228,46 @@ class ConsentRecord:
             "recorded_by": self.recorded_by,
             "note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class ConsentGrant:
+    """A consent to store with a new call (see `Admission`)."""
+
+    participant: str
+    method: str
+    scopes: tuple[str, ...]
+    given_at: datetime
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the policy gate decided for a new call, carried out by `Vault.store_call` in
+    the transaction that stores the call: a crash leaves the call with all of it or none.
+
+    `decision` is the audit entry's details (ids, rules and outcomes; no numbers).
+    """
+
+    decision: dict[str, Any]
+    retention_class: str
+    retain_until: datetime | None
+    consent_state: str = "not-needed"
+    quarantine_until: datetime | None = None
+    consents: tuple[ConsentGrant, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.consent_state not in CONSENT_STATES:
+            raise ValueError(f"unknown consent state {self.consent_state!r}")
+        if (self.consent_state == "quarantined") != (self.quarantine_until is not None):
+            raise ValueError("a quarantined call needs quarantine_until, and only it")
+
+
+@dataclass(frozen=True)
+class QuarantinedCall:
+    call_id: str
+    quarantine_until: datetime
+    hold_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,12 +286,14 @@ class RetentionInfo:
 
 @dataclass(frozen=True)
 class ExpiredCall:
-    """A call whose `retain_until` has passed; `hold_ids` are the active holds on it."""
+    """A call whose `retain_until` has passed; `hold_ids` are the active holds on it,
+    `restriction_id` the active restriction of processing that covers it."""
 
     call_id: str
     retention_class: str
     retain_until: datetime
     hold_ids: tuple[str, ...] = ()
+    restriction_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -309,19 +372,27 @@ class SubjectCall:
 
 @dataclass(frozen=True)
 class ErasureBlock:
-    """Why a call may not be erased on request: a legal hold (`hold_id`, `reason`) or a
-    retention duty (`retention_class` until `retain_until`)."""
+    """Why a call may not be erased on request: a legal hold (`hold_id`, `reason`), a
+    retention duty (`retention_class` until `retain_until`) or a data subject's
+    restriction of processing (`restriction_id`, `reason`; GDPR art. 18)."""
 
     call_id: str
-    rule: str  # legal-hold | retention-duty
+    rule: str  # legal-hold | retention-duty | restriction
     hold_id: str | None = None
     reason: str | None = None
     retention_class: str | None = None
     retain_until: datetime | None = None
+    restriction_id: str | None = None
 
     def describe(self) -> str:
         if self.rule == "legal-hold":
             return f"call {self.call_id} is under legal hold {self.hold_id} ({self.reason})"
+        if self.rule == "restriction":
+            return (
+                f"call {self.call_id} is restricted by restriction {self.restriction_id} "
+                f"({self.reason}); lift it first (`callvault rights lift "
+                f"{self.restriction_id} --reason ...`)"
+            )
         return (
             f"call {self.call_id} has retention class {self.retention_class}, a duty to keep "
             f"it until {_iso(self.retain_until) or 'no end date'}"
@@ -335,6 +406,7 @@ class ErasureBlock:
             "reason": self.reason,
             "retention_class": self.retention_class,
             "retain_until": _iso(self.retain_until),
+            "restriction_id": self.restriction_id,
         }
 
 
@@ -386,6 +458,13 @@ def _active_holds(session: Session, call_ids: Iterable[str] | None) -> dict[str,
     return {call: sorted(ids, key=order.__getitem__) for call, ids in held.items()}
 
 
+def subject_match(who: str) -> ColumnElement[bool]:
+    """Participants whose number equals `who` (normalised by `_subject`) or whose name
+    equals it in any case: how a data subject is matched by `subject_calls` and by
+    restrictions of processing."""
+    return or_(ParticipantRow.phone == who, func.lower(ParticipantRow.name) == who.lower())
+
+
 def call_subjects(session: Session, call_id: str) -> tuple[str, ...]:
     """The numbers and names of a call's participants: what subject holds match."""
     rows = session.execute(
@@ -419,7 +498,13 @@ def refuse_if_held(session: Session, call_id: str, subjects: Iterable[str]) -> N
 
 
 def refuse_unless_expired(call: CallRow, now: datetime) -> None:
-    if call.retain_until is None or call.retain_until > now:
+    """Refuse unless the call's retention time, or its quarantine, ended by `now`."""
+    quarantine_ended = (
+        call.consent_state == "quarantined"
+        and call.quarantine_until is not None
+        and call.quarantine_until <= now
+    )
+    if not quarantine_ended and (call.retain_until is None or call.retain_until > now):
         raise ErasureRefused(
             f"call {call.id} is not due for erasure at {now.isoformat()} (retain until "
             f"{_iso(call.retain_until) or 'not set'}); nothing was erased",
@@ -501,6 +586,11 @@ class GovernanceOps:
             purpose: str | None = None,
             details: dict[str, Any] | None = None,
         ) -> None: ...
+
+        # From RightsOps: {call id: active restriction id} for the calls restricted.
+        def _restricted(
+            self, session: Session, call_ids: Iterable[str] | None
+        ) -> dict[str, str]: ...
 
     # -- legal holds -------------------------------------------------------------------
 
@@ -606,6 +696,14 @@ class GovernanceOps:
         with self._read() as session:
             call = self._call_row(session, call_id)
             refuse_if_held(session, call_id, call_subjects(session, call_id))
+            restriction_id = self._restricted(session, [call_id]).get(call_id)
+            if restriction_id is not None:
+                raise ErasureRefused(
+                    f"call {call_id} is restricted by restriction {restriction_id} (GDPR art. "
+                    "18): it is kept, not erased, until the restriction is lifted (`callvault "
+                    f"rights lift {restriction_id} --reason ...`)",
+                    call_id=call_id,
+                )
             if expired_by is not None:
                 refuse_unless_expired(call, expired_by)
 
@@ -622,10 +720,7 @@ class GovernanceOps:
         """
         who = _subject(subject, "the subject")
         with self._write() as session:
-            match = or_(
-                ParticipantRow.phone == who,
-                func.lower(ParticipantRow.name) == who.lower(),
-            )
+            match = subject_match(who)
             rows = session.execute(
                 select(ParticipantRow.call_id, ParticipantRow.role, CallRow.started_at)
                 .join(CallRow, CallRow.id == ParticipantRow.call_id)
@@ -660,16 +755,28 @@ class GovernanceOps:
 
     def erasure_blocks(self, call_ids: Iterable[str], now: datetime) -> list[ErasureBlock]:
         """What keeps each of `call_ids` from being erased on request at `now`: every
-        active legal hold, and a duty retention class (see DUTY_CLASS_PREFIXES) whose
-        `retain_until` is later or unset. Not audited: ids, reasons and dates only."""
+        active legal hold, an active restriction of processing, and a duty retention class
+        (see DUTY_CLASS_PREFIXES) whose `retain_until` is later or unset. Not audited: ids,
+        reasons and dates only."""
         moment = _aware(now, "now")
         wanted = list(call_ids)
         blocks: list[ErasureBlock] = []
         with self._read() as session:
             held = _active_holds(session, wanted) if wanted else {}
+            restricted = self._restricted(session, wanted)
             for call_id in wanted:
                 for hold in _rows(session, held.get(call_id, [])):
                     blocks.append(ErasureBlock(call_id, "legal-hold", hold.id, hold.reason))
+                if call_id in restricted:
+                    restriction = session.get(RestrictionRow, restricted[call_id])
+                    blocks.append(
+                        ErasureBlock(
+                            call_id,
+                            "restriction",
+                            reason=restriction.reason if restriction is not None else None,
+                            restriction_id=restricted[call_id],
+                        )
+                    )
                 call = self._call_row(session, call_id)
                 duty = call.retention_class.startswith(DUTY_CLASS_PREFIXES)
                 if duty and (call.retain_until is None or call.retain_until > moment):
@@ -703,29 +810,37 @@ class GovernanceOps:
     ) -> RetentionInfo:
         """Assign a call's retention class and the time after which it is erased
         (None: no expiry; `retention run` never erases such a call)."""
-        if not _RETENTION_CLASS.fullmatch(retention_class):
-            raise InputError(
-                f"retention class {retention_class!r} is not a class name; use up to 32 "
-                "lower-case letters, digits, '.', '_' or '-', such as standard"
-            )
-        until = _aware(retain_until, "retain until") if retain_until is not None else None
+        _check_retention_class(retention_class)  # before the lookup: the input is wrong
         with self._write() as session:
-            call = self._call_row(session, call_id)
-            before = RetentionInfo(call.id, call.retention_class, call.retain_until)
-            call.retention_class, call.retain_until = retention_class, until
-            self._record(
-                session,
-                "retention.set",
-                "call",
-                call_id,
-                actor=actor,
-                details={
-                    "retention_class": retention_class,
-                    "retain_until": _iso(until),
-                    "previous": before.to_json(),
-                },
+            return self._set_retention(
+                session, self._call_row(session, call_id), retention_class, retain_until, actor
             )
-        return RetentionInfo(call_id, retention_class, until)
+
+    def _set_retention(
+        self,
+        session: Session,
+        call: CallRow,
+        retention_class: str,
+        retain_until: datetime | None,
+        actor: str | None,
+    ) -> RetentionInfo:
+        _check_retention_class(retention_class)
+        until = _aware(retain_until, "retain until") if retain_until is not None else None
+        before = RetentionInfo(call.id, call.retention_class, call.retain_until)
+        call.retention_class, call.retain_until = retention_class, until
+        self._record(
+            session,
+            "retention.set",
+            "call",
+            call.id,
+            actor=actor,
+            details={
+                "retention_class": retention_class,
+                "retain_until": _iso(until),
+                "previous": before.to_json(),
+            },
+        )
+        return RetentionInfo(call.id, retention_class, until)
 
     def retention_of(self, call_id: str) -> RetentionInfo:
         """A call's retention class and date (not audited: no personal data)."""
@@ -734,9 +849,9 @@ class GovernanceOps:
             return RetentionInfo(call.id, call.retention_class, call.retain_until)
 
     def expired_calls(self, now: datetime, *, include_held: bool = False) -> list[ExpiredCall]:
-        """Calls whose `retain_until` is at or before `now`, earliest first; held calls
-        only with `include_held` (not audited: ids and dates only). A call without a
-        `retain_until` never expires."""
+        """Calls whose `retain_until` is at or before `now`, earliest first; held calls,
+        and calls under a restriction of processing, only with `include_held` (not
+        audited: ids and dates only). A call without a `retain_until` never expires."""
         moment = _aware(now, "now")
         with self._read() as session:
             rows = session.execute(
@@ -745,12 +860,13 @@ class GovernanceOps:
                 .order_by(CallRow.retain_until, CallRow.id)
             ).all()
             held = _active_holds(session, [r[0] for r in rows]) if rows else {}
+            restricted = self._restricted(session, [r[0] for r in rows])
         expired = [
-            ExpiredCall(call_id, cls, until, tuple(held.get(call_id, ())))
+            ExpiredCall(call_id, cls, until, tuple(held.get(call_id, ())), restricted.get(call_id))
             for call_id, cls, until in rows
             if until is not None  # the query's condition; this tells the type checker
         ]
-        return [e for e in expired if include_held or not e.hold_ids]
+        return [e for e in expired if include_held or not (e.hold_ids or e.restriction_id)]
 
     # -- consent -----------------------------------------------------------------------
 
@@ -765,11 +881,36 @@ class GovernanceOps:
         note: str | None = None,
         actor: str | None = None,
     ) -> ConsentRecord:
-        """Record a participant's consent, for one call or (without `call_id`) standing.
+        """Record a participant's consent, for one call or (without `call_id`) standing:
+        a standing consent covers the participant's calls from `given_at` until it is
+        withdrawn, and the ingest gate looks it up.
 
         The record outlives the call: erasing the call sets its `call_id` to null, and the
-        record stays as proof that the recording was lawful.
+        record stays as proof that the recording was lawful. A quarantined call whose
+        parties have now all consented to recording leaves quarantine in the same
+        transaction (`consent_state` becomes "given", audited as `call.release`).
         """
+        with self._write() as session:
+            if call_id is not None:
+                self._call_row(session, call_id)
+            record = self._add_consent(
+                session, participant, method, scopes, call_id, given_at, note, actor
+            )
+            if call_id is not None:
+                self._release_if_consented(session, self._call_row(session, call_id), actor)
+            return record
+
+    def _add_consent(
+        self,
+        session: Session,
+        participant: str,
+        method: str,
+        scopes: Iterable[str],
+        call_id: str | None,
+        given_at: datetime | None,
+        note: str | None,
+        actor: str | None,
+    ) -> ConsentRecord:
         who = _subject(participant, "the participant")
         if method not in CONSENT_METHODS:
             raise InputError(
@@ -781,35 +922,157 @@ class GovernanceOps:
             what = f"consent scope {unknown[0]!r} is unknown" if unknown else "no consent scope"
             raise InputError(f"{what}; use one or more of {', '.join(CONSENT_SCOPES)}")
         when = _aware(given_at, "given at") if given_at is not None else _now()
-        with self._write() as session:
-            if call_id is not None:
-                self._call_row(session, call_id)
-            row = ConsentRow(
-                id=_new_id(),
-                call_id=call_id,
-                participant=who,
-                method=method,
-                scopes=",".join(sorted(chosen)),
-                given_at=when,
-                recorded_by=actor or self.config.actor,
-                note=note or None,
+        row = ConsentRow(
+            id=_new_id(),
+            call_id=call_id,
+            participant=who,
+            method=method,
+            scopes=",".join(sorted(chosen)),
+            given_at=when,
+            recorded_by=actor or self.config.actor,
+            note=note or None,
+            standing=call_id is None,
+        )
+        session.add(row)
+        session.flush()
+        self._record(
+            session,
+            "consent.record",
+            "consent",
+            row.id,
+            actor=actor,
+            details={
+                "call_id": call_id,
+                "standing": call_id is None,
+                "method": method,
+                "scopes": sorted(chosen),
+                "given_at": _iso(when),
+            },
+        )
+        return ConsentRecord.of(row)
+
+    # -- admission and quarantine ------------------------------------------------------
+
+    def _admit(
+        self, session: Session, call: CallRow, admission: Admission, actor: str | None
+    ) -> None:
+        """Carry out the gate's decision for a call being stored (in its transaction)."""
+        self._record(
+            session, "policy.decision", "call", call.id, actor=actor, details=admission.decision
+        )
+        self._set_retention(session, call, admission.retention_class, admission.retain_until, actor)
+        for grant in admission.consents:
+            self._add_consent(
+                session,
+                grant.participant,
+                grant.method,
+                grant.scopes,
+                call.id,
+                grant.given_at,
+                grant.note,
+                actor,
             )
-            session.add(row)
-            session.flush()
+        call.consent_state = admission.consent_state
+        call.quarantine_until = admission.quarantine_until
+        if admission.consent_state == "quarantined":
             self._record(
                 session,
-                "consent.record",
-                "consent",
-                row.id,
+                "call.quarantine",
+                "call",
+                call.id,
                 actor=actor,
-                details={
-                    "call_id": call_id,
-                    "method": method,
-                    "scopes": sorted(chosen),
-                    "given_at": _iso(when),
-                },
+                details={"until": _iso(admission.quarantine_until)},
             )
-            return ConsentRecord.of(row)
+
+    def standing_consents(
+        self, identifiers: Iterable[str], at: datetime
+    ) -> dict[str, ConsentRecord]:
+        """The standing consent to recording in force at `at` of each identifier (an
+        E.164 number or a name, compared case-insensitively) that has one: the ingest
+        gate's lookup. Not audited: the ingest that uses it records what it relied on."""
+        moment = _aware(at, "at")
+        wanted = {i.lower(): i for i in identifiers if i}
+        if not wanted:
+            return {}
+        with self._read() as session:
+            rows = session.scalars(
+                select(ConsentRow)
+                .where(
+                    ConsentRow.standing.is_(True),
+                    func.lower(ConsentRow.participant).in_(list(wanted)),
+                    ConsentRow.given_at <= moment,
+                    or_(ConsentRow.withdrawn_at.is_(None), ConsentRow.withdrawn_at > moment),
+                )
+                .order_by(ConsentRow.given_at.desc(), ConsentRow.id)
+            ).all()
+        found: dict[str, ConsentRecord] = {}
+        for row in rows:
+            if "record" in row.scopes.split(","):
+                found.setdefault(wanted[row.participant.lower()], ConsentRecord.of(row))
+        return found
+
+    def _release_if_consented(self, session: Session, call: CallRow, actor: str | None) -> bool:
+        """Take a quarantined call out of quarantine once every party has consented."""
+        if call.consent_state != "quarantined":
+            return False
+        session.flush()
+        consented = {
+            row.participant.lower()
+            for row in session.scalars(
+                select(ConsentRow).where(
+                    ConsentRow.call_id == call.id, ConsentRow.withdrawn_at.is_(None)
+                )
+            )
+            if "record" in row.scopes.split(",")
+        }
+        parties = session.scalars(
+            select(ParticipantRow).where(ParticipantRow.call_id == call.id)
+        ).all()
+        missing = [
+            p.position
+            for p in parties
+            if not any(i and i.lower() in consented for i in (p.phone, p.name, p.role))
+        ]
+        if missing or not parties:
+            return False
+        call.consent_state, call.quarantine_until = "given", None
+        self._record(
+            session, "call.release", "call", call.id, actor=actor, details={"consent": "given"}
+        )
+        return True
+
+    def refuse_if_quarantined(self, call_id: str) -> None:
+        """Raise Quarantined while the call waits for its parties' consent."""
+        if self.consent_state(call_id) == "quarantined":
+            raise Quarantined(
+                f"call {call_id} is in quarantine until every party's consent to recording "
+                f"is recorded (callvault consent add --call {call_id} ...); it is not "
+                "processed before"
+            )
+
+    def consent_state(self, call_id: str) -> str:
+        """A call's consent state (CONSENT_STATES; not audited: no personal data)."""
+        with self._read() as session:
+            return self._call_row(session, call_id).consent_state
+
+    def quarantined_calls(self, *, ended_by: datetime | None = None) -> list[QuarantinedCall]:
+        """Quarantined calls, earliest deadline first; with `ended_by`, only those whose
+        quarantine ended at or before it (not audited: ids and dates only)."""
+        with self._read() as session:
+            query = (
+                select(CallRow.id, CallRow.quarantine_until)
+                .where(CallRow.consent_state == "quarantined")
+                .order_by(CallRow.quarantine_until, CallRow.id)
+            )
+            if ended_by is not None:
+                query = query.where(CallRow.quarantine_until <= _aware(ended_by, "ended by"))
+            rows = session.execute(query).all()
+            held = _active_holds(session, [r[0] for r in rows]) if rows else {}
+        return [
+            QuarantinedCall(call_id, until, tuple(held.get(call_id, ())))
+            for call_id, until in rows
+            if until is not None
+        ]
 
     def withdraw_consent(
         self, consent_id: str, *, at: datetime | None = None, actor: str | None = None

@@ -36,7 +36,7 @@ from callvault.vault._crypto import (
     wrap_data_key,
 )
 from callvault.vault._db import create_db_engine, migrate
-from callvault.vault._governance import ErasureCertificate, GovernanceOps
+from callvault.vault._governance import Admission, ErasureCertificate, GovernanceOps
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
     CallRow,
@@ -59,6 +59,8 @@ from callvault.vault._records import (
     TranscriptInfo,
     VerifyResult,
 )
+from callvault.vault._rewrite import RewriteOps
+from callvault.vault._rights import RightsOps
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._verify import check_blob, check_manifest
 
@@ -110,7 +112,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Vault(GovernanceOps):
+class Vault(GovernanceOps, RightsOps, RewriteOps):
     """Metadata database + encrypted blob store + key ring + signer + audit chain.
 
     Legal holds, retention dates and consent records: see `GovernanceOps`.
@@ -243,8 +245,18 @@ class Vault(GovernanceOps):
 
     # -- storing -----------------------------------------------------------------------
 
-    def store_call(self, call: CapturedCall, *, actor: str | None = None) -> StoreResult:
-        """Encrypt and store one captured call; the same bytes twice give the same call."""
+    def store_call(
+        self,
+        call: CapturedCall,
+        *,
+        actor: str | None = None,
+        admission: Admission | None = None,
+    ) -> StoreResult:
+        """Encrypt and store one captured call; the same bytes twice give the same call.
+
+        `admission` (what the policy gate decided) is carried out in the transaction that
+        stores a new call; a duplicate keeps what its first ingest was given.
+        """
         recording_id, call_id = _new_id(), _new_id()
         dek = new_data_key()
         with call.open_audio() as source:
@@ -256,7 +268,9 @@ class Vault(GovernanceOps):
                 f"expected, {sealed.size} read); ingest it again"
             )
         try:
-            return self._commit_call(call, call_id, recording_id, dek, sealed, write, actor)
+            return self._commit_call(
+                call, call_id, recording_id, dek, sealed, write, actor, admission
+            )
         except DBIntegrityError:
             # Another process stored the same bytes between our check and our commit.
             write.abort()
@@ -265,6 +279,12 @@ class Vault(GovernanceOps):
             if existing is None:
                 raise
             return existing
+        except BaseException:
+            # Nothing was committed (a decision that could not be carried out, a lost
+            # database): the ciphertext, in place or not, has no key and must go too.
+            write.abort()
+            self.store.delete(recording_id)
+            raise
 
     def _seal(
         self, key: str, dek: bytes, object_id: str, source: BinaryIO
@@ -292,6 +312,7 @@ class Vault(GovernanceOps):
         sealed: SealedBlob,
         write: BlobWrite,
         actor: str | None,
+        admission: Admission | None,
     ) -> StoreResult:
         sha256, cipher_sha256, cipher_size = (
             sealed.sha256,
@@ -317,16 +338,15 @@ class Vault(GovernanceOps):
             kek_id = self.keyring.current_id()
             wrapped = wrap_data_key(self.keyring.key(kek_id), kek_id, recording_id, dek)
             meta = call.metadata
-            session.add(
-                CallRow(
-                    id=call_id,
-                    direction=meta.direction,
-                    agent=meta.agent,
-                    started_at=meta.started_at,
-                    language=meta.language,
-                    created_at=now,
-                )
+            call_row = CallRow(
+                id=call_id,
+                direction=meta.direction,
+                agent=meta.agent,
+                started_at=meta.started_at,
+                language=meta.language,
+                created_at=now,
             )
+            session.add(call_row)
             audio = call.audio
             recording = RecordingRow(
                 id=recording_id,
@@ -399,6 +419,8 @@ class Vault(GovernanceOps):
                 details={"recording_id": recording_id, "sha256": sha256},
             )
             session.flush()
+            if admission is not None:
+                self._admit(session, call_row, admission, actor)
             # The ciphertext goes into place before the rows that point at it commit: a
             # crash in between leaves an unreadable orphan (its key was never stored),
             # never a row without its blob.
@@ -459,6 +481,8 @@ class Vault(GovernanceOps):
                 signing_key=manifest.key_id if manifest else None,
                 created_at=recording.created_at,
             ),
+            consent_state=call.consent_state,
+            erasure_state=call.erasure_state,
         )
 
     def get_call(
@@ -500,6 +524,8 @@ class Vault(GovernanceOps):
                     duration_s=rec.frames / rec.sample_rate,
                     channels=rec.channels,
                     participants=int(n or 0),
+                    consent_state=call.consent_state,
+                    erasure_state=call.erasure_state,
                 )
                 for call, rec, n in session.execute(query)
             ]
@@ -530,20 +556,31 @@ class Vault(GovernanceOps):
         actor: str | None = None,
         purpose: str | None = None,
     ) -> Iterator[BlobReader]:
-        """Decrypting random access to a call's original audio; the access is audited first."""
+        """Decrypting random access to a call's original audio; the access is audited first.
+
+        Refused (Restricted, audited as `{action}.refused`) while a restriction of
+        processing covers the call, unless `purpose` names an art. 18(2) ground first
+        (`RESTRICTION_GROUNDS`, e.g. "legal-claim: case 42").
+        """
         with self._write() as session:
             recording = self._recording_row(session, call_id)
-            dek = self._data_key(session, recording)
-            self._record(
-                session,
-                action,
-                "recording",
-                recording.id,
-                actor=actor,
-                purpose=purpose,
-                details={"call_id": call_id},
+            refused = self._read_refusal(
+                session, call_id, "recording", recording.id, action, actor=actor, purpose=purpose
             )
+            if refused is None:
+                dek = self._data_key(session, recording)
+                self._record(
+                    session,
+                    action,
+                    "recording",
+                    recording.id,
+                    actor=actor,
+                    purpose=purpose,
+                    details={"call_id": call_id},
+                )
             blob_key, size = recording.blob_key, recording.ciphertext_size
+        if refused is not None:
+            raise refused  # after the commit: the refusal stays in the audit chain
         with self.store.open(blob_key) as handle:
             yield BlobReader(handle, size, dek, recording.id)
 
@@ -627,13 +664,14 @@ class Vault(GovernanceOps):
         return rid
 
     def untranscribed_recordings(self) -> list[tuple[str, str]]:
-        """(call id, recording id) of every recording without a transcript, oldest first
-        (not audited: ids only)."""
+        """(call id, recording id) of every recording without a transcript, oldest first,
+        except those of quarantined calls (not audited: ids only)."""
         with self._read() as session:
             rows = session.execute(
                 select(RecordingRow.call_id, RecordingRow.id)
+                .join(CallRow, CallRow.id == RecordingRow.call_id)
                 .outerjoin(TranscriptRow, TranscriptRow.recording_id == RecordingRow.id)
-                .where(TranscriptRow.recording_id.is_(None))
+                .where(TranscriptRow.recording_id.is_(None), CallRow.consent_state != "quarantined")
                 .order_by(RecordingRow.created_at, RecordingRow.id)
             ).all()
         return [(str(call_id), str(recording_id)) for call_id, recording_id in rows]
@@ -659,23 +697,36 @@ class Vault(GovernanceOps):
     def read_transcript(
         self, call_id: str, *, actor: str | None = None, purpose: str | None = None
     ) -> bytes | None:
-        """The decrypted transcript document of a call, or None; the read is audited."""
+        """The decrypted transcript document of a call, or None; the read is audited.
+        Refused on a restricted call as `open_recording` refuses (`transcript.read.refused`)."""
         with self._write() as session:
             recording = self._recording_row(session, call_id)
-            row = session.get(TranscriptRow, recording.id)
-            if row is None:
-                return None
-            dek = self._data_key(session, recording)
-            self._record(
+            refused = self._read_refusal(
                 session,
-                "transcript.read",
+                call_id,
                 "recording",
                 recording.id,
+                "transcript.read",
                 actor=actor,
                 purpose=purpose,
-                details={"call_id": call_id},
             )
-            rid, key, size = recording.id, row.blob_key, row.ciphertext_size
+            row = None if refused is not None else session.get(TranscriptRow, recording.id)
+            if row is None and refused is None:
+                return None
+            if row is not None:
+                dek = self._data_key(session, recording)
+                self._record(
+                    session,
+                    "transcript.read",
+                    "recording",
+                    recording.id,
+                    actor=actor,
+                    purpose=purpose,
+                    details={"call_id": call_id},
+                )
+                rid, key, size = recording.id, row.blob_key, row.ciphertext_size
+        if refused is not None:
+            raise refused  # after the commit: the refusal stays in the audit chain
         with self.store.open(key) as handle:
             reader = BlobReader(handle, size, dek, _transcript_object(rid))
             return b"".join(reader.iter_chunks())

@@ -1,0 +1,763 @@
+"""Rewriting a stored recording under a new data key: a leg silenced, or the audio cut.
+
+A rewrite decodes the stored recording to 16-bit PCM, applies an `AudioEdit` (see
+`callvault.media._edit`: `SilenceChannels`, `CutAt`) and stores the result as a 16-bit PCM
+WAV file under a new data key. The recording keeps its id (legs, jobs and search rows keep
+pointing at it); its row, signed manifest and transcript are replaced, the old data key
+row is overwritten and the old blobs are deleted: whatever copy of the old ciphertext
+survives can no longer be decrypted (crypto-shredding). The audit entry is an erasure
+certificate of what was destroyed.
+
+Also here: recording a party's withdrawal (or refusal) of consent during a call, which
+`services.withdrawal` turns into a cut or an erasure, and the plan of a leg erasure
+(which calls of a data subject can lose just the subject's channel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import secrets
+from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from callvault.config import Config
+from callvault.errors import InputError, IntegrityError, NotFound
+from callvault.media._edit import (
+    WAV_CODEC,
+    WAV_CONTAINER,
+    AudioEdit,
+    WavSource,
+    decode_pcm,
+)
+from callvault.vault import _governance
+from callvault.vault._crypto import (
+    BlobReader,
+    KeyRing,
+    SealedBlob,
+    Signer,
+    new_data_key,
+    wrap_data_key,
+)
+from callvault.vault._governance import ErasureCertificate
+from callvault.vault._manifest import Manifest
+from callvault.vault._models import (
+    CallRow,
+    ConsentRow,
+    CorrectionRow,
+    DataKeyRow,
+    LegRow,
+    ManifestRow,
+    ParticipantRow,
+    RecordingRow,
+    TranscriptRow,
+)
+from callvault.vault._rights import _aad, _correction_cipher, _open, _seal
+from callvault.vault._store import BlobStore, BlobWrite
+
+__all__ = [
+    "AudioEdit",
+    "CallWithdrawal",
+    "LegPlan",
+    "RewriteOps",
+    "RewriteResult",
+    "TranscriptRewrite",
+    "key_fingerprint",
+]
+
+_FINGERPRINT_INFO = b"callvault/dek-fingerprint/v1"
+
+
+def _transcript_object(recording_id: str) -> str:
+    # The associated data of transcript blobs; the same as `_vault._transcript_object`.
+    return f"{recording_id}/transcript"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def key_fingerprint(dek: bytes) -> str:
+    """A public name for a data key: the first 16 hex digits of a hash of it.
+
+    A data key row is named by its recording's id, which a rewrite keeps; the fingerprint
+    tells the destroyed key from its successor, and lets whoever holds a key check that it
+    is the one destroyed. It reveals nothing of the key (256 random bits).
+    """
+    return hashlib.sha256(_FINGERPRINT_INFO + dek).hexdigest()[:16]
+
+
+# -- records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptRewrite:
+    """A transcript document rewritten to match rewritten audio (what a rewrite stores)."""
+
+    document: bytes
+    status: str
+    utterances: int
+    words: int
+    removed_utterances: int
+    # Old utterance index -> new index, for the utterances kept unchanged: their
+    # rectifications are kept (re-encrypted); those of cut or removed ones are destroyed.
+    unchanged: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """What `rewrite_audio` did: the new audio, and the certificate of what it destroyed."""
+
+    call_id: str
+    recording_id: str
+    action: str
+    edit: dict[str, Any]
+    sample_rate: int
+    channels: int
+    frames_before: int
+    frames: int
+    sha256: str
+    old_key_fingerprint: str
+    new_key_fingerprint: str
+    removed_utterances: int
+    blanked_participants: tuple[str, ...]
+    corrections_kept: int
+    corrections_destroyed: int
+    certificate: ErasureCertificate
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "recording_id": self.recording_id,
+            "action": self.action,
+            "edit": self.edit,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "frames_before": self.frames_before,
+            "frames": self.frames,
+            "sha256": self.sha256,
+            "old_key_fingerprint": self.old_key_fingerprint,
+            "new_key_fingerprint": self.new_key_fingerprint,
+            "removed_utterances": self.removed_utterances,
+            "blanked_participants": list(self.blanked_participants),
+            "corrections_kept": self.corrections_kept,
+            "corrections_destroyed": self.corrections_destroyed,
+            "destroyed": self.certificate.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class CallWithdrawal:
+    """A party's withdrawal (or refusal) of consent during a call, as recorded.
+
+    `consent_ids`: the consent records of this party for this call now marked withdrawn
+    (empty when none existed: the audit entry is then the only record).
+    """
+
+    call_id: str
+    participant_id: str
+    position: int
+    channel: int | None
+    at_seconds: float
+    withdrawn_at: datetime
+    refused: bool
+    consent_ids: tuple[str, ...]
+    consent_state: str
+    other_participants: int
+    sample_rate: int  # of the recording: whether a cut at `at_seconds` keeps a sample
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "participant_id": self.participant_id,
+            "position": self.position,
+            "channel": self.channel,
+            "at_s": self.at_seconds,
+            "withdrawn_at": self.withdrawn_at.isoformat(),
+            "refused": self.refused,
+            "consent_ids": list(self.consent_ids),
+        }
+
+
+@dataclass(frozen=True)
+class LegPlan:
+    """How much of a call a subject's erasure takes.
+
+    `channels`: the recording channels whose leg is one of the subject's participants.
+    `partial` when the call has other participants and each of the subject's
+    participants has a channel of their own in a recording with more channels than that;
+    otherwise the whole call goes (alone, a mono recording, or a party without a leg,
+    whose voice may share a channel).
+    """
+
+    call_id: str
+    participant_ids: tuple[str, ...]
+    channels: tuple[int, ...]
+    other_participants: int
+    recording_channels: int
+
+    @property
+    def partial(self) -> bool:
+        return (
+            self.other_participants > 0
+            and self.recording_channels > 1
+            and len(self.channels) == len(self.participant_ids) > 0
+            and len(self.channels) < self.recording_channels
+        )
+
+
+# -- the operations Vault offers ----------------------------------------------------------
+
+
+class RewriteOps:
+    """Rewriting a stored recording (a leg silenced, the audio cut) under a new data key,
+    recording a withdrawal during a call, planning a leg erasure: mixed into `Vault`."""
+
+    if TYPE_CHECKING:
+        config: Config
+        store: BlobStore
+        keyring: KeyRing
+        signer: Signer
+
+        def _write(self) -> AbstractContextManager[Session]: ...
+
+        def _read(self) -> AbstractContextManager[Session]: ...
+
+        def _call_row(self, session: Session, call_id: str) -> CallRow: ...
+
+        def _recording_row(self, session: Session, call_id: str) -> RecordingRow: ...
+
+        def _data_key(self, session: Session, recording: RecordingRow | str) -> bytes: ...
+
+        def _seal(
+            self, key: str, dek: bytes, object_id: str, source: BinaryIO
+        ) -> tuple[BlobWrite, SealedBlob]: ...
+
+        def _checkpoint(self) -> None: ...
+
+        def _record(
+            self,
+            session: Session,
+            action: str,
+            object_type: str,
+            object_id: str | None,
+            *,
+            actor: str | None = None,
+            purpose: str | None = None,
+            details: dict[str, Any] | None = None,
+        ) -> None: ...
+
+    def rewrite_audio(
+        self,
+        call_id: str,
+        edit: AudioEdit,
+        *,
+        action: str,
+        reason: str,
+        actor: str | None = None,
+        transcript: Callable[[bytes], TranscriptRewrite] | None = None,
+        within: Callable[[Session], object] | None = None,
+        blank_participants: Collection[str] = (),
+        erasure_state: str | None = None,
+    ) -> RewriteResult:
+        """Replace a call's audio by `edit` of it, under a new data key (crypto-shredding
+        the old audio and transcript).
+
+        The recording keeps its id; its row, manifest and data key are replaced. The
+        stored transcript, when there is one, is passed (decrypted) to `transcript`, whose
+        result is stored under the new key; without `transcript` the old one is dropped.
+        `within` runs inside the write transaction (the search index uses it).
+        `blank_participants` (ids of this call's participants) lose their number and name
+        (the role stays); `erasure_state` is set on the call when given.
+
+        Refused (ErasureRefused) while a legal hold applies, checked before anything is
+        read and again inside the transaction. The new blobs are in place before the rows
+        that point at them commit and the old ones are deleted after: a failure leaves
+        the old state whole. Audited: the reads (`recording.read`, `transcript.read`, with
+        the reason as purpose) and `action`, whose details certify what was destroyed.
+        """
+        why = _governance._reason(reason, "the reason")
+        with self._read() as session:
+            self._call_row(session, call_id)
+            _governance.refuse_if_held(
+                session, call_id, _governance.call_subjects(session, call_id)
+            )
+            recording = self._recording_row(session, call_id)
+            rid = recording.id
+            wanted = set(blank_participants)
+            if wanted:
+                found = set(
+                    session.scalars(
+                        select(ParticipantRow.id).where(
+                            ParticipantRow.call_id == call_id, ParticipantRow.id.in_(wanted)
+                        )
+                    )
+                )
+                if found != wanted:
+                    missing = sorted(wanted - found)[0]
+                    raise NotFound(f"participant {missing} is not a participant of call {call_id}")
+            old_row = session.get(TranscriptRow, rid)
+            old_transcript_key = old_row.blob_key if old_row is not None else None
+            old_blob_key = recording.blob_key
+        pcm, rate, frames_before = self._decode_for_rewrite(call_id, rid, why, actor)
+        edit.validate(pcm.shape[0], pcm.shape[1], rate)
+        new_pcm = edit.apply(pcm, rate)
+        del pcm
+        dek = new_data_key()
+        new_key = f"{rid}.r{secrets.token_hex(6)}"
+        write, sealed = self._seal(new_key, dek, rid, io.BufferedReader(WavSource(new_pcm, rate)))
+        channels, frames = new_pcm.shape
+        del new_pcm
+        writes: list[tuple[BlobWrite, str]] = [(write, new_key)]
+        try:
+            stored: tuple[TranscriptRewrite, str, SealedBlob] | None = None
+            if old_transcript_key is not None and transcript is not None:
+                document = self._read_for_rewrite(call_id, why, actor)
+                if document is not None:
+                    rewritten = transcript(document)
+                    t_key = f"{rid}.t{secrets.token_hex(6)}"
+                    t_write, t_sealed = self._seal(
+                        t_key, dek, _transcript_object(rid), io.BytesIO(rewritten.document)
+                    )
+                    writes.append((t_write, t_key))
+                    stored = (rewritten, t_key, t_sealed)
+            with self._write() as session:
+                result, old_keys = self._commit_rewrite(
+                    session,
+                    call_id,
+                    edit,
+                    action=action,
+                    reason=why,
+                    actor=actor,
+                    dek=dek,
+                    sealed=sealed,
+                    blob_key=new_key,
+                    sample_rate=rate,
+                    channels=channels,
+                    frames=frames,
+                    frames_before=frames_before,
+                    expected=(old_blob_key, old_transcript_key),
+                    transcript=stored,
+                    blank_participants=sorted(wanted),
+                    erasure_state=erasure_state,
+                )
+                if within is not None:
+                    within(session)
+                session.flush()
+                # The new ciphertext goes into place before the rows that point at it
+                # commit: a crash in between leaves an unreadable orphan, never a row
+                # without its blob.
+                for blob_write, _ in writes:
+                    blob_write.commit()
+        except BaseException:
+            for blob_write, key in writes:
+                blob_write.abort()
+                self.store.delete(key)
+            raise
+        for key in old_keys:
+            self.store.delete(key)
+        self._checkpoint()
+        return result
+
+    def _decode_for_rewrite(
+        self, call_id: str, rid: str, reason: str, actor: str | None
+    ) -> tuple[np.ndarray, int, int]:
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            dek = self._data_key(session, recording)
+            self._record(
+                session,
+                "recording.read",
+                "recording",
+                rid,
+                actor=actor,
+                purpose=reason,
+                details={"call_id": call_id, "for": "rewrite"},
+            )
+            blob_key, size = recording.blob_key, recording.ciphertext_size
+        with self.store.open(blob_key) as handle:
+            reader = BlobReader(handle, size, dek, rid)
+            pcm, rate = decode_pcm(reader.as_file(), name=f"recording {rid}")
+        return pcm, rate, int(pcm.shape[1])
+
+    def _read_for_rewrite(self, call_id: str, reason: str, actor: str | None) -> bytes | None:
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            row = session.get(TranscriptRow, recording.id)
+            if row is None:
+                return None
+            dek = self._data_key(session, recording)
+            self._record(
+                session,
+                "transcript.read",
+                "recording",
+                recording.id,
+                actor=actor,
+                purpose=reason,
+                details={"call_id": call_id, "for": "rewrite"},
+            )
+            rid, key, size = recording.id, row.blob_key, row.ciphertext_size
+        with self.store.open(key) as handle:
+            reader = BlobReader(handle, size, dek, _transcript_object(rid))
+            return b"".join(reader.iter_chunks())
+
+    def _commit_rewrite(
+        self,
+        session: Session,
+        call_id: str,
+        edit: AudioEdit,
+        *,
+        action: str,
+        reason: str,
+        actor: str | None,
+        dek: bytes,
+        sealed: SealedBlob,
+        blob_key: str,
+        sample_rate: int,
+        channels: int,
+        frames: int,
+        frames_before: int,
+        expected: tuple[str, str | None],
+        transcript: tuple[TranscriptRewrite, str, SealedBlob] | None,
+        blank_participants: list[str],
+        erasure_state: str | None,
+    ) -> tuple[RewriteResult, list[str]]:
+        """The rows of a rewrite, within `session`; returns the result and the old blob
+        keys to delete once the transaction has committed."""
+        call = self._call_row(session, call_id)
+        # The row lock makes a concurrent hold, erasure or rewrite of this call wait.
+        session.refresh(call, with_for_update=True)
+        subjects = _governance.call_subjects(session, call_id)
+        _governance.refuse_if_held(session, call_id, subjects)
+        recording = self._recording_row(session, call_id)
+        rid = recording.id
+        old_transcript = session.get(TranscriptRow, rid)
+        current = (recording.blob_key, old_transcript.blob_key if old_transcript else None)
+        if current != expected:
+            raise IntegrityError(
+                f"call {call_id} changed while it was being rewritten (a new transcript or "
+                "another rewrite); nothing was changed, run the request again"
+            )
+        old_dek = self._data_key(session, recording)
+        now = _now()
+        certificate = _governance.erasure_certificate(session, call, [recording], now)
+        old_keys = [recording.blob_key]
+        recording.sha256 = sealed.sha256
+        recording.size_bytes = sealed.size
+        recording.container, recording.codec = WAV_CONTAINER, WAV_CODEC
+        recording.sample_rate, recording.channels, recording.frames = (
+            sample_rate,
+            channels,
+            frames,
+        )
+        recording.blob_key = blob_key
+        recording.ciphertext_sha256 = sealed.ciphertext_sha256
+        recording.ciphertext_size = sealed.ciphertext_size
+        recording.chunk_size = self.config.chunk_size
+        kek_id = self.keyring.current_id()
+        key_row = session.get(DataKeyRow, rid)
+        if key_row is None:  # _data_key above found it; this tells the type checker
+            raise IntegrityError(f"recording {rid}: its data key vanished during a rewrite")
+        # Overwriting the wrapped key is what makes every copy of the old ciphertext
+        # undecryptable; the checkpoint after commit removes SQLite's copy of the page.
+        key_row.kek_id = kek_id
+        key_row.wrapped = wrap_data_key(self.keyring.key(kek_id), kek_id, rid, dek)
+        key_row.created_at = now
+        manifest = Manifest.of_recording(
+            recording, created_at=now.isoformat(), signing_key=self.signer.key_id
+        )
+        body = manifest.canonical()
+        manifest_row = session.get(ManifestRow, rid)
+        if manifest_row is None:
+            manifest_row = ManifestRow(recording_id=rid)
+            session.add(manifest_row)
+        manifest_row.body = body.decode()
+        manifest_row.signature = self.signer.sign(body)
+        manifest_row.key_id = self.signer.key_id
+        removed = 0
+        if old_transcript is not None:
+            old_keys.append(old_transcript.blob_key)
+            if transcript is None:
+                session.delete(old_transcript)
+            else:
+                rewritten, key, t_sealed = transcript
+                old_transcript.status = rewritten.status
+                old_transcript.blob_key = key
+                old_transcript.ciphertext_sha256 = t_sealed.ciphertext_sha256
+                old_transcript.ciphertext_size = t_sealed.ciphertext_size
+                old_transcript.utterances = rewritten.utterances
+                old_transcript.words = rewritten.words
+                old_transcript.created_at = now
+                removed = rewritten.removed_utterances
+        blanked_positions: set[int] = set()
+        for participant_id in blank_participants:
+            participant = session.get(ParticipantRow, participant_id)
+            if participant is not None:
+                participant.phone = None
+                participant.name = None
+                blanked_positions.add(participant.position)
+        kept, destroyed = _rekey_corrections(
+            session,
+            rid,
+            old_dek,
+            dek,
+            transcript[0].unchanged if transcript is not None else {},
+            blanked_positions,
+        )
+        if erasure_state is not None:
+            call.erasure_state = erasure_state
+        result = RewriteResult(
+            call_id=call_id,
+            recording_id=rid,
+            action=action,
+            edit=edit.to_json(),
+            sample_rate=sample_rate,
+            channels=channels,
+            frames_before=frames_before,
+            frames=frames,
+            sha256=sealed.sha256,
+            old_key_fingerprint=key_fingerprint(old_dek),
+            new_key_fingerprint=key_fingerprint(dek),
+            removed_utterances=removed,
+            blanked_participants=tuple(blank_participants),
+            corrections_kept=kept,
+            corrections_destroyed=destroyed,
+            certificate=certificate,
+        )
+        self._record(
+            session,
+            action,
+            "call",
+            call_id,
+            actor=actor,
+            purpose=reason,
+            details={
+                **certificate.to_json(),
+                "edit": result.edit,
+                "old_key_fingerprint": result.old_key_fingerprint,
+                "new_key_fingerprint": result.new_key_fingerprint,
+                "frames_before": frames_before,
+                "frames": frames,
+                "removed_utterances": removed,
+                "blanked_participants": list(blank_participants),
+                "corrections_kept": kept,
+                "corrections_destroyed": destroyed,
+                "erasure_state": erasure_state,
+            },
+        )
+        # Again, now that the audit chain's lock is held (as `Vault._erase` does).
+        _governance.refuse_if_held(session, call_id, subjects)
+        return result, old_keys
+
+    # -- withdrawal during a call ------------------------------------------------------
+
+    def record_call_withdrawal(
+        self,
+        call_id: str,
+        participant: int | str,
+        at_seconds: float,
+        *,
+        refused: bool = False,
+        reason: str,
+        mode: str,
+        actor: str | None = None,
+    ) -> CallWithdrawal:
+        """Record that a party withdrew (or refused) consent `at_seconds` into a call.
+
+        `participant`: the participant's position (0 is the first) or their number or
+        name. The party's consent records for this call (naming them by number, name or
+        role) are marked withdrawn at the call's start plus `at_seconds` (one withdrawn
+        earlier keeps its time). When there are none, no consent record is made up (a
+        record says consent was given): the audit entry `consent.withdraw.during-call`
+        (ids, offset, mode; never the number or name) is the record. `mode` is what will
+        be done with the recording, for that entry. Standing consents are left alone:
+        the withdrawal is about this call.
+        """
+        why = _governance._reason(reason, "the reason")
+        if isinstance(at_seconds, bool) or not math.isfinite(at_seconds):
+            raise InputError(f"the offset {at_seconds!r} is not a number of seconds")
+        with self._write() as session:
+            call = self._call_row(session, call_id)
+            party = _find_participant(session, call_id, participant)
+            leg = session.scalars(
+                select(LegRow).where(LegRow.call_id == call_id, LegRow.participant_id == party.id)
+            ).first()
+            others = session.scalar(
+                select(func.count())
+                .select_from(ParticipantRow)
+                .where(ParticipantRow.call_id == call_id, ParticipantRow.id != party.id)
+            )
+            start = call.started_at or call.created_at
+            moment = start + timedelta(seconds=max(0.0, at_seconds))
+            # A per-call consent names its party by number, name or role (as the consent
+            # check of a quarantined call matches them).
+            names = [v for v in (party.phone, party.name, party.role) if v is not None]
+            consent_ids: list[str] = []
+            if names:
+                rows = session.scalars(
+                    select(ConsentRow)
+                    .where(
+                        ConsentRow.call_id == call_id,
+                        or_(
+                            ConsentRow.participant.in_(names),
+                            func.lower(ConsentRow.participant).in_([n.lower() for n in names]),
+                        ),
+                    )
+                    .order_by(ConsentRow.given_at, ConsentRow.id)
+                ).all()
+                for row in rows:
+                    if row.withdrawn_at is None:
+                        row.withdrawn_at = max(moment, row.given_at)
+                        consent_ids.append(row.id)
+            self._record(
+                session,
+                "consent.withdraw.during-call",
+                "call",
+                call_id,
+                actor=actor,
+                purpose=why,
+                details={
+                    "participant_id": party.id,
+                    "position": party.position,
+                    "channel": leg.channel if leg is not None else None,
+                    "at_s": at_seconds,
+                    "withdrawn_at": moment.isoformat(),
+                    "refused": refused,
+                    "mode": mode,
+                    "consents": consent_ids,
+                },
+            )
+            return CallWithdrawal(
+                call_id=call_id,
+                participant_id=party.id,
+                position=party.position,
+                channel=leg.channel if leg is not None else None,
+                at_seconds=at_seconds,
+                withdrawn_at=moment,
+                refused=refused,
+                consent_ids=tuple(consent_ids),
+                consent_state=call.consent_state,
+                other_participants=int(others or 0),
+                sample_rate=self._recording_row(session, call_id).sample_rate,
+            )
+
+    # -- erasing one party -------------------------------------------------------------
+
+    def leg_plans(self, subject: str, call_ids: Iterable[str]) -> list[LegPlan]:
+        """For each call, the subject's participants, their own channels and the others
+        (see `LegPlan`); the subject is matched as `subject_calls` does. Not audited:
+        ids and counts only."""
+        who = _governance._subject(subject, "the subject")
+        plans: list[LegPlan] = []
+        with self._read() as session:
+            for call_id in call_ids:
+                recording = self._recording_row(session, call_id)
+                parties = session.scalars(
+                    select(ParticipantRow).where(ParticipantRow.call_id == call_id)
+                ).all()
+                mine = [p.id for p in parties if _matches(p, who)]
+                legs = session.scalars(
+                    select(LegRow).where(LegRow.call_id == call_id, LegRow.participant_id.in_(mine))
+                ).all()
+                plans.append(
+                    LegPlan(
+                        call_id=call_id,
+                        participant_ids=tuple(sorted(mine)),
+                        channels=tuple(sorted({leg.channel for leg in legs})),
+                        other_participants=len(parties) - len(mine),
+                        recording_channels=recording.channels,
+                    )
+                )
+        return plans
+
+
+def _rekey_corrections(
+    session: Session,
+    recording_id: str,
+    old_dek: bytes,
+    new_dek: bytes,
+    unchanged: Mapping[int, int],
+    blanked_positions: Collection[int],
+) -> tuple[int, int]:
+    """Re-encrypt a recording's rectifications under the new data key, or delete them.
+
+    Kept: those of utterances kept unchanged (re-keyed to their new index) and those of
+    participants not blanked. Deleted: those of removed or cut utterances and of blanked
+    participants (they hold what was erased), and any of a kind not known here (fail
+    closed). Returns (kept, deleted).
+    """
+    old_cipher, new_cipher = _correction_cipher(old_dek), _correction_cipher(new_dek)
+    kept = destroyed = 0
+    rows = session.scalars(
+        select(CorrectionRow).where(CorrectionRow.recording_id == recording_id)
+    ).all()
+    for row in rows:
+        key: str | None = None
+        if row.target == "utterance" and row.target_key.isdigit():
+            index = unchanged.get(int(row.target_key))
+            key = str(index) if index is not None else None
+        elif row.target == "participant":
+            position = row.target_key.split(".", 1)[0]
+            if position.isdigit() and int(position) not in blanked_positions:
+                key = row.target_key
+        if key is None:
+            session.delete(row)
+            destroyed += 1
+            continue
+        for which in ("old", "new"):
+            sealed = row.old_value if which == "old" else row.new_value
+            value = _open(
+                old_cipher, _aad(row.id, row.target, row.target_key, which), sealed, row.id
+            )
+            resealed = _seal(new_cipher, _aad(row.id, row.target, key, which), value)
+            if which == "old":
+                row.old_value = resealed
+            else:
+                row.new_value = resealed
+        row.target_key = key
+        kept += 1
+    session.flush()
+    return kept, destroyed
+
+
+def _matches(party: ParticipantRow, who: str) -> bool:
+    return party.phone == who or (party.name is not None and party.name.lower() == who.lower())
+
+
+def _find_participant(session: Session, call_id: str, participant: int | str) -> ParticipantRow:
+    parties = session.scalars(
+        select(ParticipantRow)
+        .where(ParticipantRow.call_id == call_id)
+        .order_by(ParticipantRow.position)
+    ).all()
+    text = str(participant).strip()
+    if isinstance(participant, int) or text.isdigit():
+        position = int(text)
+        for party in parties:
+            if party.position == position:
+                return party
+        raise NotFound(
+            f"call {call_id} has no participant at position {position}; it has "
+            f"{len(parties)} (positions from 0)"
+        )
+    who = _governance._subject(text, "the participant")
+    found = [p for p in parties if _matches(p, who)]
+    if not found:
+        raise NotFound(
+            f"the participant you gave is not a participant of call {call_id}; give their "
+            "position (0 is the first) or their number as stored"
+        )
+    if len(found) > 1:
+        raise InputError(
+            f"the participant you gave matches {len(found)} participants of call {call_id}; "
+            "give their position instead (0 is the first)"
+        )
+    return found[0]
