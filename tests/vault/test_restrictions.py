@@ -421,3 +421,14 @@ def test_cli_restricted_erase_is_refused(run, tmp_path: Path) -> None:  # type: 
     assert result.exit_code == 1
     assert f"call {call_id} is restricted by restriction {made['id']}" in result.stderr
     assert ok(run("show", call_id, "--json"))["id"] == call_id
+
+
+def test_the_erasing_transaction_itself_refuses_a_restricted_call(vault: Vault) -> None:
+    """A restriction that arrives after a caller's own check still stops the erasure."""
+    call_id = store(vault, 0)
+    record = vault.restrict(SUBJECT, "needed for a legal claim")
+    with pytest.raises(ErasureRefused, match=f"restricted by restriction {record.id}"):
+        vault.delete_call(call_id, reason="request")
+    with pytest.raises(ErasureRefused):
+        vault.delete_calls([call_id], reason="request")
+    assert vault.get_call(call_id).id == call_id

@@ -33,6 +33,7 @@ from callvault.services.rights import (
     export_subject,
     find_subject,
 )
+from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
 
 __all__ = [
     "PROCESS_TASK",
@@ -46,6 +47,7 @@ __all__ = [
     "SubjectErasure",
     "SubjectExport",
     "SubjectSearch",
+    "WithdrawalOutcome",
     "add_consent",
     "admit",
     "call_document",
@@ -68,4 +70,5 @@ __all__ = [
     "synthesize_demo_wav",
     "task_registry",
     "transcript_json",
+    "withdraw_during_call",
 ]

@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from callvault.capture import CapturedCall
 from callvault.config import Config
-from callvault.errors import ConfigError, IntegrityError, KeyDestroyed, NotFound
+from callvault.errors import (
+    ConfigError,
+    ErasureRefused,
+    IntegrityError,
+    KeyDestroyed,
+    NotFound,
+)
 from callvault.vault import _audit, _governance
 from callvault.vault._audit import AuditEntry, AuditReport
 from callvault.vault._crypto import (
@@ -832,6 +838,14 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         session.refresh(call, with_for_update=True)
         subjects = _governance.call_subjects(session, call_id)
         _governance.refuse_if_held(session, call_id, subjects)
+        restriction_id = self._restricted(session, [call_id]).get(call_id)
+        if restriction_id is not None:  # added since the caller's check: refuse here too
+            raise ErasureRefused(
+                f"call {call_id} is restricted by restriction {restriction_id} (GDPR art. 18) "
+                f"and is kept until it is lifted (callvault rights lift {restriction_id} "
+                "--reason ...); nothing was erased",
+                call_id=call_id,
+            )
         if expired_by is not None:
             _governance.refuse_unless_expired(call, expired_by)
         recordings = list(
