@@ -2,9 +2,13 @@
 
 from callvault.capture._records import (
     DIRECTIONS,
+    SOURCES,
     CallMetadata,
     CapturedCall,
     Direction,
+    DtmfSpan,
+    LegFacts,
+    NetworkFacts,
     Participant,
 )
 from callvault.capture.files import (
@@ -18,9 +22,13 @@ from callvault.capture.files import (
 
 __all__ = [
     "DIRECTIONS",
+    "SOURCES",
     "CallMetadata",
     "CapturedCall",
     "Direction",
+    "DtmfSpan",
+    "LegFacts",
+    "NetworkFacts",
     "FileImportOptions",
     "Participant",
     "import_bytes",

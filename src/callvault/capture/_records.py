@@ -9,11 +9,24 @@ from typing import BinaryIO, Literal
 
 from callvault.media import AudioInfo
 
-__all__ = ["DIRECTIONS", "ROLES", "CallMetadata", "CapturedCall", "Direction", "Participant"]
+__all__ = [
+    "DIRECTIONS",
+    "ROLES",
+    "SOURCES",
+    "CallMetadata",
+    "CapturedCall",
+    "Direction",
+    "DtmfSpan",
+    "LegFacts",
+    "NetworkFacts",
+    "Participant",
+]
 
 Direction = Literal["inbound", "outbound", "internal"]
 DIRECTIONS: tuple[Direction, ...] = ("inbound", "outbound", "internal")
 ROLES = ("caller", "callee", "speaker")
+# Where a call came from: an imported file, a capture file, the wire, a SIPREC client.
+SOURCES = ("file", "pcap", "live", "siprec")
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,40 @@ class CallMetadata:
 
 
 @dataclass(frozen=True)
+class LegFacts:
+    """What the network said of one leg: its codec and quality figures (plain numbers)."""
+
+    channel: int
+    codec: str | None
+    quality: dict[str, int | float] | None = None
+
+
+@dataclass(frozen=True)
+class DtmfSpan:
+    """When a key was pressed, on which leg, not which key: digits are often PINs and
+    card numbers, so they are not kept (the audio of the span is what redaction mutes)."""
+
+    channel: int | None
+    start: float
+    duration: float | None
+    source: str  # "rfc4733" or "sip-info"
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What a network capture knows of a call besides its audio."""
+
+    source: str  # one of SOURCES
+    sip_call_id: str | None = None
+    user_agents: tuple[str, ...] = ()
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    legs: tuple[LegFacts, ...] = ()
+    dtmf: tuple[DtmfSpan, ...] = ()
+
+
+@dataclass(frozen=True)
 class CapturedCall:
     """A call ready for the policy gate and the vault.
 
@@ -49,3 +96,4 @@ class CapturedCall:
     audio: AudioInfo
     metadata: CallMetadata
     participants: tuple[Participant, ...]
+    network: NetworkFacts | None = None

@@ -25,12 +25,20 @@ from typing import Any
 from callvault.capture import CapturedCall, FileImportOptions, Participant, import_file
 from callvault.config import Config
 from callvault.errors import ConsentRequired, InputError, RecordingRefused
+from callvault.jobs import EmbeddedQueue
 from callvault.policy import Decision, decide, load_jurisdiction_table, retention_period
 from callvault.services.jobs import enqueue_processing, open_queue
 from callvault.services.policy import rules_of
 from callvault.vault import CONSENT_METHODS, Admission, ConsentGrant, Vault
 
-__all__ = ["CallContext", "IngestedCall", "admit", "ingest_captured", "ingest_files"]
+__all__ = [
+    "CallContext",
+    "IngestedCall",
+    "admit",
+    "ingest_captured",
+    "ingest_files",
+    "store_admitted",
+]
 
 log = logging.getLogger("callvault.services")
 
@@ -217,24 +225,24 @@ def ingest_captured(
         admissions = admit(config, vault, calls, consent=consent, context=context)
         queue = open_queue(config, vault)
         for call, admission in zip(calls, admissions, strict=True):
-            stored = vault.store_call(call, admission=admission)
-            state = vault.consent_state(stored.call_id) if stored.duplicate else None
-            job_id = ""
-            if (state or admission.consent_state) != "quarantined":
-                job_id = enqueue_processing(queue, stored.call_id, stored.recording_id).id
-            results.append(
-                IngestedCall(
-                    call.source_name,
-                    stored.call_id,
-                    stored.recording_id,
-                    stored.duplicate,
-                    job_id or None,
-                    state or admission.consent_state,
-                )
-            )
+            results.append(store_admitted(vault, queue, call, admission))
             if progress is not None:
                 progress(call)
     return results
+
+
+def store_admitted(
+    vault: Vault, queue: EmbeddedQueue, call: CapturedCall, admission: Admission
+) -> IngestedCall:
+    """Store one call the gate admitted, and queue its processing unless quarantined."""
+    stored = vault.store_call(call, admission=admission)
+    state = vault.consent_state(stored.call_id) if stored.duplicate else admission.consent_state
+    job_id = None
+    if state != "quarantined":
+        job_id = enqueue_processing(queue, stored.call_id, stored.recording_id).id
+    return IngestedCall(
+        call.source_name, stored.call_id, stored.recording_id, stored.duplicate, job_id, state
+    )
 
 
 def ingest_files(

@@ -98,6 +98,10 @@ class CallRow(Base):
     quarantine_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Null, or "partial" once one party's leg and utterances have been erased.
     erasure_state: Mapped[str | None] = mapped_column(String(16))
+    # Where the call came from (capture.SOURCES) and, for a network capture, what the
+    # network said of it as JSON (migration 0008; see vault._records.network_json).
+    source: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
+    network: Mapped[str | None] = mapped_column(Text)
 
 
 class ParticipantRow(Base):
@@ -143,6 +147,8 @@ class LegRow(Base):
     participant_id: Mapped[str | None] = mapped_column(
         ForeignKey("participants.id", ondelete="SET NULL"), index=True
     )
+    codec: Mapped[str | None] = mapped_column(String(32))  # on the network, if captured there
+    quality: Mapped[str | None] = mapped_column(Text)  # JSON quality figures, if captured
 
 
 class DataKeyRow(Base):

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from callvault.capture import NetworkFacts
 
 __all__ = [
     "CallRecord",
@@ -18,6 +21,7 @@ __all__ = [
     "StoreResult",
     "TranscriptInfo",
     "VerifyResult",
+    "network_json",
 ]
 
 CALL_SCHEMA = "callvault.call/1"
@@ -51,9 +55,17 @@ class LegRecord:
     id: str
     channel: int
     participant_id: str | None
+    codec: str | None = None  # the codec on the network, for a captured call
+    quality: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "channel": self.channel, "participant_id": self.participant_id}
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "participant_id": self.participant_id,
+            "codec": self.codec,
+            "quality": self.quality,
+        }
 
 
 @dataclass(frozen=True)
@@ -147,11 +159,15 @@ class CallRecord:
     recording: RecordingRecord
     consent_state: str = "not-needed"
     erasure_state: str | None = None
+    source: str = "file"
+    network: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": CALL_SCHEMA,
             **_call_fields(self),
+            "source": self.source,
+            "network": self.network,
             "participants": [p.to_json() for p in self.participants],
             "legs": [leg.to_json() for leg in self.legs],
             "recording": self.recording.to_json(),
@@ -209,3 +225,26 @@ class RotationResult:
 class GarbageReport:
     incomplete_writes: int
     orphaned_blobs: tuple[str, ...]
+
+
+def network_json(facts: NetworkFacts) -> str:
+    """What `calls.network` keeps of a captured call (`show --json`'s `network`)."""
+    return json.dumps(
+        {
+            "sip_call_id": facts.sip_call_id,
+            "user_agents": list(facts.user_agents),
+            "answered_at": _iso(facts.answered_at),
+            "ended_at": _iso(facts.ended_at),
+            "end_reason": facts.end_reason,
+            "dtmf": [
+                {
+                    "channel": span.channel,
+                    "start": round(span.start, 3),
+                    "duration": round(span.duration, 3) if span.duration is not None else None,
+                    "source": span.source,
+                }
+                for span in facts.dtmf
+            ],
+        },
+        sort_keys=True,
+    )

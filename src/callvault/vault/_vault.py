@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import secrets
@@ -64,6 +65,7 @@ from callvault.vault._records import (
     StoreResult,
     TranscriptInfo,
     VerifyResult,
+    network_json,
 )
 from callvault.vault._rewrite import RewriteOps
 from callvault.vault._rights import RightsOps
@@ -351,6 +353,8 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                 started_at=meta.started_at,
                 language=meta.language,
                 created_at=now,
+                source=call.network.source if call.network else "file",
+                network=network_json(call.network) if call.network else None,
             )
             session.add(call_row)
             audio = call.audio
@@ -394,7 +398,9 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                 if party.channel is not None:
                     by_channel.setdefault(party.channel, participant_id)
             session.flush()
+            facts = {leg.channel: leg for leg in call.network.legs} if call.network else {}
             for channel in range(audio.channels):
+                leg_facts = facts.get(channel)
                 session.add(
                     LegRow(
                         id=_new_id(),
@@ -402,6 +408,12 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                         recording_id=recording_id,
                         channel=channel,
                         participant_id=by_channel.get(channel),
+                        codec=leg_facts.codec if leg_facts else None,
+                        quality=(
+                            json.dumps(leg_facts.quality, sort_keys=True)
+                            if leg_facts and leg_facts.quality is not None
+                            else None
+                        ),
                     )
                 )
             manifest = Manifest.of_recording(
@@ -471,7 +483,16 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                 ParticipantRecord(p.id, p.position, p.role, p.phone, p.name, p.is_agent)
                 for p in participants
             ),
-            legs=tuple(LegRecord(leg.id, leg.channel, leg.participant_id) for leg in legs),
+            legs=tuple(
+                LegRecord(
+                    leg.id,
+                    leg.channel,
+                    leg.participant_id,
+                    leg.codec,
+                    json.loads(leg.quality) if leg.quality else None,
+                )
+                for leg in legs
+            ),
             recording=RecordingRecord(
                 id=recording.id,
                 sha256=recording.sha256,
@@ -489,6 +510,8 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
             ),
             consent_state=call.consent_state,
             erasure_state=call.erasure_state,
+            source=call.source,
+            network=json.loads(call.network) if call.network else None,
         )
 
     def get_call(

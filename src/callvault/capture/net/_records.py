@@ -5,13 +5,20 @@ from __future__ import annotations
 import hashlib
 import io
 import wave
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from callvault.capture._records import CapturedCall, Direction, Participant
+from callvault.capture._records import (
+    CapturedCall,
+    Direction,
+    DtmfSpan,
+    LegFacts,
+    NetworkFacts,
+    Participant,
+)
 from callvault.capture.files import FileImportOptions, import_bytes, parse_e164
 from callvault.errors import CaptureError, InputError
 
@@ -152,8 +159,40 @@ class NetworkCall:
             out.writeframes(self.stereo_pcm().astype("<i2").tobytes())
         return buffer.getvalue()
 
+    def network_facts(self, source: str = "pcap") -> NetworkFacts:
+        """What the vault keeps of this call besides its audio. DTMF spans are in seconds
+        of the audio (sample 0 of the legs), the times redaction mutes; digits are left
+        out."""
+        shift = 0.0
+        if self.started_at is not None and self.audio_started_at is not None:
+            shift = (self.audio_started_at - self.started_at).total_seconds()
+        return NetworkFacts(
+            source=source,
+            sip_call_id=self.call_id,
+            user_agents=self.user_agents,
+            answered_at=self.answered_at,
+            ended_at=self.ended_at,
+            end_reason=self.end_reason,
+            legs=tuple(
+                LegFacts(
+                    leg.channel,
+                    leg.codec,
+                    asdict(leg.quality) if leg.quality is not None else None,
+                )
+                for leg in self.legs
+            ),
+            dtmf=tuple(
+                DtmfSpan(event.channel, max(0.0, event.start - shift), event.duration, event.source)
+                for event in self.dtmf
+            ),
+        )
+
     def to_captured_call(
-        self, *, source_name: str | None = None, direction: Direction | None = None
+        self,
+        *,
+        source_name: str | None = None,
+        direction: Direction | None = None,
+        source: str = "pcap",
     ) -> CapturedCall:
         """This call as the ingest pipeline's `CapturedCall` (stereo WAV, caller on 0).
 
@@ -183,7 +222,7 @@ class NetworkCall:
         participants: tuple[Participant, ...] = tuple(
             replace(p, name=p.name or names.get(p.role)) for p in captured.participants
         )
-        return replace(captured, participants=participants)
+        return replace(captured, participants=participants, network=self.network_facts(source))
 
 
 def _valid_e164(number: str | None) -> str | None:

@@ -1,0 +1,132 @@
+"""Use case: record the calls found in capture files (pcap, pcapng) into the vault.
+
+Every call with decoded audio goes through the policy gate on its own: in a capture of
+many calls, one the rules refuse (an emergency call, a number on the deny-list, a party
+whose consent is missing) is reported and not stored, and the others are stored. A call
+without audio (cancelled, rejected, or its media not in the capture) is reported as such.
+What is kept besides the audio: the SIP Call-ID, user agents, answer and end time, end
+reason, per-leg codec and quality, and when DTMF keys were pressed (not which keys).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from callvault.capture import Direction
+from callvault.capture.net import CaptureStats, NetworkCall, read_captures
+from callvault.config import Config
+from callvault.errors import CaptureError, ConsentRequired, RecordingRefused
+from callvault.services.ingest import CallContext, IngestedCall, admit, store_admitted
+from callvault.services.jobs import open_queue
+from callvault.vault import Vault
+
+__all__ = ["CapturedCallReport", "PcapReport", "record_pcaps"]
+
+log = logging.getLogger("callvault.services")
+
+
+@dataclass(frozen=True)
+class CapturedCallReport:
+    """What became of one call of a capture: `outcome` is "stored", "refused" (the
+    policy; `reason` says why) or "no-audio"."""
+
+    network: NetworkCall
+    outcome: str
+    stored: IngestedCall | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        call = self.network
+        return {
+            "sip_call_id": call.call_id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "stored": self.stored.to_json() if self.stored else None,
+            "started_at": call.started_at.isoformat() if call.started_at else None,
+            "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+            "end_reason": call.end_reason,
+            "duration_s": round(
+                max((len(leg.pcm) for leg in call.legs), default=0) / call.sample_rate, 3
+            ),
+            "legs": [
+                {
+                    "channel": leg.channel,
+                    "codec": leg.codec,
+                    "quality": None
+                    if leg.quality is None
+                    else {
+                        "packets_received": leg.quality.packets_received,
+                        "packets_lost": leg.quality.packets_lost,
+                        "loss_percent": round(leg.quality.loss_percent, 2),
+                        "jitter_ms": round(leg.quality.jitter_ms, 2),
+                        "longest_gap_ms": round(leg.quality.longest_gap_ms, 1),
+                        "mos": round(leg.quality.mos, 2),
+                    },
+                }
+                for leg in call.legs
+            ],
+            "dtmf_events": len(call.dtmf),
+        }
+
+
+@dataclass(frozen=True)
+class PcapReport:
+    calls: tuple[CapturedCallReport, ...]
+    stats: CaptureStats
+
+    def to_json(self) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "calls": [c.to_json() for c in self.calls],
+            "stats": {
+                "files": stats.files,
+                "packets": stats.packets,
+                "sip_messages": stats.sip_messages,
+                "rtp_packets": stats.rtp_packets,
+                "rtcp_packets": stats.rtcp_packets,
+                "malformed": stats.malformed,
+                "skipped": dict(sorted(stats.skipped.items())),
+            },
+        }
+
+
+def record_pcaps(
+    config: Config,
+    paths: Sequence[Path],
+    *,
+    consent: str | None = None,
+    context: CallContext | None = None,
+    direction: Direction | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> PcapReport:
+    """Read `paths` as one capture and store each of its calls that the policy admits."""
+    for path in paths:
+        if not path.is_file():
+            raise CaptureError(f"{path}: no such capture file")
+    result = read_captures(paths, on_progress=on_progress)
+    reports: list[CapturedCallReport] = []
+    with Vault.open(config) as vault:
+        queue = open_queue(config, vault)
+        for call in result.calls:
+            try:
+                captured = call.to_captured_call(direction=direction, source="pcap")
+            except CaptureError as exc:
+                reports.append(CapturedCallReport(call, "no-audio", reason=str(exc)))
+                continue
+            try:
+                (admission,) = admit(config, vault, [captured], consent=consent, context=context)
+            except (RecordingRefused, ConsentRequired) as exc:
+                reports.append(CapturedCallReport(call, "refused", reason=str(exc)))
+                continue
+            stored = store_admitted(vault, queue, captured, admission)
+            reports.append(CapturedCallReport(call, "stored", stored=stored))
+    log.info(
+        "capture: %d call(s), %d stored",
+        len(reports),
+        sum(r.outcome == "stored" for r in reports),
+    )
+    return PcapReport(tuple(reports), result.stats)
