@@ -80,6 +80,7 @@ class NetworkFacts:
     end_reason: str | None = None
     legs: tuple[LegFacts, ...] = ()
     dtmf: tuple[DtmfSpan, ...] = ()
+    segment: int | None = None  # for a long live call stored in parts: 0, 1, 2, ...
 
 
 @dataclass(frozen=True)

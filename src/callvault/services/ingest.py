@@ -35,6 +35,7 @@ __all__ = [
     "CallContext",
     "IngestedCall",
     "admit",
+    "admit_one",
     "ingest_captured",
     "ingest_files",
     "store_admitted",
@@ -96,7 +97,8 @@ def _decision_details(decision: Decision, consent_state: str) -> dict[str, Any]:
 def _consent_for(
     config: Config,
     vault: Vault,
-    call: CapturedCall,
+    participants: Sequence[Participant],
+    name: str,
     decision: Decision,
     consent: str | None,
     start: datetime,
@@ -104,7 +106,7 @@ def _consent_for(
     """The call's consent state and the consent records to store with it; raises
     ConsentRequired when every party must consent, has not, and quarantine is off."""
     if consent is not None:
-        parties = [p.phone or p.name or p.role for p in call.participants] or ["unidentified party"]
+        parties = [p.phone or p.name or p.role for p in participants] or ["unidentified party"]
         grants = tuple(
             ConsentGrant(party, consent, CONSENT_SCOPES_AT_INGEST, start) for party in parties
         )
@@ -112,10 +114,10 @@ def _consent_for(
     if decision.consent != "all-party":
         return "not-needed", ()
     standing = vault.standing_consents(
-        [i for party in call.participants for i in _identifiers(party)], start
+        [i for party in participants for i in _identifiers(party)], start
     )
     covered: list[ConsentGrant] = []
-    for party in call.participants:
+    for party in participants:
         found = next((standing[i] for i in _identifiers(party) if i in standing), None)
         if found is None:
             break
@@ -129,17 +131,74 @@ def _consent_for(
             )
         )
     else:
-        if call.participants:
+        if participants:
             return "given", tuple(covered)
     if config.consent_missing == "quarantine":
         return "quarantined", ()
     where = ", ".join(sorted({j.key for j in decision.jurisdictions}))
     raise ConsentRequired(
-        f"{call.source_name}: the law where the parties are ({where}) needs the consent of "
-        "every party, and not every party has a standing consent on record; say how they "
-        f"agreed with --consent ({', '.join(CONSENT_METHODS)}), or set "
+        f"{name}: the law where the parties are ({where}) needs the consent of every party, "
+        "and not every party has a standing consent on record; say how they agreed with "
+        f"--consent ({', '.join(CONSENT_METHODS)}), or set "
         "CALLVAULT_CONSENT_MISSING=quarantine to keep such calls until consent is recorded; "
         "nothing was stored"
+    )
+
+
+def admit_one(
+    config: Config,
+    vault: Vault,
+    participants: Sequence[Participant],
+    *,
+    name: str,
+    direction: str | None,
+    started_at: datetime | None,
+    consent: str | None = None,
+    context: CallContext | None = None,
+    now: datetime | None = None,
+) -> Admission:
+    """The policy gate for one call known by its parties (before its audio exists, as
+    live capture asks at the INVITE): its admission, or RecordingRefused or
+    ConsentRequired naming `name`."""
+    if consent is not None and consent not in CONSENT_METHODS:
+        raise InputError(
+            f"--consent {consent!r} is not a consent method; use one of "
+            f"{', '.join(CONSENT_METHODS)}"
+        )
+    facts = context or CallContext()
+    moment = now or datetime.now(UTC)
+    start = started_at or moment
+    decision = decide(
+        [p.phone for p in participants if p.phone],
+        direction=direction,
+        team=facts.team,
+        group=facts.group,
+        category=facts.category,
+        at=start,
+        rules=rules_of(config),
+        table=load_jurisdiction_table(config.policy_jurisdictions),
+        organisation=config.organisation or _UNNAMED_ORGANISATION,
+    )
+    if not decision.record:
+        why = "; ".join(
+            f"{r.rule}: {r.said}"
+            for r in decision.reasons
+            if not r.rule.startswith("jurisdiction") and r.rule != "notice.language"
+        )
+        raise RecordingRefused(
+            f"{name}: the recording rules do not allow keeping this call ({why}); "
+            "nothing was stored"
+        )
+    state, grants = _consent_for(config, vault, participants, name, decision, consent, start)
+    return Admission(
+        decision=_decision_details(decision, state),
+        retention_class=decision.retention_class,
+        retain_until=start + retention_period(decision.retention_class),
+        consent_state=state,
+        quarantine_until=(
+            moment + timedelta(days=config.quarantine_days) if state == "quarantined" else None
+        ),
+        consents=grants,
     )
 
 
@@ -157,55 +216,20 @@ def admit(
     Raises for the first call that may not be kept (RecordingRefused, ConsentRequired),
     so that nothing of a batch is stored when one of its calls is refused.
     """
-    if consent is not None and consent not in CONSENT_METHODS:
-        raise InputError(
-            f"--consent {consent!r} is not a consent method; use one of "
-            f"{', '.join(CONSENT_METHODS)}"
-        )
-    facts = context or CallContext()
-    rules = rules_of(config)
-    table = load_jurisdiction_table(config.policy_jurisdictions)
-    moment = now or datetime.now(UTC)
-    admissions = []
-    for call in calls:
-        start = call.metadata.started_at or moment
-        decision = decide(
-            [p.phone for p in call.participants if p.phone],
+    return [
+        admit_one(
+            config,
+            vault,
+            call.participants,
+            name=call.source_name,
             direction=call.metadata.direction,
-            team=facts.team,
-            group=facts.group,
-            category=facts.category,
-            at=start,
-            rules=rules,
-            table=table,
-            organisation=config.organisation or _UNNAMED_ORGANISATION,
+            started_at=call.metadata.started_at,
+            consent=consent,
+            context=context,
+            now=now,
         )
-        if not decision.record:
-            why = "; ".join(
-                f"{r.rule}: {r.said}"
-                for r in decision.reasons
-                if not r.rule.startswith("jurisdiction") and r.rule != "notice.language"
-            )
-            raise RecordingRefused(
-                f"{call.source_name}: the recording rules do not allow keeping this call "
-                f"({why}); nothing was stored"
-            )
-        state, grants = _consent_for(config, vault, call, decision, consent, start)
-        admissions.append(
-            Admission(
-                decision=_decision_details(decision, state),
-                retention_class=decision.retention_class,
-                retain_until=start + retention_period(decision.retention_class),
-                consent_state=state,
-                quarantine_until=(
-                    moment + timedelta(days=config.quarantine_days)
-                    if state == "quarantined"
-                    else None
-                ),
-                consents=grants,
-            )
-        )
-    return admissions
+        for call in calls
+    ]
 
 
 def ingest_captured(

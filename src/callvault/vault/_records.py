@@ -236,6 +236,7 @@ def network_json(facts: NetworkFacts) -> str:
             "answered_at": _iso(facts.answered_at),
             "ended_at": _iso(facts.ended_at),
             "end_reason": facts.end_reason,
+            "segment": facts.segment,
             "dtmf": [
                 {
                     "channel": span.channel,

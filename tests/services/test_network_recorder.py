@@ -1,0 +1,83 @@
+"""The callbacks live capture and the SIPREC server store calls through (SQLite, PG)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+from callvault.capture.net import NetworkCall, read_captures
+from callvault.config import Config
+from callvault.services.network import NetworkRecorder
+from callvault.vault import Vault
+
+DTMF = Path("/work/shared/eval-data/voip_pcap/wireshark_samples/SIP_DTMF2.pcap")
+AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def a_call() -> NetworkCall:
+    (call,) = [c for c in read_captures([DTMF]).calls if any(len(leg.pcm) for leg in c.legs)]
+    return call
+
+
+def test_decide_at_the_invite(config: Config) -> None:
+    with NetworkRecorder(config, source="live", consent="pre-call-notice") as recorder:
+        assert recorder.decide("+14155550100", "+14155550199", AT)
+        assert not recorder.decide("+14155550100", "911", AT)  # emergency: never recorded
+    with NetworkRecorder(config, source="live") as recorder:
+        # Germany: every party must consent, and nobody said they did.
+        assert not recorder.decide("+493012345678", "+498912345678", AT)
+        assert recorder.decide("+12125550100", "+12125550199", AT)  # New York: one party
+
+
+def test_a_finished_call_is_stored_with_its_source(config: Config) -> None:
+    with NetworkRecorder(config, source="siprec", consent="verbal") as recorder:
+        report = recorder.record(a_call())
+    assert report.outcome == "stored" and report.stored is not None
+    with Vault.open(config) as vault:
+        record = vault.get_call(report.stored.call_id)
+    assert record.source == "siprec" and record.network is not None
+    assert record.network["segment"] is None
+
+
+def test_segments_are_numbered(config: Config) -> None:
+    call = a_call()
+    with NetworkRecorder(config, source="live", consent="verbal") as recorder:
+        first = recorder.record(call, segment=0)
+        leg = call.legs[0]
+        shorter = dataclasses.replace(leg, pcm=leg.pcm[: len(leg.pcm) // 2])
+        second = recorder.record(dataclasses.replace(call, legs=(shorter,)), segment=1)
+    assert first.stored is not None and second.stored is not None
+    with Vault.open(config) as vault:
+        assert vault.get_call(first.stored.call_id).network["segment"] == 0  # type: ignore[index]
+        assert vault.get_call(second.stored.call_id).network["segment"] == 1  # type: ignore[index]
+
+
+def test_withdrawal_discards_the_call_and_its_earlier_segments(config: Config) -> None:
+    call = a_call()
+    with NetworkRecorder(config, source="live", consent="verbal") as recorder:
+        first = recorder.record(call, segment=0)
+        assert first.outcome == "stored"
+        recorder.withdrawn(call.call_id, 1, 12.5)
+        later = recorder.record(call, segment=1, withdrawn_at=12.5)
+    assert later.outcome == "discarded"
+    with Vault.open(config) as vault:
+        assert vault.list_calls() == []
+        (entry,) = vault.audit_entries(action="capture.withdrawal")
+        assert entry.details == {"channel": 1, "at_seconds": 12.5, "mode": "discard-call"}
+        assert call.call_id not in str(entry.to_dict())  # the Call-ID only as a digest
+        assert vault.audit_entries(action="call.erase")
+
+
+def test_keep_before_stores_what_came_before(config: Config) -> None:
+    keep = dataclasses.replace(config, on_withdrawal="keep-before")
+    with NetworkRecorder(keep, source="live", consent="verbal") as recorder:
+        recorder.withdrawn(a_call().call_id, 0, 3.0)
+        report = recorder.record(a_call(), withdrawn_at=3.0)
+    assert report.outcome == "stored"
+
+
+def test_a_refused_call_is_reported_not_raised(config: Config) -> None:
+    with NetworkRecorder(config, source="live") as recorder:
+        report = recorder.record(a_call())  # numbers unknown: strictest rule, no consent
+    assert report.outcome == "refused" and report.reason
