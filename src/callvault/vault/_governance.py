@@ -14,18 +14,17 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from callvault.capture import parse_e164
-from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError, NotFound, Quarantined
 from callvault.vault._audit import AuditEntry, iter_entries
+from callvault.vault._core import VaultCore
 from callvault.vault._models import (
     CallRow,
     ConsentRow,
@@ -563,34 +562,8 @@ def drop_released_holds(session: Session, call_id: str) -> None:
 # -- the operations Vault offers ----------------------------------------------------------
 
 
-class GovernanceOps:
+class GovernanceOps(VaultCore):
     """Legal holds, retention and consent: mixed into `Vault`."""
-
-    if TYPE_CHECKING:
-        config: Config
-
-        def _write(self) -> AbstractContextManager[Session]: ...
-
-        def _read(self) -> AbstractContextManager[Session]: ...
-
-        def _call_row(self, session: Session, call_id: str) -> CallRow: ...
-
-        def _record(
-            self,
-            session: Session,
-            action: str,
-            object_type: str,
-            object_id: str | None,
-            *,
-            actor: str | None = None,
-            purpose: str | None = None,
-            details: dict[str, Any] | None = None,
-        ) -> None: ...
-
-        # From RightsOps: {call id: active restriction id} for the calls restricted.
-        def _restricted(
-            self, session: Session, call_ids: Iterable[str] | None
-        ) -> dict[str, str]: ...
 
     # -- legal holds -------------------------------------------------------------------
 

@@ -20,16 +20,14 @@ import io
 import math
 import secrets
 from collections.abc import Callable, Collection, Iterable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from callvault.config import Config
 from callvault.errors import InputError, IntegrityError, NotFound
 from callvault.media._edit import (
     WAV_CODEC,
@@ -39,29 +37,26 @@ from callvault.media._edit import (
     decode_pcm,
 )
 from callvault.vault import _governance
+from callvault.vault._core import VaultCore
 from callvault.vault._crypto import (
     BlobReader,
-    KeyRing,
     SealedBlob,
-    Signer,
     new_data_key,
     wrap_data_key,
 )
 from callvault.vault._governance import ErasureCertificate
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
-    CallRow,
     ConsentRow,
     CorrectionRow,
     DataKeyRow,
     LegRow,
     ManifestRow,
     ParticipantRow,
-    RecordingRow,
     TranscriptRow,
 )
 from callvault.vault._rights import _aad, _correction_cipher, _open, _seal
-from callvault.vault._store import BlobStore, BlobWrite
+from callvault.vault._store import BlobWrite
 
 __all__ = [
     "AudioEdit",
@@ -217,43 +212,9 @@ class LegPlan:
 # -- the operations Vault offers ----------------------------------------------------------
 
 
-class RewriteOps:
+class RewriteOps(VaultCore):
     """Rewriting a stored recording (a leg silenced, the audio cut) under a new data key,
     recording a withdrawal during a call, planning a leg erasure: mixed into `Vault`."""
-
-    if TYPE_CHECKING:
-        config: Config
-        store: BlobStore
-        keyring: KeyRing
-        signer: Signer
-
-        def _write(self) -> AbstractContextManager[Session]: ...
-
-        def _read(self) -> AbstractContextManager[Session]: ...
-
-        def _call_row(self, session: Session, call_id: str) -> CallRow: ...
-
-        def _recording_row(self, session: Session, call_id: str) -> RecordingRow: ...
-
-        def _data_key(self, session: Session, recording: RecordingRow | str) -> bytes: ...
-
-        def _seal(
-            self, key: str, dek: bytes, object_id: str, source: BinaryIO
-        ) -> tuple[BlobWrite, SealedBlob]: ...
-
-        def _checkpoint(self) -> None: ...
-
-        def _record(
-            self,
-            session: Session,
-            action: str,
-            object_type: str,
-            object_id: str | None,
-            *,
-            actor: str | None = None,
-            purpose: str | None = None,
-            details: dict[str, Any] | None = None,
-        ) -> None: ...
 
     def rewrite_audio(
         self,

@@ -22,7 +22,6 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,8 +34,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callvault.capture import parse_e164
-from callvault.config import Config
 from callvault.errors import InputError, IntegrityError, NotFound, Quarantined, Restricted
+from callvault.vault._core import VaultCore
 from callvault.vault._governance import _reason, _subject, subject_match
 from callvault.vault._models import (
     CallRow,
@@ -280,52 +279,8 @@ def _record_of(row: CorrectionRow, cipher: AESGCM) -> CorrectionRecord:
 # -- the operations Vault offers ----------------------------------------------------------
 
 
-class RightsOps:
+class RightsOps(VaultCore):
     """Restrictions of processing and rectifications (with history): mixed into `Vault`."""
-
-    if TYPE_CHECKING:
-        config: Config
-
-        def _write(self) -> AbstractContextManager[Session]: ...
-
-        def _read(self) -> AbstractContextManager[Session]: ...
-
-        def _call_row(self, session: Session, call_id: str) -> CallRow: ...
-
-        def _recording_row(self, session: Session, call_id: str) -> RecordingRow: ...
-
-        def _data_key(self, session: Session, recording: RecordingRow | str) -> bytes: ...
-
-        def _record(
-            self,
-            session: Session,
-            action: str,
-            object_type: str,
-            object_id: str | None,
-            *,
-            actor: str | None = None,
-            purpose: str | None = None,
-            details: dict[str, Any] | None = None,
-        ) -> None: ...
-
-        def read_transcript(
-            self, call_id: str, *, actor: str | None = None, purpose: str | None = None
-        ) -> bytes | None: ...
-
-        def store_transcript(
-            self,
-            call_id: str,
-            document: bytes,
-            *,
-            status: str,
-            language: str | None,
-            model_name: str,
-            model_version: str,
-            utterances: int,
-            words: int,
-            actor: str | None = None,
-            within: Callable[[Session], object] | None = None,
-        ) -> str: ...
 
     # -- restrictions: which calls they cover ------------------------------------------
 
