@@ -4,9 +4,7 @@ search rows, number and name; the other party's audio stays sample-identical."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import wave
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,12 +12,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _audio import tone, wav_bytes
-from callvault.analysis import Transcript, Utterance, Word
+from _stored import hits, stored_frames, transcribe
+from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
 from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError
-from callvault.search import IndexRow, SearchIndex
 from callvault.services import erase_subject, find_subject
 from callvault.vault import Vault
 
@@ -50,40 +48,6 @@ def utterance(channel: int | None, start: float, text: str) -> Utterance:
     return Utterance(f"S{channel}", channel, start, words[-1].end, text, 0.9, words)
 
 
-def transcribe(vault: Vault, call_id: str, *utterances: Utterance) -> None:
-    transcript = Transcript("done", "en", "test", "1", tuple(utterances), False)
-    rid = vault.get_call(call_id).recording.id
-    rows = [
-        IndexRow(call_id, rid, n, u.speaker, None, None, "en", None, u.start, u.end, u.text)
-        for n, u in enumerate(utterances)
-    ]
-    index = SearchIndex(vault.engine)
-    vault.store_transcript(
-        call_id,
-        transcript.to_json().encode(),
-        status="done",
-        language="en",
-        model_name="test",
-        model_version="1",
-        utterances=len(utterances),
-        words=sum(len(u.words) for u in utterances),
-        within=lambda session: index.index_utterances(session, rows),
-    )
-
-
-def hits(vault: Vault, query: str) -> list[str]:
-    return [h.call_id for h in SearchIndex(vault.engine).search(query)]
-
-
-def samples(vault: Vault, call_id: str) -> np.ndarray:
-    """The stored audio as int16, shape (channels, frames)."""
-    with vault.open_recording(call_id) as reader:
-        data = b"".join(reader.iter_chunks())
-    with wave.open(io.BytesIO(data)) as wav:
-        raw = wav.readframes(wav.getnframes())
-        return np.frombuffer(raw, "<i2").reshape(-1, wav.getnchannels()).T
-
-
 TALK = (
     utterance(0, 0.0, "my account number is secret"),
     utterance(1, 0.5, "thank you caller"),
@@ -93,7 +57,7 @@ TALK = (
 
 def test_leg_erasure_silences_only_the_subject(vault: Vault) -> None:
     call_id = store(vault)
-    before = samples(vault, call_id)
+    before = stored_frames(vault, call_id).T
     transcribe(vault, call_id, *TALK)
     other = vault.record_consent(OTHER, method="verbal", scopes=["record"], call_id=call_id)
     vault.correct_participant(call_id, 1, "name", "Agent Smith", "typo")
@@ -107,7 +71,7 @@ def test_leg_erasure_silences_only_the_subject(vault: Vault) -> None:
         "scope": "leg",
         "partial": [call_id],
     }
-    after = samples(vault, call_id)
+    after = stored_frames(vault, call_id).T
     assert after.shape == before.shape
     assert not after[0].any()
     assert np.array_equal(after[1], before[1])
@@ -164,11 +128,11 @@ def test_mono_alone_and_legless_calls_are_erased_whole(config: Config) -> None:
 
 def test_hold_refuses_leg_erasure_and_nothing_changes(vault: Vault) -> None:
     call_id = store(vault)
-    before = samples(vault, call_id)
+    before = stored_frames(vault, call_id).T
     hold = vault.add_hold(call_id, reason="Smith v Acme")
     with pytest.raises(ErasureRefused, match=f"legal hold {hold.id}"):
         erase_subject(vault, SUBJECT, reason="asked", scope="leg")
-    assert np.array_equal(samples(vault, call_id), before)
+    assert np.array_equal(stored_frames(vault, call_id).T, before)
     assert vault.get_call(call_id).participants[0].phone == SUBJECT
     assert vault.audit_entries(action="recording.erase-leg") == []
     assert vault.audit_entries(action="rights.erase") == []

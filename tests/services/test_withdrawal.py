@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,12 +12,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _audio import tone, wav_bytes
-from callvault.analysis import Transcript, Utterance, Word
+from _stored import hits, stored_frames, transcribe
+from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
 from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError, NotFound
-from callvault.search import IndexRow, SearchIndex
 from callvault.services.withdrawal import withdraw_during_call
 from callvault.vault import Vault
 
@@ -46,39 +44,6 @@ def utterance(channel: int, *words: tuple[float, float, str]) -> Utterance:
     return Utterance(f"S{channel}", channel, parts[0].start, parts[-1].end, text, 0.9, parts)
 
 
-def transcribe(vault: Vault, call_id: str, *utterances: Utterance) -> None:
-    transcript = Transcript("done", "en", "test", "1", tuple(utterances), False)
-    rid = vault.get_call(call_id).recording.id
-    rows = [
-        IndexRow(call_id, rid, n, u.speaker, "caller", None, "en", None, u.start, u.end, u.text)
-        for n, u in enumerate(utterances)
-    ]
-    index = SearchIndex(vault.engine)
-    vault.store_transcript(
-        call_id,
-        transcript.to_json().encode(),
-        status="done",
-        language="en",
-        model_name="test",
-        model_version="1",
-        utterances=len(utterances),
-        words=sum(len(u.words) for u in utterances),
-        within=lambda session: index.index_utterances(session, rows),
-    )
-
-
-def hits(vault: Vault, query: str) -> list[str]:
-    return [h.call_id for h in SearchIndex(vault.engine).search(query)]
-
-
-def frames(vault: Vault, call_id: str) -> np.ndarray:
-    with vault.open_recording(call_id) as reader:
-        data = b"".join(reader.iter_chunks())
-    with wave.open(io.BytesIO(data)) as wav:
-        raw = wav.readframes(wav.getnframes())
-        return np.frombuffer(raw, "<i2").reshape(-1, wav.getnchannels())
-
-
 TALK = (
     utterance(0, (0.10, 0.30, "hello"), (0.35, 0.50, "there")),
     utterance(1, (0.52, 0.58, "fine"), (0.60, 0.80, "pineapple"), (0.80, 0.90, "plan")),
@@ -88,7 +53,7 @@ TALK = (
 def test_keep_before_cuts_audio_transcript_and_search(keep_before: Vault) -> None:
     vault = keep_before
     call_id = store(vault)
-    original = frames(vault, call_id)
+    original = stored_frames(vault, call_id)
     transcribe(vault, call_id, *TALK)
     consent = vault.record_consent(
         CALLEE, method="verbal", scopes=["record"], call_id=call_id, given_at=STARTED
@@ -97,7 +62,7 @@ def test_keep_before_cuts_audio_transcript_and_search(keep_before: Vault) -> Non
     outcome = withdraw_during_call(vault, call_id, "1", 0.59, reason="callee said stop")
 
     assert outcome.outcome == "cut" and outcome.mode == "keep-before"
-    cut = frames(vault, call_id)
+    cut = stored_frames(vault, call_id)
     assert cut.shape == (4720, 2)  # 0.59 s at 8 kHz, sample-exact
     assert np.array_equal(cut, original[:4720])
     document = json.loads(vault.read_transcript(call_id) or b"")
@@ -179,7 +144,7 @@ def test_quarantined_call_is_erased(keep_before: Vault) -> None:
 def test_held_call_is_refused_but_the_withdrawal_is_recorded(config: Config, mode: str) -> None:
     with Vault.open(dataclasses.replace(config, on_withdrawal=mode)) as vault:
         call_id = store(vault)
-        before = frames(vault, call_id)
+        before = stored_frames(vault, call_id)
         consent = vault.record_consent(
             CALLER, method="verbal", scopes=["record"], call_id=call_id, given_at=STARTED
         )
@@ -189,7 +154,7 @@ def test_held_call_is_refused_but_the_withdrawal_is_recorded(config: Config, mod
         (record,) = vault.consents(call_id=call_id)
         assert record.id == consent.id and not record.active
         assert len(vault.audit_entries(action="consent.withdraw.during-call")) == 1
-        assert np.array_equal(frames(vault, call_id), before)
+        assert np.array_equal(stored_frames(vault, call_id), before)
         assert vault.audit_entries(action="call.erase") == []
         assert vault.audit_entries(action="recording.cut") == []
 
@@ -199,7 +164,7 @@ def test_without_consent_records_only_the_audit_entry(keep_before: Vault) -> Non
     outcome = withdraw_during_call(keep_before, call_id, 0, 0.25, reason="r")
     assert outcome.withdrawal.consent_ids == ()
     assert keep_before.consents(call_id=call_id) == []
-    assert frames(keep_before, call_id).shape == (2000, 2)
+    assert stored_frames(keep_before, call_id).shape == (2000, 2)
     assert keep_before.get_call(call_id).recording.frames == 2000
 
 
