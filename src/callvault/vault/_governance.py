@@ -55,6 +55,7 @@ __all__ = [
     "SubjectCall",
     "erasure_certificate",
     "call_subjects",
+    "active_holds",
     "refuse_if_held",
     "refuse_unless_expired",
     "subject_match",
@@ -418,7 +419,7 @@ DUTY_CLASS_PREFIXES = ("mifid",)
 # -- used by Vault.delete_call, inside its transaction ----------------------------------
 
 
-def _active_holds(session: Session, call_ids: Iterable[str] | None) -> dict[str, list[str]]:
+def active_holds(session: Session, call_ids: Iterable[str] | None) -> dict[str, list[str]]:
     """Active hold ids by call id (oldest hold first), for the given calls or all calls.
 
     A call is held by a hold on the call itself or on a subject that is the exact number
@@ -651,7 +652,7 @@ class GovernanceOps(VaultCore):
         """The active holds that keep a call from being erased, oldest first (audited)."""
         with self._write() as session:
             self._call_row(session, call_id)
-            ids = _active_holds(session, [call_id]).get(call_id, [])
+            ids = active_holds(session, [call_id]).get(call_id, [])
             records = [HoldRecord.of(row) for row in _rows(session, ids)]
             self._record(
                 session,
@@ -735,7 +736,7 @@ class GovernanceOps(VaultCore):
         wanted = list(call_ids)
         blocks: list[ErasureBlock] = []
         with self._read() as session:
-            held = _active_holds(session, wanted) if wanted else {}
+            held = active_holds(session, wanted) if wanted else {}
             restricted = self._restricted(session, wanted)
             for call_id in wanted:
                 for hold in _rows(session, held.get(call_id, [])):
@@ -832,7 +833,7 @@ class GovernanceOps(VaultCore):
                 .where(CallRow.retain_until.is_not(None), CallRow.retain_until <= moment)
                 .order_by(CallRow.retain_until, CallRow.id)
             ).all()
-            held = _active_holds(session, [r[0] for r in rows]) if rows else {}
+            held = active_holds(session, [r[0] for r in rows]) if rows else {}
             restricted = self._restricted(session, [r[0] for r in rows])
         expired = [
             ExpiredCall(call_id, cls, until, tuple(held.get(call_id, ())), restricted.get(call_id))
@@ -1040,7 +1041,7 @@ class GovernanceOps(VaultCore):
             if ended_by is not None:
                 query = query.where(CallRow.quarantine_until <= _aware(ended_by, "ended by"))
             rows = session.execute(query).all()
-            held = _active_holds(session, [r[0] for r in rows]) if rows else {}
+            held = active_holds(session, [r[0] for r in rows]) if rows else {}
         return [
             QuarantinedCall(call_id, until, tuple(held.get(call_id, ())))
             for call_id, until in rows

@@ -839,12 +839,39 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         refuses the whole request), each with its own `call.erase` entry; the write-ahead
         log is checkpointed once. For a data subject's erasure request."""
         with self._write() as session:
-            erased = [self._erase(session, call_id, reason, actor, None) for call_id in call_ids]
+            # Holds and restrictions are checked for all the calls at once, before and
+            # again once the audit chain's lock is held (taken by the first erasure).
+            self._refuse_any_kept(session, call_ids)
+            erased = [
+                self._erase(session, call_id, reason, actor, None, checked=True)
+                for call_id in call_ids
+            ]
+            self._refuse_any_kept(session, call_ids)
         for _, blob_keys in erased:
             for blob_key in blob_keys:
                 self.store.delete(blob_key)
         self._checkpoint()
         return [certificate for certificate, _ in erased]
+
+    def _refuse_any_kept(self, session: Session, call_ids: Sequence[str]) -> None:
+        """Raise ErasureRefused for the first of `call_ids` under an active legal hold
+        (on the call, or on a subject who is one of its participants) or restriction."""
+        held = _governance.active_holds(session, call_ids)
+        for call_id in call_ids:
+            if call_id in held:
+                _governance.refuse_if_held(
+                    session, call_id, _governance.call_subjects(session, call_id)
+                )
+        restricted = self._restricted(session, call_ids)
+        for call_id in call_ids:
+            restriction_id = restricted.get(call_id)
+            if restriction_id is not None:
+                raise ErasureRefused(
+                    f"call {call_id} is restricted by restriction {restriction_id} (GDPR art. "
+                    f"18) and is kept until it is lifted (callvault rights lift "
+                    f"{restriction_id} --reason ...); nothing was erased",
+                    call_id=call_id,
+                )
 
     def _erase(
         self,
@@ -853,22 +880,17 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         reason: str,
         actor: str | None,
         expired_by: datetime | None,
+        *,
+        checked: bool = False,
     ) -> tuple[ErasureCertificate, list[str]]:
         """Erase one call within `session`; returns its certificate and the blob keys to
-        delete once the transaction has committed."""
+        delete once the transaction has committed. `checked`: the caller refuses held
+        and restricted calls itself, within `session` (`_refuse_any_kept`)."""
         call = self._call_row(session, call_id)
         # The row lock makes a concurrent retention change or hold on this call wait.
         session.refresh(call, with_for_update=True)
-        subjects = _governance.call_subjects(session, call_id)
-        _governance.refuse_if_held(session, call_id, subjects)
-        restriction_id = self._restricted(session, [call_id]).get(call_id)
-        if restriction_id is not None:  # added since the caller's check: refuse here too
-            raise ErasureRefused(
-                f"call {call_id} is restricted by restriction {restriction_id} (GDPR art. 18) "
-                f"and is kept until it is lifted (callvault rights lift {restriction_id} "
-                "--reason ...); nothing was erased",
-                call_id=call_id,
-            )
+        if not checked:
+            self._refuse_any_kept(session, [call_id])
         if expired_by is not None:
             _governance.refuse_unless_expired(call, expired_by)
         recordings = list(
@@ -912,7 +934,8 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         )
         # Again, now that the audit chain's lock is held: a subject hold added since
         # the first check has committed (and is seen) or will come after this erasure.
-        _governance.refuse_if_held(session, call_id, subjects)
+        if not checked:
+            self._refuse_any_kept(session, [call_id])
         if expired_by is not None:
             self._record(
                 session,
