@@ -61,7 +61,7 @@ from callvault.capture.net._stream import (
 )
 from callvault.errors import CaptureError, ParseError
 
-__all__ = ["CaptureSession", "read_captures"]
+__all__ = ["CaptureSession", "Dialog", "StreamKey", "read_captures"]
 
 logger = logging.getLogger("callvault.capture.net")
 
@@ -91,6 +91,8 @@ _DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
 _TELEPHONE_EVENT = "telephone-event"
 
 ProgressHook = Callable[[str, int], None]
+#: an RTP stream: source address and port, destination address and port, SSRC (4 bytes)
+StreamKey = tuple[bytes, int, bytes, int, bytes]
 # Byte offsets, in an Ethernet/IPv4/UDP/RTP frame, of the addresses and ports, then SSRC.
 _KEY_COLUMNS = np.array([*range(26, 38), *range(50, 54)], dtype=np.int64)
 
@@ -110,6 +112,11 @@ class _Dialog:
     user_agents: dict[int, str] = field(default_factory=dict)
     rtpmaps: dict[int, dict[int, CodecInfo]] = field(default_factory=lambda: {0: {}, 1: {}})
     dtmf: list[tuple[str, float, float | None, int]] = field(default_factory=list)
+    endpoints: set[tuple[bytes, int]] = field(default_factory=set)  # SDP addresses it used
+
+
+#: the SIP dialog state, for the incremental (live) path that builds on this session
+Dialog = _Dialog
 
 
 @dataclass
@@ -153,7 +160,7 @@ class CaptureSession:
         self.rtp_packets = 0
         self.rtcp_packets = 0
         self.last_time = 0.0
-        self.streams: dict[tuple[bytes, int, bytes, int, bytes], RtpStream] = {}
+        self.streams: dict[StreamKey, RtpStream] = {}
         self.dialogs: dict[str, _Dialog] = {}
         self.endpoints: dict[tuple[bytes, int], list[_Endpoint]] = defaultdict(list)
 
@@ -332,16 +339,16 @@ class CaptureSession:
                 self.skipped["malformed RTP"] += 1
                 return
         key = (datagram.src, datagram.sport, datagram.dst, datagram.dport, payload[8:12])
+        self.rtp_packet(key, datagram.time, payload)
+
+    def rtp_packet(self, key: StreamKey, time: float, payload: bytes) -> None:
+        """Append one checked RTP packet to its stream (live capture overrides this)."""
         stream = self.streams.get(key)
         if stream is None:
             stream = self.streams[key] = RtpStream(
-                datagram.src,
-                datagram.sport,
-                datagram.dst,
-                datagram.dport,
-                int.from_bytes(payload[8:12], "big"),
+                key[0], key[1], key[2], key[3], int.from_bytes(key[4], "big")
             )
-        stream.add(datagram.time, payload)
+        stream.add(time, payload)
         self.rtp_packets += 1
 
     def sip(self, message: SipMessage, time: float) -> None:
@@ -407,6 +414,7 @@ class CaptureSession:
             address = pack_ip(media.address)
             if address is None:
                 continue
+            dialog.endpoints.add((address, media.port))
             entries = self.endpoints[(address, media.port)]
             if not entries or entries[-1].dialog is not dialog or entries[-1].side != side:
                 entries.append(_Endpoint(time, dialog, side))
@@ -495,6 +503,34 @@ class CaptureSession:
             stats.malformed,
         )
         return CaptureResult(tuple(calls), tuple(info_of.values()), stats)
+
+    def build_call(self, dialog: _Dialog | None, legs: dict[int, list[RtpStream]]) -> NetworkCall:
+        """One call from its dialog and the streams already mapped to its channels.
+
+        The incremental path (live capture) maps streams as they start and calls this
+        when a call, or a segment of it, is finished; the streams are decoded and released.
+        """
+        codecs_of: dict[int, dict[int, CodecInfo]] = {}
+        info_of: dict[int, StreamInfo] = {}
+        call_id = dialog.call_id if dialog is not None else None
+        full = {channel: [s for s in legs.get(channel, []) if len(s)] for channel in (0, 1)}
+        for channel, streams in full.items():
+            for stream in streams:
+                codecs = self._codecs(stream, dialog)
+                codecs_of[id(stream)] = codecs
+                info_of[id(stream)] = self._stream_info(stream, codecs, call_id, channel)
+        return self._call(dialog, full, codecs_of, info_of)
+
+    def forget(self, dialog: _Dialog) -> None:
+        """Drop a finished dialog and the SDP endpoints that pointed at it."""
+        self.dialogs.pop(dialog.call_id, None)
+        for address in dialog.endpoints:
+            entries = self.endpoints.get(address)
+            if entries is None:
+                continue
+            entries[:] = [entry for entry in entries if entry.dialog is not dialog]
+            if not entries:
+                del self.endpoints[address]
 
     def _all_skipped(self) -> Counter[str]:
         return self.skipped + self.decoder.skipped
