@@ -3,19 +3,28 @@ come through the same use cases)."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from callvault.capture import DIRECTIONS
+from callvault.capture.live import LiveCapture, LiveNetworkCall
+from callvault.capture.net import NetworkCall
+from callvault.capture.siprec import SiprecOffer, SiprecOptions, SiprecServer
 from callvault.cli._common import Group, config_of, console, echo_json
-from callvault.services.capture import record_pcaps
+from callvault.errors import InputError
+from callvault.services.capture import CapturedCallReport, record_pcaps
 from callvault.services.ingest import CallContext
+from callvault.services.network import NetworkRecorder
 
-__all__ = ["capture"]
+__all__ = ["capture", "siprec"]
 
 
 @click.group(cls=Group)
@@ -94,3 +103,182 @@ def capture_pcap(
     for item in report.calls:
         if item.outcome == "refused":
             click.echo(f"refused: {item.reason}", err=True)
+
+
+def _policy_options(function: Any) -> Any:
+    """--consent, --direction, --team, --group, --category: what the gate is told."""
+    for option in reversed(
+        (
+            click.option(
+                "--consent",
+                metavar="METHOD",
+                help="How every party agreed (verbal, dtmf, web, ivr, pre-call-notice).",
+            ),
+            click.option("--direction", type=click.Choice(DIRECTIONS), help="Call direction."),
+            click.option("--team", metavar="TEAM", help="The agents' team, for the rules."),
+            click.option("--group", "group_", metavar="GROUP", help="User group, for the rules."),
+            click.option("--category", metavar="CATEGORY", help="Call category, for the rules."),
+        )
+    ):
+        function = option(function)
+    return function
+
+
+def _report_line(report: CapturedCallReport) -> str:
+    stored = report.stored
+    if stored is not None:
+        return f"{stored.call_id}  {report.outcome}  ({stored.consent_state})"
+    return f"-  {report.outcome}: {report.reason}"
+
+
+@capture.command(name="live")
+@click.option("--interface", required=True, metavar="IFACE", help="Network interface, e.g. eth0.")
+@click.option("--filter", "bpf", metavar="BPF", help='tcpdump filter, e.g. "udp".')
+@click.option(
+    "--rtp-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds without media or SIP that end a call.",
+)
+@click.option(
+    "--segment-seconds",
+    type=click.FloatRange(min=1.0),
+    default=300.0,
+    show_default=True,
+    help="A longer call is stored in parts of this length.",
+)
+@click.option(
+    "--withdraw-digit",
+    default="9",
+    show_default=True,
+    help="The DTMF key a party presses to withdraw consent.",
+)
+@_policy_options
+@click.pass_context
+def capture_live(
+    ctx: click.Context,
+    interface: str,
+    bpf: str | None,
+    rtp_timeout: float,
+    segment_seconds: float,
+    withdraw_digit: str,
+    consent: str | None,
+    direction: str | None,
+    team: str | None,
+    group_: str | None,
+    category: str | None,
+) -> None:
+    """Record calls from a network interface until SIGTERM or Ctrl-C (needs root).
+
+    The policy is asked at each call's INVITE (a refused call's media is never kept);
+    each call is stored when it ends (BYE, CANCEL, error, or no media for
+    --rtp-timeout). A party pressing --withdraw-digit stops the recording of that call
+    (CALLVAULT_ON_WITHDRAWAL says what is kept). Stopping stores every call in progress.
+    """
+    with NetworkRecorder(
+        config_of(ctx),
+        source="live",
+        consent=consent,
+        context=CallContext(team=team, group=group_, category=category),
+        direction=direction,  # type: ignore[arg-type]  # click.Choice of DIRECTIONS
+    ) as recorder:
+
+        def on_call(call: LiveNetworkCall) -> None:
+            segment = None if (call.segment == 0 and call.final) else call.segment
+            report = recorder.record(call, segment=segment, withdrawn_at=call.withdrawn_at)
+            click.echo(_report_line(report))
+
+        live = LiveCapture(
+            interface,
+            bpf,
+            on_call=on_call,
+            decide=lambda invite: recorder.decide(
+                invite.caller.e164, invite.callee.e164, invite.invited_at
+            ),
+            rtp_timeout=rtp_timeout,
+            segment_seconds=segment_seconds,
+            withdraw_digit=withdraw_digit,
+            on_withdrawal=lambda invite, channel, at: recorder.withdrawn(
+                invite.call_id, channel, at
+            ),
+        )
+        click.echo(f"capture: recording on {interface}; stop with Ctrl-C or SIGTERM", err=True)
+        live.run()
+        stats = live.stats()
+    click.echo(
+        f"capture: {stats.packets:,} packets ({stats.kernel_drops:,} dropped by the kernel), "
+        f"{stats.calls_delivered} call(s) ended, {stats.calls_refused} refused at the INVITE",
+        err=True,
+    )
+
+
+@click.command(name="siprec")
+@click.option(
+    "--listen",
+    default="127.0.0.1:5060",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to take SIPREC sessions (UDP and TCP).",
+)
+@click.option(
+    "--rtp-ports",
+    default="20000-29999",
+    show_default=True,
+    metavar="LOW-HIGH",
+    help="Port range for the media the SRC sends.",
+)
+@_policy_options
+@click.pass_context
+def siprec(
+    ctx: click.Context,
+    listen: str,
+    rtp_ports: str,
+    consent: str | None,
+    direction: str | None,
+    team: str | None,
+    group_: str | None,
+    category: str | None,
+) -> None:
+    """Run a SIPREC recording server (RFC 7866) until SIGTERM or Ctrl-C.
+
+    A PBX or SBC forks its calls here; each offer is checked against the recording
+    policy (refused: 403), and each finished call is stored like any other.
+    """
+    low, _, high = rtp_ports.partition("-")
+    if not (low.isdigit() and high.isdigit()):
+        raise InputError(f"--rtp-ports {rtp_ports!r} is not LOW-HIGH, such as 20000-29999")
+    options = SiprecOptions.listening_on(listen, rtp_port_min=int(low), rtp_port_max=int(high))
+    with NetworkRecorder(
+        config_of(ctx),
+        source="siprec",
+        consent=consent,
+        context=CallContext(team=team, group=group_, category=category),
+        direction=direction,  # type: ignore[arg-type]  # click.Choice of DIRECTIONS
+    ) as recorder:
+        asyncio.run(_serve_siprec(recorder, options))
+
+
+async def _serve_siprec(recorder: NetworkRecorder, options: SiprecOptions) -> None:
+    def on_offer(offer: SiprecOffer) -> bool:
+        caller, callee = offer.caller, offer.callee
+        return recorder.decide(
+            caller.user if caller else None, callee.user if callee else None, datetime.now(UTC)
+        )
+
+    async def on_call(call: NetworkCall) -> None:
+        report = await asyncio.to_thread(recorder.record, call)
+        click.echo(_report_line(report))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = SiprecServer(on_call, options, on_offer=on_offer)
+    await server.start()
+    port = server.udp_address[1] if server.udp_address else options.port
+    click.echo(f"siprec: listening on {options.host}:{port}; stop with Ctrl-C or SIGTERM", err=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from callvault import __version__
 from callvault.capture import FileImportOptions
-from callvault.cli._capture import capture
+from callvault.cli._capture import capture, siprec
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.cli._governance import consent, hold, retention
 from callvault.cli._policy import policy
@@ -397,7 +397,19 @@ def demo(ctx: click.Context) -> None:
     echo_json({"ingested": stored.to_json(), "call": record})
 
 
-for command in (process, jobs, models, search, hold, retention, consent, policy, rights, capture):
+for command in (
+    process,
+    jobs,
+    models,
+    search,
+    hold,
+    retention,
+    consent,
+    policy,
+    rights,
+    capture,
+    siprec,
+):
     cli.add_command(command)
 
 

@@ -20,10 +20,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from callvault.capture import Direction, Participant
+from callvault.capture import Direction, Participant, parse_e164
 from callvault.capture.net import NetworkCall
 from callvault.config import Config
-from callvault.errors import CallvaultError, CaptureError, ConsentRequired, RecordingRefused
+from callvault.errors import (
+    CallvaultError,
+    CaptureError,
+    ConsentRequired,
+    InputError,
+    RecordingRefused,
+)
 from callvault.services.calls import erase_call
 from callvault.services.capture import CapturedCallReport
 from callvault.services.ingest import CallContext, admit_one, store_admitted
@@ -33,6 +39,17 @@ from callvault.vault import Vault
 __all__ = ["NetworkRecorder"]
 
 log = logging.getLogger("callvault.services")
+
+
+def _e164(text: str | None) -> str | None:
+    """`text` (a number, `tel:` URI or SIP user part) as E.164, or None."""
+    value = (text or "").strip().removeprefix("tel:")
+    if not value.startswith("+"):
+        return None
+    try:
+        return parse_e164(value, option="participant")
+    except InputError:
+        return None
 
 
 def _digest(sip_call_id: str | None) -> str | None:
@@ -78,11 +95,12 @@ class NetworkRecorder:
     # -- callbacks -----------------------------------------------------------------------
 
     def decide(self, caller: str | None, callee: str | None, at: datetime) -> bool:
-        """Whether a call whose INVITE names these numbers may be recorded at all (the
-        full gate runs again when it is stored)."""
+        """Whether a call whose INVITE names these parties may be recorded at all (the
+        full gate runs again when it is stored). A party that is not an E.164 number
+        counts as of unknown jurisdiction: the strictest rule."""
         parties = [
-            Participant("caller", phone=caller, channel=0),
-            Participant("callee", phone=callee, channel=1),
+            Participant("caller", phone=_e164(caller), channel=0),
+            Participant("callee", phone=_e164(callee), channel=1),
         ]
         with self._lock:
             try:
