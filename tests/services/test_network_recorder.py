@@ -6,8 +6,9 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
-from callvault.capture.net import NetworkCall, read_captures
+from callvault.capture.net import NetworkCall, Party, read_captures
 from callvault.config import Config
+from callvault.services.capture import policy_numbers
 from callvault.services.network import NetworkRecorder
 from callvault.vault import Vault
 
@@ -81,3 +82,15 @@ def test_a_refused_call_is_reported_not_raised(config: Config) -> None:
     with NetworkRecorder(config, source="live") as recorder:
         report = recorder.record(a_call())  # numbers unknown: strictest rule, no consent
     assert report.outcome == "refused" and report.reason
+
+
+def test_a_call_to_an_emergency_number_is_never_stored(config: Config) -> None:
+    """A short number is not E.164 and is not stored as a participant's phone, but the
+    emergency deny-list must still see it: 112 and 911 calls are never recorded."""
+    call = dataclasses.replace(a_call(), callee=Party(user="112"))
+    assert policy_numbers(call)[-1] == "112"
+    with NetworkRecorder(config, source="live", consent="verbal") as recorder:
+        report = recorder.record(call)
+    assert report.outcome == "refused" and "deny.emergency" in (report.reason or "")
+    with Vault.open(config) as vault:
+        assert vault.list_calls() == []

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callvault.capture import Direction
+from callvault.capture import Direction, parse_e164
 from callvault.capture.net import CaptureStats, NetworkCall, read_captures
 from callvault.config import Config
-from callvault.errors import CaptureError, ConsentRequired, RecordingRefused
-from callvault.services.ingest import CallContext, IngestedCall, admit, store_admitted
+from callvault.errors import CaptureError, ConsentRequired, InputError, RecordingRefused
+from callvault.services.ingest import CallContext, IngestedCall, admit_one, store_admitted
 from callvault.services.jobs import open_queue
 from callvault.vault import Vault
 
-__all__ = ["CapturedCallReport", "PcapReport", "record_pcaps"]
+__all__ = ["CapturedCallReport", "PcapReport", "policy_number", "policy_numbers", "record_pcaps"]
 
 log = logging.getLogger("callvault.services")
 
@@ -94,6 +94,27 @@ class PcapReport:
         }
 
 
+def policy_number(text: str | None) -> str | None:
+    """A party's number as the policy sees it: E.164 (from a number, `tel:` URI or SIP
+    user part); a short number ("112", an extension) as it is, so that the emergency
+    deny-list sees it; otherwise None (unknown: the strictest rule)."""
+    value = (text or "").strip().removeprefix("tel:")
+    if value.isdigit() and len(value) <= 6:
+        return value
+    if not value.startswith("+"):
+        return None
+    try:
+        return parse_e164(value, option="participant")
+    except InputError:
+        return None
+
+
+def policy_numbers(call: NetworkCall) -> list[str]:
+    """The numbers of a network call's parties that the policy decides on."""
+    found = (policy_number(party.e164 or party.user) for party in (call.caller, call.callee))
+    return [number for number in found if number is not None]
+
+
 def record_pcaps(
     config: Config,
     paths: Sequence[Path],
@@ -118,7 +139,17 @@ def record_pcaps(
                 reports.append(CapturedCallReport(call, "no-audio", reason=str(exc)))
                 continue
             try:
-                (admission,) = admit(config, vault, [captured], consent=consent, context=context)
+                admission = admit_one(
+                    config,
+                    vault,
+                    captured.participants,
+                    name=captured.source_name,
+                    direction=captured.metadata.direction,
+                    started_at=captured.metadata.started_at,
+                    consent=consent,
+                    context=context,
+                    numbers=policy_numbers(call),
+                )
             except (RecordingRefused, ConsentRequired) as exc:
                 reports.append(CapturedCallReport(call, "refused", reason=str(exc)))
                 continue

@@ -156,10 +156,13 @@ def admit_one(
     consent: str | None = None,
     context: CallContext | None = None,
     now: datetime | None = None,
+    numbers: Sequence[str] | None = None,
 ) -> Admission:
     """The policy gate for one call known by its parties (before its audio exists, as
     live capture asks at the INVITE): its admission, or RecordingRefused or
-    ConsentRequired naming `name`."""
+    ConsentRequired naming `name`. `numbers`, when given, are what the rules and the
+    jurisdictions see instead of the parties' phone numbers (a network call's short
+    numbers, such as 112, are not E.164 but the emergency deny-list must see them)."""
     if consent is not None and consent not in CONSENT_METHODS:
         raise InputError(
             f"--consent {consent!r} is not a consent method; use one of "
@@ -169,7 +172,7 @@ def admit_one(
     moment = now or datetime.now(UTC)
     start = started_at or moment
     decision = decide(
-        [p.phone for p in participants if p.phone],
+        list(numbers) if numbers is not None else [p.phone for p in participants if p.phone],
         direction=direction,
         team=facts.team,
         group=facts.group,

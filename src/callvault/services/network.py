@@ -20,18 +20,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from callvault.capture import Direction, Participant, parse_e164
+from callvault.capture import Direction, Participant
 from callvault.capture.net import NetworkCall
 from callvault.config import Config
 from callvault.errors import (
     CallvaultError,
     CaptureError,
     ConsentRequired,
-    InputError,
     RecordingRefused,
 )
 from callvault.services.calls import erase_call
-from callvault.services.capture import CapturedCallReport
+from callvault.services.capture import CapturedCallReport, policy_number, policy_numbers
 from callvault.services.ingest import CallContext, admit_one, store_admitted
 from callvault.services.jobs import open_queue
 from callvault.vault import Vault
@@ -39,17 +38,6 @@ from callvault.vault import Vault
 __all__ = ["NetworkRecorder"]
 
 log = logging.getLogger("callvault.services")
-
-
-def _e164(text: str | None) -> str | None:
-    """`text` (a number, `tel:` URI or SIP user part) as E.164, or None."""
-    value = (text or "").strip().removeprefix("tel:")
-    if not value.startswith("+"):
-        return None
-    try:
-        return parse_e164(value, option="participant")
-    except InputError:
-        return None
 
 
 def _digest(sip_call_id: str | None) -> str | None:
@@ -99,8 +87,8 @@ class NetworkRecorder:
         full gate runs again when it is stored). A party that is not an E.164 number
         counts as of unknown jurisdiction: the strictest rule."""
         parties = [
-            Participant("caller", phone=_e164(caller), channel=0),
-            Participant("callee", phone=_e164(callee), channel=1),
+            Participant("caller", phone=policy_number(caller), channel=0),
+            Participant("callee", phone=policy_number(callee), channel=1),
         ]
         with self._lock:
             try:
@@ -177,6 +165,7 @@ class NetworkRecorder:
                 started_at=captured.metadata.started_at,
                 consent=self.consent,
                 context=self.context,
+                numbers=policy_numbers(call),
             )
         except (RecordingRefused, ConsentRequired) as exc:
             return CapturedCallReport(call, "refused", reason=str(exc))
