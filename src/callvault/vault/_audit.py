@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,9 @@ __all__ = [
     "AuditEntry",
     "AuditFault",
     "AuditReport",
+    "Entry",
     "append",
+    "append_many",
     "iter_entries",
     "row_hash",
     "verify",
@@ -119,6 +121,63 @@ def _head_message(seq: int, hash_: str) -> bytes:
     return f"callvault-audit-head:{seq}:{hash_}".encode()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry to append with `append_many`."""
+
+    action: str
+    object_type: str
+    object_id: str | None
+    purpose: str | None = None
+    details: Mapping[str, Any] | None = None
+
+
+def append_many(
+    session: Session, signer: Signer, *, actor: str, entries: Sequence[Entry]
+) -> list[AuditEntry]:
+    """Add several entries inside the caller's transaction, in order, signing the head
+    once at the end (the head a reader can see is only ever the committed last one)."""
+    if not entries:
+        return []
+    head = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).one()
+    seq, prev = head.seq, head.hash
+    rows = []
+    for entry in entries:
+        seq += 1
+        at = datetime.now(UTC).isoformat(timespec="microseconds")
+        details_text = json.dumps(dict(entry.details or {}), sort_keys=True, separators=(",", ":"))
+        digest = _entry_hash(
+            seq,
+            at,
+            actor,
+            entry.action,
+            entry.object_type,
+            entry.object_id,
+            entry.purpose,
+            details_text,
+            prev,
+        )
+        rows.append(
+            AuditRow(
+                seq=seq,
+                at=at,
+                actor=actor,
+                action=entry.action,
+                object_type=entry.object_type,
+                object_id=entry.object_id,
+                purpose=entry.purpose,
+                details=details_text,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        prev = digest
+    session.add_all(rows)
+    head.seq, head.hash = seq, prev
+    head.signature = signer.sign(_head_message(seq, prev))
+    return [_to_entry(row) for row in rows]
+
+
 def append(
     session: Session,
     signer: Signer,
@@ -131,42 +190,8 @@ def append(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     """Add one entry inside the caller's transaction (it commits with the change)."""
-    head = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).one()
-    seq = head.seq + 1
-    at = datetime.now(UTC).isoformat(timespec="microseconds")
-    details_text = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"))
-    digest = _entry_hash(
-        seq, at, actor, action, object_type, object_id, purpose, details_text, head.hash
-    )
-    session.add(
-        AuditRow(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            purpose=purpose,
-            details=details_text,
-            prev_hash=head.hash,
-            hash=digest,
-        )
-    )
-    prev_hash = head.hash
-    head.seq, head.hash = seq, digest
-    head.signature = signer.sign(_head_message(seq, digest))
-    return AuditEntry(
-        seq,
-        at,
-        actor,
-        action,
-        object_type,
-        object_id,
-        purpose,
-        json.loads(details_text),
-        prev_hash,
-        digest,
-    )
+    entry = Entry(action, object_type, object_id, purpose, details)
+    return append_many(session, signer, actor=actor, entries=[entry])[0]
 
 
 def _to_entry(row: AuditRow) -> AuditEntry:

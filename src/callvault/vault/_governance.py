@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +28,6 @@ from callvault.vault._core import VaultCore
 from callvault.vault._models import (
     CallRow,
     ConsentRow,
-    DataKeyRow,
     LegalHoldRow,
     ParticipantRow,
     RecordingRow,
@@ -513,14 +512,19 @@ def refuse_unless_expired(call: CallRow, now: datetime) -> None:
 
 
 def erasure_certificate(
-    session: Session, call: CallRow, recordings: list[RecordingRow], erased_at: datetime
+    call: CallRow,
+    recordings: list[RecordingRow],
+    erased_at: datetime,
+    keys: Mapping[str, str | None],
+    transcripts: Mapping[str, TranscriptRow],
 ) -> ErasureCertificate:
-    """Gather, before anything is deleted, what the erasure of `call` will destroy."""
-    keys: list[DestroyedKey] = []
+    """What the erasure of `call` will destroy, gathered before anything is deleted:
+    `keys` maps a recording id to the id of the key its data key is wrapped under,
+    `transcripts` a recording id to its transcript's row."""
+    destroyed: list[DestroyedKey] = []
     blobs: list[DestroyedBlob] = []
     for recording in recordings:
-        key = session.get(DataKeyRow, recording.id)
-        keys.append(DestroyedKey(recording.id, key.kek_id if key is not None else None))
+        destroyed.append(DestroyedKey(recording.id, keys.get(recording.id)))
         blobs.append(
             DestroyedBlob(
                 recording.blob_key,
@@ -530,7 +534,7 @@ def erasure_certificate(
                 recording.ciphertext_size,
             )
         )
-        transcript = session.get(TranscriptRow, recording.id)
+        transcript = transcripts.get(recording.id)
         if transcript is not None:
             blobs.append(
                 DestroyedBlob(
@@ -544,20 +548,12 @@ def erasure_certificate(
     return ErasureCertificate(
         call_id=call.id,
         recording_ids=tuple(r.id for r in recordings),
-        data_keys=tuple(keys),
+        data_keys=tuple(destroyed),
         blobs=tuple(blobs),
         retention_class=call.retention_class,
         retain_until=call.retain_until,
         erased_at=erased_at,
     )
-
-
-def drop_released_holds(session: Session, call_id: str) -> None:
-    """Delete the (released) hold rows of a call about to be erased: the foreign key
-    would refuse the deletion otherwise. hold.add and hold.release keep their story."""
-    for hold in session.scalars(select(LegalHoldRow).where(LegalHoldRow.call_id == call_id)):
-        session.delete(hold)
-    session.flush()
 
 
 # -- the operations Vault offers ----------------------------------------------------------

@@ -409,7 +409,14 @@ class RewriteOps(VaultCore):
             )
         old_dek = self._data_key(session, recording)
         now = _now()
-        certificate = _governance.erasure_certificate(session, call, [recording], now)
+        key_row = session.get(DataKeyRow, rid)
+        certificate = _governance.erasure_certificate(
+            call,
+            [recording],
+            now,
+            {rid: key_row.kek_id if key_row is not None else None},
+            {rid: old_transcript} if old_transcript is not None else {},
+        )
         old_keys = [recording.blob_key]
         recording.sha256 = sealed.sha256
         recording.size_bytes = sealed.size

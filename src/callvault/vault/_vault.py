@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,7 @@ from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
     CallRow,
     DataKeyRow,
+    LegalHoldRow,
     LegRow,
     ManifestRow,
     ParticipantRow,
@@ -114,6 +115,12 @@ def _no_such_call(call_id: str) -> NotFound:
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """`values` in slices short enough for one SQL IN list on every backend."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _now() -> datetime:
@@ -826,7 +833,9 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         kept, with their call id set to null: they prove the recording was lawful.
         """
         with self._write() as session:
-            certificate, blob_keys = self._erase(session, call_id, reason, actor, expired_by)
+            ([certificate], blob_keys) = self._erase_many(
+                session, [call_id], reason, actor, expired_by=expired_by
+            )
         for blob_key in blob_keys:
             self.store.delete(blob_key)
         self._checkpoint()
@@ -839,19 +848,11 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         refuses the whole request), each with its own `call.erase` entry; the write-ahead
         log is checkpointed once. For a data subject's erasure request."""
         with self._write() as session:
-            # Holds and restrictions are checked for all the calls at once, before and
-            # again once the audit chain's lock is held (taken by the first erasure).
-            self._refuse_any_kept(session, call_ids)
-            erased = [
-                self._erase(session, call_id, reason, actor, None, checked=True)
-                for call_id in call_ids
-            ]
-            self._refuse_any_kept(session, call_ids)
-        for _, blob_keys in erased:
-            for blob_key in blob_keys:
-                self.store.delete(blob_key)
+            certificates, blob_keys = self._erase_many(session, call_ids, reason, actor)
+        for blob_key in blob_keys:
+            self.store.delete(blob_key)
         self._checkpoint()
-        return [certificate for certificate, _ in erased]
+        return certificates
 
     def _refuse_any_kept(self, session: Session, call_ids: Sequence[str]) -> None:
         """Raise ErasureRefused for the first of `call_ids` under an active legal hold
@@ -873,80 +874,92 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                     call_id=call_id,
                 )
 
-    def _erase(
+    def _erase_many(
         self,
         session: Session,
-        call_id: str,
+        call_ids: Sequence[str],
         reason: str,
         actor: str | None,
-        expired_by: datetime | None,
         *,
-        checked: bool = False,
-    ) -> tuple[ErasureCertificate, list[str]]:
-        """Erase one call within `session`; returns its certificate and the blob keys to
-        delete once the transaction has committed. `checked`: the caller refuses held
-        and restricted calls itself, within `session` (`_refuse_any_kept`)."""
-        call = self._call_row(session, call_id)
-        # The row lock makes a concurrent retention change or hold on this call wait.
-        session.refresh(call, with_for_update=True)
-        if not checked:
-            self._refuse_any_kept(session, [call_id])
-        if expired_by is not None:
-            _governance.refuse_unless_expired(call, expired_by)
-        recordings = list(
-            session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id))
-        )
-        certificate = _governance.erasure_certificate(session, call, recordings, _now())
-        _governance.drop_released_holds(session, call_id)
-        for recording in recordings:
-            key = session.get(DataKeyRow, recording.id)
-            if key is not None:
-                session.delete(key)
-        session.flush()
-        derived: list[str] = []
-        for recording in recordings:
-            manifest = session.get(ManifestRow, recording.id)
-            if manifest is not None:
-                session.delete(manifest)
-            transcript = session.get(TranscriptRow, recording.id)
-            if transcript is not None:
-                derived.append(transcript.blob_key)
-                session.delete(transcript)
-            for leg in session.scalars(select(LegRow).where(LegRow.recording_id == recording.id)):
-                session.delete(leg)
-        session.flush()
-        for recording in recordings:
-            session.delete(recording)
-        for participant in session.scalars(
-            select(ParticipantRow).where(ParticipantRow.call_id == call_id)
-        ):
-            session.delete(participant)
-        session.flush()
-        session.delete(call)
-        self._record(
-            session,
-            "call.erase",
-            "call",
-            call_id,
-            actor=actor,
-            purpose=reason,
-            details={"recordings": [r.id for r in recordings], "method": "crypto-shredding"},
-        )
-        # Again, now that the audit chain's lock is held: a subject hold added since
-        # the first check has committed (and is seen) or will come after this erasure.
-        if not checked:
-            self._refuse_any_kept(session, [call_id])
-        if expired_by is not None:
-            self._record(
-                session,
-                "retention.erase",
-                "call",
-                call_id,
-                actor=actor,
-                purpose=reason,
-                details=certificate.to_json(),
+        expired_by: datetime | None = None,
+    ) -> tuple[list[ErasureCertificate], list[str]]:
+        """Erase calls within `session`, set-based (a few statements for the whole
+        batch, so erasing a subject's thousand calls stays fast); returns a certificate
+        per call and the blob keys to delete once the transaction has committed.
+
+        Holds and restrictions are checked for all the calls before, and again once the
+        audit chain's lock is held: a subject hold added meanwhile has committed (and is
+        seen) or will come after this erasure. With `expired_by` every call must be due
+        (`refuse_unless_expired`) and gets a `retention.erase` certificate entry.
+        """
+        ids = list(dict.fromkeys(call_ids))
+        self._refuse_any_kept(session, ids)
+        # The row locks make a concurrent retention change or hold on these calls wait.
+        calls: dict[str, CallRow] = {}
+        for chunk in _chunks(ids):
+            locking = select(CallRow).where(CallRow.id.in_(chunk)).with_for_update()
+            for call in session.scalars(locking.execution_options(populate_existing=True)):
+                calls[call.id] = call
+        for call_id in ids:
+            if call_id not in calls:
+                raise _no_such_call(call_id)
+            if expired_by is not None:
+                _governance.refuse_unless_expired(calls[call_id], expired_by)
+        recordings: dict[str, list[RecordingRow]] = {call_id: [] for call_id in ids}
+        for chunk in _chunks(ids):
+            for recording in session.scalars(
+                select(RecordingRow).where(RecordingRow.call_id.in_(chunk))
+            ):
+                recordings[recording.call_id].append(recording)
+        rids = [r.id for rows in recordings.values() for r in rows]
+        keys: dict[str, str] = {}
+        transcripts: dict[str, TranscriptRow] = {}
+        for chunk in _chunks(rids):
+            found = session.execute(
+                select(DataKeyRow.recording_id, DataKeyRow.kek_id).where(
+                    DataKeyRow.recording_id.in_(chunk)
+                )
             )
-        return certificate, [*(r.blob_key for r in recordings), *derived]
+            keys.update((str(rid), str(kek)) for rid, kek in found)
+            for transcript in session.scalars(
+                select(TranscriptRow).where(TranscriptRow.recording_id.in_(chunk))
+            ):
+                transcripts[transcript.recording_id] = transcript
+        now = _now()
+        certificates = [
+            _governance.erasure_certificate(calls[i], recordings[i], now, keys, transcripts)
+            for i in ids
+        ]
+        blob_keys = [b.key for c in certificates for b in c.blobs]
+        # Set-based deletes, children first; the data keys go first of all. Consents
+        # keep their rows (the foreign key sets call_id to null), corrections go with
+        # their recording (ON DELETE CASCADE). Only released holds can be left here.
+        for chunk in _chunks(rids):
+            for model in (DataKeyRow, ManifestRow, TranscriptRow):
+                session.execute(delete(model).where(model.recording_id.in_(chunk)))
+        for chunk in _chunks(ids):
+            session.execute(delete(LegalHoldRow).where(LegalHoldRow.call_id.in_(chunk)))
+            for child in (LegRow, RecordingRow, ParticipantRow):
+                session.execute(delete(child).where(child.call_id.in_(chunk)))
+            session.execute(delete(CallRow).where(CallRow.id.in_(chunk)))
+        entries = [
+            _audit.Entry(
+                "call.erase",
+                "call",
+                c.call_id,
+                purpose=reason,
+                details={"recordings": list(c.recording_ids), "method": "crypto-shredding"},
+            )
+            for c in certificates
+        ]
+        if expired_by is not None:
+            entries += [
+                _audit.Entry("retention.erase", "call", c.call_id, reason, c.to_json())
+                for c in certificates
+            ]
+        _audit.append_many(session, self.signer, actor=actor or self.config.actor, entries=entries)
+        self._refuse_any_kept(session, ids)
+        return certificates, blob_keys
 
     # -- keys --------------------------------------------------------------------------
 
