@@ -17,7 +17,8 @@ that leg.
 Each span is preceded by `LEAD_SECONDS` of silence in the stitched signal: Whisper tiny
 drops the first words of a window that starts right at a word's onset (on LJSpeech
 LJ001-0009, cut 88 ms into its leading silence, "Printing, then," goes missing; 50 ms of
-silence in front brings it back).
+silence in front brings it back). Over the eval corpus, WER with 0 / 50 / 100 ms: English
+4.73 / 3.44 / 3.66 %, German 10.58 / 9.62 / 10.58 %.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = [
     "stitch",
 ]
 
-LEAD_SECONDS = 0.1
+LEAD_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
