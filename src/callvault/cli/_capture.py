@@ -27,6 +27,25 @@ from callvault.services.network import NetworkRecorder
 __all__ = ["capture", "siprec"]
 
 
+def _policy_options(function: Any) -> Any:
+    """--consent, --direction, --team, --group, --category: what the gate is told."""
+    for option in reversed(
+        (
+            click.option(
+                "--consent",
+                metavar="METHOD",
+                help="How every party agreed (verbal, dtmf, web, ivr, pre-call-notice).",
+            ),
+            click.option("--direction", type=click.Choice(DIRECTIONS), help="Call direction."),
+            click.option("--team", metavar="TEAM", help="The agents' team, for the rules."),
+            click.option("--group", "group_", metavar="GROUP", help="User group, for the rules."),
+            click.option("--category", metavar="CATEGORY", help="Call category, for the rules."),
+        )
+    ):
+        function = option(function)
+    return function
+
+
 @click.group(cls=Group)
 def capture() -> None:
     """Record calls from SIP/RTP traffic."""
@@ -34,16 +53,7 @@ def capture() -> None:
 
 @capture.command(name="pcap")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--consent",
-    metavar="METHOD",
-    help="How every party agreed (verbal, dtmf, web, ivr, pre-call-notice), where the "
-    "law asks for everyone's consent.",
-)
-@click.option("--direction", type=click.Choice(DIRECTIONS), help="Which way the calls went.")
-@click.option("--team", metavar="TEAM", help="The agents' team, for the recording rules.")
-@click.option("--group", "group_", metavar="GROUP", help="User group, for the rules.")
-@click.option("--category", metavar="CATEGORY", help="Call category, for the rules.")
+@_policy_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def capture_pcap(
@@ -103,25 +113,6 @@ def capture_pcap(
     for item in report.calls:
         if item.outcome == "refused":
             click.echo(f"refused: {item.reason}", err=True)
-
-
-def _policy_options(function: Any) -> Any:
-    """--consent, --direction, --team, --group, --category: what the gate is told."""
-    for option in reversed(
-        (
-            click.option(
-                "--consent",
-                metavar="METHOD",
-                help="How every party agreed (verbal, dtmf, web, ivr, pre-call-notice).",
-            ),
-            click.option("--direction", type=click.Choice(DIRECTIONS), help="Call direction."),
-            click.option("--team", metavar="TEAM", help="The agents' team, for the rules."),
-            click.option("--group", "group_", metavar="GROUP", help="User group, for the rules."),
-            click.option("--category", metavar="CATEGORY", help="Call category, for the rules."),
-        )
-    ):
-        function = option(function)
-    return function
 
 
 def _report_line(report: CapturedCallReport) -> str:
