@@ -68,6 +68,8 @@ class KeyDestroyed(CallvaultError):
 class ConsentRequired(InputError):
     """The recording policy requires consent that has not been recorded."""
 
+    retryable = False  # a job for such a call fails at once; it runs once consent is given
+
 
 class RecordingRefused(InputError):
     """The recording policy does not allow keeping this recording."""

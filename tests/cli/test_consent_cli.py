@@ -54,7 +54,7 @@ def test_quarantine_then_consent_releases_and_queues(env: dict[str, str], tmp_pa
     call_id = stored["call_id"]
     first = run(
         env, "consent", "add", "--call", call_id, "--participant", CALLER,
-        "--method", "verbal", "--scope", "record", "--json",
+        "--method", "verbal", "--scope", "record", "--scope", "analyse", "--json",
     )  # fmt: skip
     assert json.loads(first.stdout)["released"] is False
     second = run(

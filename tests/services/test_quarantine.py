@@ -73,7 +73,9 @@ def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Co
     assert not first.released and first.job_id is None
     with Vault.open(config) as vault:
         assert vault.consent_state(stored.call_id) == "quarantined"
-    second = add_consent(config, CALLEE, method="dtmf", scopes=["record"], call_id=stored.call_id)
+    second = add_consent(
+        config, CALLEE, method="dtmf", scopes=["record", "analyse"], call_id=stored.call_id
+    )
     assert second.released and second.job_id
     with Vault.open(config) as vault:
         assert vault.consent_state(stored.call_id) == "given"
@@ -128,7 +130,9 @@ def test_standing_consent_of_every_party_admits_the_call(config: Config) -> None
     before = datetime(2026, 1, 1, tzinfo=UTC)
     with Vault.open(config) as vault:
         ids = [
-            vault.record_consent(party, method="web", scopes=["record"], given_at=before).id
+            vault.record_consent(
+                party, method="web", scopes=["record", "analyse"], given_at=before
+            ).id
             for party in (CALLER, CALLEE)
         ]
     (stored,) = ingest_captured(config, [call()])
@@ -137,7 +141,26 @@ def test_standing_consent_of_every_party_admits_the_call(config: Config) -> None
         per_call = vault.consents(call_id=stored.call_id)
     assert sorted(c.participant for c in per_call) == sorted([CALLER, CALLEE])
     assert {c.note for c in per_call} == {f"standing consent {i}" for i in ids}
-    assert all(c.scopes == ("record",) and not c.standing for c in per_call)
+    assert all(c.scopes == ("analyse", "record") and not c.standing for c in per_call)
+
+
+def test_consent_to_record_only_keeps_the_call_unprocessed(config: Config) -> None:
+    """Transcription is analysis: a call whose parties consented to recording only is
+    stored but not queued or processed until each consents to analysis too."""
+    before = datetime(2026, 1, 1, tzinfo=UTC)
+    with Vault.open(config) as vault:
+        for party in (CALLER, CALLEE):
+            vault.record_consent(party, method="web", scopes=["record"], given_at=before)
+    (stored,) = ingest_captured(config, [call()])
+    assert (stored.consent_state, stored.job_id) == ("given", None)
+    with pytest.raises(ConsentRequired, match="consented to analysis"):
+        process_call(config, stored.call_id)
+    with Vault.open(config) as vault:
+        assert queue_missing_processing(vault, open_queue(config, vault)) == []
+    first = add_consent(config, CALLER, method="web", scopes=["analyse"], call_id=stored.call_id)
+    assert first.job_id is None
+    second = add_consent(config, CALLEE, method="web", scopes=["analyse"], call_id=stored.call_id)
+    assert second.job_id and not second.released
 
 
 @pytest.mark.parametrize("flaw", ["withdrawn", "given-after-the-call", "one-party-only"])

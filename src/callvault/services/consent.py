@@ -1,8 +1,9 @@
-"""Use case: record a consent, and queue a quarantined call once its consent is complete.
+"""Use case: record a consent, and queue a call's processing once its consent is complete.
 
 A call kept in quarantine (`consent_missing = quarantine`) has not been transcribed. The
 consent that completes it releases it in the vault's transaction; this use case then
-queues its processing, as ingest would have done.
+queues its processing, as ingest would have done, once every party also consented to
+analysis (transcription is analysis).
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ def add_consent(
             note=note,
             actor=actor,
         )
-        if call_id is None or before != "quarantined":
+        if call_id is None:
             return ConsentAdded(record, released=False, job_id=None)
-        if vault.consent_state(call_id) == "quarantined":
-            return ConsentAdded(record, released=False, job_id=None)
+        released = before == "quarantined" and vault.consent_state(call_id) != "quarantined"
+        if not vault.analysis_consented(call_id) or vault.transcript_info(call_id) is not None:
+            return ConsentAdded(record, released=released, job_id=None)
+        # Consent to analysis is now complete and nothing was transcribed: queue it (the
+        # queue keeps one job per recording, so this does not queue it twice).
         recording_id = vault.get_call(call_id, purpose="queue processing").recording.id
         job = enqueue_processing(open_queue(config, vault), call_id, recording_id)
-        return ConsentAdded(record, released=True, job_id=job.id)
+        return ConsentAdded(record, released=released, job_id=job.id)

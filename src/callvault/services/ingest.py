@@ -261,11 +261,13 @@ def ingest_captured(
 def store_admitted(
     vault: Vault, queue: EmbeddedQueue, call: CapturedCall, admission: Admission
 ) -> IngestedCall:
-    """Store one call the gate admitted, and queue its processing unless quarantined."""
+    """Store one call the gate admitted, and queue its processing unless it is
+    quarantined or a party's consent to analysis is missing (`consent add` queues it
+    once given)."""
     stored = vault.store_call(call, admission=admission)
     state = vault.consent_state(stored.call_id) if stored.duplicate else admission.consent_state
     job_id = None
-    if state != "quarantined":
+    if state != "quarantined" and vault.analysis_consented(stored.call_id):
         job_id = enqueue_processing(queue, stored.call_id, stored.recording_id).id
     return IngestedCall(
         call.source_name, stored.call_id, stored.recording_id, stored.duplicate, job_id, state

@@ -56,14 +56,15 @@ def queue_missing_processing(vault: Vault, queue: EmbeddedQueue) -> list[JobReco
     Ingest stores a call and then queues its job in a second transaction; a crash between
     the two leaves a stored call that nothing would transcribe. This finds such calls. A
     recording whose job failed keeps that job (`jobs retry` runs it again), so a failing
-    recording is not retried behind the user's back.
+    recording is not retried behind the user's back, and a call whose parties have not
+    all consented to analysis is not queued.
     """
     missing = vault.untranscribed_recordings()
     known = queue.known_dedupe_keys([_process_key(rid) for _, rid in missing])
     return [
         enqueue_processing(queue, call_id, rid)
         for call_id, rid in missing
-        if _process_key(rid) not in known
+        if _process_key(rid) not in known and vault.analysis_consented(call_id)
     ]
 
 

@@ -139,6 +139,7 @@ def process_call(
     started = time.perf_counter()
     with Vault.open(config) as vault:
         vault.refuse_if_quarantined(call_id)
+        vault.refuse_unless_analysis_consented(call_id)
         vault.refuse_if_restricted(call_id)
         record = vault.get_call(call_id, purpose="transcription")
         speakers = speakers_by_channel(record)

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from callvault.capture import parse_e164
-from callvault.errors import ErasureRefused, InputError, NotFound, Quarantined
+from callvault.errors import ConsentRequired, ErasureRefused, InputError, NotFound, Quarantined
 from callvault.vault._audit import AuditEntry, iter_entries
 from callvault.vault._core import VaultCore
 from callvault.vault._models import (
@@ -981,35 +981,58 @@ class GovernanceOps(VaultCore):
                 found.setdefault(wanted[row.participant.lower()], ConsentRecord.of(row))
         return found
 
-    def _release_if_consented(self, session: Session, call: CallRow, actor: str | None) -> bool:
-        """Take a quarantined call out of quarantine once every party has consented."""
-        if call.consent_state != "quarantined":
-            return False
+    def _every_party_consented(self, session: Session, call_id: str, scope: str) -> bool:
+        """Whether every participant of the call has an active consent for this call
+        with `scope` (matched by number, name or role)."""
         session.flush()
         consented = {
             row.participant.lower()
             for row in session.scalars(
                 select(ConsentRow).where(
-                    ConsentRow.call_id == call.id, ConsentRow.withdrawn_at.is_(None)
+                    ConsentRow.call_id == call_id, ConsentRow.withdrawn_at.is_(None)
                 )
             )
-            if "record" in row.scopes.split(",")
+            if scope in row.scopes.split(",")
         }
         parties = session.scalars(
-            select(ParticipantRow).where(ParticipantRow.call_id == call.id)
+            select(ParticipantRow).where(ParticipantRow.call_id == call_id)
         ).all()
-        missing = [
-            p.position
-            for p in parties
-            if not any(i and i.lower() in consented for i in (p.phone, p.name, p.role))
-        ]
-        if missing or not parties:
+        return bool(parties) and all(
+            any(i and i.lower() in consented for i in (p.phone, p.name, p.role)) for p in parties
+        )
+
+    def _release_if_consented(self, session: Session, call: CallRow, actor: str | None) -> bool:
+        """Take a quarantined call out of quarantine once every party has consented."""
+        if call.consent_state != "quarantined":
+            return False
+        if not self._every_party_consented(session, call.id, "record"):
             return False
         call.consent_state, call.quarantine_until = "given", None
         self._record(
             session, "call.release", "call", call.id, actor=actor, details={"consent": "given"}
         )
         return True
+
+    def analysis_consented(self, call_id: str) -> bool:
+        """Whether the call may be transcribed and analysed: always where its parties'
+        law needs no consent of each ("not-needed"); where it does, only once every
+        party consented to the `analyse` scope (not audited: a yes or no)."""
+        with self._read() as session:
+            call = self._call_row(session, call_id)
+            if call.consent_state == "not-needed":
+                return True
+            if call.consent_state == "quarantined":
+                return False
+            return self._every_party_consented(session, call_id, "analyse")
+
+    def refuse_unless_analysis_consented(self, call_id: str) -> None:
+        """Raise ConsentRequired while a party's consent to analysis is missing."""
+        if not self.analysis_consented(call_id):
+            raise ConsentRequired(
+                f"call {call_id}: not every party consented to analysis (transcription); "
+                f"record it with callvault consent add --call {call_id} --participant ... "
+                "--scope analyse; the call is kept, not processed"
+            )
 
     def refuse_if_quarantined(self, call_id: str) -> None:
         """Raise Quarantined while the call waits for its parties' consent."""
