@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,25 @@ from callvault.capture import Direction, parse_e164
 from callvault.capture.net import CaptureStats, NetworkCall, read_captures
 from callvault.config import Config
 from callvault.errors import CaptureError, ConsentRequired, InputError, RecordingRefused
-from callvault.services.ingest import CallContext, IngestedCall, admit_one, store_admitted
+from callvault.jobs import EmbeddedQueue
+from callvault.services.ingest import (
+    CallContext,
+    IngestedCall,
+    LoadedPolicy,
+    admit_one,
+    store_admitted,
+)
 from callvault.services.jobs import open_queue
 from callvault.vault import Vault
 
-__all__ = ["CapturedCallReport", "PcapReport", "policy_number", "policy_numbers", "record_pcaps"]
+__all__ = [
+    "CapturedCallReport",
+    "NetworkGate",
+    "PcapReport",
+    "policy_number",
+    "policy_numbers",
+    "record_pcaps",
+]
 
 log = logging.getLogger("callvault.services")
 
@@ -115,6 +129,49 @@ def policy_numbers(call: NetworkCall) -> list[str]:
     return [number for number in found if number is not None]
 
 
+@dataclass(frozen=True)
+class NetworkGate:
+    """Stores network calls through the policy gate, one call at a time: the shared
+    path of capture files, live capture and the SIPREC server."""
+
+    config: Config
+    vault: Vault
+    queue: EmbeddedQueue
+    policy: LoadedPolicy
+    consent: str | None = None
+    context: CallContext | None = None
+    direction: Direction | None = None
+
+    def store(
+        self, call: NetworkCall, *, source: str, segment: int | None = None
+    ) -> CapturedCallReport:
+        """Store `call` if the policy admits it; what became of it, never an exception
+        for a call without audio or one the policy refuses."""
+        try:
+            captured = call.to_captured_call(direction=self.direction, source=source)
+        except CaptureError as exc:
+            return CapturedCallReport(call, "no-audio", reason=str(exc))
+        if captured.network is not None and segment is not None:
+            captured = replace(captured, network=replace(captured.network, segment=segment))
+        try:
+            admission = admit_one(
+                self.config,
+                self.vault,
+                captured.participants,
+                name=captured.source_name,
+                direction=captured.metadata.direction,
+                started_at=captured.metadata.started_at,
+                consent=self.consent,
+                context=self.context,
+                numbers=policy_numbers(call),
+                policy=self.policy,
+            )
+        except (RecordingRefused, ConsentRequired) as exc:
+            return CapturedCallReport(call, "refused", reason=str(exc))
+        stored = store_admitted(self.vault, self.queue, captured, admission)
+        return CapturedCallReport(call, "stored", stored=stored)
+
+
 def record_pcaps(
     config: Config,
     paths: Sequence[Path],
@@ -129,32 +186,12 @@ def record_pcaps(
         if not path.is_file():
             raise CaptureError(f"{path}: no such capture file")
     result = read_captures(paths, on_progress=on_progress)
-    reports: list[CapturedCallReport] = []
+    policy = LoadedPolicy.of(config)
     with Vault.open(config) as vault:
-        queue = open_queue(config, vault)
-        for call in result.calls:
-            try:
-                captured = call.to_captured_call(direction=direction, source="pcap")
-            except CaptureError as exc:
-                reports.append(CapturedCallReport(call, "no-audio", reason=str(exc)))
-                continue
-            try:
-                admission = admit_one(
-                    config,
-                    vault,
-                    captured.participants,
-                    name=captured.source_name,
-                    direction=captured.metadata.direction,
-                    started_at=captured.metadata.started_at,
-                    consent=consent,
-                    context=context,
-                    numbers=policy_numbers(call),
-                )
-            except (RecordingRefused, ConsentRequired) as exc:
-                reports.append(CapturedCallReport(call, "refused", reason=str(exc)))
-                continue
-            stored = store_admitted(vault, queue, captured, admission)
-            reports.append(CapturedCallReport(call, "stored", stored=stored))
+        gate = NetworkGate(
+            config, vault, open_queue(config, vault), policy, consent, context, direction
+        )
+        reports = [gate.store(call, source="pcap") for call in result.calls]
     log.info(
         "capture: %d call(s), %d stored",
         len(reports),

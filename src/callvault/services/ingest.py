@@ -26,7 +26,14 @@ from callvault.capture import CapturedCall, FileImportOptions, Participant, impo
 from callvault.config import Config
 from callvault.errors import ConsentRequired, InputError, RecordingRefused
 from callvault.jobs import EmbeddedQueue
-from callvault.policy import Decision, decide, load_jurisdiction_table, retention_period
+from callvault.policy import (
+    Decision,
+    JurisdictionTable,
+    RuleSet,
+    decide,
+    load_jurisdiction_table,
+    retention_period,
+)
 from callvault.services.jobs import enqueue_processing, open_queue
 from callvault.services.policy import rules_of
 from callvault.vault import CONSENT_METHODS, Admission, ConsentGrant, Vault
@@ -34,6 +41,7 @@ from callvault.vault import CONSENT_METHODS, Admission, ConsentGrant, Vault
 __all__ = [
     "CallContext",
     "IngestedCall",
+    "LoadedPolicy",
     "admit",
     "admit_one",
     "ingest_captured",
@@ -145,6 +153,18 @@ def _consent_for(
     )
 
 
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """The recording rules and the jurisdiction table, read once for many decisions."""
+
+    rules: RuleSet
+    table: JurisdictionTable
+
+    @classmethod
+    def of(cls, config: Config) -> LoadedPolicy:
+        return cls(rules_of(config), load_jurisdiction_table(config.policy_jurisdictions))
+
+
 def admit_one(
     config: Config,
     vault: Vault,
@@ -157,18 +177,21 @@ def admit_one(
     context: CallContext | None = None,
     now: datetime | None = None,
     numbers: Sequence[str] | None = None,
+    policy: LoadedPolicy | None = None,
 ) -> Admission:
     """The policy gate for one call known by its parties (before its audio exists, as
     live capture asks at the INVITE): its admission, or RecordingRefused or
     ConsentRequired naming `name`. `numbers`, when given, are what the rules and the
     jurisdictions see instead of the parties' phone numbers (a network call's short
-    numbers, such as 112, are not E.164 but the emergency deny-list must see them)."""
+    numbers, such as 112, are not E.164 but the emergency deny-list must see them).
+    `policy`: the rules and table already read, by a caller deciding on many calls."""
     if consent is not None and consent not in CONSENT_METHODS:
         raise InputError(
             f"--consent {consent!r} is not a consent method; use one of "
             f"{', '.join(CONSENT_METHODS)}"
         )
     facts = context or CallContext()
+    rules = policy or LoadedPolicy.of(config)
     moment = now or datetime.now(UTC)
     start = started_at or moment
     decision = decide(
@@ -178,8 +201,8 @@ def admit_one(
         group=facts.group,
         category=facts.category,
         at=start,
-        rules=rules_of(config),
-        table=load_jurisdiction_table(config.policy_jurisdictions),
+        rules=rules.rules,
+        table=rules.table,
         organisation=config.organisation or _UNNAMED_ORGANISATION,
     )
     if not decision.record:
@@ -219,6 +242,7 @@ def admit(
     Raises for the first call that may not be kept (RecordingRefused, ConsentRequired),
     so that nothing of a batch is stored when one of its calls is refused.
     """
+    policy = LoadedPolicy.of(config)
     return [
         admit_one(
             config,
@@ -230,6 +254,7 @@ def admit(
             consent=consent,
             context=context,
             now=now,
+            policy=policy,
         )
         for call in calls
     ]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,13 +24,12 @@ from callvault.capture.net import NetworkCall
 from callvault.config import Config
 from callvault.errors import (
     CallvaultError,
-    CaptureError,
     ConsentRequired,
     RecordingRefused,
 )
 from callvault.services.calls import erase_call
-from callvault.services.capture import CapturedCallReport, policy_number, policy_numbers
-from callvault.services.ingest import CallContext, admit_one, store_admitted
+from callvault.services.capture import CapturedCallReport, NetworkGate, policy_number
+from callvault.services.ingest import CallContext, LoadedPolicy, admit_one
 from callvault.services.jobs import open_queue
 from callvault.vault import Vault
 
@@ -67,7 +65,16 @@ class NetworkRecorder:
         self.reports: list[CapturedCallReport] = []
         self._lock = threading.Lock()
         self._vault = Vault.open(config)
-        self._queue = open_queue(config, self._vault)
+        self._policy = LoadedPolicy.of(config)
+        self._gate = NetworkGate(
+            config,
+            self._vault,
+            open_queue(config, self._vault),
+            self._policy,
+            consent,
+            context,
+            direction,
+        )
         self._segments: dict[str, list[str]] = {}  # SIP Call-ID -> stored call ids
         self._withdrawn: set[str] = set()
 
@@ -101,6 +108,7 @@ class NetworkRecorder:
                     started_at=at,
                     consent=self.consent,
                     context=self.context,
+                    policy=self._policy,
                 )
             except (RecordingRefused, ConsentRequired):
                 return False
@@ -149,30 +157,10 @@ class NetworkRecorder:
                 return CapturedCallReport(
                     call, "discarded", reason="a party withdrew consent during the call"
                 )
-        try:
-            captured = call.to_captured_call(direction=self.direction, source=self.source)
-        except CaptureError as exc:
-            return CapturedCallReport(call, "no-audio", reason=str(exc))
-        if captured.network is not None and segment is not None:
-            captured = replace(captured, network=replace(captured.network, segment=segment))
-        try:
-            admission = admit_one(
-                self.config,
-                self._vault,
-                captured.participants,
-                name=captured.source_name,
-                direction=captured.metadata.direction,
-                started_at=captured.metadata.started_at,
-                consent=self.consent,
-                context=self.context,
-                numbers=policy_numbers(call),
-            )
-        except (RecordingRefused, ConsentRequired) as exc:
-            return CapturedCallReport(call, "refused", reason=str(exc))
-        stored = store_admitted(self._vault, self._queue, captured, admission)
-        if key is not None:
-            self._segments.setdefault(key, []).append(stored.call_id)
-        return CapturedCallReport(call, "stored", stored=stored)
+        report = self._gate.store(call, source=self.source, segment=segment)
+        if key is not None and report.stored is not None:
+            self._segments.setdefault(key, []).append(report.stored.call_id)
+        return report
 
     def _discard_earlier_segments(self, key: str | None) -> None:
         for call_id in self._segments.pop(key, []) if key is not None else []:
