@@ -194,6 +194,7 @@ def capture_live(
                 invite.call_id, channel, at
             ),
         )
+        live.open()  # a bad interface or filter fails here, before anything is announced
         click.echo(f"capture: recording on {interface}; stop with Ctrl-C or SIGTERM", err=True)
         live.run()
         stats = live.stats()
