@@ -8,6 +8,7 @@ personal data beyond what the user typed on the command line about their own inp
 from __future__ import annotations
 
 __all__ = [
+    "AnalysisError",
     "CallvaultError",
     "CaptureError",
     "ConfigError",
@@ -55,6 +56,12 @@ class CaptureError(CallvaultError):
 
 class ParseError(CaptureError):
     """A wire-format message could not be parsed."""
+
+
+class AnalysisError(CallvaultError):
+    """An analysis stage could not produce its result: a model failed to load or run, or
+    a configured LLM endpoint did not answer or answered with something unusable. The
+    message names the stage and the endpoint, never transcript text."""
 
 
 class IntegrityError(CallvaultError):

@@ -7,7 +7,7 @@ the type checker only: at run time it is an empty base class and `Vault` provide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -64,6 +64,18 @@ class VaultCore:
             self, session: Session, call_ids: Iterable[str] | None
         ) -> dict[str, str]: ...
 
+        def _read_refusal(
+            self,
+            session: Session,
+            call_id: str,
+            object_type: str,
+            object_id: str,
+            action: str,
+            *,
+            actor: str | None,
+            purpose: str | None,
+        ) -> Exception | None: ...
+
         def read_transcript(
             self, call_id: str, *, actor: str | None = None, purpose: str | None = None
         ) -> bytes | None: ...
@@ -81,4 +93,5 @@ class VaultCore:
             words: int,
             actor: str | None = None,
             within: Callable[[Session], object] | None = None,
+            insights: tuple[bytes, Mapping[str, Any]] | None = None,
         ) -> str: ...

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from callvault.errors import ConsentRequired, ErasureRefused, InputError, NotFou
 from callvault.vault._audit import AuditEntry, iter_entries
 from callvault.vault._core import VaultCore
 from callvault.vault._models import (
+    ArtifactRow,
     CallRow,
     ConsentRow,
     LegalHoldRow,
@@ -309,7 +310,7 @@ class DestroyedKey:
 @dataclass(frozen=True)
 class DestroyedBlob:
     key: str
-    kind: str  # recording | transcript
+    kind: str  # recording | transcript | insights | original
     recording_id: str
     ciphertext_sha256: str
     ciphertext_size: int
@@ -517,10 +518,12 @@ def erasure_certificate(
     erased_at: datetime,
     keys: Mapping[str, str | None],
     transcripts: Mapping[str, TranscriptRow],
+    artifacts: Mapping[str, Sequence[ArtifactRow]] | None = None,
 ) -> ErasureCertificate:
     """What the erasure of `call` will destroy, gathered before anything is deleted:
     `keys` maps a recording id to the id of the key its data key is wrapped under,
-    `transcripts` a recording id to its transcript's row."""
+    `transcripts` a recording id to its transcript's row, `artifacts` to its artifacts'
+    rows (insights, a kept original)."""
     destroyed: list[DestroyedKey] = []
     blobs: list[DestroyedBlob] = []
     for recording in recordings:
@@ -543,6 +546,16 @@ def erasure_certificate(
                     recording.id,
                     transcript.ciphertext_sha256,
                     transcript.ciphertext_size,
+                )
+            )
+        for artifact in (artifacts or {}).get(recording.id, ()):
+            blobs.append(
+                DestroyedBlob(
+                    artifact.blob_key,
+                    artifact.kind,
+                    recording.id,
+                    artifact.ciphertext_sha256,
+                    artifact.ciphertext_size,
                 )
             )
     return ErasureCertificate(

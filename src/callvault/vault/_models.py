@@ -25,6 +25,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ARTIFACT_KINDS",
+    "ArtifactRow",
     "AuditHeadRow",
     "AuditRow",
     "Base",
@@ -338,4 +340,30 @@ class CorrectionRow(Base):
     new_value: Mapped[bytes] = mapped_column(LargeBinary)
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+ARTIFACT_KINDS = ("insights", "original")
+
+
+class ArtifactRow(Base):
+    """A blob derived from or kept beside a recording (migration 0009), encrypted under
+    the recording's data key with `{recording_id}/{kind}` as associated data, so erasing
+    the recording erases it. `kind` is one of ARTIFACT_KINDS: "insights" (the document of
+    the insight stages and redactions) or "original" (the unredacted audio, kept only
+    where the redaction policy allows it). `meta` is JSON without content (the format
+    of the original, the stage versions of the insights)."""
+
+    __tablename__ = "artifacts"
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    blob_key: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    ciphertext_sha256: Mapped[str] = mapped_column(String(64))
+    ciphertext_size: Mapped[int] = mapped_column(BigInteger)
+    meta: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import secrets
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -37,6 +38,13 @@ from callvault.media._edit import (
     decode_pcm,
 )
 from callvault.vault import _governance
+from callvault.vault._artifacts import (
+    INSIGHTS,
+    ORIGINAL,
+    artifact_object,
+    drop_artifact,
+    put_artifact,
+)
 from callvault.vault._core import VaultCore
 from callvault.vault._crypto import (
     BlobReader,
@@ -47,6 +55,7 @@ from callvault.vault._crypto import (
 from callvault.vault._governance import ErasureCertificate
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
+    ArtifactRow,
     ConsentRow,
     CorrectionRow,
     DataKeyRow,
@@ -228,9 +237,19 @@ class RewriteOps(VaultCore):
         within: Callable[[Session], object] | None = None,
         blank_participants: Collection[str] = (),
         erasure_state: str | None = None,
+        keep_original: bool = False,
+        insights: Callable[[bytes], bytes] | None = None,
+        held_ok: bool = False,
     ) -> RewriteResult:
         """Replace a call's audio by `edit` of it, under a new data key (crypto-shredding
         the old audio and transcript).
+
+        Artifacts: with `keep_original` the audio as it was before its first rewrite
+        (the kept original, or else the current audio) is kept as the "original"
+        artifact under the new key; without it a kept original is destroyed. The
+        insights document is passed to `insights` and its result kept; without
+        `insights` it is dropped (it was derived from what the rewrite changes).
+        `held_ok` lets a redaction proceed on a held call (it keeps the original).
 
         The recording keeps its id; its row, manifest and data key are replaced. The
         stored transcript, when there is one, is passed (decrypted) to `transcript`, whose
@@ -248,9 +267,10 @@ class RewriteOps(VaultCore):
         why = _governance._reason(reason, "the reason")
         with self._read() as session:
             self._call_row(session, call_id)
-            _governance.refuse_if_held(
-                session, call_id, _governance.call_subjects(session, call_id)
-            )
+            if not held_ok:
+                _governance.refuse_if_held(
+                    session, call_id, _governance.call_subjects(session, call_id)
+                )
             recording = self._recording_row(session, call_id)
             rid = recording.id
             wanted = set(blank_participants)
@@ -268,7 +288,22 @@ class RewriteOps(VaultCore):
             old_row = session.get(TranscriptRow, rid)
             old_transcript_key = old_row.blob_key if old_row is not None else None
             old_blob_key = recording.blob_key
-        pcm, rate, frames_before = self._decode_for_rewrite(call_id, rid, why, actor)
+            old_artifacts = _artifact_keys(session, rid)
+            source_meta = {
+                "container": recording.container,
+                "codec": recording.codec,
+                "sample_rate": recording.sample_rate,
+                "channels": recording.channels,
+                "frames": recording.frames,
+            }
+        original: bytes | None = None
+        if keep_original and ORIGINAL in old_artifacts:
+            original, source_meta = self._artifact_for_rewrite(call_id, ORIGINAL, why, actor)
+            pcm, rate, frames_before, _ = self._decode_for_rewrite(call_id, rid, why, actor)
+        else:
+            pcm, rate, frames_before, original = self._decode_for_rewrite(
+                call_id, rid, why, actor, keep_plain=keep_original
+            )
         edit.validate(pcm.shape[0], pcm.shape[1], rate)
         new_pcm = edit.apply(pcm, rate)
         del pcm
@@ -279,6 +314,23 @@ class RewriteOps(VaultCore):
         del new_pcm
         writes: list[tuple[BlobWrite, str]] = [(write, new_key)]
         try:
+            new_artifacts: dict[str, tuple[str, SealedBlob, Mapping[str, Any]]] = {}
+            if original is not None:
+                o_key = f"{rid}.o{secrets.token_hex(6)}"
+                o_write, o_sealed = self._seal(
+                    o_key, dek, artifact_object(rid, ORIGINAL), io.BytesIO(original)
+                )
+                writes.append((o_write, o_key))
+                new_artifacts[ORIGINAL] = (o_key, o_sealed, source_meta)
+                del original
+            if insights is not None and INSIGHTS in old_artifacts:
+                old_insights, meta = self._artifact_for_rewrite(call_id, INSIGHTS, why, actor)
+                i_key = f"{rid}.i{secrets.token_hex(6)}"
+                i_write, i_sealed = self._seal(
+                    i_key, dek, artifact_object(rid, INSIGHTS), io.BytesIO(insights(old_insights))
+                )
+                writes.append((i_write, i_key))
+                new_artifacts[INSIGHTS] = (i_key, i_sealed, meta)
             stored: tuple[TranscriptRewrite, str, SealedBlob] | None = None
             if old_transcript_key is not None and transcript is not None:
                 document = self._read_for_rewrite(call_id, why, actor)
@@ -309,6 +361,9 @@ class RewriteOps(VaultCore):
                     transcript=stored,
                     blank_participants=sorted(wanted),
                     erasure_state=erasure_state,
+                    artifacts=new_artifacts,
+                    expected_artifacts=old_artifacts,
+                    held_ok=held_ok,
                 )
                 if within is not None:
                     within(session)
@@ -329,8 +384,10 @@ class RewriteOps(VaultCore):
         return result
 
     def _decode_for_rewrite(
-        self, call_id: str, rid: str, reason: str, actor: str | None
-    ) -> tuple[np.ndarray, int, int]:
+        self, call_id: str, rid: str, reason: str, actor: str | None, *, keep_plain: bool = False
+    ) -> tuple[np.ndarray, int, int, bytes | None]:
+        """The recording's samples, rate and length, and with `keep_plain` its plaintext
+        (the file as stored) too."""
         with self._write() as session:
             recording = self._recording_row(session, call_id)
             dek = self._data_key(session, recording)
@@ -346,8 +403,38 @@ class RewriteOps(VaultCore):
             blob_key, size = recording.blob_key, recording.ciphertext_size
         with self.store.open(blob_key) as handle:
             reader = BlobReader(handle, size, dek, rid)
-            pcm, rate = decode_pcm(reader.as_file(), name=f"recording {rid}")
-        return pcm, rate, int(pcm.shape[1])
+            plain = b"".join(reader.iter_chunks()) if keep_plain else None
+            source = io.BytesIO(plain) if plain is not None else reader.as_file()
+            pcm, rate = decode_pcm(source, name=f"recording {rid}")
+        return pcm, rate, int(pcm.shape[1]), plain
+
+    def _artifact_for_rewrite(
+        self, call_id: str, kind: str, reason: str, actor: str | None
+    ) -> tuple[bytes, dict[str, Any]]:
+        """An artifact's plaintext and metadata, for re-encryption under a new key; the
+        read is audited (`{kind}.read`, for the rewrite)."""
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            row = session.get(ArtifactRow, (recording.id, kind))
+            if row is None:
+                raise IntegrityError(
+                    f"call {call_id} changed while it was being rewritten (its {kind} "
+                    "vanished); nothing was changed, run the request again"
+                )
+            dek = self._data_key(session, recording)
+            self._record(
+                session,
+                f"{kind}.read",
+                "recording",
+                recording.id,
+                actor=actor,
+                purpose=reason,
+                details={"call_id": call_id, "for": "rewrite"},
+            )
+            rid, key, size, meta = recording.id, row.blob_key, row.ciphertext_size, row.meta
+        with self.store.open(key) as handle:
+            reader = BlobReader(handle, size, dek, artifact_object(rid, kind))
+            return b"".join(reader.iter_chunks()), json.loads(meta)
 
     def _read_for_rewrite(self, call_id: str, reason: str, actor: str | None) -> bytes | None:
         with self._write() as session:
@@ -390,6 +477,9 @@ class RewriteOps(VaultCore):
         transcript: tuple[TranscriptRewrite, str, SealedBlob] | None,
         blank_participants: list[str],
         erasure_state: str | None,
+        artifacts: Mapping[str, tuple[str, SealedBlob, Mapping[str, Any]]],
+        expected_artifacts: Mapping[str, str],
+        held_ok: bool,
     ) -> tuple[RewriteResult, list[str]]:
         """The rows of a rewrite, within `session`; returns the result and the old blob
         keys to delete once the transaction has committed."""
@@ -397,12 +487,14 @@ class RewriteOps(VaultCore):
         # The row lock makes a concurrent hold, erasure or rewrite of this call wait.
         session.refresh(call, with_for_update=True)
         subjects = _governance.call_subjects(session, call_id)
-        _governance.refuse_if_held(session, call_id, subjects)
+        if not held_ok:
+            _governance.refuse_if_held(session, call_id, subjects)
         recording = self._recording_row(session, call_id)
         rid = recording.id
         old_transcript = session.get(TranscriptRow, rid)
         current = (recording.blob_key, old_transcript.blob_key if old_transcript else None)
-        if current != expected:
+        current_artifacts = _artifact_keys(session, rid)
+        if current != expected or current_artifacts != dict(expected_artifacts):
             raise IntegrityError(
                 f"call {call_id} changed while it was being rewritten (a new transcript or "
                 "another rewrite); nothing was changed, run the request again"
@@ -465,6 +557,14 @@ class RewriteOps(VaultCore):
                 old_transcript.words = rewritten.words
                 old_transcript.created_at = now
                 removed = rewritten.removed_utterances
+        for kind in sorted(set(current_artifacts) | set(artifacts)):
+            if kind in artifacts:
+                a_key, a_sealed, a_meta = artifacts[kind]
+                stale = put_artifact(session, rid, kind, a_key, a_sealed, a_meta)
+            else:
+                stale = drop_artifact(session, rid, kind)
+            if stale is not None:
+                old_keys.append(stale)
         blanked_positions: set[int] = set()
         for participant_id in blank_participants:
             participant = session.get(ParticipantRow, participant_id)
@@ -522,7 +622,8 @@ class RewriteOps(VaultCore):
             },
         )
         # Again, now that the audit chain's lock is held (as `Vault._erase` does).
-        _governance.refuse_if_held(session, call_id, subjects)
+        if not held_ok:
+            _governance.refuse_if_held(session, call_id, subjects)
         return result, old_keys
 
     # -- withdrawal during a call ------------------------------------------------------
@@ -694,6 +795,12 @@ def _rekey_corrections(
         kept += 1
     session.flush()
     return kept, destroyed
+
+
+def _artifact_keys(session: Session, recording_id: str) -> dict[str, str]:
+    """{kind: blob key} of a recording's artifacts."""
+    rows = session.scalars(select(ArtifactRow).where(ArtifactRow.recording_id == recording_id))
+    return {row.kind: row.blob_key for row in rows}
 
 
 def _matches(party: ParticipantRow, who: str) -> bool:

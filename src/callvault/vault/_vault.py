@@ -9,7 +9,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +30,13 @@ from callvault.errors import (
     NotFound,
 )
 from callvault.vault import _audit, _governance
+from callvault.vault._artifacts import (
+    INSIGHTS,
+    ArtifactOps,
+    artifact_object,
+    drop_artifact,
+    put_artifact,
+)
 from callvault.vault._audit import AuditEntry, AuditReport
 from callvault.vault._crypto import (
     BlobEncryptor,
@@ -46,6 +53,7 @@ from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._governance import Admission, ErasureCertificate, GovernanceOps
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
+    ArtifactRow,
     CallRow,
     DataKeyRow,
     LegalHoldRow,
@@ -127,7 +135,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Vault(GovernanceOps, RightsOps, RewriteOps):
+class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps):
     """Metadata database + encrypted blob store + key ring + signer + audit chain.
 
     Legal holds, retention dates and consent records: see `GovernanceOps`.
@@ -642,11 +650,14 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         words: int,
         actor: str | None = None,
         within: Callable[[Session], object] | None = None,
+        insights: tuple[bytes, Mapping[str, Any]] | None = None,
     ) -> str:
         """Encrypt a transcript under the recording's data key and make it the current one.
 
         `within` runs inside the same write transaction (the search index uses it), so
-        the transcript and what is derived from it become visible together.
+        the transcript and what is derived from it become visible together. `insights`
+        (a document and its metadata) is stored with it as the recording's insights
+        artifact; without it, insights derived from an older transcript are dropped.
 
         The new blob is in place before the row that points at it commits, and the old
         blob is removed after: a reader sees the old or the new transcript, never half of
@@ -657,8 +668,16 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
             rid, dek = recording.id, self._data_key(session, recording)
         key = f"{rid}.t{secrets.token_hex(6)}"
         write, sealed = self._seal(key, dek, _transcript_object(rid), io.BytesIO(document))
+        writes = [(write, key)]
         old_key: str | None = None
+        old_keys: list[str] = []
         try:
+            if insights is not None:
+                i_key = f"{rid}.i{secrets.token_hex(6)}"
+                i_write, i_sealed = self._seal(
+                    i_key, dek, artifact_object(rid, INSIGHTS), io.BytesIO(insights[0])
+                )
+                writes.append((i_write, i_key))
             with self._write() as session:
                 recording = self._recording_row(session, call_id)
                 self._data_key(session, recording)  # erased meanwhile: refuse to store
@@ -687,16 +706,26 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                         "model": f"{model_name}@{model_version}",
                     },
                 )
+                if insights is not None:
+                    stale = put_artifact(session, rid, INSIGHTS, i_key, i_sealed, insights[1])
+                else:
+                    stale = drop_artifact(session, rid, INSIGHTS)
+                if stale is not None:
+                    old_keys.append(stale)
                 session.flush()
                 if within is not None:
                     within(session)
-                write.commit()
+                for blob_write, _ in writes:
+                    blob_write.commit()
         except BaseException:
-            write.abort()
-            self.store.delete(key)
+            for blob_write, blob_key in writes:
+                blob_write.abort()
+                self.store.delete(blob_key)
             raise
         if old_key is not None:
-            self.store.delete(old_key)
+            old_keys.append(old_key)
+        for stale_key in old_keys:
+            self.store.delete(stale_key)
         return rid
 
     def untranscribed_recordings(self) -> list[tuple[str, str]]:
@@ -793,6 +822,18 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                 ciphertext_size=transcript.ciphertext_size,
                 ciphertext_sha256=transcript.ciphertext_sha256,
                 data_key=lambda: self._data_key(session, recording),
+            )
+        for artifact in session.scalars(select(ArtifactRow).where(ArtifactRow.recording_id == rid)):
+            faults += check_blob(
+                self.store,
+                key=artifact.blob_key,
+                label=f"{artifact.kind} of recording {rid}",
+                object_id=artifact_object(rid, artifact.kind),
+                ciphertext_size=artifact.ciphertext_size,
+                ciphertext_sha256=artifact.ciphertext_sha256,
+                data_key=lambda: self._data_key(session, recording),
+                plain_sha256=artifact.sha256,
+                plain_size=artifact.size_bytes,
             )
         return VerifyResult(recording.call_id, rid, tuple(faults))
 
@@ -914,6 +955,7 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         rids = [r.id for rows in recordings.values() for r in rows]
         keys: dict[str, str] = {}
         transcripts: dict[str, TranscriptRow] = {}
+        artifacts: dict[str, list[ArtifactRow]] = {}
         for chunk in _chunks(rids):
             found = session.execute(
                 select(DataKeyRow.recording_id, DataKeyRow.kek_id).where(
@@ -925,9 +967,15 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
                 select(TranscriptRow).where(TranscriptRow.recording_id.in_(chunk))
             ):
                 transcripts[transcript.recording_id] = transcript
+            for artifact in session.scalars(
+                select(ArtifactRow).where(ArtifactRow.recording_id.in_(chunk))
+            ):
+                artifacts.setdefault(artifact.recording_id, []).append(artifact)
         now = _now()
         certificates = [
-            _governance.erasure_certificate(calls[i], recordings[i], now, keys, transcripts)
+            _governance.erasure_certificate(
+                calls[i], recordings[i], now, keys, transcripts, artifacts
+            )
             for i in ids
         ]
         blob_keys = [b.key for c in certificates for b in c.blobs]
@@ -935,7 +983,7 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         # keep their rows (the foreign key sets call_id to null), corrections go with
         # their recording (ON DELETE CASCADE). Only released holds can be left here.
         for chunk in _chunks(rids):
-            for model in (DataKeyRow, ManifestRow, TranscriptRow):
+            for model in (DataKeyRow, ManifestRow, TranscriptRow, ArtifactRow):
                 session.execute(delete(model).where(model.recording_id.in_(chunk)))
         for chunk in _chunks(ids):
             session.execute(delete(LegalHoldRow).where(LegalHoldRow.call_id.in_(chunk)))
@@ -1016,6 +1064,7 @@ class Vault(GovernanceOps, RightsOps, RewriteOps):
         with self._read() as session:
             known = set(session.scalars(select(RecordingRow.blob_key)))
             known |= set(session.scalars(select(TranscriptRow.blob_key)))
+            known |= set(session.scalars(select(ArtifactRow.blob_key)))
         cutoff = time.time() - min_age_s
         orphans = tuple(
             key

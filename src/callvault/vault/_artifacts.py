@@ -1,0 +1,206 @@
+"""Artifacts of a recording: the insights document and the kept unredacted original.
+
+Both are blobs encrypted under the recording's data key, with `{recording_id}/{kind}` as
+associated data (an insights blob cannot pass for audio, or the other way round), so
+erasing the recording erases them with it. The insights document is stored in the same
+transaction as the transcript it was derived from (`Vault.store_transcript`), and a
+rewrite of the audio carries it over or drops it (`Vault.rewrite_audio`).
+
+The original is what a recording was before its redaction, kept only where the policy
+allows it (never for payment card data, unless a legal hold requires it). Only the
+compliance role opens it, with a stated reason, and every open (or refusal) is audited.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from callvault.errors import NotAuthorized, NotFound
+from callvault.vault import _governance
+from callvault.vault._core import VaultCore
+from callvault.vault._crypto import BlobReader, SealedBlob
+from callvault.vault._models import ArtifactRow
+
+__all__ = [
+    "COMPLIANCE_ROLE",
+    "INSIGHTS",
+    "ORIGINAL",
+    "ArtifactInfo",
+    "ArtifactOps",
+    "artifact_object",
+]
+
+INSIGHTS = "insights"
+ORIGINAL = "original"
+COMPLIANCE_ROLE = "compliance"
+
+
+def artifact_object(recording_id: str, kind: str) -> str:
+    """The associated data of an artifact blob."""
+    return f"{recording_id}/{kind}"
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """What is known of an artifact without decrypting it (no content)."""
+
+    recording_id: str
+    kind: str
+    sha256: str
+    size_bytes: int
+    meta: Mapping[str, Any]
+    created_at: datetime
+
+
+def put_artifact(
+    session: Session,
+    recording_id: str,
+    kind: str,
+    blob_key: str,
+    sealed: SealedBlob,
+    meta: Mapping[str, Any],
+) -> str | None:
+    """Within a write: point the artifact `kind` of a recording at a sealed blob; returns
+    the old blob's key, to delete once the transaction has committed."""
+    row = session.get(ArtifactRow, (recording_id, kind))
+    old = None
+    if row is None:
+        row = ArtifactRow(recording_id=recording_id, kind=kind)
+        session.add(row)
+    else:
+        old = row.blob_key
+    row.blob_key = blob_key
+    row.sha256, row.size_bytes = sealed.sha256, sealed.size
+    row.ciphertext_sha256, row.ciphertext_size = sealed.ciphertext_sha256, sealed.ciphertext_size
+    row.meta = json.dumps(dict(meta), sort_keys=True)
+    row.created_at = datetime.now(UTC)
+    return old
+
+
+def drop_artifact(session: Session, recording_id: str, kind: str) -> str | None:
+    """Within a write: remove the artifact `kind`; returns its blob key, if it had one."""
+    row = session.get(ArtifactRow, (recording_id, kind))
+    if row is None:
+        return None
+    session.delete(row)
+    return row.blob_key
+
+
+class ArtifactOps(VaultCore):
+    """Reading artifacts: mixed into `Vault`."""
+
+    def artifact_info(self, call_id: str, kind: str) -> ArtifactInfo | None:
+        """The artifact's size, hash and metadata (not audited: no content)."""
+        with self._read() as session:
+            recording = self._recording_row(session, call_id)
+            row = session.get(ArtifactRow, (recording.id, kind))
+            if row is None:
+                return None
+            return ArtifactInfo(
+                recording_id=row.recording_id,
+                kind=row.kind,
+                sha256=row.sha256,
+                size_bytes=row.size_bytes,
+                meta=json.loads(row.meta),
+                created_at=row.created_at,
+            )
+
+    def read_insights(
+        self, call_id: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> bytes | None:
+        """The decrypted insights document of a call, or None; audited as
+        `insights.read`, and refused on a restricted or quarantined call as a transcript
+        read is."""
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            refused = self._read_refusal(
+                session, call_id, "recording", recording.id, "insights.read",
+                actor=actor, purpose=purpose,
+            )  # fmt: skip
+            row = (
+                None if refused is not None else session.get(ArtifactRow, (recording.id, INSIGHTS))
+            )
+            if row is not None:
+                dek = self._data_key(session, recording)
+                self._record(
+                    session,
+                    "insights.read",
+                    "recording",
+                    recording.id,
+                    actor=actor,
+                    purpose=purpose,
+                    details={"call_id": call_id},
+                )
+                rid, key, size = recording.id, row.blob_key, row.ciphertext_size
+        if refused is not None:
+            raise refused  # after the commit: the refusal stays in the audit chain
+        if row is None:
+            return None
+        with self.store.open(key) as handle:
+            reader = BlobReader(handle, size, dek, artifact_object(rid, INSIGHTS))
+            return b"".join(reader.iter_chunks())
+
+    @contextmanager
+    def open_original(
+        self, call_id: str, *, role: str, reason: str, actor: str | None = None
+    ) -> Iterator[tuple[BlobReader, ArtifactInfo]]:
+        """Decrypting access to the unredacted original of a call, for the compliance
+        role with a stated reason; the open is audited first (`original.read`), a
+        refusal too (`original.read.refused`), and a restriction refuses it as it
+        refuses any read."""
+        why = _governance._reason(reason, "the reason")
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            rid = recording.id
+            refusal: Exception | None = None
+            if role != COMPLIANCE_ROLE:
+                refusal = NotAuthorized(
+                    f"the original of call {call_id} opens only for the compliance role, not "
+                    f"for {role!r}; listeners get the redacted audio (callvault audio "
+                    f"{call_id} --out FILE)"
+                )
+                self._record(
+                    session,
+                    "original.read.refused",
+                    "recording",
+                    rid,
+                    actor=actor,
+                    purpose=why,
+                    details={"call_id": call_id, "role": role},
+                )
+            else:
+                refusal = self._read_refusal(
+                    session, call_id, "recording", rid, "original.read", actor=actor, purpose=why
+                )
+            row = session.get(ArtifactRow, (rid, ORIGINAL))
+            if refusal is None and row is None:
+                refusal = NotFound(
+                    f"call {call_id} has no kept original: it was never redacted, or the "
+                    "redaction policy did not keep it (never for payment card data)"
+                )
+            if refusal is None and row is not None:
+                dek = self._data_key(session, recording)
+                self._record(
+                    session,
+                    "original.read",
+                    "recording",
+                    rid,
+                    actor=actor,
+                    purpose=why,
+                    details={"call_id": call_id, "role": role},
+                )
+                info = ArtifactInfo(
+                    rid, ORIGINAL, row.sha256, row.size_bytes, json.loads(row.meta), row.created_at
+                )
+                key, size = row.blob_key, row.ciphertext_size
+        if refusal is not None:
+            raise refusal  # after the commit: the refusal stays in the audit chain
+        with self.store.open(key) as handle:
+            yield BlobReader(handle, size, dek, artifact_object(rid, ORIGINAL)), info
