@@ -23,6 +23,11 @@ from callvault.errors import ConfigError
 __all__ = [
     "CONSENT_MISSING_MODES",
     "DIARIZATION_MODES",
+    "KEEP_ORIGINAL_MODES",
+    "PAYMENT_ENTITY_NAMES",
+    "REDACTION_AUDIO_MODES",
+    "REDACTION_ENTITIES",
+    "ROLES",
     "SETTINGS",
     "SUBJECT_ERASURE_MODES",
     "WITHDRAWAL_MODES",
@@ -36,6 +41,24 @@ DIARIZATION_MODES = ("auto", "on", "off")
 CONSENT_MISSING_MODES = ("refuse", "quarantine")
 WITHDRAWAL_MODES = ("discard-call", "keep-before")
 SUBJECT_ERASURE_MODES = ("call", "leg")
+REDACTION_AUDIO_MODES = ("mute", "bleep")
+KEEP_ORIGINAL_MODES = ("never", "unless-payment")
+ROLES = ("admin", "compliance", "manager", "rep", "auditor")
+# The kinds of personal data redaction knows (callvault.analysis.pii.ENTITIES, which a test
+# keeps equal); the payment ones are cut whatever this setting says.
+REDACTION_ENTITIES = (
+    "CREDIT_CARD",
+    "CVV",
+    "CARD_EXPIRY",
+    "US_SSN",
+    "IBAN",
+    "EMAIL",
+    "PHONE",
+    "DATE_OF_BIRTH",
+    "PERSON",
+    "ADDRESS",
+)
+PAYMENT_ENTITY_NAMES = ("CREDIT_CARD", "CVV", "CARD_EXPIRY")
 
 
 def _default_data_dir() -> Path:
@@ -119,6 +142,34 @@ def _parse_positive_size(raw: str) -> int:
     if size <= 0:
         raise ValueError("must be greater than zero")
     return size
+
+
+def _parse_entities(raw: str) -> tuple[str, ...]:
+    """`all`, or names from REDACTION_ENTITIES separated by commas; the payment ones are
+    always added (fail closed: card data is never left in the audio)."""
+    names = [part.strip().upper() for part in raw.split(",") if part.strip()]
+    if names == ["ALL"]:
+        return REDACTION_ENTITIES
+    unknown = [name for name in names if name not in REDACTION_ENTITIES]
+    if unknown:
+        raise ValueError(
+            f"unknown kind {unknown[0]!r}; expected all or some of {', '.join(REDACTION_ENTITIES)}"
+        )
+    chosen = set(names) | set(PAYMENT_ENTITY_NAMES)
+    return tuple(name for name in REDACTION_ENTITIES if name in chosen)
+
+
+def _parse_seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number of seconds from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number of seconds from {low} to {high}")
+        return value
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -259,6 +310,71 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "call",
     ),
     Setting(
+        "redaction_entities",
+        "Kinds of personal data cut out of transcripts and audio: all, or names separated "
+        "by commas; card number, CVV and expiry are always cut.",
+        _parse_entities,
+        lambda: REDACTION_ENTITIES,
+    ),
+    Setting(
+        "redaction_audio",
+        "How redacted spans sound: mute (digital silence) or bleep (a 1 kHz tone).",
+        _parse_choice(REDACTION_AUDIO_MODES),
+        lambda: "mute",
+    ),
+    Setting(
+        "redaction_margin",
+        "Seconds of audio cut before and after each redacted word span (0 to 2).",
+        _parse_seconds(0.0, 2.0),
+        lambda: 0.25,
+    ),
+    Setting(
+        "redaction_keep_original",
+        "Whether the unredacted original of a redacted call is kept (encrypted, for the "
+        "compliance role): never, or unless-payment (kept unless card data was cut).",
+        _parse_choice(KEEP_ORIGINAL_MODES),
+        lambda: "never",
+    ),
+    Setting(
+        "role",
+        "The role the command line acts in: admin, compliance, manager, rep or auditor.",
+        _parse_choice(ROLES),
+        lambda: "admin",
+    ),
+    Setting(
+        "trackers",
+        "A TOML file of user-defined trackers, competitor names and compliance phrases.",
+        _parse_optional_path,
+        None,
+    ),
+    Setting(
+        "disclosure_within",
+        "Seconds from the start of a call within which the agent must say that the call "
+        "is recorded (1 to 600).",
+        _parse_seconds(1.0, 600.0),
+        lambda: 30.0,
+    ),
+    Setting(
+        "llm_url",
+        "Base URL of an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server) that "
+        "writes summaries and action items; empty means the built-in methods.",
+        str,
+        None,
+    ),
+    Setting(
+        "llm_model",
+        "Model name sent to the LLM endpoint.",
+        str,
+        None,
+    ),
+    Setting(
+        "llm_api_key",
+        "Bearer token for the LLM endpoint, if it needs one.",
+        str,
+        None,
+        secret=True,
+    ),
+    Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
         _parse_int_range(1, 64),
@@ -295,6 +411,16 @@ class Config:
     quarantine_days: int
     on_withdrawal: str
     subject_erasure: str
+    redaction_entities: tuple[str, ...]
+    redaction_audio: str
+    redaction_margin: float
+    redaction_keep_original: str
+    role: str
+    trackers: Path | None
+    disclosure_within: float
+    llm_url: str | None
+    llm_model: str | None
+    llm_api_key: str | None
     workers: int
     log_level: str
 
@@ -337,8 +463,12 @@ def masked_values(config: Config) -> list[tuple[Setting, str]]:
             text = _mask_url(config.effective_database_url)
         elif value is None:
             text = ""
+        elif setting.secret:
+            text = "****"
         elif isinstance(value, dict):
             text = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+        elif isinstance(value, tuple):
+            text = ",".join(str(v) for v in value)
         else:
             text = str(value)
         rows.append((setting, text))
