@@ -16,6 +16,7 @@ from callvault.capture import FileImportOptions
 from callvault.cli._capture import capture, siprec
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.cli._governance import consent, hold, retention
+from callvault.cli._insights import insights
 from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._rights import rights
@@ -30,6 +31,7 @@ from callvault.services import (
     export_audio,
     ingest_captured,
     ingest_files,
+    listen_audio,
 )
 from callvault.vault import DataPaths, Vault
 
@@ -227,10 +229,51 @@ def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.pass_context
 def export(ctx: click.Context, call_id: str, out: Path, purpose: str | None, force: bool) -> None:
-    """Write a call's original audio, decrypted and bit-exact."""
+    """Write a call's stored audio, decrypted and bit-exact (redacted, once processed)."""
     with Vault.open(config_of(ctx)) as vault:
         size = export_audio(vault, call_id, out, purpose=purpose, overwrite=force)
     click.echo(f"wrote {size} bytes to {out}")
+
+
+@cli.command()
+@click.argument("call_id")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="WAV file to write.")
+@click.option(
+    "--original",
+    is_flag=True,
+    help="The kept unredacted original instead (compliance role and --reason).",
+)
+@click.option("--reason", help="Why the original is opened (audit log); needed with --original.")
+@click.option("--purpose", help="Why you listen (written to the audit log).")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.pass_context
+def audio(
+    ctx: click.Context,
+    call_id: str,
+    out: Path,
+    original: bool,
+    reason: str | None,
+    purpose: str | None,
+    force: bool,
+) -> None:
+    """Write what a listener hears as a WAV file: the audio with personal data cut out.
+
+    With --original, the unredacted original where the policy kept it; only the
+    compliance role (CALLVAULT_ROLE=compliance) opens it, with a reason, audited.
+    """
+    config = config_of(ctx)
+    with Vault.open(config) as vault:
+        size, seconds = listen_audio(
+            vault,
+            call_id,
+            out,
+            original=original,
+            reason=reason,
+            role=config.role,
+            purpose=purpose,
+            overwrite=force,
+        )
+    click.echo(f"wrote {seconds:.1f} s of audio ({size} bytes) to {out}")
 
 
 @cli.command()
@@ -409,6 +452,7 @@ for command in (
     rights,
     capture,
     siprec,
+    insights,
 ):
     cli.add_command(command)
 

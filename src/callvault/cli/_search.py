@@ -1,4 +1,5 @@
-"""`callvault search`: words, "phrases" and prefix* over transcripts."""
+"""`callvault search`: words, "phrases" and prefix* over transcripts; with ``--semantic``,
+full-text and semantic (multilingual sentence embedding) hits fused by rank."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from rich.table import Table
 from callvault.capture import parse_language, parse_timestamp
 from callvault.cli._common import config_of, console, echo_json
 from callvault.errors import InputError
-from callvault.services import search_calls
+from callvault.search import HybridHit
+from callvault.services import search_calls, semantic_search_calls
 from callvault.vault import Vault
 
 __all__ = ["search"]
@@ -42,6 +44,11 @@ def _date(value: str | None, option: str) -> datetime | None:
 @click.option("--language", metavar="xx", help="Only transcripts in this language.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--purpose", help="Why you are searching (written to the audit log).")
+@click.option(
+    "--semantic",
+    is_flag=True,
+    help="Also find utterances close in meaning, in any language (slower; ranks fused).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search(
@@ -54,13 +61,31 @@ def search(
     language: str | None,
     limit: int,
     purpose: str | None,
+    semantic: bool,
     as_json: bool,
 ) -> None:
     """Search transcripts: words (all must occur), "exact phrases" and prefixes (refund*).
 
     Each hit gives the call, the speaker, the time in the call and a snippet with the
-    match between « and ».
+    match between « and ». With --semantic the query may be plain words in any language
+    ("customer unhappy with price"): hits found by meaning show the utterance's text, and
+    each hit says which method found it (fts, semantic).
     """
+    if semantic:
+        with Vault.open(config_of(ctx)) as vault:
+            found = semantic_search_calls(
+                vault,
+                query,
+                purpose=purpose,
+                speaker_role=role,
+                agent=agent,
+                since=_date(since, "--since"),
+                until=_date(until, "--until"),
+                language=parse_language(language) if language else None,
+                limit=limit,
+            )
+        _print_hybrid(found, as_json)
+        return
     with Vault.open(config_of(ctx)) as vault:
         page = search_calls(
             vault,
@@ -107,4 +132,38 @@ def search(
     for h in hits:
         minutes, seconds = divmod(int(h.start), 60)
         table.add_row(h.call_id, f"{minutes}:{seconds:02d}", h.speaker, h.snippet)
+    console().print(table)
+
+
+def _print_hybrid(found: list[HybridHit], as_json: bool) -> None:
+    if as_json:
+        echo_json(
+            {
+                "order": "fused",
+                "hits": [
+                    {
+                        "call_id": h.call_id,
+                        "speaker": h.speaker,
+                        "role": h.role,
+                        "start": round(h.start, 3),
+                        "end": round(h.end, 3),
+                        "snippet": h.snippet,
+                        "score": round(h.score, 4),
+                        "methods": list(h.methods),
+                        "cosine": None if h.cosine is None else round(h.cosine, 3),
+                    }
+                    for h in found
+                ],
+            }
+        )
+        return
+    if not found:
+        click.echo("no matches")
+        return
+    table = Table("call", "at", "speaker", "found by", "snippet")
+    for h in found:
+        minutes, seconds = divmod(int(h.start), 60)
+        table.add_row(
+            h.call_id, f"{minutes}:{seconds:02d}", h.speaker, "+".join(h.methods), h.snippet
+        )
     console().print(table)

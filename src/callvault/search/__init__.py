@@ -4,6 +4,9 @@
 answers queries of words, ``"phrases"`` and ``prefix*``; see ``_query.py`` for the rules
 (case-insensitive, umlauts and ß exact) and ``_index.py`` for purging, snippet markers and
 ranking (by relevance up to `RANK_LIMIT` matches, newest first beyond).
+
+`SemanticIndex` adds multilingual sentence embeddings of the same utterances (searched by
+cosine similarity) and `hybrid_search` fuses both rankings; see ``_semantic.py``.
 """
 
 from callvault.search._index import (
@@ -20,19 +23,49 @@ from callvault.search._index import (
     is_search_table,
 )
 from callvault.search._query import Term, parse_query
+from callvault.search._semantic import (
+    EMBEDDING_DIM,
+    RRF_K,
+    SCAN_CHUNK,
+    SCAN_LIMIT_HINT,
+    SEMANTIC_STAGE,
+    E5Embedder,
+    Embedder,
+    HybridHit,
+    SemanticHit,
+    SemanticIndex,
+    decode_vectors,
+    encode_vectors,
+    hybrid_search,
+    reciprocal_rank_fusion,
+)
 
 __all__ = [
+    "EMBEDDING_DIM",
     "MAX_LIMIT",
     "RANK_LIMIT",
+    "RRF_K",
+    "SCAN_CHUNK",
+    "SCAN_LIMIT_HINT",
     "SEARCH_TABLE_PREFIX",
+    "SEMANTIC_STAGE",
     "SNIPPET_ELLIPSIS",
     "SNIPPET_END",
     "SNIPPET_START",
+    "E5Embedder",
+    "Embedder",
+    "HybridHit",
     "IndexRow",
     "SearchHit",
     "SearchIndex",
     "SearchPage",
+    "SemanticHit",
+    "SemanticIndex",
     "Term",
+    "decode_vectors",
+    "encode_vectors",
+    "hybrid_search",
     "is_search_table",
     "parse_query",
+    "reciprocal_rank_fusion",
 ]

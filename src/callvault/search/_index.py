@@ -250,11 +250,12 @@ class SearchIndex:
         return len(params)
 
     def purge_recording(self, recording_id: str) -> int:
-        """Remove every indexed utterance of a recording; returns how many were removed."""
+        """Remove every indexed utterance of a recording, with its sentence embeddings;
+        returns how many utterances were removed."""
         return self._purge("recording_id", recording_id)
 
     def purge_call(self, call_id: str) -> int:
-        """Remove every indexed utterance of a call (all its recordings)."""
+        """Remove every indexed utterance of a call (all its recordings), with embeddings."""
         return self._purge("call_id", call_id)
 
     def purge_calls(self, call_ids: list[str]) -> int:
@@ -264,6 +265,12 @@ class SearchIndex:
     def _purge(self, column: str, *values: str) -> int:
         with self._writer.begin() as conn:
             removed = self._delete(conn, column, list(values))
+            # The sentence embeddings (callvault.search._semantic) are derived from the
+            # same text: they go in the same transaction.
+            for value in values:
+                conn.execute(
+                    text(f"DELETE FROM search_embeddings WHERE {column} = :v"), {"v": value}
+                )
             if not self._postgres and not _FTS5_SECURE_DELETE:
                 # Without secure-delete, the tokens of deleted rows stay in older FTS5
                 # segments until a merge; "optimize" merges all of them now.

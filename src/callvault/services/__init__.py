@@ -1,6 +1,13 @@
 """Use cases that combine the domains; the CLI, the API and the job queue call these."""
 
-from callvault.services.calls import call_document, erase_call, export_audio, search_calls
+from callvault.services.calls import (
+    call_document,
+    erase_call,
+    export_audio,
+    listen_audio,
+    search_calls,
+    semantic_search_calls,
+)
 from callvault.services.consent import ConsentAdded, add_consent
 from callvault.services.demo import demo_call, synthesize_demo_wav
 from callvault.services.ingest import (
@@ -56,6 +63,7 @@ __all__ = [
     "erase_subject",
     "enqueue_processing",
     "export_audio",
+    "listen_audio",
     "export_subject",
     "find_subject",
     "ingest_captured",
@@ -67,6 +75,7 @@ __all__ = [
     "run_jobs",
     "run_retention",
     "search_calls",
+    "semantic_search_calls",
     "synthesize_demo_wav",
     "task_registry",
     "transcript_json",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from callvault.analysis import Transcript, Utterance
 from callvault.media._edit import AudioEdit
-from callvault.search import SearchIndex
+from callvault.search import SearchIndex, SemanticIndex
 from callvault.services._speakers import speakers_by_channel
 from callvault.services.process import _index_rows
 from callvault.vault import Vault
@@ -120,6 +120,7 @@ def rewrite_call(
         if editor.result is not None and editor.result.utterances:
             rows = _index_rows(record, speakers_by_channel(record), editor.result)
             index.index_utterances(session, rows)
+            SemanticIndex(vault.engine).index_utterances(session, rows)
 
     index.purge_call(call_id)
     return vault.rewrite_audio(

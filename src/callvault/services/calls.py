@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import datetime
@@ -9,10 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from callvault.errors import InputError
-from callvault.search import SearchIndex, SearchPage
+from callvault.search import HybridHit, SearchIndex, SearchPage, hybrid_search
 from callvault.vault import ErasureCertificate, Vault, restriction_ground
 
-__all__ = ["call_document", "erase_call", "export_audio", "search_calls"]
+__all__ = [
+    "call_document",
+    "erase_call",
+    "export_audio",
+    "listen_audio",
+    "search_calls",
+    "semantic_search_calls",
+]
 
 
 def export_destination(vault: Vault, out: Path, *, overwrite: bool) -> Path:
@@ -41,7 +49,8 @@ def part_file(target: Path) -> Path:
 def export_audio(
     vault: Vault, call_id: str, out: Path, *, purpose: str | None, overwrite: bool = False
 ) -> int:
-    """Decrypt a call's original audio bit-exact to `out`; return the byte count.
+    """Decrypt a call's stored audio bit-exact to `out`; return the byte count. After a
+    redaction the stored audio is the redacted one (a WAV file); see `listen_audio`.
 
     Refuses a destination inside the data directory: plaintext audio never lands there.
     """
@@ -62,11 +71,54 @@ def export_audio(
     return written
 
 
+def listen_audio(
+    vault: Vault,
+    call_id: str,
+    out: Path,
+    *,
+    original: bool = False,
+    reason: str | None = None,
+    role: str,
+    purpose: str | None = None,
+    overwrite: bool = False,
+) -> tuple[int, float]:
+    """Write what a listener hears as a 16-bit PCM WAV file: the redacted audio, or with
+    `original` the kept unredacted original (compliance role and a reason; audited).
+    Returns (bytes written, seconds of audio)."""
+    from callvault.media._edit import WavSource, decode_pcm
+
+    target = export_destination(vault, out, overwrite=overwrite)
+    if original:
+        if not reason or not reason.strip():
+            raise InputError("--original needs --reason: why the unredacted audio is opened")
+        with vault.open_original(call_id, role=role, reason=reason) as (reader, _info):
+            pcm, rate = decode_pcm(reader.as_file(), name=f"original of call {call_id}")
+    else:
+        with vault.open_recording(call_id, action="recording.listen", purpose=purpose) as reader:
+            pcm, rate = decode_pcm(reader.as_file(), name=f"recording of call {call_id}")
+    tmp = part_file(target)
+    written = 0
+    try:
+        source = WavSource(pcm, rate)
+        with open(tmp, "xb") as handle:
+            while block := source.read(1 << 20):
+                handle.write(block)
+                written += len(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return written, pcm.shape[1] / rate
+
+
 def call_document(vault: Vault, call_id: str, *, purpose: str | None) -> dict[str, Any]:
-    """`show --json`: the call's record plus its transcript (null until processed) and
-    `restricted`, the id of the restriction of processing that covers it, or null. The
-    transcript of a restricted call is null too unless `purpose` names an art. 18(2)
-    ground ("legal-claim: ..."): the metadata stays visible, the content does not."""
+    """`show --json`: the call's record plus its transcript, `insights` and `redactions`
+    (null until processed) and `restricted`, the id of the restriction of processing that
+    covers it, or null. The content of a restricted call is null too unless `purpose`
+    names an art. 18(2) ground ("legal-claim: ..."): the metadata stays visible, the
+    content does not."""
+    from callvault.services.insight_corrections import apply_corrections
     from callvault.services.process import transcript_json
 
     document = vault.get_call(call_id, purpose=purpose).to_json()
@@ -74,6 +126,15 @@ def call_document(vault: Vault, call_id: str, *, purpose: str | None) -> dict[st
     readable = restricted is None or restriction_ground(purpose) is not None
     stored = vault.read_transcript(call_id, purpose=purpose) if readable else None
     document["transcript"] = transcript_json(stored) if stored is not None else None
+    insights = vault.read_insights(call_id, purpose=purpose) if readable else None
+    parsed = json.loads(insights) if insights is not None else {}
+    corrections = (
+        [c for c in vault.corrections(call_id, purpose=purpose) if c.target == "insight"]
+        if insights is not None and vault.correction_ids(call_id)
+        else []
+    )
+    document["insights"] = apply_corrections(parsed.get("insights"), corrections)
+    document["redactions"] = parsed.get("redactions")
     document["restricted"] = restricted
     return document
 
@@ -133,3 +194,45 @@ def search_calls(
         details={"hits": len(page.hits), "calls": sorted({h.call_id for h in page.hits})},
     )
     return page
+
+
+def semantic_search_calls(
+    vault: Vault,
+    query: str,
+    *,
+    purpose: str | None,
+    speaker_role: str | None,
+    agent: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    language: str | None,
+    limit: int,
+) -> list[HybridHit]:
+    """Full-text and semantic hits fused by rank (`hybrid_search`), with the rules of
+    `search_calls`: restricted calls left out in the query, the search audited without
+    its text."""
+    found = hybrid_search(
+        vault.engine,
+        query,
+        speaker_role=speaker_role,
+        agent=agent,
+        since=since,
+        until=until,
+        language=language,
+        # A restricted call's text is not processed, and a search is processing.
+        exclude_calls=list(vault.restricted_calls()),
+        limit=limit,
+        rank_limit=vault.config.search_rank_limit,
+    )
+    vault.record_event(
+        "transcript.search",
+        "call",
+        None,
+        purpose=purpose,
+        details={
+            "method": "hybrid",
+            "hits": len(found),
+            "calls": sorted({h.call_id for h in found}),
+        },
+    )
+    return found

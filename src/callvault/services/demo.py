@@ -23,7 +23,13 @@ DEMO_SCRIPT: tuple[tuple[int, str, str], ...] = (
     ),
     (0, "en-gb+f3", "Hi, my router keeps dropping the connection every evening."),
     (1, "en-us+m3", "Sorry to hear that. I will send a replacement and call you back on Friday."),
-    (0, "en-gb+f3", "Great, thank you very much."),
+    (
+        0,
+        "en-gb+f3",
+        "Great. You can charge the delivery to my card, the number is four five five six, "
+        "seven three seven five, eight six eight nine, nine eight five five.",
+    ),
+    (1, "en-us+m3", "Thank you, that is done."),
 )
 
 DEMO_OPTIONS = FileImportOptions(

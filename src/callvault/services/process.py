@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
 from callvault.config import Config, load_config
-from callvault.search import IndexRow, SearchIndex
+from callvault.search import IndexRow, SearchIndex, SemanticIndex
 from callvault.services._speakers import Speaker, speakers_by_channel
 from callvault.vault import CallRecord, Vault
 
@@ -32,9 +32,18 @@ Progress = Callable[[float, str], None]
 # Share of the whole job each pipeline stage takes, for one progress bar.
 _STAGE_SPAN = {
     "decode": (0.0, 0.05),
-    "vad+asr": (0.05, 0.85),
-    "speakers": (0.85, 0.95),
-    "merge": (0.95, 0.97),
+    "vad+asr": (0.05, 0.82),
+    "speakers": (0.82, 0.9),
+    "merge": (0.9, 0.91),
+    "pii": (0.91, 0.93),
+    "metrics": (0.93, 0.935),
+    "sentiment": (0.935, 0.94),
+    "keywords": (0.94, 0.95),
+    "trackers": (0.95, 0.955),
+    "summary": (0.955, 0.96),
+    "actions": (0.96, 0.965),
+    "embed": (0.965, 0.975),
+    "redact-audio": (0.975, 0.99),
 }
 
 
@@ -48,6 +57,10 @@ class ProcessResult:
     words: int
     model: str
     seconds: float
+    redactions: int = 0  # personal data found in the transcript
+    audio_spans: int = 0  # spans cut out of the audio (findings and DTMF tones)
+    original_kept: bool = False
+    insight_seconds: float = 0.0  # redaction and insight stages together
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +72,10 @@ class ProcessResult:
             "words": self.words,
             "model": self.model,
             "seconds": round(self.seconds, 2),
+            "redactions": self.redactions,
+            "audio_spans": self.audio_spans,
+            "original_kept": self.original_kept,
+            "insight_seconds": round(self.insight_seconds, 3),
         }
 
 
@@ -128,15 +145,23 @@ def process_call(
     progress: Progress | None = None,
     pipeline: TranscriptionPipeline | None = None,
 ) -> ProcessResult:
-    """Transcribe a call and store the transcript encrypted; every read is audited.
+    """Transcribe a call, cut personal data out of transcript and audio, derive its
+    insights, and store it all encrypted; every read is audited.
 
     Refused (Restricted, which a job queue does not retry) while a restriction of
     processing covers the call. Rectified utterances are carried over to the new
-    transcript where the same utterance is found again (`reapply_corrections`).
+    transcript where the same utterance is found again (`reapply_corrections`). The
+    unredacted transcript is never stored. The transcript, its search rows and the
+    insights are stored in one transaction; the audio is then rewritten with the same
+    spans cut, under a new data key (`services.insights`). A failure in between leaves
+    the insights saying the audio redaction is not applied, and the job is retried.
     """
+    from callvault.services._rewrite import TranscriptEditor
+    from callvault.services.insights import analyse, insights_document, mark_applied
     from callvault.services.rectify import reapply_corrections
 
     started = time.perf_counter()
+    hook = _hook(progress)
     with Vault.open(config) as vault:
         vault.refuse_if_quarantined(call_id)
         vault.refuse_unless_analysis_consented(call_id)
@@ -147,9 +172,18 @@ def process_call(
             vault, record, speakers, pipeline or pipeline_for(config), progress
         )
         transcript = reapply_corrections(vault, call_id, transcript)
+        held = vault.is_held(call_id)
+        analysis = analyse(config, record, speakers, transcript, held=held, hook=hook)
+        transcript = analysis.transcript
+        plan = analysis.plan
         words = sum(len(u.words) for u in transcript.utterances)
         rows = _index_rows(record, speakers, transcript)
         index = SearchIndex(vault.engine)
+        semantic = SemanticIndex(vault.engine)
+        hook("embed", 0.0)
+        vectors = semantic.embed_rows(rows)  # before the write transaction: the slow part
+        hook("embed", 1.0)
+        document = insights_document(analysis, applied=not plan.spans)
         vault.store_transcript(
             call_id,
             transcript.to_json().encode(),
@@ -159,8 +193,24 @@ def process_call(
             model_version=transcript.model_version,
             utterances=len(transcript.utterances),
             words=words,
-            within=lambda session: _index_unless_restricted(vault, index, session, call_id, rows),
+            within=lambda session: _index_unless_restricted(
+                vault, index, session, call_id, rows, semantic, vectors
+            ),
+            insights=(document, {"format": 1, "stages": _stage_names(analysis)}),
         )
+        if plan.spans:
+            hook("redact-audio", 0.0)
+            vault.rewrite_audio(
+                call_id,
+                plan.edit(),
+                action="recording.redact",
+                reason="redaction of personal data",
+                transcript=TranscriptEditor(lambda utterance: utterance),
+                insights=mark_applied,
+                keep_original=plan.keep_original,
+                held_ok=held,
+            )
+            hook("redact-audio", 1.0)
         if progress is not None:
             progress(1.0, "stored")
     seconds = time.perf_counter() - started
@@ -174,16 +224,32 @@ def process_call(
         words=words,
         model=f"{transcript.model_name}@{transcript.model_version}",
         seconds=seconds,
+        redactions=len(analysis.findings),
+        audio_spans=len(plan.spans),
+        original_kept=plan.keep_original,
+        insight_seconds=analysis.seconds,
     )
 
 
+def _stage_names(analysis: Any) -> list[str]:
+    stamps = [analysis.pii_stamp] + [s.stamp.to_json() for s in analysis.insights.stages]
+    return [f"{stamp['name']}@{stamp['version']}" for stamp in stamps]
+
+
 def _index_unless_restricted(
-    vault: Vault, index: SearchIndex, session: Session, call_id: str, rows: list[IndexRow]
+    vault: Vault,
+    index: SearchIndex,
+    session: Session,
+    call_id: str,
+    rows: list[IndexRow],
+    semantic: SemanticIndex,
+    vectors: Any,
 ) -> None:
     """Within the transcript's transaction: a restriction added while the call was being
     transcribed refuses the whole store (GDPR art. 18: fail closed)."""
     vault.refuse_restricted_within(session, call_id)
     index.index_utterances(session, rows)
+    semantic.index_utterances(session, rows, vectors)
 
 
 def process_task(payload: Mapping[str, Any], progress: Progress) -> None:

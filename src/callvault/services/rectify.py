@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from callvault.errors import InputError
-from callvault.search import SearchIndex
+from callvault.search import SearchIndex, SemanticIndex
 from callvault.services._speakers import speakers_by_channel
 from callvault.vault import CorrectionRecord, RestrictionRecord, Vault
 from callvault.vault._rights import corrected_utterance
@@ -87,10 +87,12 @@ def rectify_utterance(
     speakers = speakers_by_channel(record)
     index = SearchIndex(vault.engine)
 
+    semantic = SemanticIndex(vault.engine)
+
     def reindex(session: Session, document: bytes) -> None:
-        index.index_utterances(
-            session, _index_rows(record, speakers, Transcript.from_json(document))
-        )
+        rows = _index_rows(record, speakers, Transcript.from_json(document))
+        index.index_utterances(session, rows)
+        semantic.index_utterances(session, rows)
 
     return vault.correct_utterance(call_id, utterance, text, reason, actor=actor, reindex=reindex)
 

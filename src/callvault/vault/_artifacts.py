@@ -22,11 +22,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from callvault.errors import NotAuthorized, NotFound
+from callvault.errors import InputError, NotAuthorized, NotFound
 from callvault.vault import _governance
 from callvault.vault._core import VaultCore
 from callvault.vault._crypto import BlobReader, SealedBlob
 from callvault.vault._models import ArtifactRow
+from callvault.vault._rights import CorrectionRecord
 
 __all__ = [
     "COMPLIANCE_ROLE",
@@ -94,7 +95,55 @@ def drop_artifact(session: Session, recording_id: str, kind: str) -> str | None:
 
 
 class ArtifactOps(VaultCore):
-    """Reading artifacts: mixed into `Vault`."""
+    """Reading artifacts, and correcting insights: mixed into `Vault`."""
+
+    def correct_insight(
+        self,
+        call_id: str,
+        key: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        reason: str,
+        *,
+        actor: str | None = None,
+    ) -> CorrectionRecord:
+        """Record a user's correction of one insight (`key`: "SECTION/ANCHOR/FIELD", see
+        `services.insight_corrections`), its old and new values (JSON text under
+        "value") encrypted as a rectification's are. The insights document itself is not changed: corrections
+        are applied when it is read, so they survive a re-run of the stages. Audited as
+        `insight.correct` (ids and key, no values); refused on a restricted call."""
+        why = _governance._reason(reason, "the reason")
+        self.refuse_if_restricted(call_id, doing="corrected")
+        with self._write() as session:
+            self.refuse_restricted_within(session, call_id, doing="corrected")
+            recording = self._recording_row(session, call_id)
+            if session.get(ArtifactRow, (recording.id, INSIGHTS)) is None:
+                raise InputError(
+                    f"call {call_id} has no insights yet; process it first "
+                    f"(`callvault process {call_id}`)"
+                )
+            row = self._correction_row(session, recording, "insight", key, old, new, why, actor)
+            self._record(
+                session,
+                "insight.correct",
+                "recording",
+                recording.id,
+                actor=actor,
+                purpose=why,
+                details={"call_id": call_id, "correction_id": row.id, "key": key},
+            )
+            return CorrectionRecord(
+                id=row.id,
+                call_id=call_id,
+                recording_id=recording.id,
+                target="insight",
+                key=key,
+                old=old.get("value"),
+                new=str(new.get("value")),
+                actor=row.actor,
+                reason=why,
+                created_at=row.created_at,
+            )
 
     def artifact_info(self, call_id: str, kind: str) -> ArtifactInfo | None:
         """The artifact's size, hash and metadata (not audited: no content)."""

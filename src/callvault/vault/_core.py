@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from callvault.config import Config
     from callvault.vault._crypto import KeyRing, SealedBlob, Signer
-    from callvault.vault._models import CallRow, RecordingRow
+    from callvault.vault._models import CallRow, CorrectionRow, RecordingRow
     from callvault.vault._store import BlobStore, BlobWrite
 
 __all__ = ["VaultCore"]
@@ -75,6 +75,24 @@ class VaultCore:
             actor: str | None,
             purpose: str | None,
         ) -> Exception | None: ...
+
+        def _correction_row(
+            self,
+            session: Session,
+            recording: RecordingRow,
+            target: str,
+            key: str,
+            old: dict[str, Any],
+            new: dict[str, Any],
+            reason: str,
+            actor: str | None,
+        ) -> CorrectionRow: ...
+
+        def refuse_if_restricted(self, call_id: str, *, doing: str = "processed") -> None: ...
+
+        def refuse_restricted_within(
+            self, session: Session, call_id: str, *, doing: str = "processed"
+        ) -> None: ...
 
         def read_transcript(
             self, call_id: str, *, actor: str | None = None, purpose: str | None = None

@@ -673,6 +673,12 @@ class GovernanceOps(VaultCore):
             )
         return records
 
+    def is_held(self, call_id: str) -> bool:
+        """Whether an active legal hold covers the call (not audited: a yes or no)."""
+        with self._read() as session:
+            self._call_row(session, call_id)
+            return bool(active_holds(session, [call_id]).get(call_id))
+
     def check_erasable(self, call_id: str, *, expired_by: datetime | None = None) -> None:
         """Raise NotFound or ErasureRefused unless the call may be erased now (not audited:
         ids only). `Vault.delete_call` checks again inside its own transaction."""

@@ -135,6 +135,9 @@ class RecordingRow(Base):
     ciphertext_size: Mapped[int] = mapped_column(BigInteger)
     chunk_size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The file as ingested, once a rewrite replaced the audio (migration 0009): ingesting
+    # the same file again is still a duplicate.
+    source_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class LegRow(Base):

@@ -510,6 +510,8 @@ class RewriteOps(VaultCore):
             {rid: old_transcript} if old_transcript is not None else {},
         )
         old_keys = [recording.blob_key]
+        if recording.source_sha256 is None:
+            recording.source_sha256 = recording.sha256
         recording.sha256 = sealed.sha256
         recording.size_bytes = sealed.size
         recording.container, recording.codec = WAV_CONTAINER, WAV_CODEC
@@ -579,6 +581,7 @@ class RewriteOps(VaultCore):
             dek,
             transcript[0].unchanged if transcript is not None else {},
             blanked_positions,
+            keep_insights=INSIGHTS in artifacts,
         )
         if erasure_state is not None:
             call.erasure_state = erasure_state
@@ -755,11 +758,12 @@ def _rekey_corrections(
     new_dek: bytes,
     unchanged: Mapping[int, int],
     blanked_positions: Collection[int],
+    keep_insights: bool = False,
 ) -> tuple[int, int]:
     """Re-encrypt a recording's rectifications under the new data key, or delete them.
 
-    Kept: those of utterances kept unchanged (re-keyed to their new index) and those of
-    participants not blanked. Deleted: those of removed or cut utterances and of blanked
+    Kept: those of utterances kept unchanged (re-keyed to their new index), those of
+    participants not blanked, and those of insights when the insights are carried over. Deleted: those of removed or cut utterances and of blanked
     participants (they hold what was erased), and any of a kind not known here (fail
     closed). Returns (kept, deleted).
     """
@@ -773,6 +777,8 @@ def _rekey_corrections(
         if row.target == "utterance" and row.target_key.isdigit():
             index = unchanged.get(int(row.target_key))
             key = str(index) if index is not None else None
+        elif row.target == "insight" and keep_insights:
+            key = row.target_key
         elif row.target == "participant":
             position = row.target_key.split(".", 1)[0]
             if position.isdigit() and int(position) not in blanked_positions:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,6 @@ from callvault.vault._artifacts import (
     INSIGHTS,
     ArtifactOps,
     artifact_object,
-    drop_artifact,
     put_artifact,
 )
 from callvault.vault._audit import AuditEntry, AuditReport
@@ -323,7 +322,11 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps):
 
     def _find_by_sha256(self, sha256: str) -> StoreResult | None:
         with self._read() as session:
-            row = session.scalars(select(RecordingRow).where(RecordingRow.sha256 == sha256)).first()
+            row = session.scalars(
+                select(RecordingRow).where(
+                    or_(RecordingRow.sha256 == sha256, RecordingRow.source_sha256 == sha256)
+                )
+            ).first()
             return StoreResult(row.call_id, row.id, duplicate=True) if row else None
 
     def _commit_call(
@@ -344,7 +347,9 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps):
         )
         with self._write() as session:
             existing = session.scalars(
-                select(RecordingRow).where(RecordingRow.sha256 == sha256)
+                select(RecordingRow).where(
+                    or_(RecordingRow.sha256 == sha256, RecordingRow.source_sha256 == sha256)
+                )
             ).first()
             if existing is not None:
                 write.abort()
@@ -657,7 +662,8 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps):
         `within` runs inside the same write transaction (the search index uses it), so
         the transcript and what is derived from it become visible together. `insights`
         (a document and its metadata) is stored with it as the recording's insights
-        artifact; without it, insights derived from an older transcript are dropped.
+        artifact; without it the stored insights stay as they are (a rectification of
+        one utterance does not re-run the stages).
 
         The new blob is in place before the row that points at it commits, and the old
         blob is removed after: a reader sees the old or the new transcript, never half of
@@ -708,10 +714,8 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps):
                 )
                 if insights is not None:
                     stale = put_artifact(session, rid, INSIGHTS, i_key, i_sealed, insights[1])
-                else:
-                    stale = drop_artifact(session, rid, INSIGHTS)
-                if stale is not None:
-                    old_keys.append(stale)
+                    if stale is not None:
+                        old_keys.append(stale)
                 session.flush()
                 if within is not None:
                     within(session)
