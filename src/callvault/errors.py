@@ -13,6 +13,7 @@ __all__ = [
     "CaptureError",
     "ConfigError",
     "ConsentRequired",
+    "CrmPushError",
     "ErasureRefused",
     "InputError",
     "IntegrityError",
@@ -62,6 +63,16 @@ class AnalysisError(CallvaultError):
     """An analysis stage could not produce its result: a model failed to load or run, or
     a configured LLM endpoint did not answer or answered with something unusable. The
     message names the stage and the endpoint, never transcript text."""
+
+
+class CrmPushError(CallvaultError):
+    """The CRM webhook refused the call or could not be reached; `status` is the last
+    HTTP status (None when no answer came) and `attempts` how many requests were made."""
+
+    def __init__(self, message: str, *, status: int | None, attempts: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
 
 
 class IntegrityError(CallvaultError):

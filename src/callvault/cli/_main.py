@@ -15,6 +15,7 @@ from callvault import __version__
 from callvault.capture import FileImportOptions
 from callvault.cli._capture import capture, siprec
 from callvault.cli._common import Group, config_of, console, echo_json
+from callvault.cli._contacts import contacts, crm
 from callvault.cli._governance import consent, hold, retention
 from callvault.cli._insights import insights
 from callvault.cli._policy import policy
@@ -455,6 +456,8 @@ for command in (
     insights,
 ):
     cli.add_command(command)
+cli.add_command(contacts)
+cli.add_command(crm)
 
 
 def main() -> None:

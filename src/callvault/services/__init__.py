@@ -9,6 +9,12 @@ from callvault.services.calls import (
     semantic_search_calls,
 )
 from callvault.services.consent import ConsentAdded, add_consent
+from callvault.services.contacts import (
+    account_timeline,
+    contact_timeline,
+    import_contacts_csv,
+    push_call_to_crm,
+)
 from callvault.services.demo import demo_call, synthesize_demo_wav
 from callvault.services.ingest import (
     CallContext,
@@ -55,22 +61,26 @@ __all__ = [
     "SubjectExport",
     "SubjectSearch",
     "WithdrawalOutcome",
+    "account_timeline",
     "add_consent",
     "admit",
     "call_document",
+    "contact_timeline",
     "demo_call",
+    "enqueue_processing",
     "erase_call",
     "erase_subject",
-    "enqueue_processing",
     "export_audio",
-    "listen_audio",
     "export_subject",
     "find_subject",
+    "import_contacts_csv",
     "ingest_captured",
     "ingest_files",
+    "listen_audio",
     "open_queue",
     "pending_jobs",
     "process_call",
+    "push_call_to_crm",
     "queue_missing_processing",
     "run_jobs",
     "run_retention",

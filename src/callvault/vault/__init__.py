@@ -1,6 +1,7 @@
 """The vault: metadata, encrypted blobs, envelope keys, signed manifests, audit chain."""
 
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
+from callvault.vault._contacts import ContactCall, ContactInput, ContactRecord, ImportResult
 from callvault.vault._crypto import BlobReader
 from callvault.vault._governance import (
     CONSENT_METHODS,
@@ -55,6 +56,10 @@ __all__ = [
     "BlobWrite",
     "CallRecord",
     "CallSummary",
+    "ContactCall",
+    "ContactInput",
+    "ContactRecord",
+    "ImportResult",
     "ConsentGrant",
     "ConsentRecord",
     "DataPaths",

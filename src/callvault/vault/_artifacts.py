@@ -109,9 +109,11 @@ class ArtifactOps(VaultCore):
     ) -> CorrectionRecord:
         """Record a user's correction of one insight (`key`: "SECTION/ANCHOR/FIELD", see
         `services.insight_corrections`), its old and new values (JSON text under
-        "value") encrypted as a rectification's are. The insights document itself is not changed: corrections
-        are applied when it is read, so they survive a re-run of the stages. Audited as
-        `insight.correct` (ids and key, no values); refused on a restricted call."""
+        "value") encrypted as a rectification's are.
+
+        The insights document itself is not changed: corrections are applied when it is
+        read, so they survive a re-run of the stages. Audited as `insight.correct` (ids
+        and key, no values); refused on a restricted call."""
         why = _governance._reason(reason, "the reason")
         self.refuse_if_restricted(call_id, doing="corrected")
         with self._write() as session:

@@ -763,9 +763,10 @@ def _rekey_corrections(
     """Re-encrypt a recording's rectifications under the new data key, or delete them.
 
     Kept: those of utterances kept unchanged (re-keyed to their new index), those of
-    participants not blanked, and those of insights when the insights are carried over. Deleted: those of removed or cut utterances and of blanked
-    participants (they hold what was erased), and any of a kind not known here (fail
-    closed). Returns (kept, deleted).
+    participants not blanked, and those of insights when the insights are carried over.
+    Deleted: those of removed or cut utterances and of blanked participants (they hold
+    what was erased), and any of a kind not known here (fail closed). Returns (kept,
+    deleted).
     """
     old_cipher, new_cipher = _correction_cipher(old_dek), _correction_cipher(new_dek)
     kept = destroyed = 0

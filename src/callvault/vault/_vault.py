@@ -37,6 +37,7 @@ from callvault.vault._artifacts import (
     put_artifact,
 )
 from callvault.vault._audit import AuditEntry, AuditReport
+from callvault.vault._contacts import ContactOps
 from callvault.vault._crypto import (
     BlobEncryptor,
     BlobReader,
@@ -134,7 +135,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps):
+class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps):
     """Metadata database + encrypted blob store + key ring + signer + audit chain.
 
     Legal holds, retention dates and consent records: see `GovernanceOps`.
