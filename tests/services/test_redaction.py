@@ -244,3 +244,32 @@ def test_audio_command_refuses_the_original_without_the_compliance_role(
         len(token.strip(",.")) >= 4 and token.strip(",.").isdigit() for token in text.split()
     )
     assert shown["call"]["redactions"]["audio"]["spans"]
+
+
+def test_migrations_0009_to_0011_down_and_up(config: Config) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from callvault.vault._db import _alembic_config
+
+    config = settings(config, redaction_keep_original="unless-payment")
+    with Vault.open(config) as vault:
+        call_id, _ = store(vault)
+    process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    with Vault.open(config) as vault:
+        engine = vault.engine
+        cfg = _alembic_config()
+        with engine.execution_options(callvault_write=True).begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0008")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id FROM calls")).scalars().all() == [call_id]
+        with engine.execution_options(callvault_write=True).begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    with Vault.open(config) as reopened:
+        # The artifacts went with their table; what is left of the call still verifies,
+        # and the blobs no row names any more are garbage.
+        assert reopened.artifact_info(call_id, "insights") is None
+        assert all(r.ok for r in reopened.verify())
+        assert len(reopened.collect_garbage(min_age_s=0).orphaned_blobs) == 2
