@@ -1,0 +1,5 @@
+"""The HTTP API: FastAPI routers over `services/`, with authentication and RBAC."""
+
+from callvault.api.app import API_PREFIX, create_app
+
+__all__ = ["API_PREFIX", "create_app"]

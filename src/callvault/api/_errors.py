@@ -1,0 +1,49 @@
+"""The one place where callvault's errors become HTTP status codes.
+
+Messages are the errors' own (they name the object and the fix and never contain
+transcript text or audio); the body is `{"error": {"type": ..., "message": ...}}`.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from callvault import errors
+
+__all__ = ["STATUS", "error_response", "status_of"]
+
+# Most specific first: the first class an error is an instance of decides.
+STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
+    (errors.NotFound, 404),
+    (errors.UnsupportedMedia, 415),
+    (errors.ConsentRequired, 409),
+    (errors.RecordingRefused, 409),
+    (errors.ConfigError, 400),
+    (errors.InputError, 400),
+    (errors.NotAuthorized, 403),
+    (errors.Restricted, 403),
+    (errors.Quarantined, 409),
+    (errors.ErasureRefused, 409),
+    (errors.KeyDestroyed, 410),
+    (errors.IntegrityError, 500),
+    (errors.CrmPushError, 502),
+    (errors.AnalysisError, 502),
+    (errors.CaptureError, 422),
+)
+
+
+def status_of(error: errors.CallvaultError) -> int:
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+async def error_response(request: Request, error: Exception) -> JSONResponse:
+    """The exception handler FastAPI calls for every CallvaultError."""
+    assert isinstance(error, errors.CallvaultError)
+    return JSONResponse(
+        {"error": {"type": type(error).__name__, "message": str(error)}},
+        status_code=status_of(error),
+    )

@@ -1,0 +1,163 @@
+"""The FastAPI application: one vault per process, routers under `/api/v1`, OpenAPI at
+`/docs`, health at `/healthz` and `/readyz`, Prometheus metrics at `/metrics`.
+
+Routers stay thin: they parse the request, check access (`services.access`), call one
+use case in `services/` and render the result. `_errors.STATUS` is the one map from
+callvault's errors to HTTP status codes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from callvault import __version__
+from callvault.api._errors import error_response
+from callvault.config import Config
+from callvault.errors import CallvaultError
+from callvault.vault import DataPaths, Vault
+
+__all__ = ["create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+class _VaultCollector(Collector):
+    """Gauges read from the database at scrape time: calls stored, jobs by status."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    def collect(self) -> Any:
+        from callvault.vault._models import CallRow, JobRow
+
+        calls = GaugeMetricFamily("callvault_calls", "Calls stored in the vault.")
+        jobs = GaugeMetricFamily("callvault_jobs", "Jobs by status.", labels=["status"])
+        with self._vault.engine.connect() as conn:
+            calls.add_metric(
+                [], float(conn.execute(select(func.count()).select_from(CallRow)).scalar_one())
+            )
+            for status, count in conn.execute(
+                select(JobRow.status, func.count()).group_by(JobRow.status)
+            ):
+                jobs.add_metric([str(status)], float(count))
+        yield calls
+        yield jobs
+
+
+class _Metrics:
+    """Plain ASGI middleware counting requests by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "callvault_http_requests",
+            "HTTP requests handled.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "callvault_http_request_seconds",
+            "Time to the response's first byte.",
+            ["method", "route"],
+            registry=registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                route = scope.get("route")
+                # The route's template, never the path: paths hold call ids.
+                template = getattr(route, "path", "unmatched")
+                self.seconds.labels(scope["method"], template).observe(
+                    time.perf_counter() - started
+                )
+                self.requests.labels(scope["method"], template, str(status)).inc()
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def create_app(config: Config, *, vault: Vault | None = None) -> FastAPI:
+    """The application for `config`; `vault` is opened (and closed) with the app unless
+    given."""
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = vault or Vault.open(config)
+        app.state.vault = opened
+        registry.register(_VaultCollector(opened))
+        try:
+            yield
+        finally:
+            if vault is None:
+                opened.close()
+
+    app = FastAPI(
+        title="callvault",
+        version=__version__,
+        description="Calls recorded only where allowed, encrypted and accountable.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.add_exception_handler(CallvaultError, error_response)
+    app.add_middleware(_Metrics, registry=registry)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
+    def readyz(request: Request) -> Response:
+        """The database answers, the blob store is writable and the keys are loaded."""
+        opened: Vault = request.app.state.vault
+        checks: dict[str, str] = {}
+        try:
+            opened.ping()
+            checks["database"] = "ok"
+        except Exception:  # any failure means not ready; the reason is not leaked
+            checks["database"] = "unavailable"
+        blobs = DataPaths(opened.config.data_dir).blobs
+        checks["blobs"] = "ok" if blobs.is_dir() and _writable(blobs) else "unavailable"
+        checks["keys"] = "ok" if opened.keyring.current_id() else "unavailable"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)

@@ -1,0 +1,84 @@
+"""Health, readiness, metrics and the error map of the API, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from callvault import errors
+from callvault.api import create_app
+from callvault.api._errors import STATUS, status_of
+from callvault.api._ranges import ByteRange, RangeNotSatisfiable, parse_range
+from callvault.config import Config
+from callvault.vault import DataPaths, Vault
+
+
+def test_health_ready_and_metrics(config: Config, vault: Vault) -> None:
+    with TestClient(create_app(config, vault=vault)) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"database": "ok", "blobs": "ok", "keys": "ok"},
+        }
+        client.get("/api/v1/calls/123456")  # unmatched: counted without its path
+        text = client.get("/metrics").text
+        assert "callvault_calls 0.0" in text
+        assert (
+            'callvault_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+        )
+        assert "123456" not in text
+        assert client.get("/openapi.json").json()["info"]["title"] == "callvault"
+
+
+def test_readiness_fails_without_the_blob_store(config: Config, vault: Vault) -> None:
+    blobs = DataPaths(config.data_dir).blobs
+    with TestClient(create_app(config, vault=vault)) as client:
+        blobs.rename(blobs.with_name("blobs.moved"))
+        try:
+            ready = client.get("/readyz")
+        finally:
+            blobs.with_name("blobs.moved").rename(blobs)
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "not ready",
+        "checks": {"database": "ok", "blobs": "unavailable", "keys": "ok"},
+    }
+
+
+def test_every_error_has_one_status() -> None:
+    assert status_of(errors.NotFound("x")) == 404
+    assert status_of(errors.ConfigError("x")) == 400
+    assert status_of(errors.NotAuthorized("x")) == 403
+    assert status_of(errors.KeyDestroyed("x")) == 410
+    assert status_of(errors.CallvaultError("x")) == 500
+    # A subclass listed after its base would never be reached.
+    kinds = [kind for kind, _ in STATUS]
+    for i, kind in enumerate(kinds):
+        for later in kinds[i + 1 :]:
+            assert not issubclass(later, kind), f"{later.__name__} is shadowed by {kind.__name__}"
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        (None, 100, None),
+        ("bytes=0-9", 100, ByteRange(0, 9)),
+        ("bytes=90-", 100, ByteRange(90, 99)),
+        ("bytes=-10", 100, ByteRange(90, 99)),
+        ("bytes=-500", 100, ByteRange(0, 99)),
+        ("bytes=10-5000", 100, ByteRange(10, 99)),
+        ("bytes=0-1,5-6", 100, None),  # several ranges: the whole resource
+        ("items=0-1", 100, None),
+        ("bytes=9-2", 100, None),
+    ],
+)
+def test_range_headers(header: str | None, size: int, expected: ByteRange | None) -> None:
+    assert parse_range(header, size) == expected
+
+
+def test_a_range_beyond_the_end_is_not_satisfiable() -> None:
+    with pytest.raises(RangeNotSatisfiable, match=r"bytes \*/100"):
+        parse_range("bytes=100-", 100)
+    assert ByteRange(0, 9).content_range(100) == "bytes 0-9/100"
