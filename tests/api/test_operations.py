@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -82,3 +92,38 @@ def test_a_range_beyond_the_end_is_not_satisfiable() -> None:
     with pytest.raises(RangeNotSatisfiable, match=r"bytes \*/100"):
         parse_range("bytes=100-", 100)
     assert ByteRange(0, 9).content_range(100) == "bytes 0-9/100"
+
+
+def test_serve_answers_on_loopback_with_workers(tmp_path: Path) -> None:
+    """`callvault serve` as a real process: ready, and its workers transcribe nothing
+    when nothing is queued (the queue is recovered at start)."""
+    port = _free_port()
+    env = {**os.environ, "CALLVAULT_DATA_DIR": str(tmp_path / "data"), "CALLVAULT_DATABASE_URL": ""}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "ready"
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr.decode(errors="replace")
+    assert f"callvault serving on http://127.0.0.1:{port}" in stderr.decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

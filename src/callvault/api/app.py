@@ -99,19 +99,31 @@ class _Metrics:
         await self.app(scope, receive, sending)
 
 
-def create_app(config: Config, *, vault: Vault | None = None) -> FastAPI:
+def create_app(config: Config, *, vault: Vault | None = None, workers: bool = False) -> FastAPI:
     """The application for `config`; `vault` is opened (and closed) with the app unless
-    given."""
+    given. With `workers`, `config.workers` job threads run in the process (the embedded
+    default of `callvault serve`), picking up what a crash left unqueued first."""
     registry = CollectorRegistry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from callvault.jobs import WorkerPool
+        from callvault.services import open_queue, queue_missing_processing
+
         opened = vault or Vault.open(config)
         app.state.vault = opened
         registry.register(_VaultCollector(opened))
+        pool = None
+        if workers:
+            queue = open_queue(config, opened)
+            queue_missing_processing(opened, queue)
+            pool = WorkerPool(queue, config.workers)
+            pool.start()
         try:
             yield
         finally:
+            if pool is not None:
+                pool.stop()
             if vault is None:
                 opened.close()
 

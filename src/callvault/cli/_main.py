@@ -441,6 +441,30 @@ def demo(ctx: click.Context) -> None:
     echo_json({"ingested": stored.to_json(), "call": record})
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers/--no-workers",
+    default=True,
+    show_default=True,
+    help="Run processing jobs in this process (the embedded default).",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: bool) -> None:
+    """Serve the API (and OpenAPI at /docs) with in-process workers, until interrupted."""
+    import uvicorn
+
+    from callvault.api import create_app
+
+    config = config_of(ctx)
+    with Vault.open(config):
+        pass  # creates and migrates the database before the first request, or fails here
+    app = create_app(config, workers=workers)
+    click.echo(f"callvault serving on http://{host}:{port} (API docs at /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
 for command in (
     process,
     jobs,
