@@ -22,6 +22,7 @@ from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._rights import rights
 from callvault.cli._search import search
+from callvault.cli._users import users
 from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
 from callvault.services import (
@@ -482,6 +483,7 @@ for command in (
     cli.add_command(command)
 cli.add_command(contacts)
 cli.add_command(crm)
+cli.add_command(users)
 
 
 def main() -> None:

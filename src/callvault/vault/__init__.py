@@ -37,6 +37,12 @@ from callvault.vault._rights import (
     restriction_ground,
 )
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._users import (
+    SCOPES,
+    SessionRecord,
+    TokenRecord,
+    UserRecord,
+)
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
@@ -60,6 +66,10 @@ __all__ = [
     "ContactInput",
     "ContactRecord",
     "ImportResult",
+    "SCOPES",
+    "SessionRecord",
+    "TokenRecord",
+    "UserRecord",
     "ConsentGrant",
     "ConsentRecord",
     "DataPaths",

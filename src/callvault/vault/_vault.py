@@ -79,6 +79,7 @@ from callvault.vault._records import (
 from callvault.vault._rewrite import RewriteOps
 from callvault.vault._rights import RightsOps
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._users import UserOps
 from callvault.vault._verify import check_blob, check_manifest
 
 __all__ = ["DataPaths", "Vault"]
@@ -135,7 +136,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps):
+class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserOps):
     """Metadata database + encrypted blob store + key ring + signer + audit chain.
 
     Legal holds, retention dates and consent records: see `GovernanceOps`.
