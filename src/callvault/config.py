@@ -326,7 +326,7 @@ SETTINGS: tuple[Setting, ...] = (
         "redaction_margin",
         "Seconds of audio cut before and after each redacted word span (0 to 2).",
         _parse_seconds(0.0, 2.0),
-        lambda: 0.25,
+        lambda: 0.5,
     ),
     Setting(
         "redaction_keep_original",

@@ -61,8 +61,10 @@ def test_card_number_is_cut_from_transcript_and_audio(config: Config, vault: Vau
 
     after = stored_frames(vault, call_id)
     assert after.shape == before.shape
-    first = int((finding["start"] - 0.25) * RATE)
-    last = int(np.ceil((finding["end"] + 0.25) * RATE))
+    margin = audio["margin_s"]
+    assert margin == config.redaction_margin == 0.5
+    first = int((finding["start"] - margin) * RATE)
+    last = int(np.ceil((finding["end"] + margin) * RATE))
     assert not after[first:last, 1].any()  # muted on the customer's channel
     assert np.array_equal(after[:, 0], before[:, 0])  # the agent's channel untouched
     assert np.array_equal(after[: first - 1, 1], before[: first - 1, 1])

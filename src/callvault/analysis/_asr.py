@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,29 @@ from callvault.analysis._records import Word
 __all__ = ["WINDOW_SECONDS", "AsrParams", "AsrSegment", "LegResult", "Transcriber", "vad_options"]
 
 WINDOW_SECONDS = 30.0  # what Whisper hears at once
+# Whisper's own test for a decoding stuck in a loop: text that compresses too well.
+_LOOP_RATIO = 2.4
+_LOOP_MIN_CHARS = 40
+_FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def is_looping(text: str) -> bool:
+    """Whether a segment's text repeats itself as a decoding loop does (its gzip
+    compression ratio above Whisper's threshold of 2.4); short texts never count."""
+    data = text.strip().encode()
+    if len(data) < _LOOP_MIN_CHARS:
+        return False
+    return len(data) / len(zlib.compress(data)) > _LOOP_RATIO
+
+
+def _shifted(segment: AsrSegment, offset: float) -> AsrSegment:
+    return AsrSegment(
+        segment.start + offset,
+        segment.end + offset,
+        segment.text,
+        segment.confidence,
+        tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words),
+    )
 
 
 @dataclass(frozen=True)
@@ -173,7 +197,53 @@ class Transcriber:
             batch_size=params.batch_size,
             condition_on_previous_text=params.condition_on_previous_text,
         )
-        return self._collect(segments, info, language, duration, progress)
+        result = self._collect(segments, info, language, duration, progress)
+        return self._repair_loops(audio, clips, result, params)
+
+    def _repair_loops(
+        self,
+        audio: np.ndarray,
+        clips: Sequence[tuple[float, float]],
+        result: LegResult,
+        params: AsrParams,
+    ) -> LegResult:
+        """Decode again, one window at a time with temperature fallback, the windows in
+        which the batched pass fell into a repetition loop ("-1 -1 -1 ..." for a number
+        read digit by digit): the batched pipeline has no fallback of its own, and a
+        loop hides what was said, card numbers included."""
+        bad = sorted(
+            {
+                index
+                for segment in result.segments
+                if is_looping(segment.text)
+                for index, (start, end) in enumerate(clips)
+                if start - 0.01 <= segment.start < end
+            }
+        )
+        if not bad:
+            return result
+        kept = [
+            s
+            for s in result.segments
+            if not any(clips[i][0] - 0.01 <= s.start < clips[i][1] for i in bad)
+        ]
+        for index in bad:
+            start, end = clips[index]
+            window = audio[int(start * 16000) : int(end * 16000)]
+            segments, _ = self._whisper.transcribe(
+                window,
+                language=result.language,
+                beam_size=max(params.beam_size, 1),
+                word_timestamps=True,
+                vad_filter=False,
+                condition_on_previous_text=False,
+                temperature=_FALLBACK_TEMPERATURES,
+                compression_ratio_threshold=_LOOP_RATIO,
+            )
+            again = self._collect(segments, None, result.language, end - start, None)
+            kept.extend(_shifted(segment, start) for segment in again.segments)
+        kept.sort(key=lambda s: (s.start, s.end))
+        return LegResult(tuple(kept), result.language, result.duration)
 
     def _collect(
         self,
@@ -203,5 +273,5 @@ class Transcriber:
                 progress(min(1.0, float(segment.end) / duration))
         if progress is not None:
             progress(1.0)
-        detected = language if language is not None else info.language
+        detected = language if language is not None or info is None else info.language
         return LegResult(tuple(found), detected if found else language, duration)

@@ -51,7 +51,7 @@ class RedactSpans(AudioEdit):
 
     spans: tuple[AudioSpan, ...]
     mode: str = "mute"
-    margin_s: float = 0.25
+    margin_s: float = 0.5
 
     def validate(self, channels: int, frames: int, sample_rate: int) -> None:
         if self.mode not in REDACTION_MODES:

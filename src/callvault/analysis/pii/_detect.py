@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis.insights._records import StageStamp
+from callvault.analysis.pii._asked import asked_for
 from callvault.analysis.pii._recognizers import (
     Context,
     Hit,
@@ -29,7 +30,7 @@ from callvault.analysis.pii._spoken import Token, find_keywords, normalise
 __all__ = ["STAMP", "PiiDetector", "redact_transcript"]
 
 _NAME = "pii"
-_VERSION = "1"
+_VERSION = "2"  # 2: answers to questions for personal data redacted when unrecognised
 STAMP = StageStamp(_NAME, _VERSION, PiiParams().to_json())
 
 _BACKCHANNEL_WORDS = 3
@@ -73,7 +74,14 @@ class PiiDetector:
         hits = [
             h for h in hits if h.entity in wanted and h.confidence >= self.params.score_threshold
         ]
-        return _findings(transcript, tokens, _resolve(hits))
+        findings = _findings(transcript, tokens, _resolve(hits))
+        if not self.params.asked_for:
+            return findings
+        extra = [f for f in asked_for(transcript, findings) if f.entity in wanted]
+        if not extra:
+            return findings
+        merged = sorted(findings + tuple(extra), key=lambda f: (f.utterance, f.first_word))
+        return tuple(merged)
 
 
 def _language(language: str | None) -> str | None:
@@ -249,7 +257,10 @@ def _redact_text(transcript: Transcript, u: int, detector: PiiDetector) -> Utter
     since = utterance.start - detector.params.context_seconds
     before = [v for v in transcript.utterances[:u] if v.end >= since and v.words]
     probe = replace(transcript, utterances=(*before, replace(utterance, words=pseudo)))
-    entities = {f.entity for f in detector.detect(probe) if f.utterance == len(before)}
+    # Only what is recognised in the text itself: the utterances around it have no
+    # word times, so an answer without a finding cannot be told apart here.
+    strict = PiiDetector(replace(detector.params, asked_for=False))
+    entities = {f.entity for f in strict.detect(probe) if f.utterance == len(before)}
     if not entities:
         return utterance
     text = " ".join(placeholder(e) for e in ENTITIES if e in entities)

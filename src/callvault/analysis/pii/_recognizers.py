@@ -33,6 +33,7 @@ from callvault.analysis.pii._records import (
     US_SSN,
 )
 from callvault.analysis.pii._spoken import (
+    MONTHS,
     DigitRun,
     KeywordHit,
     Token,
@@ -198,10 +199,38 @@ class Context:
         self.hits: list[KeywordHit] = find_keywords([t.norm for t in tokens])
 
     def near(self, first: int, last: int) -> dict[str, int]:
-        """Distance in words from the stretch `first..last` to each category's nearest keyword."""
+        """Distance in words from the stretch `first..last` to each category's nearest keyword.
+
+        A bare "number" ("the number is ...") names no kind of number: when a card keyword
+        was said before it (same sentence, or the other party's question), the stretch is
+        card context first ("card" gets the distance of "number").
+        """
+        out, generic = self._near(first, last)
+        if generic is not None and "card" in out and self._card_before(generic):
+            out["card"] = min(out["card"], out["phone"] - 1)
+        return out
+
+    def _card_before(self, number: KeywordHit) -> bool:
+        """A card keyword before the bare "number" in its sentence, or anywhere in the
+        utterance before it (the other party's "which card?")."""
+        tokens = self.tokens
+        utt = tokens[number.first].utt
+        for hit in self.hits:
+            if hit.category != "card" or hit.last >= number.first:
+                continue
+            if tokens[hit.last].utt == utt - 1:
+                return True
+            if tokens[hit.last].utt == utt and not any(
+                tokens[k].raw.endswith((".", "?", "!")) for k in range(hit.last, number.first)
+            ):
+                return True
+        return False
+
+    def _near(self, first: int, last: int) -> tuple[dict[str, int], KeywordHit | None]:
         tokens = self.tokens
         since = tokens[first].start - self.seconds
         out: dict[str, int] = {}
+        generic: KeywordHit | None = None
         for hit in self.hits:
             if hit.last < first:
                 if tokens[hit.last].end < since:
@@ -215,7 +244,13 @@ class Context:
                 continue
             if distance < out.get(hit.category, 1 << 30):
                 out[hit.category] = distance
-        return out
+                if hit.category == "phone":
+                    bare = hit.first == hit.last and tokens[hit.first].norm in _BARE_NUMBER
+                    generic = hit if bare else None
+        return out, generic
+
+
+_BARE_NUMBER = {"number", "nummer"}
 
 
 def _nearest(near: dict[str, int], among: Sequence[str]) -> str | None:
@@ -278,6 +313,7 @@ def spoken_hits(
         hits.extend(_digit_hits(run, window, ctx))
     hits.extend(_iban_hits(local, window, ctx, language))
     hits.extend(_email_hits(local, window, language))
+    hits.extend(_garbled_email_hits(local, window, ctx))
     hits.extend(_date_hits(local, window, ctx, language))
     hits.extend(_address_hits(local, window, language))
     return hits
@@ -287,7 +323,23 @@ def _positions(run: DigitRun, window: Sequence[int]) -> tuple[int, ...]:
     return tuple(window[p] for p in range(run.first, run.last + 1))
 
 
+def _luhn_card(run: DigitRun) -> bool:
+    digits = run.digits
+    if 13 <= len(digits) <= 19 and luhn(digits):
+        return True
+    return any(13 <= b <= 19 and luhn(digits[:b]) for b in run.boundaries())
+
+
 def _digit_hits(run: DigitRun, window: Sequence[int], ctx: Context) -> list[Hit]:
+    lead = 0
+    while lead < len(run.digits) and run.owners[lead] in run.soft:
+        lead += 1
+    if (
+        0 < lead < len(run.digits)
+        and not _luhn_card(run)
+        and _luhn_card(run.sub(lead, len(run.digits)))
+    ):
+        run = run.sub(lead, len(run.digits))  # "pay for 4111 ...": "for" was a word after all
     near = ctx.near(window[run.first], window[run.last])
     digits = run.digits
     n = len(digits)
@@ -301,16 +353,22 @@ def _digit_hits(run: DigitRun, window: Sequence[int], ctx: Context) -> list[Hit]
             card, confidence = run, 0.95
         elif valid:
             card, confidence = run.sub(0, max(valid)), 0.9
-        elif "card" in near and leading == "card" and (n <= 19 or ends):
-            # Digits the recogniser got wrong fail Luhn, but they are still a card number.
-            end = n if n <= 19 else (16 if 16 in ends else max(ends))
+        elif "card" in near and leading == "card":
+            # Digits the recogniser got wrong fail Luhn, but they are still a card number;
+            # so is a run Whisper garbled into one long token ("8888...8818881").
+            end = n if n <= 19 or not ends else (16 if 16 in ends else max(ends))
             card, confidence = run.sub(0, end), 0.6
     if card is None:
         return _short_hits(run, window, near)
     hits = [Hit(CREDIT_CARD, _positions(card, window), confidence, _CARD)]
     if len(card.digits) < n:  # "... 1111 oh five twenty seven one two three"
         rest = run.sub(len(card.digits), n)
-        hits.extend(_payment_tail(rest, window, near))
+        tail = _payment_tail(rest, window, near)
+        if not tail and "card" in near and len(rest.digits) >= 2:
+            # More digits straight after a card number in card context ("4 -1 -1 ... -1",
+            # a number read twice): still payment data, muted with it.
+            tail = [Hit(CREDIT_CARD, _positions(rest, window), 0.5, _CARD)]
+        hits.extend(tail)
     return hits
 
 
@@ -355,6 +413,9 @@ def _payment_short(
     return []
 
 
+_PHONE_CLOSE = 4  # words between "phone number" and a short run that is part of it
+
+
 def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> list[Hit]:
     digits = run.digits
     n = len(digits)
@@ -370,16 +431,23 @@ def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> l
         hits = _payment_short(run, window, near)
         if hits:
             return hits
-    if leading == "card" and 4 <= n <= 19:
+    if leading == "card" and n >= 4:
         # Part of a card number (the rest said after a long pause, or misheard): still
         # payment data that must be muted.
         return [Hit(CREDIT_CARD, positions, 0.5, _CARD)]
-    if n == 9 and "ssn" in near:
+    if n == 9 and "ssn" in near and leading != "phone":  # an SSN asked for before the phone
         return [Hit(US_SSN, positions, 0.85, "callvault:spoken-ssn")]
+    if 8 <= n <= 10 and leading == "ssn":
+        # A digit heard twice or lost ("zero five" -> "005"): still the number asked for.
+        return [Hit(US_SSN, positions, 0.7, "callvault:spoken-ssn")]
     if any(_SSN_WRITTEN.match(w) for w in run.written) and n == 9:
         return [Hit(US_SSN, positions, 0.65, "callvault:spoken-ssn")]
     if leading == "dob" and n in (6, 8):
         return [Hit(DATE_OF_BIRTH, positions, 0.75, "callvault:spoken-date")]
+    if 5 <= n <= 6 and leading == "phone" and near["phone"] <= _PHONE_CLOSE:
+        # Part of a phone number read straight after "phone number" (the rest misheard:
+        # "five five five, zero one four two" -> "fine, fine, fine, 014").
+        return [Hit(PHONE, positions, 0.6, "callvault:spoken-phone")]
     if 7 <= n <= 15:
         if leading == "phone":
             return [Hit(PHONE, positions, 0.75, "callvault:spoken-phone")]
@@ -483,6 +551,49 @@ def _email_hits(local: Sequence[Token], window: Sequence[int], language: str | N
     return hits
 
 
+_LEAD_IN = {"use", "is", "it's", "its", "was", "email", "e-mail", "address", "please", "try"}
+_SENTENCE_END = (".", "?", "!")
+_GARBLED_LOCAL = 6  # words of a local part at most
+
+
+def _written_domain(token: Token, tlds: frozenset[str]) -> bool:
+    """A token written as a domain ("example.org") or its tail (".org", ".co.uk")."""
+    text = token.raw.lower().rstrip(",;:!?").removesuffix(".")
+    labels = text.removeprefix(".").split(".")
+    if len(labels) < 2 and not text.startswith("."):
+        return False
+    return all(_LABEL.match(label) for label in labels) and labels[-1] in tlds
+
+
+def _garbled_email_hits(local: Sequence[Token], window: Sequence[int], ctx: Context) -> list[Hit]:
+    """An address asked for whose "at" Whisper lost ("emily not to stone again, mimple
+    .org"): the written domain and the words before it in its sentence, back to a lead-in
+    ("please use", "it is"), when an e-mail was just asked for."""
+    hits: list[Hit] = []
+    tlds = known_tlds()
+    for i, token in enumerate(local):
+        if "@" in token.raw or not _written_domain(token, tlds):
+            continue
+        start = i
+        if token.raw.startswith(".") and i > 0 and _LABEL.match(local[i - 1].norm):
+            start = i - 1
+        first = start
+        while (
+            first - 1 >= 0
+            and start - (first - 1) <= _GARBLED_LOCAL
+            and local[first - 1].utt == token.utt
+            and local[first - 1].norm not in _LEAD_IN
+            and not local[first - 1].raw.endswith(_SENTENCE_END)
+            and local[first - 1].norm not in _AT
+        ):
+            first -= 1
+        if first == start or "email" not in ctx.near(window[first], window[i]):
+            continue
+        positions = tuple(window[p] for p in range(first, i + 1))
+        hits.append(Hit(EMAIL, positions, 0.6, "callvault:spoken-email"))
+    return hits
+
+
 def _domain_end(local: Sequence[Token], j: int, tlds: frozenset[str]) -> int | None:
     """Last token of a spoken domain starting at `j` ("example dot co dot uk")."""
     labels: list[str] = []
@@ -525,6 +636,9 @@ def _local_start(local: Sequence[Token], j: int) -> int | None:
     return k
 
 
+_ORDINAL_ENDS = ("st", "nd", "rd", "th")
+
+
 def _date_hits(
     local: Sequence[Token], window: Sequence[int], ctx: Context, language: str | None
 ) -> list[Hit]:
@@ -533,9 +647,15 @@ def _date_hits(
         near = ctx.near(window[first], window[last])
         leading = _nearest(near, ("dob", "expiry", "card", "cvv", "phone", "negative"))
         positions = tuple(window[p] for p in range(first, last + 1))
+        # "the third and the fourth of November" after card talk is a day, not an expiry
+        # (month and year): a day said with an ordinal needs an expiry keyword.
+        day = any(
+            local[k].norm.endswith(_ORDINAL_ENDS) and local[k].norm not in MONTHS
+            for k in range(first, last + 1)
+        )
         if leading == "dob":
             hits.append(Hit(DATE_OF_BIRTH, positions, 0.85, "callvault:spoken-date"))
-        elif leading in ("expiry", "card") and has_month:
+        elif (leading == "expiry" or (leading == "card" and not day)) and has_month:
             hits.append(Hit(CARD_EXPIRY, positions, 0.8, _EXPIRY))
     return hits
 

@@ -108,6 +108,8 @@ class PiiParams:
     `context_seconds`: how far back context words ("card number") count.
     `join_gap`: utterances of one speaker at most this far apart (seconds) are read as one
     stretch, so a number split by a pause is found whole.
+    `asked_for`: redact the whole answer to a question for personal data in which
+    nothing of the kind asked for was found (`_asked`; fail closed).
     """
 
     entities: tuple[str, ...] = ENTITIES
@@ -116,6 +118,7 @@ class PiiParams:
     score_threshold: float = 0.5
     context_seconds: float = 30.0
     join_gap: float = 5.0
+    asked_for: bool = True
 
     def __post_init__(self) -> None:
         unknown = [e for e in self.entities if e not in ENTITIES]
@@ -134,4 +137,5 @@ class PiiParams:
             "score_threshold": self.score_threshold,
             "context_seconds": self.context_seconds,
             "join_gap": self.join_gap,
+            "asked_for": self.asked_for,
         }

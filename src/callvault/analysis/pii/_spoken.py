@@ -132,7 +132,26 @@ _DE_COMPOUND = re.compile(
     r"^(ein|zwei|drei|vier|fünf|fuenf|sechs|sieben|acht|neun)und"
     r"(zwanzig|dreißig|dreissig|vierzig|fünfzig|fuenfzig|sechzig|siebzig|achtzig|neunzig)$"
 )
-_WRITTEN = re.compile(r"^\+?\(?\d+(?:[)\-/. ]+\d+)*\)?$")
+# "-1": Whisper writes digits read one by one ("four one one one") as "4 -1 -1 -1".
+_WRITTEN = re.compile(r"^[+-]?\(?\d+(?:[)\-/. ]+\d+)*\)?$")
+# What Whisper tiny writes for a digit word it misheard inside a read-out number ("four
+# five five six ... eight six eight nine, nine eight" -> "8689, I'm 855"; "five five five"
+# -> "fine, fine, fine"; "zero two zero" -> "nearer to nearer"). Such a word counts as a
+# digit only inside a run of numbers (see `_soft_ok`), never on its own.
+_SOFT_EN = {
+    "i'm": "9",
+    "im": "9",
+    "nein": "9",
+    "hine": "9",
+    "fine": "5",
+    "for": "4",
+    "fore": "4",
+    "to": "2",
+    "too": "2",
+    "won": "1",
+    "ate": "8",
+    "nearer": "0",
+}
 _ORDINAL_DIGITS = re.compile(r"^(\d{1,2})(st|nd|rd|th|\.)$")
 
 MONTHS: dict[str, int] = {
@@ -250,6 +269,8 @@ def _kind(token: Token, tables: _Tables) -> _Kind | None:
         return ("double", str(_DOUBLE[norm]))
     if norm in _OH and tables is _TABLES["en"]:
         return ("oh", "0")
+    if norm in _SOFT_EN and tables is _TABLES["en"]:
+        return ("soft", _SOFT_EN[norm])
     if norm in _FILLERS:
         return ("filler", "")
     return None
@@ -265,6 +286,7 @@ class DigitRun:
     last: int
     groups: tuple[int, ...]  # digits contributed per token, in order (empty tokens left out)
     written: tuple[str, ...]  # the raw text of tokens written with digits ("078-05-1120")
+    soft: frozenset[int] = frozenset()  # positions of misheard digit words ("I'm", "fine")
 
     def sub(self, lo: int, hi: int) -> DigitRun:
         """The run of digits `lo:hi`."""
@@ -277,7 +299,13 @@ class DigitRun:
                 previous = owner
             groups[-1] += 1
         return DigitRun(
-            self.digits[lo:hi], owners, owners[0], owners[-1], tuple(groups), self.written
+            self.digits[lo:hi],
+            owners,
+            owners[0],
+            owners[-1],
+            tuple(groups),
+            self.written,
+            self.soft,
         )
 
     def boundaries(self) -> list[int]:
@@ -335,7 +363,7 @@ def _combine(kinds: list[tuple[int, _Kind]]) -> tuple[str, list[int]]:
             else:
                 emit(value + "0", [pos])
                 i += 1
-        elif kind in ("unit", "teen", "digits", "oh"):
+        elif kind in ("unit", "teen", "digits", "oh", "soft"):
             emit(value, [pos])
             i += 1
         else:  # a filler, or "hundred"/"double" without a number: says no digit
@@ -359,6 +387,15 @@ def digit_runs(tokens: Sequence[Token], language: str | None) -> list[DigitRun]:
             j += 1
         while kinds[j] == ("filler", ""):
             j -= 1
+        end = j
+        if not _soft_ok(kinds, i, j):  # stray soft words at the edges are words, not digits
+            while i <= j and (kinds[i] or ("", ""))[0] in ("soft", "filler"):
+                i += 1
+            while j >= i and (kinds[j] or ("", ""))[0] in ("soft", "filler"):
+                j -= 1
+            if j < i or not _soft_ok(kinds, i, j):
+                i = end + 1
+                continue
         items = [(k, kind) for k in range(i, j + 1) if (kind := kinds[k]) is not None]
         digits, owners = _combine(items)
         if digits:
@@ -372,11 +409,22 @@ def digit_runs(tokens: Sequence[Token], language: str | None) -> list[DigitRun]:
             written = tuple(
                 tokens[k].raw for k in range(i, j + 1) if (kinds[k] or ("", ""))[0] == "digits"
             )
+            soft = frozenset(k for k in range(i, j + 1) if (kinds[k] or ("", ""))[0] == "soft")
             runs.append(
-                DigitRun(digits, tuple(owners), owners[0], owners[-1], tuple(groups), written)
+                DigitRun(digits, tuple(owners), owners[0], owners[-1], tuple(groups), written, soft)
             )
-        i = j + 1
+        i = end + 1
     return runs
+
+
+def _soft_ok(kinds: list[_Kind | None], i: int, j: int) -> bool:
+    """Whether the run `i..j` may read its misheard digit words as digits: it has at least
+    two tokens written or said as numbers, or three misheard ones ("fine, fine, fine"), or
+    none at all."""
+    names = [(kinds[k] or ("", ""))[0] for k in range(i, j + 1)]
+    soft = names.count("soft")
+    hard = sum(1 for n in names if n not in ("soft", "filler", "hundred", "thousand", "double"))
+    return soft == 0 or hard >= 2 or soft >= 3
 
 
 def _starts(kinds: list[_Kind | None], i: int) -> bool:
@@ -398,7 +446,7 @@ def _continues(kinds: list[_Kind | None], i: int) -> bool:
 
 
 def _is_numeric(kind: _Kind | None) -> bool:
-    return kind is not None and kind[0] not in ("filler", "oh", "hundred", "thousand")
+    return kind is not None and kind[0] not in ("filler", "oh", "hundred", "thousand", "soft")
 
 
 @dataclass(frozen=True)
@@ -444,7 +492,7 @@ def alnum_runs(tokens: Sequence[Token], language: str | None) -> list[AlnumRun]:
     for i, token in enumerate(tokens):
         raw = token.raw.strip(_EDGE_PUNCT)
         kind = _kind(token, tables)
-        if kind is not None and kind[0] != "filler" and not _LETTERS.match(raw):
+        if kind is not None and kind[0] not in ("filler", "soft") and not _LETTERS.match(raw):
             numeric.append((i, kind))
         elif raw and _LETTERS.match(raw):
             flush_numbers()
@@ -511,6 +559,8 @@ CONTEXT_KEYWORDS: dict[str, tuple[str, ...]] = {
         "phone number",
         "telephone",
         "number",
+        "direct line",
+        "landline",
         "call me",
         "call you",
         "reach me",
@@ -552,6 +602,16 @@ CONTEXT_KEYWORDS: dict[str, tuple[str, ...]] = {
         "adresse",
         "wohne",
         "anschrift",
+    ),
+    "email": (
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "mail address",
+        "e-mail-adresse",
+        "email-adresse",
+        "mailadresse",
     ),
     "negative": (
         "order",
@@ -635,7 +695,7 @@ def date_spans(tokens: Sequence[Token], language: str | None) -> list[tuple[int,
         if norm.endswith(("th", "st", "nd", "rd")) and "-" in norm:  # "twenty-first"
             return True
         kind = _kind(tokens[i], tables)
-        return kind is not None and kind[0] not in ("filler", "double")
+        return kind is not None and kind[0] not in ("filler", "double", "soft")
 
     i = 0
     while i < len(tokens):

@@ -1,0 +1,127 @@
+"""Fail closed where recognition failed: the answer to a question for personal data.
+
+When one party asks for a card number, a security code, an e-mail address, ... and the
+other party's answer holds no finding of that kind, the recogniser most likely garbled
+what was said ("jane dot doe at example dot com" heard as "an einer Punkt ..."). The
+answer is then redacted whole, as the kind asked for, with a low confidence and the
+recognizer "callvault:asked-for": muting a sentence too many is cheaper than leaving a
+card number in the audio.
+
+The answer is the other party's utterances that start within `ANSWER_WINDOW` seconds of
+the question's end, up to the asker's next utterance, at most `MAX_ANSWERS` of them, none
+longer than `MAX_ANSWER_SECONDS` (a long monologue is not an answer). Recordings without
+distinct speakers (undiarized mono) are skipped: there is no other party to tell apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from callvault.analysis._records import Transcript
+from callvault.analysis.pii._records import (
+    CARD_EXPIRY,
+    CREDIT_CARD,
+    CVV,
+    DATE_OF_BIRTH,
+    EMAIL,
+    IBAN,
+    PHONE,
+    US_SSN,
+    PiiFinding,
+)
+
+__all__ = ["ASKED_CONFIDENCE", "asked_for"]
+
+ASKED_CONFIDENCE = 0.4
+ANSWER_WINDOW = 10.0
+MAX_ANSWERS = 2
+MAX_ANSWER_SECONDS = 20.0
+
+# What a request for each kind sounds like (English and German); matched on the
+# question's utterance, case-insensitively.
+_ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        CVV,
+        re.compile(
+            r"\b(security code|cvv|cvc|three digits? on the back|prüfziffer|sicherheitscode)\b"
+        ),
+    ),
+    (CARD_EXPIRY, re.compile(r"\b(expir\w*|valid (until|thru|through)|ablaufdatum|gültig bis)\b")),
+    (
+        CREDIT_CARD,
+        re.compile(r"\b(card number|long number on the card|kartennummer|kreditkartennummer)\b"),
+    ),
+    (US_SSN, re.compile(r"\b(social security|ssn)\b")),
+    (IBAN, re.compile(r"\b(iban|account number|kontonummer)\b")),
+    (EMAIL, re.compile(r"\b(e-?mail|email address|e-mail-adresse)\b")),
+    (
+        PHONE,
+        re.compile(
+            r"\b(phone number|telephone number|number to reach you|call you back on"
+            r"|telefonnummer|rückrufnummer)\b"
+        ),
+    ),
+    (DATE_OF_BIRTH, re.compile(r"\b(date of birth|birthday|born|geburtsdatum|geboren)\b")),
+)
+_QUESTION = re.compile(
+    r"(\?|\b(what|which|can i|could i|may i|could you|can you|would you|please|tell me|give me|"
+    r"read|spell|confirm|wie|welche|was ist|können sie|könnten sie|bitte|nennen sie)\b)",
+    re.IGNORECASE,
+)
+
+
+def _asked_kinds(text: str) -> list[str]:
+    lowered = text.lower()
+    if not _QUESTION.search(lowered):
+        return []
+    return [kind for kind, pattern in _ASKS if pattern.search(lowered)]
+
+
+def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[PiiFinding]:
+    """Findings for answers to questions for personal data where none was found."""
+    utterances = transcript.utterances
+    if len({u.speaker for u in utterances}) < 2:
+        return []
+    found = {(f.utterance, f.entity) for f in findings}
+    found_any = {f.utterance for f in findings}
+    added: list[PiiFinding] = []
+    taken: set[int] = set()
+    for q, question in enumerate(utterances):
+        kinds = _asked_kinds(question.text)
+        if not kinds:
+            continue
+        answers: list[int] = []
+        for a in range(q + 1, len(utterances)):
+            answer = utterances[a]
+            if answer.start > question.end + ANSWER_WINDOW or len(answers) >= MAX_ANSWERS:
+                break
+            if answer.speaker == question.speaker:
+                if answer.start > question.end:
+                    break  # the asker speaks again: the answer, if any, came before
+                continue
+            answers.append(a)
+        if any((a, kind) in found for a in answers for kind in kinds):
+            continue  # the answer was recognised as what was asked for
+        for a in answers:
+            answer = utterances[a]
+            if a in taken or a in found_any or not answer.words:
+                continue
+            if answer.end - answer.start > MAX_ANSWER_SECONDS:
+                continue
+            taken.add(a)
+            added.append(
+                PiiFinding(
+                    entity=kinds[0],
+                    utterance=a,
+                    first_word=0,
+                    last_word=len(answer.words) - 1,
+                    start=answer.words[0].start,
+                    end=answer.words[-1].end,
+                    channel=answer.channel,
+                    speaker=answer.speaker,
+                    confidence=ASKED_CONFIDENCE,
+                    recognizer="callvault:asked-for",
+                )
+            )
+    return added
