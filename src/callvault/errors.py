@@ -18,6 +18,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "KeyDestroyed",
+    "NotAuthenticated",
     "NotAuthorized",
     "NotFound",
     "ParseError",
@@ -95,6 +96,10 @@ class RecordingRefused(InputError):
 
 class NotAuthorized(CallvaultError):
     """The actor may not perform this action on this object."""
+
+
+class NotAuthenticated(NotAuthorized):
+    """No valid credentials came with the request (a session cookie or a bearer token)."""
 
 
 class ErasureRefused(CallvaultError):

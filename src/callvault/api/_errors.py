@@ -21,6 +21,7 @@ STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
     (errors.RecordingRefused, 409),
     (errors.ConfigError, 400),
     (errors.InputError, 400),
+    (errors.NotAuthenticated, 401),
     (errors.NotAuthorized, 403),
     (errors.Restricted, 403),
     (errors.Quarantined, 409),

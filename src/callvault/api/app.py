@@ -137,6 +137,10 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
     )
     app.state.config = config
     app.add_exception_handler(CallvaultError, error_response)
+    from callvault.api.routers import auth, calls
+
+    for router in (auth.router, calls.router):
+        app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(_Metrics, registry=registry)
 
     @app.get("/healthz", tags=["operations"])

@@ -112,25 +112,46 @@ def listen_audio(
     return written, pcm.shape[1] / rate
 
 
-def call_document(vault: Vault, call_id: str, *, purpose: str | None) -> dict[str, Any]:
+def call_document(
+    vault: Vault,
+    call_id: str,
+    *,
+    purpose: str | None,
+    actor: str | None = None,
+    transcript: bool = True,
+    insights: bool = True,
+) -> dict[str, Any]:
     """`show --json`: the call's record plus its transcript, `insights` and `redactions`
     (null until processed) and `restricted`, the id of the restriction of processing that
     covers it, or null. The content of a restricted call is null too unless `purpose`
     names an art. 18(2) ground ("legal-claim: ..."): the metadata stays visible, the
-    content does not."""
+    content does not. `transcript` and `insights` False leave those parts null without
+    reading them (a role that may see only metadata)."""
     from callvault.services.insight_corrections import apply_corrections
     from callvault.services.process import transcript_json
 
-    document = vault.get_call(call_id, purpose=purpose).to_json()
+    document = vault.get_call(call_id, actor=actor, purpose=purpose).to_json()
     restricted = vault.restriction_for_call(call_id)
     readable = restricted is None or restriction_ground(purpose) is not None
-    stored = vault.read_transcript(call_id, purpose=purpose) if readable else None
+    stored = (
+        vault.read_transcript(call_id, actor=actor, purpose=purpose)
+        if readable and transcript
+        else None
+    )
     document["transcript"] = transcript_json(stored) if stored is not None else None
-    insights = vault.read_insights(call_id, purpose=purpose) if readable else None
-    parsed = json.loads(insights) if insights is not None else {}
+    found = (
+        vault.read_insights(call_id, actor=actor, purpose=purpose)
+        if readable and insights
+        else None
+    )
+    parsed = json.loads(found) if found is not None else {}
     corrections = (
-        [c for c in vault.corrections(call_id, purpose=purpose) if c.target == "insight"]
-        if insights is not None and vault.correction_ids(call_id)
+        [
+            c
+            for c in vault.corrections(call_id, actor=actor, purpose=purpose)
+            if c.target == "insight"
+        ]
+        if found is not None and vault.correction_ids(call_id)
         else []
     )
     document["insights"] = apply_corrections(parsed.get("insights"), corrections)

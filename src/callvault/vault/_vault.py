@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, delete, func, or_, select, text
+from sqlalchemy import Engine, delete, false, func, or_, select, text
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -134,6 +134,30 @@ def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _call_conditions(
+    agents: Sequence[str] | None,
+    direction: str | None,
+    language: str | None,
+    consent_state: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[Any]:
+    conditions: list[Any] = []
+    if agents is not None:
+        conditions.append(CallRow.agent.in_(list(agents)) if agents else false())
+    if direction is not None:
+        conditions.append(CallRow.direction == direction)
+    if language is not None:
+        conditions.append(CallRow.language == language)
+    if consent_state is not None:
+        conditions.append(CallRow.consent_state == consent_state)
+    if since is not None:
+        conditions.append(CallRow.started_at >= since)
+    if until is not None:
+        conditions.append(CallRow.started_at < until)
+    return conditions
 
 
 class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserOps):
@@ -546,10 +570,28 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
             self._record(session, "call.show", "call", call_id, actor=actor, purpose=purpose)
         return record
 
+    def call_agent(self, call_id: str) -> str | None:
+        """The agent (a username) of a call, for access decisions (not audited: ids only).
+        NotFound when there is no such call."""
+        with self._read() as session:
+            return self._call_row(session, call_id).agent
+
     def list_calls(
-        self, *, limit: int | None = None, actor: str | None = None, purpose: str | None = None
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        agents: Sequence[str] | None = None,
+        direction: str | None = None,
+        language: str | None = None,
+        consent_state: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        purpose: str | None = None,
     ) -> list[CallSummary]:
-        """Calls, newest first; the listing is audited."""
+        """Calls, newest first, optionally filtered (`agents`: only calls of these agents,
+        an empty list meaning none; `since`/`until` on the call's start); audited."""
         with self._write() as session:
             participants = (
                 select(ParticipantRow.call_id, func.count().label("n"))
@@ -562,8 +604,13 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
                 .outerjoin(participants, participants.c.call_id == CallRow.id)
                 .order_by(CallRow.created_at.desc(), CallRow.id)
             )
+            query = query.where(*_call_conditions(
+                agents, direction, language, consent_state, since, until
+            ))  # fmt: skip
             if limit is not None:
                 query = query.limit(limit)
+            if offset:
+                query = query.offset(offset)
             summaries = [
                 CallSummary(
                     id=call.id,
@@ -590,6 +637,22 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
                 details={"count": len(summaries)},
             )
         return summaries
+
+    def count_calls(
+        self,
+        *,
+        agents: Sequence[str] | None = None,
+        direction: str | None = None,
+        language: str | None = None,
+        consent_state: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many calls `list_calls` with the same filters finds (not audited: a count)."""
+        with self._read() as session:
+            conditions = _call_conditions(agents, direction, language, consent_state, since, until)
+            query = select(func.count()).select_from(CallRow).where(*conditions)
+            return int(session.execute(query).scalar_one())
 
     def _data_key(self, session: Session, recording: RecordingRow | str) -> bytes:
         rid = recording if isinstance(recording, str) else recording.id

@@ -1,0 +1,83 @@
+"""Who is asking: a bearer API token or a browser session cookie, checked on the server
+for every request; and the access check of one call.
+
+A session cookie is HttpOnly, SameSite=Lax, Secure unless served over plain HTTP on
+loopback; unsafe methods (POST, PUT, PATCH, DELETE) with a session must carry the
+session's CSRF token in `X-CSRF-Token` (or a form field `csrf_token`). Bearer tokens need
+no CSRF token: a browser never sends them by itself.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from callvault.errors import NotAuthenticated, NotAuthorized
+from callvault.services.access import CallScope, Principal, require
+from callvault.vault import Vault
+
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "call_scope",
+    "principal",
+    "require_call",
+    "vault_of",
+]
+
+SESSION_COOKIE = "callvault_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def vault_of(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+async def principal(request: Request) -> Principal:
+    """The FastAPI dependency of every endpoint that needs a user."""
+    vault = vault_of(request)
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        try:
+            user, token = vault.resolve_token(header[7:].strip())
+        except NotAuthorized as exc:
+            raise NotAuthenticated(str(exc)) from None
+        found = Principal(user.username, user.role, user.team, frozenset(token.scopes))
+        request.state.principal = found
+        return found
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        raise NotAuthenticated("sign in, or send an API token as 'Authorization: Bearer cvt_...'")
+    try:
+        user, session = vault.resolve_session(secret)
+    except NotAuthorized as exc:
+        raise NotAuthenticated(str(exc)) from None
+    if request.method not in _SAFE:
+        csrf = request.headers.get(CSRF_HEADER)
+        if csrf is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            csrf = value if isinstance(value, str) else None
+        if not csrf or not vault.check_csrf(session, csrf):
+            raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
+    found = Principal(user.username, user.role, user.team, None)
+    request.state.principal = found
+    request.state.session = session
+    return found
+
+
+def call_scope(vault: Vault, call_id: str) -> CallScope:
+    """The access facts of a call (not audited: ids only). NotFound when it does not
+    exist, with the message a call out of reach gets."""
+    agent = vault.call_agent(call_id)
+    return CallScope(call_id, agent, vault.team_of(agent) if agent else None)
+
+
+def require_call(vault: Vault, who: Principal, action: str, call_id: str) -> None:
+    """Raise NotFound (out of reach: the call looks absent) or NotAuthorized."""
+    require(who, action, call_scope(vault, call_id))

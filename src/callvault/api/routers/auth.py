@@ -1,0 +1,68 @@
+"""Signing in and out (browser sessions) and who the caller is."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from callvault.api._auth import SESSION_COOKIE, principal, vault_of
+from callvault.errors import NotAuthenticated, NotAuthorized
+from callvault.services.access import Principal
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class Login(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+def _secure(request: Request) -> bool:
+    # A cookie over plain HTTP is only acceptable on loopback (`callvault serve` default).
+    host = request.url.hostname or ""
+    return request.url.scheme == "https" or host not in ("127.0.0.1", "localhost", "::1")
+
+
+@router.post("/login")
+def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
+    """Check the password; set the session cookie and return the CSRF token that unsafe
+    requests of this session must send in `X-CSRF-Token`."""
+    vault = vault_of(request)
+    try:
+        user = vault.authenticate(body.username, body.password)
+    except NotAuthorized as exc:
+        raise NotAuthenticated(str(exc)) from None
+    secret, csrf, expires = vault.create_session(user)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        expires=expires,
+        path="/",
+    )
+    return {"user": user.to_json(), "csrf_token": csrf, "expires_at": expires.isoformat()}
+
+
+@router.post("/logout")
+def logout(
+    request: Request, response: Response, who: Annotated[Principal, Depends(principal)]
+) -> dict[str, bool]:
+    """End this browser session (a bearer token stays valid: revoke it instead)."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    ended = vault_of(request).end_session(secret) if secret else False
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return {"ended": ended}
+
+
+@router.get("/me")
+def me(request: Request, who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
+    """The signed-in user, their role and team, and the token's scopes (null: a session)."""
+    user = vault_of(request).get_user(who.username)
+    return {
+        "user": user.to_json(),
+        "scopes": sorted(who.scopes) if who.scopes is not None else None,
+    }

@@ -1,0 +1,209 @@
+"""The calls API against a real vault on both databases: sign-in, sessions with CSRF,
+bearer tokens with scopes, per-call access (404 out of reach), audio with HTTP Range,
+uploads and corrections."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from _audio import tone, wav_bytes
+from _scripted_asr import CARD_CALL, ScriptedPipeline
+from callvault.api import create_app
+from callvault.capture import FileImportOptions, import_bytes
+from callvault.config import Config
+from callvault.services import process_call
+from callvault.vault import Vault
+
+PASSWORD = "correct horse battery"
+
+
+@dataclasses.dataclass
+class World:
+    client: TestClient
+    vault: Vault
+    calls: dict[str, str]  # agent -> call id
+    tokens: dict[str, str]  # username -> bearer secret
+
+    def bearer(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+
+def _call(vault: Vault, agent: str, seed: int) -> str:
+    data = wav_bytes(tone(9.0, 16000, 2, seed=seed), 16000)
+    opts = FileImportOptions(
+        caller="+14155550100",
+        callee="+442071838750",
+        direction="outbound",
+        agent=agent,
+        started_at="2026-03-02T09:30:00Z",
+        language="en",
+    )
+    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
+
+
+@pytest.fixture
+def world(config: Config, vault: Vault) -> Iterator[World]:
+    config = dataclasses.replace(config, workers=1)
+    users = {
+        "root": ("admin", None),
+        "cora": ("compliance", None),
+        "mona": ("manager", "east"),
+        "alice": ("rep", "east"),
+        "bob": ("rep", "east"),
+        "carol": ("rep", "west"),
+        "otto": ("auditor", None),
+    }
+    tokens = {}
+    for name, (role, team) in users.items():
+        vault.add_user(name, PASSWORD, role, team=team)
+        scopes = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
+        tokens[name] = vault.create_token(name, "test", scopes, 1)[1]
+    calls = {
+        agent: _call(vault, agent, seed) for seed, agent in enumerate(["alice", "bob", "carol"])
+    }
+    process_call(config, calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
+    with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
+        yield World(client, vault, calls, tokens)
+
+
+def test_sign_in_session_and_csrf(world: World) -> None:
+    client = world.client
+    assert client.get("/api/v1/auth/me").status_code == 401
+    bad = client.post("/api/v1/auth/login", json={"username": "alice", "password": "nope"})
+    assert bad.status_code == 401
+    assert "nope" not in bad.text
+    signed = client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert signed.status_code == 200
+    csrf = signed.json()["csrf_token"]
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    me = client.get("/api/v1/auth/me").json()
+    assert me["user"]["username"] == "alice" and me["scopes"] is None
+    # An unsafe request of a session needs its CSRF token.
+    body = {"section": "actions", "index": 0, "field": "due", "value": "2026-03-06", "reason": "r"}
+    call = world.calls["alice"]
+    refused = client.post(f"/api/v1/calls/{call}/corrections", json=body)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
+    done = client.post(
+        f"/api/v1/calls/{call}/corrections", json=body, headers={"X-CSRF-Token": csrf}
+    )
+    assert done.status_code == 201, done.text
+    assert client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}).json() == {
+        "ended": True
+    }
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("who", "visible"),
+    [
+        ("root", {"alice", "bob", "carol"}),
+        ("cora", {"alice", "bob", "carol"}),
+        ("mona", {"alice", "bob"}),
+        ("alice", {"alice"}),
+        ("carol", {"carol"}),
+        ("otto", {"alice", "bob", "carol"}),
+    ],
+)
+def test_each_role_lists_and_reads_only_its_calls(
+    world: World, who: str, visible: set[str]
+) -> None:
+    listed = world.client.get("/api/v1/calls", headers=world.bearer(who)).json()
+    assert {c["agent"] for c in listed["calls"]} == visible
+    assert listed["total"] == len(visible)
+    for agent, call_id in world.calls.items():
+        got = world.client.get(f"/api/v1/calls/{call_id}", headers=world.bearer(who))
+        if agent in visible:
+            assert got.status_code == 200
+        else:  # out of reach looks exactly like a call that does not exist
+            assert got.status_code == 404
+            missing = world.client.get("/api/v1/calls/" + "0" * 32, headers=world.bearer(who))
+            assert got.json()["error"]["message"].replace(call_id, "X") == missing.json()["error"][
+                "message"
+            ].replace("0" * 32, "X")
+
+
+def test_auditor_sees_metadata_only(world: World) -> None:
+    call = world.calls["alice"]
+    shown = world.client.get(f"/api/v1/calls/{call}", headers=world.bearer("otto")).json()
+    assert shown["id"] == call and shown["transcript"] is None and shown["insights"] is None
+    audio = world.client.get(f"/api/v1/calls/{call}/audio", headers=world.bearer("otto"))
+    assert audio.status_code == 403
+    full = world.client.get(f"/api/v1/calls/{call}", headers=world.bearer("alice")).json()
+    assert full["transcript"]["utterances"][1]["text"] == "it is [CREDIT_CARD] thanks"
+
+
+def test_audio_with_range_decrypts_what_is_asked(world: World) -> None:
+    call = world.calls["alice"]
+    headers = world.bearer("alice")
+    whole = world.client.get(f"/api/v1/calls/{call}/audio", headers=headers)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    assert whole.content[:4] == b"RIFF"
+    part = world.client.get(
+        f"/api/v1/calls/{call}/audio", headers={**headers, "Range": "bytes=1000-1999"}
+    )
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 1000-1999/{len(whole.content)}"
+    assert part.content == whole.content[1000:2000]
+    beyond = world.client.get(
+        f"/api/v1/calls/{call}/audio",
+        headers={**headers, "Range": f"bytes={len(whole.content)}-"},
+    )
+    assert beyond.status_code == 416
+    listened = [e for e in world.vault.audit_entries() if e.action == "recording.listen"]
+    assert {e.actor for e in listened} == {"user:alice"}
+
+
+def test_token_scopes_limit_the_role(world: World) -> None:
+    _, secret = world.vault.create_token("alice", "read-only", ["calls:read"], 1)
+    headers = {"Authorization": f"Bearer {secret}"}
+    call = world.calls["alice"]
+    assert world.client.get(f"/api/v1/calls/{call}", headers=headers).status_code == 200
+    audio = world.client.get(f"/api/v1/calls/{call}/audio", headers=headers)
+    assert audio.status_code == 403 and "audio:read" in audio.json()["error"]["message"]
+    wrong = world.client.get("/api/v1/calls", headers={"Authorization": "Bearer cvt_nothing"})
+    assert wrong.status_code == 401
+
+
+def test_upload_by_a_rep_is_their_own_call(world: World) -> None:
+    data = wav_bytes(tone(3.0, 16000, 2, seed=42), 16000)
+    form = {
+        "caller": "+14155550100",
+        "callee": "+442071838750",
+        "direction": "outbound",
+        "consent": "pre-call-notice",
+    }
+    sent = world.client.post(
+        "/api/v1/calls",
+        headers=world.bearer("bob"),
+        data=form,
+        files={"file": ("new.wav", data, "audio/wav")},
+    )
+    assert sent.status_code == 201, sent.text
+    call_id = sent.json()["call_id"]
+    assert world.vault.call_agent(call_id) == "bob"
+    other = world.client.post(
+        "/api/v1/calls",
+        headers=world.bearer("bob"),
+        data={**form, "agent": "carol"},
+        files={"file": ("x.wav", data, "audio/wav")},
+    )
+    assert other.status_code == 403
+    auditor = world.client.post(
+        "/api/v1/calls",
+        headers=world.bearer("otto"),
+        data=form,
+        files={"file": ("x.wav", data, "audio/wav")},
+    )
+    assert auditor.status_code == 403
+    junk = world.client.post(
+        "/api/v1/calls",
+        headers=world.bearer("bob"),
+        data=form,
+        files={"file": ("x.wav", b"not audio at all", "audio/wav")},
+    )
+    assert junk.status_code == 415
