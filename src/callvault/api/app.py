@@ -137,10 +137,13 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
     )
     app.state.config = config
     app.add_exception_handler(CallvaultError, error_response)
-    from callvault.api.routers import auth, calls
+    from callvault.api.routers import ROUTERS
 
-    for router in (auth.router, calls.router):
+    for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    from callvault.web import mount
+
+    mount(app)
     app.add_middleware(_Metrics, registry=registry)
 
     @app.get("/healthz", tags=["operations"])

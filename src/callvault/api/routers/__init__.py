@@ -1,1 +1,14 @@
-"""The API's routers, one per area; each endpoint checks access, then calls a service."""
+"""The API's routers, one per area; each endpoint checks access, then calls a service.
+
+`ROUTERS` is what `create_app` mounts under `/api/v1`, in this order.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from callvault.api.routers import auth, calls
+
+ROUTERS: tuple[APIRouter, ...] = (auth.router, calls.router)
+
+__all__ = ["ROUTERS"]
