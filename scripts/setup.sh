@@ -16,10 +16,10 @@ esac
 
 # Debian packages: espeak-ng speaks the sample call (and, later, spoken notices);
 # with --dev, tshark is the peer bench/capture.py measures the capture reader against,
-# and baresip-core (baresip without its GUI recommends) the two real SIP user agents
-# tests/capture_live records a call between.
+# baresip-core (baresip without its GUI recommends) the two real SIP user agents
+# tests/capture_live records a call between, and chromium the browser tests/web drives.
 apt_packages=(espeak-ng)
-if [ "${1:-}" = "--dev" ]; then apt_packages+=(tshark baresip-core); fi
+if [ "${1:-}" = "--dev" ]; then apt_packages+=(tshark baresip-core chromium); fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
