@@ -512,3 +512,13 @@ def test_asked_for_needs_a_question_another_speaker_and_a_prompt_answer(
     off = PiiDetector(PiiParams(asked_for=False))
     garbled = utt("account setting number not code", "customer", 3.0, 1)
     assert off.detect(transcript(ask, garbled)) == ()
+
+
+def test_an_address_written_as_dotted_fragments_is_an_email(detector: PiiDetector) -> None:
+    # What tiny.en wrote for "jane dot doe at example dot com" in a scripted call.
+    said = utt("please send it to jane .gov. example .com. thanks", "customer", 0.0, 1)
+    (finding,) = [f for f in detector.detect(transcript(said)) if f.entity == EMAIL]
+    assert (finding.first_word, finding.last_word) == (4, 7)
+    assert finding.recognizer == "callvault:dotted-address"
+    one = utt("our site is example .com. have a look", "customer", 0.0, 1)
+    assert [f for f in detector.detect(transcript(one)) if f.entity == EMAIL] == []

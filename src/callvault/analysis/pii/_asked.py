@@ -125,3 +125,56 @@ def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[Pi
                 )
             )
     return added
+
+
+_DOTTED = re.compile(r"^\.[a-z]{2,24}[.,!?]?$")
+_MAX_DOTTED_WORDS = 6
+
+
+def dotted_addresses(
+    transcript: Transcript, findings: Sequence[PiiFinding], tlds: frozenset[str]
+) -> list[PiiFinding]:
+    """E-mail addresses whose "at" and "dot" the recogniser wrote as dotted fragments
+    ("jane .gov. example .com."): a run of words ending in a known top-level domain
+    written ".com", with at least two dotted fragments in it. Found anywhere, without
+    context (a web address said this way is cut too: the cheaper mistake)."""
+    taken = {(f.utterance, w) for f in findings for w in range(f.first_word, f.last_word + 1)}
+    added: list[PiiFinding] = []
+    for u, utterance in enumerate(transcript.utterances):
+        words = [w.text.strip().lower() for w in utterance.words]
+        for last, word in enumerate(words):
+            if not _DOTTED.match(word) or word.strip(".,!?") not in tlds:
+                continue
+            # Back over fragments and the single words between them ("jane", "example"):
+            # two plain words in a row are the sentence around the address.
+            first, plain = last, False
+            while first > 0 and last - first < _MAX_DOTTED_WORDS:
+                before = words[first - 1]
+                if _DOTTED.match(before):
+                    plain = False
+                elif before[:1].isalnum() and not before.endswith((",", ".", "!", "?")):
+                    if plain:
+                        break
+                    plain = True
+                else:
+                    break
+                first -= 1
+            dotted = sum(1 for w in words[first : last + 1] if _DOTTED.match(w))
+            if dotted < 2 or any((u, w) in taken for w in range(first, last + 1)):
+                continue
+            taken.update((u, w) for w in range(first, last + 1))
+            added.append(
+                PiiFinding(
+                    entity=EMAIL,
+                    utterance=u,
+                    first_word=first,
+                    last_word=last,
+                    start=utterance.words[first].start,
+                    end=utterance.words[last].end,
+                    channel=utterance.channel,
+                    speaker=utterance.speaker,
+                    confidence=0.6,
+                    recognizer="callvault:dotted-address",
+                )
+            )
+    return added

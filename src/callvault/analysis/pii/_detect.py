@@ -16,15 +16,16 @@ from dataclasses import replace
 
 from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis.insights._records import StageStamp
-from callvault.analysis.pii._asked import asked_for
+from callvault.analysis.pii._asked import asked_for, dotted_addresses
 from callvault.analysis.pii._recognizers import (
     Context,
     Hit,
+    known_tlds,
     load_presidio,
     presidio_hits,
     spoken_hits,
 )
-from callvault.analysis.pii._records import ENTITIES, PiiFinding, PiiParams, placeholder
+from callvault.analysis.pii._records import EMAIL, ENTITIES, PiiFinding, PiiParams, placeholder
 from callvault.analysis.pii._spoken import Token, find_keywords, normalise
 
 __all__ = ["STAMP", "PiiDetector", "redact_transcript"]
@@ -75,13 +76,13 @@ class PiiDetector:
             h for h in hits if h.entity in wanted and h.confidence >= self.params.score_threshold
         ]
         findings = _findings(transcript, tokens, _resolve(hits))
-        if not self.params.asked_for:
-            return findings
-        extra = [f for f in asked_for(transcript, findings) if f.entity in wanted]
-        if not extra:
-            return findings
-        merged = sorted(findings + tuple(extra), key=lambda f: (f.utterance, f.first_word))
-        return tuple(merged)
+        if EMAIL in wanted:
+            findings += tuple(dotted_addresses(transcript, findings, known_tlds()))
+        if self.params.asked_for:
+            findings += tuple(f for f in asked_for(transcript, findings) if f.entity in wanted)
+        return tuple(
+            sorted(findings, key=lambda f: (f.utterance, f.first_word, _PRIORITY[f.entity]))
+        )
 
 
 def _language(language: str | None) -> str | None:
