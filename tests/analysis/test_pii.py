@@ -345,7 +345,7 @@ def test_entities_filter_threshold_and_stamp(detector: PiiDetector) -> None:
     assert [f.entity for f in only_email.detect(transcript(said))] == [EMAIL]
     strict = PiiDetector(PiiParams(score_threshold=0.9))
     assert [f.entity for f in strict.detect(transcript(said))] == [EMAIL]
-    assert STAMP.name == "pii" and STAMP.version == "2"
+    assert STAMP.name == "pii" and STAMP.version == "3"
     assert only_email.stamp.params["entities"] == [EMAIL]
     assert ENTITIES[:3] == (CREDIT_CARD, CVV, CARD_EXPIRY)
     assert PAYMENT_ENTITIES == {CREDIT_CARD, CVV, CARD_EXPIRY}
@@ -410,6 +410,29 @@ def test_card_run_goes_on_over_a_misheard_nine(detector: PiiDetector) -> None:
     # "... eight six eight nine, nine eight five five": the second nine heard as "I'm"
     said = utt("you can charge my card, the number is 4556, 7375, 8689, I'm 855.")
     assert found(detector, said) == [(CREDIT_CARD, 0, 8, 12)]
+
+
+def test_a_card_number_half_heard_as_a_phone_number_is_cut_whole(
+    detector: PiiDetector,
+) -> None:
+    # What tiny.en made of the README demo's card number: "4556 7375" read as a phone
+    # number, then "-868i." and "I'm 855." that no digit rule reads.
+    said = utt("charge it to my card. The number is 4556-7375 -868i. I'm 855.")
+    assert found(detector, said) == [(CREDIT_CARD, 0, 8, 11)]
+    finding = detector.detect(transcript(said))[0]
+    assert finding.recognizer == "callvault:card-context"
+    # In the next utterance of the same reading too, and after a card question.
+    rest = utt("and then 8689 9855", start=5.0)
+    assert found(detector, utt("my card is 4556 7375"), rest)[-1] == (CREDIT_CARD, 1, 2, 3)
+
+
+def test_card_context_leaves_short_numbers_and_other_findings(detector: PiiDetector) -> None:
+    # Without a card named, digits are left to the other rules.
+    assert found(detector, utt("order 12 34 56 78 shipped")) == []
+    # An expiry ends the run: it stays an expiry.
+    said = utt("my card 4111 1111 1111 1111 expires 12/27")
+    kinds = [f[0] for f in found(detector, said)]
+    assert kinds.count(CREDIT_CARD) == 1 and CARD_EXPIRY in kinds
 
 
 def test_card_before_a_bare_number_beats_phone(detector: PiiDetector) -> None:

@@ -16,7 +16,7 @@ distinct speakers (undiarized mono) are skipped: there is no other party to tell
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from callvault.analysis._records import Transcript
 from callvault.analysis.pii._records import (
@@ -30,8 +30,9 @@ from callvault.analysis.pii._records import (
     US_SSN,
     PiiFinding,
 )
+from callvault.analysis.pii._spoken import normalise, numeric_weight
 
-__all__ = ["ASKED_CONFIDENCE", "asked_for"]
+__all__ = ["ASKED_CONFIDENCE", "asked_for", "card_context", "dotted_addresses"]
 
 ASKED_CONFIDENCE = 0.4
 ANSWER_WINDOW = 10.0
@@ -178,3 +179,124 @@ def dotted_addresses(
                 )
             )
     return added
+
+
+# A payment card named in the utterance, or said shortly before by anyone.
+_CARD_WORDS = re.compile(
+    r"\b(card|visa|mastercard|master card|amex|american express|discover"
+    r"|karte|kreditkarte|kartennummer|kreditkartennummer)\b"
+)
+CARD_CONTEXT_SECONDS = 15.0
+# Digits said in a card context make a card number from this many on (a whole number is
+# 13 to 19; a number half heard is still one). Fewer are left: "the card ending 4242".
+CARD_MIN_DIGITS = 8
+# Words between the numbers of one reading: "four five five six, uh, seven ...".
+_MAX_GAP_WORDS = 1
+_RELABELLED = (CREDIT_CARD, PHONE)
+
+
+def card_context(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[PiiFinding]:
+    """Numbers read out in a card context are the card number, whatever the recogniser
+    made of them: a run of number-like words (with at most one other word between two of
+    them) that says at least `CARD_MIN_DIGITS` digits, after a card is named in the
+    utterance or within `CARD_CONTEXT_SECONDS` before it. The run becomes one
+    CREDIT_CARD finding (recognizer "callvault:card-context"), replacing the phone or
+    card findings inside it: a card number half heard as a phone number and half as
+    words ("[PHONE] -868i. I'm 855.") is cut whole, and counts as payment data for what
+    is kept of the original. Returns the findings with these changes."""
+    utterances = transcript.utterances
+    language = transcript.language
+    mentions = [
+        u for u, utterance in enumerate(utterances) if _CARD_WORDS.search(utterance.text.lower())
+    ]
+    result = list(findings)
+    for u, utterance in enumerate(utterances):
+        norms = [normalise(w.text) for w in utterance.words]
+        start = _card_named_at(utterance.text, norms)
+        if start is None:
+            recent = any(
+                m < u and utterances[m].start >= utterance.start - CARD_CONTEXT_SECONDS
+                for m in mentions
+            )
+            if not recent:
+                continue
+            start = 0
+        covered: dict[int, PiiFinding] = {}
+        stops: set[int] = set()  # words of other findings (a CVV, an expiry) end a run
+        for finding in result:
+            if finding.utterance == u:
+                words = range(finding.first_word, finding.last_word + 1)
+                if finding.entity in _RELABELLED:
+                    covered.update((w, finding) for w in words)
+                else:
+                    stops.update(words)
+        weights = [
+            numeric_weight(norm, language) if w not in covered else max(4, len(norm))
+            for w, norm in enumerate(norms)
+        ]
+        for first, last in _numeric_runs(weights, start, stops):
+            if sum(weights[first : last + 1]) < CARD_MIN_DIGITS:
+                continue
+            inside = {covered[w] for w in range(first, last + 1) if w in covered}
+            if all(covered.get(w, None) is not None for w in range(first, last + 1)) and all(
+                f.entity == CREDIT_CARD for f in inside
+            ):
+                continue  # already one card number, as found
+            first = min([first, *(f.first_word for f in inside)])
+            last = max([last, *(f.last_word for f in inside)])
+            result = [f for f in result if f not in inside]
+            result.append(
+                PiiFinding(
+                    entity=CREDIT_CARD,
+                    utterance=u,
+                    first_word=first,
+                    last_word=last,
+                    start=utterance.words[first].start,
+                    end=utterance.words[last].end,
+                    channel=utterance.channel,
+                    speaker=utterance.speaker,
+                    confidence=0.5,
+                    recognizer="callvault:card-context",
+                )
+            )
+    return result
+
+
+def _card_named_at(text: str, norms: Sequence[str]) -> int | None:
+    """The index of the first word after the card is named in this utterance, or None."""
+    if not _CARD_WORDS.search(text.lower()):
+        return None
+    for w in range(len(norms)):
+        if _CARD_WORDS.search(" ".join(norms[: w + 1])):
+            return w + 1
+    return 0
+
+
+def _numeric_runs(
+    weights: Sequence[int], start: int, stops: Collection[int]
+) -> list[tuple[int, int]]:
+    """Runs of words with a weight, from `start`, joined across at most `_MAX_GAP_WORDS`
+    words without one; a word in `stops` ends a run."""
+    runs: list[tuple[int, int]] = []
+    first = last = -1
+    gap = 0
+    for w in range(start, len(weights)):
+        if w in stops:
+            if first >= 0:
+                runs.append((first, last))
+            first = last = -1
+            gap = 0
+        elif weights[w]:
+            if first < 0:
+                first = w
+            last = w
+            gap = 0
+        elif first >= 0:
+            gap += 1
+            if gap > _MAX_GAP_WORDS:
+                runs.append((first, last))
+                first = last = -1
+                gap = 0
+    if first >= 0:
+        runs.append((first, last))
+    return runs

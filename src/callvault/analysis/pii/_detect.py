@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis.insights._records import StageStamp
-from callvault.analysis.pii._asked import asked_for, dotted_addresses
+from callvault.analysis.pii._asked import asked_for, card_context, dotted_addresses
 from callvault.analysis.pii._recognizers import (
     Context,
     Hit,
@@ -31,7 +31,7 @@ from callvault.analysis.pii._spoken import Token, find_keywords, normalise
 __all__ = ["STAMP", "PiiDetector", "redact_transcript"]
 
 _NAME = "pii"
-_VERSION = "2"  # 2: answers to questions for personal data redacted when unrecognised
+_VERSION = "3"  # 2: unrecognised answers to questions for personal data; 3: card context
 STAMP = StageStamp(_NAME, _VERSION, PiiParams().to_json())
 
 _BACKCHANNEL_WORDS = 3
@@ -75,7 +75,7 @@ class PiiDetector:
         hits = [
             h for h in hits if h.entity in wanted and h.confidence >= self.params.score_threshold
         ]
-        findings = _findings(transcript, tokens, _resolve(hits))
+        findings = tuple(card_context(transcript, _findings(transcript, tokens, _resolve(hits))))
         if EMAIL in wanted:
             findings += tuple(dotted_addresses(transcript, findings, known_tlds()))
         if self.params.asked_for:

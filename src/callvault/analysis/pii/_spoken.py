@@ -27,6 +27,7 @@ __all__ = [
     "digit_runs",
     "find_keywords",
     "normalise",
+    "numeric_weight",
 ]
 
 
@@ -274,6 +275,24 @@ def _kind(token: Token, tables: _Tables) -> _Kind | None:
     if norm in _FILLERS:
         return ("filler", "")
     return None
+
+
+_LOOSE_DIGITS = re.compile(r"\d")
+
+
+def numeric_weight(norm: str, language: str | None) -> int:
+    """About how many digits the word `norm` says, loosely: digits written in it, even
+    with misheard letters around them ("-868i" is 3), or a spoken number word ("four" is
+    1, "twelve" 2), or a misheard digit word ("I'm" 1); 0 for any other word."""
+    written = len(_LOOSE_DIGITS.findall(norm))
+    if written:
+        return written
+    kind = _kind(Token(0, 0, norm, norm, 0.0, 0.0), _tables(language))
+    if kind is None or kind[0] in ("filler", "hundred", "thousand"):
+        return 0
+    if kind[0] == "double":
+        return 1
+    return max(1, len(kind[1]))
 
 
 @dataclass(frozen=True)
