@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -157,6 +158,16 @@ def _parse_entities(raw: str) -> tuple[str, ...]:
         )
     chosen = set(names) | set(PAYMENT_ENTITY_NAMES)
     return tuple(name for name in REDACTION_ENTITIES if name in chosen)
+
+
+def _parse_urls(raw: str) -> tuple[str, ...]:
+    """URLs separated by commas, each http:// or https:// with a host."""
+    urls = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("each URL must be http:// or https:// with a host")
+    return urls
 
 
 def _parse_seconds(low: float, high: float) -> Callable[[str], float]:
@@ -375,6 +386,20 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "webhook_urls",
+        "URLs, separated by commas, that receive the call.processed and call.erased "
+        "events, signed with HMAC-SHA256 and retried with backoff.",
+        _parse_urls,
+        tuple,
+    ),
+    Setting(
+        "webhook_secret",
+        "The HMAC-SHA256 key that signs webhook deliveries; needed with webhook_urls.",
+        str,
+        None,
+        secret=True,
+    ),
+    Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
         _parse_int_range(1, 64),
@@ -421,6 +446,8 @@ class Config:
     llm_url: str | None
     llm_model: str | None
     llm_api_key: str | None
+    webhook_urls: tuple[str, ...]
+    webhook_secret: str | None
     workers: int
     log_level: str
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from callvault.errors import NotAuthenticated, NotAuthorized
-from callvault.services.access import CallScope, Principal, require
+from callvault.services.access import CallScope, Principal, call_filter, require
 from callvault.vault import Vault
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "SESSION_COOKIE",
     "call_scope",
     "principal",
+    "reach_agents",
     "require_call",
     "vault_of",
 ]
@@ -69,6 +70,17 @@ async def principal(request: Request) -> Principal:
     request.state.principal = found
     request.state.session = session
     return found
+
+
+def reach_agents(vault: Vault, who: Principal) -> list[str] | None:
+    """The agents whose calls `who` may see (a rep: themself; a manager: their team);
+    None: every call."""
+    agent, team = call_filter(who)
+    if agent is not None:
+        return [agent]
+    if team is not None:
+        return vault.agents_of_team(team)
+    return None
 
 
 def call_scope(vault: Vault, call_id: str) -> CallScope:

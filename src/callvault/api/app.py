@@ -99,6 +99,72 @@ class _Metrics:
         await self.app(scope, receive, sending)
 
 
+_SMALL_BODIES = (b"application/json", b"application/x-www-form-urlencoded")
+_SMALL_BODY_LIMIT = 1 << 20
+
+
+class _RejectNul:
+    """Plain ASGI middleware: a NUL character in the path, the query string or a small
+    body (JSON, URL-encoded form) is answered 400 before any endpoint or page sees it.
+    PostgreSQL text cannot hold one, and no name, id or search has one. Small bodies are
+    read whole here (at most 1 MiB; a longer one is 413) and handed on unchanged;
+    uploads (multipart, audio) stream through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query.lower():
+            await _refuse(send, 400, "the request holds a NUL character; remove it")
+            return
+        content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+        if not content_type.startswith(_SMALL_BODIES):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > _SMALL_BODY_LIMIT:
+                await _refuse(send, 413, "the request body is longer than 1 MiB")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        # JSON escapes a NUL as \u0000, a URL-encoded form as %00.
+        escaped = b"\\u0000" if content_type.startswith(b"application/json") else b"%00"
+        if b"\x00" in body or escaped in body.lower():
+            await _refuse(send, 400, "the request body holds a NUL character; remove it")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    response = JSONResponse(
+        {"error": {"type": "InputError", "message": message}}, status_code=status
+    )
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
 def create_app(config: Config, *, vault: Vault | None = None, workers: bool = False) -> FastAPI:
     """The application for `config`; `vault` is opened (and closed) with the app unless
     given. With `workers`, `config.workers` job threads run in the process (the embedded
@@ -144,6 +210,7 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
     from callvault.web import mount
 
     mount(app)
+    app.add_middleware(_RejectNul)
     app.add_middleware(_Metrics, registry=registry)
 
     @app.get("/healthz", tags=["operations"])

@@ -324,12 +324,15 @@ class SearchIndex:
         exclude_calls: Collection[str] = (),
         limit: int = 20,
         offset: int = 0,
+        agents: Collection[str] | None = None,
     ) -> SearchPage:
         """Utterances matching ``query``, best first; newest first, with ``score`` 0, when
         more than the index's ``rank_limit`` (`RANK_LIMIT`) match.
 
         ``exclude_calls``: calls whose utterances are left out, in the query itself, so
-        that counts and pages are those of the rest (restricted calls, say).
+        that counts and pages are those of the rest (restricted calls, say). ``agents``:
+        only calls of these agents (a caller's reach: `services.access.call_filter`); an
+        empty collection matches nothing.
 
         ``query``: words (all must match), ``"phrases"`` and ``prefix*`` (see `_query`).
         Filters compare exactly; ``since`` is inclusive and ``until`` exclusive, both on
@@ -353,7 +356,12 @@ class SearchIndex:
             if value is not None:
                 filters.append(f"u.{column} = :{column}")
                 params[column] = value
-        binds = []
+        binds: list[BindParameter[Any]] = []
+        if agents is not None:
+            filters.append("u.agent IN :agents" if agents else "1 = 0")
+            if agents:
+                params["agents"] = sorted(set(agents))
+                binds.append(bindparam("agents", expanding=True))
         if since is not None:
             filters.append("u.started_at >= :since")
             params["since"] = _utc(since, "since")

@@ -398,6 +398,7 @@ class SemanticIndex:
         exclude_calls: Collection[str] = (),
         limit: int = 20,
         min_score: float | None = None,
+        agents: Collection[str] | None = None,
     ) -> list[SemanticHit]:
         """The ``limit`` utterances closest in meaning to ``query``, best first.
 
@@ -416,7 +417,9 @@ class SemanticIndex:
             raise InputError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         if min_score is not None and not math.isfinite(min_score):
             raise InputError("min_score must be a finite number")
-        where, params, binds = _filters(speaker_role, agent, since, until, language, exclude_calls)
+        where, params, binds = _filters(
+            speaker_role, agent, since, until, language, exclude_calls, agents
+        )
         params["model"] = self._embedder.model
         vector = np.asarray(self._embedder.query(body), np.float32).reshape(EMBEDDING_DIM)
         norm = float(np.linalg.norm(vector))
@@ -497,6 +500,7 @@ def _filters(
     until: datetime | None,
     language: str | None,
     exclude_calls: Collection[str],
+    agents: Collection[str] | None = None,
 ) -> tuple[str, dict[str, Any], list[BindParameter[Any]]]:
     """The filters of a search as SQL on ``u`` (search_utterances), as in `SearchIndex`."""
     params: dict[str, Any] = {}
@@ -506,6 +510,11 @@ def _filters(
         if value is not None:
             filters.append(f"u.{column} = :{column}")
             params[column] = value
+    if agents is not None:
+        filters.append("u.agent IN :agents" if agents else "1 = 0")
+        if agents:
+            params["agents"] = sorted(set(agents))
+            binds.append(bindparam("agents", expanding=True))
     if since is not None:
         filters.append("u.started_at >= :since")
         params["since"] = _utc(since, "since")
@@ -535,6 +544,7 @@ def hybrid_search(
     candidates: int | None = None,
     rank_limit: int | None = None,
     embedder: Embedder | None = None,
+    agents: Collection[str] | None = None,
 ) -> list[HybridHit]:
     """Full-text and semantic hits of ``query`` merged by reciprocal rank fusion.
 
@@ -557,6 +567,7 @@ def hybrid_search(
         "until": until,
         "language": language,
         "exclude_calls": exclude_calls,
+        "agents": agents,
     }
     fts_index = (
         SearchIndex(engine) if rank_limit is None else SearchIndex(engine, rank_limit=rank_limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -192,8 +193,11 @@ def search_calls(
     language: str | None = None,
     limit: int = 20,
     offset: int = 0,
+    agents: Sequence[str] | None = None,
+    actor: str | None = None,
 ) -> SearchPage:
-    """Search transcripts; the search is audited (its text is not kept: it may be personal)."""
+    """Search transcripts; the search is audited (its text is not kept: it may be personal).
+    `agents`: only calls of these agents (the caller's reach, `access.call_filter`)."""
     index = SearchIndex(vault.engine, rank_limit=vault.config.search_rank_limit)
     page = index.search_page(
         query,
@@ -206,6 +210,7 @@ def search_calls(
         exclude_calls=list(vault.restricted_calls()),
         limit=limit,
         offset=offset,
+        agents=agents,
     )
     vault.record_event(
         "transcript.search",
@@ -213,6 +218,7 @@ def search_calls(
         None,
         purpose=purpose,
         details={"hits": len(page.hits), "calls": sorted({h.call_id for h in page.hits})},
+        actor=actor,
     )
     return page
 
@@ -228,6 +234,8 @@ def semantic_search_calls(
     until: datetime | None,
     language: str | None,
     limit: int,
+    agents: Sequence[str] | None = None,
+    actor: str | None = None,
 ) -> list[HybridHit]:
     """Full-text and semantic hits fused by rank (`hybrid_search`), with the rules of
     `search_calls`: restricted calls left out in the query, the search audited without
@@ -244,6 +252,7 @@ def semantic_search_calls(
         exclude_calls=list(vault.restricted_calls()),
         limit=limit,
         rank_limit=vault.config.search_rank_limit,
+        agents=agents,
     )
     vault.record_event(
         "transcript.search",
@@ -255,5 +264,6 @@ def semantic_search_calls(
             "hits": len(found),
             "calls": sorted({h.call_id for h in found}),
         },
+        actor=actor,
     )
     return found

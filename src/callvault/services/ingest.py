@@ -267,29 +267,47 @@ def ingest_captured(
     consent: str | None = None,
     context: CallContext | None = None,
     progress: Callable[[CapturedCall], None] | None = None,
+    vault: Vault | None = None,
+    actor: str | None = None,
 ) -> list[IngestedCall]:
     """Store calls that have already been checked and queue their transcription; the same
     recording is queued once. Each call passes the policy gate first (`admit`); `consent`
     is how every party agreed. A quarantined call is stored but not queued: it is queued
-    when its consent is complete (services.consent)."""
+    when its consent is complete (services.consent). `vault`: an open vault to store into
+    (a server's; default: open and close one); `actor`: whom the audit log names."""
+    if vault is None:
+        with Vault.open(config) as opened:
+            return ingest_captured(
+                config,
+                calls,
+                consent=consent,
+                context=context,
+                progress=progress,
+                vault=opened,
+                actor=actor,
+            )
     results = []
-    with Vault.open(config) as vault:
-        admissions = admit(config, vault, calls, consent=consent, context=context)
-        queue = open_queue(config, vault)
-        for call, admission in zip(calls, admissions, strict=True):
-            results.append(store_admitted(vault, queue, call, admission))
-            if progress is not None:
-                progress(call)
+    admissions = admit(config, vault, calls, consent=consent, context=context)
+    queue = open_queue(config, vault)
+    for call, admission in zip(calls, admissions, strict=True):
+        results.append(store_admitted(vault, queue, call, admission, actor=actor))
+        if progress is not None:
+            progress(call)
     return results
 
 
 def store_admitted(
-    vault: Vault, queue: EmbeddedQueue, call: CapturedCall, admission: Admission
+    vault: Vault,
+    queue: EmbeddedQueue,
+    call: CapturedCall,
+    admission: Admission,
+    *,
+    actor: str | None = None,
 ) -> IngestedCall:
     """Store one call the gate admitted, and queue its processing unless it is
     quarantined or a party's consent to analysis is missing (`consent add` queues it
     once given)."""
-    stored = vault.store_call(call, admission=admission)
+    stored = vault.store_call(call, admission=admission, actor=actor)
     state = vault.consent_state(stored.call_id) if stored.duplicate else admission.consent_state
     job_id = None
     if state != "quarantined" and vault.analysis_consented(stored.call_id):

@@ -7,6 +7,7 @@ from typing import Any
 
 from callvault.config import Config
 from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus, TaskRegistry, WorkerPool
+from callvault.services import webhooks
 from callvault.services.process import PROCESS_TASK, Progress, process_call
 from callvault.vault import Vault
 
@@ -24,7 +25,9 @@ def task_registry(config: Config) -> TaskRegistry:
     """Every task callvault runs, bound to this process's settings."""
 
     def process(payload: Mapping[str, Any], progress: Progress) -> None:
-        process_call(config, str(payload["call_id"]), progress=progress)
+        call_id = str(payload["call_id"])
+        process_call(config, call_id, progress=progress)
+        webhooks.publish(config, "call.processed", {"call_id": call_id})
 
     registry = TaskRegistry()
     registry.register(PROCESS_TASK, process)

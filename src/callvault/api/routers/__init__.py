@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from callvault.api.routers import auth, calls
+from callvault.api.routers import admin, auth, calls, governance, jobs, search
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router, calls.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    calls.router,
+    governance.router,
+    search.router,
+    jobs.router,
+    admin.router,
+)
 
 __all__ = ["ROUTERS"]

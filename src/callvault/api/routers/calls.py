@@ -9,12 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from callvault.api._auth import call_scope, principal, require_call, vault_of
+from callvault.api._auth import call_scope, principal, reach_agents, require_call, vault_of
 from callvault.api._ranges import RangeNotSatisfiable, parse_range
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.errors import InputError, NotAuthorized
-from callvault.services import call_document, ingest_captured
+from callvault.services import IngestedCall, call_document, ingest_captured
 from callvault.services.access import (
     CALLS_AUDIO,
     CALLS_CORRECT,
@@ -25,12 +26,10 @@ from callvault.services.access import (
     CALLS_UPLOAD,
     CallScope,
     Principal,
-    call_filter,
     can,
     require,
 )
 from callvault.services.insight_corrections import add_action, correct_insight
-from callvault.vault import Vault
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
@@ -39,15 +38,6 @@ _MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "
 
 def actor_of(who: Principal) -> str:
     return f"user:{who.username}"
-
-
-def _agents(vault: Vault, who: Principal) -> list[str] | None:
-    agent, team = call_filter(who)
-    if agent is not None:
-        return [agent]
-    if team is not None:
-        return vault.agents_of_team(team)
-    return None
 
 
 @router.get("")
@@ -67,7 +57,7 @@ def list_calls(
     """Calls the caller may see, newest first, one page at a time."""
     require(who, CALLS_LIST)
     vault = vault_of(request)
-    agents = _agents(vault, who)
+    agents = reach_agents(vault, who)
     if agent is not None:
         agents = [a for a in (agents if agents is not None else [agent]) if a == agent]
     filters: dict[str, Any] = {
@@ -180,8 +170,17 @@ async def upload_call(
         started_at=started_at,
         language=language,
     )
-    captured = import_bytes(data, file.filename or "upload", options)
-    (stored,) = ingest_captured(vault.config, [captured], consent=consent)
+
+    def store() -> IngestedCall:
+        # Decoding, encrypting and the database: off the event loop, so that readers
+        # are served while recordings arrive.
+        captured = import_bytes(data, file.filename or "upload", options)
+        (stored,) = ingest_captured(
+            vault.config, [captured], consent=consent, vault=vault, actor=actor_of(who)
+        )
+        return stored
+
+    stored = await run_in_threadpool(store)
     return stored.to_json()
 
 

@@ -1,0 +1,164 @@
+"""Administration: users and API tokens, the recording policy check, and the webhook
+hub the app starts with (`services.webhooks`, configured by environment variables)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from callvault.api._auth import principal, vault_of
+from callvault.api.routers.calls import actor_of
+from callvault.errors import InputError
+from callvault.services.access import (
+    POLICY_READ,
+    USERS_READ,
+    USERS_WRITE,
+    Principal,
+    require,
+)
+from callvault.services.policy import check_policy
+from callvault.services.webhooks import EventHub
+
+Who = Annotated[Principal, Depends(principal)]
+
+
+@asynccontextmanager
+async def webhooks(app: FastAPI) -> AsyncIterator[None]:
+    """Runs inside the app's lifespan (the vault is open): the webhook hub of the
+    settings `webhook_urls` and `webhook_secret`."""
+    hub = EventHub.from_config(app.state.vault, app.state.config)
+    app.state.webhooks = hub
+    hub.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(hub.stop)
+
+
+router = APIRouter(tags=["admin"], lifespan=webhooks)
+
+
+# -- users and tokens --------------------------------------------------------------------
+
+
+@router.get("/users")
+def list_users(request: Request, who: Who) -> dict[str, Any]:
+    """Every user, disabled ones too."""
+    require(who, USERS_READ)
+    return {"users": [u.to_json() for u in vault_of(request).list_users()]}
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=12, max_length=1024)
+    role: str = Field(min_length=1, max_length=32)
+    team: str | None = Field(default=None, max_length=64)
+    display_name: str | None = Field(default=None, max_length=128)
+
+
+@router.post("/users", status_code=201)
+def add_user(body: UserIn, request: Request, who: Who) -> dict[str, Any]:
+    """Create a user (a manager needs a team)."""
+    require(who, USERS_WRITE)
+    user = vault_of(request).add_user(
+        body.username,
+        body.password,
+        body.role,
+        team=body.team,
+        display_name=body.display_name,
+        actor=actor_of(who),
+    )
+    return user.to_json()
+
+
+class UserPatch(BaseModel):
+    role: str | None = Field(default=None, min_length=1, max_length=32)
+    team: str | None = Field(default=None, max_length=64)
+    disabled: bool | None = None
+
+
+@router.patch("/users/{username}")
+def update_user(username: str, body: UserPatch, request: Request, who: Who) -> dict[str, Any]:
+    """Change a user's role and/or team (a team of null removes it), or disable them
+    (which ends their sessions). Re-enabling is not supported: create a new user."""
+    require(who, USERS_WRITE)
+    vault = vault_of(request)
+    user = vault.get_user(username)
+    if body.disabled is False and user.disabled:
+        raise InputError(f"user {user.username} is disabled and stays so; create a new user")
+    given = body.model_fields_set
+    role = body.role if body.role is not None else user.role
+    team = body.team if "team" in given else user.team
+    if (role, team) != (user.role, user.team):
+        user = vault.set_role(user.username, role, team, actor=actor_of(who))
+    if body.disabled and not user.disabled:
+        user = vault.disable_user(user.username, actor=actor_of(who))
+    return user.to_json()
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        min_length=1, max_length=8
+    )
+    expires_in_days: int = Field(default=90, ge=1, le=365)
+
+
+@router.post("/users/{username}/tokens", status_code=201)
+def create_token(username: str, body: TokenIn, request: Request, who: Who) -> dict[str, Any]:
+    """A new API token for the user; its secret is in this answer only."""
+    require(who, USERS_WRITE)
+    token, secret = vault_of(request).create_token(
+        username, body.name, body.scopes, body.expires_in_days, actor=actor_of(who)
+    )
+    return {"token": token.to_json(), "secret": secret}
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(token_id: str, request: Request, who: Who) -> dict[str, Any]:
+    """Revoke an API token now (again: no change)."""
+    require(who, USERS_WRITE)
+    return vault_of(request).revoke_token(token_id, actor=actor_of(who)).to_json()
+
+
+# -- policy ------------------------------------------------------------------------------
+
+
+class PolicyQuestion(BaseModel):
+    participants: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        min_length=1, max_length=16
+    )
+    direction: str | None = Field(default=None, max_length=16)
+    team: str | None = Field(default=None, max_length=64)
+    group: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=64)
+    at: datetime | None = None
+    language: str | None = Field(default=None, max_length=16)
+    organisation: str | None = Field(default=None, max_length=256)
+
+
+@router.post("/policy/check", tags=["policy"])
+def policy_check(body: PolicyQuestion, request: Request, who: Who) -> dict[str, Any]:
+    """Whether and how a call with these participants may be recorded, and why."""
+    require(who, POLICY_READ)
+    decision = check_policy(
+        vault_of(request).config,
+        body.participants,
+        direction=body.direction,
+        team=body.team,
+        group=body.group,
+        category=body.category,
+        at=body.at,
+        language=body.language,
+        organisation=body.organisation,
+    )
+    return decision.to_dict()
+
+
+__all__ = ["router", "webhooks"]

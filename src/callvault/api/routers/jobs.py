@@ -1,0 +1,114 @@
+"""Jobs: the queue (admin) and one job's progress, as JSON or as Server-Sent Events.
+
+A rep or manager may follow the job of a call they may read (its payload's `call_id`);
+a job of a call out of reach answers 404, as the call would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from callvault.api._auth import principal, require_call, vault_of
+from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus
+from callvault.services import open_queue
+from callvault.services.access import CALLS_READ, JOBS_READ, Principal, can, require
+from callvault.vault import Vault
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+# How often the event stream reads the job's record.
+POLL_S = 0.5
+
+
+def _queue(vault: Vault) -> EmbeddedQueue:
+    return open_queue(vault.config, vault)
+
+
+def _readable_job(vault: Vault, who: Principal, job_id: str) -> JobRecord:
+    """The job, when `who` may see it: every job with jobs.read, else the job of a call
+    they may read (NotFound for one out of reach, NotAuthorized for a job of no call)."""
+    record = _queue(vault).get(job_id)
+    if can(who, JOBS_READ):
+        return record
+    call_id = record.payload.get("call_id")
+    if not isinstance(call_id, str):
+        require(who, JOBS_READ)
+    else:
+        require_call(vault, who, CALLS_READ, call_id)
+    return record
+
+
+@router.get("")
+def list_jobs(
+    request: Request,
+    who: Annotated[Principal, Depends(principal)],
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Jobs, newest first (admin)."""
+    require(who, JOBS_READ)
+    jobs = _queue(vault_of(request)).list_jobs(status=status, limit=limit)
+    return {"jobs": [j.to_json() for j in jobs], "limit": limit}
+
+
+@router.get("/{job_id}")
+def get_job(
+    job_id: str, request: Request, who: Annotated[Principal, Depends(principal)]
+) -> dict[str, Any]:
+    """One job's record: status, progress, attempts, last error."""
+    return _readable_job(vault_of(request), who, job_id).to_json()
+
+
+def _event(name: str, record: JobRecord) -> str:
+    data = {
+        "status": record.status.value,
+        "progress": record.progress,
+        "message": record.progress_message,
+    }
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Event stream"}},
+)
+async def job_events(
+    job_id: str, request: Request, who: Annotated[Principal, Depends(principal)]
+) -> StreamingResponse:
+    """Server-Sent Events: `progress` ({status, progress, message}) whenever the job's
+    record changes, read every 0.5 s, then one `done` with the final record."""
+    vault = vault_of(request)
+    first = await run_in_threadpool(_readable_job, vault, who, job_id)
+    queue = _queue(vault)
+
+    async def stream() -> AsyncIterator[str]:
+        record, last = first, None
+        while True:
+            seen = (record.status, record.progress, record.progress_message)
+            if seen != last:
+                yield _event("progress", record)
+                last = seen
+            if record.done:
+                yield _event("done", record)
+                return
+            await asyncio.sleep(POLL_S)
+            if await request.is_disconnected():
+                return
+            record = await run_in_threadpool(queue.get, job_id)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+__all__ = ["router"]

@@ -1,0 +1,326 @@
+"""Every endpoint of the API × every role × (where the path names a call or a job) the
+call of the rep herself, of her teammate, and of another team: the status class each
+combination answers, on both databases.
+
+The table below is written by hand from the access table of `services.access`; it is
+not computed from the code it checks. An endpoint added to the app without a row here
+fails `test_every_endpoint_is_in_the_table`, so none slips through unchecked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from _audio import tone, wav_bytes
+from _scripted_asr import CARD_CALL, ScriptedPipeline
+from callvault.api import create_app
+from callvault.capture import FileImportOptions, import_bytes
+from callvault.config import Config
+from callvault.services import PROCESS_TASK, open_queue, process_call
+from callvault.vault import Vault
+
+PASSWORD = "correct horse battery"
+PREFIX = "/api/v1"
+ALL_SCOPES = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
+# One user per role: the rep is alice (team east, with bob); carol is a rep of west.
+ROLES = {
+    "admin": "root",
+    "compliance": "cora",
+    "manager": "mona",
+    "rep": "alice",
+    "auditor": "otto",
+}
+AGENTS = ("alice", "bob", "carol")
+
+
+@dataclasses.dataclass
+class World:
+    client: TestClient
+    vault: Vault
+    config: Config
+    calls: dict[str, str]  # agent -> call id
+    tokens: dict[str, str]  # username -> bearer secret
+    jobs: dict[str, str] = dataclasses.field(default_factory=dict)  # agent -> job id
+    serial: Iterator[int] = dataclasses.field(default_factory=itertools.count)
+
+    def bearer(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    def new_call(self, agent: str) -> str:
+        return add_call(self.vault, agent, 100 + next(self.serial))
+
+
+def add_call(vault: Vault, agent: str, seed: int) -> str:
+    data = wav_bytes(tone(9.0, 16000, 2, seed=seed), 16000)
+    opts = FileImportOptions(
+        caller="+14155550100",
+        callee="+442071838750",
+        direction="outbound",
+        agent=agent,
+        started_at="2026-03-02T09:30:00Z",
+        language="en",
+    )
+    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
+
+
+def build_world(config: Config, vault: Vault, *, process: tuple[str, ...] = AGENTS) -> World:
+    """Users of every role with all-scope tokens, a call of alice, bob and carol (those
+    in `process` transcribed by a scripted pipeline), no client yet."""
+    config = dataclasses.replace(config, workers=1)
+    users = {
+        "root": ("admin", None),
+        "cora": ("compliance", None),
+        "mona": ("manager", "east"),
+        "alice": ("rep", "east"),
+        "bob": ("rep", "east"),
+        "carol": ("rep", "west"),
+        "otto": ("auditor", None),
+    }
+    tokens = {}
+    for name, (role, team) in users.items():
+        vault.add_user(name, PASSWORD, role, team=team)
+        tokens[name] = vault.create_token(name, "test", ALL_SCOPES, 1)[1]
+    calls = {agent: add_call(vault, agent, seed) for seed, agent in enumerate(AGENTS)}
+    for agent in process:
+        process_call(config, calls[agent], pipeline=ScriptedPipeline(CARD_CALL))
+    return World(None, vault, config, calls, tokens)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def world(config: Config, vault: Vault) -> Iterator[World]:
+    built = build_world(config, vault)
+    queue = open_queue(built.config, vault)
+    for agent, call_id in built.calls.items():
+        # A finished job of each call, so that its event stream ends at once.
+        job = queue.enqueue(PROCESS_TASK, {"call_id": call_id})
+        built.jobs[agent] = queue.cancel(job.id).id
+    with TestClient(create_app(built.config, vault=vault), base_url="http://127.0.0.1") as client:
+        built.client = client
+        yield built
+
+
+# -- the table ---------------------------------------------------------------------------
+
+# Expected answer per role, in the order admin compliance manager rep auditor:
+#   "yes": 2xx; "-": 403; for a call (or a call's job) "all": 2xx, "team": 2xx for the
+#   calls of team east (alice, bob) and 404 for carol's, "own": 2xx for alice's only.
+Request = dict[str, Any]
+Prepare = Callable[[World, str], Request]
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    expect: str
+    prepare: Prepare
+    on_object: bool = False  # the path names a call or a job: try alice's, bob's, carol's
+
+
+def _call_path(template: str, *, fresh: bool = False) -> Prepare:
+    def prepare(world: World, agent: str) -> Request:
+        call_id = world.new_call(agent) if fresh else world.calls[agent]
+        return {"url": template.format(call_id=call_id)}
+
+    return prepare
+
+
+def _plain(**request: Any) -> Prepare:
+    return lambda world, agent: dict(request)
+
+
+def _with(make: Callable[[World, str], Request]) -> Prepare:
+    return make
+
+
+def _upload(world: World, agent: str) -> Request:
+    data = wav_bytes(tone(3.0, 16000, 2, seed=7), 16000)
+    form = {"caller": "+14155550100", "callee": "+442071838750", "consent": "pre-call-notice"}
+    return {"data": form, "files": {"file": ("new.wav", data, "audio/wav")}}
+
+
+def _correction(world: World, agent: str) -> Request:
+    due = f"2026-04-{next(world.serial) % 28 + 1:02d}"  # a new value: a correction changes
+    body = {"section": "actions", "index": 0, "field": "due", "value": due, "reason": "r"}
+    return {"url": f"/calls/{world.calls[agent]}/corrections", "json": body}
+
+
+def _action(world: World, agent: str) -> Request:
+    body = {"utterance": 2, "owner": "alice", "text": "call back", "reason": "missed"}
+    return {"url": f"/calls/{world.calls[agent]}/actions", "json": body}
+
+
+def _erase(world: World, agent: str) -> Request:
+    call_id = world.new_call(agent)
+    return {"url": f"/calls/{call_id}", "params": {"confirm": "true", "reason": "test"}}
+
+
+def _lift(world: World, agent: str) -> Request:
+    restriction = world.vault.restrict("+15550001111", "test")
+    return {"json": {"restriction_id": restriction.id, "reason": "lifted"}}
+
+
+def _release(world: World, agent: str) -> Request:
+    hold = world.vault.add_hold(world.calls["alice"], reason="test")
+    return {"url": f"/holds/{hold.id}/release", "json": {"reason": "released"}}
+
+
+def _new_user(world: World, agent: str) -> Request:
+    name = f"user{next(world.serial)}"
+    return {"json": {"username": name, "password": PASSWORD, "role": "rep", "team": "east"}}
+
+
+def _patch_user(world: World, agent: str) -> Request:
+    name = f"user{next(world.serial)}"
+    world.vault.add_user(name, PASSWORD, "rep", team="east")
+    return {"url": f"/users/{name}", "json": {"team": "west"}}
+
+
+def _revoke(world: World, agent: str) -> Request:
+    token, _ = world.vault.create_token("bob", f"t{next(world.serial)}", ["calls:read"], 1)
+    return {"url": f"/tokens/{token.id}"}
+
+
+def _job(template: str) -> Prepare:
+    return lambda world, agent: {"url": template.format(job_id=world.jobs[agent])}
+
+
+GOVERNANCE = "yes yes - - -"
+ADMIN = "yes - - - -"
+SUBJECT = {"subject": "+15550002222"}
+
+TABLE: dict[tuple[str, str], Row] = {
+    ("POST", "/auth/login"): Row(
+        "yes yes yes yes yes", _plain(json={"username": "bob", "password": PASSWORD})
+    ),
+    ("POST", "/auth/logout"): Row("yes yes yes yes yes", _plain()),
+    ("GET", "/auth/me"): Row("yes yes yes yes yes", _plain()),
+    ("GET", "/calls"): Row("yes yes yes yes yes", _plain()),
+    ("POST", "/calls"): Row("yes - yes yes -", _upload),
+    ("GET", "/calls/{call_id}"): Row("all all team own all", _call_path("/calls/{call_id}"), True),
+    ("GET", "/calls/{call_id}/audio"): Row(
+        "all all team own -", _call_path("/calls/{call_id}/audio"), True
+    ),
+    ("POST", "/calls/{call_id}/corrections"): Row("all - team own -", _correction, True),
+    ("POST", "/calls/{call_id}/actions"): Row("all - team own -", _action, True),
+    ("DELETE", "/calls/{call_id}"): Row("all all - - -", _erase, True),
+    ("GET", "/calls/{call_id}/consents"): Row(
+        GOVERNANCE, _call_path("/calls/{call_id}/consents"), True
+    ),
+    ("POST", "/consents"): Row(
+        GOVERNANCE,
+        _plain(json={"participant": "+14155550100", "method": "verbal", "scopes": ["record"]}),
+    ),
+    ("POST", "/rights/find"): Row(GOVERNANCE, _plain(json=SUBJECT)),
+    ("POST", "/rights/export"): Row(GOVERNANCE, _plain(json=SUBJECT)),
+    ("POST", "/rights/erase"): Row(
+        GOVERNANCE, _plain(json={**SUBJECT, "reason": "art. 17 request", "confirm": True})
+    ),
+    ("POST", "/rights/restrict"): Row(GOVERNANCE, _plain(json={**SUBJECT, "reason": "art. 18"})),
+    ("POST", "/rights/lift"): Row(GOVERNANCE, _lift),
+    ("GET", "/rights/restrictions"): Row(GOVERNANCE, _plain()),
+    ("GET", "/retention/due"): Row(GOVERNANCE, _plain()),
+    ("POST", "/retention/run"): Row(GOVERNANCE, _plain()),
+    ("PUT", "/calls/{call_id}/retention"): Row(
+        GOVERNANCE,
+        lambda w, a: {
+            "url": f"/calls/{w.calls[a]}/retention",
+            "json": {"retention_class": "standard", "retain_until": None},
+        },
+        True,
+    ),
+    ("GET", "/holds"): Row(GOVERNANCE, _plain()),
+    ("POST", "/holds"): Row(
+        GOVERNANCE, lambda w, a: {"json": {"call_id": w.calls["bob"], "reason": "litigation"}}
+    ),
+    ("POST", "/holds/{hold_id}/release"): Row(GOVERNANCE, _release),
+    ("GET", "/audit"): Row("yes yes - - yes", _plain()),
+    ("GET", "/audit/verify"): Row("yes yes - - yes", _plain()),
+    ("GET", "/search"): Row("yes yes yes yes -", _plain(params={"q": "receipt"})),
+    ("GET", "/jobs"): Row(ADMIN, _plain()),
+    ("GET", "/jobs/{job_id}"): Row("all all team own all", _job("/jobs/{job_id}"), True),
+    ("GET", "/jobs/{job_id}/events"): Row(
+        "all all team own all", _job("/jobs/{job_id}/events"), True
+    ),
+    ("GET", "/users"): Row(ADMIN, _plain()),
+    ("POST", "/users"): Row(ADMIN, _new_user),
+    ("PATCH", "/users/{username}"): Row(ADMIN, _patch_user),
+    ("POST", "/users/{username}/tokens"): Row(
+        ADMIN, _plain(url="/users/bob/tokens", json={"name": "ci", "scopes": ["calls:read"]})
+    ),
+    ("DELETE", "/tokens/{token_id}"): Row(ADMIN, _revoke),
+    ("POST", "/policy/check"): Row(
+        GOVERNANCE,
+        _plain(json={"participants": ["+14155550100"], "organisation": "Example Ltd"}),
+    ),
+}
+
+
+def api_endpoints(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route under /api/v1. FastAPI 0.16x keeps included routers
+    as branches of `app.routes`; `iter_route_contexts` walks them with their prefixes."""
+    found = {
+        (method, (context.path or "").removeprefix(PREFIX))
+        for context in iter_route_contexts(app.routes)
+        if (context.path or "").startswith(PREFIX + "/")
+        for method in (context.methods or {"*"}) - {"HEAD"}
+    }
+    # The schema lists the same operations: a second view, so a change in how routes
+    # are kept cannot empty the first one unnoticed.
+    documented = {
+        (method.upper(), path.removeprefix(PREFIX))
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith(PREFIX + "/")
+        for method in operations
+    }
+    assert documented <= found
+    return found
+
+
+def expected(token: str, agent: str | None) -> int:
+    """The status class (2, 4xx exactly) of one cell."""
+    if token == "-":
+        return 403
+    if token in ("yes", "all"):
+        return 2
+    if token == "team":
+        return 2 if agent in ("alice", "bob") else 404
+    if token == "own":
+        return 2 if agent == "alice" else 404
+    raise AssertionError(f"unknown cell {token!r}")
+
+
+def test_every_endpoint_is_in_the_table(config: Config, vault: Vault) -> None:
+    found = api_endpoints(create_app(config, vault=vault))
+    assert found - set(TABLE) == set(), "endpoints without a row in the RBAC table"
+    assert set(TABLE) - found == set(), "rows of endpoints the app does not have"
+
+
+def test_each_role_gets_what_the_access_table_says(world: World) -> None:
+    failures = []
+    cells = 0
+    for (method, template), row in TABLE.items():
+        tokens = row.expect.split()
+        assert len(tokens) == len(ROLES), template
+        for (role, username), token in zip(ROLES.items(), tokens, strict=True):
+            for agent in AGENTS if row.on_object else (None,):
+                request = row.prepare(world, agent or "alice")
+                url = PREFIX + request.pop("url", template)
+                got = world.client.request(method, url, headers=world.bearer(username), **request)
+                want = expected(token, agent)
+                status = got.status_code // 100 if want == 2 else got.status_code
+                cells += 1
+                if status != want:
+                    failures.append(
+                        f"{method} {template} as {role} on {agent}: {got.status_code} "
+                        f"(want {want if want != 2 else '2xx'}) {got.text[:160]}"
+                    )
+    assert not failures, "\n".join(failures)
+    assert cells == sum(
+        len(ROLES) * (len(AGENTS) if row.on_object else 1) for row in TABLE.values()
+    )
