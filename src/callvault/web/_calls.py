@@ -1,0 +1,605 @@
+"""Pages about calls: sign-in, the calls list, one call (player, transcript, insights,
+corrections), search, contacts, upload and in-browser recording."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from callvault.api._auth import SESSION_COOKIE, call_scope, reach_agents, vault_of
+from callvault.api.routers.auth import _secure
+from callvault.api.routers.calls import actor_of
+from callvault.capture import FileImportOptions, import_bytes
+from callvault.errors import CallvaultError, InputError, NotAuthorized, NotFound
+from callvault.policy import NOTICE_LANGUAGES, render_notice
+from callvault.services import call_document, ingest_captured, search_calls, semantic_search_calls
+from callvault.services.access import (
+    CALLS_AUDIO,
+    CALLS_CORRECT,
+    CALLS_INSIGHTS,
+    CALLS_LIST,
+    CALLS_READ,
+    CALLS_TRANSCRIPT,
+    CALLS_UPLOAD,
+    CONSENT_READ,
+    SEARCH,
+    CallScope,
+    Principal,
+    can,
+    require,
+)
+from callvault.services.insight_corrections import correct_insight
+from callvault.vault import CONSENT_METHODS, Vault
+from callvault.web._core import (
+    CSRF_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    PageRoute,
+    Signed,
+    checked_form,
+    new_login_token,
+    render,
+    signed_in,
+)
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+PAGE_SIZE = 25
+DIRECTIONS = ("inbound", "outbound", "internal")
+CONSENT_STATES = ("not-needed", "given", "quarantined")
+SENTIMENT_LABELS = ("improving", "worsening", "steady", "positive", "negative", "neutral")
+
+
+def _safe_next(value: str | None) -> str:
+    # Only a local path: never an open redirect.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+# -- sign-in ---------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> Response:
+    token = new_login_token()
+    response = render(
+        request, "login.html", {"login_csrf": token, "next": _safe_next(next)}, title="Sign in"
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request)
+    )
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    token = form.get("csrf_token")
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not isinstance(token, str) or not expected or token != expected:
+        raise NotAuthorized("the sign-in form expired; reload the page and sign in again")
+    username = str(form.get("username") or "")[:64]
+    password = str(form.get("password") or "")[:1024]
+    target = _safe_next(str(form.get("next") or "/"))
+    vault = vault_of(request)
+    try:
+        user = vault.authenticate(username, password)
+    except NotAuthorized:
+        fresh = new_login_token()
+        response = render(
+            request,
+            "login.html",
+            {
+                "login_csrf": fresh,
+                "next": target,
+                "error": "Wrong user name or password.",
+                "username": username,
+            },
+            status_code=401,
+            title="Sign in",
+        )
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE, fresh, httponly=True, samesite="strict", secure=_secure(request)
+        )
+        return response
+    secret, csrf, expires = vault.create_session(user)
+    response = RedirectResponse(target, status_code=303)
+    secure = _secure(request)
+    for name, value in ((SESSION_COOKIE, secret), (CSRF_COOKIE, csrf)):
+        response.set_cookie(
+            name, value, httponly=True, samesite="lax", secure=secure, expires=expires, path="/"
+        )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    signed = signed_in(request)
+    await checked_form(request, signed)
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        vault_of(request).end_session(secret)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+# -- the calls list --------------------------------------------------------------------
+
+
+def _day(value: str | None, *, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+
+
+def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    return value if value in allowed else None
+
+
+def insight_columns(
+    vault: Vault, who: Principal, call_id: str, agent: str | None
+) -> dict[str, Any]:
+    """Tracker hits and the customer's sentiment label of a call, when the role may read
+    insights and the call has them (none for a restricted or quarantined call)."""
+    scope = CallScope(call_id, agent, vault.team_of(agent) if agent else None)
+    if not can(who, CALLS_INSIGHTS, scope):
+        return {"trackers": None, "sentiment": None}
+    try:
+        raw = vault.read_insights(call_id, actor=actor_of(who))
+    except CallvaultError:
+        return {"trackers": None, "sentiment": None}
+    if raw is None:
+        return {"trackers": None, "sentiment": None}
+    insights = json.loads(raw).get("insights") or {}
+    counts = (insights.get("trackers") or {}).get("counts") or {}
+    customer = (insights.get("sentiment") or {}).get("customer") or {}
+    return {"trackers": dict(counts), "sentiment": customer.get("label")}
+
+
+@router.get("/")
+def calls_page(
+    request: Request,
+    page: int = 1,
+    since: str | None = None,
+    until: str | None = None,
+    agent: str | None = None,
+    direction: str | None = None,
+    language: str | None = None,
+    consent_state: str | None = None,
+    tracker: str | None = None,
+    sentiment: str | None = None,
+) -> Response:
+    signed = signed_in(request)
+    who = signed.who
+    require(who, CALLS_LIST)
+    vault = vault_of(request)
+    agents = reach_agents(vault, who)
+    if agent:
+        agents = [a for a in (agents if agents is not None else [agent]) if a == agent]
+    filters: dict[str, Any] = {
+        "agents": agents,
+        "direction": _choice(direction, DIRECTIONS),
+        "language": (language or None) and language[:16],
+        "consent_state": _choice(consent_state, CONSENT_STATES),
+        "since": _day(since),
+        "until": _day(until, end=True),
+    }
+    page = max(1, min(page, 10_000))
+    tracker = (tracker or "").strip() or None
+    sentiment = _choice(sentiment, SENTIMENT_LABELS)
+    if tracker or sentiment:
+        # Filters on the insights: read the newest 500 calls' insights, then page.
+        candidates = vault.list_calls(limit=500, actor=actor_of(who), **filters)
+        rows = []
+        for call in candidates:
+            columns = insight_columns(vault, who, call.id, call.agent)
+            if tracker and not (columns["trackers"] or {}).get(tracker):
+                continue
+            if sentiment and columns["sentiment"] != sentiment:
+                continue
+            rows.append((call, columns))
+        total = len(rows)
+        rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    else:
+        total = vault.count_calls(**filters)
+        calls = vault.list_calls(
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, actor=actor_of(who), **filters
+        )
+        rows = [(c, insight_columns(vault, who, c.id, c.agent)) for c in calls]
+    query = {
+        k: v
+        for k, v in {
+            "since": since,
+            "until": until,
+            "agent": agent,
+            "direction": direction,
+            "language": language,
+            "consent_state": consent_state,
+            "tracker": tracker,
+            "sentiment": sentiment,
+        }.items()
+        if v
+    }
+    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    return render(
+        request,
+        "calls.html",
+        {
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "filters": query,
+            "prev_url": "/?" + urlencode({**query, "page": page - 1}) if page > 1 else None,
+            "next_url": "/?" + urlencode({**query, "page": page + 1}) if page < pages else None,
+            "directions": DIRECTIONS,
+            "consent_states": CONSENT_STATES,
+            "sentiments": SENTIMENT_LABELS,
+            "can_search": can(who, SEARCH),
+        },
+        signed=signed,
+        title="Calls",
+    )
+
+
+# -- one call --------------------------------------------------------------------------
+
+_W, _H = 600, 120  # chart viewBox
+
+
+def _x(t: float, duration: float) -> float:
+    return round(10 + (_W - 20) * (max(0.0, t) / duration if duration > 0 else 0.0), 1)
+
+
+def call_view(document: dict[str, Any]) -> dict[str, Any]:
+    """What the call page draws: speaker lanes, words and the charts' coordinates."""
+    transcript = document.get("transcript") or {}
+    insights = document.get("insights") or {}
+    utterances = transcript.get("utterances") or []
+    duration = float((document.get("recording") or {}).get("duration_s") or 0.0)
+    speakers: list[str] = []
+    for u in utterances:
+        if u["speaker"] not in speakers:
+            speakers.append(u["speaker"])
+    lanes = {s: i % 4 for i, s in enumerate(speakers)}
+    starts = {i: float(u["start"]) for i, u in enumerate(utterances)}
+    # Sentiment per utterance, one polyline per speaker (score -1..1 upwards).
+    sentiment = insights.get("sentiment") or {}
+    lines = []
+    for speaker in speakers:
+        points = []
+        for item in sentiment.get("items") or []:
+            index = item.get("utterance")
+            if index in starts and utterances[index]["speaker"] == speaker:
+                y = round(_H / 2 - float(item.get("score", 0.0)) * (_H / 2 - 10), 1)
+                points.append((_x(starts[index], duration), y, item))
+        lines.append({"speaker": speaker, "lane": lanes[speaker], "points": points})
+    metrics = insights.get("metrics") or {}
+    talk = [
+        {
+            "speaker": s.get("speaker"),
+            "talk_time": float(s.get("talk_time") or 0.0),
+            "share": float(s.get("talk_share") or 0.0),
+            "lane": lanes.get(s.get("speaker"), 0),
+            "metrics": s,
+        }
+        for s in metrics.get("speakers") or []
+    ]
+    longest = max((t["talk_time"] for t in talk), default=0.0) or 1.0
+    for t in talk:
+        t["width"] = round(260 * t["talk_time"] / longest, 1)
+    trackers = insights.get("trackers") or {}
+    hits = [
+        {**h, "x": _x(float(h.get("time") or 0.0), duration)}
+        for h in trackers.get("hits") or []
+        if h.get("time") is not None
+    ]
+    redactions = document.get("redactions") or {}
+    audio = redactions.get("audio") or {}
+    return {
+        "utterances": utterances,
+        "speakers": speakers,
+        "lanes": lanes,
+        "duration": duration,
+        "sentiment_lines": lines,
+        "talk": talk,
+        "tracker_hits": hits,
+        "trackers": trackers,
+        "metrics": metrics,
+        "summary": insights.get("summary") or {},
+        "actions": insights.get("actions") or {},
+        "keywords": insights.get("keywords") or {},
+        "customer_sentiment": sentiment.get("customer"),
+        "sentiment_items": sentiment.get("items") or [],
+        "redaction_count": len(redactions.get("transcript") or []) + len(audio.get("spans") or []),
+        "chart_w": _W,
+        "chart_h": _H,
+    }
+
+
+@router.get("/calls/{call_id}")
+def call_page(request: Request, call_id: str) -> Response:
+    signed = signed_in(request)
+    who = signed.who
+    vault = vault_of(request)
+    scope = call_scope(vault, call_id)
+    require(who, CALLS_READ, scope)
+    document = call_document(
+        vault,
+        call_id,
+        purpose=None,
+        actor=actor_of(who),
+        transcript=can(who, CALLS_TRANSCRIPT, scope),
+        insights=can(who, CALLS_INSIGHTS, scope),
+    )
+    consents = (
+        [c.to_json() for c in vault.consents(call_id=call_id, actor=actor_of(who))]
+        if can(who, CONSENT_READ)
+        else None
+    )
+    return render(
+        request,
+        "call.html",
+        {
+            "call": document,
+            "view": call_view(document),
+            "consents": consents,
+            "can_audio": can(who, CALLS_AUDIO, scope),
+            "can_correct": can(who, CALLS_CORRECT, scope),
+        },
+        signed=signed,
+        title=f"Call {call_id[:8]}",
+    )
+
+
+def _form_text(form: Any, name: str, limit: int) -> str:
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+@router.post("/calls/{call_id}/corrections")
+async def correct(request: Request, call_id: str) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    vault = vault_of(request)
+    require(signed.who, CALLS_CORRECT, call_scope(vault, call_id))
+    try:
+        index = int(_form_text(form, "index", 8))
+    except ValueError:
+        raise InputError("the correction names no item") from None
+    reason = _form_text(form, "reason", 256)
+    if not reason:
+        raise InputError("give a reason for the correction")
+    correct_insight(
+        vault,
+        call_id,
+        _form_text(form, "section", 32),
+        index,
+        _form_text(form, "field", 32),
+        _form_text(form, "value", 500),
+        reason=reason,
+        actor=actor_of(signed.who),
+    )
+    return RedirectResponse(f"/calls/{call_id}#insights", status_code=303)
+
+
+# -- search ----------------------------------------------------------------------------
+
+
+@router.get("/search")
+def search_page(
+    request: Request, q: str | None = None, semantic: str | None = None, page: int = 1
+) -> Response:
+    signed = signed_in(request)
+    who = signed.who
+    require(who, SEARCH)
+    vault = vault_of(request)
+    hits: list[dict[str, Any]] = []
+    query = (q or "").strip()[:500]
+    page = max(1, min(page, 1000))
+    more = False
+    if query:
+        agents = reach_agents(vault, who)
+        filters: dict[str, Any] = {
+            "purpose": None,
+            "speaker_role": None,
+            "agent": None,
+            "since": None,
+            "until": None,
+            "language": None,
+            "agents": agents,
+            "actor": actor_of(who),
+        }
+        if semantic:
+            found: list[Any] = semantic_search_calls(vault, query, limit=20, **filters)
+        else:
+            result = search_calls(vault, query, limit=21, offset=(page - 1) * 20, **filters)
+            found = list(result.hits)
+            more = len(found) > 20
+            found = found[:20]
+        hits = [
+            {
+                "call_id": h.call_id,
+                "speaker": h.speaker,
+                "start": h.start,
+                "snippet": h.snippet,
+            }
+            for h in found
+        ]
+    base = {"q": query, **({"semantic": "on"} if semantic else {})}
+    return render(
+        request,
+        "search.html",
+        {
+            "q": query,
+            "semantic": bool(semantic),
+            "hits": hits,
+            "searched": bool(query),
+            "next_url": "/search?" + urlencode({**base, "page": page + 1}) if more else None,
+            "prev_url": "/search?" + urlencode({**base, "page": page - 1}) if page > 1 else None,
+        },
+        signed=signed,
+        title="Search",
+    )
+
+
+# -- contacts --------------------------------------------------------------------------
+
+
+@router.get("/contacts")
+def contacts_page(request: Request, q: str | None = None) -> Response:
+    signed = signed_in(request)
+    require(signed.who, CALLS_LIST)
+    contacts = vault_of(request).list_contacts(
+        query=(q or "").strip()[:128] or None, actor=actor_of(signed.who)
+    )
+    return render(
+        request,
+        "contacts.html",
+        {"contacts": [c.to_json() for c in contacts], "q": q or ""},
+        signed=signed,
+        title="Contacts",
+    )
+
+
+@router.get("/contacts/{contact_id}")
+def contact_page(request: Request, contact_id: str) -> Response:
+    signed = signed_in(request)
+    who = signed.who
+    require(who, CALLS_LIST)
+    vault = vault_of(request)
+    contact = vault.get_contact(contact_id, actor=actor_of(who))
+    calls = []
+    for call in vault.contact_calls(contact_id, actor=actor_of(who)):
+        team = vault.team_of(call.agent) if call.agent else None
+        scope = CallScope(call.call_id, call.agent, team)
+        if not can(who, CALLS_READ, scope):
+            continue  # out of reach: not shown at all
+        summary: list[str] | None = None
+        actions: list[dict[str, Any]] | None = None
+        if can(who, CALLS_INSIGHTS, scope) and call.consent_state != "quarantined":
+            try:
+                raw = vault.read_insights(call.call_id, actor=actor_of(who))
+            except CallvaultError:
+                raw = None
+            if raw is not None:
+                insights = json.loads(raw).get("insights") or {}
+                points = (insights.get("summary") or {}).get("points") or []
+                summary = [str(p.get("text", "")) for p in points]
+                actions = list((insights.get("actions") or {}).get("items") or [])
+        calls.append({"call": call, "summary": summary, "actions": actions})
+    return render(
+        request,
+        "contact.html",
+        {"contact": contact.to_json(), "calls": calls},
+        signed=signed,
+        title="Contact",
+    )
+
+
+# -- upload and recording --------------------------------------------------------------
+
+
+def _upload_agent(vault: Vault, who: Principal, agent: str | None) -> str | None:
+    agent = agent or (who.username if who.role in ("rep", "manager") else None)
+    team = vault.team_of(agent) if agent else None
+    if not can(who, CALLS_UPLOAD, CallScope("", agent, team)):
+        require(who, CALLS_UPLOAD)
+        raise NotAuthorized(f"{who.role} {who.username} may not upload calls of agent {agent}")
+    return agent
+
+
+@router.get("/upload")
+def upload_page(request: Request) -> Response:
+    signed = signed_in(request)
+    require(signed.who, CALLS_UPLOAD)
+    return render(
+        request,
+        "upload.html",
+        {"directions": DIRECTIONS, "consent_methods": CONSENT_METHODS},
+        signed=signed,
+        title="Upload a call",
+    )
+
+
+@router.post("/upload")
+async def upload(request: Request) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    try:
+        call_id = await _ingest_form(request, signed, form)
+    finally:
+        await form.close()
+    return RedirectResponse(f"/calls/{call_id}", status_code=303)
+
+
+async def _ingest_form(request: Request, signed: Signed, form: FormData) -> str:
+    who = signed.who
+    vault = vault_of(request)
+    agent = _upload_agent(vault, who, _form_text(form, "agent", 64) or None)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InputError("choose a recording to upload")
+    limit = vault.config.max_input_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"the upload is larger than {limit} bytes (CALLVAULT_MAX_INPUT_BYTES)")
+    if not data:
+        raise InputError("the chosen file is empty")
+    consent = _form_text(form, "consent", 32) or None
+    options = FileImportOptions(
+        caller=_form_text(form, "caller", 32) or None,
+        callee=_form_text(form, "callee", 32) or None,
+        direction=_choice(_form_text(form, "direction", 16), DIRECTIONS),
+        agent=agent,
+        started_at=_form_text(form, "started_at", 40) or None,
+        language=_form_text(form, "language", 16) or None,
+    )
+    captured = await run_in_threadpool(import_bytes, data, upload.filename or "upload", options)
+    (stored,) = await run_in_threadpool(
+        lambda: ingest_captured(
+            vault.config, [captured], consent=consent, vault=vault, actor=actor_of(who)
+        )
+    )
+    return stored.call_id
+
+
+@router.get("/record")
+def record_page(request: Request) -> Response:
+    signed = signed_in(request)
+    require(signed.who, CALLS_UPLOAD)
+    config = vault_of(request).config
+    organisation = config.organisation or "this organisation"
+    notices = []
+    for language in NOTICE_LANGUAGES:
+        try:
+            notice = render_notice(language, organisation=organisation)
+        except CallvaultError:
+            continue
+        notices.append(notice)
+    if not notices:
+        raise NotFound("no recording notice is available")
+    return render(
+        request,
+        "record.html",
+        {"notices": notices},
+        signed=signed,
+        title="Record a call",
+    )
+
+
+__all__ = ["call_view", "reach_agents", "router"]

@@ -1,0 +1,293 @@
+"""Compliance pages (consent, data-subject rights, retention, legal holds, the audit
+log) and administration (users, trackers, recording rules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from callvault.api._auth import call_scope, vault_of
+from callvault.api.routers.calls import actor_of
+from callvault.api.routers.governance import export_download
+from callvault.config import ROLES
+from callvault.errors import InputError
+from callvault.services import erase_subject, export_subject, find_subject, run_retention
+from callvault.services.access import (
+    AUDIT_READ,
+    CONSENT_READ,
+    HOLDS_READ,
+    HOLDS_WRITE,
+    POLICY_READ,
+    RETENTION_READ,
+    RIGHTS_READ,
+    RIGHTS_WRITE,
+    USERS_READ,
+    USERS_WRITE,
+    Principal,
+    can,
+    require,
+)
+from callvault.web._core import PageRoute, checked_form, render, signed_in
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+AUDIT_PAGE = 50
+_MAX_FILE_SHOWN = 64 * 1024
+
+
+def _text(form: Any, name: str, limit: int) -> str:
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _compliance_links(who: Principal) -> list[tuple[str, str]]:
+    links = []
+    if can(who, CONSENT_READ):
+        links.append(("/compliance/consents", "Consent records"))
+    if can(who, RIGHTS_READ):
+        links.append(("/compliance/rights", "Data-subject rights"))
+    if can(who, RETENTION_READ):
+        links.append(("/compliance/retention", "Retention"))
+    if can(who, HOLDS_READ):
+        links.append(("/compliance/holds", "Legal holds"))
+    if can(who, AUDIT_READ):
+        links.append(("/compliance/audit", "Audit log"))
+    return links
+
+
+@router.get("/compliance")
+def compliance_index(request: Request) -> Response:
+    signed = signed_in(request)
+    links = _compliance_links(signed.who)
+    if not links:
+        require(signed.who, AUDIT_READ)  # 403
+    return render(request, "compliance.html", {"links": links}, signed=signed, title="Compliance")
+
+
+@router.get("/compliance/consents")
+def consents_page(request: Request, call_id: str | None = None) -> Response:
+    signed = signed_in(request)
+    require(signed.who, CONSENT_READ)
+    vault = vault_of(request)
+    records = None
+    call_id = (call_id or "").strip()[:64] or None
+    if call_id:
+        call_scope(vault, call_id)  # NotFound for a call that does not exist
+        records = [r.to_json() for r in vault.consents(call_id=call_id, actor=actor_of(signed.who))]
+    return render(
+        request,
+        "consents.html",
+        {"call_id": call_id or "", "records": records},
+        signed=signed,
+        title="Consent records",
+    )
+
+
+@router.get("/compliance/rights")
+def rights_page(request: Request) -> Response:
+    signed = signed_in(request)
+    require(signed.who, RIGHTS_READ)
+    return render(
+        request,
+        "rights.html",
+        {"can_erase": can(signed.who, RIGHTS_WRITE)},
+        signed=signed,
+        title="Data-subject rights",
+    )
+
+
+@router.post("/compliance/rights")
+async def rights_action(request: Request) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    who = signed.who
+    require(who, RIGHTS_READ)
+    vault = vault_of(request)
+    action = _text(form, "action", 16)
+    subject = _text(form, "subject", 256)
+    if not subject:
+        raise InputError("name the data subject: a phone number (+E.164) or a name")
+    context: dict[str, Any] = {"subject": subject, "can_erase": can(who, RIGHTS_WRITE)}
+    if action == "find":
+        context["found"] = find_subject(vault, subject, actor=actor_of(who)).to_json()
+    elif action == "export":
+        return await run_in_threadpool(
+            export_download,
+            lambda out: export_subject(vault, subject, out, actor=actor_of(who)).out,
+        )
+    elif action == "erase":
+        require(who, RIGHTS_WRITE)
+        reason = _text(form, "reason", 500)
+        if not reason:
+            raise InputError("give the reason for the erasure (it is written to the audit log)")
+        context["reason"] = reason
+        if _text(form, "confirm", 8) != "yes":
+            # The confirmation step: what would be erased, and a second form.
+            context["confirming"] = find_subject(vault, subject, actor=actor_of(who)).to_json()
+        else:
+            erased = await run_in_threadpool(
+                lambda: erase_subject(vault, subject, reason=reason, actor=actor_of(who))
+            )
+            hub = getattr(request.app.state, "webhooks", None)
+            if hub is not None:
+                for call_id in erased.erased:
+                    hub.emit("call.erased", {"call_id": call_id})
+            context["erased"] = erased.to_json()
+    else:
+        raise InputError("choose find, export or erase")
+    return render(request, "rights.html", context, signed=signed, title="Data-subject rights")
+
+
+@router.get("/compliance/retention")
+def retention_page(request: Request) -> Response:
+    signed = signed_in(request)
+    require(signed.who, RETENTION_READ)
+    report = run_retention(
+        vault_of(request).config, dry_run=True, actor=actor_of(signed.who)
+    ).to_json()
+    return render(request, "retention.html", {"report": report}, signed=signed, title="Retention")
+
+
+@router.get("/compliance/holds")
+def holds_page(request: Request) -> Response:
+    signed = signed_in(request)
+    require(signed.who, HOLDS_READ)
+    holds = vault_of(request).holds(active_only=False, actor=actor_of(signed.who))
+    return render(
+        request,
+        "holds.html",
+        {"holds": [h.to_json() for h in holds], "can_write": can(signed.who, HOLDS_WRITE)},
+        signed=signed,
+        title="Legal holds",
+    )
+
+
+@router.post("/compliance/holds")
+async def add_hold(request: Request) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    require(signed.who, HOLDS_WRITE)
+    call_id = _text(form, "call_id", 64) or None
+    subject = _text(form, "subject", 256) or None
+    vault_of(request).add_hold(
+        call_id, subject, reason=_text(form, "reason", 500), actor=actor_of(signed.who)
+    )
+    return RedirectResponse("/compliance/holds", status_code=303)
+
+
+@router.post("/compliance/holds/{hold_id}/release")
+async def release_hold(request: Request, hold_id: str) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    require(signed.who, HOLDS_WRITE)
+    vault_of(request).release_hold(
+        hold_id, reason=_text(form, "reason", 500), actor=actor_of(signed.who)
+    )
+    return RedirectResponse("/compliance/holds", status_code=303)
+
+
+@router.get("/compliance/audit")
+def audit_page(request: Request, page: int = 1) -> Response:
+    signed = signed_in(request)
+    require(signed.who, AUDIT_READ)
+    vault = vault_of(request)
+    entries = vault.audit_entries()
+    pages = max(1, (len(entries) + AUDIT_PAGE - 1) // AUDIT_PAGE)
+    page = max(1, min(page, pages))
+    newest = entries[::-1][(page - 1) * AUDIT_PAGE : page * AUDIT_PAGE]
+    report = vault.verify_audit()
+    return render(
+        request,
+        "audit.html",
+        {
+            "entries": [e.to_dict() for e in newest],
+            "total": len(entries),
+            "page": page,
+            "pages": pages,
+            "report": report,
+        },
+        signed=signed,
+        title="Audit log",
+    )
+
+
+# -- administration --------------------------------------------------------------------
+
+
+def _file_text(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[:_MAX_FILE_SHOWN]
+    except OSError as exc:
+        return f"(cannot read the file: {exc.strerror})"
+
+
+@router.get("/admin")
+def admin_page(request: Request) -> Response:
+    signed = signed_in(request)
+    who = signed.who
+    require(who, USERS_READ)
+    require(who, POLICY_READ)
+    vault = vault_of(request)
+    config = vault.config
+    return render(
+        request,
+        "admin.html",
+        {
+            "users": [u.to_json() for u in vault.list_users()],
+            "roles": ROLES,
+            "trackers_path": config.trackers,
+            "trackers_text": _file_text(config.trackers),
+            "rules_path": config.policy_rules,
+            "rules_text": _file_text(config.policy_rules),
+        },
+        signed=signed,
+        title="Administration",
+    )
+
+
+@router.post("/admin/users")
+async def admin_add_user(request: Request) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    require(signed.who, USERS_WRITE)
+    password = form.get("password")
+    if not isinstance(password, str) or len(password) < 12:
+        raise InputError("the password needs at least 12 characters")
+    vault_of(request).add_user(
+        _text(form, "username", 64),
+        password[:1024],
+        _text(form, "role", 32),
+        team=_text(form, "team", 64) or None,
+        display_name=_text(form, "display_name", 128) or None,
+        actor=actor_of(signed.who),
+    )
+    return RedirectResponse("/admin#users", status_code=303)
+
+
+@router.post("/admin/users/{username}")
+async def admin_update_user(request: Request, username: str) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    require(signed.who, USERS_WRITE)
+    vault = vault_of(request)
+    user = vault.get_user(username)
+    actor = actor_of(signed.who)
+    if _text(form, "action", 16) == "disable":
+        if user.username == signed.who.username:
+            raise InputError("you cannot disable yourself")
+        vault.disable_user(user.username, actor=actor)
+    else:
+        role = _text(form, "role", 32) or user.role
+        team = _text(form, "team", 64) or None
+        if (role, team) != (user.role, user.team):
+            vault.set_role(user.username, role, team, actor=actor)
+    return RedirectResponse("/admin#users", status_code=303)
+
+
+__all__ = ["router"]

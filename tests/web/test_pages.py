@@ -1,0 +1,388 @@
+"""The web pages through the ASGI app: each role sees the pages it may (others answer 403,
+a call out of reach 404, never a 5xx), forms carry the CSRF token and every input has a
+label, and the POST forms (sign-in, corrections, holds, rights, users, upload) work."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+
+import pytest
+from fastapi.testclient import TestClient
+
+from _audio import tone, wav_bytes
+from _scripted_asr import CARD_CALL, ScriptedPipeline
+from callvault.api import create_app
+from callvault.capture import FileImportOptions, import_bytes
+from callvault.config import Config
+from callvault.services import process_call
+from callvault.vault import Vault
+from callvault.web._calls import call_view
+from callvault.web._core import _marked
+
+PASSWORD = "correct horse battery"
+USERS = {
+    "root": ("admin", None),
+    "cora": ("compliance", None),
+    "mona": ("manager", "east"),
+    "alice": ("rep", "east"),
+    "carol": ("rep", "west"),
+    "otto": ("auditor", None),
+}
+
+
+@pytest.fixture
+def backend() -> str:
+    # The pages use the services the API tests run on both databases; SQLite suffices.
+    return "sqlite"
+
+
+@dataclasses.dataclass
+class Site:
+    client: TestClient
+    vault: Vault
+    calls: dict[str, str]  # agent -> call id
+
+    def login(self, username: str) -> str:
+        """Sign in through the form; returns the CSRF token forms carry."""
+        self.client.cookies.clear()
+        page = self.client.get("/login")
+        token = _field(page.text, "csrf_token")
+        done = self.client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303, done.text
+        return _field(self.client.get("/upload" if username != "otto" else "/").text, "csrf_token")
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]+)"', html)
+    assert found, f"no {name} in the page"
+    return found.group(1)
+
+
+def _call(vault: Vault, agent: str, seed: int) -> str:
+    data = wav_bytes(tone(9.0, 16000, 2, seed=seed), 16000)
+    opts = FileImportOptions(
+        caller="+14155550100",
+        callee="+442071838750",
+        direction="outbound",
+        agent=agent,
+        started_at="2026-03-02T09:30:00Z",
+        language="en",
+    )
+    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
+
+
+@pytest.fixture
+def site(config: Config, vault: Vault) -> Iterator[Site]:
+    for name, (role, team) in USERS.items():
+        vault.add_user(name, PASSWORD, role, team=team)
+    calls = {agent: _call(vault, agent, seed) for seed, agent in enumerate(["alice", "carol"])}
+    process_call(config, calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
+    with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
+        yield Site(client, vault, calls)
+
+
+class _Labels(HTMLParser):
+    """Inputs that need a label, and the ids that labels point at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[str] = []
+        self.labelled: set[str] = set()
+        self.forms_without_csrf = 0
+        self._form: dict[str, bool] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "label" and a.get("for"):
+            self.labelled.add(str(a["for"]))
+        if tag == "form":
+            self._form = {"post": (a.get("method") or "").lower() == "post", "csrf": False}
+        if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+            self.fields.append(str(a.get("id") or f"<{tag} name={a.get('name')} without id>"))
+        if tag == "input" and a.get("name") == "csrf_token" and self._form is not None:
+            self._form["csrf"] = bool(a.get("value"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self._form is not None:
+            if self._form["post"] and not self._form["csrf"]:
+                self.forms_without_csrf += 1
+            self._form = None
+
+
+def _check_html(html: str) -> None:
+    parser = _Labels()
+    parser.feed(html)
+    unlabelled = [f for f in parser.fields if f not in parser.labelled]
+    assert not unlabelled, f"inputs without a label: {unlabelled}"
+    assert parser.forms_without_csrf == 0
+    assert 'href="#main"' in html and '<main id="main"' in html
+
+
+PAGES = {
+    # path: roles that may see it (others: 403)
+    "/": {"root", "cora", "mona", "alice", "carol", "otto"},
+    "/search?q=card": {"root", "cora", "mona", "alice", "carol"},
+    "/contacts": {"root", "cora", "mona", "alice", "carol", "otto"},
+    "/upload": {"root", "mona", "alice", "carol"},
+    "/record": {"root", "mona", "alice", "carol"},
+    "/compliance": {"root", "cora", "otto"},
+    "/compliance/rights": {"root", "cora"},
+    "/compliance/retention": {"root", "cora"},
+    "/compliance/holds": {"root", "cora"},
+    "/compliance/audit": {"root", "cora", "otto"},
+    "/admin": {"root"},
+}
+
+
+@pytest.mark.parametrize("who", sorted(USERS))
+def test_each_role_sees_its_pages_and_no_other(site: Site, who: str) -> None:
+    site.login(who)
+    for path, allowed in PAGES.items():
+        page = site.client.get(path)
+        expected = 200 if who in allowed else 403
+        assert page.status_code == expected, (who, path, page.text[:300])
+        _check_html(page.text)
+    consents = site.client.get(f"/compliance/consents?call_id={site.calls['alice']}")
+    assert consents.status_code == (200 if who in ("root", "cora") else 403)
+
+
+@pytest.mark.parametrize(
+    ("who", "visible"),
+    [
+        ("root", {"alice", "carol"}),
+        ("cora", {"alice", "carol"}),
+        ("mona", {"alice"}),
+        ("alice", {"alice"}),
+        ("carol", {"carol"}),
+        ("otto", {"alice", "carol"}),
+    ],
+)
+def test_a_call_out_of_reach_is_not_found(site: Site, who: str, visible: set[str]) -> None:
+    site.login(who)
+    listed = site.client.get("/").text
+    for agent, call_id in site.calls.items():
+        page = site.client.get(f"/calls/{call_id}")
+        if agent in visible:
+            assert page.status_code == 200, page.text[:300]
+            assert f'href="/calls/{call_id}"' in listed
+            _check_html(page.text)
+        else:
+            assert page.status_code == 404
+            assert call_id not in listed
+    assert site.client.get("/calls/0123456789abcdef").status_code == 404
+
+
+def test_signed_out_pages_redirect_to_the_login(site: Site) -> None:
+    for path in [*PAGES, f"/calls/{site.calls['alice']}"]:
+        page = site.client.get(path, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+    login = site.client.get("/login")
+    assert login.status_code == 200
+    _check_html(login.text)
+    bad = site.client.post(
+        "/login",
+        data={
+            "username": "alice",
+            "password": "nope",
+            "csrf_token": _field(login.text, "csrf_token"),
+        },
+    )
+    assert bad.status_code == 401 and "Wrong user name or password" in bad.text
+    # Without the sign-in form's token: refused.
+    site.client.cookies.clear()
+    forged = site.client.post("/login", data={"username": "alice", "password": PASSWORD})
+    assert forged.status_code == 403
+    assert "callvault_session" not in forged.headers.get("set-cookie", "")
+
+
+def test_the_call_page_has_a_synced_player_transcript_and_insights(site: Site) -> None:
+    site.login("alice")
+    call_id = site.calls["alice"]
+    html = site.client.get(f"/calls/{call_id}").text
+    assert (
+        f'<audio id="player" controls preload="metadata" src="/api/v1/calls/{call_id}/audio"'
+        in html
+    )
+    words = re.findall(r'class="w" role="button" tabindex="0" data-start="([0-9.]+)"', html)
+    assert len(words) > 5 and [float(w) for w in words] == sorted(float(w) for w in words)
+    assert "/static/player.js" in html
+    assert "<svg" in html and "Talk time per speaker" in html
+    assert "Action items" in html and "Sentiment over the call" in html
+    # The card number was redacted: the transcript shows placeholders, never the digits.
+    assert "4556" not in html
+    assert site.client.get("/static/player.js").status_code == 200
+    assert site.client.get("/static/app.css").status_code == 200
+    # The auditor sees the metadata only.
+    site.login("otto")
+    html = site.client.get(f"/calls/{call_id}").text
+    assert "<audio" not in html and 'class="w"' not in html
+
+
+def test_a_correction_form_posts_with_csrf_and_redirects_back(site: Site) -> None:
+    csrf = site.login("alice")
+    call_id = site.calls["alice"]
+    html = site.client.get(f"/calls/{call_id}").text
+    assert 'action="/calls/' + call_id + '/corrections"' in html
+    body = {
+        "section": "actions",
+        "index": "0",
+        "field": "owner",
+        "value": "Alice",
+        "reason": "named",
+    }
+    refused = site.client.post(f"/calls/{call_id}/corrections", data=body)
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    done = site.client.post(
+        f"/calls/{call_id}/corrections", data={**body, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == f"/calls/{call_id}#insights"
+    assert "<td>Alice</td>" in site.client.get(f"/calls/{call_id}").text
+    # Carol may not correct alice's call: it does not exist for her.
+    csrf = site.login("carol")
+    other = site.client.post(f"/calls/{call_id}/corrections", data={**body, "csrf_token": csrf})
+    assert other.status_code == 404
+
+
+def test_search_marks_matches_and_links_to_the_moment(site: Site) -> None:
+    site.login("alice")
+    html = site.client.get("/search?q=receipt").text
+    assert "<mark>receipt</mark>" in html
+    assert re.search(rf'href="/calls/{site.calls["alice"]}#t=5\.8', html)
+    semantic = site.client.get("/search?q=receipt&semantic=on")
+    assert semantic.status_code == 200 and f"/calls/{site.calls['alice']}#t=" in semantic.text
+    site.login("carol")
+    assert "<mark>" not in site.client.get("/search?q=receipt").text
+    assert str(_marked("<b>«x»</b>")) == "&lt;b&gt;<mark>x</mark>&lt;/b&gt;"
+
+
+def test_filters_and_pagination_of_the_calls_list(site: Site) -> None:
+    site.login("root")
+    assert "2 calls." in site.client.get("/").text
+    assert "1 call." in site.client.get("/?agent=carol").text
+    assert "0 calls." in site.client.get("/?direction=inbound").text
+    assert "1 call." in site.client.get("/?sentiment=" + _customer_label(site)).text
+    assert site.client.get("/?since=2026-03-03").text.count("0 calls.") == 1
+    assert site.client.get("/?since=not-a-date").status_code == 400
+    assert site.client.get("/?page=99").status_code == 200
+
+
+def _customer_label(site: Site) -> str:
+    raw = site.vault.read_insights(site.calls["alice"])
+    assert raw is not None
+    import json
+
+    return str(json.loads(raw)["insights"]["sentiment"]["customer"]["label"])
+
+
+def test_compliance_forms_hold_and_erase_with_confirmation(site: Site) -> None:
+    csrf = site.login("cora")
+    added = site.client.post(
+        "/compliance/holds",
+        data={"call_id": site.calls["carol"], "reason": "litigation", "csrf_token": csrf},
+    )
+    assert added.status_code == 200 and "litigation" in added.text
+    hold_id = site.vault.holds()[0].id
+    released = site.client.post(
+        f"/compliance/holds/{hold_id}/release", data={"reason": "settled", "csrf_token": csrf}
+    )
+    assert released.status_code == 200 and not site.vault.holds()
+    found = site.client.post(
+        "/compliance/rights",
+        data={"action": "find", "subject": "+14155550100", "csrf_token": csrf},
+    )
+    assert site.calls["alice"] in found.text
+    exported = site.client.post(
+        "/compliance/rights",
+        data={"action": "export", "subject": "+14155550100", "csrf_token": csrf},
+    )
+    assert exported.headers["content-type"] == "application/zip"
+    review = site.client.post(
+        "/compliance/rights",
+        data={
+            "action": "erase",
+            "subject": "+14155550100",
+            "reason": "art. 17",
+            "csrf_token": csrf,
+        },
+    )
+    assert "Confirm the erasure" in review.text and len(site.vault.list_calls()) == 2
+    erased = site.client.post(
+        "/compliance/rights",
+        data={
+            "action": "erase",
+            "subject": "+14155550100",
+            "reason": "art. 17",
+            "confirm": "yes",
+            "csrf_token": csrf,
+        },
+    )
+    assert "Erased 2 calls" in erased.text
+    assert site.client.get(f"/calls/{site.calls['alice']}").status_code == 404
+    audit = site.client.get("/compliance/audit")
+    assert "The chain of" in audit.text and "verifies" in audit.text
+
+
+def test_admin_adds_changes_and_disables_users(site: Site) -> None:
+    csrf = site.login("root")
+    site.client.post(
+        "/admin/users",
+        data={
+            "username": "dave",
+            "password": PASSWORD,
+            "role": "rep",
+            "team": "east",
+            "csrf_token": csrf,
+        },
+    )
+    assert site.vault.get_user("dave").role == "rep"
+    site.client.post(
+        "/admin/users/dave",
+        data={"role": "manager", "team": "west", "action": "update", "csrf_token": csrf},
+    )
+    assert (site.vault.get_user("dave").role, site.vault.get_user("dave").team) == (
+        "manager",
+        "west",
+    )
+    site.client.post("/admin/users/dave", data={"action": "disable", "csrf_token": csrf})
+    assert site.vault.get_user("dave").disabled
+    short = site.client.post(
+        "/admin/users",
+        data={"username": "eve", "password": "short", "role": "rep", "csrf_token": csrf},
+    )
+    assert short.status_code == 400
+
+
+def test_upload_form_ingests_and_opens_the_call(site: Site) -> None:
+    csrf = site.login("alice")
+    data = wav_bytes(tone(3.0, 16000, 2, seed=9), 16000)
+    done = site.client.post(
+        "/upload",
+        data={"csrf_token": csrf, "caller": "+14155550111", "consent": "verbal"},
+        files={"file": ("new.wav", data, "audio/wav")},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    page = site.client.get(done.headers["location"])
+    assert page.status_code == 200 and "alice" in page.text
+    record = site.client.get("/record").text
+    assert 'id="agreed" type="checkbox"' in record and 'id="record" disabled' in record
+    assert "recorded" in record.lower()
+
+
+def test_logout_ends_the_session(site: Site) -> None:
+    csrf = site.login("alice")
+    done = site.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert done.status_code == 303
+    assert site.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_call_view_of_an_unprocessed_call_is_empty() -> None:
+    view = call_view({"recording": {"duration_s": 3.0}, "transcript": None, "insights": None})
+    assert view["utterances"] == [] and view["talk"] == [] and view["redaction_count"] == 0
