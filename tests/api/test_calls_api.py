@@ -5,13 +5,16 @@ uploads and corrections."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import wave
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
-from _scripted_asr import CARD_CALL, ScriptedPipeline
+from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from callvault.api import create_app
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
@@ -207,3 +210,33 @@ def test_upload_by_a_rep_is_their_own_call(world: World) -> None:
         files={"file": ("x.wav", b"not audio at all", "audio/wav")},
     )
     assert junk.status_code == 415
+
+
+def test_the_kept_original_opens_for_compliance_with_a_reason(world: World, config: Config) -> None:
+    keep = dataclasses.replace(config, redaction_keep_original="unless-payment")
+    call_id = _call(world.vault, "bob", 21)
+    process_call(keep, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    url = f"/api/v1/calls/{call_id}/original"
+    got = world.client.get(url, params={"reason": "complaint 12"}, headers=world.bearer("cora"))
+    assert got.status_code == 200 and got.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(got.content)) as wav:
+        original = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
+    # The original, not what listeners hear: the e-mail address is audible in it.
+    heard = world.client.get(f"/api/v1/calls/{call_id}/audio", headers=world.bearer("cora"))
+    with wave.open(io.BytesIO(heard.content)) as wav:
+        redacted = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
+    assert np.array_equal(original, tone(9.0, 16000, 2, seed=21))
+    assert not np.array_equal(original, redacted)
+    entry = world.vault.audit_entries(action="original.read")[-1]
+    assert (entry.actor, entry.purpose) == ("user:cora", "complaint 12")
+    # No reason, no original; an admin never opens one; a card call keeps none.
+    assert world.client.get(url, headers=world.bearer("cora")).status_code == 422
+    admin = world.client.get(url, params={"reason": "x"}, headers=world.bearer("root"))
+    assert admin.status_code == 403
+    card = world.client.get(
+        f"/api/v1/calls/{world.calls['alice']}/original",
+        params={"reason": "x"},
+        headers=world.bearer("cora"),
+    )
+    assert card.status_code == 404
+    assert "never for payment card data" in card.json()["error"]["message"]

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -121,6 +122,61 @@ def test_serve_answers_on_loopback_with_workers(tmp_path: Path) -> None:
         _, stderr = server.communicate(timeout=30)
     assert server.returncode == 0, stderr.decode(errors="replace")
     assert f"callvault serving on http://127.0.0.1:{port}" in stderr.decode()
+
+
+def test_serve_demo_is_the_readme_main_job(tmp_path: Path) -> None:
+    """The README's first command: `callvault serve --demo` stores the sample call, makes
+    an admin whose password it prints once, and its workers transcribe and redact the
+    call while the server answers: the card number is cut from what a user reads."""
+    port = _free_port()
+    env = {**os.environ, "CALLVAULT_DATA_DIR": str(tmp_path / "data"), "CALLVAULT_DATABASE_URL": ""}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "callvault", "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    try:
+        assert server.stderr is not None
+        while not lines or "callvault serving on" not in lines[-1]:
+            line = server.stderr.readline()
+            assert line, f"serve exited early: {''.join(lines)}"
+            lines.append(line)
+        call_id = lines[0].split()[2]
+        password = next(line for line in lines if line.startswith("sign in as admin")).split()[7]
+        with httpx.Client(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.3)
+            signed = client.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": password}
+            )
+            assert signed.status_code == 200, signed.text
+            deadline = time.monotonic() + 300
+            while True:
+                record = client.get(f"/api/v1/calls/{call_id}").json()
+                if record.get("transcript"):
+                    break
+                assert time.monotonic() < deadline, record
+                time.sleep(1)
+            said = " ".join(u["text"] for u in record["transcript"]["utterances"])
+            assert "[CREDIT_CARD]" in said
+            assert not any(group in said for group in ("4556", "7375", "8689", "9855"))
+            page = client.get(f"/calls/{call_id}")
+            assert page.status_code == 200 and "[CREDIT_CARD]" in page.text
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=60)
+    assert server.returncode == 0
 
 
 def _free_port() -> int:

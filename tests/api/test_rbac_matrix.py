@@ -19,12 +19,12 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
-from _scripted_asr import CARD_CALL, ScriptedPipeline
+from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from callvault.api import create_app
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.services import PROCESS_TASK, open_queue, process_call
-from callvault.vault import Vault
+from callvault.vault import ContactInput, Vault
 
 PASSWORD = "correct horse battery"
 PREFIX = "/api/v1"
@@ -48,6 +48,7 @@ class World:
     calls: dict[str, str]  # agent -> call id
     tokens: dict[str, str]  # username -> bearer secret
     jobs: dict[str, str] = dataclasses.field(default_factory=dict)  # agent -> job id
+    originals: dict[str, str] = dataclasses.field(default_factory=dict)  # agent -> call id
     serial: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
     def bearer(self, username: str) -> dict[str, str]:
@@ -186,6 +187,22 @@ def _revoke(world: World, agent: str) -> Request:
     return {"url": f"/tokens/{token.id}"}
 
 
+def _contact(world: World, agent: str) -> Request:
+    world.vault.import_contacts([ContactInput(name="Jane Roe", phone="+14155550100")])
+    (contact,) = world.vault.list_contacts(query="Jane")
+    return {"url": f"/contacts/{contact.id}"}
+
+
+def _original(world: World, agent: str) -> Request:
+    """A call of `agent` redacted with its original kept (made once per agent)."""
+    if agent not in world.originals:
+        call_id = world.new_call(agent)
+        keep = dataclasses.replace(world.config, redaction_keep_original="unless-payment")
+        process_call(keep, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+        world.originals[agent] = call_id
+    return {"url": f"/calls/{world.originals[agent]}/original", "params": {"reason": "dispute"}}
+
+
 def _job(template: str) -> Prepare:
     return lambda world, agent: {"url": template.format(job_id=world.jobs[agent])}
 
@@ -206,6 +223,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/calls/{call_id}/audio"): Row(
         "all all team own -", _call_path("/calls/{call_id}/audio"), True
     ),
+    ("GET", "/calls/{call_id}/original"): Row("- all - - -", _original, True),
     ("POST", "/calls/{call_id}/corrections"): Row("all - team own -", _correction, True),
     ("POST", "/calls/{call_id}/actions"): Row("all - team own -", _action, True),
     ("DELETE", "/calls/{call_id}"): Row("all all - - -", _erase, True),
@@ -242,6 +260,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/audit"): Row("yes yes - - yes", _plain()),
     ("GET", "/audit/verify"): Row("yes yes - - yes", _plain()),
     ("GET", "/search"): Row("yes yes yes yes -", _plain(params={"q": "receipt"})),
+    ("GET", "/contacts"): Row("yes yes yes yes yes", _plain(params={"q": "Jane"})),
+    ("GET", "/contacts/{contact_id}"): Row("yes yes yes yes yes", _contact),
     ("GET", "/jobs"): Row(ADMIN, _plain()),
     ("GET", "/jobs/{job_id}"): Row("all all team own all", _job("/jobs/{job_id}"), True),
     ("GET", "/jobs/{job_id}/events"): Row(

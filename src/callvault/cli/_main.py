@@ -451,18 +451,39 @@ def demo(ctx: click.Context) -> None:
     show_default=True,
     help="Run processing jobs in this process (the embedded default).",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="First store the sample call (spoken by espeak-ng) and, if there are no users "
+    "yet, create the user admin with a random password, printed once.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: bool) -> None:
-    """Serve the API (and OpenAPI at /docs) with in-process workers, until interrupted."""
+def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -> None:
+    """Serve the web app, the API (OpenAPI at /docs) and the workers, until interrupted."""
     import uvicorn
 
     from callvault.api import create_app
+    from callvault.services.demo import seed_demo
 
     config = config_of(ctx)
-    with Vault.open(config):
-        pass  # creates and migrates the database before the first request, or fails here
+    with Vault.open(config) as vault:  # creates and migrates the database, or fails here
+        has_users = bool(vault.list_users())
+    if demo:
+        seed = seed_demo(config)
+        click.echo(f"sample call {seed.call_id} stored; the workers transcribe it", err=True)
+        if seed.password is not None:
+            click.echo(
+                f"sign in as {seed.username} with the password {seed.password} "
+                f"(shown once; change it with: callvault users password {seed.username})",
+                err=True,
+            )
+            has_users = True
+    if not has_users:
+        click.echo("no users yet: add one with  callvault users add NAME --role admin", err=True)
     app = create_app(config, workers=workers)
-    click.echo(f"callvault serving on http://{host}:{port} (API docs at /docs)", err=True)
+    click.echo(
+        f"callvault serving on http://{host}:{port} (web app at /, API docs at /docs)", err=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -113,6 +113,22 @@ def listen_audio(
     return written, pcm.shape[1] / rate
 
 
+def original_wav(
+    vault: Vault, call_id: str, *, role: str, reason: str, actor: str | None = None
+) -> bytes:
+    """The kept unredacted original of a call as 16-bit PCM WAV bytes, for the API:
+    compliance role and a reason, audited (`Vault.open_original`)."""
+    from callvault.media._edit import WavSource, decode_pcm
+
+    with vault.open_original(call_id, role=role, reason=reason, actor=actor) as (reader, _):
+        pcm, rate = decode_pcm(reader.as_file(), name=f"original of call {call_id}")
+    source = WavSource(pcm, rate)
+    blocks = []
+    while block := source.read(1 << 20):
+        blocks.append(block)
+    return b"".join(blocks)
+
+
 def call_document(
     vault: Vault,
     call_id: str,

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from callvault.errors import CrmPushError, InputError
+from callvault.services.access import CALLS_INSIGHTS, CALLS_READ, CallScope, Principal, can
 from callvault.vault import (
     ContactCall,
     ContactInput,
@@ -129,13 +130,18 @@ def _read_csv(handle: Any, path: Path) -> list[tuple[int, ContactInput]]:
 # -- timelines --------------------------------------------------------------------------
 
 
-def _content(vault: Vault, call: ContactCall, purpose: str | None) -> dict[str, Any]:
-    """Summary points and action items of a call (null when not processed, or when the
-    call is restricted or quarantined and `purpose` gives no ground to read it)."""
+def _content(
+    vault: Vault, call: ContactCall, purpose: str | None, actor: str | None, insights: bool
+) -> dict[str, Any]:
+    """Summary points and action items of a call (null when not processed, when the
+    caller may not read insights, or when the call is restricted or quarantined and
+    `purpose` gives no ground to read it)."""
     restricted = vault.restriction_for_call(call.call_id)
     grounded = restriction_ground(purpose) is not None
-    readable = grounded or (restricted is None and call.consent_state != "quarantined")
-    raw = vault.read_insights(call.call_id, purpose=purpose) if readable else None
+    readable = insights and (
+        grounded or (restricted is None and call.consent_state != "quarantined")
+    )
+    raw = vault.read_insights(call.call_id, purpose=purpose, actor=actor) if readable else None
     summary, actions = _insights(raw)
     return {"restricted": restricted, "summary": summary, "action_items": actions}
 
@@ -152,7 +158,13 @@ def _insights(raw: bytes | None) -> tuple[list[str] | None, list[dict[str, Any]]
     )
 
 
-def _call_entry(vault: Vault, call: ContactCall, purpose: str | None) -> dict[str, Any]:
+def _call_entry(
+    vault: Vault,
+    call: ContactCall,
+    purpose: str | None,
+    actor: str | None = None,
+    insights: bool = True,
+) -> dict[str, Any]:
     return {
         "id": call.call_id,
         "started_at": call.started_at.isoformat() if call.started_at else None,
@@ -161,18 +173,47 @@ def _call_entry(vault: Vault, call: ContactCall, purpose: str | None) -> dict[st
         "duration_s": round(call.duration_s, 3),
         "consent_state": call.consent_state,
         "contact_ids": list(call.contact_ids),
-        **_content(vault, call, purpose),
+        **_content(vault, call, purpose, actor, insights),
     }
 
 
-def contact_timeline(vault: Vault, contact_id: str, *, purpose: str | None) -> dict[str, Any]:
+def _reachable(
+    vault: Vault, calls: Sequence[ContactCall], who: Principal | None
+) -> list[tuple[ContactCall, bool]]:
+    """The calls `who` may read, each with whether they may read its insights (None:
+    the command line, every call)."""
+    if who is None:
+        return [(call, True) for call in calls]
+    out = []
+    for call in calls:
+        scope = CallScope(
+            call.call_id, call.agent, vault.team_of(call.agent) if call.agent else None
+        )
+        if can(who, CALLS_READ, scope):  # out of reach: left out, not even counted
+            out.append((call, can(who, CALLS_INSIGHTS, scope)))
+    return out
+
+
+def contact_timeline(
+    vault: Vault,
+    contact_id: str,
+    *,
+    purpose: str | None,
+    who: Principal | None = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
     """{"contact": ..., "calls": [...]}: the contact and its calls, newest first, each
-    with its summary points' text and action items (null until processed)."""
-    contact = vault.get_contact(contact_id, purpose=purpose)
-    calls = vault.contact_calls(contact_id, purpose=purpose)
+    with its summary points' text and action items (null until processed). With `who`
+    (the API and the web app), only the calls they may read, with insights where their
+    role reads insights."""
+    contact = vault.get_contact(contact_id, purpose=purpose, actor=actor)
+    calls = vault.contact_calls(contact_id, purpose=purpose, actor=actor)
     return {
         "contact": contact.to_json(),
-        "calls": [_call_entry(vault, c, purpose) for c in calls],
+        "calls": [
+            _call_entry(vault, c, purpose, actor, insights)
+            for c, insights in _reachable(vault, calls, who)
+        ],
     }
 
 

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import io
+import secrets
 import shutil
 import subprocess
 import wave
+from dataclasses import dataclass
 
 import numpy as np
 
 from callvault.capture import CapturedCall, FileImportOptions, import_bytes
+from callvault.config import Config
 from callvault.errors import CallvaultError
+from callvault.vault import Vault
 
-__all__ = ["DEMO_OPTIONS", "DEMO_SCRIPT", "demo_call", "synthesize_demo_wav"]
+__all__ = [
+    "DEMO_ADMIN",
+    "DEMO_OPTIONS",
+    "DEMO_SCRIPT",
+    "DemoSeed",
+    "demo_call",
+    "seed_demo",
+    "synthesize_demo_wav",
+]
+
+DEMO_ADMIN = "admin"
 
 # (channel, espeak-ng voice, line). Channel 0 is the caller (a customer), 1 the agent.
 DEMO_SCRIPT: tuple[tuple[int, str, str], ...] = (
@@ -80,3 +94,31 @@ def synthesize_demo_wav() -> bytes:
 
 def demo_call() -> CapturedCall:
     return import_bytes(synthesize_demo_wav(), "demo-call.wav", DEMO_OPTIONS)
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What `seed_demo` did: the sample call (queued unless stored before) and, when the
+    vault had no users, the admin it created and that admin's one-time password."""
+
+    call_id: str
+    job_id: str | None
+    username: str | None
+    password: str | None
+
+
+def seed_demo(config: Config) -> DemoSeed:
+    """Store the sample call (once: the same sample again is the same call) for the
+    workers to process, and create the user `admin` with a random password when the
+    vault has no users yet (`callvault serve --demo`)."""
+    from callvault.services.ingest import ingest_captured
+
+    with Vault.open(config) as vault:
+        (stored,) = ingest_captured(
+            config, [demo_call()], consent="pre-call-notice", vault=vault, actor="system:demo"
+        )
+        if vault.list_users():
+            return DemoSeed(stored.call_id, stored.job_id, None, None)
+        password = secrets.token_urlsafe(12)
+        vault.add_user(DEMO_ADMIN, password, "admin", display_name="Demo admin")
+    return DemoSeed(stored.call_id, stored.job_id, DEMO_ADMIN, password)

@@ -19,7 +19,13 @@ from callvault.api.routers.calls import actor_of
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.errors import CallvaultError, InputError, NotAuthorized, NotFound
 from callvault.policy import NOTICE_LANGUAGES, render_notice
-from callvault.services import call_document, ingest_captured, search_calls, semantic_search_calls
+from callvault.services import (
+    call_document,
+    contact_timeline,
+    ingest_captured,
+    search_calls,
+    semantic_search_calls,
+)
 from callvault.services.access import (
     CALLS_AUDIO,
     CALLS_CORRECT,
@@ -481,34 +487,10 @@ def contact_page(request: Request, contact_id: str) -> Response:
     signed = signed_in(request)
     who = signed.who
     require(who, CALLS_LIST)
-    vault = vault_of(request)
-    contact = vault.get_contact(contact_id, actor=actor_of(who))
-    calls = []
-    for call in vault.contact_calls(contact_id, actor=actor_of(who)):
-        team = vault.team_of(call.agent) if call.agent else None
-        scope = CallScope(call.call_id, call.agent, team)
-        if not can(who, CALLS_READ, scope):
-            continue  # out of reach: not shown at all
-        summary: list[str] | None = None
-        actions: list[dict[str, Any]] | None = None
-        if can(who, CALLS_INSIGHTS, scope) and call.consent_state != "quarantined":
-            try:
-                raw = vault.read_insights(call.call_id, actor=actor_of(who))
-            except CallvaultError:
-                raw = None
-            if raw is not None:
-                insights = json.loads(raw).get("insights") or {}
-                points = (insights.get("summary") or {}).get("points") or []
-                summary = [str(p.get("text", "")) for p in points]
-                actions = list((insights.get("actions") or {}).get("items") or [])
-        calls.append({"call": call, "summary": summary, "actions": actions})
-    return render(
-        request,
-        "contact.html",
-        {"contact": contact.to_json(), "calls": calls},
-        signed=signed,
-        title="Contact",
+    timeline = contact_timeline(
+        vault_of(request), contact_id, purpose=None, who=who, actor=actor_of(who)
     )
+    return render(request, "contact.html", timeline, signed=signed, title="Contact")
 
 
 # -- upload and recording --------------------------------------------------------------

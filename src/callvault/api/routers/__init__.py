@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from callvault.api.routers import admin, auth, calls, governance, jobs, search
+from callvault.api.routers import admin, auth, calls, contacts, governance, jobs, search
 
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     calls.router,
     governance.router,
     search.router,
+    contacts.router,
     jobs.router,
     admin.router,
 )

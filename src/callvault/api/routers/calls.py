@@ -21,6 +21,7 @@ from callvault.services.access import (
     CALLS_CORRECT,
     CALLS_INSIGHTS,
     CALLS_LIST,
+    CALLS_ORIGINAL,
     CALLS_READ,
     CALLS_TRANSCRIPT,
     CALLS_UPLOAD,
@@ -29,6 +30,7 @@ from callvault.services.access import (
     can,
     require,
 )
+from callvault.services.calls import original_wav
 from callvault.services.insight_corrections import add_action, correct_insight
 
 router = APIRouter(prefix="/calls", tags=["calls"])
@@ -134,6 +136,26 @@ def get_audio(
         body = reader.read_range(wanted.start, wanted.length)
         headers["Content-Range"] = wanted.content_range(size)
         return Response(body, status_code=206, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/{call_id}/original",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}, "description": "The original, as WAV"}},
+)
+def get_original(
+    call_id: str,
+    request: Request,
+    who: Annotated[Principal, Depends(principal)],
+    reason: Annotated[str, Query(min_length=1, max_length=500)],
+) -> Response:
+    """The kept unredacted original as 16-bit PCM WAV: the compliance role only, with
+    the reason it is opened (audited, and so is a refusal). 404 when none was kept
+    (never for card data)."""
+    vault = vault_of(request)
+    require_call(vault, who, CALLS_ORIGINAL, call_id)
+    body = original_wav(vault, call_id, role=who.role, reason=reason, actor=actor_of(who))
+    return Response(body, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("", status_code=201)

@@ -1,0 +1,64 @@
+"""Contacts over the API: the list, and a timeline that holds only the calls the caller
+may read, with summaries where their role reads insights; on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from test_rbac_matrix import World, build_world
+
+from callvault.api import create_app
+from callvault.config import Config
+from callvault.vault import ContactInput, Vault
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def world(config: Config, vault: Vault) -> Iterator[World]:
+    built = build_world(config, vault, process=("alice",))
+    with TestClient(create_app(built.config, vault=vault), base_url="http://127.0.0.1") as client:
+        built.client = client
+        yield built
+
+
+def _customer(world: World) -> str:
+    # Every call of the world has +14155550100 as its caller.
+    world.vault.import_contacts(
+        [ContactInput(name="Jane Roe", phone="+14155550100", account="Acme", crm_id="c-1")]
+    )
+    (contact,) = world.vault.list_contacts(query="Jane")
+    return contact.id
+
+
+def test_a_timeline_shows_only_the_calls_in_reach(world: World) -> None:
+    contact_id = _customer(world)
+    seen = {}
+    for user in ("root", "mona", "alice", "otto"):
+        got = world.client.get(f"{API}/contacts/{contact_id}", headers=world.bearer(user))
+        assert got.status_code == 200, got.text
+        seen[user] = got.json()
+    assert seen["root"]["contact"]["name"] == "Jane Roe"
+    agents = {user: sorted(c["agent"] for c in t["calls"]) for user, t in seen.items()}
+    assert agents == {
+        "root": ["alice", "bob", "carol"],
+        "mona": ["alice", "bob"],
+        "alice": ["alice"],
+        "otto": ["alice", "bob", "carol"],
+    }
+    # The scripted call was processed: a rep reads her call's summary, the auditor none.
+    (own,) = seen["alice"]["calls"]
+    assert own["summary"] and own["action_items"] is not None
+    assert all(c["summary"] is None for c in seen["otto"]["calls"])
+    listed = world.client.get(
+        f"{API}/contacts", params={"account": "Acme"}, headers=world.bearer("alice")
+    )
+    assert [c["id"] for c in listed.json()["contacts"]] == [contact_id]
+    missing = world.client.get(f"{API}/contacts/nope", headers=world.bearer("alice"))
+    assert missing.status_code == 404
+    assert {e.actor for e in world.vault.audit_entries(action="contacts.read")} >= {
+        "user:alice",
+        "user:otto",
+    }
