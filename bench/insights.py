@@ -200,6 +200,7 @@ def run_call(
     trackers: Path,
     pipelines: dict[str, Any],
     margin: float | None = None,
+    asr_models: dict[str, str] | None = None,
 ) -> CallRun:
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
@@ -218,6 +219,7 @@ def run_call(
             model_cache=cache,
             trackers=trackers,
             **({} if margin is None else {"redaction_margin": margin}),
+            **({} if not asr_models else {"asr_models": asr_models}),
         )
         options = FileImportOptions(
             language=call.language,
@@ -517,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--margin", type=float, help="audio redaction margin in seconds (default: the setting's)"
     )
+    parser.add_argument(
+        "--asr-models",
+        help="speech model per language instead of the defaults, as CALLVAULT_ASR_MODELS "
+        "(en=whisper-base)",
+    )
     args = parser.parse_args(argv)
 
     import logging
@@ -557,12 +564,17 @@ def main(argv: list[str] | None = None) -> int:
     presidio_load = time.perf_counter() - t0
     pipelines: dict[str, Any] = {}
     t0 = time.perf_counter()
-    warm = run_call(synths[0], cache, trackers, pipelines, args.margin)
+    from callvault.config import _parse_model_map
+
+    asr_models = _parse_model_map(args.asr_models) if args.asr_models else None
+    if asr_models:
+        print(f"Speech models: {args.asr_models} (defaults for other languages).\n")
+    warm = run_call(synths[0], cache, trackers, pipelines, args.margin, asr_models)
     warm_wall = time.perf_counter() - t0
 
     runs: list[CallRun] = []
     for synth in synths:
-        runs.append(run_call(synth, cache, trackers, pipelines, args.margin))
+        runs.append(run_call(synth, cache, trackers, pipelines, args.margin, asr_models))
 
     failed: list[str] = []
     pii: list[PiiScore] = []

@@ -458,6 +458,24 @@ def test_garbled_card_token_in_card_context(detector: PiiDetector) -> None:
     assert found(detector, ASK_CARD, utt(spoken, start=4.0)) == [(CREDIT_CARD, 1, 2, 6)]
 
 
+def test_a_dotted_address_takes_the_name_before_its_at(detector: PiiDetector) -> None:
+    assert found(detector, utt("To account at example .co .uk please.")) == [(EMAIL, 0, 1, 5)]
+
+
+def test_zero_misheard_as_nearo_inside_a_phone_number(detector: PiiDetector) -> None:
+    said = utt("And my direct line is nearo to nearo, 7946, nearo 123, in case you need me.")
+    assert found(detector, said) == [(PHONE, 0, 5, 10)]
+
+
+def test_a_request_without_a_question_mark_or_please(detector: PiiDetector) -> None:
+    # tiny.en heard "your social security number, please." as "... hum were pleased."
+    ask = utt("And for the last check, your social security hum were pleased.", "agent")
+    answer = utt("Sure, it is 0 .78, 0 .05, 1 .12, 0 .10.", start=6.0)
+    assert found(detector, ask, answer) == [(US_SSN, 1, 0, 10)]
+    statement = utt("The social security office is closed today.", "agent")
+    assert found(detector, statement, utt("Oh, 12 days.", start=4.0)) == []
+
+
 def test_ssn_with_a_digit_too_many(detector: PiiDetector) -> None:
     ask = utt("and your social security number please", "agent")
     assert found(detector, ask, utt("sure it is 123, 045, 6789.", start=4.0)) == [(US_SSN, 1, 3, 5)]

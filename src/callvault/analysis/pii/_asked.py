@@ -65,9 +65,12 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (DATE_OF_BIRTH, re.compile(r"\b(date of birth|birthday|born|geburtsdatum|geboren)\b")),
 )
+# A request: a question, or a polite word ("please", which tiny.en also hears as
+# "pleased"). "We will send it to your email address" is not one.
 _QUESTION = re.compile(
-    r"(\?|\b(what|which|can i|could i|may i|could you|can you|would you|please|tell me|give me|"
-    r"read|spell|confirm|wie|welche|was ist|können sie|könnten sie|bitte|nennen sie)\b)",
+    r"(\?|\b(what|which|can i|could i|may i|could you|can you|would you|please|pleased|"
+    r"tell me|give me|read|spell|confirm|wie|welche|was ist|können sie|könnten sie|"
+    r"bitte|nennen sie)\b)",
     re.IGNORECASE,
 )
 
@@ -130,6 +133,7 @@ def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[Pi
 
 _DOTTED = re.compile(r"^\.[a-z]{2,24}[.,!?]?$")
 _MAX_DOTTED_WORDS = 6
+_AT = frozenset({"at", "@", "ät"})
 
 
 def dotted_addresses(
@@ -161,6 +165,11 @@ def dotted_addresses(
                     break
                 first -= 1
             dotted = sum(1 for w in words[first : last + 1] if _DOTTED.match(w))
+            # "account at example .co .uk": the "at" and the name before it too.
+            if first >= 1 and words[first - 1] in _AT:
+                first -= 1
+                if first >= 1 and words[first - 1][:1].isalnum():
+                    first -= 1
             if dotted < 2 or any((u, w) in taken for w in range(first, last + 1)):
                 continue
             taken.update((u, w) for w in range(first, last + 1))

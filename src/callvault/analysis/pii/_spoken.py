@@ -152,6 +152,8 @@ _SOFT_EN = {
     "won": "1",
     "ate": "8",
     "nearer": "0",
+    "nearo": "0",  # "zero two zero" -> "nearo to nearo" (Whisper base)
+    "nero": "0",
 }
 _ORDINAL_DIGITS = re.compile(r"^(\d{1,2})(st|nd|rd|th|\.)$")
 
