@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import subprocess
 import sys
@@ -67,6 +68,33 @@ def test_run_until_idle_times_out_and_pool_is_single_use(engine: Engine) -> None
         pool.start()
     with pytest.raises(InputError, match="at least 1 thread"):
         WorkerPool(queue, 0)
+
+
+def test_a_niced_pool_runs_its_jobs_and_their_threads_at_lower_priority(
+    engine: Engine,
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def measure(payload: Mapping[str, Any], progress: Progress) -> None:
+        # A thread the task starts (as a speech model starts its own) inherits it.
+        inner: list[int] = []
+        child = threading.Thread(
+            target=lambda: inner.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        )
+        child.start()
+        child.join()
+        seen.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), inner[0]))
+
+    tasks = TaskRegistry()
+    tasks.register("measure", measure)
+    queue = EmbeddedQueue(engine, tasks)
+    queue.enqueue("measure", {})
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with WorkerPool(queue, 1, poll_interval=0.01, nice=5) as pool:
+        assert pool.run_until_idle(timeout=10)
+    assert seen == [(min(19, here + 5), min(19, here + 5))]
+    # The process (this thread) keeps its priority.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
 
 
 def test_worker_survives_a_failing_task(engine: Engine) -> None:

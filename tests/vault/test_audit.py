@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -148,3 +150,32 @@ def test_forged_head(chain: Vault) -> None:
         assert last is not None
         session.execute(update(AuditHeadRow).values(seq=4, hash=last.hash))
     assert faults(chain) == [(4, "head", "the signature of the audit chain's head is invalid")]
+
+
+def test_many_threads_append_one_unbroken_chain(vault: Vault) -> None:
+    """A server's request threads all audit: they queue for the writer (on SQLite, on a
+    lock of the process first), and a write that fails gives the writer back."""
+    failures: list[BaseException] = []
+
+    def reader(n: int) -> None:
+        try:
+            for i in range(15):
+                vault.record_event("test.read", "call", f"c{n}-{i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    def failing() -> None:
+        with pytest.raises(RuntimeError), vault._write():
+            raise RuntimeError("rolled back")
+
+    failing()
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    failing()
+    for thread in threads:
+        thread.join(60)
+    assert not failures and not any(t.is_alive() for t in threads)
+    report = vault.verify_audit()
+    assert report.ok
+    assert len(vault.audit_entries(action="test.read")) == 300

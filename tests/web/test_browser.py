@@ -1,7 +1,8 @@
 """The web app in a real browser (Debian's headless Chromium driven by Playwright) against
 a real `callvault serve` process: sign in, upload a spoken call and wait for its
 processing, play the demo call and seek by selecting transcript words, open a search hit
-at its moment, and erase a data subject from the compliance page (with confirmation).
+at its moment, record from a fake microphone after the consent gate, and erase a data
+subject from the compliance page (with confirmation).
 A screenshot of each page lands in test-artifacts/."""
 
 from __future__ import annotations
@@ -132,7 +133,13 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+            args=[
+                "--autoplay-policy=no-user-gesture-required",
+                "--mute-audio",
+                # A fake microphone (a beeping tone) that needs no permission prompt.
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+            ],
         )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -241,6 +248,19 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             page.get_by_role("button", name="They did not agree").click()
             assert page.get_by_role("button", name="Record").is_disabled()
             assert "Nothing was recorded" in page.locator("#status").inner_text()
+            # Agreed: the browser records, uploads with consent "verbal" and opens the call.
+            page.get_by_label("The other party has agreed").check()
+            page.get_by_role("button", name="Record").click()
+            page.wait_for_function(
+                "document.getElementById('status').textContent.startsWith('Recording')",
+                timeout=10_000,
+            )
+            time.sleep(2.5)
+            page.get_by_role("button", name="Stop and upload").click()
+            page.wait_for_url(f"{base}/calls/*", timeout=30_000)
+            recorded = page.url.rsplit("/", 1)[-1]
+            assert recorded not in (server.demo_call, uploaded)
+            shot(page, "recorded")
 
             # Erase the demo call's customer, with the confirmation step.
             page.goto(f"{base}/compliance/rights")
@@ -256,6 +276,7 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             page.goto(f"{base}/")
             assert page.locator(f'a[href="/calls/{server.demo_call}"]').count() == 0
             assert page.locator(f'a[href="/calls/{uploaded}"]').count() == 1
+            assert page.locator(f'a[href="/calls/{recorded}"]').count() == 1
             gone = page.goto(f"{base}/calls/{server.demo_call}")
             assert gone is not None and gone.status == 404
             context.close()

@@ -33,6 +33,7 @@ from callvault.vault import DataPaths, Vault
 __all__ = ["create_app"]
 
 API_PREFIX = "/api/v1"
+WORKER_NICE = 10
 
 
 class _VaultCollector(Collector):
@@ -183,7 +184,8 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
         if workers:
             queue = open_queue(config, opened)
             queue_missing_processing(opened, queue)
-            pool = WorkerPool(queue, config.workers)
+            # Requests go first: transcription takes what CPU they leave.
+            pool = WorkerPool(queue, config.workers, nice=WORKER_NICE)
             pool.start()
         try:
             yield

@@ -484,7 +484,17 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
     click.echo(
         f"callvault serving on http://{host}:{port} (web app at /, API docs at /docs)", err=True
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # Keep idle connections longer than clients and proxies do (httpx and many others
+    # 5 s, nginx 60 s): the side that closes first must be the client, or a request sent
+    # on a connection the server is just closing fails.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+    )
 
 
 for command in (

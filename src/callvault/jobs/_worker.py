@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -27,10 +28,12 @@ class Worker:
         worker_id: str | None = None,
         poll_interval: float = 0.2,
         stop_event: threading.Event | None = None,
+        nice: int = 0,
     ) -> None:
         self.queue = queue
         self.worker_id = worker_id or make_worker_id()
         self.poll_interval = poll_interval
+        self.nice = nice
         self._stop = stop_event or threading.Event()
         self._busy = threading.Event()
         self._thread: threading.Thread | None = None
@@ -54,6 +57,8 @@ class Worker:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        if self.nice:
+            _lower_priority(self.nice)
         while not self._stop.is_set():
             self._busy.set()
             try:
@@ -65,6 +70,16 @@ class Worker:
                 self._busy.clear()
             if not ran:
                 self._stop.wait(self.poll_interval)
+
+
+def _lower_priority(nice: int) -> None:
+    """Make this thread (and the threads it starts later, such as the speech model's)
+    yield the CPU to the rest of the process: on Linux a thread has its own nice value."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: run as it is
+        log.info("worker priority left as it is: %s", type(exc).__name__)
 
 
 class WorkerPool:
@@ -79,14 +94,17 @@ class WorkerPool:
         *,
         poll_interval: float = 0.2,
         recover_interval: float | None = None,
+        nice: int = 0,
     ) -> None:
+        """`nice`: how much lower the workers' CPU priority is than the process's (a
+        server's request threads go first; 0 leaves it)."""
         if n_threads < 1:
             raise InputError(f"a worker pool needs at least 1 thread, not {n_threads}")
         self.queue = queue
         self.recover_interval = recover_interval or queue.lease / 2
         self._stop = threading.Event()
         self.workers = [
-            Worker(queue, poll_interval=poll_interval, stop_event=self._stop)
+            Worker(queue, poll_interval=poll_interval, stop_event=self._stop, nice=nice)
             for _ in range(n_threads)
         ]
         self._janitor: threading.Thread | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +37,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
+_WRITER_LOCK = "callvault_writer_lock"
+
+
+def _sqlite_begin(lock: threading.RLock, conn: Any) -> None:
     # Writers take the lock at BEGIN, so two writers wait for each other instead of
     # failing with "database is locked" when a read lock is upgraded.
     immediate = conn.get_execution_options().get("callvault_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if not immediate:
+        conn.exec_driver_sql("BEGIN")
+        return
+    # The writers of this process queue on a lock of their own first. Left to SQLite's
+    # busy handler, which sleeps longer after each try (up to 100 ms), forty threads of
+    # a server wanting to write leave the database idle most of the time (bench/api.py).
+    # Other processes still meet at BEGIN IMMEDIATE.
+    lock.acquire()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        lock.release()
+        raise
+    conn.info.setdefault(_WRITER_LOCK, []).append(lock)
+
+
+def _sqlite_end(conn: Any) -> None:
+    held = conn.info.get(_WRITER_LOCK)
+    if held:
+        held.pop().release()
 
 
 def create_db_engine(url: str) -> Engine:
@@ -56,12 +80,27 @@ def create_db_engine(url: str) -> Engine:
             "PostgreSQL"
         )
     try:
-        engine = create_engine(url, pool_pre_ping=backend != "sqlite")
+        # A server runs up to 40 request threads and its workers. Connections beyond
+        # `pool_size` are closed when given back, and a SQLite connection opened again
+        # runs its pragmas again: under load that churn cost more than the queries
+        # (bench/api.py), so the pool keeps enough of them.
+        sqlite = backend == "sqlite"
+        in_memory = sqlite and make_url(url).database in (None, "", ":memory:")
+        pool: dict[str, int] = {}
+        if not in_memory:  # one shared connection there, no pool to size
+            pool = (
+                {"pool_size": 20, "max_overflow": 40}
+                if sqlite
+                else {"pool_size": 10, "max_overflow": 30}
+            )
+        engine = create_engine(url, pool_pre_ping=not sqlite, **pool)
     except (ArgumentError, NoDriver, ImportError) as exc:
         raise ConfigError(f"CALLVAULT_DATABASE_URL cannot be used: {exc}") from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", functools.partial(_sqlite_begin, threading.RLock()))
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
     return engine
 
 
