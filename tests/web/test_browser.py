@@ -260,6 +260,8 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             page.wait_for_url(f"{base}/calls/*", timeout=30_000)
             recorded = page.url.rsplit("/", 1)[-1]
             assert recorded not in (server.demo_call, uploaded)
+            started = page.locator("dl.facts").inner_text()
+            assert time.strftime("%Y-%m-%d", time.gmtime()) in started
             shot(page, "recorded")
 
             # Erase the demo call's customer, with the confirmation step.

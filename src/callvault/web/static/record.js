@@ -10,7 +10,7 @@
   var refused = document.getElementById("refused");
   var status = document.getElementById("status");
   var csrf = document.querySelector('meta[name="csrf-token"]');
-  var recorder = null, chunks = [], stream = null;
+  var recorder = null, chunks = [], stream = null, startedAt = null;
 
   function say(text) { status.textContent = text; }
 
@@ -41,6 +41,7 @@
       recorder.ondataavailable = function (e) { if (e.data.size) { chunks.push(e.data); } };
       recorder.onstop = upload;
       recorder.start();
+      startedAt = new Date().toISOString();
       recordButton.disabled = true; stopButton.disabled = false;
       say("Recording…");
     }).catch(function () { say("The microphone could not be opened."); });
@@ -58,6 +59,7 @@
     var body = new FormData();
     body.append("file", blob, type.indexOf("ogg") >= 0 ? "recording.ogg" : "recording.webm");
     body.append("consent", "verbal");
+    if (startedAt) { body.append("started_at", startedAt); }
     body.append("language", lang.value.split("-")[0]);
     say("Uploading…");
     fetch("/api/v1/calls", {
