@@ -205,7 +205,15 @@ def test_insights_of_a_processed_call(config: Config, vault: Vault) -> None:
     insights = call_document(vault, call_id, purpose="t")["insights"]
     names = [stage["name"] for stage in insights["stages"]]
     assert names == ["metrics", "sentiment", "keywords", "trackers", "summary", "actions"]
-    assert all(stage["version"] == "1" for stage in insights["stages"])
+    versions = {stage["name"]: stage["version"] for stage in insights["stages"]}
+    assert versions == {
+        "metrics": "1",
+        "sentiment": "1",
+        "keywords": "1",
+        "trackers": "2",
+        "summary": "1",
+        "actions": "1",
+    }
     disclosure = insights["trackers"]["compliance"]["checks"][0]
     assert disclosure["name"] == "disclosure" and disclosure["passed"] is True
     (item,) = insights["actions"]["items"]

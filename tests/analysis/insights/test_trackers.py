@@ -208,6 +208,23 @@ def test_disclosure_survives_asr_variation(text: str) -> None:
     assert check.utterances == (0,)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dieses Gespräch wird zu Qualitäts- und Schulungszwecken aufgezeichnet.",
+        # tiny ASR of espeak-ng saying "... wird zu Schulungszwecken aufgezeichnet"
+        "Dieses Gespräch mit Social - und Zwecken aufgezeichnet.",
+    ],
+)
+def test_german_disclosure_with_words_between(text: str) -> None:
+    transcript = call(utt("A", 1.0, text), language="de")
+    check = check_compliance(transcript, facts(), ComplianceParams()).check("disclosure")
+    assert check.passed
+    said = "Das Gespräch von gestern mit Herrn Meier haben wir leider nicht"
+    late = call(utt("A", 1.0, said), language="de")
+    assert not check_compliance(late, facts(), ComplianceParams()).check("disclosure").passed
+
+
 def test_disclosure_does_not_match_scattered_words() -> None:
     transcript = call(utt("A", 1.0, "I will call you later, the meeting was recorded yesterday"))
     check = check_compliance(transcript, facts(), ComplianceParams()).check("disclosure")
@@ -279,7 +296,7 @@ def test_run_includes_compliance_and_json() -> None:
         }
     ]
     assert data["stamp"]["name"] == "trackers"
-    assert data["stamp"]["version"] == "1"
+    assert data["stamp"]["version"] == "2"
     assert data["stamp"]["params"]["compliance"]["disclosure_within_s"] == 30.0
 
 

@@ -66,7 +66,7 @@ __all__ = [
 
 STAGE = "trackers"
 COMPLIANCE_STAGE = "compliance"
-VERSION = "1"
+VERSION = "2"  # 2: German disclosures with words between
 
 KINDS = ("objection", "buying-signal", "competitor", "custom")
 
@@ -568,8 +568,11 @@ DEFAULT_DISCLOSURE: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "de": (
             "dieses Gespräch wird aufgezeichnet",
+            # "... wird zu Qualitäts- und Schulungszwecken aufgezeichnet": words between
+            "Gespräch * * * * aufgezeichnet",
             "Gespräch aufzeichnen",
             "Aufzeichnung",
+            "Gespräch wird mitgeschnitten",
         ),
     }
 )
