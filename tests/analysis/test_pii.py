@@ -462,6 +462,32 @@ def test_a_dotted_address_takes_the_name_before_its_at(detector: PiiDetector) ->
     assert found(detector, utt("To account at example .co .uk please.")) == [(EMAIL, 0, 1, 5)]
 
 
+def test_the_answer_to_where_to_send_something_is_cut(detector: PiiDetector) -> None:
+    ask = utt("Thank you. Where should we send the mandate form?", "agent")
+    answer = utt("To account setting number not code not UK, please.", start=4.0)
+    assert found(detector, ask, answer) == [(EMAIL, 1, 0, 8)]
+
+
+def test_an_unrecognised_answer_before_other_findings_is_cut(detector: PiiDetector) -> None:
+    ask = utt("Thank you. Where should we send the mandate form?", "agent")
+    answer = utt(
+        "To account setting number not code not UK, please. And my direct line is "
+        "020 7946 0123, in case you need me.",
+        start=4.0,
+    )
+    found_here = found(detector, ask, answer)
+    assert found_here[0] == (EMAIL, 1, 0, 13)
+    assert found_here[1][0] == PHONE and found_here[1][2] == 14
+
+
+def test_an_address_heard_as_domains_across_two_utterances(detector: PiiDetector) -> None:
+    first = utt("Please send it to jane.gov.", start=52.3)
+    second = utt("example.com.", start=first.end + 0.2)
+    assert found(detector, first, second) == [(EMAIL, 0, 4, 4), (EMAIL, 1, 0, 0)]
+    # One web address is not an e-mail address.
+    assert found(detector, utt("See northwind.com for the terms.")) == []
+
+
 def test_zero_misheard_as_nearo_inside_a_phone_number(detector: PiiDetector) -> None:
     said = utt("And my direct line is nearo to nearo, 7946, nearo 123, in case you need me.")
     assert found(detector, said) == [(PHONE, 0, 5, 10)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -16,11 +17,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from _audio import tone, wav_bytes
 from callvault import errors
 from callvault.api import create_app
 from callvault.api._errors import STATUS, status_of
 from callvault.api._ranges import ByteRange, RangeNotSatisfiable, parse_range
-from callvault.config import Config
+from callvault.config import Config, load_config
 from callvault.vault import DataPaths, Vault
 
 
@@ -96,12 +98,17 @@ def test_a_range_beyond_the_end_is_not_satisfiable() -> None:
 
 
 def test_serve_answers_on_loopback_with_workers(tmp_path: Path) -> None:
-    """`callvault serve` as a real process: ready, and its workers transcribe nothing
-    when nothing is queued (the queue is recovered at start)."""
+    """`callvault serve` as a real process: ready, its workers transcribe nothing when
+    nothing is queued (the queue is recovered at start), and a recording sent with
+    chunked transfer encoding (no Content-Length, as a browser or curl streams a file)
+    is stored whole."""
     port = _free_port()
     env = {**os.environ, "CALLVAULT_DATA_DIR": str(tmp_path / "data"), "CALLVAULT_DATABASE_URL": ""}
+    with Vault.open(load_config(env)) as vault:
+        vault.add_user("uploader", "correct horse battery", "admin")
+        _, secret = vault.create_token("uploader", "test", ["calls:read", "calls:write"], 1)
     server = subprocess.Popen(
-        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
+        [sys.executable, "-m", "callvault", "serve", "--no-workers", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -117,11 +124,43 @@ def test_serve_answers_on_loopback_with_workers(tmp_path: Path) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.3)
+        audio = wav_bytes(tone(4.0, 16000, 2, seed=5), 16000)
+        boundary = "callvault-test-boundary"
+        fields = {"caller": "+14155550100", "callee": "+14155550111", "consent": "verbal"}
+        head = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields.items()
+        )
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="chunked.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        ).encode()
+        body = head + audio + f"\r\n--{boundary}--\r\n".encode()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request(
+            "POST",
+            "/api/v1/calls",
+            body=(body[i : i + 65536] for i in range(0, len(body), 65536)),
+            headers={
+                "Authorization": f"Bearer {secret}",
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Transfer-Encoding": "chunked",
+            },
+            encode_chunked=True,
+        )
+        answer = connection.getresponse()
+        stored = json.loads(answer.read())
+        connection.close()
+        assert answer.status == 201, stored
     finally:
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=30)
     assert server.returncode == 0, stderr.decode(errors="replace")
     assert f"callvault serving on http://127.0.0.1:{port}" in stderr.decode()
+    assert "no users yet" not in stderr.decode()
+    with Vault.open(load_config(env)) as vault:
+        with vault.open_recording(stored["call_id"], action="test.read") as reader:
+            assert reader.read_range(0, reader.size) == audio
 
 
 def test_serve_demo_is_the_readme_main_job(tmp_path: Path) -> None:

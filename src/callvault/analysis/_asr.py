@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import ctranslate2  # type: ignore[import-untyped]
 import numpy as np
 from faster_whisper import (  # type: ignore[import-untyped]
     BatchedInferencePipeline,
@@ -31,6 +32,7 @@ WINDOW_SECONDS = 30.0  # what Whisper hears at once
 # Whisper's own test for a decoding stuck in a loop: text that compresses too well.
 _LOOP_RATIO = 2.4
 _LOOP_MIN_CHARS = 40
+_FALLBACK_SEED = 20261206
 _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
@@ -230,6 +232,9 @@ class Transcriber:
         for index in bad:
             start, end = clips[index]
             window = audio[int(start * 16000) : int(end * 16000)]
+            # The fallback samples at temperatures above 0: a fixed seed makes the same
+            # audio give the same transcript (and the same redactions) every time.
+            ctranslate2.set_random_seed(_FALLBACK_SEED)
             segments, _ = self._whisper.transcribe(
                 window,
                 language=result.language,

@@ -38,6 +38,7 @@ ASKED_CONFIDENCE = 0.4
 ANSWER_WINDOW = 10.0
 MAX_ANSWERS = 2
 MAX_ANSWER_SECONDS = 20.0
+MIN_LEAD_WORDS = 3
 
 # What a request for each kind sounds like (English and German); matched on the
 # question's utterance, case-insensitively.
@@ -55,7 +56,14 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (US_SSN, re.compile(r"\b(social security|ssn)\b")),
     (IBAN, re.compile(r"\b(iban|account number|kontonummer)\b")),
-    (EMAIL, re.compile(r"\b(e-?mail|email address|e-mail-adresse)\b")),
+    # "Where should we send the form?": the answer is an address, most often e-mail.
+    (
+        EMAIL,
+        re.compile(
+            r"\b(e-?mail|email address|e-mail-adresse"
+            r"|where (should|shall|can|do|may) (i|we) send|wohin (soll|sollen|dürfen) (ich|wir))\b"
+        ),
+    ),
     (
         PHONE,
         re.compile(
@@ -88,7 +96,9 @@ def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[Pi
     if len({u.speaker for u in utterances}) < 2:
         return []
     found = {(f.utterance, f.entity) for f in findings}
-    found_any = {f.utterance for f in findings}
+    first_found: dict[int, int] = {}  # utterance -> its first word inside a finding
+    for f in findings:
+        first_found[f.utterance] = min(first_found.get(f.utterance, f.first_word), f.first_word)
     added: list[PiiFinding] = []
     taken: set[int] = set()
     for q, question in enumerate(utterances):
@@ -109,19 +119,24 @@ def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[Pi
             continue  # the answer was recognised as what was asked for
         for a in answers:
             answer = utterances[a]
-            if a in taken or a in found_any or not answer.words:
+            if a in taken or not answer.words:
                 continue
             if answer.end - answer.start > MAX_ANSWER_SECONDS:
                 continue
+            # An answer that goes on to something else found ("..., please. And my
+            # direct line is [PHONE]"): the answer is what comes before it.
+            last = first_found.get(a, len(answer.words)) - 1
+            if last < 0 or (a in first_found and last + 1 < MIN_LEAD_WORDS):
+                continue  # "it's [CVV]": a lead-in, not an answer of its own
             taken.add(a)
             added.append(
                 PiiFinding(
                     entity=kinds[0],
                     utterance=a,
                     first_word=0,
-                    last_word=len(answer.words) - 1,
+                    last_word=last,
                     start=answer.words[0].start,
-                    end=answer.words[-1].end,
+                    end=answer.words[last].end,
                     channel=answer.channel,
                     speaker=answer.speaker,
                     confidence=ASKED_CONFIDENCE,
@@ -187,7 +202,69 @@ def dotted_addresses(
                     recognizer="callvault:dotted-address",
                 )
             )
+    added.extend(_domain_runs(transcript, taken, tlds))
     return added
+
+
+# A word written as a domain: "jane.gov.", "example.com", "mail.example.co.uk,".
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.([a-z]{2,24})[.,!?]?$")
+_JOIN_GAP_S = 1.0
+
+
+def _domain_runs(
+    transcript: Transcript, taken: set[tuple[int, int]], tlds: frozenset[str]
+) -> list[PiiFinding]:
+    """Two or more words in a row written as domains, by one speaker, across an
+    utterance boundary too: "jane.gov. | example.com." is "jane dot doe at example dot
+    com" as the recogniser wrote it. One domain alone is a web address, and is left."""
+    runs: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    previous: tuple[int, int] | None = None
+    for u, utterance in enumerate(transcript.utterances):
+        for w, word in enumerate(utterance.words):
+            match = _DOMAIN.match(word.text.strip().lower())
+            if match is None or match[1] not in tlds or (u, w) in taken:
+                previous = None
+                continue
+            joined = previous is not None and (
+                previous == (u, w - 1)
+                or (
+                    previous[0] == u - 1
+                    and w == 0
+                    and utterance.speaker == transcript.utterances[previous[0]].speaker
+                    and word.start - transcript.utterances[previous[0]].words[previous[1]].end
+                    <= _JOIN_GAP_S
+                )
+            )
+            if not joined:
+                if len(current) >= 2:
+                    runs.append(current)
+                current = []
+            current.append((u, w))
+            previous = (u, w)
+    if len(current) >= 2:
+        runs.append(current)
+    found: list[PiiFinding] = []
+    for run in runs:
+        for u in sorted({u for u, _ in run}):
+            utterance = transcript.utterances[u]
+            words = [w for uu, w in run if uu == u]
+            first, last = min(words), max(words)
+            found.append(
+                PiiFinding(
+                    entity=EMAIL,
+                    utterance=u,
+                    first_word=first,
+                    last_word=last,
+                    start=utterance.words[first].start,
+                    end=utterance.words[last].end,
+                    channel=utterance.channel,
+                    speaker=utterance.speaker,
+                    confidence=0.5,
+                    recognizer="callvault:dotted-address",
+                )
+            )
+    return found
 
 
 # A payment card named in the utterance, or said shortly before by anyone.
