@@ -29,10 +29,12 @@ side; only words of the label's channel count; a placeholder is a word like "[PH
 - Transcript recall, loose: some placeholder of a compatible entity overlaps the window
   (a card's CVV may be inside a [CREDIT_CARD]; an expiry may be read as a date).
 - False redactions: placeholders whose time overlaps no PII label window on its channel.
-- Audio: the RMS level (dBFS) of the redacted audio on the label's channel inside the
-  labelled span itself (no widening); per entity the maximum over its spans; every span
-  should be at or below -60 dBFS ("-inf" is digital silence). Failing spans are listed
-  with their excess.
+- Audio, the target: the RMS level (dBFS) of the redacted audio inside every span
+  callvault cut (from the call's `redactions.audio.spans`, widened by the margin it cut
+  with) must be at or below -60 dBFS ("-inf" is digital silence).
+- Audio per label: the same level inside each labelled span itself (no widening); per
+  entity the maximum over its spans. A label left audible is a recall miss; those spans
+  are listed with their excess.
 - Disclosure: the compliance check "disclosure" passed iff the script's disclosure is
   "early" (within the check's window); late or none must fail.
 - Trackers: a labelled objection is found when a hit of the same tracker starts inside
@@ -291,6 +293,20 @@ class PiiScore:
     muted: float = 0.0  # share of the span's 10 ms frames that are digital silence
     head: float = 0.0  # seconds of the span before its first muted frame (all: none muted)
     tail: float = 0.0  # seconds of the span after its last muted frame
+
+
+def redacted_levels(run: CallRun) -> list[float]:
+    """The level (dBFS) of the redacted audio inside each span callvault cut, widened by
+    the margin it cut with, on the span's channel."""
+    audio = (run.document.get("redactions") or {}).get("audio") or {}
+    margin = float(audio.get("margin_s") or 0.0)
+    levels = []
+    for span in audio.get("spans") or []:
+        a = max(0, round((span["start"] - margin) * run.rate))
+        b = min(run.audio.shape[1], round((span["end"] + margin) * run.rate))
+        if b > a:
+            levels.append(dbfs(run.audio[span["channel"], a:b]))
+    return levels
 
 
 def muted_edges(samples: np.ndarray, rate: int) -> tuple[float, float, float]:
@@ -625,10 +641,20 @@ def main(argv: list[str] | None = None) -> int:
         ],
         rows,
     )
+    # The target: the audio inside every span callvault cut (with its margin) is at or
+    # below -60 dBFS. Labelled spans still audible above are the recall misses.
+    cut_levels = [level for run in runs for level in redacted_levels(run)]
+    cut_worst = max(cut_levels, default=float("-inf"))
+    if cut_worst > TARGET_DBFS:
+        failed.append("audio")
+    print(
+        f"Audio inside the {len(cut_levels)} spans callvault cut (margin included): "
+        f"loudest {fmt_db(cut_worst)} dBFS, target <= {TARGET_DBFS:.0f}: "
+        f"{verdict(cut_worst <= TARGET_DBFS)}.\n"
+    )
     loud = [s for s in pii if s.level > TARGET_DBFS]
     if loud:
-        failed.append("audio")
-        print("Spans above the audio target:\n")
+        print("Labelled spans left audible (the labels missed above):\n")
         table(
             [
                 "call",

@@ -478,6 +478,8 @@ def test_an_unrecognised_answer_before_other_findings_is_cut(detector: PiiDetect
     found_here = found(detector, ask, answer)
     assert found_here[0] == (EMAIL, 1, 0, 13)
     assert found_here[1][0] == PHONE and found_here[1][2] == 14
+    # Words after the other finding are part of the answer too.
+    assert found_here[2][0] == EMAIL and found_here[2][3] == len(answer.words) - 1
 
 
 def test_an_address_heard_as_domains_across_two_utterances(detector: PiiDetector) -> None:

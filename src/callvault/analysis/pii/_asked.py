@@ -96,9 +96,9 @@ def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[Pi
     if len({u.speaker for u in utterances}) < 2:
         return []
     found = {(f.utterance, f.entity) for f in findings}
-    first_found: dict[int, int] = {}  # utterance -> its first word inside a finding
+    covered: dict[int, set[int]] = {}  # utterance -> its words inside a finding
     for f in findings:
-        first_found[f.utterance] = min(first_found.get(f.utterance, f.first_word), f.first_word)
+        covered.setdefault(f.utterance, set()).update(range(f.first_word, f.last_word + 1))
     added: list[PiiFinding] = []
     taken: set[int] = set()
     for q, question in enumerate(utterances):
@@ -123,27 +123,41 @@ def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[Pi
                 continue
             if answer.end - answer.start > MAX_ANSWER_SECONDS:
                 continue
-            # An answer that goes on to something else found ("..., please. And my
-            # direct line is [PHONE]"): the answer is what comes before it.
-            last = first_found.get(a, len(answer.words)) - 1
-            if last < 0 or (a in first_found and last + 1 < MIN_LEAD_WORDS):
-                continue  # "it's [CVV]": a lead-in, not an answer of its own
+            # The answer is cut around what else was found in it ("[PERSON] .com", "...,
+            # please. And my direct line is [PHONE]"); a lead-in alone ("it's [CVV]") is
+            # not an answer of its own.
+            done = covered.get(a, set())
+            rest = [w for w in range(len(answer.words)) if w not in done]
+            if not rest or (done and len(rest) < MIN_LEAD_WORDS):
+                continue
             taken.add(a)
-            added.append(
-                PiiFinding(
-                    entity=kinds[0],
-                    utterance=a,
-                    first_word=0,
-                    last_word=last,
-                    start=answer.words[0].start,
-                    end=answer.words[last].end,
-                    channel=answer.channel,
-                    speaker=answer.speaker,
-                    confidence=ASKED_CONFIDENCE,
-                    recognizer="callvault:asked-for",
+            for first, last in _runs(rest):
+                added.append(
+                    PiiFinding(
+                        entity=kinds[0],
+                        utterance=a,
+                        first_word=first,
+                        last_word=last,
+                        start=answer.words[first].start,
+                        end=answer.words[last].end,
+                        channel=answer.channel,
+                        speaker=answer.speaker,
+                        confidence=ASKED_CONFIDENCE,
+                        recognizer="callvault:asked-for",
+                    )
                 )
-            )
     return added
+
+
+def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted word indices, as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and runs[-1][1] == index - 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
 
 
 _DOTTED = re.compile(r"^\.[a-z]{2,24}[.,!?]?$")
