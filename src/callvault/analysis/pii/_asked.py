@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from callvault.analysis._records import Transcript
+from callvault.analysis._records import Transcript, Utterance
 from callvault.analysis.pii._records import (
     CARD_EXPIRY,
     CREDIT_CARD,
@@ -32,7 +32,7 @@ from callvault.analysis.pii._records import (
 )
 from callvault.analysis.pii._spoken import normalise, numeric_weight
 
-__all__ = ["ASKED_CONFIDENCE", "asked_for", "card_context", "dotted_addresses"]
+__all__ = ["ASKED_CONFIDENCE", "asked_for", "card_context", "dotted_addresses", "span_finding"]
 
 ASKED_CONFIDENCE = 0.4
 ANSWER_WINDOW = 10.0
@@ -133,20 +133,35 @@ def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[Pi
             taken.add(a)
             for first, last in _runs(rest):
                 added.append(
-                    PiiFinding(
-                        entity=kinds[0],
-                        utterance=a,
-                        first_word=first,
-                        last_word=last,
-                        start=answer.words[first].start,
-                        end=answer.words[last].end,
-                        channel=answer.channel,
-                        speaker=answer.speaker,
-                        confidence=ASKED_CONFIDENCE,
-                        recognizer="callvault:asked-for",
+                    span_finding(
+                        kinds[0], a, answer, first, last, ASKED_CONFIDENCE, "callvault:asked-for"
                     )
                 )
     return added
+
+
+def span_finding(
+    entity: str,
+    index: int,
+    utterance: Utterance,
+    first: int,
+    last: int,
+    confidence: float,
+    recognizer: str,
+) -> PiiFinding:
+    """A finding of words `first..last` of `utterance` (number `index`), with their times."""
+    return PiiFinding(
+        entity=entity,
+        utterance=index,
+        first_word=first,
+        last_word=last,
+        start=utterance.words[first].start,
+        end=utterance.words[last].end,
+        channel=utterance.channel,
+        speaker=utterance.speaker,
+        confidence=confidence,
+        recognizer=recognizer,
+    )
 
 
 def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
@@ -203,18 +218,7 @@ def dotted_addresses(
                 continue
             taken.update((u, w) for w in range(first, last + 1))
             added.append(
-                PiiFinding(
-                    entity=EMAIL,
-                    utterance=u,
-                    first_word=first,
-                    last_word=last,
-                    start=utterance.words[first].start,
-                    end=utterance.words[last].end,
-                    channel=utterance.channel,
-                    speaker=utterance.speaker,
-                    confidence=0.6,
-                    recognizer="callvault:dotted-address",
-                )
+                span_finding(EMAIL, u, utterance, first, last, 0.6, "callvault:dotted-address")
             )
     added.extend(_domain_runs(transcript, taken, tlds))
     return added
@@ -265,18 +269,7 @@ def _domain_runs(
             words = [w for uu, w in run if uu == u]
             first, last = min(words), max(words)
             found.append(
-                PiiFinding(
-                    entity=EMAIL,
-                    utterance=u,
-                    first_word=first,
-                    last_word=last,
-                    start=utterance.words[first].start,
-                    end=utterance.words[last].end,
-                    channel=utterance.channel,
-                    speaker=utterance.speaker,
-                    confidence=0.5,
-                    recognizer="callvault:dotted-address",
-                )
+                span_finding(EMAIL, u, utterance, first, last, 0.5, "callvault:dotted-address")
             )
     return found
 
@@ -346,18 +339,7 @@ def card_context(transcript: Transcript, findings: Sequence[PiiFinding]) -> list
             last = max([last, *(f.last_word for f in inside)])
             result = [f for f in result if f not in inside]
             result.append(
-                PiiFinding(
-                    entity=CREDIT_CARD,
-                    utterance=u,
-                    first_word=first,
-                    last_word=last,
-                    start=utterance.words[first].start,
-                    end=utterance.words[last].end,
-                    channel=utterance.channel,
-                    speaker=utterance.speaker,
-                    confidence=0.5,
-                    recognizer="callvault:card-context",
-                )
+                span_finding(CREDIT_CARD, u, utterance, first, last, 0.5, "callvault:card-context")
             )
     return result
 

@@ -16,7 +16,12 @@ from dataclasses import replace
 
 from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis.insights._records import StageStamp
-from callvault.analysis.pii._asked import asked_for, card_context, dotted_addresses
+from callvault.analysis.pii._asked import (
+    asked_for,
+    card_context,
+    dotted_addresses,
+    span_finding,
+)
 from callvault.analysis.pii._recognizers import (
     Context,
     Hit,
@@ -166,20 +171,15 @@ def _findings(
         for p in hit.positions:
             by_utterance.setdefault(tokens[p].utt, []).append(tokens[p].word)
         for u, words in by_utterance.items():
-            utterance = transcript.utterances[u]
-            first, last = min(words), max(words)
             findings.append(
-                PiiFinding(
-                    entity=hit.entity,
-                    utterance=u,
-                    first_word=first,
-                    last_word=last,
-                    start=utterance.words[first].start,
-                    end=utterance.words[last].end,
-                    channel=utterance.channel,
-                    speaker=utterance.speaker,
-                    confidence=hit.confidence,
-                    recognizer=hit.recognizer,
+                span_finding(
+                    hit.entity,
+                    u,
+                    transcript.utterances[u],
+                    min(words),
+                    max(words),
+                    hit.confidence,
+                    hit.recognizer,
                 )
             )
     findings.sort(key=lambda f: (f.utterance, f.first_word, _PRIORITY[f.entity]))
