@@ -304,8 +304,9 @@ def redacted_levels(run: CallRun) -> list[float]:
     for span in audio.get("spans") or []:
         a = max(0, round((span["start"] - margin) * run.rate))
         b = min(run.audio.shape[1], round((span["end"] + margin) * run.rate))
+        channels = range(run.audio.shape[0]) if span["channel"] is None else [span["channel"]]
         if b > a:
-            levels.append(dbfs(run.audio[span["channel"], a:b]))
+            levels.extend(dbfs(run.audio[channel, a:b]) for channel in channels)
     return levels
 
 
