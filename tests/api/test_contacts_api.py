@@ -62,3 +62,30 @@ def test_a_timeline_shows_only_the_calls_in_reach(world: World) -> None:
         "user:alice",
         "user:otto",
     }
+
+
+def test_contacts_import_from_an_uploaded_csv(world: World) -> None:
+    root = world.bearer("root")
+    csv_text = (
+        "Name,Phone,Email,Account,CRM_ID\nJane Roe,(415) 555-0100,jane@acme.example,Acme,c-1\n"
+    )
+    got = world.client.post(
+        f"{API}/contacts/import",
+        files={"file": ("crm.csv", csv_text.encode(), "text/csv")},
+        headers=root,
+    )
+    assert got.status_code == 200, got.text
+    assert got.json()["created"] == 1
+    (contact,) = world.vault.list_contacts(query="Jane")
+    assert contact.phone == "+14155550100"
+    timeline = world.client.get(f"{API}/contacts/{contact.id}", headers=root).json()
+    assert len(timeline["calls"]) == 3  # matched to the world's calls by number
+    bad = world.client.post(
+        f"{API}/contacts/import",
+        files={"file": ("crm.csv", b"name,phone\nSam,not a number\n", "text/csv")},
+        headers=root,
+    )
+    assert bad.status_code == 400
+    message = bad.json()["error"]["message"]
+    assert message.startswith("crm.csv, line 2: ") and "not a number" not in message
+    assert len(world.vault.list_contacts()) == 1  # all or nothing

@@ -262,6 +262,10 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/search"): Row("yes yes yes yes -", _plain(params={"q": "receipt"})),
     ("GET", "/contacts"): Row("yes yes yes yes yes", _plain(params={"q": "Jane"})),
     ("GET", "/contacts/{contact_id}"): Row("yes yes yes yes yes", _contact),
+    ("POST", "/contacts/import"): Row(
+        ADMIN,
+        _plain(files={"file": ("c.csv", b"name,phone\nJane Roe,+14155550100\n", "text/csv")}),
+    ),
     ("GET", "/jobs"): Row(ADMIN, _plain()),
     ("GET", "/jobs/{job_id}"): Row("all all team own all", _job("/jobs/{job_id}"), True),
     ("GET", "/jobs/{job_id}/events"): Row(

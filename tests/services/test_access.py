@@ -46,6 +46,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     "policy.read": ("A", "A", "X", "X", "X"),
     "policy.write": ("A", "X", "X", "X", "X"),
     "jobs.read": ("A", "X", "X", "X", "X"),
+    "contacts.write": ("A", "X", "X", "X", "X"),
 }
 CALLS = ("own", "team", "other")
 EXPECTED = {

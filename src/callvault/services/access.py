@@ -29,6 +29,7 @@ users.read / .write          admin       yes   -          -       -     -
 policy.read                  admin       yes   yes        -       -     -
 policy.write                 admin       yes   -          -       -     -
 jobs.read                    admin       yes   -          -       -     -
+contacts.write               admin       yes   -          -       -     -
 ============================ =========== ===== ========== ======= ===== =======
 
 "team": calls whose agent is in the manager's team; "own": calls whose agent is the rep
@@ -81,6 +82,7 @@ USERS_WRITE = "users.write"
 POLICY_READ = "policy.read"
 POLICY_WRITE = "policy.write"
 JOBS_READ = "jobs.read"
+CONTACTS_WRITE = "contacts.write"
 
 # The token scope each action needs (scopes: `callvault.vault.SCOPES`).
 ACTION_SCOPES: Mapping[str, str] = {
@@ -108,6 +110,7 @@ ACTION_SCOPES: Mapping[str, str] = {
     POLICY_READ: "admin",
     POLICY_WRITE: "admin",
     JOBS_READ: "admin",
+    CONTACTS_WRITE: "admin",
 }
 ACTIONS = tuple(ACTION_SCOPES)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import io
 import json
 import logging
 import time
@@ -45,6 +46,7 @@ __all__ = [
     "PushResult",
     "account_timeline",
     "contact_timeline",
+    "import_contacts_bytes",
     "import_contacts_csv",
     "push_call_to_crm",
     "sign",
@@ -69,16 +71,27 @@ def import_contacts_csv(
     """Import contacts from a CSV file with a header row (columns of CSV_COLUMNS, any
     case, any order, any subset); all or nothing. Errors name the file, the line and the
     field, never a value. `region`: where numbers written without + are."""
-    region = region.strip().upper()
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(_read_csv(handle, path))
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    return import_contacts_bytes(vault, data, str(path), region=region, actor=actor)
+
+
+def import_contacts_bytes(
+    vault: Vault, data: bytes, name: str, *, region: str = "US", actor: str | None = None
+) -> ImportResult:
+    """`import_contacts_csv` for a CSV file held in memory (an upload); `name` is what
+    error messages call it."""
+    region = region.strip().upper()
+    try:
+        text = data.decode("utf-8-sig")
+        rows = list(_read_csv(io.StringIO(text, newline=""), name))
     except UnicodeDecodeError:
-        raise InputError(f"{path}: is not UTF-8 text; save the CSV as UTF-8") from None
+        raise InputError(f"{name}: is not UTF-8 text; save the CSV as UTF-8") from None
     except csv.Error as exc:
-        raise InputError(f"{path}: is not a valid CSV file ({exc})") from None
+        raise InputError(f"{name}: is not a valid CSV file ({exc})") from None
     inputs = [row for _, row in rows]
     try:
         return vault.import_contacts(inputs, region=region, actor=actor)
@@ -89,11 +102,11 @@ def import_contacts_csv(
             number, _, rest = message[4:].partition(": ")
             if number.isdigit():
                 line = rows[int(number) - 1][0]
-                raise InputError(f"{path}, line {line}: {rest}") from None
+                raise InputError(f"{name}, line {line}: {rest}") from None
         raise
 
 
-def _read_csv(handle: Any, path: Path) -> list[tuple[int, ContactInput]]:
+def _read_csv(handle: Any, path: str) -> list[tuple[int, ContactInput]]:
     reader = csv.reader(handle)
     header = next(reader, None)
     if header is None:
