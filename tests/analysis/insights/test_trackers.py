@@ -177,6 +177,29 @@ def test_duplicate_tracker_name_is_refused() -> None:
 # --- compliance --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("text", "tracker", "confidence"),
+    [
+        ("we just don't need call recording anymore", "objection.need", 0.7),
+        ("we don't need call recording anymore", "objection.need", 1.0),
+        ("the price is way above what we budgeted", "objection.price", 1.0),
+        ("how long does the rollout usually take", "buying-signal", 1.0),
+    ],
+)
+def test_a_phrase_said_with_a_word_between_is_a_looser_hit(
+    text: str, tracker: str, confidence: float
+) -> None:
+    transcript = call(utt("A", 0.0, "Hello there."), utt("B", 3.0, text))
+    hits = [h for h in run(transcript, facts(), NO_COMPLIANCE).hits if h.tracker == tracker]
+    assert [h.confidence for h in hits] == [confidence]
+
+
+def test_one_content_word_never_matches_loosely() -> None:
+    # "no need" has one content word: "we need nothing" is not an objection.
+    transcript = call(utt("B", 3.0, "the weather is nice and we need nothing more"))
+    assert run(transcript, facts(), NO_COMPLIANCE).hits == ()
+
+
 def test_disclosure_by_the_agent_in_time() -> None:
     transcript = call(
         utt("B", 0.0, "Hi there"),
@@ -296,7 +319,7 @@ def test_run_includes_compliance_and_json() -> None:
         }
     ]
     assert data["stamp"]["name"] == "trackers"
-    assert data["stamp"]["version"] == "2"
+    assert data["stamp"]["version"] == "3"
     assert data["stamp"]["params"]["compliance"]["disclosure_within_s"] == 30.0
 
 

@@ -66,12 +66,13 @@ __all__ = [
 
 STAGE = "trackers"
 COMPLIANCE_STAGE = "compliance"
-VERSION = "2"  # 2: German disclosures with words between
+VERSION = "3"  # 2: German disclosures with words between; 3: loose tracker phrases
 
 KINDS = ("objection", "buying-signal", "competitor", "custom")
 
 EXACT = 1.0
 VARIANT = 0.8
+LOOSE = 0.7  # a tracker phrase with another word between its words
 UNKNOWN_ROLE_FACTOR = 0.7  # a role-bound tracker run on a call whose roles are unknown
 WILDCARD = "*"
 
@@ -346,11 +347,12 @@ BUILTIN_TRACKERS: tuple[TrackerSpec, ...] = (
         (
             "too expensive; over our budget; over budget; out of our budget; can't afford; cannot "
             "afford; cheaper; costs too much; too pricey; price is too high; a lot of money; no "
-            "budget"
+            "budget; above what we budgeted; more than we budgeted; above our budget; price is "
+            "higher; a lot higher than; more expensive"
         ),
         (
             "zu teuer; Budget; günstiger; billiger; zu viel Geld; können wir uns nicht leisten; "
-            "Preis ist zu hoch; kein Geld"
+            "Preis ist zu hoch; kein Geld; teurer"
         ),
         CUSTOMER,
     ),
@@ -372,11 +374,11 @@ BUILTIN_TRACKERS: tuple[TrackerSpec, ...] = (
         "objection",
         (
             "my boss; my manager; need to check with; have to check with; run it by; not my "
-            "decision; not my call; the board; sign off; approval"
+            "decision; not my call; the board; sign off; approval; our CFO; our CEO; procurement"
         ),
         (
-            "Chef; Chefin; Geschäftsführung; Geschäftsführer; Vorgesetzten; nicht meine "
-            "Entscheidung; muss das abstimmen; Freigabe"
+            "Chef; Chefin; Geschäftsführung; Geschäftsführer; Geschäftsführerin; Vorgesetzten; "
+            "nicht meine Entscheidung; muss das abstimmen; Freigabe; erst * besprechen"
         ),
         CUSTOMER,
     ),
@@ -398,11 +400,11 @@ BUILTIN_TRACKERS: tuple[TrackerSpec, ...] = (
         "objection",
         (
             "already using; already use; we went with; other vendor; another vendor; another "
-            "provider; signed with; locked into a contract"
+            "provider; signed with; locked into a contract; quoted us; already gives us; for less"
         ),
         (
             "nutzen bereits; schon einen Anbieter; anderen Anbieter; anderer Anbieter; haben uns "
-            "für * entschieden"
+            "für * entschieden; nutzen im Moment; nutzen derzeit"
         ),
         CUSTOMER,
     ),
@@ -412,11 +414,14 @@ BUILTIN_TRACKERS: tuple[TrackerSpec, ...] = (
         (
             "how soon can; what are the next steps; next steps; send me the contract; send over "
             "the contract; sign; pricing for; when can we start; how do we get started; free "
-            "trial; implementation timeline; purchase order; how many licenses; discount"
+            "trial; implementation timeline; purchase order; how many licenses; discount; get "
+            "started; upgrade to; rollout; roll out; lock in the price; lock in the current price; "
+            "renew; save us time; save my team"
         ),
         (
             "Vertrag; wann können wir starten; wann können wir anfangen; nächsten Schritte; "
-            "unterschreiben; Angebot schicken; Testversion; Bestellung; Lizenzen; Rabatt"
+            "unterschreiben; Angebot schicken; Testversion; Bestellung; Lizenzen; Rabatt; was "
+            "würde das kosten; was kostet das; Plätze"
         ),
         None,
     ),
@@ -685,10 +690,19 @@ def _matches(
     for phrase, pattern in patterns:
         if not pattern or not all(w == WILDCARD or _may_occur(w, present) for w in pattern):
             continue  # a quick test: some word of the phrase is not said at all
+        matched = False
         for at in range(len(tokens)):
             confidence = match_at(pattern, tokens, at)
             if confidence and (confidence == EXACT or not exact_only):
                 found.append((confidence, len(pattern), at, phrase))
+                matched = True
+        content = [w for w in pattern if w not in STOPWORDS and w != WILDCARD]
+        if not matched and not exact_only and len(content) >= 2:
+            # Said with a word more between ("we just don't need"), as `fuzzy_find`
+            # allows; a phrase of one content word never matches loosely.
+            located = fuzzy_find(pattern, tokens)
+            if located is not None:
+                found.append((LOOSE, len(pattern), located[0], phrase))
     found.sort(key=lambda f: (-f[0], -f[1], f[2]))
     taken: set[int] = set()
     out: list[tuple[str, int, float]] = []
