@@ -1,5 +1,6 @@
-"""Helpers for tests that work on stored calls: a hand-made transcript with its search
-rows (no speech recognition needed), search hits, and the stored audio as samples."""
+"""Helpers for tests that work on stored calls: a call of an agent stored from a tone, a
+hand-made transcript with its search rows (no speech recognition needed), search hits,
+and the stored audio as samples."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import wave
 
 import numpy as np
 
+from _audio import tone, wav_bytes
 from callvault.analysis import Transcript, Utterance
+from callvault.capture import FileImportOptions, import_bytes
 from callvault.search import IndexRow, SearchIndex
 from callvault.vault import Vault
 
@@ -46,3 +49,17 @@ def stored_frames(vault: Vault, call_id: str) -> np.ndarray:
     with wave.open(io.BytesIO(data)) as wav:
         raw = wav.readframes(wav.getnframes())
         return np.frombuffer(raw, "<i2").reshape(-1, wav.getnchannels())
+
+
+def agent_call(vault: Vault, agent: str, seed: int, seconds: float = 9.0) -> str:
+    """Store a stereo tone call of `agent` (outbound, +14155550100 to +442071838750)."""
+    data = wav_bytes(tone(seconds, 16000, 2, seed=seed), 16000)
+    opts = FileImportOptions(
+        caller="+14155550100",
+        callee="+442071838750",
+        direction="outbound",
+        agent=agent,
+        started_at="2026-03-02T09:30:00Z",
+        language="en",
+    )
+    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id

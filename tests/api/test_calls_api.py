@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
+from _stored import agent_call
 from callvault.api import create_app
-from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.services import process_call
 from callvault.vault import Vault
@@ -33,19 +33,6 @@ class World:
 
     def bearer(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
-
-
-def _call(vault: Vault, agent: str, seed: int) -> str:
-    data = wav_bytes(tone(9.0, 16000, 2, seed=seed), 16000)
-    opts = FileImportOptions(
-        caller="+14155550100",
-        callee="+442071838750",
-        direction="outbound",
-        agent=agent,
-        started_at="2026-03-02T09:30:00Z",
-        language="en",
-    )
-    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
 
 
 @pytest.fixture
@@ -66,7 +53,8 @@ def world(config: Config, vault: Vault) -> Iterator[World]:
         scopes = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
         tokens[name] = vault.create_token(name, "test", scopes, 1)[1]
     calls = {
-        agent: _call(vault, agent, seed) for seed, agent in enumerate(["alice", "bob", "carol"])
+        agent: agent_call(vault, agent, seed)
+        for seed, agent in enumerate(["alice", "bob", "carol"])
     }
     process_call(config, calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
     with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
@@ -214,7 +202,7 @@ def test_upload_by_a_rep_is_their_own_call(world: World) -> None:
 
 def test_the_kept_original_opens_for_compliance_with_a_reason(world: World, config: Config) -> None:
     keep = dataclasses.replace(config, redaction_keep_original="unless-payment")
-    call_id = _call(world.vault, "bob", 21)
+    call_id = agent_call(world.vault, "bob", 21)
     process_call(keep, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     url = f"/api/v1/calls/{call_id}/original"
     got = world.client.get(url, params={"reason": "complaint 12"}, headers=world.bearer("cora"))

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
+from _stored import agent_call
 from callvault.api import create_app
-from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.services import PROCESS_TASK, open_queue, process_call
 from callvault.vault import ContactInput, Vault
@@ -55,20 +55,7 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
 
     def new_call(self, agent: str) -> str:
-        return add_call(self.vault, agent, 100 + next(self.serial))
-
-
-def add_call(vault: Vault, agent: str, seed: int) -> str:
-    data = wav_bytes(tone(9.0, 16000, 2, seed=seed), 16000)
-    opts = FileImportOptions(
-        caller="+14155550100",
-        callee="+442071838750",
-        direction="outbound",
-        agent=agent,
-        started_at="2026-03-02T09:30:00Z",
-        language="en",
-    )
-    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
+        return agent_call(self.vault, agent, 100 + next(self.serial))
 
 
 def build_world(config: Config, vault: Vault, *, process: tuple[str, ...] = AGENTS) -> World:
@@ -88,7 +75,7 @@ def build_world(config: Config, vault: Vault, *, process: tuple[str, ...] = AGEN
     for name, (role, team) in users.items():
         vault.add_user(name, PASSWORD, role, team=team)
         tokens[name] = vault.create_token(name, "test", ALL_SCOPES, 1)[1]
-    calls = {agent: add_call(vault, agent, seed) for seed, agent in enumerate(AGENTS)}
+    calls = {agent: agent_call(vault, agent, seed) for seed, agent in enumerate(AGENTS)}
     for agent in process:
         process_call(config, calls[agent], pipeline=ScriptedPipeline(CARD_CALL))
     return World(None, vault, config, calls, tokens)  # type: ignore[arg-type]

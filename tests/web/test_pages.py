@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, ScriptedPipeline
+from _stored import agent_call
 from callvault.api import create_app
-from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.services import process_call
 from callvault.vault import Vault
@@ -65,24 +65,11 @@ def _field(html: str, name: str) -> str:
     return found.group(1)
 
 
-def _call(vault: Vault, agent: str, seed: int) -> str:
-    data = wav_bytes(tone(9.0, 16000, 2, seed=seed), 16000)
-    opts = FileImportOptions(
-        caller="+14155550100",
-        callee="+442071838750",
-        direction="outbound",
-        agent=agent,
-        started_at="2026-03-02T09:30:00Z",
-        language="en",
-    )
-    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
-
-
 @pytest.fixture
 def site(config: Config, vault: Vault) -> Iterator[Site]:
     for name, (role, team) in USERS.items():
         vault.add_user(name, PASSWORD, role, team=team)
-    calls = {agent: _call(vault, agent, seed) for seed, agent in enumerate(["alice", "carol"])}
+    calls = {agent: agent_call(vault, agent, seed) for seed, agent in enumerate(["alice", "carol"])}
     process_call(config, calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
     with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
         yield Site(client, vault, calls)
