@@ -83,6 +83,13 @@ def test_sign_in_session_and_csrf(world: World) -> None:
         f"/api/v1/calls/{call}/corrections", json=body, headers={"X-CSRF-Token": csrf}
     )
     assert done.status_code == 201, done.text
+    (history,) = client.get(f"/api/v1/calls/{call}/corrections").json()["corrections"]
+    # The due date as stored: resolved to the end of that working day, JSON-encoded.
+    assert (history["new"], history["actor"], history["reason"]) == (
+        '"2026-03-06T17:00:00+00:00"',
+        "user:alice",
+        "r",
+    )
     assert client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}).json() == {
         "ended": True
     }

@@ -212,6 +212,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/calls/{call_id}/original"): Row("- all - - -", _original, True),
     ("POST", "/calls/{call_id}/corrections"): Row("all - team own -", _correction, True),
+    ("GET", "/calls/{call_id}/corrections"): Row(
+        "all all team own -", _call_path("/calls/{call_id}/corrections"), True
+    ),
     ("POST", "/calls/{call_id}/actions"): Row("all - team own -", _action, True),
     ("DELETE", "/calls/{call_id}"): Row("all all - - -", _erase, True),
     ("GET", "/calls/{call_id}/consents"): Row(

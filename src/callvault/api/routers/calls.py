@@ -214,6 +214,21 @@ class InsightCorrection(BaseModel):
     reason: str = Field(min_length=1, max_length=256)
 
 
+@router.get("/{call_id}/corrections")
+def correction_history(
+    call_id: str,
+    request: Request,
+    who: Annotated[Principal, Depends(principal)],
+    purpose: Annotated[str | None, Query(max_length=256)] = None,
+) -> dict[str, Any]:
+    """Every correction of the call's insights, oldest first: old and new value, who,
+    when and why (audited)."""
+    vault = vault_of(request)
+    require_call(vault, who, CALLS_INSIGHTS, call_id)
+    records = vault.corrections(call_id, actor=actor_of(who), purpose=purpose)
+    return {"corrections": [r.to_json() for r in records if r.target == "insight"]}
+
+
 @router.post("/{call_id}/corrections", status_code=201)
 def correct(
     call_id: str,
