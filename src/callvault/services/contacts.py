@@ -22,7 +22,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,8 @@ __all__ = [
     "contact_timeline",
     "import_contacts_bytes",
     "import_contacts_csv",
+    "Posted",
+    "post_signed",
     "push_call_to_crm",
     "sign",
     "verify_signature",
@@ -293,6 +295,69 @@ def verify_signature(
     return hmac.compare_digest(expected.encode(), header.strip().encode())
 
 
+@dataclass(frozen=True)
+class Posted:
+    """How a signed POST ended: the last HTTP status (None: never answered), the
+    requests made, and why it failed (None: it succeeded)."""
+
+    status: int | None
+    attempts: int
+    failure: str | None
+
+
+def post_signed(
+    url: str,
+    body: bytes,
+    *,
+    secret: str,
+    attempts: int,
+    delay: Callable[[int], float],
+    retry: Callable[[int], bool],
+    timeout_s: float,
+    sleep: Callable[[float], object],
+    clock: Callable[[], float],
+    what: str,
+    headers: Mapping[str, str] | None = None,
+) -> Posted:
+    """POST the JSON `body` to `url` signed with `secret` (`sign`), up to `attempts`
+    requests: after a connection error, or an HTTP error status for which `retry` is
+    true, wait `delay(requests made so far)` (`sleep`) and try again. `what` names the
+    delivery in the log (never content)."""
+    status: int | None = None
+    made = 0
+    failure: str | None = None
+    while made < attempts:
+        if made:
+            sleep(delay(made))
+        made += 1
+        stamp = int(clock())
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                **(headers or {}),
+                TIMESTAMP_HEADER: str(stamp),
+                SIGNATURE_HEADER: sign(secret, stamp, body),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return Posted(int(response.status), made, None)
+        except urllib.error.HTTPError as exc:
+            status, failure = exc.code, f"answered HTTP {exc.code}"
+            exc.close()
+            if not retry(status):
+                break
+        except (urllib.error.URLError, OSError) as exc:
+            status = None
+            reason = getattr(exc, "reason", exc)
+            failure = f"could not be reached ({type(reason).__name__})"
+        log.info("%s: attempt %d failed: %s", what, made, failure)
+    return Posted(status, made, failure)
+
+
 def _payload(vault: Vault, call_id: str, purpose: str | None) -> dict[str, Any]:
     record = vault.get_call(call_id, purpose=purpose)
     matches = vault.call_contacts(call_id, purpose=purpose)
@@ -355,39 +420,19 @@ def push_call_to_crm(
     body = json.dumps(
         _payload(vault, call_id, purpose), ensure_ascii=False, separators=(",", ":")
     ).encode()
-    status: int | None = None
-    made = 0
-    failure: str | None = None
-    while made < attempts:
-        if made:
-            sleep(BACKOFF_S[min(made - 1, len(BACKOFF_S) - 1)] * 2 ** max(0, made - 3))
-        made += 1
-        stamp = int(clock())
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                TIMESTAMP_HEADER: str(stamp),
-                SIGNATURE_HEADER: sign(secret, stamp, body),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                status = int(response.status)
-                failure = None
-                break
-        except urllib.error.HTTPError as exc:
-            status, failure = exc.code, f"answered HTTP {exc.code}"
-            exc.close()
-            if status < 500:
-                break
-        except (urllib.error.URLError, OSError) as exc:
-            status = None
-            reason = getattr(exc, "reason", exc)
-            failure = f"could not be reached ({type(reason).__name__})"
-        log.info("crm push of call %s: attempt %d failed: %s", call_id, made, failure)
+    posted = post_signed(
+        url,
+        body,
+        secret=secret,
+        attempts=attempts,
+        delay=lambda made: BACKOFF_S[min(made - 1, len(BACKOFF_S) - 1)] * 2 ** max(0, made - 3),
+        retry=lambda status: status >= 500,
+        timeout_s=timeout_s,
+        sleep=sleep,
+        clock=clock,
+        what=f"crm push of call {call_id}",
+    )
+    status, made, failure = posted.status, posted.attempts, posted.failure
     vault.record_event(
         "crm.push",
         "call",

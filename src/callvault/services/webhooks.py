@@ -20,8 +20,6 @@ import logging
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from urllib.parse import urlsplit
 
 from callvault.config import Config
 from callvault.errors import ConfigError, InputError
-from callvault.services.contacts import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from callvault.services.contacts import post_signed
 from callvault.vault import Vault
 
 __all__ = [
@@ -115,37 +113,20 @@ def deliver(
     if attempts < 1:
         raise InputError("attempts must be at least 1")
     host = _check_url(url)
-    body = _body(event, payload)
-    status: int | None = None
-    made = 0
-    while made < attempts:
-        if made:
-            sleep(backoff * 2 ** (made - 1))
-        made += 1
-        stamp = int(clock())
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                EVENT_HEADER: event,
-                TIMESTAMP_HEADER: str(stamp),
-                SIGNATURE_HEADER: sign(secret, stamp, body),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                return Delivery(event, host, int(response.status), made, True)
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            exc.close()
-            if status < 500 and status not in _RETRYABLE_4XX:
-                break
-        except (urllib.error.URLError, OSError) as exc:
-            status = None
-            log.info("webhook %s to %s: attempt %d: %s", event, host, made, type(exc).__name__)
-    return Delivery(event, host, status, made, False)
+    posted = post_signed(
+        url,
+        _body(event, payload),
+        secret=secret,
+        attempts=attempts,
+        delay=lambda made: backoff * 2 ** (made - 1),
+        retry=lambda status: status >= 500 or status in _RETRYABLE_4XX,
+        timeout_s=timeout_s,
+        sleep=sleep,
+        clock=clock,
+        what=f"webhook {event} to {host}",
+        headers={EVENT_HEADER: event},
+    )
+    return Delivery(event, host, posted.status, posted.attempts, posted.failure is None)
 
 
 _HUBS: set[EventHub] = set()
