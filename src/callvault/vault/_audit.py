@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callvault.vault._crypto import Signer
@@ -31,6 +31,7 @@ __all__ = [
     "append",
     "append_many",
     "iter_entries",
+    "newest_entries",
     "row_hash",
     "verify",
 ]
@@ -223,6 +224,28 @@ def iter_entries(
         query = query.where(AuditRow.action == action)
     for row in session.scalars(query.execution_options(yield_per=1000)):
         yield _to_entry(row)
+
+
+def newest_entries(
+    session: Session,
+    *,
+    limit: int,
+    offset: int = 0,
+    object_id: str | None = None,
+    action: str | None = None,
+) -> tuple[list[AuditEntry], int]:
+    """One page of entries, newest first, and how many match in all: read from the
+    database page by page, not the whole log."""
+    filters = []
+    if object_id is not None:
+        filters.append(AuditRow.object_id == object_id)
+    if action is not None:
+        filters.append(AuditRow.action == action)
+    total = session.scalar(select(func.count()).select_from(AuditRow).where(*filters)) or 0
+    rows = session.scalars(
+        select(AuditRow).where(*filters).order_by(AuditRow.seq.desc()).limit(limit).offset(offset)
+    )
+    return [_to_entry(row) for row in rows], int(total)
 
 
 def verify(session: Session, signer: Signer) -> AuditReport:

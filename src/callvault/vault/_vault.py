@@ -1117,6 +1117,20 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
             entries = list(_audit.iter_entries(session, object_id=object_id, action=action))
         return entries[-limit:] if limit else entries
 
+    def audit_page(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        object_id: str | None = None,
+        action: str | None = None,
+    ) -> tuple[list[AuditEntry], int]:
+        """Entries newest first, `limit` from `offset`, and the number that match."""
+        with self._read() as session:
+            return _audit.newest_entries(
+                session, limit=limit, offset=offset, object_id=object_id, action=action
+            )
+
     def verify_audit(self) -> AuditReport:
         with self._read() as session:
             return _audit.verify(session, self.signer)

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from callvault.api._auth import call_scope, vault_of
 from callvault.api.routers.calls import actor_of
-from callvault.api.routers.governance import export_download
+from callvault.api.routers.governance import announce_erased, export_download
 from callvault.config import ROLES
 from callvault.errors import InputError
 from callvault.services import erase_subject, export_subject, find_subject, run_retention
@@ -31,17 +31,12 @@ from callvault.services.access import (
     can,
     require,
 )
-from callvault.web._core import PageRoute, checked_form, render, signed_in
+from callvault.web._core import PageRoute, checked_form, form_text, render, signed_in
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 AUDIT_PAGE = 50
 _MAX_FILE_SHOWN = 64 * 1024
-
-
-def _text(form: Any, name: str, limit: int) -> str:
-    value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def _compliance_links(who: Principal) -> list[tuple[str, str]]:
@@ -107,8 +102,8 @@ async def rights_action(request: Request) -> Response:
     who = signed.who
     require(who, RIGHTS_READ)
     vault = vault_of(request)
-    action = _text(form, "action", 16)
-    subject = _text(form, "subject", 256)
+    action = form_text(form, "action", 16)
+    subject = form_text(form, "subject", 256)
     if not subject:
         raise InputError("name the data subject: a phone number (+E.164) or a name")
     context: dict[str, Any] = {"subject": subject, "can_erase": can(who, RIGHTS_WRITE)}
@@ -121,21 +116,18 @@ async def rights_action(request: Request) -> Response:
         )
     elif action == "erase":
         require(who, RIGHTS_WRITE)
-        reason = _text(form, "reason", 500)
+        reason = form_text(form, "reason", 500)
         if not reason:
             raise InputError("give the reason for the erasure (it is written to the audit log)")
         context["reason"] = reason
-        if _text(form, "confirm", 8) != "yes":
+        if form_text(form, "confirm", 8) != "yes":
             # The confirmation step: what would be erased, and a second form.
             context["confirming"] = find_subject(vault, subject, actor=actor_of(who)).to_json()
         else:
             erased = await run_in_threadpool(
                 lambda: erase_subject(vault, subject, reason=reason, actor=actor_of(who))
             )
-            hub = getattr(request.app.state, "webhooks", None)
-            if hub is not None:
-                for call_id in erased.erased:
-                    hub.emit("call.erased", {"call_id": call_id})
+            announce_erased(request, list(erased.erased))
             context["erased"] = erased.to_json()
     else:
         raise InputError("choose find, export or erase")
@@ -171,10 +163,10 @@ async def add_hold(request: Request) -> Response:
     signed = signed_in(request)
     form = await checked_form(request, signed)
     require(signed.who, HOLDS_WRITE)
-    call_id = _text(form, "call_id", 64) or None
-    subject = _text(form, "subject", 256) or None
+    call_id = form_text(form, "call_id", 64) or None
+    subject = form_text(form, "subject", 256) or None
     vault_of(request).add_hold(
-        call_id, subject, reason=_text(form, "reason", 500), actor=actor_of(signed.who)
+        call_id, subject, reason=form_text(form, "reason", 500), actor=actor_of(signed.who)
     )
     return RedirectResponse("/compliance/holds", status_code=303)
 
@@ -185,7 +177,7 @@ async def release_hold(request: Request, hold_id: str) -> Response:
     form = await checked_form(request, signed)
     require(signed.who, HOLDS_WRITE)
     vault_of(request).release_hold(
-        hold_id, reason=_text(form, "reason", 500), actor=actor_of(signed.who)
+        hold_id, reason=form_text(form, "reason", 500), actor=actor_of(signed.who)
     )
     return RedirectResponse("/compliance/holds", status_code=303)
 
@@ -195,17 +187,19 @@ def audit_page(request: Request, page: int = 1) -> Response:
     signed = signed_in(request)
     require(signed.who, AUDIT_READ)
     vault = vault_of(request)
-    entries = vault.audit_entries()
-    pages = max(1, (len(entries) + AUDIT_PAGE - 1) // AUDIT_PAGE)
-    page = max(1, min(page, pages))
-    newest = entries[::-1][(page - 1) * AUDIT_PAGE : page * AUDIT_PAGE]
+    page = max(1, page)
+    newest, total = vault.audit_page(limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
+    pages = max(1, (total + AUDIT_PAGE - 1) // AUDIT_PAGE)
+    if page > pages:  # past the end: the last page
+        page = pages
+        newest, total = vault.audit_page(limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
     report = vault.verify_audit()
     return render(
         request,
         "audit.html",
         {
             "entries": [e.to_dict() for e in newest],
-            "total": len(entries),
+            "total": total,
             "page": page,
             "pages": pages,
             "report": report,
@@ -257,14 +251,12 @@ async def admin_add_user(request: Request) -> Response:
     form = await checked_form(request, signed)
     require(signed.who, USERS_WRITE)
     password = form.get("password")
-    if not isinstance(password, str) or len(password) < 12:
-        raise InputError("the password needs at least 12 characters")
     vault_of(request).add_user(
-        _text(form, "username", 64),
-        password[:1024],
-        _text(form, "role", 32),
-        team=_text(form, "team", 64) or None,
-        display_name=_text(form, "display_name", 128) or None,
+        form_text(form, "username", 64),
+        password[:1024] if isinstance(password, str) else "",  # the vault checks its length
+        form_text(form, "role", 32),
+        team=form_text(form, "team", 64) or None,
+        display_name=form_text(form, "display_name", 128) or None,
         actor=actor_of(signed.who),
     )
     return RedirectResponse("/admin#users", status_code=303)
@@ -278,13 +270,13 @@ async def admin_update_user(request: Request, username: str) -> Response:
     vault = vault_of(request)
     user = vault.get_user(username)
     actor = actor_of(signed.who)
-    if _text(form, "action", 16) == "disable":
+    if form_text(form, "action", 16) == "disable":
         if user.username == signed.who.username:
             raise InputError("you cannot disable yourself")
         vault.disable_user(user.username, actor=actor)
     else:
-        role = _text(form, "role", 32) or user.role
-        team = _text(form, "team", 64) or None
+        role = form_text(form, "role", 32) or user.role
+        team = form_text(form, "team", 64) or None
         if (role, team) != (user.role, user.team):
             vault.set_role(user.username, role, team, actor=actor)
     return RedirectResponse("/admin#users", status_code=303)

@@ -56,7 +56,7 @@ Subject = Annotated[str, Field(min_length=1, max_length=256)]
 Purpose = Annotated[str | None, Query(max_length=256)]
 
 
-def _erased(request: Request, call_ids: list[str]) -> None:
+def announce_erased(request: Request, call_ids: list[str]) -> None:
     """Tell the webhook subscribers (ids only)."""
     hub: EventHub | None = getattr(request.app.state, "webhooks", None)
     if hub is not None:
@@ -83,7 +83,7 @@ def erase_one_call(
     if not confirm:
         raise InputError(f"erasing call {call_id} cannot be undone; send confirm=true")
     certificate = erase_call(vault, call_id, reason=reason, actor=actor_of(who))
-    _erased(request, [call_id])
+    announce_erased(request, [call_id])
     return certificate.to_json()
 
 
@@ -202,7 +202,7 @@ def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, 
         actor=actor_of(who),
         scope=body.scope,
     )
-    _erased(request, list(erased.erased))
+    announce_erased(request, list(erased.erased))
     return erased.to_json()
 
 
@@ -261,7 +261,7 @@ def retention_run(request: Request, who: Who) -> dict[str, Any]:
     """Erase every expired call that is not held; returns each erasure's certificate."""
     require(who, RETENTION_WRITE)
     report = run_retention(vault_of(request).config, actor=actor_of(who))
-    _erased(request, [e.call_id for e in report.erased])
+    announce_erased(request, [e.call_id for e in report.erased])
     return report.to_json()
 
 
@@ -335,11 +335,12 @@ def audit_log(
 ) -> dict[str, Any]:
     """Audit entries, newest first, one page at a time."""
     require(who, AUDIT_READ)
-    entries = vault_of(request).audit_entries(object_id=object_id, action=action)
-    page = entries[::-1][offset : offset + limit]
+    page, total = vault_of(request).audit_page(
+        limit=limit, offset=offset, object_id=object_id, action=action
+    )
     return {
         "entries": [e.to_dict() for e in page],
-        "total": len(entries),
+        "total": total,
         "limit": limit,
         "offset": offset,
     }
@@ -357,4 +358,4 @@ def audit_verify(request: Request, who: Who) -> dict[str, Any]:
     }
 
 
-__all__ = ["export_download", "router"]
+__all__ = ["announce_erased", "export_download", "router"]
