@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
-from test_rbac_matrix import PASSWORD, World, build_world
+from test_rbac_matrix import PASSWORD, World, build_world, serving
 
-from callvault.api import create_app
 from callvault.config import Config
 from callvault.vault import Vault
 
@@ -17,9 +15,7 @@ API = "/api/v1"
 
 @pytest.fixture
 def world(config: Config, vault: Vault) -> Iterator[World]:
-    built = build_world(config, vault, process=())
-    with TestClient(create_app(built.config, vault=vault), base_url="http://127.0.0.1") as client:
-        built.client = client
+    with serving(build_world(config, vault, process=())) as built:
         yield built
 
 

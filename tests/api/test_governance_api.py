@@ -8,10 +8,8 @@ import zipfile
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
-from test_rbac_matrix import World, build_world
+from test_rbac_matrix import World, build_world, serving
 
-from callvault.api import create_app
 from callvault.config import Config
 from callvault.vault import Vault
 
@@ -21,9 +19,7 @@ API = "/api/v1"
 
 @pytest.fixture
 def world(config: Config, vault: Vault) -> Iterator[World]:
-    built = build_world(config, vault, process=("alice",))
-    with TestClient(create_app(built.config, vault=vault), base_url="http://127.0.0.1") as client:
-        built.client = client
+    with serving(build_world(config, vault, process=("alice",))) as built:
         yield built
 
 

@@ -10,10 +10,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from test_rbac_matrix import World, build_world
+from test_rbac_matrix import World, build_world, serving
 
-from callvault.api import create_app
 from callvault.config import Config
 from callvault.jobs import EmbeddedQueue, Progress, TaskRegistry, WorkerPool
 from callvault.services import PROCESS_TASK, open_queue
@@ -22,9 +20,7 @@ from callvault.vault import Vault
 
 @pytest.fixture
 def world(config: Config, vault: Vault) -> Iterator[World]:
-    built = build_world(config, vault, process=())
-    with TestClient(create_app(built.config, vault=vault), base_url="http://127.0.0.1") as client:
-        built.client = client
+    with serving(build_world(config, vault, process=())) as built:
         yield built
 
 

@@ -9,6 +9,7 @@ fails `test_every_endpoint_is_in_the_table`, so none slips through unchecked.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
@@ -81,6 +82,14 @@ def build_world(config: Config, vault: Vault, *, process: tuple[str, ...] = AGEN
     return World(None, vault, config, calls, tokens)  # type: ignore[arg-type]
 
 
+@contextlib.contextmanager
+def serving(world: World, base_url: str = "http://127.0.0.1") -> Iterator[World]:
+    """`world` with a test client of an app over its vault, for the block's duration."""
+    with TestClient(create_app(world.config, vault=world.vault), base_url=base_url) as client:
+        world.client = client
+        yield world
+
+
 @pytest.fixture
 def world(config: Config, vault: Vault) -> Iterator[World]:
     built = build_world(config, vault)
@@ -89,8 +98,7 @@ def world(config: Config, vault: Vault) -> Iterator[World]:
         # A finished job of each call, so that its event stream ends at once.
         job = queue.enqueue(PROCESS_TASK, {"call_id": call_id})
         built.jobs[agent] = queue.cancel(job.id).id
-    with TestClient(create_app(built.config, vault=vault), base_url="http://127.0.0.1") as client:
-        built.client = client
+    with serving(built):
         yield built
 
 

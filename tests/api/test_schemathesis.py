@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
-from test_rbac_matrix import World, build_world
+from test_rbac_matrix import World, build_world, serving
 
 from callvault.api import create_app
 from callvault.config import Config, load_config
@@ -41,9 +40,7 @@ OPERATIONS = [o for o in ALL_OPERATIONS if (o.method.upper(), o.path) not in DES
 
 @pytest.fixture
 def world(config: Config, vault: Vault) -> Iterator[World]:
-    built = build_world(config, vault, process=("alice",))
-    with TestClient(create_app(built.config, vault=vault), base_url=BASE_URL) as client:
-        built.client = client
+    with serving(build_world(config, vault, process=("alice",)), BASE_URL) as built:
         yield built
 
 

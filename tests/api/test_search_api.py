@@ -7,19 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
-from test_rbac_matrix import World, build_world
+from test_rbac_matrix import World, build_world, serving
 
-from callvault.api import create_app
 from callvault.config import Config
 from callvault.vault import Vault
 
 
 @pytest.fixture
 def world(config: Config, vault: Vault) -> Iterator[World]:
-    built = build_world(config, vault)
-    with TestClient(create_app(built.config, vault=vault), base_url="http://127.0.0.1") as client:
-        built.client = client
+    with serving(build_world(config, vault)) as built:
         yield built
 
 

@@ -72,15 +72,19 @@ async def principal(request: Request) -> Principal:
     return found
 
 
-def reach_agents(vault: Vault, who: Principal) -> list[str] | None:
+def reach_agents(vault: Vault, who: Principal, only: str | None = None) -> list[str] | None:
     """The agents whose calls `who` may see (a rep: themself; a manager: their team);
-    None: every call."""
+    None: every call. `only`: narrowed to that one agent (none when out of reach)."""
     agent, team = call_filter(who)
     if agent is not None:
-        return [agent]
-    if team is not None:
-        return vault.agents_of_team(team)
-    return None
+        agents: list[str] | None = [agent]
+    elif team is not None:
+        agents = vault.agents_of_team(team)
+    else:
+        agents = None
+    if only is not None:
+        return [only] if agents is None or only in agents else []
+    return agents
 
 
 def call_scope(vault: Vault, call_id: str) -> CallScope:

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 
 from callvault import errors
 
-__all__ = ["STATUS", "error_response", "status_of"]
+__all__ = ["STATUS", "error_json", "error_response", "status_of"]
 
 # Most specific first: the first class an error is an instance of decides.
 STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
@@ -41,10 +41,15 @@ def status_of(error: errors.CallvaultError) -> int:
     return 500
 
 
+def error_json(error: errors.CallvaultError, status: int | None = None) -> JSONResponse:
+    """The JSON answer of `error`, with its status from `STATUS` unless given."""
+    return JSONResponse(
+        {"error": {"type": type(error).__name__, "message": str(error)}},
+        status_code=status_of(error) if status is None else status,
+    )
+
+
 async def error_response(request: Request, error: Exception) -> JSONResponse:
     """The exception handler FastAPI calls for every CallvaultError."""
     assert isinstance(error, errors.CallvaultError)
-    return JSONResponse(
-        {"error": {"type": type(error).__name__, "message": str(error)}},
-        status_code=status_of(error),
-    )
+    return error_json(error)

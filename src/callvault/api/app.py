@@ -25,9 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callvault import __version__
-from callvault.api._errors import error_response
+from callvault.api._errors import error_json, error_response
 from callvault.config import Config
-from callvault.errors import CallvaultError
+from callvault.errors import CallvaultError, InputError
 from callvault.vault import DataPaths, Vault
 
 __all__ = ["create_app"]
@@ -120,7 +120,9 @@ class _RejectNul:
             return
         query: bytes = scope.get("query_string", b"")
         if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query.lower():
-            await _refuse(send, 400, "the request holds a NUL character; remove it")
+            await _refusal(400, "the request holds a NUL character; remove it")(
+                scope, receive, send
+            )
             return
         content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
         if not content_type.startswith(_SMALL_BODIES):
@@ -135,7 +137,7 @@ class _RejectNul:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > _SMALL_BODY_LIMIT:
-                await _refuse(send, 413, "the request body is longer than 1 MiB")
+                await _refusal(413, "the request body is longer than 1 MiB")(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -144,7 +146,9 @@ class _RejectNul:
         # JSON escapes a NUL as \u0000, a URL-encoded form as %00.
         escaped = b"\\u0000" if content_type.startswith(b"application/json") else b"%00"
         if b"\x00" in body or escaped in body.lower():
-            await _refuse(send, 400, "the request body holds a NUL character; remove it")
+            await _refusal(400, "the request body holds a NUL character; remove it")(
+                scope, receive, send
+            )
             return
         replayed = False
 
@@ -158,12 +162,8 @@ class _RejectNul:
         await self.app(scope, replay, send)
 
 
-async def _refuse(send: Send, status: int, message: str) -> None:
-    response = JSONResponse(
-        {"error": {"type": "InputError", "message": message}}, status_code=status
-    )
-    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})
+def _refusal(status: int, message: str) -> JSONResponse:
+    return error_json(InputError(message), status)
 
 
 def create_app(config: Config, *, vault: Vault | None = None, workers: bool = False) -> FastAPI:

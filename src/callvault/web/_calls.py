@@ -9,20 +9,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from callvault.api._auth import SESSION_COOKIE, call_scope, reach_agents, vault_of
 from callvault.api.routers.auth import _secure
-from callvault.api.routers.calls import actor_of
-from callvault.capture import FileImportOptions, import_bytes
+from callvault.api.routers.calls import actor_of, read_upload, store_upload, upload_agent
+from callvault.capture import FileImportOptions
 from callvault.errors import CallvaultError, InputError, NotAuthorized, NotFound
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
     call_document,
     contact_timeline,
-    ingest_captured,
     search_calls,
     semantic_search_calls,
 )
@@ -49,6 +47,7 @@ from callvault.web._core import (
     PageRoute,
     Signed,
     checked_form,
+    form_text,
     new_login_token,
     render,
     signed_in,
@@ -193,9 +192,7 @@ def calls_page(
     who = signed.who
     require(who, CALLS_LIST)
     vault = vault_of(request)
-    agents = reach_agents(vault, who)
-    if agent:
-        agents = [a for a in (agents if agents is not None else [agent]) if a == agent]
+    agents = reach_agents(vault, who, agent or None)
     filters: dict[str, Any] = {
         "agents": agents,
         "direction": _choice(direction, DIRECTIONS),
@@ -372,11 +369,6 @@ def call_page(request: Request, call_id: str) -> Response:
     )
 
 
-def _form_text(form: Any, name: str, limit: int) -> str:
-    value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
 @router.post("/calls/{call_id}/corrections")
 async def correct(request: Request, call_id: str) -> Response:
     signed = signed_in(request)
@@ -384,19 +376,19 @@ async def correct(request: Request, call_id: str) -> Response:
     vault = vault_of(request)
     require(signed.who, CALLS_CORRECT, call_scope(vault, call_id))
     try:
-        index = int(_form_text(form, "index", 8))
+        index = int(form_text(form, "index", 8))
     except ValueError:
         raise InputError("the correction names no item") from None
-    reason = _form_text(form, "reason", 256)
+    reason = form_text(form, "reason", 256)
     if not reason:
         raise InputError("give a reason for the correction")
     correct_insight(
         vault,
         call_id,
-        _form_text(form, "section", 32),
+        form_text(form, "section", 32),
         index,
-        _form_text(form, "field", 32),
-        _form_text(form, "value", 500),
+        form_text(form, "field", 32),
+        form_text(form, "value", 500),
         reason=reason,
         actor=actor_of(signed.who),
     )
@@ -496,15 +488,6 @@ def contact_page(request: Request, contact_id: str) -> Response:
 # -- upload and recording --------------------------------------------------------------
 
 
-def _upload_agent(vault: Vault, who: Principal, agent: str | None) -> str | None:
-    agent = agent or (who.username if who.role in ("rep", "manager") else None)
-    team = vault.team_of(agent) if agent else None
-    if not can(who, CALLS_UPLOAD, CallScope("", agent, team)):
-        require(who, CALLS_UPLOAD)
-        raise NotAuthorized(f"{who.role} {who.username} may not upload calls of agent {agent}")
-    return agent
-
-
 @router.get("/upload")
 def upload_page(request: Request) -> Response:
     signed = signed_in(request)
@@ -532,31 +515,23 @@ async def upload(request: Request) -> Response:
 async def _ingest_form(request: Request, signed: Signed, form: FormData) -> str:
     who = signed.who
     vault = vault_of(request)
-    agent = _upload_agent(vault, who, _form_text(form, "agent", 64) or None)
+    agent = upload_agent(vault, who, form_text(form, "agent", 64) or None)
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise InputError("choose a recording to upload")
-    limit = vault.config.max_input_bytes
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise InputError(f"the upload is larger than {limit} bytes (CALLVAULT_MAX_INPUT_BYTES)")
+    data = await read_upload(vault, upload)
     if not data:
         raise InputError("the chosen file is empty")
-    consent = _form_text(form, "consent", 32) or None
     options = FileImportOptions(
-        caller=_form_text(form, "caller", 32) or None,
-        callee=_form_text(form, "callee", 32) or None,
-        direction=_choice(_form_text(form, "direction", 16), DIRECTIONS),
+        caller=form_text(form, "caller", 32) or None,
+        callee=form_text(form, "callee", 32) or None,
+        direction=_choice(form_text(form, "direction", 16), DIRECTIONS),
         agent=agent,
-        started_at=_form_text(form, "started_at", 40) or None,
-        language=_form_text(form, "language", 16) or None,
+        started_at=form_text(form, "started_at", 40) or None,
+        language=form_text(form, "language", 16) or None,
     )
-    captured = await run_in_threadpool(import_bytes, data, upload.filename or "upload", options)
-    (stored,) = await run_in_threadpool(
-        lambda: ingest_captured(
-            vault.config, [captured], consent=consent, vault=vault, actor=actor_of(who)
-        )
-    )
+    consent = form_text(form, "consent", 32) or None
+    stored = await store_upload(vault, who, data, upload.filename or "upload", options, consent)
     return stored.call_id
 
 
@@ -584,4 +559,4 @@ def record_page(request: Request) -> Response:
     )
 
 
-__all__ = ["call_view", "reach_agents", "router"]
+__all__ = ["call_view", "router"]

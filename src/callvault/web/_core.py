@@ -48,6 +48,7 @@ __all__ = [
     "PageRoute",
     "Signed",
     "checked_form",
+    "form_text",
     "render",
     "signed_in",
     "templates",
@@ -114,6 +115,13 @@ async def checked_form(request: Request, signed: Signed) -> FormData:
     if not isinstance(token, str) or not token or not Vault.check_csrf(signed.session, token):
         raise NotAuthorized("the form's CSRF token is missing or wrong; reload the page")
     return form
+
+
+def form_text(form: FormData, name: str, limit: int) -> str:
+    """A text field of a form, stripped and cut to `limit` characters ("" when absent
+    or a file)."""
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def nav(who: Principal) -> list[tuple[str, str]]:

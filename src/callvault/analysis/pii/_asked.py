@@ -348,10 +348,10 @@ def _card_named_at(text: str, norms: Sequence[str]) -> int | None:
     """The index of the first word after the card is named in this utterance, or None."""
     if not _CARD_WORDS.search(text.lower()):
         return None
-    for w in range(len(norms)):
-        if _CARD_WORDS.search(" ".join(norms[: w + 1])):
-            return w + 1
-    return 0
+    joined = " ".join(norms)
+    named = _CARD_WORDS.search(joined)
+    # The words up to the end of the name, counted by the spaces before it.
+    return joined[: named.end()].count(" ") + 1 if named else 0
 
 
 def _numeric_runs(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from callvault.api._auth import call_scope, principal, reach_agents, require_call, vault_of
 from callvault.api._ranges import RangeNotSatisfiable, parse_range
@@ -32,6 +33,7 @@ from callvault.services.access import (
 )
 from callvault.services.calls import original_wav
 from callvault.services.insight_corrections import add_action, correct_insight
+from callvault.vault import Vault
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
@@ -59,9 +61,7 @@ def list_calls(
     """Calls the caller may see, newest first, one page at a time."""
     require(who, CALLS_LIST)
     vault = vault_of(request)
-    agents = reach_agents(vault, who)
-    if agent is not None:
-        agents = [a for a in (agents if agents is not None else [agent]) if a == agent]
+    agents = reach_agents(vault, who, agent)
     filters: dict[str, Any] = {
         "agents": agents,
         "direction": direction,
@@ -175,35 +175,59 @@ async def upload_call(
     through the policy gate and is queued for processing. A rep uploads their own calls
     (the agent is the rep), a manager their team's."""
     vault = vault_of(request)
+    options = FileImportOptions(
+        caller=caller,
+        callee=callee,
+        direction=direction,
+        agent=upload_agent(vault, who, agent),
+        started_at=started_at,
+        language=language,
+    )
+    data = await read_upload(vault, file)
+    stored = await store_upload(vault, who, data, file.filename or "upload", options, consent)
+    return stored.to_json()
+
+
+def upload_agent(vault: Vault, who: Principal, agent: str | None) -> str | None:
+    """The agent of a call `who` uploads: the one named, else a rep or manager
+    themself. NotAuthorized when that agent's calls are out of `who`'s reach."""
     agent = agent or (who.username if who.role in ("rep", "manager") else None)
     team = vault.team_of(agent) if agent else None
     if not can(who, CALLS_UPLOAD, CallScope("", agent, team)):
         require(who, CALLS_UPLOAD)  # 403 for a role that never uploads
         raise NotAuthorized(f"{who.role} {who.username} may not upload calls of agent {agent}")
+    return agent
+
+
+async def read_upload(vault: Vault, file: StarletteUpload) -> bytes:
+    """The uploaded recording, refused when longer than CALLVAULT_MAX_INPUT_BYTES."""
     limit = vault.config.max_input_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise InputError(f"the upload is larger than {limit} bytes (CALLVAULT_MAX_INPUT_BYTES)")
-    options = FileImportOptions(
-        caller=caller,
-        callee=callee,
-        direction=direction,
-        agent=agent,
-        started_at=started_at,
-        language=language,
-    )
+    return data
+
+
+async def store_upload(
+    vault: Vault,
+    who: Principal,
+    data: bytes,
+    name: str,
+    options: FileImportOptions,
+    consent: str | None,
+) -> IngestedCall:
+    """Check, gate, store and queue an uploaded recording, audited as `who`."""
 
     def store() -> IngestedCall:
         # Decoding, encrypting and the database: off the event loop, so that readers
         # are served while recordings arrive.
-        captured = import_bytes(data, file.filename or "upload", options)
+        captured = import_bytes(data, name, options)
         (stored,) = ingest_captured(
             vault.config, [captured], consent=consent, vault=vault, actor=actor_of(who)
         )
         return stored
 
-    stored = await run_in_threadpool(store)
-    return stored.to_json()
+    return await run_in_threadpool(store)
 
 
 class InsightCorrection(BaseModel):
@@ -283,4 +307,4 @@ def add_action_item(
     return record.to_json()
 
 
-__all__ = ["actor_of", "router"]
+__all__ = ["actor_of", "read_upload", "router", "store_upload", "upload_agent"]
