@@ -173,8 +173,11 @@ def test_iban_spelled_and_written(detector: PiiDetector) -> None:
     assert [(f.entity, f.first_word, f.last_word) for f in findings] == [(IBAN, 3, 24)]
     assert findings[0].confidence == 0.97
     assert found(detector, utt("IBAN DE89 3704 0044 0532 0130 00 thanks")) == [(IBAN, 0, 1, 6)]
-    # one digit wrong: fails mod-97, not an IBAN outside IBAN context
-    assert found(detector, utt("D E eight nine three seven zero four zero zero four four")) == []
+    # one digit wrong: fails mod-97, not an IBAN outside IBAN context; its ten digits read
+    # out one by one are still cut, as a read-out number
+    wrong = utt("D E eight nine three seven zero four zero zero four four")
+    assert found(detector, wrong) == [(PHONE, 0, 2, 11)]
+    assert detector.detect(transcript(wrong))[0].recognizer == "callvault:read-out-number"
 
 
 @pytest.mark.parametrize(
@@ -345,7 +348,7 @@ def test_entities_filter_threshold_and_stamp(detector: PiiDetector) -> None:
     assert [f.entity for f in only_email.detect(transcript(said))] == [EMAIL]
     strict = PiiDetector(PiiParams(score_threshold=0.9))
     assert [f.entity for f in strict.detect(transcript(said))] == [EMAIL]
-    assert STAMP.name == "pii" and STAMP.version == "3"
+    assert STAMP.name == "pii" and STAMP.version == "4"
     assert only_email.stamp.params["entities"] == [EMAIL]
     assert ENTITIES[:3] == (CREDIT_CARD, CVV, CARD_EXPIRY)
     assert PAYMENT_ENTITIES == {CREDIT_CARD, CVV, CARD_EXPIRY}
@@ -591,3 +594,51 @@ def test_an_address_written_as_dotted_fragments_is_an_email(detector: PiiDetecto
     assert finding.recognizer == "callvault:dotted-address"
     one = utt("our site is example .com. have a look", "customer", 0.0, 1)
     assert [f for f in detector.detect(transcript(one)) if f.entity == EMAIL] == []
+
+
+# -- German numbers and names as Whisper base writes them -----------------------------------
+
+
+def test_german_zero_heard_as_nun_inside_a_phone_number(detector: PiiDetector) -> None:
+    # "null drei null, fünf fünf fünf, null eins zwei drei" as Whisper base wrote it
+    said = utt("Meine Nummer ist nun drei, nun, fünf, fünf, fünf, nun eins, zwei, drei.")
+    assert found(detector, said, language="de") == [(PHONE, 0, 3, 12)]
+    # on its own, "nun" is a word ("Nun, ich rufe morgen an")
+    assert found(detector, utt("Nun, ich rufe morgen an, nun gut."), language="de") == []
+    # and not a digit in English
+    assert found(detector, utt("my number is nun three nun five five five")) == []
+
+
+def test_digits_read_out_without_context_are_cut(detector: PiiDetector) -> None:
+    # the recogniser heard "Meine Nummer" as "Mein Name": nothing says what the digits are
+    said = utt("Mein Name ist Null 3 Null 555 Null 1 2 3.")
+    assert found(detector, said, language="de") == [(PHONE, 0, 3, 10)]
+    assert detector.detect(transcript(said, language="de"))[0].recognizer == (
+        "callvault:read-out-number"
+    )
+    english = utt("it's zero two zero seven nine four six zero one two three okay")
+    assert found(detector, english) == [(PHONE, 0, 1, 11)]
+    # an amount, a year or a short read-out are not
+    assert found(detector, utt("we paid 120000 in 2024 for 3 4 5 seats")) == []
+    # an order number said as one is not personal data
+    assert found(detector, utt("my order number is 4 5 6 7 8 9 1")) == []
+
+
+def test_german_names_after_an_introduction_or_a_title(detector: PiiDetector) -> None:
+    def names(text: str) -> list[str]:
+        said = utt(text)
+        findings = detector.detect(transcript(said, language="de"))
+        return [
+            " ".join(w.text for w in said.words[f.first_word : f.last_word + 1])
+            for f in findings
+            if f.entity == PERSON
+        ]
+
+    assert names("Guten Tag, mein Name ist Jonas Weber. Wie kann ich helfen?") == ["Jonas Weber."]
+    assert names("Hallo, hier ist Lukas Becker von Northwind.") == ["Lukas Becker"]
+    assert names("Danke, Frau Dr. Schmidt, bis morgen.") == ["Schmidt,"]
+    assert names("Ich heiße Anna.") == ["Anna."]
+    # a capitalised word that is not a name, lower-case words, no introduction
+    assert names("Hier ist Ihre Rechnung.") == []
+    assert names("hier ist alles gut, mein Name ist egal") == []
+    assert names("Die Rechnung kam am Montag.") == []

