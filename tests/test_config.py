@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from callvault.config import SETTINGS, load_config, masked_values
+from callvault.config import SETTINGS, http_host, load_config, masked_values
 from callvault.errors import ConfigError
 
 DOC = Path(__file__).parents[1] / "docs" / "configuration.md"
@@ -85,3 +85,24 @@ def test_asr_models_and_ranges() -> None:
     assert str(info.value) == (
         "CALLVAULT_ASR_BEAM_SIZE='0' is not valid: expected a whole number from 1 to 10"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://crm.example.com/hook", "crm.example.com"),
+        ("http://127.0.0.1:8080/x", "127.0.0.1"),
+        ("ftp://crm.example.com/hook", None),
+        ("https:///no-host", None),
+        ("crm.example.com/hook", None),
+        ("", None),
+    ],
+)
+def test_webhook_urls_must_be_http_with_a_host(url: str, host: str | None) -> None:
+    assert http_host(url) == host
+    env = {"CALLVAULT_WEBHOOK_URLS": url, "CALLVAULT_WEBHOOK_SECRET": "s"}
+    if host is None and url:
+        with pytest.raises(ConfigError, match="each URL must be http:// or https:// with a host"):
+            load_config(env=env)
+    else:
+        assert load_config(env=env).webhook_urls == ((url,) if url else ())

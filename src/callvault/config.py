@@ -160,13 +160,20 @@ def _parse_entities(raw: str) -> tuple[str, ...]:
     return tuple(name for name in REDACTION_ENTITIES if name in chosen)
 
 
+def http_host(url: str) -> str | None:
+    """The host of an http:// or https:// URL, None for any other URL or one without a
+    host (what every webhook URL setting and option must be)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname
+
+
 def _parse_urls(raw: str) -> tuple[str, ...]:
     """URLs separated by commas, each http:// or https:// with a host."""
     urls = tuple(part.strip() for part in raw.split(",") if part.strip())
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("each URL must be http:// or https:// with a host")
+    if not all(http_host(url) for url in urls):
+        raise ValueError("each URL must be http:// or https:// with a host")
     return urls
 
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from callvault.config import http_host
 from callvault.errors import CrmPushError, InputError
 from callvault.services.access import CALLS_INSIGHTS, CALLS_READ, CallScope, Principal, can
 from callvault.vault import (
@@ -405,8 +405,8 @@ def push_call_to_crm(
     with the host, the last status and the attempts, whatever the outcome (no content).
     A restricted call is refused before anything is read or sent.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    host = http_host(url)
+    if host is None:
         raise InputError("--url must be an http:// or https:// URL of the CRM webhook")
     if not secret:
         raise InputError(
@@ -415,7 +415,6 @@ def push_call_to_crm(
         )
     if attempts < 1:
         raise InputError("attempts must be at least 1")
-    host = parts.hostname
     vault.refuse_if_restricted(call_id, doing="sent to a CRM")
     body = json.dumps(
         _payload(vault, call_id, purpose), ensure_ascii=False, separators=(",", ":")

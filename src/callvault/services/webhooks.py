@@ -25,9 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from callvault.config import Config
+from callvault.config import Config, http_host
 from callvault.errors import ConfigError, InputError
 from callvault.services.contacts import post_signed
 from callvault.vault import Vault
@@ -75,10 +74,10 @@ class Delivery:
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    host = http_host(url)
+    if host is None:
         raise InputError(f"a webhook URL must be http:// or https:// with a host ({URLS_ENV})")
-    return parts.hostname
+    return host
 
 
 def _body(event: str, payload: Mapping[str, Any]) -> bytes:
