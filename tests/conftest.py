@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -22,6 +23,9 @@ from callvault.vault import Vault
 from callvault.vault._db import create_db_engine, migrate
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+if TYPE_CHECKING:
+    from _receiver import Receiver
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CALLVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -92,3 +96,16 @@ def engine(config: Config) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook subscriber on 127.0.0.1 (`_receiver.Receiver`)."""
+    from _receiver import Receiver
+
+    found = Receiver()
+    found.thread.start()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+    found.thread.join()

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _audio import tone, wav_bytes
+from _receiver import SECRET, Receiver
 from callvault.cli import cli
 
 
@@ -21,8 +22,10 @@ def run(tmp_path: Path, backend: str, request: pytest.FixtureRequest):  # type: 
         "CALLVAULT_ACTOR": "test:cli",
     }
 
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    def invoke(*args: str, more: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(
+            cli, list(args), env={**env, **(more or {})}, catch_exceptions=False
+        )
 
     return invoke
 
@@ -248,3 +251,47 @@ def test_bad_input_exits_2(run, args: list[str], message: str) -> None:  # type:
     result = run(*args)
     assert result.exit_code == 2
     assert result.stderr == message
+
+
+def test_erasures_from_the_command_line_send_call_erased(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path, receiver: Receiver
+) -> None:
+    hooks = {"CALLVAULT_WEBHOOK_URLS": receiver.url, "CALLVAULT_WEBHOOK_SECRET": SECRET}
+    first, second, third = (ingest(run, tmp_path, seed) for seed in range(3))
+    assert run("delete", first, "--reason", "asked", "--yes", more=hooks).exit_code == 0
+    receiver.wait_for(1)
+    assert receiver.verified(0)["event"] == "call.erased"
+    assert receiver.verified(0)["data"] == {"call_id": first}
+
+    set_until = ("--class", "short", "--until", "2026-01-01T00:00Z")
+    assert run("retention", "set", second, *set_until).exit_code == 0
+    dry = run("retention", "run", "--dry-run", "--now", "2026-02-01T00:00Z", more=hooks)
+    assert dry.exit_code == 0 and len(receiver.received) == 1  # a dry run erases nothing
+    assert run("retention", "run", "--now", "2026-02-01T00:00Z", more=hooks).exit_code == 0
+    receiver.wait_for(2)
+    assert receiver.verified(1)["data"] == {"call_id": second}
+
+    # A subscriber that refuses (4xx is final): the erasure stands, stderr says so.
+    receiver.answers = [410]
+    erased = run(
+        "rights", "erase", "--subject", "+14155550100", "--reason", "art. 17", "--yes",
+        more=hooks,
+    )  # fmt: skip
+    assert erased.exit_code == 0, erased.output
+    assert f"erased call {third}" in erased.stdout
+    assert receiver.verified(2)["data"] == {"call_id": third}
+    assert erased.stderr.startswith("webhooks: 1 call.erased deliveries not made within ")
+    assert ok(run("list", "--json"))["calls"] == []
+
+    entries = ok(run("audit", "list", "--json"))["entries"]
+    deliveries = [e for e in entries if e["action"] == "webhook.deliver"]
+    assert [(d["object_id"], d["details"]["ok"]) for d in deliveries] == [
+        (first, True),
+        (second, True),
+        (third, False),
+    ]
+    assert SECRET not in json.dumps(entries)
+    # Without webhook settings nothing is sent.
+    fourth = ingest(run, tmp_path, 4)
+    assert run("delete", fourth, "--reason", "asked", "--yes").exit_code == 0
+    assert len(receiver.received) == 3

@@ -10,8 +10,9 @@ from rich.console import Console
 
 from callvault.config import Config
 from callvault.errors import CallvaultError
+from callvault.services.webhooks import ANNOUNCE_TIMEOUT_S, announce
 
-__all__ = ["Group", "config_of", "console", "echo_json"]
+__all__ = ["Group", "announce_erased", "config_of", "console", "echo_json"]
 
 
 class Group(click.Group):
@@ -29,6 +30,19 @@ def config_of(ctx: click.Context) -> Config:
     config = ctx.find_object(Config)
     assert config is not None
     return config
+
+
+def announce_erased(config: Config, call_ids: list[str]) -> None:
+    """Send `call.erased` for each call to the configured webhook URLs (none set: nothing
+    happens), as the API does for its erasures; say on stderr what could not be sent."""
+    left = announce(config, "call.erased", call_ids)
+    if left:
+        click.echo(
+            f"webhooks: {left} call.erased deliveries not made within "
+            f"{ANNOUNCE_TIMEOUT_S:.0f} s (see 'webhook.deliver' in the audit log); "
+            "the erasures themselves are done",
+            err=True,
+        )
 
 
 def echo_json(value: Any) -> None:

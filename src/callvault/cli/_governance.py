@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from callvault.capture import parse_timestamp
-from callvault.cli._common import Group, config_of, console, echo_json
+from callvault.cli._common import Group, announce_erased, config_of, console, echo_json
 from callvault.errors import InputError
 from callvault.services import run_retention
 from callvault.services.consent import add_consent
@@ -151,6 +151,8 @@ def retention_run(ctx: click.Context, dry_run: bool, now: str | None, as_json: b
             click.echo(f"retention: {done}/{total} expired call(s) handled", err=True)
 
     report = run_retention(config_of(ctx), now=moment, dry_run=dry_run, hook=progress)
+    if not dry_run:
+        announce_erased(config_of(ctx), [e.call_id for e in report.erased])
     if as_json:
         echo_json(report.to_json())
         return

@@ -14,7 +14,7 @@ from rich.table import Table
 from callvault import __version__
 from callvault.capture import FileImportOptions
 from callvault.cli._capture import capture, siprec
-from callvault.cli._common import Group, config_of, console, echo_json
+from callvault.cli._common import Group, announce_erased, config_of, console, echo_json
 from callvault.cli._contacts import contacts, crm
 from callvault.cli._governance import consent, hold, retention
 from callvault.cli._insights import insights
@@ -294,6 +294,7 @@ def delete(ctx: click.Context, call_id: str, reason: str, yes: bool) -> None:
     with Vault.open(config_of(ctx)) as vault:
         erase_call(vault, call_id, reason=reason)
     click.echo(f"erased call {call_id}")
+    announce_erased(config_of(ctx), [call_id])
 
 
 @cli.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from callvault.cli._common import Group, config_of, echo_json
+from callvault.cli._common import Group, announce_erased, config_of, echo_json
 from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.errors import InputError
 from callvault.services.rectify import (
@@ -102,6 +102,7 @@ def rights_erase(
         raise InputError("rights erase cannot be undone; pass --yes to confirm")
     with Vault.open(config_of(ctx)) as vault:
         result = erase_subject(vault, subject, reason=reason, scope=scope)
+    announce_erased(config_of(ctx), list(result.erased))
     if as_json:
         echo_json(result.to_json())
         return

@@ -36,8 +36,10 @@ __all__ = [
     "EVENT_HEADER",
     "SECRET_ENV",
     "URLS_ENV",
+    "ANNOUNCE_TIMEOUT_S",
     "Delivery",
     "EventHub",
+    "announce",
     "deliver",
     "emit",
     "publish",
@@ -152,6 +154,37 @@ def publish(config: Config, event: str, payload: Mapping[str, Any]) -> None:
         hub.deliver_now(event, dict(payload), url)
 
 
+ANNOUNCE_TIMEOUT_S = 60.0
+
+
+def announce(
+    config: Config,
+    event: str,
+    call_ids: Sequence[str],
+    *,
+    timeout_s: float = ANNOUNCE_TIMEOUT_S,
+    backoff: float = 1.0,
+) -> int:
+    """What a command-line erasure calls: deliver `event` for each call to the URLs of
+    `webhook_urls` (ids only, signed, retried, each delivery audited in the vault of
+    `config`), waiting at most `timeout_s` in all so that a subscriber that is down does
+    not hold the command for hours. Returns how many deliveries were not made (0 where
+    no URL is set); the erasures themselves are in the audit log either way."""
+    if event not in EVENTS:
+        raise InputError(f"unknown webhook event {event!r}; use one of {', '.join(EVENTS)}")
+    hub = EventHub.from_config(None, config, backoff=backoff)
+    if not hub.active or not call_ids:
+        return 0
+    hub.start()
+    try:
+        for call_id in call_ids:
+            hub.emit(event, {"call_id": call_id})
+        hub.drain(timeout_s)
+    finally:
+        hub.stop(timeout=1)
+    return hub.undelivered
+
+
 class EventHub:
     """Delivers events to `urls` on one background thread, in order, each audited."""
 
@@ -179,6 +212,8 @@ class EventHub:
         self._queue: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._queued = 0  # deliveries handed to the thread (event x URL)
+        self._made = 0  # deliveries the subscriber accepted
 
     @classmethod
     def from_config(cls, vault: Vault | None, config: Config, **options: Any) -> EventHub:
@@ -224,11 +259,29 @@ class EventHub:
         if self._thread is None or self._stopping.is_set():
             return
         for url in self.urls:
+            self._queued += 1
             self._queue.put((event, dict(payload), url))
+
+    @property
+    def undelivered(self) -> int:
+        """Deliveries queued that no subscriber accepted (given up on, or dropped at
+        `stop`), so far."""
+        return self._queued - self._made
 
     def join(self) -> None:
         """Wait until every queued delivery was made (tests, shutdown drains)."""
         self._queue.join()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for the queued deliveries; True when all were made."""
+        deadline = time.monotonic() + timeout_s
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
 
     def _run(self) -> None:
         while True:
@@ -273,6 +326,8 @@ class EventHub:
         except Exception as exc:  # noqa: BLE001 - one bad delivery never stops the thread
             log.warning("webhook %s: %s", event, type(exc).__name__)
             return
+        if done.ok:
+            self._made += 1
         try:
             if self.vault is not None:
                 self._audit(self.vault, done, payload)
