@@ -63,3 +63,27 @@ def agent_call(vault: Vault, agent: str, seed: int, seconds: float = 9.0) -> str
         language="en",
     )
     return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
+
+
+PASSWORD = "correct horse battery"
+# One user of each role; alice and bob are reps of team east, carol a rep of west.
+PEOPLE: dict[str, tuple[str, str | None]] = {
+    "root": ("admin", None),
+    "cora": ("compliance", None),
+    "mona": ("manager", "east"),
+    "alice": ("rep", "east"),
+    "bob": ("rep", "east"),
+    "carol": ("rep", "west"),
+    "otto": ("auditor", None),
+}
+
+
+def add_people(vault: Vault, scopes: list[str] | None = None) -> dict[str, str]:
+    """Add the users of `PEOPLE` (password `PASSWORD`); with `scopes`, a bearer token
+    each for a day. Returns username -> token secret (empty without `scopes`)."""
+    tokens = {}
+    for name, (role, team) in PEOPLE.items():
+        vault.add_user(name, PASSWORD, role, team=team)
+        if scopes is not None:
+            tokens[name] = vault.create_token(name, "test", scopes, 1)[1]
+    return tokens

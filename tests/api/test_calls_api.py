@@ -15,13 +15,11 @@ from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
-from _stored import agent_call
+from _stored import PASSWORD, add_people, agent_call
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.services import process_call
 from callvault.vault import Vault
-
-PASSWORD = "correct horse battery"
 
 
 @dataclasses.dataclass
@@ -38,20 +36,8 @@ class World:
 @pytest.fixture
 def world(config: Config, vault: Vault) -> Iterator[World]:
     config = dataclasses.replace(config, workers=1)
-    users = {
-        "root": ("admin", None),
-        "cora": ("compliance", None),
-        "mona": ("manager", "east"),
-        "alice": ("rep", "east"),
-        "bob": ("rep", "east"),
-        "carol": ("rep", "west"),
-        "otto": ("auditor", None),
-    }
-    tokens = {}
-    for name, (role, team) in users.items():
-        vault.add_user(name, PASSWORD, role, team=team)
-        scopes = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
-        tokens[name] = vault.create_token(name, "test", scopes, 1)[1]
+    scopes = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
+    tokens = add_people(vault, scopes)
     calls = {
         agent: agent_call(vault, agent, seed)
         for seed, agent in enumerate(["alice", "bob", "carol"])

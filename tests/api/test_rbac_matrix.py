@@ -21,13 +21,12 @@ from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
-from _stored import agent_call
+from _stored import PASSWORD, add_people, agent_call
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.services import PROCESS_TASK, open_queue, process_call
 from callvault.vault import ContactInput, Vault
 
-PASSWORD = "correct horse battery"
 PREFIX = "/api/v1"
 ALL_SCOPES = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
 # One user per role: the rep is alice (team east, with bob); carol is a rep of west.
@@ -63,19 +62,7 @@ def build_world(config: Config, vault: Vault, *, process: tuple[str, ...] = AGEN
     """Users of every role with all-scope tokens, a call of alice, bob and carol (those
     in `process` transcribed by a scripted pipeline), no client yet."""
     config = dataclasses.replace(config, workers=1)
-    users = {
-        "root": ("admin", None),
-        "cora": ("compliance", None),
-        "mona": ("manager", "east"),
-        "alice": ("rep", "east"),
-        "bob": ("rep", "east"),
-        "carol": ("rep", "west"),
-        "otto": ("auditor", None),
-    }
-    tokens = {}
-    for name, (role, team) in users.items():
-        vault.add_user(name, PASSWORD, role, team=team)
-        tokens[name] = vault.create_token(name, "test", ALL_SCOPES, 1)[1]
+    tokens = add_people(vault, ALL_SCOPES)
     calls = {agent: agent_call(vault, agent, seed) for seed, agent in enumerate(AGENTS)}
     for agent in process:
         process_call(config, calls[agent], pipeline=ScriptedPipeline(CARD_CALL))

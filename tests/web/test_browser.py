@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _stored import PASSWORD
 from callvault.config import load_config
 from callvault.vault import Vault
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PASSWORD = "correct horse battery"
+
 DEMO_CALLER = "+442071838750"  # services.demo: the customer's number
 
 pytestmark = pytest.mark.slow

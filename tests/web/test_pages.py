@@ -14,23 +14,13 @@ from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, ScriptedPipeline
-from _stored import agent_call
+from _stored import PASSWORD, PEOPLE, add_people, agent_call
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.services import process_call
 from callvault.vault import Vault
 from callvault.web._calls import call_view
 from callvault.web._core import _marked
-
-PASSWORD = "correct horse battery"
-USERS = {
-    "root": ("admin", None),
-    "cora": ("compliance", None),
-    "mona": ("manager", "east"),
-    "alice": ("rep", "east"),
-    "carol": ("rep", "west"),
-    "otto": ("auditor", None),
-}
 
 
 @pytest.fixture
@@ -67,8 +57,7 @@ def _field(html: str, name: str) -> str:
 
 @pytest.fixture
 def site(config: Config, vault: Vault) -> Iterator[Site]:
-    for name, (role, team) in USERS.items():
-        vault.add_user(name, PASSWORD, role, team=team)
+    add_people(vault)
     calls = {agent: agent_call(vault, agent, seed) for seed, agent in enumerate(["alice", "carol"])}
     process_call(config, calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
     with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
@@ -114,11 +103,11 @@ def _check_html(html: str) -> None:
 
 PAGES = {
     # path: roles that may see it (others: 403)
-    "/": {"root", "cora", "mona", "alice", "carol", "otto"},
-    "/search?q=card": {"root", "cora", "mona", "alice", "carol"},
-    "/contacts": {"root", "cora", "mona", "alice", "carol", "otto"},
-    "/upload": {"root", "mona", "alice", "carol"},
-    "/record": {"root", "mona", "alice", "carol"},
+    "/": {"root", "cora", "mona", "alice", "bob", "carol", "otto"},
+    "/search?q=card": {"root", "cora", "mona", "alice", "bob", "carol"},
+    "/contacts": {"root", "cora", "mona", "alice", "bob", "carol", "otto"},
+    "/upload": {"root", "mona", "alice", "bob", "carol"},
+    "/record": {"root", "mona", "alice", "bob", "carol"},
     "/compliance": {"root", "cora", "otto"},
     "/compliance/rights": {"root", "cora"},
     "/compliance/retention": {"root", "cora"},
@@ -128,7 +117,7 @@ PAGES = {
 }
 
 
-@pytest.mark.parametrize("who", sorted(USERS))
+@pytest.mark.parametrize("who", sorted(PEOPLE))
 def test_each_role_sees_its_pages_and_no_other(site: Site, who: str) -> None:
     site.login(who)
     for path, allowed in PAGES.items():
