@@ -106,3 +106,11 @@ def test_webhook_urls_must_be_http_with_a_host(url: str, host: str | None) -> No
             load_config(env=env)
     else:
         assert load_config(env=env).webhook_urls == ((url,) if url else ())
+
+
+def test_webhook_urls_without_a_secret_are_refused_at_load() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"CALLVAULT_WEBHOOK_URLS": "https://crm.example.com/hook"})
+    assert str(info.value) == (
+        "CALLVAULT_WEBHOOK_URLS is set but CALLVAULT_WEBHOOK_SECRET is empty; set both or neither"
+    )

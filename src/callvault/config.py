@@ -481,6 +481,13 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{setting.env}={raw!r} is not valid: {exc}") from None
+    if values.get("webhook_urls") and not values.get("webhook_secret"):
+        # Refused before any command runs: an erasure must not be done and then fail
+        # on sending its event.
+        raise ConfigError(
+            "CALLVAULT_WEBHOOK_URLS is set but CALLVAULT_WEBHOOK_SECRET is empty; "
+            "set both or neither"
+        )
     return Config(**values)
 
 

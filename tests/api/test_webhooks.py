@@ -89,7 +89,8 @@ def test_bad_settings_are_refused(config: Config, vault: Vault) -> None:
     with pytest.raises(ConfigError, match="CALLVAULT_WEBHOOK_URLS='crm.example' is not valid"):
         load_config({"CALLVAULT_WEBHOOK_URLS": "crm.example"})
     urls = " https://a.example/h , http://127.0.0.1:9/x,"
-    assert load_config({"CALLVAULT_WEBHOOK_URLS": urls}).webhook_urls == (
+    with_secret = {"CALLVAULT_WEBHOOK_URLS": urls, "CALLVAULT_WEBHOOK_SECRET": SECRET}
+    assert load_config(with_secret).webhook_urls == (
         "https://a.example/h",
         "http://127.0.0.1:9/x",
     )

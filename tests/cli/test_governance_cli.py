@@ -280,7 +280,7 @@ def test_erasures_from_the_command_line_send_call_erased(  # type: ignore[no-unt
     assert erased.exit_code == 0, erased.output
     assert f"erased call {third}" in erased.stdout
     assert receiver.verified(2)["data"] == {"call_id": third}
-    assert erased.stderr.startswith("webhooks: 1 call.erased deliveries not made within ")
+    assert erased.stderr.startswith("webhooks: 1 call.erased deliveries not made (refused, ")
     assert ok(run("list", "--json"))["calls"] == []
 
     entries = ok(run("audit", "list", "--json"))["entries"]

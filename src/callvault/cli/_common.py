@@ -38,8 +38,8 @@ def announce_erased(config: Config, call_ids: list[str]) -> None:
     left = announce(config, "call.erased", call_ids)
     if left:
         click.echo(
-            f"webhooks: {left} call.erased deliveries not made within "
-            f"{ANNOUNCE_TIMEOUT_S:.0f} s (see 'webhook.deliver' in the audit log); "
+            f"webhooks: {left} call.erased deliveries not made (refused, unreachable or "
+            f"past {ANNOUNCE_TIMEOUT_S:.0f} s; see 'webhook.deliver' in the audit log); "
             "the erasures themselves are done",
             err=True,
         )
