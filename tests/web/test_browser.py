@@ -7,25 +7,22 @@ A screenshot of each page lands in test-artifacts/."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from _stored import PASSWORD
 from callvault.config import load_config
+from callvault.services import synthesize_demo_wav
 from callvault.vault import Vault
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,37 +39,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spoken_stereo_wav() -> bytes:
-    """A short two-voice call synthesised by espeak-ng, one voice per channel."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        pytest.fail("espeak-ng is not installed; run `bash scripts/setup.sh`")
-    lines = [
-        (0, "en-gb+f3", "Hello, I would like to cancel my subscription please."),
-        (1, "en-us+m3", "Of course, I can help you with the cancellation today."),
-    ]
-    parts = []
-    rate = 22050
-    for channel, voice, text in lines:
-        out = subprocess.run(
-            [exe, "-v", voice, "-s", "165", "--stdout", text], check=True, capture_output=True
-        ).stdout
-        with wave.open(io.BytesIO(out)) as wav:
-            rate = wav.getframerate()
-            parts.append((channel, np.frombuffer(wav.readframes(wav.getnframes()), "<i2")))
-    gap = int(0.4 * rate)
-    stereo = np.zeros((sum(len(p) + gap for _, p in parts) + gap, 2), dtype="<i2")
-    cursor = gap
-    for channel, samples in parts:
-        stereo[cursor : cursor + len(samples), channel] = samples
-        cursor += len(samples) + gap
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(2)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(stereo.tobytes())
-    return buffer.getvalue()
+# A short two-voice call, one voice per channel (the demo's synthesiser, another script).
+UPLOAD_SCRIPT = (
+    (0, "en-gb+f3", "Hello, I would like to cancel my subscription please."),
+    (1, "en-us+m3", "Of course, I can help you with the cancellation today."),
+)
 
 
 class Server:
@@ -125,7 +96,7 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
 
     ARTIFACTS.mkdir(exist_ok=True)
     upload_file = tmp_path / "cancel-call.wav"
-    upload_file.write_bytes(_spoken_stereo_wav())
+    upload_file.write_bytes(synthesize_demo_wav(UPLOAD_SCRIPT))
     base = server.url
 
     def shot(page: Page, name: str) -> None:

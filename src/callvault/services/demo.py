@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,9 +75,10 @@ def _speak(voice: str, text: str) -> np.ndarray:
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
 
 
-def synthesize_demo_wav() -> bytes:
-    """A two-channel 16-bit WAV of the demo script, built in memory."""
-    turns = [(channel, _speak(voice, line)) for channel, voice, line in DEMO_SCRIPT]
+def synthesize_demo_wav(script: Sequence[tuple[int, str, str]] = DEMO_SCRIPT) -> bytes:
+    """A two-channel 16-bit WAV of `script` ((channel, espeak-ng voice, line) turns, one
+    after another with 0.4 s between them), built in memory."""
+    turns = [(channel, _speak(voice, line)) for channel, voice, line in script]
     total = sum(len(samples) + _GAP for _, samples in turns) + _GAP
     stereo = np.zeros((total, 2), dtype="<i2")
     cursor = _GAP
