@@ -14,12 +14,17 @@ from starlette.responses import RedirectResponse, Response
 
 from callvault.api._auth import SESSION_COOKIE, call_scope, reach_agents, vault_of
 from callvault.api.routers.auth import _secure
-from callvault.api.routers.calls import actor_of, read_upload, store_upload, upload_agent
+from callvault.api.routers.calls import (
+    actor_of,
+    read_upload,
+    readable_call,
+    store_upload,
+    upload_agent,
+)
 from callvault.capture import FileImportOptions
 from callvault.errors import CallvaultError, InputError, NotAuthorized, NotFound
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
-    call_document,
     contact_timeline,
     search_calls,
     semantic_search_calls,
@@ -29,8 +34,6 @@ from callvault.services.access import (
     CALLS_CORRECT,
     CALLS_INSIGHTS,
     CALLS_LIST,
-    CALLS_READ,
-    CALLS_TRANSCRIPT,
     CALLS_UPLOAD,
     CONSENT_READ,
     SEARCH,
@@ -339,16 +342,7 @@ def call_page(request: Request, call_id: str) -> Response:
     signed = signed_in(request)
     who = signed.who
     vault = vault_of(request)
-    scope = call_scope(vault, call_id)
-    require(who, CALLS_READ, scope)
-    document = call_document(
-        vault,
-        call_id,
-        purpose=None,
-        actor=actor_of(who),
-        transcript=can(who, CALLS_TRANSCRIPT, scope),
-        insights=can(who, CALLS_INSIGHTS, scope),
-    )
+    document, scope = readable_call(vault, who, call_id, None)
     consents = (
         [c.to_json() for c in vault.consents(call_id=call_id, actor=actor_of(who))]
         if can(who, CONSENT_READ)
@@ -411,17 +405,7 @@ def search_page(
     page = max(1, min(page, 1000))
     more = False
     if query:
-        agents = reach_agents(vault, who)
-        filters: dict[str, Any] = {
-            "purpose": None,
-            "speaker_role": None,
-            "agent": None,
-            "since": None,
-            "until": None,
-            "language": None,
-            "agents": agents,
-            "actor": actor_of(who),
-        }
+        filters: dict[str, Any] = {"agents": reach_agents(vault, who), "actor": actor_of(who)}
         if semantic:
             found: list[Any] = semantic_search_calls(vault, query, limit=20, **filters)
         else:

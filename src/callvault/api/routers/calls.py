@@ -90,10 +90,18 @@ def get_call(
 ) -> dict[str, Any]:
     """The call's record; with the transcript, insights and redactions where the role
     may read them (an auditor sees metadata only). Every read is audited."""
-    vault = vault_of(request)
+    return readable_call(vault_of(request), who, call_id, purpose)[0]
+
+
+def readable_call(
+    vault: Vault, who: Principal, call_id: str, purpose: str | None
+) -> tuple[dict[str, Any], CallScope]:
+    """The call's document with the parts `who` may read (transcript, insights), once
+    they may read the call at all; and its scope, for further checks. The API's call and
+    the web's call page both show this."""
     scope = call_scope(vault, call_id)
     require(who, CALLS_READ, scope)
-    return call_document(
+    document = call_document(
         vault,
         call_id,
         purpose=purpose,
@@ -101,6 +109,7 @@ def get_call(
         transcript=can(who, CALLS_TRANSCRIPT, scope),
         insights=can(who, CALLS_INSIGHTS, scope),
     )
+    return document, scope
 
 
 @router.get(
@@ -307,4 +316,4 @@ def add_action_item(
     return record.to_json()
 
 
-__all__ = ["actor_of", "read_upload", "router", "store_upload", "upload_agent"]
+__all__ = ["actor_of", "read_upload", "readable_call", "router", "store_upload", "upload_agent"]
