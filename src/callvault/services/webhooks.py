@@ -75,6 +75,11 @@ class Delivery:
         }
 
 
+def _check_event(event: str) -> None:
+    if event not in EVENTS:
+        raise InputError(f"unknown webhook event {event!r}; use one of {', '.join(EVENTS)}")
+
+
 def _check_url(url: str) -> str:
     host = http_host(url)
     if host is None:
@@ -107,8 +112,7 @@ def deliver(
     """POST `event` with `payload` to `url`, signed with `secret`; up to `attempts`
     requests, waiting `backoff`, 2 × `backoff`, 4 × `backoff`, ... between them (`sleep`).
     Never raises for the subscriber's failure: the `Delivery` says how it went."""
-    if event not in EVENTS:
-        raise InputError(f"unknown webhook event {event!r}; use one of {', '.join(EVENTS)}")
+    _check_event(event)
     if not secret:
         raise InputError(f"the webhook secret is empty; set {SECRET_ENV}")
     if attempts < 1:
@@ -170,8 +174,7 @@ def announce(
     `config`), waiting at most `timeout_s` in all so that a subscriber that is down does
     not hold the command for hours. Returns how many deliveries were not made (0 where
     no URL is set); the erasures themselves are in the audit log either way."""
-    if event not in EVENTS:
-        raise InputError(f"unknown webhook event {event!r}; use one of {', '.join(EVENTS)}")
+    _check_event(event)
     hub = EventHub.from_config(None, config, backoff=backoff)
     if not hub.active or not call_ids:
         return 0
@@ -254,8 +257,7 @@ class EventHub:
 
     def emit(self, event: str, payload: Mapping[str, Any]) -> None:
         """Queue `event` for every URL; returns at once."""
-        if event not in EVENTS:
-            raise InputError(f"unknown webhook event {event!r}; use one of {', '.join(EVENTS)}")
+        _check_event(event)
         if self._thread is None or self._stopping.is_set():
             return
         for url in self.urls:

@@ -230,13 +230,14 @@ class _Tables:
     units: dict[str, int]
     teens: dict[str, int]
     tens: dict[str, int]
+    soft: dict[str, str]  # misheard digit words, digits only inside a run of numbers
 
 
 _TABLES = {
-    "en": _Tables(_UNITS_EN, _TEENS_EN, _TENS_EN),
-    "de": _Tables(_UNITS_DE, _TEENS_DE, _TENS_DE),
+    "en": _Tables(_UNITS_EN, _TEENS_EN, _TENS_EN, _SOFT_EN),
+    "de": _Tables(_UNITS_DE, _TEENS_DE, _TENS_DE, _SOFT_DE),
 }
-_NO_WORDS = _Tables({}, {}, {})
+_NO_WORDS = _Tables({}, {}, {}, {})
 
 
 def _tables(language: str | None) -> _Tables:
@@ -280,9 +281,8 @@ def _kind(token: Token, tables: _Tables) -> _Kind | None:
         return ("double", str(_DOUBLE[norm]))
     if norm in _OH and tables is _TABLES["en"]:
         return ("oh", "0")
-    soft = _SOFT_EN if tables is _TABLES["en"] else _SOFT_DE if tables is _TABLES["de"] else {}
-    if norm in soft:
-        return ("soft", soft[norm])
+    if norm in tables.soft:
+        return ("soft", tables.soft[norm])
     if norm in _FILLERS:
         return ("filler", "")
     return None
