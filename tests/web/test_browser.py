@@ -241,7 +241,9 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             page.get_by_label("Subject: phone number (+E.164) or name").last.fill(DEMO_CALLER)
             page.get_by_label("Reason (written to the audit log)").fill("art. 17 request")
             page.get_by_role("button", name="Review erasure").click()
-            assert page.get_by_role("heading", name="Confirm the erasure").is_visible()
+            # The form posts to the page's own URL: wait for the answer to be shown, not
+            # for a URL change (checking at once raced the navigation).
+            page.get_by_role("heading", name="Confirm the erasure").wait_for(timeout=10_000)
             assert server.demo_call in page.content()
             shot(page, "rights-confirm")
             page.get_by_role("button", name="Erase now").click()
