@@ -51,15 +51,18 @@ REDACTION_ENTITIES = (
     "CREDIT_CARD",
     "CVV",
     "CARD_EXPIRY",
+    "PIN",
     "US_SSN",
+    "NATIONAL_ID",
     "IBAN",
+    "PASSWORD",
     "EMAIL",
     "PHONE",
     "DATE_OF_BIRTH",
     "PERSON",
     "ADDRESS",
 )
-PAYMENT_ENTITY_NAMES = ("CREDIT_CARD", "CVV", "CARD_EXPIRY")
+PAYMENT_ENTITY_NAMES = ("CREDIT_CARD", "CVV", "CARD_EXPIRY", "PIN")
 
 
 def _default_data_dir() -> Path:
@@ -175,6 +178,23 @@ def _parse_urls(raw: str) -> tuple[str, ...]:
     if not all(http_host(url) for url in urls):
         raise ValueError("each URL must be http:// or https:// with a host")
     return urls
+
+
+def _parse_names(raw: str) -> tuple[str, ...]:
+    """Names separated by commas, blanks dropped, each once (case-insensitively), in the
+    order given."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for part in raw.split(","):
+        name = " ".join(part.split())
+        if not name:
+            continue
+        if not any(c.isalnum() for c in name):
+            raise ValueError("each name needs a letter or digit; separate names with commas")
+        if name.casefold() not in seen:
+            seen.add(name.casefold())
+            names.append(name)
+    return tuple(names)
 
 
 def _parse_seconds(low: float, high: float) -> Callable[[str], float]:
@@ -330,7 +350,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "redaction_entities",
         "Kinds of personal data cut out of transcripts and audio: all, or names separated "
-        "by commas; card number, CVV and expiry are always cut.",
+        "by commas; card number, CVV, expiry and PIN are always cut.",
         _parse_entities,
         lambda: REDACTION_ENTITIES,
     ),
@@ -364,6 +384,13 @@ SETTINGS: tuple[Setting, ...] = (
         "A TOML file of user-defined trackers, competitor names and compliance phrases.",
         _parse_optional_path,
         None,
+    ),
+    Setting(
+        "competitors",
+        "Competitor names, separated by commas, found in transcripts (exactly and by sound), "
+        "besides the trackers file's competitors; empty: none.",
+        _parse_names,
+        tuple,
     ),
     Setting(
         "disclosure_within",
@@ -449,6 +476,7 @@ class Config:
     redaction_keep_original: str
     role: str
     trackers: Path | None
+    competitors: tuple[str, ...]
     disclosure_within: float
     llm_url: str | None
     llm_model: str | None

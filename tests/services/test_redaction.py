@@ -210,7 +210,7 @@ def test_insights_of_a_processed_call(config: Config, vault: Vault) -> None:
         "metrics": "1",
         "sentiment": "1",
         "keywords": "1",
-        "trackers": "3",
+        "trackers": "4",
         "summary": "1",
         "actions": "1",
     }

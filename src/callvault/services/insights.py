@@ -9,8 +9,9 @@ redacted transcript. `process_call` stores the result and then rewrites the audi
 is crypto-shredded unless the policy keeps it as the call's original).
 
 The original is kept when a legal hold covers the call (a hold preserves evidence) or when
-`redaction_keep_original` is `unless-payment` and neither card data nor DTMF tones (which
-may be card digits) were cut; never otherwise.
+`redaction_keep_original` is `unless-payment` and neither payment data (card number,
+expiry, security code, PIN) nor DTMF tones (which may be card digits) were cut; never
+otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,18 @@ from callvault.analysis.insights import (
     TrackerParams,
     tracker_from_config,
 )
-from callvault.analysis.insights._trackers import DEFAULT_DISCLOSURE, DEFAULT_PROHIBITED
-from callvault.analysis.pii import PiiDetector, PiiFinding, PiiParams, redact_transcript
+from callvault.analysis.insights._trackers import (
+    DEFAULT_DISCLOSURE,
+    DEFAULT_PROHIBITED,
+    words_of,
+)
+from callvault.analysis.pii import (
+    PAYMENT_ENTITIES,
+    PiiDetector,
+    PiiFinding,
+    PiiParams,
+    redact_transcript,
+)
 from callvault.config import Config
 from callvault.errors import ConfigError
 from callvault.media import AudioSpan, RedactSpans
@@ -49,6 +60,7 @@ __all__ = [
     "RedactionPlan",
     "analyse",
     "call_facts",
+    "competitor_names",
     "insight_params",
     "insights_document",
     "load_trackers_file",
@@ -58,7 +70,9 @@ log = logging.getLogger("callvault.services")
 
 # An RFC 4733 event whose end was not seen is muted for this long.
 DTMF_SECONDS = 0.5
-_TRACKERS_KEYS = frozenset({"competitors", "trackers", "compliance", "builtin"})
+_TRACKERS_KEYS = frozenset(
+    {"competitors", "competitors_phonetic", "trackers", "compliance", "builtin"}
+)
 _COMPLIANCE_KEYS = frozenset({"disclosure", "prohibited"})
 
 
@@ -120,25 +134,47 @@ def load_trackers_file(path: Path, *, disclosure_within: float = 30.0) -> Tracke
     builtin = raw.get("builtin", True)
     if not isinstance(builtin, bool):
         raise ConfigError(f"trackers file {path}: builtin must be true or false")
+    phonetic = raw.get("competitors_phonetic", True)
+    if not isinstance(phonetic, bool):
+        raise ConfigError(f"trackers file {path}: competitors_phonetic must be true or false")
     params = TrackerParams(
         trackers=tuple(specs),
-        competitors=tuple(competitors),
+        competitors=competitor_names(competitors),
         builtin=builtin,
         compliance=compliance,
+        phonetic=phonetic,
     )
     params.validate()
     return params
 
 
+def competitor_names(*sources: Sequence[str]) -> tuple[str, ...]:
+    """The names of every source in order, each once: two names are the same when their
+    words are (case, punctuation and umlaut spelling aside: "ACME dialer" is "Acme
+    Dialer"). The first spelling given is kept."""
+    names: dict[tuple[str, ...], str] = {}
+    for source in sources:
+        for name in source:
+            names.setdefault(tuple(words_of(name)), name.strip())
+    return tuple(names.values())
+
+
 def insight_params(config: Config) -> InsightParams:
     """The insight stages' parameters from the settings; a bad trackers file or LLM
-    setting is a ConfigError before any call is touched."""
+    setting is a ConfigError before any call is touched.
+
+    Competitor names are those of `CALLVAULT_COMPETITORS` and then the trackers file's.
+    Contacts are not a source: their `account` is the customer's company, and nothing
+    marks an account as a competitor."""
     if config.trackers is not None:
         trackers = load_trackers_file(config.trackers, disclosure_within=config.disclosure_within)
     else:
         trackers = TrackerParams(
             compliance=ComplianceParams(disclosure_within_s=config.disclosure_within)
         )
+    trackers = replace(
+        trackers, competitors=competitor_names(config.competitors, trackers.competitors)
+    )
     llm = None
     if config.llm_url:
         if not config.llm_model:
@@ -180,7 +216,7 @@ class RedactionPlan:
 
     @property
     def payment(self) -> bool:
-        return any(why in ("CREDIT_CARD", "CVV", "CARD_EXPIRY", "DTMF") for _, why in self.spans)
+        return any(why in PAYMENT_ENTITIES or why == "DTMF" for _, why in self.spans)
 
     def edit(self) -> RedactSpans:
         return RedactSpans(tuple(span for span, _ in self.spans), self.mode, self.margin)

@@ -319,7 +319,8 @@ def test_run_includes_compliance_and_json() -> None:
         }
     ]
     assert data["stamp"]["name"] == "trackers"
-    assert data["stamp"]["version"] == "3"
+    assert data["stamp"]["version"] == "4"
+    assert data["compliance"]["stamp"]["version"] == "3"
     assert data["stamp"]["params"]["compliance"]["disclosure_within_s"] == 30.0
 
 

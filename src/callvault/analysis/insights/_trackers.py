@@ -11,7 +11,10 @@ one word. Several phrases of one tracker hitting the same place count once (the 
 longer one wins).
 
 Trackers are built in for English and German (objections, buying signals) plus
-competitor names from the parameters and user-defined `TrackerSpec`s. A tracker with a
+competitor names from the parameters and user-defined `TrackerSpec`s. A competitor name
+matches exactly only (a name does not inflect), and also by sound, when the recogniser
+wrote it as other words ("Acme Dialer" as "Hackman Iler": `_phonetic`, confidence at most
+0.75, `match` "phonetic"); every hit says how it matched. A tracker with a
 `speaker_role` (objections: "customer") only looks at that role's speech when the call
 facts know who has it; when they do not, every speaker counts and the confidence is
 multiplied by 0.7.
@@ -42,6 +45,7 @@ from types import MappingProxyType
 from typing import Any
 
 from callvault.analysis._records import Transcript, Utterance
+from callvault.analysis.insights import _phonetic
 from callvault.analysis.insights._records import AGENT, CUSTOMER, CallFacts, StageStamp
 from callvault.errors import ConfigError
 
@@ -49,6 +53,7 @@ __all__ = [
     "BUILTIN_TRACKERS",
     "COMPLIANCE_STAGE",
     "KINDS",
+    "MATCHES",
     "STAGE",
     "ComplianceCheck",
     "ComplianceHit",
@@ -66,7 +71,10 @@ __all__ = [
 
 STAGE = "trackers"
 COMPLIANCE_STAGE = "compliance"
-VERSION = "3"  # 2: German disclosures with words between; 3: loose tracker phrases
+# 2: German disclosures with words between; 3: loose tracker phrases; 4: competitor names
+# heard by sound (_phonetic), and every hit says how it matched
+VERSION = "4"
+COMPLIANCE_VERSION = "3"  # 2: German disclosures with words between
 
 KINDS = ("objection", "buying-signal", "competitor", "custom")
 
@@ -435,9 +443,17 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+MATCHES = ("exact", "variant", "loose", "phonetic")
+
+
 @dataclass(frozen=True)
 class TrackerHit:
-    """One place a tracker's phrase was said."""
+    """One place a tracker's phrase was said.
+
+    `match` says how: "exact" (word for word), "variant" (an inflection), "loose" (a word
+    more between) or "phonetic" (a competitor name heard as other words; `heard` holds
+    those words, folded).
+    """
 
     tracker: str
     kind: str
@@ -447,6 +463,8 @@ class TrackerHit:
     role: str
     confidence: float
     utterances: tuple[int, ...]
+    match: str = "exact"
+    heard: str | None = None
 
     @property
     def utterance(self) -> int:
@@ -462,6 +480,8 @@ class TrackerHit:
             "role": self.role,
             "confidence": _r(self.confidence),
             "utterances": list(self.utterances),
+            "match": self.match,
+            "heard": self.heard,
         }
 
 
@@ -610,7 +630,7 @@ class ComplianceParams:
     def stamp(self) -> StageStamp:
         return StageStamp(
             COMPLIANCE_STAGE,
-            VERSION,
+            COMPLIANCE_VERSION,
             {
                 "disclosure_phrases": {
                     k: list(v) for k, v in sorted(self.disclosure_phrases.items())
@@ -626,12 +646,14 @@ class ComplianceParams:
 @dataclass(frozen=True)
 class TrackerParams:
     """`trackers` are user-defined trackers run beside the built-in ones (`builtin`);
-    `competitors` are names matched as whole words; `compliance` None skips the checks."""
+    `competitors` are names matched as whole words, and by sound when `phonetic`
+    (`_phonetic`); `compliance` None skips the checks."""
 
     trackers: tuple[TrackerSpec, ...] = ()
     competitors: tuple[str, ...] = ()
     builtin: bool = True
     compliance: ComplianceParams | None = field(default_factory=ComplianceParams)
+    phonetic: bool = True
 
     def validate(self) -> None:
         names: set[str] = set()
@@ -661,6 +683,7 @@ class TrackerParams:
             {
                 "builtin": self.builtin,
                 "competitors": list(self.competitors),
+                "phonetic": self.phonetic,
                 "trackers": [spec.to_json() for spec in self.trackers],
                 "compliance": None if self.compliance is None else self.compliance.stamp.params,
             },
@@ -734,6 +757,9 @@ def _find_hits(
         exact_only = spec.kind == "competitor"
         for phrase, at, confidence in _matches(patterns, tokens[index], exact_only=exact_only):
             end = at + len(words_of(phrase))
+            match = (
+                "exact" if confidence == EXACT else "variant" if confidence == VARIANT else "loose"
+            )
             hit = TrackerHit(
                 tracker=spec.name,
                 kind=spec.kind,
@@ -743,8 +769,65 @@ def _find_hits(
                 role=speaker_role,
                 confidence=confidence * factor,
                 utterances=(index,),
+                match=match,
             )
             hits.append((hit, at, end))
+    return hits
+
+
+def _phonetic_hits(
+    params: TrackerParams,
+    transcript: Transcript,
+    facts: CallFacts,
+    tokens: list[list[Token]],
+    found: Sequence[tuple[TrackerHit, int, int]],
+) -> list[tuple[TrackerHit, int, int]]:
+    """Competitor names heard as other words (`_phonetic`), outside the exact hits of any
+    competitor tracker; where runs overlap, the closest one (then the shorter, the
+    earlier) wins."""
+    unique: dict[tuple[str, ...], _phonetic.PhoneticName] = {}
+    for competitor in params.competitors:
+        prepared = _phonetic.PhoneticName.of(competitor, words_of(competitor))
+        if prepared.usable:
+            unique.setdefault(prepared.words, prepared)
+    names = list(unique.values())
+    if not names:
+        return []
+    language = transcript.language or facts.language
+    taken = {
+        (hit.utterances[0], i)
+        for hit, at, end in found
+        if hit.kind == "competitor"
+        for i in range(at, end)
+    }
+    hits: list[tuple[TrackerHit, int, int]] = []
+    for index, utterance in enumerate(transcript.utterances):
+        words = [token.text for token in tokens[index]]
+        candidates = [
+            (score, length, at, name)
+            for score, at, length, name in _phonetic.find(names, words, language)
+            if not any((index, i) in taken for i in range(at, at + length))
+        ]
+        candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+        used: set[int] = set()
+        for score, length, at, name in candidates:
+            span = set(range(at, at + length))
+            if span & used:
+                continue
+            used |= span
+            hit = TrackerHit(
+                tracker="competitor",
+                kind="competitor",
+                phrase=name.name,
+                time=tokens[index][at].start,
+                speaker=utterance.speaker,
+                role=facts.role_of(utterance.speaker),
+                confidence=score,
+                utterances=(index,),
+                match="phonetic",
+                heard=" ".join(words[at : at + length]),
+            )
+            hits.append((hit, at, at + length))
     return hits
 
 
@@ -755,6 +838,8 @@ def run(transcript: Transcript, facts: CallFacts, params: TrackerParams) -> Trac
     found = [
         m for spec in params.all_trackers() for m in _find_hits(spec, transcript, facts, tokens)
     ]
+    if params.phonetic and params.competitors:
+        found += _phonetic_hits(params, transcript, facts, tokens, found)
     # "my boss has to sign off" is an objection, not the buying signal "sign".
     objections = {
         (hit.utterances[0], i)
