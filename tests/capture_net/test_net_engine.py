@@ -10,6 +10,7 @@ import numpy as np
 from callvault.capture.net import CaptureSession, read_captures
 from callvault.capture.net._pcap import iter_frames
 from capture_net._build import (
+    CALLEE_MEDIA,
     CALLER_MEDIA,
     EVAL,
     call_frames,
@@ -19,6 +20,7 @@ from capture_net._build import (
     rtp,
     sdp,
     sip_invite,
+    sip_request,
     sip_response,
     udp,
     udp4,
@@ -115,3 +117,86 @@ def test_symmetric_rtp_behind_nat_joins_the_call() -> None:
     (call,) = session.finish().calls
     assert {(s.ssrc, s.channel, s.call_id) for s in call.streams} == {(5, 1, "nat"), (6, 0, "nat")}
     assert [leg.channel for leg in call.legs] == [0, 1]
+
+
+def _rtp_frames(
+    src: tuple[str, int], dst: tuple[str, int], start: float, count: int, *, ssrc: int
+) -> list[tuple[float, bytes]]:
+    return [
+        (start + 0.02 * n, udp4(*src, *dst, rtp(n, 160 * n, ssrc=ssrc, pt=8))) for n in range(count)
+    ]
+
+
+def test_a_stray_stream_of_a_few_packets_is_not_a_call() -> None:
+    frames = _rtp_frames(("10.9.0.1", 7000), ("10.9.0.2", 7002), 1.0, 6, ssrc=1)
+    frames += _rtp_frames(("10.9.0.3", 8000), ("10.9.0.4", 8002), 1.0, 60, ssrc=2)
+    session = CaptureSession()
+    session.read_bytes(pcap(frames))
+    result = session.finish()
+    # The 6-packet stream (0.1 s) is still counted as a stream, but only the 60-packet
+    # one (1.2 s) is a call.
+    assert sorted(s.packets for s in result.streams) == [6, 60]
+    (call,) = result.calls
+    assert call.call_id is None and [s.ssrc for s in call.streams] == [2]
+    assert result.stats.skipped["RTP too short for a call"] == 6
+    assert result.stats.malformed == 0
+
+
+def test_a_relayed_copy_of_a_dialogs_media_is_not_a_second_call() -> None:
+    # An unanswered call with early media (180 with SDP, then CANCEL). A relay forwards
+    # the callee's stream to the caller's phone on a hop no captured SDP names, keeping
+    # its SSRC and sequence numbers; the phone answers on that hop with its own SSRC.
+    caller_phone, relay_port = ("10.0.0.50", 7000), ("10.0.0.9", 6002)
+    frames = [
+        (100.0, udp4("10.0.0.1", 5060, "10.0.0.2", 5060, sip_invite("early"))),
+        (
+            100.2,
+            udp4(
+                "10.0.0.2", 5060, "10.0.0.1", 5060, sip_response("early", 180, media=CALLEE_MEDIA)
+            ),
+        ),
+        (
+            104.0,
+            udp4("10.0.0.1", 5060, "10.0.0.2", 5060, sip_request("CANCEL", "early", cseq=1)),
+        ),
+    ]
+    frames += _rtp_frames(CALLEE_MEDIA, CALLER_MEDIA, 100.5, 150, ssrc=7)
+    frames += _rtp_frames(CALLER_MEDIA, CALLEE_MEDIA, 100.5, 150, ssrc=8)
+    frames += _rtp_frames(relay_port, caller_phone, 100.501, 150, ssrc=7)
+    frames += _rtp_frames(caller_phone, relay_port, 100.499, 150, ssrc=9)
+    session = CaptureSession()
+    session.read_bytes(pcap(sorted(frames, key=lambda f: f[0])))
+    result = session.finish()
+    (call,) = result.calls
+    assert call.call_id == "early" and call.end_reason == "cancelled"
+    assert len(result.streams) == 4
+    assert {(s.ssrc, s.dst_port, s.channel) for s in call.streams} == {
+        (7, 4000, 1),
+        (8, 5000, 0),
+        (7, 7000, 1),  # the relayed copy of the callee's stream
+        (9, 6002, 0),  # the relay's hop the other way: the caller, already heard
+    }
+    assert all(s.call_id == "early" for s in result.streams)
+    # The audio is taken once, from the streams the SDP names.
+    assert [(leg.channel, leg.ssrcs) for leg in call.legs] == [(0, (8,)), (1, (7,))]
+    assert all(len(leg.pcm) == 150 * 160 for leg in call.legs)
+
+
+def test_the_relays_hop_is_a_leg_when_the_sdp_hop_lacks_that_direction() -> None:
+    # Only the callee's stream is captured where the SDP names it; the caller's voice
+    # is captured only on the relay's hop, the reverse of the callee's relayed copy.
+    caller_phone, relay_port = ("10.0.0.50", 7000), ("10.0.0.9", 6002)
+    frames = call_frames("hop", [], bye_at=110.0)
+    frames += _rtp_frames(CALLEE_MEDIA, CALLER_MEDIA, 101.0, 100, ssrc=7)
+    frames += _rtp_frames(relay_port, caller_phone, 101.001, 100, ssrc=7)
+    frames += _rtp_frames(caller_phone, relay_port, 101.0, 100, ssrc=9)
+    session = CaptureSession()
+    session.read_bytes(pcap(sorted(frames, key=lambda f: f[0])))
+    (call,) = session.finish().calls
+    assert call.call_id == "hop"
+    assert [(leg.channel, leg.ssrcs) for leg in call.legs] == [(0, (9,)), (1, (7,))]
+    assert {(s.ssrc, s.dst_port, s.channel) for s in call.streams} == {
+        (7, 4000, 1),
+        (7, 7000, 1),
+        (9, 6002, 0),
+    }

@@ -243,6 +243,31 @@ def test_real_call_metadata_and_quality() -> None:
         assert 3.5 < leg.quality.mos <= 4.5
 
 
+def test_a_relayed_call_is_one_call_with_two_legs() -> None:
+    # Wireshark's SIP_CALL_RTP_G711: 200.57.7.196 relays the answered call's media
+    # between the SDP's addresses and the phone at 200.57.7.199 (same SSRCs and sequence
+    # numbers on both hops), and 6 packets of early media reach it for the second,
+    # unanswered INVITE on a port no SDP names.
+    result = _read("heplify/rtp_rtcp_sip_ipv4_udp.pcap")
+    assert sorted(c.call_id or "" for c in result.calls) == [
+        "12013223@200.57.7.195",
+        "12015624@200.57.7.195",
+    ]
+    (call,) = [c for c in result.calls if c.legs]
+    assert call.call_id == "12013223@200.57.7.195"
+    assert [(leg.channel, leg.codec) for leg in call.legs] == [(0, "PCMA"), (1, "PCMA")]
+    assert all(20.0 < len(leg.pcm) / leg.sample_rate < 30.0 for leg in call.legs)
+    # Each of the four streams of the call belongs to it, once; the stray is no call.
+    assert sorted((s.packets, s.call_id) for s in result.streams) == [
+        (6, None),
+        (548, call.call_id),
+        (548, call.call_id),
+        (891, call.call_id),
+        (891, call.call_id),
+    ]
+    assert result.stats.skipped["RTP too short for a call"] == 6
+
+
 def test_rtcp_is_recognised_and_never_rtp() -> None:
     result = _read("ndpi/rtcp_multiple_pkts_in_the_same_datagram.pcap")
     assert result.stats.rtcp_packets == 5

@@ -7,8 +7,10 @@ Stages, in order:
    SIP (fed to its dialog). A payload that fails to parse is counted under a reason.
 2. `finish`: RTP streams are mapped to dialogs by the SDP address and port they were sent
    to (or from: symmetric RTP), taking the SDP in force when the stream started, so a
-   re-INVITE that moves the media is followed. Streams without SDP are kept when RTP
-   heuristics accept them and paired into "RTP-only" calls.
+   re-INVITE that moves the media is followed. A relay's copy of a mapped stream (same
+   SSRC and sequence numbers, on a hop no SDP names) is listed with that call, not
+   decoded again. Other streams without SDP are kept when RTP heuristics accept them and
+   paired into "RTP-only" calls, unless too short to be one (`MIN_RTP_ONLY_PACKETS`).
 3. Each call's legs are analysed (order, loss, jitter, MOS), decoded and resampled to one
    rate per call; DTMF comes from RFC 4733 packets and SIP INFO.
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import mmap
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +56,7 @@ from callvault.capture.net._stream import (
     RtpStream,
     StreamAnalysis,
     analyse,
+    is_relayed_copy,
     looks_like_rtp,
     render,
     resample,
@@ -75,6 +78,15 @@ END_CAPTURE_ENDED = "capture_ended"
 
 RTP_TIMEOUT_S = 30.0
 PROGRESS_EVERY = 10_000
+#: RTP seen without SIP is a call of its own only with at least this many packets over at
+#: least this long: 1 s of speech at the 20 ms packetisation of RFC 3551 (G.711's
+#: default). Fewer are strays: the tail of a call that began before the capture, a
+#: relay probing a port, early media of a dialog on a hop no SDP names, a burst of video
+#: or keep-alives. A stream with RFC 4733 events is kept however short: a key press is
+#: sent on purpose (10 packets make one digit).
+MIN_RTP_ONLY_PACKETS = 50
+MIN_RTP_ONLY_S = 1.0
+_STRAY = "RTP too short for a call"
 # Reasons that are ordinary traffic rather than damage; everything else counts as malformed.
 _BENIGN = frozenset(
     {
@@ -84,6 +96,7 @@ _BENIGN = frozenset(
         "TCP retransmission",
         "not SIP or RTP",
         "not RTP (heuristics)",
+        _STRAY,
     }
 )
 _SIP_FIRST_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -456,8 +469,19 @@ class CaptureSession:
             dialog, channel = placed[id(stream)]
             if dialog is not None and channel is not None:
                 flows[(stream.src, stream.sport, stream.dst, stream.dport)] = (dialog, channel)
+        copies = self._relayed_copies(placed)
+        relayed: dict[str, list[RtpStream]] = defaultdict(list)
         for stream in self.streams.values():
             dialog, channel = placed[id(stream)]
+            if id(stream) in copies:
+                # Already heard through the stream an SDP names: listed with its call,
+                # never decoded again nor paired into a call of its own.
+                dialog, channel = copies[id(stream)]
+                codecs = self._codecs(stream, dialog)
+                info_of[id(stream)] = self._stream_info(stream, codecs, dialog.call_id, channel)
+                relayed[dialog.call_id].append(stream)
+                stream.release()
+                continue
             if dialog is None:
                 # Symmetric RTP behind NAT: the reverse of a mapped flow is the other leg,
                 # even where no SDP names its addresses.
@@ -479,8 +503,15 @@ class CaptureSession:
         calls: list[NetworkCall] = []
         for call_id, dialog in self.dialogs.items():
             legs = mapped.get(call_id, {0: [], 1: []})
-            calls.append(self._call(dialog, legs, codecs_of, info_of))
+            calls.append(
+                self._call(dialog, legs, codecs_of, info_of, copies=relayed.get(call_id, ()))
+            )
         for legs in self._pair_orphans(orphans):
+            if self._is_stray(legs, info_of):
+                for stream in (*legs[0], *legs[1]):
+                    self.skipped[_STRAY] += len(stream)
+                    stream.release()
+                continue
             calls.append(self._call(None, legs, codecs_of, info_of))
         calls.sort(
             key=lambda c: c.started_at or c.audio_started_at or datetime.max.replace(tzinfo=UTC)
@@ -580,6 +611,61 @@ class CaptureSession:
             channel=channel,
         )
 
+    def _relayed_copies(
+        self, placed: dict[int, tuple[_Dialog | None, int | None]]
+    ) -> dict[int, tuple[_Dialog, int]]:
+        """Streams no SDP names that carry, over another hop, media of a call's streams.
+
+        A media relay or B2BUA in the capture path (200.57.7.196 in Wireshark's
+        SIP_CALL_RTP_G711 sample) forwards each stream the SDP names to a port that no
+        captured SDP names, keeping its SSRC and sequence numbers: that copy is the
+        call's media again, not a second call. The reverse of a copy is the relay's hop
+        for the other direction: a copy too when the call already has that direction
+        (then it is left out of the audio), otherwise that direction's only source (then
+        `placed` ties it to the leg, as for symmetric RTP). One RTP stream, one call.
+        """
+        by_ssrc: dict[int, list[RtpStream]] = defaultdict(list)
+        heard: set[tuple[str, int | None]] = set()
+        for stream in self.streams.values():
+            dialog, channel = placed[id(stream)]
+            if dialog is not None:
+                by_ssrc[stream.ssrc].append(stream)
+                heard.add((dialog.call_id, channel))
+        copies: dict[int, tuple[_Dialog, int]] = {}
+        copy_flows: dict[tuple[bytes, int, bytes, int], tuple[_Dialog, int]] = {}
+        unplaced = [s for s in self.streams.values() if placed[id(s)][0] is None]
+        for stream in unplaced:
+            for original in by_ssrc.get(stream.ssrc, ()):
+                dialog, channel = placed[id(original)]
+                if dialog is not None and channel is not None:
+                    if is_relayed_copy(stream, original):
+                        copies[id(stream)] = (dialog, channel)
+                        copy_flows[(stream.src, stream.sport, stream.dst, stream.dport)] = (
+                            dialog,
+                            channel,
+                        )
+                        break
+        for stream in unplaced:
+            reverse = copy_flows.get((stream.dst, stream.dport, stream.src, stream.sport))
+            if reverse is None or id(stream) in copies:
+                continue
+            dialog, channel = reverse[0], 1 - reverse[1]
+            if (dialog.call_id, channel) in heard:
+                copies[id(stream)] = (dialog, channel)
+            else:
+                placed[id(stream)] = (dialog, channel)
+        return copies
+
+    @staticmethod
+    def _is_stray(legs: dict[int, list[RtpStream]], info_of: dict[int, StreamInfo]) -> bool:
+        """Whether streams paired without SIP are too few packets to be a call."""
+        infos = [info_of[id(stream)] for stream in (*legs[0], *legs[1])]
+        if any(info.telephone_event_packets for info in infos):
+            return False
+        packets = sum(info.packets for info in infos)
+        span = max(i.last_time for i in infos) - min(i.first_time for i in infos)
+        return packets < MIN_RTP_ONLY_PACKETS or span < MIN_RTP_ONLY_S
+
     @staticmethod
     def _pair_orphans(orphans: list[RtpStream]) -> list[dict[int, list[RtpStream]]]:
         """RTP-only calls: the two directions between the same two ports form one call."""
@@ -606,7 +692,11 @@ class CaptureSession:
         legs: dict[int, list[RtpStream]],
         codecs_of: dict[int, dict[int, CodecInfo]],
         info_of: dict[int, StreamInfo],
+        *,
+        copies: Sequence[RtpStream] = (),
     ) -> NetworkCall:
+        """One call from its legs; `copies` (relayed copies of its streams) are listed
+        in its streams but not decoded."""
         legs = {ch: sorted(streams, key=lambda s: s.arrival[0]) for ch, streams in legs.items()}
         rendered: dict[int, list[tuple[npt.NDArray[np.int16], int, float]]] = {0: [], 1: []}
         qualities: dict[int, LegQuality | None] = {}
@@ -700,7 +790,7 @@ class CaptureSession:
                 )
             )
         streams_info = tuple(
-            info_of[id(s)] for channel in (0, 1) for s in legs[channel] if id(s) in info_of
+            info_of[id(s)] for s in (*legs[0], *legs[1], *copies) if id(s) in info_of
         )
         if dialog is None:
             last = max((s.last_time for s in streams_info), default=None)

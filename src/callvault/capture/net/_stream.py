@@ -228,6 +228,28 @@ def looks_like_rtp(stream: RtpStream) -> bool:
     return bool(np.mean(plausible) >= 0.8 and np.mean((steps >= -5) & (steps <= 10)) >= 0.8)
 
 
+#: slack, in seconds, between a stream and its relayed copy (a relay adds milliseconds)
+RELAY_SLACK_S = 2.0
+
+
+def is_relayed_copy(copy: RtpStream, original: RtpStream) -> bool:
+    """Whether `copy` carries the packets of `original` over another hop.
+
+    A media relay or B2BUA that keeps the SSRC (RFC 3550 section 7.2: a translator does)
+    forwards each packet with its sequence number unchanged, so the same SSRC at the
+    same time with mostly the same sequence numbers is the same media, not a new stream.
+    """
+    if copy.ssrc != original.ssrc or not len(copy) or not len(original):
+        return False
+    if (
+        copy.arrival[0] > original.arrival[-1] + RELAY_SLACK_S
+        or copy.arrival[-1] < original.arrival[0] - RELAY_SLACK_S
+    ):
+        return False
+    shared = np.intersect1d(copy.fields.seq, original.fields.seq).size
+    return bool(shared * 2 >= min(len(copy), len(original)))
+
+
 @dataclass(frozen=True)
 class StreamAnalysis:
     """Ordering and quality figures of one stream (audio packets only)."""
