@@ -11,6 +11,7 @@ import pytest
 from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis.pii import (
     ADDRESS,
+    ASKED_FOR,
     CARD_EXPIRY,
     CREDIT_CARD,
     CVV,
@@ -18,9 +19,13 @@ from callvault.analysis.pii import (
     EMAIL,
     ENTITIES,
     IBAN,
+    NATIONAL_ID,
+    PASSWORD,
     PAYMENT_ENTITIES,
     PERSON,
     PHONE,
+    PIN,
+    RECOGNISED,
     STAMP,
     US_SSN,
     PiiDetector,
@@ -58,8 +63,21 @@ def detector() -> PiiDetector:
 def found(
     detector: PiiDetector, *utterances: Utterance, language: str | None = "en"
 ) -> list[tuple[str, int, int, int]]:
+    """What the recognizers found (answers cut because they were asked for: `cut`)."""
     findings = detector.detect(transcript(*utterances, language=language))
-    return [(f.entity, f.utterance, f.first_word, f.last_word) for f in findings]
+    return [
+        (f.entity, f.utterance, f.first_word, f.last_word)
+        for f in findings
+        if f.reason == RECOGNISED
+    ]
+
+
+def cut(
+    detector: PiiDetector, *utterances: Utterance, language: str | None = "en"
+) -> list[tuple[str, int, int, int, str]]:
+    """Every finding, with its reason."""
+    findings = detector.detect(transcript(*utterances, language=language))
+    return [(f.entity, f.utterance, f.first_word, f.last_word, f.reason) for f in findings]
 
 
 ASK_CARD = utt("what's the card number please?", "agent")
@@ -98,11 +116,16 @@ def test_card_without_context_found_by_luhn(detector: PiiDetector) -> None:
 def test_luhn_invalid_run_is_a_card_only_in_card_context(detector: PiiDetector) -> None:
     invalid = "so 4111 1111 1111 1112 right"
     assert found(detector, utt(invalid)) == []
-    findings = detector.detect(transcript(ASK_CARD, utt(invalid, start=4.0)))
+    everything = detector.detect(transcript(ASK_CARD, utt(invalid, start=4.0)))
+    findings = [f for f in everything if f.reason == RECOGNISED]
     assert [(f.entity, f.utterance, f.first_word, f.last_word) for f in findings] == [
         (CREDIT_CARD, 1, 1, 4)
     ]
     assert findings[0].confidence == 0.6
+    # The answer to the request is cut whole besides.
+    assert [(f.entity, f.first_word, f.last_word) for f in everything if f not in findings] == [
+        (CREDIT_CARD, 0, 5)
+    ]
 
 
 def test_phone_number_is_not_a_card(detector: PiiDetector) -> None:
@@ -252,7 +275,9 @@ def test_finding_json_has_no_matched_text(detector: PiiDetector) -> None:
         "speaker": "customer",
         "confidence": 1.0,
         "recognizer": "presidio:CreditCardRecognizer",
+        "reason": "recognised",
     }
+    assert [PiiFinding.from_json(f.to_json()) for f in findings] == list(findings)
     dumped = json.dumps([f.to_json() for f in findings])
     assert "1111" not in dumped and "jane" not in dumped and "example" not in dumped
     assert findings[0].payment and not findings[1].payment
@@ -307,7 +332,8 @@ def test_redact_transcript_text_and_times(detector: PiiDetector) -> None:
         ),
     )
     original = transcript(ASK_CARD, said)
-    findings = detector.detect(original)
+    recognised = PiiDetector(PiiParams(asked_for=False))
+    findings = recognised.detect(original)
     redacted = redact_transcript(original, findings)
     assert redacted.utterances[0] == ASK_CARD
     out = redacted.utterances[1]
@@ -315,6 +341,10 @@ def test_redact_transcript_text_and_times(detector: PiiDetector) -> None:
     assert out.words[2] == Word(5.0, 7.0, "[CREDIT_CARD]", 1.0)
     assert [w.text for w in out.words] == [" Sure,", " it's", "[CREDIT_CARD]", " thanks."]
     assert (out.start, out.end, out.speaker, out.channel) == (4.0, 9.0, "customer", 0)
+    # By default the answer to "what's the card number?" goes whole: one placeholder.
+    whole = redact_transcript(original, detector.detect(original)).utterances[1]
+    assert whole.text == "[CREDIT_CARD]"
+    assert whole.words == (Word(4.0, 8.0, "[CREDIT_CARD]", 1.0),)
 
 
 def _finding(entity: str, first: int, last: int) -> PiiFinding:
@@ -348,10 +378,10 @@ def test_entities_filter_threshold_and_stamp(detector: PiiDetector) -> None:
     assert [f.entity for f in only_email.detect(transcript(said))] == [EMAIL]
     strict = PiiDetector(PiiParams(score_threshold=0.9))
     assert [f.entity for f in strict.detect(transcript(said))] == [EMAIL]
-    assert STAMP.name == "pii" and STAMP.version == "4"
+    assert STAMP.name == "pii" and STAMP.version == "5"
     assert only_email.stamp.params["entities"] == [EMAIL]
     assert ENTITIES[:3] == (CREDIT_CARD, CVV, CARD_EXPIRY)
-    assert PAYMENT_ENTITIES == {CREDIT_CARD, CVV, CARD_EXPIRY}
+    assert PAYMENT_ENTITIES == {CREDIT_CARD, CVV, CARD_EXPIRY, PIN}
 
 
 def test_bad_parameters_are_errors() -> None:
@@ -468,7 +498,7 @@ def test_a_dotted_address_takes_the_name_before_its_at(detector: PiiDetector) ->
 def test_the_answer_to_where_to_send_something_is_cut(detector: PiiDetector) -> None:
     ask = utt("Thank you. Where should we send the mandate form?", "agent")
     answer = utt("To account setting number not code not UK, please.", start=4.0)
-    assert found(detector, ask, answer) == [(EMAIL, 1, 0, 8)]
+    assert cut(detector, ask, answer) == [(EMAIL, 1, 0, 8, ASKED_FOR)]
 
 
 def test_an_unrecognised_answer_before_other_findings_is_cut(detector: PiiDetector) -> None:
@@ -478,7 +508,7 @@ def test_an_unrecognised_answer_before_other_findings_is_cut(detector: PiiDetect
         "020 7946 0123, in case you need me.",
         start=4.0,
     )
-    found_here = found(detector, ask, answer)
+    found_here = [c[:4] for c in cut(detector, ask, answer)]
     assert found_here[0] == (EMAIL, 1, 0, 13)
     assert found_here[1][0] == PHONE and found_here[1][2] == 14
     # Words after the other finding are part of the answer too.
@@ -502,9 +532,9 @@ def test_a_request_without_a_question_mark_or_please(detector: PiiDetector) -> N
     # tiny.en heard "your social security number, please." as "... hum were pleased."
     ask = utt("And for the last check, your social security hum were pleased.", "agent")
     answer = utt("Sure, it is 0 .78, 0 .05, 1 .12, 0 .10.", start=6.0)
-    assert found(detector, ask, answer) == [(US_SSN, 1, 0, 10)]
+    assert cut(detector, ask, answer) == [(US_SSN, 1, 0, 10, ASKED_FOR)]
     statement = utt("The social security office is closed today.", "agent")
-    assert found(detector, statement, utt("Oh, 12 days.", start=4.0)) == []
+    assert cut(detector, statement, utt("Oh, 12 days.", start=4.0)) == []
 
 
 def test_ssn_with_a_digit_too_many(detector: PiiDetector) -> None:
@@ -563,11 +593,20 @@ def test_an_unrecognised_answer_to_a_question_for_an_email_is_redacted_whole(
 def test_an_answer_in_which_the_asked_kind_was_found_is_not_redacted_whole(
     detector: PiiDetector,
 ) -> None:
+    # An e-mail address or a phone number: only where recognition failed.
+    ask = utt("what is your phone number please?", "agent", 0.0, 0)
+    answer = utt("sure it is 020 7946 0123 okay", "customer", 3.0, 1)
+    (finding,) = detector.detect(transcript(ask, answer))
+    assert finding.entity == PHONE and finding.recognizer != "callvault:asked-for"
+    assert (finding.first_word, finding.last_word) == (3, 5)
+    # Payment and identity data: the answer goes whole, recognised or not.
     ask = utt("what is the card number please?", "agent", 0.0, 0)
     answer = utt("sure it is 4111 1111 1111 1111 okay", "customer", 3.0, 1)
-    (finding,) = detector.detect(transcript(ask, answer))
-    assert finding.entity == "CREDIT_CARD" and finding.recognizer != "callvault:asked-for"
-    assert (finding.first_word, finding.last_word) == (3, 6)
+    findings = detector.detect(transcript(ask, answer))
+    assert [(f.entity, f.first_word, f.last_word, f.reason) for f in findings] == [
+        (CREDIT_CARD, 0, 7, ASKED_FOR),
+        (CREDIT_CARD, 3, 6, RECOGNISED),
+    ]
 
 
 def test_asked_for_needs_a_question_another_speaker_and_a_prompt_answer(
@@ -642,3 +681,182 @@ def test_german_names_after_an_introduction_or_a_title(detector: PiiDetector) ->
     assert names("Hier ist Ihre Rechnung.") == []
     assert names("hier ist alles gut, mein Name ist egal") == []
     assert names("Die Rechnung kam am Montag.") == []
+
+
+# -- payment and identity data: the answer to a request is cut, recognised or not ----------
+
+
+def _whole(
+    detector: PiiDetector, ask: Utterance, answer: Utterance, language: str | None = "en"
+) -> set[str]:
+    """The entities asked for that cut the answer, asserting that every word of it is cut."""
+    findings = detector.detect(transcript(ask, answer, language=language))
+    words = {w for f in findings if f.utterance == 1 for w in range(f.first_word, f.last_word + 1)}
+    assert words == set(range(len(answer.words)))
+    return {f.entity for f in findings if f.reason == ASKED_FOR}
+
+
+def test_an_ssn_heard_as_words_is_cut_as_asked_for(detector: PiiDetector) -> None:
+    # 8 kHz call: "zero five, one one two ..." read digit by digit, as the recogniser wrote it.
+    ask = utt("Can I have your social security number?", "agent", 0.0, 0)
+    answer = utt("Nero Fime, one, one, two", "customer", 4.0, 1)
+    thanks = utt("Thank you, that's all I need.", "agent", 8.0, 0)
+    (finding,) = detector.detect(transcript(ask, answer, thanks))
+    assert (finding.entity, finding.utterance, finding.first_word, finding.last_word) == (
+        US_SSN,
+        1,
+        0,
+        4,
+    )
+    assert finding.reason == ASKED_FOR and finding.recognizer == "callvault:asked-for"
+    assert finding.to_json()["reason"] == "asked-for" and not finding.payment
+    redacted = redact_transcript(transcript(ask, answer, thanks), (finding,))
+    assert [u.text for u in redacted.utterances] == [ask.text, "[US_SSN]", thanks.text]
+
+
+@pytest.mark.parametrize(
+    ("said", "first", "last"),
+    [
+        ("code 123", 1, 1),
+        ("Yeah, code 1 2 3.", 2, 4),
+        ("the security code is 123", 4, 4),
+        ("the code is one two three", 3, 5),
+        ("security cold won to three", 2, 4),  # misheard "security code one two three"
+        ("the code on the back says 4567", 6, 6),
+    ],
+)
+def test_three_or_four_digits_after_code_are_a_cvv(
+    detector: PiiDetector, said: str, first: int, last: int
+) -> None:
+    assert found(detector, utt(said)) == [(CVV, 0, first, last)]
+
+
+def test_code_123_after_a_misheard_security_code_question(detector: PiiDetector) -> None:
+    ask = utt("and the secure decode on the back?", "agent", 0.0, 0)
+    answer = utt("code 123", "customer", 4.0, 1)
+    assert found(detector, ask, answer) == [(CVV, 1, 1, 1)]
+    assert cut(detector, ask, answer) == [(CVV, 1, 0, 1, ASKED_FOR), (CVV, 1, 1, 1, RECOGNISED)]
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["the area code 212 is New York", "use promo code 1234", "the code 12345", "code to reset"],
+)
+def test_other_codes_are_not_a_cvv(detector: PiiDetector, said: str) -> None:
+    assert CVV not in [f[0] for f in found(detector, utt(said))]
+
+
+def test_a_password_or_pin_answer_is_cut(detector: PiiDetector) -> None:
+    ask = utt("And your telephone banking password, please.", "agent", 0.0, 0)
+    answer = utt("it's blue horse forty two", "customer", 4.0, 1)
+    assert cut(detector, ask, answer) == [(PASSWORD, 1, 0, 4, ASKED_FOR)]
+    # "PIN number" heard as "pen number": the digits are cut as a PIN, payment data.
+    ask = utt("what's your pen number?", "agent", 0.0, 0)
+    answer = utt("one two three four", "customer", 4.0, 1)
+    findings = detector.detect(transcript(ask, answer))
+    assert [(f.entity, f.first_word, f.last_word, f.reason) for f in findings] == [
+        (PIN, 0, 3, ASKED_FOR)
+    ]
+    assert findings[0].payment
+    # A PIN said with its name is recognised wherever it is said.
+    assert found(detector, utt("my PIN is 4321")) == [(PIN, 0, 3, 3)]
+
+
+@pytest.mark.parametrize(
+    ("question", "entity"),
+    [
+        ("and the secure decode?", CVV),
+        ("what's your social?", US_SSN),
+        ("can I get your day of birth", DATE_OF_BIRTH),
+        ("And your passcode.", PASSWORD),
+        ("your PIN number please", PIN),
+        ("could you confirm your national insurance number?", NATIONAL_ID),
+        ("and when does it expire?", CARD_EXPIRY),
+        ("what are your bank details?", IBAN),
+        ("what's the long number on the card?", CREDIT_CARD),
+    ],
+)
+def test_english_requests_including_misheard_ones(
+    detector: PiiDetector, question: str, entity: str
+) -> None:
+    ask = utt(question, "agent", 0.0, 0)
+    answer = utt("hold on it is something like that", "customer", 4.0, 1)
+    assert _whole(detector, ask, answer) == {entity}
+
+
+@pytest.mark.parametrize(
+    ("question", "entity"),
+    [
+        ("Wie lautet Ihre Sozialversicherungsnummer?", NATIONAL_ID),
+        ("Nennen Sie mir bitte Ihre Personalausweisnummer.", NATIONAL_ID),
+        ("Und Ihre Steuer-ID?", NATIONAL_ID),
+        ("Bitte noch die Kartenprüfnummer.", CVV),
+        ("Wie ist Ihre Bankverbindung?", IBAN),
+        ("Und Ihre Kontonummer bitte.", IBAN),
+        ("Und Ihr Geburtsdatum?", DATE_OF_BIRTH),
+        ("Ihr Passwort bitte.", PASSWORD),
+        ("Wie lautet Ihre Geheimzahl?", PIN),
+        ("Wie lautet Ihre PIN?", PIN),
+        ("Bis wann ist die Karte gültig? Das Ablaufdatum bitte.", CARD_EXPIRY),
+    ],
+)
+def test_german_requests(question: str, entity: str) -> None:
+    detector = PiiDetector(PiiParams(use_presidio=False))
+    ask = utt(question, "agent", 0.0, 0)
+    answer = utt("Moment, das ist so etwas wie blau", "customer", 5.0, 1)
+    assert _whole(detector, ask, answer, language="de") == {entity}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "we will send your new card in the post",
+        "The social security office is closed today.",
+        "you can change your password online",
+        "Your PIN will arrive by post.",
+        "Wir schicken Ihnen die neue Karte zu.",
+    ],
+)
+def test_statements_ask_for_nothing(detector: PiiDetector, statement: str) -> None:
+    said = utt(statement, "agent", 0.0, 0)
+    reply = utt("great thanks that sounds good", "customer", 4.0, 1)
+    assert detector.detect(transcript(said, reply)) == ()
+
+
+def test_the_answer_window_ends_when_the_asker_speaks_again(detector: PiiDetector) -> None:
+    ask = utt("What's your date of birth?", "agent", 0.0, 0)
+    first = utt("uh let me think", "customer", 3.0, 1)
+    backchannel = utt("mm-hm", "agent", 5.0, 0)  # not the asker speaking again
+    second = utt("it is the day after Easter", "customer", 6.0, 1)
+    again = utt("Thanks. And how can I help you with your bill?", "agent", 10.0, 0)
+    after = utt("my last bill is wrong", "customer", 14.0, 1)
+    findings = cut(detector, ask, first, backchannel, second, again, after)
+    assert [f for f in findings if f[4] == ASKED_FOR] == [
+        (DATE_OF_BIRTH, 1, 0, 3, ASKED_FOR),
+        (DATE_OF_BIRTH, 3, 0, 5, ASKED_FOR),
+    ]
+    assert not [f for f in findings if f[1] in (2, 4, 5)]
+
+
+def test_the_answer_window_is_capped(detector: PiiDetector) -> None:
+    ask = utt("And the card number please?", "agent", 0.0, 0)  # ends at 2.4 s
+    answer = utt("one moment " + "la " * 20 + "okay", "customer", 4.0, 1)
+    short = PiiDetector(PiiParams(answer_window_s=5.0))
+    (finding,) = [f for f in short.detect(transcript(ask, answer)) if f.reason == ASKED_FOR]
+    # Words that start before 2.4 + 5.0 s: 4.0, 4.5, ..., 7.0 (words 0..6).
+    assert (finding.entity, finding.first_word, finding.last_word) == (CREDIT_CARD, 0, 6)
+    assert finding.payment
+    late = utt("sorry I was away", "customer", 30.0, 1)
+    assert detector.detect(transcript(ask, late)) == ()
+    with pytest.raises(ValueError, match="answer_window_s"):
+        PiiParams(answer_window_s=0)
+
+
+def test_a_follow_up_before_the_answer_moves_the_window(detector: PiiDetector) -> None:
+    ask = utt("What's your PIN?", "agent", 0.0, 0)
+    more = utt("Take your time, there is no rush.", "agent", 2.0, 0)
+    answer = utt("it is one nine eight four", "customer", 6.0, 1)
+    assert cut(detector, ask, more, answer) == [
+        (PIN, 2, 0, 5, ASKED_FOR),
+        (PIN, 2, 2, 5, RECOGNISED),  # the digits after "PIN", wherever it was said
+    ]

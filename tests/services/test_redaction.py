@@ -50,11 +50,15 @@ def test_card_number_is_cut_from_transcript_and_audio(config: Config, vault: Vau
 
     doc = call_document(vault, call_id, purpose="test")
     texts = [u["text"] for u in doc["transcript"]["utterances"]]
-    assert texts[1] == "it is [CREDIT_CARD] thanks"
+    # The answer to "what is your card number" goes whole (asked for), over the card
+    # number recognised in it.
+    assert texts[1] == "[CREDIT_CARD]"
     assert "4556" not in json.dumps(doc)
-    (finding,) = doc["redactions"]["transcript"]
-    assert finding["entity"] == "CREDIT_CARD" and finding["channel"] == 1
-    assert finding["words"] == [2, 5]
+    finding, recognised = doc["redactions"]["transcript"]
+    assert finding["entity"] == recognised["entity"] == "CREDIT_CARD"
+    assert finding["channel"] == recognised["channel"] == 1
+    assert (finding["words"], finding["reason"]) == ([0, 6], "asked-for")
+    assert (recognised["words"], recognised["reason"]) == ([2, 5], "recognised")
     audio = doc["redactions"]["audio"]
     assert audio["applied"] is True
     assert audio["original"] == {"kept": False, "reason": "policy-never"}

@@ -1,6 +1,7 @@
-"""PII detection and transcript redaction: card numbers, security codes, expiry dates, SSNs,
-IBANs, e-mail addresses, phone numbers, dates of birth, names and street addresses, found in
-a transcript word by word so that the audio can be muted at the same times.
+"""PII detection and transcript redaction: card numbers, security codes, expiry dates, PINs,
+SSNs and other national ids, IBANs, passwords, e-mail addresses, phone numbers, dates of
+birth, names and street addresses, found in a transcript word by word so that the audio
+can be muted at the same times.
 
 Method. Two kinds of recognizers run over *stretches* of speech (consecutive utterances of
 one speaker, so a number read across a pause is found whole):
@@ -15,6 +16,12 @@ one speaker, so a number read across a pause is found whole):
   mod-97 for IBANs (letters spelled one by one), context words for CVV, expiry, SSN, phone
   and birth dates, spoken e-mail addresses ("jane dot doe at example dot co dot uk", the
   top-level domain checked against tldextract's bundled suffix list), street addresses.
+
+Fail closed. When one party asks for payment or identity data (card number, expiry,
+security code, PIN, bank account, SSN, national id, date of birth, password), the other
+party's answer, up to the asker's next utterance and at most `PiiParams.answer_window_s`,
+is cut as the kind asked for with the reason "asked-for", whatever was recognised in it
+(`_asked`). Three or four digits straight after "code" are a security code.
 
 Context words ("card number", "security code", "date of birth", ...) count from any speaker
 within `PiiParams.context_seconds` before a number (or a few words after it, same
@@ -34,16 +41,22 @@ from __future__ import annotations
 from callvault.analysis.pii._detect import STAMP, PiiDetector, redact_transcript
 from callvault.analysis.pii._records import (
     ADDRESS,
+    ASKED_FOR,
     CARD_EXPIRY,
     CREDIT_CARD,
     CVV,
     DATE_OF_BIRTH,
     EMAIL,
     ENTITIES,
+    FAIL_CLOSED_ENTITIES,
     IBAN,
+    NATIONAL_ID,
+    PASSWORD,
     PAYMENT_ENTITIES,
     PERSON,
     PHONE,
+    PIN,
+    RECOGNISED,
     US_SSN,
     PiiFinding,
     PiiParams,
@@ -52,16 +65,22 @@ from callvault.analysis.pii._records import (
 
 __all__ = [
     "ADDRESS",
+    "ASKED_FOR",
     "CARD_EXPIRY",
     "CREDIT_CARD",
     "CVV",
     "DATE_OF_BIRTH",
     "EMAIL",
     "ENTITIES",
+    "FAIL_CLOSED_ENTITIES",
     "IBAN",
+    "NATIONAL_ID",
+    "PASSWORD",
     "PAYMENT_ENTITIES",
     "PERSON",
     "PHONE",
+    "PIN",
+    "RECOGNISED",
     "STAMP",
     "US_SSN",
     "PiiDetector",

@@ -1,16 +1,31 @@
-"""Fail closed where recognition failed: the answer to a question for personal data.
+"""Fail closed where recognition fails: the answer to a request for personal data.
 
-When one party asks for a card number, a security code, an e-mail address, ... and the
-other party's answer holds no finding of that kind, the recogniser most likely garbled
-what was said ("jane dot doe at example dot com" heard as "an einer Punkt ..."). The
-answer is then redacted whole, as the kind asked for, with a low confidence and the
-recognizer "callvault:asked-for": muting a sentence too many is cheaper than leaving a
-card number in the audio.
+Payment and identity data (`FAIL_CLOSED_ENTITIES`: card number, expiry, security code,
+PIN, bank account, SSN, national id, date of birth, password). When one party asks for
+one of them, the other party's answer is cut whole, found or not: on 8 kHz telephone
+audio the recogniser writes an SSN read digit by digit as "Nero Fime, one, one, two", and
+whatever it makes of the answer, the answer is what was asked for. The answer window
+opens when the request ends and closes when the asker speaks again (a backchannel of the
+asker, "mm-hm", does not close it; a follow-up before any answer, "take your time",
+moves its opening), at most `PiiParams.answer_window_s` seconds after it opened. Every
+word of another speaker in the window is cut as the kind asked for, with the reason
+"asked-for", a low confidence and the recognizer "callvault:asked-for" (a run of words
+that findings of that kind already cover word for word is left to them; one that
+covers other findings overlaps them, and the redaction shows one placeholder).
 
-The answer is the other party's utterances that start within `ANSWER_WINDOW` seconds of
-the question's end, up to the asker's next utterance, at most `MAX_ANSWERS` of them, none
-longer than `MAX_ANSWER_SECONDS` (a long monologue is not an answer). Recordings without
-distinct speakers (undiarized mono) are skipped: there is no other party to tell apart.
+E-mail addresses and phone numbers: the answer is cut whole only where nothing of the
+kind asked for was found in it (the recogniser garbled "jane dot doe at example dot com"
+into "an einer Punkt ..."): the other party's utterances that start within
+`ANSWER_WINDOW` seconds of the question's end, up to the asker's next utterance, at most
+`MAX_ANSWERS` of them, none longer than `MAX_ANSWER_SECONDS` (a long monologue is not an
+answer).
+
+A request is recognised in English and German, including what the recogniser writes for
+it on telephone audio ("security cold", "secure decode", "pen number", "day of birth"),
+and only when it is asked: a question mark, a question or polite word ("what", "please",
+"bitte"), or the kind named last ("... and your date of birth."). "We'll send your new
+card" asks for nothing. Recordings without distinct speakers (undiarized mono) are
+skipped: there is no other party to tell apart.
 """
 
 from __future__ import annotations
@@ -20,42 +35,112 @@ from collections.abc import Collection, Sequence
 
 from callvault.analysis._records import Transcript, Utterance
 from callvault.analysis.pii._records import (
+    ASKED_FOR,
     CARD_EXPIRY,
     CREDIT_CARD,
     CVV,
     DATE_OF_BIRTH,
     EMAIL,
+    ENTITIES,
+    FAIL_CLOSED_ENTITIES,
     IBAN,
+    NATIONAL_ID,
+    PASSWORD,
     PHONE,
+    PIN,
+    RECOGNISED,
     US_SSN,
     PiiFinding,
 )
 from callvault.analysis.pii._spoken import normalise, numeric_weight
 
-__all__ = ["ASKED_CONFIDENCE", "asked_for", "card_context", "dotted_addresses", "span_finding"]
+__all__ = [
+    "ASKED_CONFIDENCE",
+    "asked_for",
+    "asked_kinds",
+    "card_context",
+    "dotted_addresses",
+    "span_finding",
+]
 
 ASKED_CONFIDENCE = 0.4
+ASKED_RECOGNIZER = "callvault:asked-for"
 ANSWER_WINDOW = 10.0
 MAX_ANSWERS = 2
 MAX_ANSWER_SECONDS = 20.0
 MIN_LEAD_WORDS = 3
+# An utterance of the asker this short, with no request in it, is a backchannel ("mm-hm",
+# "okay, go on"), not the asker speaking again.
+BACKCHANNEL_WORDS = 3
 
-# What a request for each kind sounds like (English and German); matched on the
-# question's utterance, case-insensitively.
+# What a request for each kind sounds like (English and German, with what the recogniser
+# writes for it on telephone audio); matched on the lower-cased utterance. German
+# compounds are matched inside words ("Kartenprüfnummer", "Telefon-PIN").
 _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         CVV,
         re.compile(
-            r"\b(security code|cvv|cvc|three digits? on the back|prüfziffer|sicherheitscode)\b"
+            r"\b(security (code|cold|coat|cord|codes)|secure (decode|code)|sec code"
+            r"|cvv|cvc|cv2|card verification"
+            r"|(three|3|four|4)[- ]digits?( code)? on the back|(code|digits|number) on the back"
+            r"|sicherheitscode|sicherheitsnummer)\b"
+            r"|prüf(ziffer|nummer|zahl|code)"
         ),
     ),
-    (CARD_EXPIRY, re.compile(r"\b(expir\w*|valid (until|thru|through)|ablaufdatum|gültig bis)\b")),
+    (
+        CARD_EXPIRY,
+        re.compile(
+            r"\b(expir\w*|valid (until|thru|through|to)|ablaufdatum|gültig bis|läuft \w+( \w+)? ab"
+            r"|verfallsdatum|gültigkeitsdatum)\b"
+        ),
+    ),
     (
         CREDIT_CARD,
-        re.compile(r"\b(card number|long number on the card|kartennummer|kreditkartennummer)\b"),
+        re.compile(
+            r"\b(card number|card numbers|long number( on (the|your) card)?|number on the card"
+            r"|number on the front|card details|debit card number|credit card number)\b"
+            r"|kartennummer|kartendaten"
+        ),
     ),
-    (US_SSN, re.compile(r"\b(social security|ssn)\b")),
-    (IBAN, re.compile(r"\b(iban|account number|kontonummer)\b")),
+    (
+        PIN,
+        re.compile(
+            r"\b(pin|pen|pinn)[- ]?(number|code|nummer)\b|\bpin\s*\?|\w-pin\b"
+            r"|\b(your|the|ihre|ihr|deine|die|four[- ]digit|vierstellige) pin\b|geheim(zahl|nummer)"
+        ),
+    ),
+    (
+        US_SSN,
+        re.compile(
+            r"\b(social security|social insurance|ssn|s s n|(your|the|his|her) social"
+            r"( number)?[?.,]?$|(your|the) social\?|social number)"
+        ),
+    ),
+    (
+        NATIONAL_ID,
+        re.compile(
+            r"\b(national (insurance|id|identity|identification)|id card number"
+            r"|identity card|identification number|passport number|driver'?s licen[cs]e number"
+            r"|tax (id|identification|number)|(?<!customer )(?<!member )(?<!order )(?<!client )"
+            r"(?<!reference )(?<!account )id number)\b"
+            r"|sozialversicherungs|rentenversicherungs|personalausweis|ausweisnummer"
+            r"|reisepassnummer|passnummer|steuer[- ]?(id|identifikation|nummer)"
+        ),
+    ),
+    (
+        IBAN,
+        re.compile(
+            r"\b(iban|account number|bank account|bank details|sort code|routing number"
+            r"|bic)\b|kontonummer|bankverbindung|bankleitzahl|\bblz\b|kontodaten"
+        ),
+    ),
+    (
+        PASSWORD,
+        re.compile(
+            r"\b(password|pass word|passcode|pass code|passphrase|memorable (word|answer)"
+            r"|security (word|answer|question)|secret (word|answer)|kennwort)\b|passwort"
+        ),
+    ),
     # "Where should we send the form?": the answer is an address, most often e-mail.
     (
         EMAIL,
@@ -71,72 +156,172 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|telefonnummer|rückrufnummer)\b"
         ),
     ),
-    (DATE_OF_BIRTH, re.compile(r"\b(date of birth|birthday|born|geburtsdatum|geboren)\b")),
+    (
+        DATE_OF_BIRTH,
+        re.compile(
+            r"\b(date of birth|day of birth|date of bird|birth date|birthdate|birthday|born"
+            r"|dob|d o b|geburtsdatum|geboren|geburtstag)\b"
+        ),
+    ),
 )
 # A request: a question, or a polite word ("please", which tiny.en also hears as
 # "pleased"). "We will send it to your email address" is not one.
 _QUESTION = re.compile(
-    r"(\?|\b(what|which|can i|could i|may i|could you|can you|would you|please|pleased|"
-    r"tell me|give me|read|spell|confirm|wie|welche|was ist|können sie|könnten sie|"
-    r"bitte|nennen sie)\b)",
+    r"(\?|\b(what|what's|whats|which|can i|could i|may i|could you|can you|would you|please|"
+    r"pleased|tell me|give me|read|spell|confirm|i need|we need|i'll need|wie|welche|welcher|"
+    r"was ist|"
+    r"können sie|könnten sie|brauche|bräuchte|bitte|nennen sie|sagen sie)\b)",
     re.IGNORECASE,
 )
+# ... or a short prompt that ends with the kind: "and your date of birth.", "Ihre PIN."
+_PROMPT = re.compile(r"^(and|und|also|then|dann|now|jetzt|next|your|ihre|ihr|deine)\b")
+_PROMPT_WORDS = 8
+_ORDER = {entity: i for i, entity in enumerate(ENTITIES)}
 
 
-def _asked_kinds(text: str) -> list[str]:
-    lowered = text.lower()
-    if not _QUESTION.search(lowered):
+def asked_kinds(text: str) -> list[str]:
+    """The kinds of personal data `text` asks for, payment and identity data first."""
+    lowered = " ".join(text.lower().split())
+    kinds = [kind for kind, pattern in _ASKS if pattern.search(lowered)]
+    if not kinds:
         return []
-    return [kind for kind, pattern in _ASKS if pattern.search(lowered)]
+    if not _QUESTION.search(lowered) and not _prompt(lowered):
+        return []
+    return sorted(kinds, key=lambda k: (k not in FAIL_CLOSED_ENTITIES, _ORDER[k]))
 
 
-def asked_for(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[PiiFinding]:
-    """Findings for answers to questions for personal data where none was found."""
+def _prompt(lowered: str) -> bool:
+    """The last sentence is a short prompt that names a kind at its end."""
+    sentence = re.split(r"(?<=[.!?;])\s", lowered.strip())[-1].rstrip(" .!?;,")
+    if not _PROMPT.match(sentence) or len(sentence.split()) > _PROMPT_WORDS:
+        return False
+    return any(m.end() >= len(sentence) for _, pattern in _ASKS for m in pattern.finditer(sentence))
+
+
+def asked_for(
+    transcript: Transcript, findings: Sequence[PiiFinding], window_s: float = 20.0
+) -> list[PiiFinding]:
+    """Findings for answers to requests for personal data (see the module docstring)."""
     utterances = transcript.utterances
     if len({u.speaker for u in utterances}) < 2:
         return []
+    added: list[PiiFinding] = []
+    taken: set[tuple[int, int]] = set()  # (utterance, word) cut as asked for
+    for q, question in enumerate(utterances):
+        kinds = asked_kinds(question.text)
+        if not kinds:
+            continue
+        if kinds[0] in FAIL_CLOSED_ENTITIES:
+            added.extend(_window_findings(utterances, q, kinds[0], findings, taken, window_s))
+        else:
+            added.extend(_unrecognised_answer(utterances, q, kinds, findings, taken))
+    return added
+
+
+def _window_findings(
+    utterances: Sequence[Utterance],
+    q: int,
+    kind: str,
+    findings: Sequence[PiiFinding],
+    taken: set[tuple[int, int]],
+    window_s: float,
+) -> list[PiiFinding]:
+    """Every word of another speaker between the request and the asker's next utterance
+    (at most `window_s` seconds), as `kind`; a run of them that findings of `kind` cover
+    word for word is left to those findings."""
+    asker = utterances[q].speaker
+    opens = utterances[q].end
+    closes = opens + window_s
+    answers: list[int] = []
+    for a in range(q + 1, len(utterances)):
+        other = utterances[a]
+        if other.start >= closes:
+            break
+        if other.speaker != asker:
+            answers.append(a)
+            continue
+        if asked_kinds(other.text):
+            closes = min(closes, other.start)  # a new request: its own window follows
+            break
+        if not answers:
+            # The asker goes on before any answer ("... take your time"): the window
+            # opens when they stop.
+            opens = max(opens, other.end)
+            closes = opens + window_s
+        elif len(other.text.split()) > BACKCHANNEL_WORDS:
+            closes = min(closes, other.start)
+            break
+    covered = {
+        (f.utterance, w)
+        for f in findings
+        if f.entity == kind
+        for w in range(f.first_word, f.last_word + 1)
+    }
+    added: list[PiiFinding] = []
+    for a in answers:
+        answer = utterances[a]
+        inside = [
+            w
+            for w, word in enumerate(answer.words)
+            if word.end > opens and word.start < closes and (a, w) not in taken
+        ]
+        taken.update((a, w) for w in inside)
+        for first, last in _runs(inside):
+            if all((a, w) in covered for w in range(first, last + 1)):
+                continue  # recognised as what was asked for, word for word
+            # One finding for the run, over what was recognised in it too: one placeholder.
+            added.append(
+                span_finding(
+                    kind, a, answer, first, last, ASKED_CONFIDENCE, ASKED_RECOGNIZER, ASKED_FOR
+                )
+            )
+    return added
+
+
+def _unrecognised_answer(
+    utterances: Sequence[Utterance],
+    q: int,
+    kinds: Sequence[str],
+    findings: Sequence[PiiFinding],
+    taken: set[tuple[int, int]],
+) -> list[PiiFinding]:
+    """The answer cut whole as `kinds[0]` where no finding of the kinds asked is in it."""
+    question = utterances[q]
     found = {(f.utterance, f.entity) for f in findings}
     covered: dict[int, set[int]] = {}  # utterance -> its words inside a finding
     for f in findings:
         covered.setdefault(f.utterance, set()).update(range(f.first_word, f.last_word + 1))
-    added: list[PiiFinding] = []
-    taken: set[int] = set()
-    for q, question in enumerate(utterances):
-        kinds = _asked_kinds(question.text)
-        if not kinds:
+    answers: list[int] = []
+    for a in range(q + 1, len(utterances)):
+        answer = utterances[a]
+        if answer.start > question.end + ANSWER_WINDOW or len(answers) >= MAX_ANSWERS:
+            break
+        if answer.speaker == question.speaker:
+            if answer.start > question.end:
+                break  # the asker speaks again: the answer, if any, came before
             continue
-        answers: list[int] = []
-        for a in range(q + 1, len(utterances)):
-            answer = utterances[a]
-            if answer.start > question.end + ANSWER_WINDOW or len(answers) >= MAX_ANSWERS:
-                break
-            if answer.speaker == question.speaker:
-                if answer.start > question.end:
-                    break  # the asker speaks again: the answer, if any, came before
-                continue
-            answers.append(a)
-        if any((a, kind) in found for a in answers for kind in kinds):
-            continue  # the answer was recognised as what was asked for
-        for a in answers:
-            answer = utterances[a]
-            if a in taken or not answer.words:
-                continue
-            if answer.end - answer.start > MAX_ANSWER_SECONDS:
-                continue
-            # The answer is cut around what else was found in it ("[PERSON] .com", "...,
-            # please. And my direct line is [PHONE]"); a lead-in alone ("it's [CVV]") is
-            # not an answer of its own.
-            done = covered.get(a, set())
-            rest = [w for w in range(len(answer.words)) if w not in done]
-            if not rest or (done and len(rest) < MIN_LEAD_WORDS):
-                continue
-            taken.add(a)
-            for first, last in _runs(rest):
-                added.append(
-                    span_finding(
-                        kinds[0], a, answer, first, last, ASKED_CONFIDENCE, "callvault:asked-for"
-                    )
+        answers.append(a)
+    if any((a, kind) in found for a in answers for kind in kinds):
+        return []  # the answer was recognised as what was asked for
+    added: list[PiiFinding] = []
+    for a in answers:
+        answer = utterances[a]
+        if not answer.words or answer.end - answer.start > MAX_ANSWER_SECONDS:
+            continue
+        # The answer is cut around what else was found in it ("[PERSON] .com", "...,
+        # please. And my direct line is [PHONE]"); a lead-in alone ("it's [CVV]") is
+        # not an answer of its own.
+        done = covered.get(a, set())
+        rest = [w for w in range(len(answer.words)) if w not in done and (a, w) not in taken]
+        if not rest or (done and len(rest) < MIN_LEAD_WORDS):
+            continue
+        taken.update((a, w) for w in rest)
+        for first, last in _runs(rest):
+            added.append(
+                span_finding(
+                    kinds[0], a, answer, first, last, ASKED_CONFIDENCE, ASKED_RECOGNIZER, ASKED_FOR
                 )
+            )
     return added
 
 
@@ -148,6 +333,7 @@ def span_finding(
     last: int,
     confidence: float,
     recognizer: str,
+    reason: str = RECOGNISED,
 ) -> PiiFinding:
     """A finding of words `first..last` of `utterance` (number `index`), with their times."""
     return PiiFinding(
@@ -161,6 +347,7 @@ def span_finding(
         speaker=utterance.speaker,
         confidence=confidence,
         recognizer=recognizer,
+        reason=reason,
     )
 
 

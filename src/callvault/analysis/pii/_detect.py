@@ -37,8 +37,10 @@ __all__ = ["STAMP", "PiiDetector", "redact_transcript"]
 
 _NAME = "pii"
 # 2: unrecognised answers to questions for personal data; 3: card context; 4: numbers read
-# out without context, German misheard zeros and German names
-_VERSION = "4"
+# out without context, German misheard zeros and German names; 5: answers to requests for
+# payment and identity data cut whole (fail closed), PIN, NATIONAL_ID and PASSWORD, a
+# finding's reason, CVVs after "code"
+_VERSION = "5"
 STAMP = StageStamp(_NAME, _VERSION, PiiParams().to_json())
 
 _BACKCHANNEL_WORDS = 3
@@ -87,7 +89,8 @@ class PiiDetector:
         if EMAIL in wanted:
             findings += tuple(dotted_addresses(transcript, findings, known_tlds()))
         if self.params.asked_for:
-            findings += tuple(f for f in asked_for(transcript, findings) if f.entity in wanted)
+            asked = asked_for(transcript, findings, self.params.answer_window_s)
+            findings += tuple(f for f in asked if f.entity in wanted)
         return tuple(
             sorted(findings, key=lambda f: (f.utterance, f.first_word, _PRIORITY[f.entity]))
         )

@@ -30,6 +30,7 @@ from callvault.analysis.pii._records import (
     IBAN,
     PERSON,
     PHONE,
+    PIN,
     US_SSN,
 )
 from callvault.analysis.pii._spoken import (
@@ -41,6 +42,7 @@ from callvault.analysis.pii._spoken import (
     date_spans,
     digit_runs,
     find_keywords,
+    misheard_digit,
     numeric_weight,
 )
 
@@ -312,6 +314,7 @@ def spoken_hits(
     hits: list[Hit] = []
     for run in digit_runs(local, language):
         hits.extend(_digit_hits(run, window, ctx))
+    hits.extend(_code_hits(local, window, language))
     hits.extend(_iban_hits(local, window, ctx, language))
     hits.extend(_email_hits(local, window, language))
     hits.extend(_garbled_email_hits(local, window, ctx))
@@ -416,6 +419,87 @@ def _payment_short(
     return []
 
 
+# "code 123": a code of three or four digits said straight after "code" is a security
+# code, by whoever says it, unless the word before names another code ("area code 212").
+_CODE_WORDS = frozenset({"code", "codes", "code's", "cvv", "cvc", "cv2"})
+_MISHEARD_CODE = frozenset({"cold", "coat", "decode", "cord"})  # after "security"/"secure"
+_NOT_CARD_CODES = frozenset(
+    {
+        "zip",
+        "post",
+        "postal",
+        "area",
+        "country",
+        "dialling",
+        "dialing",
+        "promo",
+        "promotion",
+        "promotional",
+        "discount",
+        "voucher",
+        "coupon",
+        "gift",
+        "access",
+        "door",
+        "gate",
+        "alarm",
+        "building",
+        "pin",
+        "sort",
+        "bank",
+        "branch",
+        "order",
+        "reference",
+        "tracking",
+        "confirmation",
+        "verification",
+        "booking",
+        "product",
+        "error",
+        "tax",
+        "qr",
+        "bar",
+        "source",
+    }
+)
+_CODE_GLUE = frozenset(
+    {"is", "it's", "its", "was", "uh", "um", "er", "erm", "äh", "ähm", "ist", "lautet", "wäre"}
+)
+_CODE_GLUE_WORDS = 2
+
+
+def _code_hits(local: Sequence[Token], window: Sequence[int], language: str | None) -> list[Hit]:
+    """Three or four digits straight after "code" ("code 123", "the code is one two
+    three", "security cold won to three"), misheard digit words included as long as one
+    digit was heard as one: a security code, muted wherever it is said."""
+    hits: list[Hit] = []
+    norms = [t.norm for t in local]
+    for i, norm in enumerate(norms):
+        before = norms[i - 1] if i else ""
+        if norm in _CODE_WORDS:
+            if norm.startswith("code") and before in _NOT_CARD_CODES:
+                continue
+        elif not (norm in _MISHEARD_CODE and before in ("security", "secure")):
+            continue
+        j = i + 1
+        while j < len(local) and j - i <= _CODE_GLUE_WORDS and norms[j] in _CODE_GLUE:
+            j += 1
+        digits = 0
+        heard = False
+        k = j
+        while k < len(local) and digits <= 4:
+            weight = numeric_weight(norms[k], language)
+            if not weight:
+                break
+            digits += weight
+            heard = heard or not misheard_digit(norms[k], language)
+            k += 1
+        if k > j and 3 <= digits <= 4 and heard:
+            positions = tuple(window[p] for p in range(j, k))
+            hits.append(Hit(CVV, positions, 0.8, _CVV))
+    return hits
+
+
 _PHONE_CLOSE = 4  # words between "phone number" and a short run that is part of it
 
 
@@ -424,10 +508,13 @@ def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> l
     n = len(digits)
     positions = _positions(run, window)
     leading = _nearest(
-        near, ("card", "cvv", "expiry", "ssn", "phone", "dob", "iban", "negative", "address")
+        near,
+        ("card", "cvv", "expiry", "pin", "ssn", "phone", "dob", "iban", "negative", "address"),
     )
     if leading == "negative":  # "order 12345", "reference number ..."
         return []
+    if leading == "pin" and 4 <= n <= 8:  # "my PIN is 1234", "die Geheimzahl ist ..."
+        return [Hit(PIN, positions, 0.8, "callvault:spoken-pin")]
     if leading in _PAYMENT_CONTEXT or (
         leading is not None and any(c in near for c in ("cvv", "expiry")) and n <= 6
     ):

@@ -26,6 +26,7 @@ __all__ = [
     "date_spans",
     "digit_runs",
     "find_keywords",
+    "misheard_digit",
     "normalise",
     "numeric_weight",
 ]
@@ -306,6 +307,11 @@ def numeric_weight(norm: str, language: str | None) -> int:
     return max(1, len(kind[1]))
 
 
+def misheard_digit(norm: str, language: str | None) -> bool:
+    """Whether `norm` is a word the recogniser writes for a misheard digit ("won", "fine")."""
+    return norm in _tables(language).soft
+
+
 @dataclass(frozen=True)
 class DigitRun:
     """Digits read from consecutive tokens `first..last` (positions in the scanned list)."""
@@ -562,16 +568,26 @@ CONTEXT_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
     "cvv": (
         "security code",
+        # what the recogniser writes for "security code" on 8 kHz telephone audio
+        "security cold",
+        "security coat",
+        "secure decode",
+        "secure code",
         "cvv",
         "cvc",
         "cv2",
         "three digits on the back",
         "three digit code",
         "digits on the back",
+        "code on the back",
         "prüfziffer*",
         "prüfnummer",
+        "kartenprüfnummer",
+        "kartenprüfziffer",
+        "kartenprüfzahl",
         "sicherheitscode",
     ),
+    "pin": ("pin", "pin number", "pin code", "pin-nummer", "pin-code", "geheimzahl"),
     "expiry": (
         "expiry",
         "expir*",
@@ -610,6 +626,7 @@ CONTEXT_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
     "dob": (
         "date of birth",
+        "day of birth",
         "birth date",
         "birthdate",
         "born on",
