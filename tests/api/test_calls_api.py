@@ -193,6 +193,71 @@ def test_upload_by_a_rep_is_their_own_call(world: World) -> None:
     assert junk.status_code == 415
 
 
+def test_upload_with_channels_puts_the_agent_on_the_channel_named(world: World) -> None:
+    # issue 16: an inbound call from a recorder that puts the agent on the left channel
+    data = wav_bytes(tone(3.0, 16000, 2, seed=43), 16000)
+    form = {
+        "caller": "+14155550100",
+        "direction": "inbound",
+        "consent": "pre-call-notice",
+        "channels": "agent,customer",
+    }
+    sent = world.client.post(
+        "/api/v1/calls",
+        headers=world.bearer("bob"),
+        data=form,
+        files={"file": ("left.wav", data, "audio/wav")},
+    )
+    assert sent.status_code == 201, sent.text
+    record = world.vault.get_call(sent.json()["call_id"])
+    parties = {p.id: (p.role, p.phone, p.name, p.is_agent) for p in record.participants}
+    assert record.direction == "inbound"
+    assert [(leg.channel, parties[leg.participant_id or ""]) for leg in record.legs] == [
+        (0, ("callee", None, "bob", True)),
+        (1, ("caller", "+14155550100", None, False)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("form", "channels", "message"),
+    [
+        (
+            {"direction": "inbound", "channels": "agent,agent"},
+            2,
+            "--channels 'agent,agent' is not a channel layout; give the role of each channel "
+            "in order: agent,customer (the agent on channel 0) or customer,agent",
+        ),
+        (
+            {"channels": "customer,agent"},
+            2,
+            "--channels needs --direction inbound or outbound, which says whether the agent "
+            "is the caller or the callee; leave --channels out for an internal call or one "
+            "of unknown direction",
+        ),
+        (
+            {"direction": "outbound", "channels": "agent,customer"},
+            1,
+            "mono.wav: has 1 channel(s) but --channels gives the roles of 2; it fits a stereo "
+            "file with one party per channel, so leave --channels out for this file",
+        ),
+    ],
+)
+def test_upload_with_bad_channels_stores_nothing(
+    world: World, form: dict[str, str], channels: int, message: str
+) -> None:
+    before = len(world.vault.list_calls())
+    data = wav_bytes(tone(1.0, 16000, channels, seed=44), 16000)
+    sent = world.client.post(
+        "/api/v1/calls",
+        headers=world.bearer("bob"),
+        data={**form, "consent": "pre-call-notice"},
+        files={"file": ("mono.wav", data, "audio/wav")},
+    )
+    assert sent.status_code == 400
+    assert sent.json()["error"] == {"type": "InputError", "message": message}
+    assert len(world.vault.list_calls()) == before
+
+
 def test_the_kept_original_opens_for_compliance_with_a_reason(world: World, config: Config) -> None:
     keep = dataclasses.replace(config, redaction_keep_original="unless-payment")
     call_id = agent_call(world.vault, "bob", 21)

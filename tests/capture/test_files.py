@@ -222,6 +222,64 @@ def test_further_channels_are_speakers(tmp_path: Path, channels: int) -> None:
     assert all(p.phone is None and not p.is_agent for p in call.participants)
 
 
+@pytest.mark.parametrize(
+    ("direction", "layout", "expected"),
+    [
+        # issue 16: a recorder that always puts the agent on the left channel
+        ("inbound", "agent,customer", [("caller", CALLER, 1, False), ("callee", CALLEE, 0, True)]),
+        ("outbound", "agent,customer", [("caller", CALLER, 0, True), ("callee", CALLEE, 1, False)]),
+        ("inbound", "customer,agent", [("caller", CALLER, 0, False), ("callee", CALLEE, 1, True)]),
+        ("outbound", "customer,agent", [("caller", CALLER, 1, True), ("callee", CALLEE, 0, False)]),
+        (
+            "inbound",
+            " Agent , CUSTOMER ",
+            [("caller", CALLER, 1, False), ("callee", CALLEE, 0, True)],
+        ),
+    ],
+)
+def test_channels_put_the_agent_on_the_channel_named(
+    tmp_path: Path, direction: str, layout: str, expected: list[tuple[str, str, int, bool]]
+) -> None:
+    options = FileImportOptions(
+        caller=CALLER, callee=CALLEE, direction=direction, agent="alice", channels=layout
+    )
+    call = import_file(wav_file(tmp_path, 2), options, max_bytes=LIMIT)
+    assert [(p.role, p.phone, p.channel, p.is_agent) for p in call.participants] == expected
+    assert [p.name for p in call.participants if p.is_agent] == ["alice"]
+    assert call.metadata.direction == direction  # the direction stays what was said
+
+
+@pytest.mark.parametrize(
+    "layout", ["agent", "agent,agent", "customer,customer", "agent,client", "agent,customer,", ""]
+)
+def test_bad_channels(tmp_path: Path, layout: str) -> None:
+    options = FileImportOptions(direction="inbound", channels=layout)
+    assert import_error(wav_file(tmp_path), options) == (
+        f"--channels {layout!r} is not a channel layout; give the role of each channel in "
+        "order: agent,customer (the agent on channel 0) or customer,agent"
+    )
+
+
+@pytest.mark.parametrize("direction", ["internal", None])
+def test_channels_need_inbound_or_outbound(tmp_path: Path, direction: str | None) -> None:
+    options = FileImportOptions(direction=direction, channels="agent,customer")
+    assert import_error(tmp_path / "missing.wav", options) == (
+        "--channels needs --direction inbound or outbound, which says whether the agent is "
+        "the caller or the callee; leave --channels out for an internal call or one of "
+        "unknown direction"
+    )
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_channels_must_match_the_file(tmp_path: Path, channels: int) -> None:
+    path = wav_file(tmp_path, channels)
+    options = FileImportOptions(direction="inbound", channels="agent,customer")
+    assert import_error(path, options) == (
+        f"{path}: has {channels} channel(s) but --channels gives the roles of 2; it fits a "
+        "stereo file with one party per channel, so leave --channels out for this file"
+    )
+
+
 def test_no_options_gives_empty_metadata(tmp_path: Path) -> None:
     call = import_file(wav_file(tmp_path), FileImportOptions(), max_bytes=LIMIT)
     assert call.metadata == CallMetadata()

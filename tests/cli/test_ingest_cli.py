@@ -213,6 +213,39 @@ def test_outbound_call_flags_the_caller(run: Runner, inputs: Path) -> None:
     ]
 
 
+def test_channels_put_the_agent_of_an_inbound_call_on_channel_0(run: Runner, inputs: Path) -> None:
+    # issue 16: the recorder puts the agent on the left channel whichever way the call went
+    (call,) = ingested(run("ingest", "--consent", "pre-call-notice", wav_file(inputs, 2),
+                           "--json", "--caller", "+14155550100", "--direction", "inbound",
+                           "--agent", "alice", "--channels", "agent,customer"))  # fmt: skip
+    record = shown(run, call["call_id"])
+    assert record["direction"] == "inbound"
+    parties = {p["id"]: (p["role"], p["phone"], p["name"], p["is_agent"])
+               for p in record["participants"]}  # fmt: skip
+    assert [(leg["channel"], parties[leg["participant_id"]]) for leg in record["legs"]] == [
+        (0, ("callee", None, "alice", True)),
+        (1, ("caller", "+14155550100", None, False)),
+    ]
+
+
+def test_channels_customer_first_of_an_outbound_call(run: Runner, inputs: Path) -> None:
+    (call,) = ingested(run("ingest", "--consent", "pre-call-notice", wav_file(inputs, 2),
+                           "--json", "--direction", "outbound", "--agent", "bob",
+                           "--channels", "customer,agent"))  # fmt: skip
+    record = shown(run, call["call_id"])
+    parties = {p["id"]: (p["role"], p["is_agent"]) for p in record["participants"]}
+    assert [(leg["channel"], parties[leg["participant_id"]]) for leg in record["legs"]] == [
+        (0, ("callee", False)),
+        (1, ("caller", True)),
+    ]
+
+
+def test_channels_are_in_the_help(run: Runner) -> None:
+    result = run("ingest", "--help")
+    assert result.exit_code == 0
+    assert "--channels agent,customer|customer,agent" in " ".join(result.stdout.split())
+
+
 def test_mono_call_has_one_leg_without_participant(run: Runner, inputs: Path) -> None:
     (call,) = ingested(run("ingest", "--consent", "pre-call-notice", wav_file(inputs, 1),
                            "--json", "--caller", "+14155550100",
@@ -434,6 +467,32 @@ def bad_agent(inputs: Path) -> Bad:
                "--agent must be a user name of 1 to 128 characters")  # fmt: skip
 
 
+def bad_channels(inputs: Path) -> Bad:
+    return Bad(
+        [str(wav_file(inputs)), "--direction", "inbound", "--channels", "agent,agent"],
+        "--channels 'agent,agent' is not a channel layout; give the role of each channel in "
+        "order: agent,customer (the agent on channel 0) or customer,agent",
+    )
+
+
+def bad_channels_without_direction(inputs: Path) -> Bad:
+    return Bad(
+        [str(wav_file(inputs)), "--channels", "agent,customer"],
+        "--channels needs --direction inbound or outbound, which says whether the agent is "
+        "the caller or the callee; leave --channels out for an internal call or one of "
+        "unknown direction",
+    )
+
+
+def bad_channels_of_a_mono_file(inputs: Path) -> Bad:
+    good, mono = wav_file(inputs, 2, seed=13), wav_file(inputs, 1, seed=14)
+    return Bad(
+        [str(good), str(mono), "--direction", "outbound", "--channels", "customer,agent"],
+        f"{mono}: has 1 channel(s) but --channels gives the roles of 2; it fits a stereo "
+        "file with one party per channel, so leave --channels out for this file",
+    )
+
+
 def bad_one_of_several(inputs: Path) -> Bad:
     good1, good2 = wav_file(inputs, 2, seed=11), wav_file(inputs, 1, seed=12)
     cut = _file(inputs, "half.wav", wav_bytes(tone(0.5, 8000, 1), 8000)[:2000])
@@ -472,6 +531,9 @@ BAD_INPUTS: dict[str, Callable[[Path], Bad]] = {
     "started-at-not-iso": bad_started_at_not_iso,
     "bad-language": bad_language,
     "bad-agent": bad_agent,
+    "bad-channels": bad_channels,
+    "channels-without-direction": bad_channels_without_direction,
+    "channels-of-a-mono-file": bad_channels_of_a_mono_file,
     "one-of-several-files": bad_one_of_several,
     "bad-setting": bad_settings,
 }

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
 
+from _audio import tone, wav_bytes
+from _scripted_asr import AGENT_NUMBER, CUSTOMER_NUMBER, RATE, ScriptedPipeline, said
+from callvault.analysis import Transcript, Utterance
+from callvault.capture import FileImportOptions
+from callvault.config import Config
+from callvault.services import ingest_files, process_call
 from callvault.services._speakers import Speaker, speakers_by_channel
-from callvault.vault import CallRecord, LegRecord, ParticipantRecord, RecordingRecord
+from callvault.vault import CallRecord, LegRecord, ParticipantRecord, RecordingRecord, Vault
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -46,3 +56,72 @@ def test_no_agent_uses_numbers_then_roles() -> None:
 def test_mono_leg_maps_to_nobody() -> None:
     parties = [ParticipantRecord("p1", 0, "caller", None, None, False)]
     assert speakers_by_channel(call(None, parties, [LegRecord("l1", 0, None)])) == {}
+
+
+# -- through ingest and processing (issue 16: --channels), on SQLite and PostgreSQL -------
+
+
+class _Recorded(ScriptedPipeline):
+    """Remembers the labels processing hands to speech recognition for each channel."""
+
+    def __init__(self, utterances: tuple[Utterance, ...]) -> None:
+        super().__init__(utterances)
+        self.labels: dict[int, str] | None = None
+
+    def run(  # type: ignore[override]
+        self,
+        open_source: Callable[[], BinaryIO],
+        *,
+        channels_to_speakers: Mapping[int, str] | None = None,
+        language: str | None = None,
+        hook: Callable[[str, float], None] | None = None,
+    ) -> Transcript:
+        self.labels = dict(channels_to_speakers or {})
+        return super().run(open_source, channels_to_speakers=channels_to_speakers)
+
+
+def ingest_inbound(config: Config, tmp_path: Path, channels: str | None) -> str:
+    path = tmp_path / "inbound.wav"
+    path.write_bytes(wav_bytes(tone(4.0, RATE, 2, seed=16), RATE))
+    options = FileImportOptions(
+        caller=CUSTOMER_NUMBER,
+        callee=AGENT_NUMBER,
+        direction="inbound",
+        agent="alice",
+        language="en",
+        channels=channels,
+    )
+    (stored,) = ingest_files(config, [path], options, consent="pre-call-notice")
+    return stored.call_id
+
+
+def test_inbound_call_with_the_agent_on_channel_0(config: Config, tmp_path: Path) -> None:
+    call_id = ingest_inbound(config, tmp_path, "agent,customer")
+    with Vault.open(config) as vault:
+        record = vault.get_call(call_id)
+    assert record.direction == "inbound"  # the direction stays what was said
+    assert speakers_by_channel(record) == {
+        0: Speaker("alice", "agent"),
+        1: Speaker("customer", "customer"),
+    }
+    pipeline = _Recorded(
+        (said("alice", 0, 0.2, "thank you for calling"), said("customer", 1, 2.0, "hello"))
+    )
+    process_call(config, call_id, pipeline=pipeline)
+    assert pipeline.labels == {0: "alice", 1: "customer"}
+    with Vault.open(config) as vault:
+        document = json.loads(vault.read_transcript(call_id) or b"")
+    assert [(u["channel"], u["speaker"]) for u in document["utterances"]] == [
+        (0, "alice"),
+        (1, "customer"),
+    ]
+
+
+def test_inbound_call_without_channels_is_as_before(config: Config, tmp_path: Path) -> None:
+    call_id = ingest_inbound(config, tmp_path, None)
+    with Vault.open(config) as vault:
+        record = vault.get_call(call_id)
+    assert speakers_by_channel(record) == {
+        0: Speaker("customer", "customer"),
+        1: Speaker("alice", "agent"),
+    }

@@ -352,6 +352,39 @@ def test_upload_form_ingests_and_opens_the_call(site: Site) -> None:
     assert "recorded" in record.lower()
 
 
+def test_upload_form_says_which_channel_is_the_agent(site: Site) -> None:
+    # issue 16: a select of the channel layouts, the default being today's convention
+    csrf = site.login("alice")
+    form = site.client.get("/upload").text
+    assert '<select id="channels" name="channels"><option value="">' in form
+    assert '<option value="agent,customer">agent on channel 0, customer on channel 1' in form
+    assert '<option value="customer,agent">customer on channel 0, agent on channel 1' in form
+    data = wav_bytes(tone(3.0, 16000, 2, seed=10), 16000)
+    fields = {"csrf_token": csrf, "direction": "inbound", "consent": "verbal"}
+    done = site.client.post(
+        "/upload",
+        data={**fields, "channels": "agent,customer"},
+        files={"file": ("left.wav", data, "audio/wav")},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    record = site.vault.get_call(done.headers["location"].removeprefix("/calls/"))
+    agent = next(p.id for p in record.participants if p.is_agent and p.name == "alice")
+    assert [leg.channel for leg in record.legs if leg.participant_id == agent] == [0]
+    before = len(site.vault.list_calls())
+    refused = site.client.post(
+        "/upload",
+        data={**fields, "channels": "agent,agent"},
+        files={"file": ("other.wav", wav_bytes(tone(3.0, 16000, 2, seed=11), 16000))},
+    )
+    assert refused.status_code == 400
+    assert (
+        "--channels &#39;agent,agent&#39; is not a channel layout; give the role of each "
+        "channel in order: agent,customer (the agent on channel 0) or customer,agent"
+    ) in refused.text
+    assert len(site.vault.list_calls()) == before
+
+
 def test_logout_ends_the_session(site: Site) -> None:
     csrf = site.login("alice")
     done = site.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)

@@ -12,15 +12,18 @@ from callvault.capture._records import (
     Participant,
 )
 from callvault.capture.files import (
+    CHANNEL_LAYOUTS,
     FileImportOptions,
     import_bytes,
     import_file,
+    parse_channels,
     parse_e164,
     parse_language,
     parse_timestamp,
 )
 
 __all__ = [
+    "CHANNEL_LAYOUTS",
     "DIRECTIONS",
     "SOURCES",
     "CallMetadata",
@@ -33,6 +36,7 @@ __all__ = [
     "Participant",
     "import_bytes",
     "import_file",
+    "parse_channels",
     "parse_e164",
     "parse_language",
     "parse_timestamp",

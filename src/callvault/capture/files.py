@@ -28,10 +28,21 @@ from callvault.capture._records import (
 from callvault.errors import InputError
 from callvault.media import probe_audio
 
-__all__ = ["FileImportOptions", "import_file", "parse_e164", "parse_language", "parse_timestamp"]
+__all__ = [
+    "CHANNEL_LAYOUTS",
+    "FileImportOptions",
+    "import_file",
+    "parse_channels",
+    "parse_e164",
+    "parse_language",
+    "parse_timestamp",
+]
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z]{2})?")
 _E164_INPUT = re.compile(r"\+[0-9][0-9 .()\-]*[0-9]")
+# The role of each channel of a stereo file, in channel order (issue 16): recorders that
+# always put the agent on one side say so, whichever way the call went.
+CHANNEL_LAYOUTS = ("agent,customer", "customer,agent")
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,19 @@ class FileImportOptions:
     agent: str | None = None
     started_at: str | None = None
     language: str | None = None
+    channels: str | None = None  # one of CHANNEL_LAYOUTS; None: caller on 0, callee on 1
+
+
+def parse_channels(value: str, *, option: str = "--channels") -> tuple[str, str]:
+    """The role of each channel, in order: ("agent", "customer") or ("customer", "agent").
+    Words are matched without case and surrounding spaces; anything else is refused."""
+    roles = tuple(word.strip().lower() for word in value.split(","))
+    if ",".join(roles) not in CHANNEL_LAYOUTS:
+        raise InputError(
+            f"{option} {value!r} is not a channel layout; give the role of each channel in "
+            "order: agent,customer (the agent on channel 0) or customer,agent"
+        )
+    return (roles[0], roles[1])
 
 
 def parse_e164(value: str, *, option: str) -> str:
@@ -104,20 +128,27 @@ def _participants(
     callee: str | None,
     direction: Direction | None,
     agent: str | None,
+    layout: tuple[str, str] | None = None,
 ) -> tuple[Participant, ...]:
     # Convention (docs/json.md): channel 0 is the caller, channel 1 the callee; a mono
     # file carries both parties mixed on one leg; further channels are extra speakers.
+    # With a layout (--channels), the agent is on the channel it names and the customer
+    # on the other, whatever the direction; the direction still says who called whom.
     stereo = channels >= 2
     agent_role = {"outbound": "caller", "inbound": "callee"}.get(direction or "")
+    places = {"caller": 0, "callee": 1}
+    if layout is not None and agent_role is not None:
+        customer_role = "callee" if agent_role == "caller" else "caller"
+        places = {agent_role: layout.index("agent"), customer_role: layout.index("customer")}
     parties = [
         Participant(
             role=role,
             phone=phone,
             name=agent if role == agent_role else None,
-            channel=channel if stereo else None,
+            channel=places[role] if stereo else None,
             is_agent=role == agent_role,
         )
-        for role, phone, channel in (("caller", caller, 0), ("callee", callee, 1))
+        for role, phone in (("caller", caller), ("callee", callee))
     ]
     parties += [Participant(role="speaker", channel=ch) for ch in range(2, channels)]
     return tuple(parties)
@@ -158,14 +189,24 @@ class _Checked:
     metadata: CallMetadata
     caller: str | None
     callee: str | None
+    layout: tuple[str, str] | None = None
 
 
 def _check_options(options: FileImportOptions) -> _Checked:
     agent = options.agent.strip() if options.agent is not None else None
     if agent is not None and not (0 < len(agent) <= 128):
         raise InputError("--agent must be a user name of 1 to 128 characters")
+    direction = _direction(options.direction)
+    layout = parse_channels(options.channels) if options.channels is not None else None
+    if layout is not None and direction not in ("inbound", "outbound"):
+        # Without it the agent could be either party, and so could --caller's number.
+        raise InputError(
+            "--channels needs --direction inbound or outbound, which says whether the agent "
+            "is the caller or the callee; leave --channels out for an internal call or one "
+            "of unknown direction"
+        )
     metadata = CallMetadata(
-        direction=_direction(options.direction),
+        direction=direction,
         agent=agent,
         started_at=(
             parse_timestamp(options.started_at, option="--started-at")
@@ -178,6 +219,7 @@ def _check_options(options: FileImportOptions) -> _Checked:
         metadata,
         parse_e164(options.caller, option="--caller") if options.caller is not None else None,
         parse_e164(options.callee, option="--callee") if options.callee is not None else None,
+        layout,
     )
 
 
@@ -186,6 +228,12 @@ def _captured(
 ) -> CapturedCall:
     audio = probe_audio(open_audio, name=name, size=size)
     meta = checked.metadata
+    if checked.layout is not None and audio.channels != len(checked.layout):
+        raise InputError(
+            f"{name}: has {audio.channels} channel(s) but --channels gives the roles of "
+            f"{len(checked.layout)}; it fits a stereo file with one party per channel, so "
+            "leave --channels out for this file"
+        )
     return CapturedCall(
         source_name=name,
         open_audio=open_audio,
@@ -193,7 +241,12 @@ def _captured(
         audio=audio,
         metadata=meta,
         participants=_participants(
-            audio.channels, checked.caller, checked.callee, meta.direction, meta.agent
+            audio.channels,
+            checked.caller,
+            checked.callee,
+            meta.direction,
+            meta.agent,
+            checked.layout,
         ),
     )
 

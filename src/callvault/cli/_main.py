@@ -92,6 +92,13 @@ def init(ctx: click.Context, as_json: bool) -> None:
     help="Which way the call went, seen from the organisation.",
 )
 @click.option("--agent", metavar="USER", help="The agent (user name) on the call.")
+@click.option(
+    "--channels",
+    metavar="agent,customer|customer,agent",
+    help="The role of each channel of a stereo file, in order, for recorders that put the "
+    "agent on a fixed side; needs --direction inbound or outbound. Default: channel 0 is "
+    "the caller, channel 1 the callee.",
+)
 @click.option("--started-at", metavar="ISO8601", help="When the call started, with time zone.")
 @click.option("--language", metavar="xx", help="Spoken language (ISO 639-1).")
 @click.option(
@@ -115,6 +122,7 @@ def ingest(
     callee: str | None,
     direction: str | None,
     agent: str | None,
+    channels: str | None,
     started_at: str | None,
     language: str | None,
     consent: str | None,
@@ -132,7 +140,7 @@ def ingest(
     runs it here and now); a call kept in quarantine for want of consent is queued when
     its consent is complete.
     """
-    options = FileImportOptions(caller, callee, direction, agent, started_at, language)
+    options = FileImportOptions(caller, callee, direction, agent, started_at, language, channels)
     context = CallContext(team=team, group=group_, category=category)
     if len(paths) > 1 and sys.stderr.isatty():
         with Progress(console=Console(stderr=True), transient=True) as bar:

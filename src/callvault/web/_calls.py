@@ -21,7 +21,7 @@ from callvault.api.routers.calls import (
     store_upload,
     upload_agent,
 )
-from callvault.capture import FileImportOptions
+from callvault.capture import CHANNEL_LAYOUTS, FileImportOptions
 from callvault.errors import CallvaultError, InputError, NotAuthorized, NotFound
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
@@ -479,7 +479,11 @@ def upload_page(request: Request) -> Response:
     return render(
         request,
         "upload.html",
-        {"directions": DIRECTIONS, "consent_methods": CONSENT_METHODS},
+        {
+            "directions": DIRECTIONS,
+            "consent_methods": CONSENT_METHODS,
+            "channel_layouts": CHANNEL_LAYOUTS,
+        },
         signed=signed,
         title="Upload a call",
     )
@@ -513,6 +517,8 @@ async def _ingest_form(request: Request, signed: Signed, form: FormData) -> str:
         agent=agent,
         started_at=form_text(form, "started_at", 40) or None,
         language=form_text(form, "language", 16) or None,
+        # As typed, not _choice(): a layout the import refuses must say so, not vanish.
+        channels=form_text(form, "channels", 32) or None,
     )
     consent = form_text(form, "consent", 32) or None
     stored = await store_upload(vault, who, data, upload.filename or "upload", options, consent)

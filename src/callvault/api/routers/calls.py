@@ -179,6 +179,14 @@ async def upload_call(
     started_at: Annotated[str | None, Form()] = None,
     language: Annotated[str | None, Form()] = None,
     consent: Annotated[str | None, Form()] = None,
+    channels: Annotated[
+        str | None,
+        Form(
+            description="The role of each channel of a stereo file, in order: "
+            "agent,customer or customer,agent (needs direction inbound or outbound); "
+            "left out, channel 0 is the caller and channel 1 the callee."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Upload a recording (multipart; any transfer encoding, chunked included). It goes
     through the policy gate and is queued for processing. A rep uploads their own calls
@@ -191,6 +199,7 @@ async def upload_call(
         agent=upload_agent(vault, who, agent),
         started_at=started_at,
         language=language,
+        channels=channels,
     )
     data = await read_upload(vault, file)
     stored = await store_upload(vault, who, data, file.filename or "upload", options, consent)
