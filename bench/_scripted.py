@@ -3,8 +3,11 @@
 The scripts live in ``bench/data/scripted_calls.toml``: per call an id, a language, a
 title, one espeak-ng voice per party, a speaking rate, the start time (ISO 8601, UTC), the
 recording disclosure ("early": within the first 10 s, "late": after 40 s, "none"), the
-expected customer sentiment trend where it is clear, and the lines, each with its labels
-(PII, objections, buying signals, competitor mentions, action items, the disclosure).
+expected customer sentiment trend where it is clear, optionally the customer's mood at the
+start and at the end (``sentiment_start`` / ``sentiment_end``: "positive", "negative" or
+"neutral"), and the lines, each with its labels (PII, objections, buying signals,
+competitor mentions, action items, the disclosure). The held-out calls of the telephone
+benchmark are in ``bench/data/telephone_calls.toml`` (`TELEPHONE`), same format.
 
 `synthesize` speaks every line with ``espeak-ng`` (one subprocess per line, the text passed
 as an argument, never through a shell), resamples it to the target rate with PyAV (libswresample),
@@ -25,8 +28,10 @@ have, so the start may come a little late and the end a little early or late (ty
 within 0.2 s). Nothing is padded: the consumer adds its margins. The silence between the
 prefix and the quote counts as part of the span's start side, not as the quote.
 
-Labels: ``pii`` (entity, text), ``objection`` (tracker, text), ``buying-signal`` (text),
-``competitor`` (name), ``disclosure`` (text) quote their line and get a span; ``action``
+Labels: ``pii`` (entity, text; one of `PII_ENTITIES`, or of `SECRET_ENTITIES`, a PIN
+or a password, which only the held-out calls label), ``objection`` (tracker, text),
+``buying-signal`` (text), ``competitor`` (name), ``disclosure`` (text) quote their line
+and get a span; ``action``
 (owner, a paraphrased text, optional due) gets none, but its due phrase is resolved to a
 day from ``started_at`` (see `resolve_due`). `check` reports a call outside 30-120 s or a
 disclosure outside the window its call promises; the CLI exits 1 when any call fails.
@@ -62,12 +67,14 @@ import av
 import numpy as np
 
 DEFAULT = Path(__file__).resolve().parent / "data" / "scripted_calls.toml"
+TELEPHONE = Path(__file__).resolve().parent / "data" / "telephone_calls.toml"  # held out
 GENERATOR_VERSION = "1"  # bump when placement, trimming or span estimation changes
 
 SPEAKERS = {"agent": 0, "customer": 1}  # speaker -> channel
 LANGUAGES = {"en", "de"}
 DISCLOSURES = {"early", "late", "none"}
 SENTIMENTS = {"improving", "declining", "steady"}
+MOODS = {"positive", "negative", "neutral"}  # sentiment_start / sentiment_end
 PII_ENTITIES = {
     "CREDIT_CARD",
     "CVV",
@@ -80,6 +87,7 @@ PII_ENTITIES = {
     "PERSON",
     "ADDRESS",
 }
+SECRET_ENTITIES = {"PIN", "PASSWORD"}  # labelled in the held-out calls only
 TRACKERS = {
     "objection.price",
     "objection.timing",
@@ -109,8 +117,11 @@ CALL_FIELDS = {
     "started_at",
     "disclosure",
     "sentiment",
+    "sentiment_start",
+    "sentiment_end",
     "lines",
 }
+OPTIONAL_CALL_FIELDS = {"sentiment", "sentiment_start", "sentiment_end"}
 LINE_FIELDS = {"speaker", "text", "labels", "overlap"}
 EARLY_S, LATE_S = 10.0, 40.0  # the disclosure windows the call-level field promises
 SILENCE_DBFS = -50.0
@@ -176,11 +187,22 @@ class ScriptedCall:
     disclosure: str
     sentiment: str | None
     lines: tuple[Line, ...]
+    sentiment_start: str | None = None  # the customer's mood over the first third
+    sentiment_end: str | None = None  # ... and over the last third
 
     def voice(self, speaker: str) -> str:
         return self.agent_voice if speaker == "agent" else self.customer_voice
 
     def to_json(self) -> dict[str, Any]:
+        # the moods only when set, so that the hash of an older script stays the same
+        moods = {
+            k: v
+            for k, v in (
+                ("sentiment_start", self.sentiment_start),
+                ("sentiment_end", self.sentiment_end),
+            )
+            if v is not None
+        }
         return {
             "id": self.id,
             "language": self.language,
@@ -192,6 +214,7 @@ class ScriptedCall:
             "weekday": WEEKDAYS[self.started_at.weekday()],
             "disclosure": self.disclosure,
             "sentiment": self.sentiment,
+            **moods,
             "lines": [line.to_json() for line in self.lines],
         }
 
@@ -293,7 +316,7 @@ def _label(data: Any, text: str, where: str) -> Label:
     if any(not isinstance(data[f], str) or not data[f].strip() for f in fields):
         raise ScriptError(f"{where}: label fields must be non-empty strings")
     label = Label(type=kind, **{f: data[f] for f in fields})
-    if label.entity is not None and label.entity not in PII_ENTITIES:
+    if label.entity is not None and label.entity not in PII_ENTITIES | SECRET_ENTITIES:
         raise ScriptError(f"{where}: unknown PII entity {label.entity!r}")
     if label.tracker is not None and label.tracker not in TRACKERS:
         raise ScriptError(f"{where}: unknown tracker {label.tracker!r}")
@@ -335,7 +358,7 @@ def _call(data: Any, where: str, line_wheres: list[str]) -> ScriptedCall:
         raise ScriptError(f"{where}: a call must be a table")
     if extra := set(data) - CALL_FIELDS:
         raise ScriptError(f"{where}: unknown call fields {sorted(extra)}")
-    if missing := CALL_FIELDS - {"sentiment"} - set(data):
+    if missing := CALL_FIELDS - OPTIONAL_CALL_FIELDS - set(data):
         raise ScriptError(f"{where}: missing call fields {sorted(missing)}")
     call_id = data["id"]
     if not isinstance(call_id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", call_id):
@@ -366,6 +389,9 @@ def _call(data: Any, where: str, line_wheres: list[str]) -> ScriptedCall:
     sentiment = data.get("sentiment")
     if sentiment is not None and sentiment not in SENTIMENTS:
         raise ScriptError(f"{where}: sentiment must be one of {sorted(SENTIMENTS)}")
+    for key in ("sentiment_start", "sentiment_end"):
+        if data.get(key) is not None and data[key] not in MOODS:
+            raise ScriptError(f"{where}: {key} must be one of {sorted(MOODS)}")
     raw_lines = data["lines"]
     if not isinstance(raw_lines, list) or not raw_lines:
         raise ScriptError(f"{where}: a call needs lines")
@@ -395,6 +421,8 @@ def _call(data: Any, where: str, line_wheres: list[str]) -> ScriptedCall:
         disclosure=data["disclosure"],
         sentiment=sentiment,
         lines=tuple(lines),
+        sentiment_start=data.get("sentiment_start"),
+        sentiment_end=data.get("sentiment_end"),
     )
 
 

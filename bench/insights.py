@@ -1,7 +1,11 @@
 """Benchmark of redaction and insights end to end on the scripted, labelled test calls.
 
 Not a test: it prints Markdown tables on stdout and exits 1 when a target is missed
-(0 with ``--no-fail``).
+(0 with ``--no-fail``). Targets: recall of CREDIT_CARD, US_SSN, EMAIL, PHONE >= 0.98;
+every card, CVV and SSN label cut in the transcript and in the audio (loudest 20 ms frame
+of its span <= -60 dBFS); the audio inside every span callvault cut <= -60 dBFS;
+collateral muting of non-PII speech < 3 %; the disclosure check right on every call;
+insight stages <= 20 % of the transcription time. They apply to every set and variant that runs.
 
 Part 1, the scripted calls (``bench/data/scripted_calls.toml``, spoken by espeak-ng with
 ``bench/_scripted.py``; channel 0 = agent, channel 1 = customer). Each call goes into a
@@ -13,8 +17,9 @@ the agent's, else the call is reported as mis-mapped). ``services.process_call``
 this process (the Whisper model and presidio/spaCy load once; a warm-up call on the first
 script, in its own vault, is timed and reported apart). Then ``services.calls.call_document``
 (``show --json``) and ``services.calls.listen_audio`` (the redacted audio) are read and
-scored. Competitor names of the scripts are given to the tracker stage through a trackers
-file (``competitors = [...]``), as a deployment would configure them.
+scored. Competitor names (`COMPETITORS` and those the scripts name) are given to the
+tracker stage through a trackers file (``competitors = [...]``), as a deployment would
+configure them.
 
 Scores (the "window" of a label is its span from the synthesiser, widened by 0.15 s each
 side; only words of the label's channel count; a placeholder is a word like "[PHONE]"):
@@ -48,6 +53,46 @@ side; only words of the label's channel count; a placeholder is a word like "[PH
   "redact-audio" marks). Target: insight seconds <= 20 % of the transcription time, per
   call.
 
+Telephone mode (issue 16; ``--telephone``, ``--variants``, ``--set``). The figures above
+come from clean 16 kHz audio of the calls the code was tuned on; a contact centre records
+8 kHz G.711 with a party per channel. ``--telephone`` turns each synthesised call into a
+stereo 8 kHz G.711 WAV (agent left, customer right) with ``bench/_telephone.py``: the
+300-3400 Hz band, then ``ulaw`` (mu-law), ``alaw`` (A-law) or ``ulaw+noise`` (mu-law with
+band-limited line noise at -45 dBFS on both channels, seeded from the script's hash); the
+times do not change, so the label windows stay valid. It is imported and scored exactly
+as the clean WAV (``--variants clean`` is the clean WAV, the peer to run beside them).
+``--set scripted`` (default) runs the tuned-on calls, ``--set telephone`` the HELD-OUT
+calls of ``bench/data/telephone_calls.toml`` (written for this benchmark, not tuned on:
+card with expiry and security code, SSN read digit by digit, date of birth, PIN and
+password asked for, e-mail, phone, names, the disclosure as the agent's first sentence,
+a competitor, the customer's mood at the start and at the end, action items; two calls in
+German), ``--set all`` both. Every table names its set (tuned on / held out) and variant.
+The competitor names in the trackers file are `COMPETITORS` plus any a script names.
+
+Scores added for it (all variants, clean included):
+
+- Audio per label, loudest frame: the RMS level of the loudest 20 ms frame of the
+  redacted audio inside each labelled span; per entity the maximum, and how many labels
+  are cut (loudest frame <= -60 dBFS).
+- Every card, CVV and SSN cut (target): each label of CREDIT_CARD, CVV and US_SSN is
+  found (transcript, strict) and its loudest frame is at or below -60 dBFS.
+- Collateral muting (target < 3 %): of the labelled non-PII speech, the share the
+  redacted audio has muted. Non-PII speech = 20 ms frames inside a line of the channel,
+  outside every PII label window of the channel (widened by 0.15 s) where the unredacted
+  speech is above -45 dBFS (for the telephone variants: the telephone speech before the
+  line noise, so noise alone never counts as speech); muted = the redacted frame is below
+  -60 dBFS. A span cut with its margin, or a whole answer cut around the number, shows here.
+- Customer sentiment: the sign (>= 0.05 positive, <= -0.05 negative, else neutral, as
+  callvault labels) of ``insights.sentiment.customer.start`` / ``.end`` (callvault's
+  mean over the first and last third of the customer's utterances) against the script's
+  ``sentiment_start`` / ``sentiment_end``.
+- Action items: recall as above; precision = items that match a labelled action (same
+  owner, an utterance overlapping the labelled line) / all items; F1.
+- Disclosure detection (correct/total) and competitor recall, as above.
+
+A call that fails to process is reported (its error's type only) and counts as a missed
+target; the others still run.
+
 Part 2, a sanity score on real contact-centre text: the Harper Valley Bank transcripts in
 ``$EVAL_DATA/call_transcripts/harper_valley_bank`` (default ``/work/shared/eval-data``; read
 in place, never copied). Human transcripts, so no ASR errors; each segment's words are
@@ -67,6 +112,8 @@ the calls and assembles the models)::
     .venv/bin/python bench/insights.py
     .venv/bin/python bench/insights.py --calls en-card-payment,en-amex-dispute --debug
     .venv/bin/python bench/insights.py --margin 0.5 --no-hvb   # another audio margin
+    .venv/bin/python bench/insights.py --set telephone --telephone --no-hvb   # held out, G.711
+    .venv/bin/python bench/insights.py --set all --variants clean,ulaw --no-hvb
 
 ``--debug`` prints the ASR words around every PII miss and false redaction (terminal only;
 it is call content, never write it to a file in the repository).
@@ -91,7 +138,8 @@ from typing import Any
 import numpy as np
 
 from _common import machine_line, table, verdict
-from _scripted import ScriptedCall, SynthResult, load_scripts, synthesize
+from _scripted import DEFAULT, TELEPHONE, SynthResult, load_scripts, synthesize
+from _telephone import telephone_call
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_WORKDIR = ROOT / "results" / "insights"  # git-ignored (/bench/results/)
@@ -103,13 +151,51 @@ TARGET_RECALL = 0.98
 RECALL_ENTITIES = ("CREDIT_CARD", "US_SSN", "EMAIL", "PHONE")
 TARGET_DBFS = -60.0
 TARGET_INSIGHT_SHARE = 0.20
+# The telephone mode (issue 16): which scripts, which telephone line, what is measured.
+SETS = {"scripted": DEFAULT, "telephone": TELEPHONE}  # tuned on / held out
+SET_NOTE = {"scripted": "tuned on", "telephone": "held out"}
+NOISE_DBFS = -45.0  # band-limited line noise of the "+noise" variant
+VARIANTS = {  # name -> (G.711 law or None for the clean 16 kHz WAV, line noise dBFS)
+    "clean": (None, None),
+    "ulaw": ("ulaw", None),
+    "alaw": ("alaw", None),
+    "ulaw+noise": ("ulaw", NOISE_DBFS),
+}
+TELEPHONE_VARIANTS = ("ulaw", "alaw", "ulaw+noise")
+VARIANT_NOTE = {
+    "clean": "16 kHz 16-bit PCM, as synthesised",
+    "ulaw": "8 kHz G.711 mu-law, 300-3400 Hz",
+    "alaw": "8 kHz G.711 A-law, 300-3400 Hz",
+    "ulaw+noise": f"8 kHz G.711 mu-law, 300-3400 Hz, line noise {NOISE_DBFS:.0f} dBFS",
+}
+# Competitor names as a deployment would configure them (the trackers file): those the
+# scripts name and two that no script says.
+COMPETITORS = ("Acme Dialer", "Brightline", "Nimbus", "Telvio", "Zentra", "Quillcall")
+FRAME_S = 0.02  # 20 ms RMS frames for the loudest-frame and the collateral scores
+MUTED_DBFS = -60.0  # a frame of the redacted audio this quiet is muted
+SPEECH_DBFS = -45.0  # a frame of the unredacted speech this loud is speech
+TARGET_COLLATERAL = 0.03
+CUT_ENTITIES = ("CREDIT_CARD", "CVV", "US_SSN")  # every one cut, transcript and audio
+REPORT_ENTITIES = (
+    "CREDIT_CARD",
+    "CVV",
+    "CARD_EXPIRY",
+    "US_SSN",
+    "DATE_OF_BIRTH",
+    "EMAIL",
+    "PHONE",
+    "PERSON",
+)
+SECRETS = ("PIN", "PASSWORD")  # reported where labelled
 PLACEHOLDER = re.compile(r"^\[([A-Z_]+)\]$")
 COMPATIBLE = {
     "CREDIT_CARD": {"CREDIT_CARD"},
     "CVV": {"CVV", "CREDIT_CARD"},
     "CARD_EXPIRY": {"CARD_EXPIRY", "CREDIT_CARD", "DATE_OF_BIRTH"},
     "DATE_OF_BIRTH": {"DATE_OF_BIRTH"},
-    "US_SSN": {"US_SSN"},
+    "US_SSN": {"US_SSN", "NATIONAL_ID"},
+    "PIN": {"PIN", "PASSWORD", "CVV"},
+    "PASSWORD": {"PASSWORD", "PIN"},
     "IBAN": {"IBAN"},
     "EMAIL": {"EMAIL"},
     "PHONE": {"PHONE"},
@@ -152,6 +238,26 @@ def fmt_db(value: float) -> str:
     return "-inf" if value == -math.inf else f"{value:.1f}"
 
 
+def frame_levels(samples: np.ndarray, rate: int) -> np.ndarray:
+    """The RMS level (dBFS, -inf for silence) of each 20 ms frame of `samples`; a last
+    partial frame counts as a frame."""
+    step = max(1, round(rate * FRAME_S))
+    if samples.size == 0:
+        return np.zeros(0)
+    padded = np.zeros(-(-samples.size // step) * step)
+    padded[: samples.size] = np.square(samples.astype(np.float64))
+    sums = padded.reshape(-1, step).sum(axis=1)
+    counts = np.full(sums.shape, float(step))
+    counts[-1] = samples.size - step * (sums.size - 1)
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(sums / counts)
+
+
+def loudest_frame(samples: np.ndarray, rate: int) -> float:
+    levels = frame_levels(samples, rate)
+    return float(levels.max()) if levels.size else -math.inf
+
+
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     """(channels, samples) float in [-1, 1] and the rate of a 16-bit PCM WAV."""
     with wave.open(str(path), "rb") as source:
@@ -174,6 +280,26 @@ class CallRun:
     transcribe_seconds: float
     redact_seconds: float
     channel_ok: bool
+    variant: str = "clean"
+    reference: np.ndarray | None = None  # the unredacted speech (telephone: before noise)
+    reference_rate: int = 0
+
+
+def prepare_input(synth: SynthResult, variant: str, workdir: Path) -> tuple[Path, np.ndarray, int]:
+    """The file callvault imports for `variant` and the unredacted speech to compare the
+    redacted audio with: the synthesised WAV itself (clean), or a stereo G.711 WAV of it
+    (agent left, customer right) and its telephone speech before the line noise. The
+    times do not change, so the label spans stay valid."""
+    clean, rate = read_wav(synth.wav)
+    law, noise = VARIANTS[variant]
+    if law is None:
+        return synth.wav, clean, rate
+    folder = workdir / "telephone" / variant
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{synth.call.id}.wav"
+    seed = int(synth.script_sha256[:8], 16)  # the same noise on every run
+    speech = telephone_call(clean, rate, path, law, noise_dbfs=noise, seed=seed)
+    return path, speech.astype(np.float64), 8000
 
 
 @dataclass
@@ -203,6 +329,7 @@ def run_call(
     pipelines: dict[str, Any],
     margin: float | None = None,
     asr_models: dict[str, str] | None = None,
+    wav: Path | None = None,
 ) -> CallRun:
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
@@ -232,7 +359,7 @@ def run_call(
             started_at=call.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         with Vault.open(config) as vault:
-            captured = import_file(synth.wav, options, max_bytes=config.max_input_bytes)
+            captured = import_file(wav or synth.wav, options, max_bytes=config.max_input_bytes)
             call_id = vault.store_call(captured).call_id
         if call.language not in pipelines:
             pipelines[call.language] = pipeline_for(config)
@@ -290,6 +417,7 @@ class PiiScore:
     level: float  # dBFS in the labelled span
     span: tuple[float, float]
     channel: int
+    loudest: float = -math.inf  # dBFS of the loudest 20 ms frame in the labelled span
     muted: float = 0.0  # share of the span's 10 ms frames that are digital silence
     head: float = 0.0  # seconds of the span before its first muted frame (all: none muted)
     tail: float = 0.0  # seconds of the span after its last muted frame
@@ -344,9 +472,11 @@ def score_pii(run: CallRun, debug: bool) -> tuple[list[PiiScore], list[tuple[str
         content = content_words(label.text or "")
         leaked = [w for w in inside if carries(w[2], content)]
         strict = any(holders) and not leaked
-        loose = any(h in COMPATIBLE[label.entity or ""] for h in holders if h)
+        compatible = COMPATIBLE.get(label.entity or "", {label.entity})
+        loose = any(h in compatible for h in holders if h)
         a, b = (round(t * run.rate) for t in timing.span)
         level = dbfs(run.audio[timing.channel, a:b])
+        loudest = loudest_frame(run.audio[timing.channel, a:b], run.rate)
         muted, head, tail = muted_edges(run.audio[timing.channel, a:b], run.rate)
         scores.append(
             PiiScore(
@@ -357,6 +487,7 @@ def score_pii(run: CallRun, debug: bool) -> tuple[list[PiiScore], list[tuple[str
                 level,
                 timing.span,
                 timing.channel,
+                loudest,
                 muted,
                 head,
                 tail,
@@ -393,6 +524,14 @@ class InsightScore:
     total: Counter[str]
     due_ok: int
     due_total: int
+    items: int = 0  # action items callvault found
+    items_matched: int = 0  # ... that match a labelled action
+    sentiment: tuple[float, float] | None = None  # the customer's, first and last third
+
+
+def mood(score: float) -> str:
+    """The sign of a sentiment score, with VADER's thresholds (as callvault labels)."""
+    return "positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral"
 
 
 def score_insights(run: CallRun) -> InsightScore:
@@ -408,6 +547,7 @@ def score_insights(run: CallRun) -> InsightScore:
     found: Counter[str] = Counter()
     total: Counter[str] = Counter()
     due_ok = due_total = 0
+    matched_items: set[int] = set()
     for timing in run.synth.labels:
         label = timing.label
         line = lines[timing.line]
@@ -423,20 +563,23 @@ def score_insights(run: CallRun) -> InsightScore:
         elif label.type == "action":
             total["action"] += 1
             owner = "agent" if label.owner == "agent" else "customer"
-            matched = [
-                item
-                for item in items
+            indices = [
+                i
+                for i, item in enumerate(items)
                 if _owner(item, run) == owner
                 and any(
                     utterances[u]["end"] > lo and utterances[u]["start"] < hi
                     for u in item["utterances"]
                 )
             ]
+            matched = [items[i] for i in indices]
+            matched_items.update(indices)
             found["action"] += bool(matched)
             if timing.due_date is not None:
                 due_total += 1
                 day = timing.due_date.isoformat()
                 due_ok += any(str(item["due"] or "")[:10] == day for item in matched)
+    customer = (insights.get("sentiment") or {}).get("customer")
     return InsightScore(
         disclosure_ok=disclosure is not None and disclosure == expected,
         disclosure_passed=disclosure,
@@ -444,7 +587,41 @@ def score_insights(run: CallRun) -> InsightScore:
         total=total,
         due_ok=due_ok,
         due_total=due_total,
+        items=len(items),
+        items_matched=len(matched_items),
+        sentiment=None if not customer else (float(customer["start"]), float(customer["end"])),
     )
+
+
+def score_collateral(run: CallRun) -> tuple[dict[int, int], dict[int, int]]:
+    """Per channel: the 20 ms frames of labelled non-PII speech (inside a line of the
+    channel, outside every PII label window of it widened by `WIDEN`, the unredacted
+    speech above `SPEECH_DBFS`) and how many of them the redacted audio has muted (below
+    `MUTED_DBFS`)."""
+    speech: dict[int, int] = {}
+    muted: dict[int, int] = {}
+    if run.reference is None:
+        return speech, muted
+    windows: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for timing in run.synth.labels:
+        if timing.label.type == "pii" and timing.span is not None:
+            windows[timing.channel].append((timing.span[0] - WIDEN, timing.span[1] + WIDEN))
+    for channel in range(min(run.reference.shape[0], run.audio.shape[0])):
+        before = frame_levels(run.reference[channel], run.reference_rate)
+        after = frame_levels(run.audio[channel], run.rate)
+        n = min(before.size, after.size)
+        t0 = np.arange(n) * FRAME_S
+        t1 = t0 + FRAME_S
+        spoken = np.zeros(n, dtype=bool)
+        for line in run.synth.lines:
+            if line.channel == channel:
+                spoken |= (t0 >= line.start) & (t1 <= line.end)
+        for lo, hi in windows[channel]:
+            spoken &= ~((t1 > lo) & (t0 < hi))
+        spoken &= before[:n] > SPEECH_DBFS
+        speech[channel] = int(spoken.sum())
+        muted[channel] = int((spoken & (after[:n] < MUTED_DBFS)).sum())
+    return speech, muted
 
 
 def _owner(item: dict[str, Any], run: CallRun) -> str:
@@ -526,97 +703,70 @@ def hvb(detector: Any) -> list[list[str]]:
 # -- report ------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", help="comma-separated call ids (default: all)")
-    parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target is missed")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
-    parser.add_argument("--debug", action="store_true", help="print ASR words around misses")
-    parser.add_argument("--no-hvb", action="store_true", help="skip part 2")
-    parser.add_argument(
-        "--margin", type=float, help="audio redaction margin in seconds (default: the setting's)"
-    )
-    parser.add_argument(
-        "--asr-models",
-        help="speech model per language instead of the defaults, as CALLVAULT_ASR_MODELS "
-        "(en=whisper-base)",
-    )
-    args = parser.parse_args(argv)
+def pct(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "-"
 
-    import logging
 
-    logging.getLogger("callvault").setLevel(logging.WARNING)  # no call content in logs
-    calls: list[ScriptedCall] = load_scripts()
-    if args.calls:
-        wanted = set(args.calls.split(","))
-        unknown = wanted - {c.id for c in calls}
-        if unknown:
-            parser.error(f"unknown call ids: {', '.join(sorted(unknown))}")
-        calls = [c for c in calls if c.id in wanted]
-    workdir: Path = args.workdir
-    cache = workdir / "models"
-    cache.mkdir(parents=True, exist_ok=True)
-    synths = [synthesize(call, workdir / "calls") for call in calls]
-    trackers = workdir / "trackers.toml"
-    names = sorted({t.label.name or "" for s in synths for t in s.labels if t.label.name})
-    trackers.write_text(f"competitors = {json.dumps(names)}\n", encoding="utf-8")
+def f1(found: int, total: int, matched: int, items: int) -> tuple[str, str, str]:
+    """Precision, recall and F1 of action items as text ("-" where undefined)."""
+    precision = matched / items if items else None
+    recall = found / total if total else None
+    score = None
+    if precision is not None and recall is not None:
+        score = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    p, r, f = ("-" if v is None else f"{v:.2f}" for v in (precision, recall, score))
+    return p, r, f
 
-    print("# callvault redaction and insights benchmark\n")
-    print(
-        machine_line(
-            ["faster-whisper", "presidio-analyzer", "spacy"],
-            f"{len(synths)} scripted calls, in-process services.process_call, one vault each",
-        )
-    )
 
-    from callvault.analysis.pii import PiiDetector
-    from callvault.config import load_config
-    from callvault.services.insights import _detector
-
-    t0 = time.perf_counter()
-    config = load_config(env={}, data_dir=workdir / "unused", database_url=None)
-    margin = config.redaction_margin if args.margin is None else args.margin
-    print(f"Audio redaction margin: {margin:.2f} s; label windows widened by {WIDEN} s.\n")
-    _detector(config.redaction_entities).load()
-    presidio_load = time.perf_counter() - t0
-    pipelines: dict[str, Any] = {}
-    t0 = time.perf_counter()
-    from callvault.config import _parse_model_map
-
-    asr_models = _parse_model_map(args.asr_models) if args.asr_models else None
-    if asr_models:
-        print(f"Speech models: {args.asr_models} (defaults for other languages).\n")
-    warm = run_call(synths[0], cache, trackers, pipelines, args.margin, asr_models)
-    warm_wall = time.perf_counter() - t0
-
-    runs: list[CallRun] = []
-    for synth in synths:
-        runs.append(run_call(synth, cache, trackers, pipelines, args.margin, asr_models))
-
+def report_group(
+    runs: list[CallRun], set_name: str, variant: str, debug: bool, summary: list[list[str]]
+) -> list[str]:
+    """Print the tables of one set and variant; the targets it misses."""
+    where = f"set `{set_name}` ({SET_NOTE[set_name]}), variant `{variant}`"
     failed: list[str] = []
+
+    def miss(what: str) -> None:
+        failed.append(f"{what} [{set_name}/{variant}]")
+
+    print(f"## {where}: {VARIANT_NOTE[variant]}\n")
     pii: list[PiiScore] = []
     false: list[tuple[str, str]] = []
     for run in runs:
-        scores, wrong = score_pii(run, args.debug)
+        scores, wrong = score_pii(run, debug)
         pii += scores
         false += wrong
     bad_channels = [r.synth.call.id for r in runs if not r.channel_ok]
     if bad_channels:
-        failed.append("channel mapping")
+        miss("channel mapping")
         print(f"Channel 0 is NOT the agent in: {', '.join(bad_channels)}\n")
 
-    print("## PII in the transcript and the audio\n")
+    print(f"### PII in the transcript and the audio, {where}\n")
     rows = []
-    entities = sorted({s.entity for s in pii})
+    labelled = {s.entity for s in pii}
+    entities = [*REPORT_ENTITIES, *(e for e in SECRETS if e in labelled)]
+    entities += sorted(labelled - set(entities))
+    cut_ok: dict[str, bool] = {}
     for entity in [*entities, "all"]:
         group = [s for s in pii if entity in (s.entity, "all")]
+        falses = sum(1 for _, e in false if e == entity) if entity != "all" else len(false)
+        if not group:
+            rows.append([entity, "0", "-", "-", "-", "-", "-", "-", "-", "-", str(falses)])
+            continue
         strict = sum(s.strict for s in group) / len(group)
         loose = sum(s.loose for s in group) / len(group)
         worst = max(s.level for s in group)
+        loudest = max(s.loudest for s in group)
+        audio_cut = sum(s.loudest <= TARGET_DBFS for s in group)
         target = entity in RECALL_ENTITIES
         ok = strict >= TARGET_RECALL and loose >= TARGET_RECALL
         if target and not ok:
-            failed.append(f"{entity} recall")
+            miss(f"{entity} recall")
+        every = "-"
+        if entity in CUT_ENTITIES:
+            cut_ok[entity] = all(s.strict for s in group) and audio_cut == len(group)
+            every = verdict(cut_ok[entity])
+            if not cut_ok[entity]:
+                miss(f"every {entity} cut")
         rows.append(
             [
                 entity,
@@ -625,19 +775,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"{loose:.2f}",
                 verdict(ok) if target else "-",
                 fmt_db(worst),
-                verdict(worst <= TARGET_DBFS),
-                str(sum(1 for _, e in false if e == entity) if entity != "all" else len(false)),
+                f"{audio_cut}/{len(group)}",
+                fmt_db(loudest),
+                verdict(loudest <= TARGET_DBFS),
+                every,
+                str(falses),
             ]
         )
     table(
         [
             "entity",
             "labels",
-            "recall strict",
-            "recall loose",
+            "transcript recall strict",
+            "transcript recall loose",
             f"recall >= {TARGET_RECALL}",
-            "max dBFS in span",
-            f"audio <= {TARGET_DBFS:.0f}",
+            "max span dBFS",
+            f"audio cut (loudest frame <= {TARGET_DBFS:.0f})",
+            "loudest 20 ms frame, max",
+            f"<= {TARGET_DBFS:.0f}",
+            "every one cut",
             "false redactions",
         ],
         rows,
@@ -647,23 +803,23 @@ def main(argv: list[str] | None = None) -> int:
     cut_levels = [level for run in runs for level in redacted_levels(run)]
     cut_worst = max(cut_levels, default=float("-inf"))
     if cut_worst > TARGET_DBFS:
-        failed.append("audio")
+        miss("audio")
     print(
         f"Audio inside the {len(cut_levels)} spans callvault cut (margin included): "
         f"loudest {fmt_db(cut_worst)} dBFS, target <= {TARGET_DBFS:.0f}: "
         f"{verdict(cut_worst <= TARGET_DBFS)}.\n"
     )
-    loud = [s for s in pii if s.level > TARGET_DBFS]
+    loud = [s for s in pii if s.loudest > TARGET_DBFS]
     if loud:
-        print("Labelled spans left audible (the labels missed above):\n")
+        print("Labelled spans with a frame left audible:\n")
         table(
             [
                 "call",
                 "entity",
                 "span (s)",
                 "channel",
-                "dBFS",
-                "over by (dB)",
+                "span dBFS",
+                "loudest frame dBFS",
                 "muted share",
                 "unmuted head (s)",
                 "unmuted tail (s)",
@@ -675,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{s.span[0]:.2f}-{s.span[1]:.2f}",
                     str(s.channel),
                     fmt_db(s.level),
-                    f"{s.level - TARGET_DBFS:.1f}",
+                    fmt_db(s.loudest),
                     f"{s.muted:.0%}",
                     f"{s.head:.2f}",
                     f"{s.tail:.2f}",
@@ -695,30 +851,91 @@ def main(argv: list[str] | None = None) -> int:
         print("False redactions: " + ", ".join(f"{c} {e} x{n}" for (c, e), n in counts.items()))
         print()
 
-    print("## Insights per call\n")
+    print(f"### Collateral muting, {where}\n")
+    print(
+        f"Labelled non-PII speech: 20 ms frames inside a line of the channel, outside every "
+        f"PII label window widened by {WIDEN} s, the unredacted speech above "
+        f"{SPEECH_DBFS:.0f} dBFS; muted: the redacted frame below {MUTED_DBFS:.0f} dBFS.\n"
+    )
+    speech: Counter[int] = Counter()
+    muted: Counter[int] = Counter()
+    worst_calls: list[tuple[float, str]] = []
+    for run in runs:
+        said, cut = score_collateral(run)
+        speech.update(said)
+        muted.update(cut)
+        total = sum(said.values())
+        if total:
+            worst_calls.append((sum(cut.values()) / total, run.synth.call.id))
+    rows = []
+    for name, channels in (("agent (0)", [0]), ("customer (1)", [1]), ("both", [0, 1])):
+        s_frames = sum(speech[c] for c in channels)
+        m_frames = sum(muted[c] for c in channels)
+        rows.append(
+            [
+                name,
+                f"{s_frames * FRAME_S:.1f}",
+                f"{m_frames * FRAME_S:.2f}",
+                pct(m_frames, s_frames),
+                verdict(m_frames < TARGET_COLLATERAL * s_frames) if s_frames else "-",
+            ]
+        )
+    table(["channel", "speech (s)", "muted (s)", "collateral", f"< {TARGET_COLLATERAL:.0%}"], rows)
+    all_speech, all_muted = sum(speech.values()), sum(muted.values())
+    if all_speech and all_muted >= TARGET_COLLATERAL * all_speech:
+        miss("collateral muting")
+    if worst_calls:
+        share, call_id = max(worst_calls)
+        print(f"Most collateral in one call: {call_id}, {share:.1%}.\n")
+
+    print(f"### Insights per call, {where}\n")
     rows = []
     totals: Counter[str] = Counter()
     founds: Counter[str] = Counter()
-    due_ok = due_total = 0
+    due_ok = due_total = items = items_matched = 0
+    disclosure_ok = 0
+    moods: Counter[str] = Counter()
     for run in runs:
         score = score_insights(run)
+        call = run.synth.call
         totals.update(score.total)
         founds.update(score.found)
         due_ok += score.due_ok
         due_total += score.due_total
+        items += score.items
+        items_matched += score.items_matched
+        disclosure_ok += score.disclosure_ok
         if not score.disclosure_ok:
-            failed.append(f"disclosure {run.synth.call.id}")
+            miss(f"disclosure {call.id}")
+        said = []
+        for edge, label, index in (
+            ("start", call.sentiment_start, 0),
+            ("end", call.sentiment_end, 1),
+        ):
+            if label is None:
+                said.append("-")
+                continue
+            moods[f"{edge} total"] += 1
+            if score.sentiment is None:
+                said.append(f"{label}: none")
+                continue
+            value = score.sentiment[index]
+            right = mood(value) == label
+            moods[edge] += right
+            said.append(f"{label}: {value:+.2f} {'ok' if right else 'WRONG'}")
         rows.append(
             [
-                run.synth.call.id,
-                run.synth.call.disclosure,
+                call.id,
+                call.disclosure,
                 "-" if score.disclosure_passed is None else str(score.disclosure_passed).lower(),
                 verdict(score.disclosure_ok),
                 *(
                     f"{score.found[k]}/{score.total[k]}" if score.total[k] else "-"
                     for k in ("objection", "buying-signal", "competitor", "action")
                 ),
+                f"{score.items_matched}/{score.items}" if score.items else "0",
                 f"{score.due_ok}/{score.due_total}" if score.due_total else "-",
+                *said,
             ]
         )
     rows.append(
@@ -726,12 +943,15 @@ def main(argv: list[str] | None = None) -> int:
             "all",
             "",
             "",
-            "",
+            f"{disclosure_ok}/{len(runs)}",
             *(
                 f"{founds[k]}/{totals[k]}" if totals[k] else "-"
                 for k in ("objection", "buying-signal", "competitor", "action")
             ),
+            f"{items_matched}/{items}" if items else "0",
             f"{due_ok}/{due_total}" if due_total else "-",
+            f"{moods['start']}/{moods['start total']}" if moods["start total"] else "-",
+            f"{moods['end']}/{moods['end total']}" if moods["end total"] else "-",
         ]
     )
     table(
@@ -743,23 +963,44 @@ def main(argv: list[str] | None = None) -> int:
             "objections",
             "buying signals",
             "competitors",
-            "actions",
+            "actions found",
+            "items matching a label",
             "due dates",
+            "customer sentiment, start (label: score)",
+            "customer sentiment, end",
         ],
         rows,
     )
-
-    print("## Timing (seconds)\n")
-    print(
-        f"Model load: presidio + spaCy {presidio_load:.1f} s. Warm-up call ({warm.synth.call.id}, "
-        f"Whisper load included): {warm_wall:.1f} s wall, job {warm.seconds:.1f} s, "
-        f"insight stages {warm.insight_seconds:.2f} s (not in the rows below).\n"
+    precision, recall, f_score = f1(founds["action"], totals["action"], items_matched, items)
+    print(f"### Insight scores, {where}\n")
+    table(
+        ["score", "value"],
+        [
+            ["disclosure detection (correct/total)", f"{disclosure_ok}/{len(runs)}"],
+            [
+                "competitor recall",
+                f"{founds['competitor']}/{totals['competitor']}" if totals["competitor"] else "-",
+            ],
+            [
+                "customer sentiment at the start (sign right/labelled)",
+                f"{moods['start']}/{moods['start total']}" if moods["start total"] else "-",
+            ],
+            [
+                "customer sentiment at the end (sign right/labelled)",
+                f"{moods['end']}/{moods['end total']}" if moods["end total"] else "-",
+            ],
+            ["action items: precision", precision],
+            ["action items: recall", recall],
+            ["action items: F1", f_score],
+        ],
     )
+
+    print(f"### Timing (seconds), {where}\n")
     rows = []
     for run in runs:
         share = run.insight_seconds / max(run.transcribe_seconds, 1e-9)
         if share > TARGET_INSIGHT_SHARE:
-            failed.append(f"timing {run.synth.call.id}")
+            miss(f"timing {run.synth.call.id}")
         rows.append(
             [
                 run.synth.call.id,
@@ -784,6 +1025,187 @@ def main(argv: list[str] | None = None) -> int:
             f"<= {TARGET_INSIGHT_SHARE:.0%}",
         ],
         rows,
+    )
+    summary.append(
+        [
+            set_name,
+            SET_NOTE[set_name],
+            variant,
+            str(len(runs)),
+            *(
+                "-" if e not in cut_ok else verdict(cut_ok[e])
+                for e in CUT_ENTITIES  # every card, CVV, SSN cut in transcript and audio
+            ),
+            pct(all_muted, all_speech),
+            f"{disclosure_ok}/{len(runs)}",
+            f"{founds['competitor']}/{totals['competitor']}" if totals["competitor"] else "-",
+            f"{moods['start']}/{moods['start total']}" if moods["start total"] else "-",
+            f"{moods['end']}/{moods['end total']}" if moods["end total"] else "-",
+            f_score,
+        ]
+    )
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", help="comma-separated call ids (default: all of the set)")
+    parser.add_argument(
+        "--set",
+        choices=("scripted", "telephone", "all"),
+        default="scripted",
+        help="which scripts: the tuned-on scripted calls (default), the held-out "
+        "telephone_calls.toml, or both",
+    )
+    parser.add_argument(
+        "--telephone",
+        action="store_true",
+        help=f"telephone versions of the calls ({', '.join(TELEPHONE_VARIANTS)}) "
+        "instead of the clean 16 kHz WAVs",
+    )
+    parser.add_argument(
+        "--variants",
+        help=f"comma-separated, of {', '.join(VARIANTS)} (default: clean; with "
+        f"--telephone: {','.join(TELEPHONE_VARIANTS)})",
+    )
+    parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target is missed")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--debug", action="store_true", help="print ASR words around misses")
+    parser.add_argument("--no-hvb", action="store_true", help="skip part 2")
+    parser.add_argument(
+        "--margin", type=float, help="audio redaction margin in seconds (default: the setting's)"
+    )
+    parser.add_argument(
+        "--asr-models",
+        help="speech model per language instead of the defaults, as CALLVAULT_ASR_MODELS "
+        "(en=whisper-base)",
+    )
+    args = parser.parse_args(argv)
+    if args.variants:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown or not variants:
+            parser.error(f"unknown variants: {', '.join(unknown)}; use {', '.join(VARIANTS)}")
+    else:
+        variants = list(TELEPHONE_VARIANTS) if args.telephone else ["clean"]
+
+    import logging
+
+    logging.getLogger("callvault").setLevel(logging.WARNING)  # no call content in logs
+    set_names = list(SETS) if args.set == "all" else [args.set]
+    sets = {name: load_scripts(SETS[name]) for name in set_names}
+    if args.calls:
+        wanted = set(args.calls.split(","))
+        unknown = wanted - {c.id for calls in sets.values() for c in calls}
+        if unknown:
+            parser.error(f"unknown call ids: {', '.join(sorted(unknown))}")
+        sets = {name: [c for c in calls if c.id in wanted] for name, calls in sets.items()}
+        sets = {name: calls for name, calls in sets.items() if calls}
+    workdir: Path = args.workdir
+    cache = workdir / "models"
+    cache.mkdir(parents=True, exist_ok=True)
+    synths = {
+        name: [synthesize(call, workdir / "calls") for call in calls]
+        for name, calls in sets.items()
+    }
+    trackers = workdir / "trackers.toml"
+    # the same competitor list whichever set runs: the configured ones and any a script names
+    named = {
+        label.name
+        for path in SETS.values()
+        for call in load_scripts(path)
+        for line in call.lines
+        for label in line.labels
+        if label.name
+    }
+    names = sorted(set(COMPETITORS) | named)
+    trackers.write_text(f"competitors = {json.dumps(names)}\n", encoding="utf-8")
+
+    count = sum(len(s) for s in synths.values())
+    print("# callvault redaction and insights benchmark\n")
+    print(
+        machine_line(
+            ["faster-whisper", "presidio-analyzer", "spacy"],
+            f"{count} scripted calls x {len(variants)} variants "
+            f"({', '.join(variants)}), sets: "
+            + ", ".join(f"{n} ({SET_NOTE[n]})" for n in synths)
+            + "; in-process services.process_call, one vault each",
+        )
+    )
+
+    from callvault.analysis.pii import PiiDetector
+    from callvault.config import load_config
+    from callvault.services.insights import _detector
+
+    t0 = time.perf_counter()
+    config = load_config(env={}, data_dir=workdir / "unused", database_url=None)
+    margin = config.redaction_margin if args.margin is None else args.margin
+    print(f"Audio redaction margin: {margin:.2f} s; label windows widened by {WIDEN} s.\n")
+    _detector(config.redaction_entities).load()
+    presidio_load = time.perf_counter() - t0
+    pipelines: dict[str, Any] = {}
+    from callvault.config import _parse_model_map
+
+    asr_models = _parse_model_map(args.asr_models) if args.asr_models else None
+    if asr_models:
+        print(f"Speech models: {args.asr_models} (defaults for other languages).\n")
+
+    failed: list[str] = []
+    first_set = next(iter(synths))
+    first = synths[first_set][0]
+    t0 = time.perf_counter()
+    warm_wav, _, _ = prepare_input(first, variants[0], workdir)
+    warm = run_call(first, cache, trackers, pipelines, args.margin, asr_models, warm_wav)
+    warm_wall = time.perf_counter() - t0
+
+    summary: list[list[str]] = []
+    for set_name, set_synths in synths.items():
+        for variant in variants:
+            runs: list[CallRun] = []
+            for synth in set_synths:
+                wav, reference, reference_rate = prepare_input(synth, variant, workdir)
+                try:
+                    run = run_call(synth, cache, trackers, pipelines, args.margin, asr_models, wav)
+                except Exception as exc:  # a broken call is reported, the others still run
+                    # the error's type only: a message might quote call content
+                    print(f"Processing {synth.call.id} ({variant}) failed: {type(exc).__name__}\n")
+                    failed.append(f"processing {synth.call.id} [{set_name}/{variant}]")
+                    if args.debug:
+                        import traceback
+
+                        traceback.print_exc(file=sys.stderr)
+                    continue
+                run.variant = variant
+                run.reference = reference
+                run.reference_rate = reference_rate
+                runs.append(run)
+            if runs:
+                failed += report_group(runs, set_name, variant, args.debug, summary)
+
+    print("## Summary\n")
+    table(
+        [
+            "set",
+            "",
+            "variant",
+            "calls",
+            *(f"every {e} cut" for e in CUT_ENTITIES),
+            f"collateral (< {TARGET_COLLATERAL:.0%})",
+            "disclosure",
+            "competitors",
+            "sentiment start",
+            "sentiment end",
+            "action F1",
+        ],
+        summary,
+    )
+
+    print("## Timing of the first call\n")
+    print(
+        f"Model load: presidio + spaCy {presidio_load:.1f} s. Warm-up call ({warm.synth.call.id}, "
+        f"{variants[0]}, Whisper load included): {warm_wall:.1f} s wall, job "
+        f"{warm.seconds:.1f} s, insight stages {warm.insight_seconds:.2f} s (not in the "
+        "timing tables).\n"
     )
 
     if not args.no_hvb and HVB.is_dir():

@@ -184,3 +184,51 @@ def test_a_short_call_is_spoken_placed_and_cached(
     changed = replace(call, speed=150)  # a changed script is spoken again
     with pytest.raises(AssertionError, match="espeak-ng ran again"):
         sc.synthesize(changed, tmp_path / "out")
+
+
+def test_the_held_out_telephone_scripts_cover_what_issue_16_asks(sc: ModuleType) -> None:
+    calls = sc.load_scripts(sc.TELEPHONE)
+    assert 5 <= len(calls) <= 8
+    assert not {c.id for c in calls} & {c.id for c in sc.load_scripts()}
+    assert sorted(c.language for c in calls).count("de") == 2
+    assert all(c.sentiment_start in sc.MOODS and c.sentiment_end in sc.MOODS for c in calls)
+    labels = [lab for c in calls for line in c.lines for lab in line.labels]
+    entities = {lab.entity for lab in labels if lab.type == "pii"}
+    assert entities >= {"CREDIT_CARD", "CVV", "CARD_EXPIRY", "US_SSN", "DATE_OF_BIRTH"}
+    assert entities >= {"EMAIL", "PHONE", "PERSON", "PIN", "PASSWORD"}
+    german = dict(
+        zip(
+            "null eins zwei drei vier fünf sechs sieben acht neun".split(),
+            "0123456789",
+            strict=True,
+        )
+    )
+    cards = [
+        "".join(DIGITS.get(w) or german[w] for w in lab.text.lower().replace(",", " ").split())
+        for lab in labels
+        if lab.entity == "CREDIT_CARD"
+    ]
+    assert len(cards) >= 3 and all(_luhn(card) for card in cards)
+    for call in calls:
+        first = call.lines[0]
+        assert first.speaker == "agent"
+        if call.disclosure == "early":  # the agent's very first sentence
+            (disclosure,) = [lab for lab in first.labels if lab.type == "disclosure"]
+            assert first.text.startswith(disclosure.text)
+    assert any(lab.type == "competitor" for lab in labels)
+    assert all(lab.owner and lab.due for lab in labels if lab.type == "action")
+
+
+def test_moods_are_checked_and_left_out_of_older_scripts_hashes(
+    sc: ModuleType, tmp_path: Path
+) -> None:
+    path = tmp_path / "calls.toml"
+    raw = TOML % ("CREDIT_CARD", "four one one one")
+    path.write_text(
+        raw.replace('disclosure = "none"\n', 'disclosure = "none"\nsentiment_end = "angry"\n')
+    )
+    with pytest.raises(sc.ScriptError, match=r"sentiment_end must be one of"):
+        sc.load_scripts(path)
+    path.write_text(raw, encoding="utf-8")
+    (call,) = sc.load_scripts(path)
+    assert "sentiment_start" not in call.to_json() and call.sentiment_end is None
