@@ -38,11 +38,26 @@ with multiprocessing "spawn", so each peak memory figure is that child's own ``r
    callback) and the time of finding speech alone (gate + VAD for callvault, VAD on the
    mix for bare) are printed.
 
+3. Telephone calls, per channel: the corpus's human speech (English: LJSpeech,
+   LibriSpeech, OSR, JFK; German: Thorsten and Picovoice) placed clip by clip on the left
+   and right channel of a two-party call and turned into what a trunk recorder writes
+   (``bench/_telephone.py``: 8 kHz, 300-3400 Hz band, G.711 mu-law or A-law samples in the
+   WAV, optionally band-limited line noise at -45 dBFS on both channels). callvault:
+   ``TranscriptionPipeline.run`` on the stereo file, the words of each channel. Bare peer:
+   ``WhisperModel.transcribe`` on each channel alone (decoded by callvault's decoder, so
+   both hear the same samples) with the same model and beam, faster-whisper's default VAD
+   and ``condition_on_previous_text=False``. WER per channel against that channel's
+   clips' references. Target: WER ratio callvault / bare <= 1.0 per language (summed over
+   channels and variants). None of these clips was used to tune the pipeline's
+   parameters (its defaults are faster-whisper's own); the hallucination screen's
+   thresholds are Whisper's published ones.
+
 Run it from the repository root (it takes a few minutes on 2 cores)::
 
     .venv/bin/python bench/asr.py
     .venv/bin/python bench/asr.py --no-beam5     # skip the English beam 5 row
     .venv/bin/python bench/asr.py --calls-only   # part 2 only
+    .venv/bin/python bench/asr.py --telephone-only --beam 5   # part 3 only, beam 5
 """
 
 from __future__ import annotations
@@ -62,6 +77,7 @@ import av
 import numpy as np
 
 from _common import in_child, machine_line, rss_mb, table, verdict
+from _telephone import line_noise, read_mono, telephone, write_g711
 
 SR = 16000
 EVAL = Path(os.environ.get("EVAL_DATA", "/work/shared/eval-data")) / "asr"
@@ -197,9 +213,10 @@ def job_corpus(side: str, language: str, beam: int, items: list[Item], cache: st
 
 
 def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
+    from faster_whisper.vad import get_speech_timestamps
+
     from callvault.analysis import AsrParams, Transcriber, Transcript, decode_legs, resolve_model
     from callvault.analysis._asr import vad_options
-    from callvault.analysis._speech import find_speech
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
     from callvault.services import process_call
@@ -242,10 +259,11 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
     transcript = Transcript.from_json(document or b"")
     text = " ".join(u.text for u in transcript.utterances)  # in order of start time
 
-    # Finding speech alone (energy gate + Silero VAD, as the pipeline does it) on each leg.
+    # Finding speech alone (Silero VAD on each leg, as the pipeline does it).
     legs = decode_legs(lambda: open(path, "rb"))
     t0 = time.perf_counter()
-    speech = sum(span.end - span.start for span in find_speech(legs, vad_options(AsrParams())))
+    vad = vad_options(AsrParams())
+    speech = sum(c["end"] - c["start"] for leg in legs for c in get_speech_timestamps(leg, vad))
     vad = time.perf_counter() - t0
     return {
         "seconds": seconds,
@@ -286,6 +304,41 @@ def job_call_bare(path: str, cache: str) -> dict:
         "vad": vad,
         "speech_s": speech / SR,
     }
+
+
+def job_telephone(side: str, path: str, language: str, beam: int, cache: str) -> dict:
+    """One telephone call: the text of each channel, and the recognition time."""
+    from callvault.analysis import (
+        AsrParams,
+        PipelineParams,
+        Transcriber,
+        TranscriptionPipeline,
+        decode_legs,
+        resolve_model,
+    )
+
+    model = resolve_model(language, cache_dir=Path(cache))
+    if side == "callvault":
+        Transcriber(model)  # a warm worker: the model is loaded before timing
+        pipeline = TranscriptionPipeline(
+            PipelineParams(model_cache=Path(cache), asr=AsrParams(beam_size=beam))
+        )
+        t0 = time.perf_counter()
+        transcript = pipeline.run(lambda: open(path, "rb"), language=language)
+        seconds = time.perf_counter() - t0
+        texts = [
+            " ".join(u.text for u in transcript.utterances if u.channel == channel)
+            for channel in (0, 1)
+        ]
+        screened = dict(transcript.screened)
+    else:
+        bare = _bare_model(str(model.path))
+        legs = decode_legs(lambda: open(path, "rb"))
+        t0 = time.perf_counter()
+        texts = [_bare_text(bare, leg, language, beam) for leg in legs]
+        seconds = time.perf_counter() - t0
+        screened = {}
+    return {"texts": texts, "seconds": seconds, "screened": screened}
 
 
 # -- inputs -------------------------------------------------------------------------------
@@ -350,6 +403,95 @@ def build_call(
         channels = channels + level * rng.standard_normal(channels.shape).astype(np.float32)
     write_wav(target, channels)
     return total / SR, " ".join(references)
+
+
+TELEPHONE_VARIANTS = (("mu-law", "ulaw", None), ("A-law", "alaw", None))
+TELEPHONE_NOISY = ("mu-law + line noise -45 dBFS", "ulaw", -45.0)
+
+
+def build_telephone_call(
+    items: list[Item], target: Path, law: str, noise_dbfs: float | None
+) -> tuple[float, list[str]]:
+    """The items turn by turn on the left and right channel of an 8 kHz G.711 stereo
+    call; the reference of each channel."""
+    rate = 8000
+    pieces: list[tuple[int, int, np.ndarray]] = []
+    references: list[list[str]] = [[], []]
+    position = int(0.3 * rate)
+    for turn, item in enumerate(i for i in items if "#" not in i.label):
+        channel = turn % 2
+        clip = telephone(*read_mono(item.path))
+        pieces.append((channel, position, clip))
+        references[channel].append(item.reference)
+        position += clip.shape[0] + int(0.7 * rate)
+    both = np.zeros((2, position + rate), dtype=np.float32)
+    for channel, start, clip in pieces:
+        both[channel, start : start + clip.shape[0]] += clip
+    if noise_dbfs is not None:
+        for channel in (0, 1):
+            both[channel] += line_noise(both.shape[1], noise_dbfs, seed=channel + 1)
+    write_g711(target, both, law)
+    return both.shape[1] / rate, [" ".join(r) for r in references]
+
+
+def per_channel_telephone(items: dict[str, list[Item]], cache: Path, tmp: Path, beam: int) -> None:
+    """Part 3: per-channel WER on telephone versions of the corpus, callvault vs bare."""
+    rows = []
+    totals: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for language in ("en", "de"):
+        for label, law, noise in (*TELEPHONE_VARIANTS, TELEPHONE_NOISY):
+            path = tmp / f"telephone_{language}_{law}_{noise}.wav"
+            seconds, references = build_telephone_call(items[language], path, law, noise)
+            got = {
+                side: in_child(job_telephone, side, str(path), language, beam, str(cache))
+                for side in ("callvault", "bare")
+            }
+            pairs = totals.setdefault(language, {"callvault": [], "bare": []})
+            for side in got:
+                pairs[side] += list(zip(references, got[side]["texts"], strict=True))
+            cells = []
+            for channel in (0, 1):
+                cv = wer([(references[channel], got["callvault"]["texts"][channel])])
+                bare = wer([(references[channel], got["bare"]["texts"][channel])])
+                cells.append(f"{cv:.2%} / {bare:.2%}")
+            screened = got["callvault"]["screened"]
+            rows.append(
+                [
+                    language,
+                    label,
+                    f"{seconds:.0f}",
+                    *cells,
+                    f"{got['callvault']['seconds'] / seconds:.3f} / "
+                    f"{got['bare']['seconds'] / seconds:.3f}",
+                    ", ".join(f"{k} {v}" for k, v in screened.items()) or "none",
+                ]
+            )
+    print(f"## 3. Telephone calls (8 kHz G.711 stereo, human speech), per channel, beam {beam}\n")
+    table(
+        [
+            "lang",
+            "variant",
+            "audio s",
+            "WER ch0 cv / bare",
+            "WER ch1 cv / bare",
+            "RTF cv / bare",
+            "words screened out",
+        ],
+        rows,
+    )
+    summary = []
+    for language, pairs in totals.items():
+        cv, bare = wer(pairs["callvault"]), wer(pairs["bare"])
+        ratio = cv / bare if bare else (0.0 if cv == 0 else float("inf"))
+        summary.append(
+            [
+                language,
+                f"{cv:.2%}",
+                f"{bare:.2%}",
+                f"{ratio:.2f} ({verdict(ratio <= TARGET_RATIO)})",
+            ]
+        )
+    table(["lang", "WER callvault", "WER bare per channel", "ratio <= 1.0"], summary)
 
 
 def audio_seconds(items: list[Item]) -> float:
@@ -437,6 +579,12 @@ def main() -> None:
     parser.add_argument(
         "--calls-only", action="store_true", help="only part 2, the whole pipeline on calls"
     )
+    parser.add_argument(
+        "--telephone-only", action="store_true", help="only part 3, telephone calls per channel"
+    )
+    parser.add_argument(
+        "--beam", type=int, default=1, help="beam of part 3 (default 1, callvault's default)"
+    )
     args = parser.parse_args()
 
     from callvault.analysis import resolve_model
@@ -456,6 +604,9 @@ def main() -> None:
         models = {lang: resolve_model(lang, cache_dir=cache) for lang in ("en", "de")}
         items = {lang: load_items(lang, tmp) for lang in ("en", "de")}
 
+        if args.telephone_only:
+            per_channel_telephone(items, cache, tmp, args.beam)
+            return
         if not args.calls_only:
             per_language(items, models, cache, tmp, beam5=not args.no_beam5)
 
@@ -535,6 +686,8 @@ def main() -> None:
             ],
             details,
         )
+        if not args.calls_only:
+            per_channel_telephone(items, cache, tmp, args.beam)
 
 
 if __name__ == "__main__":

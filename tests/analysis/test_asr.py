@@ -110,12 +110,3 @@ def test_word_error_rate() -> None:
     assert word_error_rate("Hello, World!", "hello world") == 0.0
     assert word_error_rate("EXPERIENCE PROVES THIS", "Experience proves this.") == 0.0
     assert word_error_rate("a b c d", "a x c") == 0.5
-
-
-def test_a_decoding_loop_is_told_from_a_number_read_aloud() -> None:
-    from callvault.analysis._asr import is_looping
-
-    assert is_looping("The number is 4 " + "-1 " * 40)
-    assert is_looping("thank you " * 12)
-    assert not is_looping("The number is 4556 7375 8689 9855, and it expires in May 2027.")
-    assert not is_looping("-1 -1 -1 -1")  # too short to tell

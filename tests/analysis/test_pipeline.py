@@ -171,3 +171,76 @@ def test_diarization_on_needs_the_extra(model_cache: Path, monkeypatch: pytest.M
     assert module.diarize_mono("on") is True  # and Diarizer() then names the extra
     with pytest.raises(ConfigError, match="diarization must be auto, on or off"):
         module.diarize_mono("maybe")
+
+
+def _g711_stereo(left: np.ndarray, right: np.ndarray, codec: str = "pcm_mulaw") -> bytes:
+    """Two 8 kHz float32 channels as a stereo WAV of G.711 samples, as a trunk recorder
+    writes them."""
+    import av
+
+    n = max(left.shape[0], right.shape[0])
+    both = np.zeros((2, n), np.float32)
+    both[0, : left.shape[0]], both[1, : right.shape[0]] = left, right
+    pcm = (np.clip(both, -1, 1) * 32767).round().astype(np.int16)
+    out = io.BytesIO()
+    with av.open(out, "w", format="wav") as container:
+        stream = container.add_stream(codec, rate=8000, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(pcm.T).reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return out.getvalue()
+
+
+def test_a_telephone_call_keeps_each_partys_words_on_their_leg(
+    pipeline: TranscriptionPipeline,
+    model_cache: Path,
+    eval_data: Path,
+    references: dict[str, str],
+) -> None:
+    """An 8 kHz mu-law call, the agent on the left from the first moment and the customer
+    on the right once the agent is done: the agent's first words are kept, no word lands
+    on the other leg, and each leg reads as well as bare faster-whisper reads it alone
+    (same model, beam and VAD)."""
+    from faster_whisper import WhisperModel
+
+    from callvault.analysis import decode_legs, resolve_model
+
+    def at_8k(name: str) -> np.ndarray:
+        path = eval_data / "asr" / "en" / name
+        return decode_legs(lambda: path.open("rb"), sample_rate=8000)[0]
+
+    agent, customer = at_8k("jfk.flac"), at_8k("ljspeech/LJ001-0002.wav")
+    gap = np.zeros(8000, np.float32)
+    left = np.concatenate([agent, gap, np.zeros_like(customer)])
+    right = np.concatenate([np.zeros_like(agent), gap, customer])
+    data = _g711_stereo(left, right)
+    transcript = pipeline.run(
+        lambda: io.BytesIO(data), channels_to_speakers={0: "agent", 1: "customer"}, language="en"
+    )
+    agent_end = agent.shape[0] / 8000
+    for u in transcript.utterances:
+        if u.channel == 0:
+            assert u.end <= agent_end + 0.5, u
+        else:
+            assert u.start >= agent_end, u
+    said = {c: " ".join(u.text for u in transcript.utterances if u.channel == c) for c in (0, 1)}
+    assert said[0].lower().startswith("and so my fellow")
+
+    model = resolve_model("en", cache_dir=model_cache)
+    bare = WhisperModel(str(model.path), device="cpu", compute_type="int8", local_files_only=True)
+    legs = decode_legs(lambda: io.BytesIO(data))
+    for channel, name in ((0, "en/jfk.flac"), (1, "en/ljspeech/LJ001-0002.wav")):
+        segments, _ = bare.transcribe(
+            legs[channel],
+            language="en",
+            beam_size=1,
+            word_timestamps=True,
+            vad_filter=True,
+            condition_on_previous_text=False,
+        )
+        alone = " ".join(s.text.strip() for s in segments)
+        reference = references[name]
+        assert word_error_rate(reference, said[channel]) <= word_error_rate(reference, alone)

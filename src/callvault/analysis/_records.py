@@ -7,7 +7,7 @@ with Python's shortest round-trip repr, so a stored transcript reads back equal.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callvault.errors import IntegrityError
@@ -52,7 +52,8 @@ class Transcript:
     """The transcript of one recording.
 
     `status` is "no_speech" when nothing was recognised (then `utterances` is empty);
-    `diarized` says whether utterances are attributed to distinct speakers.
+    `diarized` says whether utterances are attributed to distinct speakers; `screened`
+    counts the words the hallucination screen removed, by rule (empty when none).
     """
 
     status: TranscriptStatus
@@ -61,10 +62,11 @@ class Transcript:
     model_version: str
     utterances: tuple[Utterance, ...]
     diarized: bool
+    screened: dict[str, int] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> str:
         """Compact JSON; each word is written as `[start, end, text, confidence]`."""
-        data = {
+        data: dict[str, Any] = {
             "format": TRANSCRIPT_FORMAT,
             "status": self.status,
             "language": self.language,
@@ -84,6 +86,8 @@ class Transcript:
                 for u in self.utterances
             ],
         }
+        if self.screened:
+            data["screened"] = dict(self.screened)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -160,4 +164,14 @@ def _transcript_from_dict(raw: Any) -> Transcript:
         model_version=_text(raw["model_version"], "model_version"),
         utterances=tuple(utterances),
         diarized=diarized,
+        screened=_screened(raw.get("screened", {})),
     )
+
+
+def _screened(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool)
+        for k, n in value.items()
+    ):
+        raise ValueError("screened must be an object of counts")
+    return dict(value)

