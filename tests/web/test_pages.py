@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
-from _scripted_asr import CARD_CALL, ScriptedPipeline
+from _scripted_asr import CARD_CALL, ScriptedPipeline, said
 from _stored import PASSWORD, PEOPLE, add_people, agent_call
 from callvault.api import create_app
 from callvault.config import Config
@@ -55,11 +55,16 @@ def _field(html: str, name: str) -> str:
     return found.group(1)
 
 
+# The customer's answer to the card question is cut whole (fail closed), so the customer
+# says something after it for the sentiment filter to find.
+THANKED_CALL = (*CARD_CALL, said("customer", 1, 7.8, "great thank you"))
+
+
 @pytest.fixture
 def site(config: Config, vault: Vault) -> Iterator[Site]:
     add_people(vault)
     calls = {agent: agent_call(vault, agent, seed) for seed, agent in enumerate(["alice", "carol"])}
-    process_call(config, calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
+    process_call(config, calls["alice"], pipeline=ScriptedPipeline(THANKED_CALL))
     with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
         yield Site(client, vault, calls)
 

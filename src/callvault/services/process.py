@@ -265,6 +265,7 @@ def transcript_json(document: bytes) -> dict[str, Any]:
         "language": transcript.language,
         "model": {"name": transcript.model_name, "version": transcript.model_version},
         "diarized": transcript.diarized,
+        "screened": dict(transcript.screened),
         "utterances": [
             {
                 "speaker": u.speaker,
