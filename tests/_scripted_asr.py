@@ -41,11 +41,13 @@ EMAIL_CALL = (
 
 class ScriptedPipeline(TranscriptionPipeline):
     """A stand-in for speech recognition returning `utterances` (it reads the audio as
-    the real one does, so the read is audited)."""
+    the real one does, so the read is audited); `labels` is what processing named each
+    channel's speaker."""
 
     def __init__(self, utterances: tuple[Utterance, ...]) -> None:
         super().__init__(PipelineParams(model_cache=Path("/nonexistent")))
         self.utterances = utterances
+        self.labels: dict[int, str] | None = None
 
     def run(  # type: ignore[override]
         self,
@@ -56,6 +58,7 @@ class ScriptedPipeline(TranscriptionPipeline):
         hook: Callable[[str, float], None] | None = None,
     ) -> Transcript:
         assert open_source().read(4) == b"RIFF"
+        self.labels = dict(channels_to_speakers or {})
         return Transcript("done", "en", "scripted", "1", self.utterances, True)
 
 

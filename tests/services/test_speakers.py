@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from _audio import tone, wav_bytes
 from _scripted_asr import AGENT_NUMBER, CUSTOMER_NUMBER, RATE, ScriptedPipeline, said
-from callvault.analysis import Transcript, Utterance
 from callvault.capture import FileImportOptions
 from callvault.config import Config
 from callvault.services import ingest_files, process_call
@@ -61,25 +58,6 @@ def test_mono_leg_maps_to_nobody() -> None:
 # -- through ingest and processing (issue 16: --channels), on SQLite and PostgreSQL -------
 
 
-class _Recorded(ScriptedPipeline):
-    """Remembers the labels processing hands to speech recognition for each channel."""
-
-    def __init__(self, utterances: tuple[Utterance, ...]) -> None:
-        super().__init__(utterances)
-        self.labels: dict[int, str] | None = None
-
-    def run(  # type: ignore[override]
-        self,
-        open_source: Callable[[], BinaryIO],
-        *,
-        channels_to_speakers: Mapping[int, str] | None = None,
-        language: str | None = None,
-        hook: Callable[[str, float], None] | None = None,
-    ) -> Transcript:
-        self.labels = dict(channels_to_speakers or {})
-        return super().run(open_source, channels_to_speakers=channels_to_speakers)
-
-
 def ingest_inbound(config: Config, tmp_path: Path, channels: str | None) -> str:
     path = tmp_path / "inbound.wav"
     path.write_bytes(wav_bytes(tone(4.0, RATE, 2, seed=16), RATE))
@@ -104,7 +82,7 @@ def test_inbound_call_with_the_agent_on_channel_0(config: Config, tmp_path: Path
         0: Speaker("alice", "agent"),
         1: Speaker("customer", "customer"),
     }
-    pipeline = _Recorded(
+    pipeline = ScriptedPipeline(
         (said("alice", 0, 0.2, "thank you for calling"), said("customer", 1, 2.0, "hello"))
     )
     process_call(config, call_id, pipeline=pipeline)
