@@ -7,7 +7,8 @@ expected customer sentiment trend where it is clear, optionally the customer's m
 start and at the end (``sentiment_start`` / ``sentiment_end``: "positive", "negative" or
 "neutral"), and the lines, each with its labels (PII, objections, buying signals,
 competitor mentions, action items, the disclosure). The held-out calls of the telephone
-benchmark are in ``bench/data/telephone_calls.toml`` (`TELEPHONE`), same format.
+benchmark are in ``bench/data/telephone_calls.toml`` (`TELEPHONE`), a second held-out
+set in ``bench/data/holdout_calls.toml`` (`HOLDOUT`), same format.
 
 `synthesize` speaks every line with ``espeak-ng`` (one subprocess per line, the text passed
 as an argument, never through a shell), resamples it to the target rate with PyAV (libswresample),
@@ -68,6 +69,7 @@ import numpy as np
 
 DEFAULT = Path(__file__).resolve().parent / "data" / "scripted_calls.toml"
 TELEPHONE = Path(__file__).resolve().parent / "data" / "telephone_calls.toml"  # held out
+HOLDOUT = Path(__file__).resolve().parent / "data" / "holdout_calls.toml"  # held out too
 GENERATOR_VERSION = "1"  # bump when placement, trimming or span estimation changes
 
 SPEAKERS = {"agent": 0, "customer": 1}  # speaker -> channel

@@ -66,7 +66,9 @@ calls of ``bench/data/telephone_calls.toml`` (written for this benchmark, not tu
 card with expiry and security code, SSN read digit by digit, date of birth, PIN and
 password asked for, e-mail, phone, names, the disclosure as the agent's first sentence,
 a competitor, the customer's mood at the start and at the end, action items; two calls in
-German), ``--set all`` both. Every table names its set (tuned on / held out) and variant.
+German), ``--set holdout`` a second held-out set written the same way
+(``bench/data/holdout_calls.toml``: six calls, two in German), ``--set all`` all three.
+Every table names its set (tuned on / held out) and variant.
 The competitor names in the trackers file are `COMPETITORS` plus any a script names.
 
 Scores added for it (all variants, clean included):
@@ -138,7 +140,7 @@ from typing import Any
 import numpy as np
 
 from _common import machine_line, table, verdict
-from _scripted import DEFAULT, TELEPHONE, SynthResult, load_scripts, synthesize
+from _scripted import DEFAULT, HOLDOUT, TELEPHONE, SynthResult, load_scripts, synthesize
 from _telephone import telephone_call
 
 ROOT = Path(__file__).resolve().parent
@@ -152,8 +154,8 @@ RECALL_ENTITIES = ("CREDIT_CARD", "US_SSN", "EMAIL", "PHONE")
 TARGET_DBFS = -60.0
 TARGET_INSIGHT_SHARE = 0.20
 # The telephone mode (issue 16): which scripts, which telephone line, what is measured.
-SETS = {"scripted": DEFAULT, "telephone": TELEPHONE}  # tuned on / held out
-SET_NOTE = {"scripted": "tuned on", "telephone": "held out"}
+SETS = {"scripted": DEFAULT, "telephone": TELEPHONE, "holdout": HOLDOUT}  # tuned on / held out
+SET_NOTE = {"scripted": "tuned on", "telephone": "held out", "holdout": "held out"}
 NOISE_DBFS = -45.0  # band-limited line noise of the "+noise" variant
 VARIANTS = {  # name -> (G.711 law or None for the clean 16 kHz WAV, line noise dBFS)
     "clean": (None, None),
@@ -1052,10 +1054,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", help="comma-separated call ids (default: all of the set)")
     parser.add_argument(
         "--set",
-        choices=("scripted", "telephone", "all"),
+        choices=("scripted", "telephone", "holdout", "all"),
         default="scripted",
         help="which scripts: the tuned-on scripted calls (default), the held-out "
-        "telephone_calls.toml, or both",
+        "telephone_calls.toml, the second held-out holdout_calls.toml, or all three",
     )
     parser.add_argument(
         "--telephone",
