@@ -110,3 +110,16 @@ def test_word_error_rate() -> None:
     assert word_error_rate("Hello, World!", "hello world") == 0.0
     assert word_error_rate("EXPERIENCE PROVES THIS", "Experience proves this.") == 0.0
     assert word_error_rate("a b c d", "a x c") == 0.5
+
+
+def test_speech_with_no_word_near_it_is_a_gap_to_decode_again() -> None:
+    from callvault.analysis._asr import uncovered
+
+    speech = [(1.0, 9.0), (12.0, 13.0), (20.0, 30.0)]
+    words = [(1.2, 1.5), (1.6, 2.0), (8.0, 8.5), (20.5, 21.0)]
+    # 2.5-7.5 in the first stretch (words reach 0.5 s), the short stretch is too short
+    # to count, and the third is covered up to 21.5.
+    assert uncovered(speech, words) == [(2.5, 7.5), (21.5, 30.0)]
+    assert uncovered(speech, []) == [(1.0, 9.0), (20.0, 30.0)]
+    assert uncovered([], words) == []
+    assert uncovered([(0.0, 2.0)], [(0.4, 0.5), (1.2, 1.3)]) == []

@@ -34,6 +34,7 @@ from callvault.analysis.pii import (
     placeholder,
     redact_transcript,
 )
+from callvault.analysis.pii._asked import asked_kinds
 
 STEP = 0.5  # seconds per word
 
@@ -860,3 +861,26 @@ def test_a_follow_up_before_the_answer_moves_the_window(detector: PiiDetector) -
         (PIN, 2, 0, 5, ASKED_FOR),
         (PIN, 2, 2, 5, RECOGNISED),  # the digits after "PIN", wherever it was said
     ]
+
+
+def test_an_answer_begun_before_the_request_ends_is_cut(detector: PiiDetector) -> None:
+    # Heard on an 8 kHz call: the customer reads the code while the agent still speaks.
+    ask = utt("And the security code,", "agent", 44.2, 0)  # ends at 46.1 s
+    answer = utt("is 4 to 9.", "customer", 45.0, 1)
+    assert (CVV, 1, 0, 3, ASKED_FOR) in cut(detector, ask, answer)
+    # A word said early in a long request is not part of the answer.
+    long_ask = utt("And the security code, the three digits on the back, please", "agent", 44.2, 0)
+    okay = utt("okay", "customer", 44.5, 1)
+    assert not [f for f in cut(detector, long_ask, okay) if f[1] == 1]
+
+
+def test_a_request_split_at_a_hyphen_by_the_recogniser_is_recognised(
+    detector: PiiDetector,
+) -> None:
+    ask = utt("And the ex-pirimate, please.", "agent", 0.0, 0)
+    answer = utt("oh nine twenty nine", "customer", 2.0, 1)
+    assert [f for f in cut(detector, ask, answer) if f[4] == ASKED_FOR] == [
+        (CARD_EXPIRY, 1, 0, 3, ASKED_FOR)
+    ]
+    # Hyphenated words the patterns spell with a hyphen still match as written.
+    assert asked_kinds("What's your e-mail?") == [EMAIL]

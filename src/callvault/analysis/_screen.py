@@ -38,7 +38,7 @@ from callvault.analysis._records import Word
 
 __all__ = ["RULES", "ScreenStats", "ScreenedSegment", "is_looping", "screen_segment"]
 
-RULES = ("loop", "unsure", "script", "letters", "repeat")
+RULES = ("loop", "unsure", "script", "letters", "repeat", "redecoded")
 
 # Whisper's own test for a decoding stuck in a loop: text that compresses too well.
 LOOP_RATIO = 2.4
@@ -114,7 +114,8 @@ class ScreenedSegment:
 
 
 class ScreenStats(Counter[str]):
-    """How many words each rule removed (a dropped segment counts its words)."""
+    """How many words each rule removed (a dropped segment counts its words); the
+    recogniser adds `redecoded`, the words it recovered from skipped speech."""
 
     def to_json(self) -> dict[str, int]:
         return {rule: self[rule] for rule in RULES if self[rule]}

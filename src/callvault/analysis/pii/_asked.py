@@ -176,13 +176,21 @@ _QUESTION = re.compile(
 # ... or a short prompt that ends with the kind: "and your date of birth.", "Ihre PIN."
 _PROMPT = re.compile(r"^(and|und|also|then|dann|now|jetzt|next|your|ihre|ihr|deine)\b")
 _PROMPT_WORDS = 8
+_HYPHEN = re.compile(r"(?<=[^\W\d])-(?=[^\W\d])")
+# The other party often starts answering before the request is over (the recogniser
+# puts "is 4 2 9" at 46.8 s and the request's end at 47.6 s): the answer window opens
+# this many seconds before the request ends.
+OVERLAP_SECONDS = 1.5
 _ORDER = {entity: i for i, entity in enumerate(ENTITIES)}
 
 
 def asked_kinds(text: str) -> list[str]:
     """The kinds of personal data `text` asks for, payment and identity data first."""
     lowered = " ".join(text.lower().split())
-    kinds = [kind for kind, pattern in _ASKS if pattern.search(lowered)]
+    # The recogniser splits words it is unsure of at a hyphen ("ex-pirimate" for "expiry
+    # date"): they are matched joined up as well.
+    joined = _HYPHEN.sub("", lowered)
+    kinds = [kind for kind, pattern in _ASKS if pattern.search(lowered) or pattern.search(joined)]
     if not kinds:
         return []
     if not _QUESTION.search(lowered) and not _prompt(lowered):
@@ -230,8 +238,8 @@ def _window_findings(
     (at most `window_s` seconds), as `kind`; a run of them that findings of `kind` cover
     word for word is left to those findings."""
     asker = utterances[q].speaker
-    opens = utterances[q].end
-    closes = opens + window_s
+    opens = max(utterances[q].start, utterances[q].end - OVERLAP_SECONDS)
+    closes = utterances[q].end + window_s
     answers: list[int] = []
     for a in range(q + 1, len(utterances)):
         other = utterances[a]
