@@ -137,6 +137,15 @@ def test_rectify_utterance_replaces_text_words_and_index(vault: Vault, call_id: 
     assert hits(vault, "alice") == [(call_id, 0)]
 
 
+def test_a_card_number_typed_into_a_correction_is_not_kept(vault: Vault, call_id: str) -> None:
+    typed = "my card is 4111 1111 1111 1111 and the security code is 123"
+    record = rectify_utterance(vault, call_id, 1, typed, reason="ticket 8", actor="dpo")
+    assert not any(ch.isdigit() for ch in record.new) and "[CREDIT_CARD]" in record.new
+    shown = call_document(vault, call_id, purpose=None)["transcript"]
+    assert shown["utterances"][1]["text"] == record.new
+    assert hits(vault, "4111") == [] and hits(vault, "123") == []
+
+
 def test_history_has_old_new_who_why_and_the_audit_no_text(vault: Vault, call_id: str) -> None:
     first = rectify_utterance(vault, call_id, 1, "my number is right", reason="ticket 7")
     second = rectify_utterance(vault, call_id, 1, "my number is fine", reason="ticket 8")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from callvault.analysis import Transcript
+from callvault.analysis import Transcript, Utterance
 from callvault.analysis.insights import (
     CallFacts,
     CallInsights,
@@ -305,6 +305,17 @@ def _detector(entities: tuple[str, ...]) -> PiiDetector:
     if detector is None:
         detector = _DETECTORS[entities] = PiiDetector(PiiParams(entities=entities))
     return detector
+
+
+def redact_text(config: Config, text: str, language: str | None) -> str:
+    """`text` typed by a person (a rectified utterance) with its personal data replaced by
+    placeholders, as a transcript's would be: what is never kept from speech (a card
+    number, a CVV) is not kept from a keyboard either."""
+    words = text.split()
+    utterance = Utterance("speaker", None, 0.0, 0.4 * len(words), text, 1.0, ())
+    probe = Transcript("done", language, "typed", "1", (utterance,), False)
+    detector = _detector(config.redaction_entities)
+    return redact_transcript(probe, (), detector=detector).utterances[0].text
 
 
 def analyse(

@@ -76,6 +76,7 @@ def rectify_utterance(
     """Replace an utterance's text; the transcript, the history and the search index
     rows of the recording change in one transaction."""
     from callvault.analysis import Transcript
+    from callvault.services.insights import redact_text
     from callvault.services.process import _index_rows
 
     # Refused before anything is read when the call is restricted or the input is bad;
@@ -84,6 +85,7 @@ def rectify_utterance(
     if not text.split():
         raise InputError("the new text is empty; give the utterance's corrected words")
     record = vault.get_call(call_id, actor=actor, purpose=_PURPOSE)
+    text = redact_text(vault.config, text, record.language)
     speakers = speakers_by_channel(record)
     index = SearchIndex(vault.engine)
 
