@@ -84,6 +84,9 @@ Scores added for it (all variants, clean included):
   speech is above -45 dBFS (for the telephone variants: the telephone speech before the
   line noise, so noise alone never counts as speech); muted = the redacted frame is below
   -60 dBFS. A span cut with its margin, or a whole answer cut around the number, shows here.
+  Printed as well: the same share for the speech outside the answers callvault cut
+  because they were asked for (``reason: asked-for``, widened by the audio margin), which
+  issue 16 has cut whole by design; that is the speech that must stay audible.
 - Customer sentiment: the sign (>= 0.05 positive, <= -0.05 negative, else neutral, as
   callvault labels) of ``insights.sentiment.customer.start`` / ``.end`` (callvault's
   mean over the first and last third of the customer's utterances) against the script's
@@ -595,15 +598,35 @@ def score_insights(run: CallRun) -> InsightScore:
     )
 
 
-def score_collateral(run: CallRun) -> tuple[dict[int, int], dict[int, int]]:
+def asked_windows(run: CallRun) -> dict[int, list[tuple[float, float]]]:
+    """Per channel, the answers callvault cut because they were asked for (`reason:
+    asked-for`), widened by the audio margin it cut with."""
+    redactions = run.document.get("redactions") or {}
+    margin = float((redactions.get("audio") or {}).get("margin_s") or 0.0)
+    windows: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for item in redactions.get("transcript") or []:
+        if item.get("reason") == "asked-for" and item.get("channel") is not None:
+            windows[int(item["channel"])].append(
+                (float(item["start"]) - margin, float(item["end"]) + margin)
+            )
+    return windows
+
+
+def score_collateral(
+    run: CallRun,
+) -> tuple[dict[int, int], dict[int, int], dict[int, int], dict[int, int]]:
     """Per channel: the 20 ms frames of labelled non-PII speech (inside a line of the
     channel, outside every PII label window of it widened by `WIDEN`, the unredacted
     speech above `SPEECH_DBFS`) and how many of them the redacted audio has muted (below
-    `MUTED_DBFS`)."""
+    `MUTED_DBFS`); then the same two counts for the speech outside the answers cut
+    because they were asked for (which are cut whole by design, issue 16)."""
     speech: dict[int, int] = {}
     muted: dict[int, int] = {}
+    speech_out: dict[int, int] = {}
+    muted_out: dict[int, int] = {}
     if run.reference is None:
-        return speech, muted
+        return speech, muted, speech_out, muted_out
+    asked = asked_windows(run)
     windows: dict[int, list[tuple[float, float]]] = defaultdict(list)
     for timing in run.synth.labels:
         if timing.label.type == "pii" and timing.span is not None:
@@ -623,7 +646,12 @@ def score_collateral(run: CallRun) -> tuple[dict[int, int], dict[int, int]]:
         spoken &= before[:n] > SPEECH_DBFS
         speech[channel] = int(spoken.sum())
         muted[channel] = int((spoken & (after[:n] < MUTED_DBFS)).sum())
-    return speech, muted
+        outside = spoken.copy()
+        for lo, hi in asked[channel]:
+            outside &= ~((t1 > lo) & (t0 < hi))
+        speech_out[channel] = int(outside.sum())
+        muted_out[channel] = int((outside & (after[:n] < MUTED_DBFS)).sum())
+    return speech, muted, speech_out, muted_out
 
 
 def _owner(item: dict[str, Any], run: CallRun) -> str:
@@ -861,11 +889,15 @@ def report_group(
     )
     speech: Counter[int] = Counter()
     muted: Counter[int] = Counter()
+    speech_out: Counter[int] = Counter()
+    muted_out: Counter[int] = Counter()
     worst_calls: list[tuple[float, str]] = []
     for run in runs:
-        said, cut = score_collateral(run)
+        said, cut, said_out, cut_out = score_collateral(run)
         speech.update(said)
         muted.update(cut)
+        speech_out.update(said_out)
+        muted_out.update(cut_out)
         total = sum(said.values())
         if total:
             worst_calls.append((sum(cut.values()) / total, run.synth.call.id))
@@ -873,6 +905,8 @@ def report_group(
     for name, channels in (("agent (0)", [0]), ("customer (1)", [1]), ("both", [0, 1])):
         s_frames = sum(speech[c] for c in channels)
         m_frames = sum(muted[c] for c in channels)
+        o_frames = sum(speech_out[c] for c in channels)
+        mo_frames = sum(muted_out[c] for c in channels)
         rows.append(
             [
                 name,
@@ -880,9 +914,22 @@ def report_group(
                 f"{m_frames * FRAME_S:.2f}",
                 pct(m_frames, s_frames),
                 verdict(m_frames < TARGET_COLLATERAL * s_frames) if s_frames else "-",
+                f"{o_frames * FRAME_S:.1f}",
+                pct(mo_frames, o_frames),
             ]
         )
-    table(["channel", "speech (s)", "muted (s)", "collateral", f"< {TARGET_COLLATERAL:.0%}"], rows)
+    table(
+        [
+            "channel",
+            "speech (s)",
+            "muted (s)",
+            "collateral",
+            f"< {TARGET_COLLATERAL:.0%}",
+            "speech outside asked-for answers (s)",
+            "collateral there",
+        ],
+        rows,
+    )
     all_speech, all_muted = sum(speech.values()), sum(muted.values())
     if all_speech and all_muted >= TARGET_COLLATERAL * all_speech:
         miss("collateral muting")
@@ -1038,7 +1085,8 @@ def report_group(
                 "-" if e not in cut_ok else verdict(cut_ok[e])
                 for e in CUT_ENTITIES  # every card, CVV, SSN cut in transcript and audio
             ),
-            pct(all_muted, all_speech),
+            f"{pct(all_muted, all_speech)} "
+            f"({pct(sum(muted_out.values()), sum(speech_out.values()))} outside asked-for)",
             f"{disclosure_ok}/{len(runs)}",
             f"{founds['competitor']}/{totals['competitor']}" if totals["competitor"] else "-",
             f"{moods['start']}/{moods['start total']}" if moods["start total"] else "-",

@@ -884,3 +884,18 @@ def test_a_request_split_at_a_hyphen_by_the_recogniser_is_recognised(
     ]
     # Hyphenated words the patterns spell with a hyphen still match as written.
     assert asked_kinds("What's your e-mail?") == [EMAIL]
+
+
+def test_payment_data_named_and_then_read_out_counts_as_asked(detector: PiiDetector) -> None:
+    # No question word, no question mark, too long for a prompt: heard on an 8 kHz call.
+    named = utt("And the security code, the free ticket on the Mac,", "agent", 44.2, 0)
+    answer = utt("is 4 to 9.", "customer", 49.0, 1)
+    assert [f for f in cut(detector, named, answer) if f[4] == ASKED_FOR] == [
+        (CVV, 1, 0, 3, ASKED_FOR)
+    ]
+    # Named, but the answer reads out nothing: not a request.
+    words = utt("okay that is fine with me", "customer", 49.0, 1)
+    assert [f for f in cut(detector, named, words) if f[4] == ASKED_FOR] == []
+    # A kind that is not payment or identity data needs a real request.
+    mail = utt("And the e-mail address on the account is the old one,", "agent", 0.0, 0)
+    assert cut(detector, mail, utt("one two three", "customer", 6.0, 1)) == []

@@ -52,7 +52,7 @@ from callvault.analysis.pii._records import (
     US_SSN,
     PiiFinding,
 )
-from callvault.analysis.pii._spoken import normalise, numeric_weight
+from callvault.analysis.pii._spoken import misheard_digit, normalise, numeric_weight
 
 __all__ = [
     "ASKED_CONFIDENCE",
@@ -181,6 +181,10 @@ _HYPHEN = re.compile(r"(?<=[^\W\d])-(?=[^\W\d])")
 # puts "is 4 2 9" at 46.8 s and the request's end at 47.6 s): the answer window opens
 # this many seconds before the request ends.
 OVERLAP_SECONDS = 1.5
+# Digits the other party reads out after payment or identity data is named, for that
+# mention to count as a request (a CVV has three).
+_READ_OUT_DIGITS = 3
+_SOUNDS_LIKE_ZERO = frozenset({"oh", "o"})
 _ORDER = {entity: i for i, entity in enumerate(ENTITIES)}
 
 
@@ -196,6 +200,48 @@ def asked_kinds(text: str) -> list[str]:
     if not _QUESTION.search(lowered) and not _prompt(lowered):
         return []
     return sorted(kinds, key=lambda k: (k not in FAIL_CLOSED_ENTITIES, _ORDER[k]))
+
+
+def _named_then_read(
+    utterances: Sequence[Utterance], q: int, window_s: float, language: str | None
+) -> list[str]:
+    """Payment or identity data named (not asked for in so many words: "And the
+    security code, the three digits on the back,") and the other party's next words read
+    out numbers: that was a request, whatever the recogniser made of its wording."""
+    question = utterances[q]
+    lowered = " ".join(question.text.lower().split())
+    joined = _HYPHEN.sub("", lowered)
+    kinds = [
+        kind
+        for kind, pattern in _ASKS
+        if kind in FAIL_CLOSED_ENTITIES and (pattern.search(lowered) or pattern.search(joined))
+    ]
+    if not kinds:
+        return []
+    opens = question.end - OVERLAP_SECONDS
+    for other in utterances[q + 1 :]:
+        if other.start >= question.end + window_s or other.speaker == question.speaker:
+            break
+        if _digits_read(other, opens, language) >= _READ_OUT_DIGITS:
+            return sorted(kinds, key=lambda k: _ORDER[k])
+    return []
+
+
+def _digits_read(answer: Utterance, opens: float, language: str | None) -> int:
+    """About how many digits `answer` reads out after `opens`. A word that only sounds
+    like a digit ("oh", "to", "won") counts only between two numbers: "is 4 to 9" reads
+    three, "Oh, 12 days" two."""
+    norms = [normalise(w.text) for w in answer.words if w.end > opens]
+    weights = [numeric_weight(n, language) for n in norms]
+    soft = [misheard_digit(n, language) or n in _SOUNDS_LIKE_ZERO for n in norms]
+    total = 0
+    for i, weight in enumerate(weights):
+        if not soft[i]:
+            total += weight
+            continue
+        if 0 < i < len(norms) - 1 and weights[i - 1] and weights[i + 1]:
+            total += max(weight, 1)
+    return total
 
 
 def _prompt(lowered: str) -> bool:
@@ -216,7 +262,9 @@ def asked_for(
     added: list[PiiFinding] = []
     taken: set[tuple[int, int]] = set()  # (utterance, word) cut as asked for
     for q, question in enumerate(utterances):
-        kinds = asked_kinds(question.text)
+        kinds = asked_kinds(question.text) or _named_then_read(
+            utterances, q, window_s, transcript.language
+        )
         if not kinds:
             continue
         if kinds[0] in FAIL_CLOSED_ENTITIES:
