@@ -86,3 +86,12 @@ def test_the_counts_travel_with_the_transcript() -> None:
     assert again.screened == {"letters": 6}
     clean = Transcript("done", "en", "whisper-tiny.en", "0.1.0", (utterance,), True)
     assert "screened" not in clean.to_json() and Transcript.from_json(clean.to_json()) == clean
+
+
+def test_a_card_number_misheard_as_words_is_never_screened_out() -> None:
+    # tiny.en on an 8 kHz call: "five five five five, ..." written as "fine".
+    heard = "Sure it is fine fine fine fine, fine fine fine fine, fine fine fine fine, 4444"
+    assert _screen(heard) == (heard, ScreenStats())
+    looped = "So the number was " + "fine fine, " * 10
+    kept, stats = _screen(looped)
+    assert kept == " ".join(looped.split()) and stats.to_json() == {}

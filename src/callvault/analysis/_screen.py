@@ -11,10 +11,11 @@ sound, and counted by rule (`ScreenStats`), so a transcript says how much was dr
 Rules, in order (each names its count):
 
 - ``loop``: a segment whose text compresses more than 2.4 times (Whisper's own threshold
-  for a decoding loop) is dropped, unless half its words or more are digits or number
-  words: a card number read aloud ("four one one one, one one one one, ...") compresses
-  as well as a loop, and dropping its words would leave it audible (redaction cuts the
-  audio under the words it finds);
+  for a decoding loop) is dropped, unless a quarter of its words or more are digits,
+  number words or what the recogniser writes for them ("fine" for five): a card number
+  read aloud ("five five five five, five five five five, ...") compresses as well as a
+  loop, and dropping its words would leave it audible (redaction cuts the audio under the
+  words it finds);
 - ``unsure``: a segment with an average log-probability below -1.0 (Whisper's fallback
   threshold) *and* a no-speech probability above 0.5 is dropped: Whisper thought there
   was no speech and then guessed;
@@ -22,8 +23,8 @@ Rules, in order (each names its count):
   or CJK in an English call) is dropped;
 - ``letters``: a run of four or more single-letter words is dropped;
 - ``repeat``: a phrase of one to four words said four or more times in a row keeps its
-  first saying. Digits and number words are exempt: "one one one one" is part of a card
-  number read aloud, not a loop.
+  first saying. Digits and number words (misheard ones too) are exempt: "one one one
+  one" or "fine fine fine fine" is part of a card number read aloud, not a loop.
 """
 
 from __future__ import annotations
@@ -89,11 +90,19 @@ _SCRIPTS: dict[str, tuple[str, ...]] = {
     "bg": ("CYRILLIC", "LATIN"),
     "el": ("GREEK", "LATIN"),
 }
+# Digit words, and what the recogniser writes for them on telephone audio ("fine" for
+# five, "won" for one, "nero" for zero; German "nun" for null). The screen must never
+# drop a number read aloud: redaction finds a card number in the words, and cuts the
+# audio under the words it finds.
 _NUMBER_WORDS = frozenset(
     """zero oh o one two three four five six seven eight nine ten eleven twelve hundred
-    thousand double triple null eins zwei drei vier fünf sechs sieben acht neun zehn elf
-    zwölf hundert tausend doppel""".split()
+    thousand double triple null eins zwei zwo drei vier fünf sechs sieben acht neun zehn
+    elf zwölf hundert tausend doppel won wan to too for fore tree free fine fife sex
+    sicks ate eat nine niner nein nero nearo zeero ero nun nur ein""".split()
 )
+# A segment that compresses like a loop is dropped only when fewer than this share of
+# its words could be digits.
+_LOOP_MOST_NUMERIC = 0.25
 
 
 def is_looping(text: str) -> bool:
@@ -127,7 +136,7 @@ def _bare(text: str) -> str:
 
 def _numeric(word: str) -> bool:
     bare = _bare(word)
-    return bool(bare) and (bare.isdigit() or bare in _NUMBER_WORDS)
+    return bool(bare) and (any(ch.isdigit() for ch in bare) or bare in _NUMBER_WORDS)
 
 
 def _foreign(text: str, scripts: tuple[str, ...]) -> bool:
@@ -150,7 +159,7 @@ def screen_segment(
 ) -> ScreenedSegment:
     """`words` of one segment (whose text is `text`) without what looks made up."""
     numeric = sum(_numeric(w.text) for w in words)
-    if is_looping(text) and numeric * 2 < len(words):
+    if is_looping(text) and numeric < _LOOP_MOST_NUMERIC * len(words):
         stats["loop"] += len(words)
         return ScreenedSegment((), True)
     if avg_logprob < UNSURE_LOGPROB and no_speech_prob > UNSURE_NO_SPEECH:
