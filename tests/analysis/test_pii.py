@@ -899,3 +899,21 @@ def test_payment_data_named_and_then_read_out_counts_as_asked(detector: PiiDetec
     # A kind that is not payment or identity data needs a real request.
     mail = utt("And the e-mail address on the account is the old one,", "agent", 0.0, 0)
     assert cut(detector, mail, utt("one two three", "customer", 6.0, 1)) == []
+
+
+def test_a_short_code_read_after_a_card_number_is_its_cvv(detector: PiiDetector) -> None:
+    ask = utt("Go ahead with the long number on the card please.", "agent", 0.0, 0)
+    card = utt("it is 4012 8888 8888 1881", "customer", 5.0, 1)
+    # The request for the code, as the recogniser wrote it on an 8 kHz call.
+    garbled = utt("And McLift free on McBiggly Church trip.", "agent", 9.0, 0)
+    please = utt("Please.", "agent", 12.5, 0)
+    code = utt("731 more", "customer", 13.0, 1)
+    findings = cut(detector, ask, card, garbled, please, code)
+    assert (CVV, 4, 0, 0, RECOGNISED) in findings
+    # Not in answer to a request, or long after the card: a number stays a number.
+    told = utt("Thanks, that card went through fine.", "agent", 9.0, 0)
+    remark = utt("we bought 150 of them", "customer", 13.0, 1)
+    assert not [f for f in cut(detector, ask, card, told, remark) if f[1] == 3]
+    seats = utt("How many seats do you need please?", "agent", 88.0, 0)
+    late = utt("731", "customer", 92.0, 1)
+    assert not [f for f in cut(detector, ask, card, told, seats, late) if f[1] == 4]

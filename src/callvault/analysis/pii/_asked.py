@@ -58,6 +58,7 @@ __all__ = [
     "ASKED_CONFIDENCE",
     "asked_for",
     "asked_kinds",
+    "card_codes",
     "card_context",
     "dotted_addresses",
     "span_finding",
@@ -164,6 +165,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+_ASKS_BY_KIND = dict(_ASKS)
 # A request: a question, or a polite word ("please", which tiny.en also hears as
 # "pleased"). "We will send it to your email address" is not one.
 _QUESTION = re.compile(
@@ -185,6 +187,9 @@ OVERLAP_SECONDS = 1.5
 # mention to count as a request (a CVV has three).
 _READ_OUT_DIGITS = 3
 _SOUNDS_LIKE_ZERO = frozenset({"oh", "o"})
+# A code read out after a card number: how soon, and how many digits.
+CODE_AFTER_CARD_SECONDS = 60.0
+_CODE_DIGITS = (3, 6)
 _ORDER = {entity: i for i, entity in enumerate(ENTITIES)}
 
 
@@ -227,21 +232,24 @@ def _named_then_read(
     return []
 
 
-def _digits_read(answer: Utterance, opens: float, language: str | None) -> int:
-    """About how many digits `answer` reads out after `opens`. A word that only sounds
-    like a digit ("oh", "to", "won") counts only between two numbers: "is 4 to 9" reads
-    three, "Oh, 12 days" two."""
+def _digit_weights(answer: Utterance, language: str | None, opens: float = -1.0) -> list[int]:
+    """About how many digits each word of `answer` (those ending after `opens`) reads
+    out. A word that only sounds like a digit ("oh", "to", "won") counts only between
+    two numbers: "is 4 to 9" reads three, "Oh, 12 days" two."""
     norms = [normalise(w.text) for w in answer.words if w.end > opens]
     weights = [numeric_weight(n, language) for n in norms]
     soft = [misheard_digit(n, language) or n in _SOUNDS_LIKE_ZERO for n in norms]
-    total = 0
-    for i, weight in enumerate(weights):
-        if not soft[i]:
-            total += weight
-            continue
-        if 0 < i < len(norms) - 1 and weights[i - 1] and weights[i + 1]:
-            total += max(weight, 1)
-    return total
+    return [
+        weight
+        if not soft[i]
+        else (max(weight, 1) if 0 < i < len(norms) - 1 and weights[i - 1] and weights[i + 1] else 0)
+        for i, weight in enumerate(weights)
+    ]
+
+
+def _digits_read(answer: Utterance, opens: float, language: str | None) -> int:
+    """About how many digits `answer` reads out after `opens` (see `_digit_weights`)."""
+    return sum(_digit_weights(answer, language, opens))
 
 
 def _prompt(lowered: str) -> bool:
@@ -585,6 +593,45 @@ def card_context(transcript: Transcript, findings: Sequence[PiiFinding]) -> list
                 span_finding(CREDIT_CARD, u, utterance, first, last, 0.5, "callvault:card-context")
             )
     return result
+
+
+def card_codes(transcript: Transcript, findings: Sequence[PiiFinding]) -> list[PiiFinding]:
+    """Short codes read after a card number: the CVV (or the expiry), whatever the
+    recogniser made of the request for it.
+
+    After a party reads out a card number, the same party's run of three to six digits
+    within `CODE_AFTER_CARD_SECONDS`, said in answer to a request by another party (a
+    question or a polite word, "Please."), is cut as a CVV, or as the expiry when the
+    request names one (recognizer "callvault:card-code"). On 8 kHz calls "and the
+    three-digit code on the signature strip" comes out as "And McLift free on McBiggly
+    Church trip. Please." and the answer "731" as itself: the digits survive where the
+    request does not."""
+    utterances = transcript.utterances
+    cards = [f for f in findings if f.entity == CREDIT_CARD]
+    if not cards:
+        return []
+    taken = {(f.utterance, w) for f in findings for w in range(f.first_word, f.last_word + 1)}
+    added: list[PiiFinding] = []
+    for a, answer in enumerate(utterances):
+        if not any(
+            c.speaker == answer.speaker
+            and c.utterance < a
+            and 0 <= answer.start - c.end <= CODE_AFTER_CARD_SECONDS
+            for c in cards
+        ):
+            continue
+        asks = [u for u in utterances[:a] if u.speaker != answer.speaker]
+        if not asks or not _QUESTION.search(asks[-1].text.lower()):
+            continue
+        request = " ".join(u.text for u in asks[-2:]).lower()
+        kind = CARD_EXPIRY if _ASKS_BY_KIND[CARD_EXPIRY].search(request) else CVV
+        weights = _digit_weights(answer, transcript.language)
+        stops = {w for w in range(len(weights)) if (a, w) in taken}
+        for first, last in _numeric_runs(weights, 0, stops):
+            digits = sum(weights[first : last + 1])
+            if _CODE_DIGITS[0] <= digits <= _CODE_DIGITS[1]:
+                added.append(span_finding(kind, a, answer, first, last, 0.5, "callvault:card-code"))
+    return added
 
 
 def _card_named_at(text: str, norms: Sequence[str]) -> int | None:

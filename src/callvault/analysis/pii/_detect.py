@@ -18,6 +18,7 @@ from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis.insights._records import StageStamp
 from callvault.analysis.pii._asked import (
     asked_for,
+    card_codes,
     card_context,
     dotted_addresses,
     span_finding,
@@ -86,6 +87,7 @@ class PiiDetector:
             h for h in hits if h.entity in wanted and h.confidence >= self.params.score_threshold
         ]
         findings = tuple(card_context(transcript, _findings(transcript, tokens, _resolve(hits))))
+        findings += tuple(f for f in card_codes(transcript, findings) if f.entity in wanted)
         if EMAIL in wanted:
             findings += tuple(dotted_addresses(transcript, findings, known_tlds()))
         if self.params.asked_for:
