@@ -222,6 +222,9 @@ def test_disclosure_by_the_agent_in_time() -> None:
         "We are recording this call, okay?",
         "Please note the call is being recorded",
         "This call... may be recorded for quality and training",
+        "I need to let you know this conversation is being recorded.",
+        "Calls to this line are recorded and may be monitored.",
+        "Our calls are always recorded.",
     ],
 )
 def test_disclosure_survives_asr_variation(text: str) -> None:
@@ -237,6 +240,8 @@ def test_disclosure_survives_asr_variation(text: str) -> None:
         "Dieses Gespräch wird zu Qualitäts- und Schulungszwecken aufgezeichnet.",
         # tiny ASR of espeak-ng saying "... wird zu Schulungszwecken aufgezeichnet"
         "Dieses Gespräch mit Social - und Zwecken aufgezeichnet.",
+        "Bevor wir anfangen: Unsere Telefonate werden aufgezeichnet.",
+        "Ihr Anruf wird zur Qualitätssicherung aufgezeichnet.",
     ],
 )
 def test_german_disclosure_with_words_between(text: str) -> None:
@@ -248,8 +253,16 @@ def test_german_disclosure_with_words_between(text: str) -> None:
     assert not check_compliance(late, facts(), ComplianceParams()).check("disclosure").passed
 
 
-def test_disclosure_does_not_match_scattered_words() -> None:
-    transcript = call(utt("A", 1.0, "I will call you later, the meeting was recorded yesterday"))
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will call you later, the meeting was recorded yesterday",
+        "The conversion rate we recorded last year was fine",
+        "Your payment is recorded on the account",
+    ],
+)
+def test_disclosure_does_not_match_scattered_words(text: str) -> None:
+    transcript = call(utt("A", 1.0, text))
     check = check_compliance(transcript, facts(), ComplianceParams()).check("disclosure")
     assert (check.passed, check.reason) == (False, "not said")
 
@@ -320,7 +333,7 @@ def test_run_includes_compliance_and_json() -> None:
     ]
     assert data["stamp"]["name"] == "trackers"
     assert data["stamp"]["version"] == "4"
-    assert data["compliance"]["stamp"]["version"] == "3"
+    assert data["compliance"]["stamp"]["version"] == "4"
     assert data["stamp"]["params"]["compliance"]["disclosure_within_s"] == 30.0
 
 

@@ -74,7 +74,7 @@ COMPLIANCE_STAGE = "compliance"
 # 2: German disclosures with words between; 3: loose tracker phrases; 4: competitor names
 # heard by sound (_phonetic), and every hit says how it matched
 VERSION = "4"
-COMPLIANCE_VERSION = "3"  # 2: German disclosures with words between
+COMPLIANCE_VERSION = "4"  # 2: German disclosures with words between; 4: more wordings
 
 KINDS = ("objection", "buying-signal", "competitor", "custom")
 
@@ -584,17 +584,31 @@ class TrackersResult:
 
 DEFAULT_DISCLOSURE: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
+        # A recording word near the thing recorded (the call, the conversation, calls to
+        # a line), with room for "may be", "will be", "is being" and the like between.
         "en": (
             "this call is being recorded",
             "this call may be recorded",
             "call is recorded",
+            "call * * * recorded",
+            "calls * * * recorded",
+            "conversation * * * recorded",
+            "line * * recorded",
             "recorded for quality",
+            "recorded for training",
+            "recorded * * * monitored",
             "recording this call",
+            "recording this conversation",
         ),
         "de": (
             "dieses Gespräch wird aufgezeichnet",
             # "... wird zu Qualitäts- und Schulungszwecken aufgezeichnet": words between
             "Gespräch * * * * aufgezeichnet",
+            "Gespräche * * * * aufgezeichnet",
+            "Telefonat * * * * aufgezeichnet",
+            "Telefonate * * * * aufgezeichnet",
+            "Anruf * * * * aufgezeichnet",
+            "Anrufe * * * * aufgezeichnet",
             "Gespräch aufzeichnen",
             "Aufzeichnung",
             "Gespräch wird mitgeschnitten",
