@@ -917,3 +917,20 @@ def test_a_short_code_read_after_a_card_number_is_its_cvv(detector: PiiDetector)
     seats = utt("How many seats do you need please?", "agent", 88.0, 0)
     late = utt("731", "customer", 92.0, 1)
     assert not [f for f in cut(detector, ask, card, told, seats, late) if f[1] == 4]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "kind"),
+    [
+        ("Great! Go ahead with the long number on the card whenever you're ready.", CREDIT_CARD),
+        ("I'll need the sixteen digits across the front.", CREDIT_CARD),
+        ("And the three-digit code, please.", CVV),
+        ("Then the last three on the signature strip, please.", CVV),
+    ],
+)
+def test_everyday_wordings_of_a_card_request(
+    detector: PiiDetector, request_text: str, kind: str
+) -> None:
+    ask = utt(request_text, "agent", 0.0, 0)
+    answer = utt("sure it is what it is", "customer", 6.0, 1)
+    assert (kind, 1, 0, 5, ASKED_FOR) in cut(detector, ask, answer)

@@ -84,6 +84,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(security (code|cold|coat|cord|codes)|secure (decode|code)|sec code"
             r"|cvv|cvc|cv2|card verification"
             r"|(three|3|four|4)[- ]digits?( code)? on the back|(code|digits|number) on the back"
+            r"|(three|3)[- ]digit (code|number)|last (three|3)( digits)? on the"
+            r"|signature (strip|panel)"
             r"|sicherheitscode|sicherheitsnummer)\b"
             r"|prüf(ziffer|nummer|zahl|code)"
         ),
@@ -99,7 +101,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         CREDIT_CARD,
         re.compile(
             r"\b(card number|card numbers|long number( on (the|your) card)?|number on the card"
-            r"|number on the front|card details|debit card number|credit card number)\b"
+            r"|number on the front|card details|debit card number|credit card number"
+            r"|(sixteen|16|fifteen|15)[- ]digits?( number)?|digits (across|on) the front)\b"
             r"|kartennummer|kartendaten"
         ),
     ),
@@ -170,7 +173,9 @@ _ASKS_BY_KIND = dict(_ASKS)
 # "pleased"). "We will send it to your email address" is not one.
 _QUESTION = re.compile(
     r"(\?|\b(what|what's|whats|which|can i|could i|may i|could you|can you|would you|please|"
-    r"pleased|tell me|give me|read|spell|confirm|i need|we need|i'll need|wie|welche|welcher|"
+    r"pleased|tell me|give me|read|spell|confirm|i need|we need|i'll need|go ahead|"
+    r"when(ever)? you'?re ready|when you are ready|fire away|let me have|"
+    r"wie|welche|welcher|"
     r"was ist|"
     r"können sie|könnten sie|brauche|bräuchte|bitte|nennen sie|sagen sie)\b)",
     re.IGNORECASE,

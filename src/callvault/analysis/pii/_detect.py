@@ -87,12 +87,13 @@ class PiiDetector:
             h for h in hits if h.entity in wanted and h.confidence >= self.params.score_threshold
         ]
         findings = tuple(card_context(transcript, _findings(transcript, tokens, _resolve(hits))))
-        findings += tuple(f for f in card_codes(transcript, findings) if f.entity in wanted)
         if EMAIL in wanted:
             findings += tuple(dotted_addresses(transcript, findings, known_tlds()))
         if self.params.asked_for:
             asked = asked_for(transcript, findings, self.params.answer_window_s)
             findings += tuple(f for f in asked if f.entity in wanted)
+        # After the answers cut as asked for: a card number cut that way counts too.
+        findings += tuple(f for f in card_codes(transcript, findings) if f.entity in wanted)
         return tuple(
             sorted(findings, key=lambda f: (f.utterance, f.first_word, _PRIORITY[f.entity]))
         )
