@@ -186,25 +186,22 @@ def test_a_short_call_is_spoken_placed_and_cached(
         sc.synthesize(changed, tmp_path / "out")
 
 
-def test_the_held_out_telephone_scripts_cover_what_issue_16_asks(sc: ModuleType) -> None:
-    calls = sc.load_scripts(sc.TELEPHONE)
-    assert 5 <= len(calls) <= 8
-    assert not {c.id for c in calls} & {c.id for c in sc.load_scripts()}
+_GERMAN_DIGITS = dict(
+    zip("null eins zwei drei vier fünf sechs sieben acht neun".split(), "0123456789", strict=True)
+)
+
+
+def _check_held_out(calls: list, labels: list) -> list[str]:  # type: ignore[type-arg]
+    """What both held-out sets must cover (issue 16); returns their card numbers."""
     assert sorted(c.language for c in calls).count("de") == 2
-    assert all(c.sentiment_start in sc.MOODS and c.sentiment_end in sc.MOODS for c in calls)
-    labels = [lab for c in calls for line in c.lines for lab in line.labels]
     entities = {lab.entity for lab in labels if lab.type == "pii"}
     assert entities >= {"CREDIT_CARD", "CVV", "CARD_EXPIRY", "US_SSN", "DATE_OF_BIRTH"}
     assert entities >= {"EMAIL", "PHONE", "PERSON", "PIN", "PASSWORD"}
-    german = dict(
-        zip(
-            "null eins zwei drei vier fünf sechs sieben acht neun".split(),
-            "0123456789",
-            strict=True,
-        )
-    )
     cards = [
-        "".join(DIGITS.get(w) or german[w] for w in lab.text.lower().replace(",", " ").split())
+        "".join(
+            DIGITS.get(w) or _GERMAN_DIGITS[w]
+            for w in lab.text.lower().replace(",", " ").replace(".", " ").split()
+        )
         for lab in labels
         if lab.entity == "CREDIT_CARD"
     ]
@@ -215,8 +212,18 @@ def test_the_held_out_telephone_scripts_cover_what_issue_16_asks(sc: ModuleType)
         if call.disclosure == "early":  # the agent's very first sentence
             (disclosure,) = [lab for lab in first.labels if lab.type == "disclosure"]
             assert first.text.startswith(disclosure.text)
-    assert any(lab.type == "competitor" for lab in labels)
     assert all(lab.owner and lab.due for lab in labels if lab.type == "action")
+    return cards
+
+
+def test_the_held_out_telephone_scripts_cover_what_issue_16_asks(sc: ModuleType) -> None:
+    calls = sc.load_scripts(sc.TELEPHONE)
+    assert 5 <= len(calls) <= 8
+    assert not {c.id for c in calls} & {c.id for c in sc.load_scripts()}
+    assert all(c.sentiment_start in sc.MOODS and c.sentiment_end in sc.MOODS for c in calls)
+    labels = [lab for c in calls for line in c.lines for lab in line.labels]
+    _check_held_out(calls, labels)
+    assert any(lab.type == "competitor" for lab in labels)
 
 
 def test_the_second_held_out_scripts_cover_the_same_ground(sc: ModuleType) -> None:
@@ -224,40 +231,15 @@ def test_the_second_held_out_scripts_cover_the_same_ground(sc: ModuleType) -> No
     assert len(calls) == 6
     others = {c.id for path in (sc.DEFAULT, sc.TELEPHONE) for c in sc.load_scripts(path)}
     assert not {c.id for c in calls} & others  # the synthesised files share a folder
-    assert sorted(c.language for c in calls).count("de") == 2
     assert [c.disclosure for c in calls].count("none") == 1
     assert all(c.sentiment_start in sc.MOODS and c.sentiment_end in sc.MOODS for c in calls)
     moods = {(c.sentiment_start, c.sentiment_end) for c in calls}
     assert {("negative", "positive"), ("neutral", "negative")} <= moods
     labels = [lab for c in calls for line in c.lines for lab in line.labels]
-    entities = {lab.entity for lab in labels if lab.type == "pii"}
-    assert entities >= {"CREDIT_CARD", "CVV", "CARD_EXPIRY", "US_SSN", "DATE_OF_BIRTH"}
-    assert entities >= {"EMAIL", "PHONE", "PERSON", "PIN", "PASSWORD"}
-    german = dict(
-        zip(
-            "null eins zwei drei vier fünf sechs sieben acht neun".split(),
-            "0123456789",
-            strict=True,
-        )
-    )
-    cards = [
-        "".join(
-            DIGITS.get(w) or german[w]
-            for w in lab.text.lower().replace(",", " ").replace(".", " ").split()
-        )
-        for lab in labels
-        if lab.entity == "CREDIT_CARD"
-    ]
-    assert len(cards) >= 3 and all(len(card) == 16 and _luhn(card) for card in cards)
-    for call in calls:
-        first = call.lines[0]
-        assert first.speaker == "agent"
-        if call.disclosure == "early":  # the agent's very first sentence
-            (disclosure,) = [lab for lab in first.labels if lab.type == "disclosure"]
-            assert first.text.startswith(disclosure.text)
+    cards = _check_held_out(calls, labels)
+    assert all(len(card) == 16 for card in cards)
     named = {c.id for c in calls for line in c.lines for lab in line.labels if lab.name}
     assert len(named) == 2  # a competitor in two calls
-    assert all(lab.owner and lab.due for lab in labels if lab.type == "action")
 
 
 def test_moods_are_checked_and_left_out_of_older_scripts_hashes(
