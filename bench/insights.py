@@ -117,7 +117,7 @@ the calls and assembles the models)::
     .venv/bin/python bench/insights.py
     .venv/bin/python bench/insights.py --calls en-card-payment,en-amex-dispute --debug
     .venv/bin/python bench/insights.py --margin 0.5 --no-hvb   # another audio margin
-    .venv/bin/python bench/insights.py --set telephone --telephone --no-hvb   # tuned on since Dec 2026, G.711
+    .venv/bin/python bench/insights.py --set telephone --telephone --no-hvb  # tuned on, G.711
     .venv/bin/python bench/insights.py --set all --variants clean,ulaw --no-hvb
 
 ``--debug`` prints the ASR words around every PII miss and false redaction (terminal only;

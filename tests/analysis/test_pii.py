@@ -934,3 +934,11 @@ def test_everyday_wordings_of_a_card_request(
     ask = utt(request_text, "agent", 0.0, 0)
     answer = utt("sure it is what it is", "customer", 6.0, 1)
     assert (kind, 1, 0, 5, ASKED_FOR) in cut(detector, ask, answer)
+
+
+def test_a_number_read_out_after_a_misheard_first_digit_is_cut(detector: PiiDetector) -> None:
+    # "two one seven, ..." on an 8 kHz call, its first digit heard as "to".
+    said = utt("No, the new one in every to one seven, five, five, five, zero, one eight eight.")
+    assert found(detector, said) == [(PHONE, 0, 6, 15)]
+    # A misheard digit word inside the digits is still no read-out number.
+    assert found(detector, utt("we said in 2024 for 3 4 5 seats")) == []

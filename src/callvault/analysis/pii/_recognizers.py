@@ -543,7 +543,7 @@ def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> l
             return [Hit(PHONE, positions, 0.75, "callvault:spoken-phone")]
         if leading is None and any(_PHONE_WRITTEN.match(w) for w in run.written):
             return [Hit(PHONE, positions, 0.6, "callvault:spoken-phone")]
-        if leading is None and _read_out(run):
+        if leading is None and (_read_out(run) or _read_out_after_soft_start(run)):
             # Seven or more digits read out one by one or in small groups, with nothing
             # said about what they are ("Mein Name ist null drei null 555 ..." when the
             # recogniser lost "Nummer"): most likely a phone number, and personal either
@@ -563,6 +563,25 @@ def _read_out(run: DigitRun) -> bool:
     "for", not "four"."""
     return (
         len(run.groups) >= _READ_OUT_TOKENS and max(run.groups) <= _READ_OUT_GROUP and not run.soft
+    )
+
+
+def _read_out_after_soft_start(run: DigitRun) -> bool:
+    """Digits read out (`_read_out`) after misheard digit words at the start of the run
+    only: "to one seven, five, five, five, zero, one eight eight" (the "two" of 217 heard
+    as "to") is a number read out; "in 2024 for 3 4 5 seats", with "for" in the middle,
+    is not."""
+    tokens = sorted(set(run.owners))
+    lead = 0
+    while lead < len(tokens) and tokens[lead] in run.soft:
+        lead += 1
+    rest = run.groups[lead:]
+    return (
+        0 < lead < len(tokens)
+        and not any(t in run.soft for t in tokens[lead:])
+        and len(rest) >= _READ_OUT_TOKENS
+        and max(rest) <= _READ_OUT_GROUP
+        and sum(rest) >= 7
     )
 
 
