@@ -942,3 +942,11 @@ def test_a_number_read_out_after_a_misheard_first_digit_is_cut(detector: PiiDete
     assert found(detector, said) == [(PHONE, 0, 6, 15)]
     # A misheard digit word inside the digits is still no read-out number.
     assert found(detector, utt("we said in 2024 for 3 4 5 seats")) == []
+
+
+def test_a_number_read_out_after_a_word_about_something_else_is_cut(
+    detector: PiiDetector,
+) -> None:
+    # "the area code is two one seven, ..." heard with "every code": "code" is a CVV word.
+    said = utt("No, the new one in every code to one seven, five, five, five, zero, one eight.")
+    assert found(detector, said) == [(PHONE, 0, 7, 15)]

@@ -543,16 +543,22 @@ def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> l
             return [Hit(PHONE, positions, 0.75, "callvault:spoken-phone")]
         if leading is None and any(_PHONE_WRITTEN.match(w) for w in run.written):
             return [Hit(PHONE, positions, 0.6, "callvault:spoken-phone")]
-        if leading is None and (_read_out(run) or _read_out_after_soft_start(run)):
+        if leading in _READ_OUT_CONTEXTS and (_read_out(run) or _read_out_after_soft_start(run)):
             # Seven or more digits read out one by one or in small groups, with nothing
             # said about what they are ("Mein Name ist null drei null 555 ..." when the
-            # recogniser lost "Nummer"): most likely a phone number, and personal either
-            # way. Cut, at a low confidence, rather than left in the audio.
+            # recogniser lost "Nummer"), or after words about something else that no
+            # rule above took them for ("area code" heard as "every code", a CVV word):
+            # most likely a phone number, and personal either way. Cut, at a low
+            # confidence, rather than left in the audio.
             return [Hit(PHONE, positions, 0.5, "callvault:read-out-number")]
     return []
 
 
 _READ_OUT_GROUP = 4  # digits one token may say in a read-out number ("555", "0123")
+# What may be said before a read-out number for it to be cut as one: nothing, or words
+# about something that is never seven digits or more (an SSN or a date of birth with
+# the wrong number of digits is left to the answer to the request for it).
+_READ_OUT_CONTEXTS = frozenset({None, "cvv", "expiry", "pin", "address"})
 _READ_OUT_TOKENS = 4
 
 
