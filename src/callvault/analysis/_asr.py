@@ -38,21 +38,14 @@ import numpy as np
 from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 from faster_whisper.vad import VadOptions, get_speech_timestamps  # type: ignore[import-untyped]
 
+from callvault.analysis._decode import SAMPLE_RATE
 from callvault.analysis._models import ResolvedModel
 from callvault.analysis._records import Word
-from callvault.analysis._screen import ScreenStats, is_looping, screen_segment
+from callvault.analysis._screen import ScreenStats, screen_segment
 
-__all__ = [
-    "AsrParams",
-    "AsrSegment",
-    "LegResult",
-    "Transcriber",
-    "is_looping",
-    "vad_options",
-]
+__all__ = ["AsrParams", "AsrSegment", "LegResult", "Transcriber", "vad_options"]
 
 _SEED = 20261206
-_RATE = 16000
 # A stretch of speech (found by the VAD) this long with no recognised word near it was
 # skipped by the first pass; words within `_WORD_REACH` seconds count as covering it.
 GAP_SECONDS = 1.5
@@ -187,7 +180,7 @@ class Transcriber:
         `language` is a primary subtag ("en", "de") or None to detect it; an English-only
         model always uses "en". `progress` receives the fraction of the leg done.
         """
-        duration = audio.shape[0] / 16000
+        duration = audio.shape[0] / SAMPLE_RATE
         if not self.multilingual:
             language = "en"
         ctranslate2.set_random_seed(_SEED)
@@ -209,7 +202,7 @@ class Transcriber:
     def _redecode_gaps(self, audio: np.ndarray, result: LegResult, params: AsrParams) -> LegResult:
         """`result` with the stretches of speech the first pass skipped decoded again."""
         speech = [
-            (chunk["start"] / _RATE, chunk["end"] / _RATE)
+            (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
             for chunk in get_speech_timestamps(audio, vad_options(params))
         ]
         words = [w for segment in result.segments for w in segment.words]
@@ -217,11 +210,11 @@ class Transcriber:
         if not gaps:
             return result
         segments = list(result.segments)
-        stats = dict(result.screened)
+        stats = ScreenStats(result.screened)
         for start, end in gaps:
             low = max(0.0, start - _GAP_PAD)
             high = min(result.duration, end + _GAP_PAD)
-            window = audio[int(low * _RATE) : int(high * _RATE)]
+            window = audio[int(low * SAMPLE_RATE) : int(high * SAMPLE_RATE)]
             ctranslate2.set_random_seed(_SEED)
             again, _ = self._whisper.transcribe(
                 window,
@@ -232,14 +225,12 @@ class Transcriber:
                 condition_on_previous_text=False,
             )
             found = self._collect(again, result.language, high - low, None)
-            for rule, count in found.screened.items():
-                stats[rule] = stats.get(rule, 0) + count
+            stats.update(found.screened)
             for segment in found.segments:
-                shifted = _shifted(segment, low)
-                segments.append(shifted)
-                stats["redecoded"] = stats.get("redecoded", 0) + len(shifted.words)
+                segments.append(_shifted(segment, low))
+                stats["redecoded"] += len(segment.words)
         segments.sort(key=lambda s: (s.start, s.end))
-        return LegResult(tuple(segments), result.language, result.duration, stats)
+        return LegResult(tuple(segments), result.language, result.duration, stats.to_json())
 
     def _collect(
         self,

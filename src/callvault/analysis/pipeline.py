@@ -37,6 +37,7 @@ from callvault.analysis._diarize import (
 )
 from callvault.analysis._models import primary_language, resolve_model
 from callvault.analysis._records import Transcript, Utterance, Word
+from callvault.analysis._screen import ScreenStats
 from callvault.errors import ConfigError
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
@@ -157,10 +158,9 @@ class TranscriptionPipeline:
             ]
         utterances.sort(key=lambda u: (u.start, u.end, u.channel or 0))
         report("merge", 1.0)
-        screened: dict[str, int] = {}
+        screened = ScreenStats()
         for result in results:
-            for rule, count in result.screened.items():
-                screened[rule] = screened.get(rule, 0) + count
+            screened.update(result.screened)
         logger.info(
             "transcribed %d legs with %s %s: %d utterances, %d words screened out",
             len(legs),
@@ -176,7 +176,7 @@ class TranscriptionPipeline:
             model_version=model.version,
             utterances=tuple(utterances),
             diarized=multichannel or turns is not None,
-            screened=screened,
+            screened=screened.to_json(),
         )
 
 

@@ -201,15 +201,20 @@ _ORDER = {entity: i for i, entity in enumerate(ENTITIES)}
 def asked_kinds(text: str) -> list[str]:
     """The kinds of personal data `text` asks for, payment and identity data first."""
     lowered = " ".join(text.lower().split())
-    # The recogniser splits words it is unsure of at a hyphen ("ex-pirimate" for "expiry
-    # date"): they are matched joined up as well.
-    joined = _HYPHEN.sub("", lowered)
-    kinds = [kind for kind, pattern in _ASKS if pattern.search(lowered) or pattern.search(joined)]
+    kinds = _named_kinds(lowered)
     if not kinds:
         return []
     if not _QUESTION.search(lowered) and not _prompt(lowered):
         return []
     return sorted(kinds, key=lambda k: (k not in FAIL_CLOSED_ENTITIES, _ORDER[k]))
+
+
+def _named_kinds(lowered: str) -> list[str]:
+    """The kinds of personal data the lower-cased `lowered` names, in `_ASKS` order. The
+    recogniser splits words it is unsure of at a hyphen ("ex-pirimate" for "expiry
+    date"): they are matched joined up as well."""
+    joined = _HYPHEN.sub("", lowered)
+    return [kind for kind, pattern in _ASKS if pattern.search(lowered) or pattern.search(joined)]
 
 
 def _named_then_read(
@@ -219,20 +224,15 @@ def _named_then_read(
     security code, the three digits on the back,") and the other party's next words read
     out numbers: that was a request, whatever the recogniser made of its wording."""
     question = utterances[q]
-    lowered = " ".join(question.text.lower().split())
-    joined = _HYPHEN.sub("", lowered)
-    kinds = [
-        kind
-        for kind, pattern in _ASKS
-        if kind in FAIL_CLOSED_ENTITIES and (pattern.search(lowered) or pattern.search(joined))
-    ]
+    named = _named_kinds(" ".join(question.text.lower().split()))
+    kinds = [kind for kind in named if kind in FAIL_CLOSED_ENTITIES]
     if not kinds:
         return []
     opens = question.end - OVERLAP_SECONDS
     for other in utterances[q + 1 :]:
         if other.start >= question.end + window_s or other.speaker == question.speaker:
             break
-        if _digits_read(other, opens, language) >= _READ_OUT_DIGITS:
+        if sum(_digit_weights(other, language, opens)) >= _READ_OUT_DIGITS:
             return sorted(kinds, key=lambda k: _ORDER[k])
     return []
 
@@ -250,11 +250,6 @@ def _digit_weights(answer: Utterance, language: str | None, opens: float = -1.0)
         else (max(weight, 1) if 0 < i < len(norms) - 1 and weights[i - 1] and weights[i + 1] else 0)
         for i, weight in enumerate(weights)
     ]
-
-
-def _digits_read(answer: Utterance, opens: float, language: str | None) -> int:
-    """About how many digits `answer` reads out after `opens` (see `_digit_weights`)."""
-    return sum(_digit_weights(answer, language, opens))
 
 
 def _prompt(lowered: str) -> bool:
