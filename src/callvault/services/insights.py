@@ -27,6 +27,8 @@ from typing import Any
 
 from callvault.analysis import Transcript, Utterance
 from callvault.analysis.insights import (
+    DEFAULT_DISCLOSURE,
+    DEFAULT_PROHIBITED,
     CallFacts,
     CallInsights,
     ComplianceParams,
@@ -35,10 +37,6 @@ from callvault.analysis.insights import (
     LlmEndpoint,
     TrackerParams,
     tracker_from_config,
-)
-from callvault.analysis.insights._trackers import (
-    DEFAULT_DISCLOSURE,
-    DEFAULT_PROHIBITED,
     words_of,
 )
 from callvault.analysis.pii import (

@@ -24,18 +24,23 @@ from callvault.analysis.insights._records import AGENT, CUSTOMER, CallFacts, Sta
 from callvault.analysis.insights._sentiment import SentimentParams, SentimentResult
 from callvault.analysis.insights._summary import SummaryParams, SummaryResult
 from callvault.analysis.insights._trackers import (
-    KINDS as TRACKER_KINDS,
-)
-from callvault.analysis.insights._trackers import (
+    DEFAULT_DISCLOSURE,
+    DEFAULT_PROHIBITED,
     ComplianceParams,
     TrackerParams,
     TrackerSpec,
     TrackersResult,
     tracker_from_config,
+    words_of,
+)
+from callvault.analysis.insights._trackers import (
+    KINDS as TRACKER_KINDS,
 )
 
 __all__ = [
     "AGENT",
+    "DEFAULT_DISCLOSURE",
+    "DEFAULT_PROHIBITED",
     "CUSTOMER",
     "INSIGHT_FORMAT",
     "INSIGHT_STAGES",
@@ -64,4 +69,5 @@ __all__ = [
     "TrackersResult",
     "resolve_due",
     "tracker_from_config",
+    "words_of",
 ]
