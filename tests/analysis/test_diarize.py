@@ -18,7 +18,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import callvault.analysis._diarize as _diarize
@@ -141,6 +141,13 @@ def _best_turn(w: Word, turns: list[SpeakerTurn]) -> SpeakerTurn:
     return max(ordered, key=score)  # max keeps the first of equals
 
 
+def test_a_zero_length_word_on_one_turns_end_goes_to_the_turn_it_lies_inside() -> None:
+    # Found by the property test below (a fresh random draw in CI): both turns overlap
+    # the word by zero, and the old tie-break gave it to the turn it only touches.
+    turns = [SpeakerTurn(0.0, 0.05, 0), SpeakerTurn(0.0, 0.1, 1)]
+    assert assign_speakers([word(0.05, 0.05, "a")], turns) == [(1, [word(0.05, 0.05, "a")])]
+
+
 _times = st.integers(min_value=0, max_value=400).map(lambda n: n / 20)
 _spans = st.tuples(_times, _times).map(sorted)
 
@@ -149,6 +156,7 @@ _spans = st.tuples(_times, _times).map(sorted)
     st.lists(st.tuples(_spans, st.integers(0, 3)), max_size=8),
     st.lists(_spans, max_size=30),
 )
+@example(turn_spans=[([0.0, 0.05], 0), ([0.0, 0.1], 1)], word_spans=[[0.05, 0.05]])
 def test_every_word_gets_its_best_turn_and_runs_change_speaker(
     turn_spans: list[tuple[list[float], int]], word_spans: list[list[float]]
 ) -> None:

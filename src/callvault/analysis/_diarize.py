@@ -216,8 +216,10 @@ def assign_speakers(
     """Group `words` into runs of one speaker each, in the order given.
 
     A word goes to the turn it overlaps most, or to the nearest turn when it overlaps
-    none (ties go to the turn that starts first); with no turns at all every word is
-    speaker None. Consecutive words of the same speaker form one run.
+    none (ties go to the turn that starts first). A word of no length overlaps nothing:
+    it goes to the turn it lies deepest inside, so a word on the end of one turn and
+    inside another goes to the other. With no turns at all every word is speaker None.
+    Consecutive words of the same speaker form one run.
     """
     ordered = sorted(turns, key=lambda t: (t.start, t.end))
     starts = np.array([t.start for t in ordered], dtype=np.float64)
@@ -226,10 +228,13 @@ def assign_speakers(
     for word in words:
         speaker: int | None = None
         if ordered:
-            # The overlap of the word with each turn; when they do not overlap this is
-            # minus the gap between them, so the largest value is the best turn in both
-            # cases. argmax takes the first of equals, the turn that starts first.
+            # The overlap of the word with each turn; when they do not overlap, minus the
+            # gap between them (for a word of no length inside a turn the "gap" is minus
+            # its depth in it), so the largest value is the best turn in every case.
+            # argmax takes the first of equals, the turn that starts first.
             overlap = np.minimum(ends, word.end) - np.maximum(starts, word.start)
+            gap = np.maximum(starts - word.end, word.start - ends)
+            overlap = np.where(overlap > 0, overlap, -gap)
             speaker = ordered[int(np.argmax(overlap))].speaker
         if runs and runs[-1][0] == speaker:
             runs[-1][1].append(word)
