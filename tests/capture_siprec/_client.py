@@ -4,6 +4,7 @@ RTP from its own UDP sockets, everything on 127.0.0.1 and bounded in time."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import socket
@@ -26,12 +27,29 @@ CALLER_NAME = "Alice Example"
 CALLEE_NAME = "Bob Example"
 
 
+@functools.cache
 def rtp_port_range() -> tuple[int, int]:
     """A per-process RTP range above Linux's ephemeral ports (32768-60999), so parallel
     test runs do not collide, nor meet the RTP other tests and benches send to fixed
-    ports lower down (bench/capture_live.py sends from 30000 up)."""
-    base = 61000 + (os.getpid() % 100) * 40
-    return base, base + 39
+    ports lower down (bench/capture_live.py sends from 30000 up). The first block of 40
+    from the process's own offset on whose every port UDP binds now: another run that
+    holds ports in the same block moves this one to the next."""
+    for step in range(100):
+        base = 61000 + ((os.getpid() + step) % 100) * 40
+        if all(_udp_free(port) for port in range(base, base + 40)):
+            return base, base + 39
+    raise RuntimeError("no free block of 40 UDP ports in 61000-64999")
+
+
+def _udp_free(port: int) -> bool:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((HOST, port))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def audio(seconds: float, seed: int) -> npt.NDArray[np.int16]:
