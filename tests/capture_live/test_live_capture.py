@@ -118,9 +118,9 @@ def test_a_call_without_bye_ends_by_rtp_timeout(call: ScriptedCall) -> None:
     finally:
         capture.stop()
     assert found.end_reason == END_RTP_TIMEOUT and found.final
-    # Not before the timeout; the upper bound only says it ended (a loaded CI machine
-    # may take seconds to schedule the capture thread), the reason says how.
-    assert 0.5 <= waited < 10.0
+    # Not before the timeout; that it ended at all is `next()` not timing out (a loaded
+    # CI machine may take seconds to schedule the capture thread), the reason says how.
+    assert waited >= 0.5
     np.testing.assert_array_equal(_leg(found, 0), decoded(audio))
     np.testing.assert_array_equal(_leg(found, 1), decoded(audio))
 
