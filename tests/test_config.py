@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from callvault.config import SETTINGS, http_host, load_config, masked_values
+from callvault.config import SETTINGS, http_host, load_config, mask_url, masked_values
 from callvault.errors import ConfigError
 
 DOC = Path(__file__).parents[1] / "docs" / "configuration.md"
@@ -65,6 +65,65 @@ def test_password_is_masked() -> None:
     shown = dict((s.name, v) for s, v in masked_values(config))
     assert shown["database_url"] == "postgresql+psycopg://cv:****@db/cv"
     assert "s3cret" not in repr(masked_values(config))
+
+
+def test_credentials_in_every_url_setting_are_masked() -> None:
+    # Issue 17: `config` printed the credentials embedded in webhook and LLM URLs.
+    config = load_config(
+        env={
+            "CALLVAULT_DATABASE_URL": "postgresql+psycopg://cv:p@ss/w0rd@db:5432/cv",
+            "CALLVAULT_LLM_URL": "https://llm-user:llm-pass@llm.internal/v1",
+            "CALLVAULT_WEBHOOK_URLS": (
+                "https://hook:hook-pass@crm.example/in,"
+                "https://tok3n-only@hooks.example/x,"
+                "https://events.example/in?api_key=k3y-value&team=sales"
+            ),
+            "CALLVAULT_WEBHOOK_SECRET": "whsecret",
+            "CALLVAULT_ASR_MODELS": "en=https://mirror-user:mirror-pass@models.example/tiny",
+        }
+    )
+    shown = dict((s.name, v) for s, v in masked_values(config))
+    assert shown["database_url"] == "postgresql+psycopg://cv:****@db:5432/cv"
+    assert shown["llm_url"] == "https://llm-user:****@llm.internal/v1"
+    assert shown["webhook_urls"] == (
+        "https://hook:****@crm.example/in,"
+        "https://****@hooks.example/x,"
+        "https://events.example/in?api_key=****&team=sales"
+    )
+    assert shown["webhook_secret"] == "****"
+    assert shown["asr_models"] == "en=https://mirror-user:****@models.example/tiny"
+    printed = repr(masked_values(config))
+    for secret in ("p@ss", "w0rd", "llm-pass", "hook-pass", "tok3n", "k3y", "mirror-pass"):
+        assert secret not in printed
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@broker:6379/0", "redis://:****@broker:6379/0"),
+        ("amqp://guest:gu?st#1@rabbit//", "amqp://guest:****@rabbit//"),
+        ("https://host.example/path@v2", "https://host.example/path@v2"),
+        ("sqlite:////srv/data/callvault.db", "sqlite:////srv/data/callvault.db"),
+        ("https://h/x?access_token=abc;sig=def#top", "https://h/x?access_token=****;sig=****#top"),
+    ],
+)
+def test_mask_url(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_trusted_proxies_and_cookie_secure() -> None:
+    config = load_config(env={"CALLVAULT_TRUSTED_PROXIES": "127.0.0.1, 10.1.0.0/16,::1"})
+    assert [str(n) for n in config.trusted_proxies] == ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]
+    assert config.cookie_secure == "auto"
+    assert load_config(env={}).trusted_proxies == ()
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"CALLVAULT_TRUSTED_PROXIES": "proxy.example"})
+    assert str(info.value) == (
+        "CALLVAULT_TRUSTED_PROXIES='proxy.example' is not valid: 'proxy.example' is not an IP "
+        "address or network; expected e.g. 10.0.0.5,10.1.0.0/16"
+    )
+    with pytest.raises(ConfigError):
+        load_config(env={"CALLVAULT_COOKIE_SECURE": "maybe"})
 
 
 def test_asr_models_and_ranges() -> None:

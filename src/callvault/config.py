@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from callvault.errors import ConfigError
 
 __all__ = [
     "CONSENT_MISSING_MODES",
+    "COOKIE_SECURE_MODES",
     "DIARIZATION_MODES",
     "KEEP_ORIGINAL_MODES",
     "PAYMENT_ENTITY_NAMES",
@@ -35,6 +37,7 @@ __all__ = [
     "Config",
     "Setting",
     "load_config",
+    "mask_url",
     "masked_values",
 ]
 
@@ -42,6 +45,7 @@ DIARIZATION_MODES = ("auto", "on", "off")
 CONSENT_MISSING_MODES = ("refuse", "quarantine")
 WITHDRAWAL_MODES = ("discard-call", "keep-before")
 SUBJECT_ERASURE_MODES = ("call", "leg")
+COOKIE_SECURE_MODES = ("auto", "always", "never")
 REDACTION_AUDIO_MODES = ("mute", "bleep")
 KEEP_ORIGINAL_MODES = ("never", "unless-payment")
 ROLES = ("admin", "compliance", "manager", "rep", "auditor")
@@ -178,6 +182,19 @@ def _parse_urls(raw: str) -> tuple[str, ...]:
     if not all(http_host(url) for url in urls):
         raise ValueError("each URL must be http:// or https:// with a host")
     return urls
+
+
+def _parse_networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """IP addresses or CIDR networks separated by commas (an address is a /32 or /128)."""
+    networks = []
+    for part in filter(None, (item.strip() for item in raw.split(","))):
+        try:
+            networks.append(ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{part!r} is not an IP address or network; expected e.g. 10.0.0.5,10.1.0.0/16"
+            ) from None
+    return tuple(networks)
 
 
 def _parse_names(raw: str) -> tuple[str, ...]:
@@ -440,6 +457,22 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: 1,
     ),
     Setting(
+        "trusted_proxies",
+        "Addresses or networks (CIDR), separated by commas, of the reverse proxies in front "
+        "of `callvault serve`; only their X-Forwarded-For and X-Forwarded-Proto headers are "
+        "believed. Empty: no proxy, those headers are ignored.",
+        _parse_networks,
+        tuple,
+    ),
+    Setting(
+        "cookie_secure",
+        "The Secure flag of session cookies: auto (set unless the request came over plain "
+        "HTTP to a server listening on loopback; a trusted proxy's X-Forwarded-Proto "
+        "counts), always, or never. Never decided by the Host header a client sends.",
+        _parse_choice(COOKIE_SECURE_MODES),
+        lambda: "auto",
+    ),
+    Setting(
         "log_level",
         "Level of callvault's own log messages on stderr.",
         _parse_log_level,
@@ -483,6 +516,8 @@ class Config:
     llm_api_key: str | None
     webhook_urls: tuple[str, ...]
     webhook_secret: str | None
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
+    cookie_secure: str
     workers: int
     log_level: str
 
@@ -519,8 +554,31 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
     return Config(**values)
 
 
-def _mask_url(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", url)
+# Query parameters that carry a credential in the URLs people paste (webhook receivers,
+# LLM gateways): their values are masked like a password.
+_SECRET_PARAMS = re.compile(
+    r"([?&;](?:[\w.-]*(?:key|token|secret|password|passwd|pwd|sig|signature|auth|"
+    r"credential)[\w.-]*)=)[^&;#]*",
+    flags=re.IGNORECASE,
+)
+
+
+def mask_url(url: str) -> str:
+    """`url` with the credentials it embeds masked: the password of `user:password@host`
+    (`user:****@host`), a user-only part that is a token (`****@host`), and the values of
+    query parameters named like a key, token, secret, password or signature."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    # A password may hold "@", "/", "?" or "#" (unescaped, as people paste them): with an
+    # "@" or ":" before the first of those, the user part runs to the last "@". Masking
+    # too much (a port and a path holding "@") beats showing a part of a password.
+    at = rest.rfind("@") if "@" in rest[:end] or ":" in rest[:end] else -1
+    if at != -1:
+        user, colon, _password = rest[:at].partition(":")
+        rest = f"{user + ':' if colon else ''}****@{rest[at + 1 :]}"
+    return scheme + sep + _SECRET_PARAMS.sub(r"\1****", rest)
 
 
 def masked_values(config: Config) -> list[tuple[Setting, str]]:
@@ -529,16 +587,17 @@ def masked_values(config: Config) -> list[tuple[Setting, str]]:
     for setting in SETTINGS:
         value = getattr(config, setting.name)
         if setting.name == "database_url":
-            text = _mask_url(config.effective_database_url)
+            text = mask_url(config.effective_database_url)
         elif value is None:
             text = ""
         elif setting.secret:
             text = "****"
         elif isinstance(value, dict):
-            text = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+            text = ",".join(f"{k}={mask_url(str(v))}" for k, v in sorted(value.items()))
         elif isinstance(value, tuple):
-            text = ",".join(str(v) for v in value)
+            # Each item on its own: a list of URLs is split on commas before masking.
+            text = ",".join(mask_url(str(v)) for v in value)
         else:
-            text = str(value)
+            text = mask_url(str(value))
         rows.append((setting, text))
     return rows
