@@ -103,3 +103,43 @@ def encode_with(codec: str, fmt: str = "wav", seconds: float = 0.5, rate: int = 
         for packet in stream.encode(None):
             container.mux(packet)
     return buffer.getvalue()
+
+
+def silent_flac(seconds: float, rate: int = 8000, channels: int = 1, tone_at: float = -1) -> bytes:
+    """FLAC of digital silence: ten hours of it are well under a megabyte, decoded they are
+    gigabytes (issue 17). With `tone_at` >= 0, one second of tone starts there."""
+    buffer = io.BytesIO()
+    layout = {1: "mono", 2: "stereo"}[channels]
+    block = rate * 60  # a minute per frame: few Python calls even for hours
+    total = int(seconds * rate)
+    beep = tone(1.0, rate, channels) if tone_at >= 0 else None
+    start_tone = int(tone_at * rate)
+    with av.open(buffer, mode="w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout=layout)
+        for start in range(0, total, block):
+            samples = np.zeros((min(block, total - start), channels), dtype="<i2")
+            if beep is not None and start <= start_tone < start + samples.shape[0]:
+                at = start_tone - start
+                part = beep[: samples.shape[0] - at]
+                samples[at : at + part.shape[0]] = part
+            frame = av.AudioFrame.from_ndarray(
+                samples.reshape(1, -1).copy(), format="s16", layout=layout
+            )
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def with_declared_frames(flac: bytes, frames: int) -> bytes:
+    """`flac` whose STREAMINFO says it holds `frames` samples per channel (0: unknown),
+    whatever it really holds: a header that is absent or lies."""
+    data = bytearray(flac)
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO comes first
+    at = 8 + 10  # the 36-bit total ends STREAMINFO's 8 bytes at offset 10
+    field = int.from_bytes(data[at : at + 8], "big")
+    field = field & ~((1 << 36) - 1) | frames
+    data[at : at + 8] = field.to_bytes(8, "big")
+    return bytes(data)

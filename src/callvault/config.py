@@ -264,6 +264,13 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: 4 << 30,
     ),
     Setting(
+        "max_duration",
+        "Longest recording accepted, in seconds (1 to 604800): ingest refuses a longer "
+        "one from its header or while decoding it, and processing stops decoding there.",
+        _parse_seconds(1.0, 604800.0),
+        lambda: 4 * 3600.0,
+    ),
+    Setting(
         "chunk_size",
         "Plaintext bytes per encrypted chunk; a byte range is decrypted chunk by chunk.",
         _parse_chunk_size,
@@ -488,6 +495,7 @@ class Config:
     data_dir: Path
     database_url: str | None
     max_input_bytes: int
+    max_duration: float
     chunk_size: int
     actor: str
     model_cache: Path

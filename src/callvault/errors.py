@@ -23,6 +23,7 @@ __all__ = [
     "NotFound",
     "ParseError",
     "Quarantined",
+    "RecordingTooLong",
     "Restricted",
     "UnsupportedMedia",
 ]
@@ -46,6 +47,41 @@ class ConfigError(InputError):
 
 class UnsupportedMedia(InputError):
     """The input is not audio callvault can import (not audio, corrupt, unsupported codec)."""
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+class RecordingTooLong(InputError):
+    """A recording is longer than CALLVAULT_MAX_DURATION allows (issue 17: a 6.9 MB FLAC
+    of ten hours made processing take 13.7 GB). Raised from the length a file's header
+    announces, or while decoding once the samples pass the limit (a header can lie)."""
+
+    retryable = False  # the same audio is as long next time
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        limit_s: float,
+        declared_s: float | None = None,
+        decoded_s: float | None = None,
+        outcome: str = "nothing was stored",
+    ) -> None:
+        self.limit_s = limit_s
+        if declared_s is not None:
+            length = f"the file announces {_clock(declared_s)} of audio, longer than"
+        elif decoded_s is not None:
+            length = f"the recording is {_clock(decoded_s)} long, longer than"
+        else:
+            length = "the audio goes on past"
+        super().__init__(
+            f"{name}: {length} the limit of {_clock(limit_s)} "
+            f"({limit_s:g} s, CALLVAULT_MAX_DURATION); split the recording or raise "
+            f"CALLVAULT_MAX_DURATION; {outcome}"
+        )
 
 
 class NotFound(InputError):

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _audio import wav_bytes
+from _audio import silent_flac, wav_bytes
 from callvault.analysis import (
     STAGES,
     AsrParams,
@@ -14,6 +15,7 @@ from callvault.analysis import (
     ResolvedModel,
     Transcript,
     TranscriptionPipeline,
+    decode_legs,
 )
 
 from .conftest import word_error_rate
@@ -244,3 +246,80 @@ def test_a_telephone_call_keeps_each_partys_words_on_their_leg(
         alone = " ".join(s.text.strip() for s in segments)
         reference = references[name]
         assert word_error_rate(reference, said[channel]) <= word_error_rate(reference, alone)
+
+
+# -- long recordings, window by window (issue 17) ---------------------------------------------
+
+
+def test_a_long_silent_recording_is_no_speech_in_bounded_memory(model_cache: Path) -> None:
+    """Twenty minutes of 8 kHz silence in windows of a minute: the old path held the whole
+    leg, the VAD's padded copy and its batched copy (238 MiB traced here; 13.7 GB for the
+    ten hours of issue 17)."""
+    params = PipelineParams(model_cache, asr=AsrParams(beam_size=1), window_s=60.0)
+    pipeline = TranscriptionPipeline(params)
+    pipeline.run(lambda: io.BytesIO(silent_flac(2)), language="en")  # the model, loaded once
+    data = silent_flac(20 * 60)
+    whole = 20 * 60 * 16000 * 4  # bytes of the leg as one float32 array at 16 kHz
+    tracemalloc.start()
+    try:
+        transcript = pipeline.run(lambda: io.BytesIO(data), language="en")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert transcript == Transcript("no_speech", "en", "whisper-tiny.en", "0.1.0", (), False)
+    assert peak < whole / 3, f"{peak / 2**20:.1f} MiB"
+
+
+def _placed(speech: np.ndarray, at: float, seconds: float) -> np.ndarray:
+    leg = np.zeros(int(seconds * 16000), np.float32)
+    start = int(at * 16000)
+    leg[start : start + speech.size] = speech
+    return leg
+
+
+def _wav16k(*legs: np.ndarray) -> bytes:
+    return wav_bytes((np.stack(legs, axis=1) * 32767).astype("<i2"), 16000)
+
+
+def test_a_long_recording_keeps_each_words_time_across_windows(
+    model_cache: Path, eval_data: Path
+) -> None:
+    """Speech at 20 s on one leg and at 150 s on the other of a four-minute call, in
+    windows of a minute: the same words as the speech alone, at their times in the call."""
+    (speech,) = decode_legs(lambda: (eval_data / "asr" / "en" / "jfk.flac").open("rb"))[:1]
+    speech = np.round(speech * 32767) / 32767  # as the 16-bit file below holds it
+    params = PipelineParams(model_cache, asr=AsrParams(beam_size=1), window_s=60.0)
+    pipeline = TranscriptionPipeline(params)
+    alone = pipeline.run(lambda: io.BytesIO(_wav16k(speech)), language="en")
+    data = _wav16k(_placed(speech, 20.0, 240.0), _placed(speech, 150.0, 240.0))
+    hooked: list[tuple[str, float]] = []
+    call = pipeline.run(
+        lambda: io.BytesIO(data),
+        channels_to_speakers={0: "agent", 1: "customer"},
+        language="en",
+        hook=lambda stage, fraction: hooked.append((stage, fraction)),
+    )
+    words = [w for u in alone.utterances for w in u.words]
+    assert words
+    for speaker, channel, at in (("agent", 0, 20.0), ("customer", 1, 150.0)):
+        placed = [w for u in call.utterances if u.speaker == speaker for w in u.words]
+        assert {u.channel for u in call.utterances if u.speaker == speaker} == {channel}
+        # Whisper may punctuate the end of the speech differently with silence after it.
+        assert [w.text.strip(".,") for w in placed] == [w.text.strip(".,") for w in words]
+        for mine, reference in zip(placed, words, strict=True):
+            assert mine.start == pytest.approx(reference.start + at, abs=0.25)
+    assert call.diarized and call.status == "done"
+    fractions = [fraction for stage, fraction in hooked if stage == "vad+asr"]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_a_long_dual_mono_recording_is_transcribed_once(model_cache: Path, eval_data: Path) -> None:
+    (speech,) = decode_legs(lambda: (eval_data / "asr" / "en" / "jfk.flac").open("rb"))[:1]
+    leg = _placed(np.round(speech * 32767) / 32767, 100.0, 150.0)
+    params = PipelineParams(
+        model_cache, asr=AsrParams(beam_size=1), window_s=60.0, diarization="off"
+    )
+    call = TranscriptionPipeline(params).run(lambda: io.BytesIO(_wav16k(leg, leg)), language="en")
+    assert {(u.speaker, u.channel) for u in call.utterances} == {("speaker", None)}
+    assert not call.diarized
+    assert 100.0 <= call.utterances[0].start < 101.0

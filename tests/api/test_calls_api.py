@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from _audio import tone, wav_bytes
+from _audio import silent_flac, tone, wav_bytes, with_declared_frames
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from _stored import PASSWORD, add_people, agent_call
 from callvault.api import create_app
@@ -256,6 +256,39 @@ def test_upload_with_bad_channels_stores_nothing(
     assert sent.status_code == 400
     assert sent.json()["error"] == {"type": "InputError", "message": message}
     assert len(world.vault.list_calls()) == before
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["header", "no-length"])
+def test_an_upload_longer_than_the_limit_is_413_and_stores_nothing(
+    config: Config, declared: bool
+) -> None:
+    """Issue 17: an hour of silence is a few hundred kilobytes; a limit on bytes alone
+    lets any rep queue hours of decoding."""
+    limited = dataclasses.replace(config, max_duration=60.0, workers=1)
+    data = silent_flac(3600)
+    if not declared:
+        data = with_declared_frames(data, 0)
+    with Vault.open(limited) as vault:
+        tokens = add_people(vault, ["calls:write"])
+        app = create_app(limited, vault=vault)
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            sent = client.post(
+                "/api/v1/calls",
+                headers={"Authorization": f"Bearer {tokens['bob']}"},
+                data={"caller": "+14155550100", "consent": "pre-call-notice"},
+                files={"file": ("hour.flac", data, "audio/flac")},
+            )
+        assert sent.status_code == 413, sent.text
+        message = sent.json()["error"]["message"]
+        assert sent.json()["error"]["type"] == "RecordingTooLong"
+        # Refused from the header or while decoding, or from the length the probe
+        # found: each names the file and the limit.
+        assert message.startswith("hour.flac: ")
+        assert message.endswith(
+            "the limit of 0:01:00 (60 s, CALLVAULT_MAX_DURATION); split the recording or "
+            "raise CALLVAULT_MAX_DURATION; nothing was stored"
+        )
+        assert vault.list_calls() == []
 
 
 def test_the_kept_original_opens_for_compliance_with_a_reason(world: World, config: Config) -> None:

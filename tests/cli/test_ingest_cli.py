@@ -21,7 +21,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from _audio import FORMATS, encode, encode_with, tone, wav_bytes, write
+from _audio import (
+    FORMATS,
+    encode,
+    encode_with,
+    silent_flac,
+    tone,
+    wav_bytes,
+    with_declared_frames,
+    write,
+)
 from callvault.cli import cli
 
 TABLES = ("calls", "participants", "recordings", "legs", "data_keys", "manifests", "audit_log")
@@ -431,6 +440,26 @@ def bad_too_large(inputs: Path) -> Bad:
     )
 
 
+def bad_too_long(inputs: Path) -> Bad:
+    p = _file(inputs, "ten-hours.flac", silent_flac(10 * 3600))
+    return Bad(
+        [str(p)],
+        f"{p}: the file announces 10:00:00 of audio, longer than the limit of 4:00:00 "
+        "(14400 s, CALLVAULT_MAX_DURATION); split the recording or raise "
+        "CALLVAULT_MAX_DURATION; nothing was stored",
+    )
+
+
+def bad_too_long_undeclared(inputs: Path) -> Bad:
+    p = _file(inputs, "no-length.flac", with_declared_frames(silent_flac(120), 0))
+    return Bad(
+        [str(p)],
+        f"{p}: the audio goes on past the limit of 0:01:00 (60 s, CALLVAULT_MAX_DURATION); "
+        "split the recording or raise CALLVAULT_MAX_DURATION; nothing was stored",
+        {"CALLVAULT_MAX_DURATION": "60"},
+    )
+
+
 def bad_caller(inputs: Path) -> Bad:
     return Bad([str(wav_file(inputs)), "--caller", "02071838750"], f"--caller {NOT_E164}")
 
@@ -525,6 +554,8 @@ BAD_INPUTS: dict[str, Callable[[Path], Bad]] = {
     "directory": bad_directory,
     "read-error": bad_read_error,
     "over-size-limit": bad_too_large,
+    "over-duration-limit": bad_too_long,
+    "over-duration-limit-undeclared": bad_too_long_undeclared,
     "bad-caller": bad_caller,
     "bad-callee": bad_callee,
     "started-at-without-zone": bad_started_at_no_zone,

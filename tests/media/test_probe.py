@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from _audio import FORMATS, encode, encode_with, tone, wav_bytes
-from callvault.errors import InputError, UnsupportedMedia
+from _audio import FORMATS, encode, encode_with, silent_flac, tone, wav_bytes, with_declared_frames
+from callvault.errors import InputError, RecordingTooLong, UnsupportedMedia
 from callvault.media import SUPPORTED_CODECS, AudioInfo, probe_audio
 
 NAME = "call.bin"
@@ -291,3 +291,61 @@ def test_corrupt_audio_is_refused_cleanly_or_imported(kind: str, where: str) -> 
 def test_corrupt_audio_that_loses_most_of_its_duration_is_refused(kind: str) -> None:
     # Decoders conceal the damage; the shortfall against the announced length gives it away.
     assert re.fullmatch(TRUNCATED, refusal(garble_middle(encode(kind, 1.0, 2))))
+
+
+# -- the duration limit (issue 17: ten hours of silence in 6.9 MB) -------------------------
+
+
+class _Counting(io.BytesIO):
+    """Remembers how far into the file anything was read."""
+
+    furthest = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self.furthest = max(self.furthest, self.tell())
+        return data
+
+
+LIMIT_TAIL = "(5 s, CALLVAULT_MAX_DURATION); split the recording or raise CALLVAULT_MAX_DURATION"
+
+
+def test_a_header_announcing_more_than_the_limit_is_refused_before_decoding() -> None:
+    data = silent_flac(10 * 3600)
+    opened: list[_Counting] = []
+
+    def source() -> _Counting:
+        opened.append(_Counting(data))
+        return opened[-1]
+
+    with pytest.raises(RecordingTooLong) as info:
+        probe_audio(source, name=NAME, size=len(data), max_seconds=5)
+    assert str(info.value) == (
+        f"{NAME}: the file announces 10:00:00 of audio, longer than the limit of 0:00:05 "
+        f"{LIMIT_TAIL}; nothing was stored"
+    )
+    assert isinstance(info.value, InputError) and info.value.limit_s == 5
+    assert opened[-1].furthest < len(data) // 10  # refused from the header, not decoded
+
+
+@pytest.mark.parametrize("declared", [0, 8000], ids=["no-length", "one-second-lie"])
+def test_audio_past_the_limit_is_refused_while_decoding(declared: int) -> None:
+    data = with_declared_frames(silent_flac(3600), declared)
+    opened: list[_Counting] = []
+
+    def source() -> _Counting:
+        opened.append(_Counting(data))
+        return opened[-1]
+
+    with pytest.raises(RecordingTooLong) as info:
+        probe_audio(source, name=NAME, size=len(data), max_seconds=5)
+    assert str(info.value) == (
+        f"{NAME}: the audio goes on past the limit of 0:00:05 {LIMIT_TAIL}; nothing was stored"
+    )
+    assert opened[-1].furthest < len(data) // 10  # decoding stopped at the limit
+
+
+def test_a_recording_at_the_limit_is_accepted() -> None:
+    data = silent_flac(5)
+    info = probe_audio(lambda: io.BytesIO(data), name=NAME, size=len(data), max_seconds=5)
+    assert info.duration_s == 5

@@ -7,7 +7,7 @@ Pure: it takes a recording (a callable opening a binary stream) and returns a
 from __future__ import annotations
 
 from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
-from callvault.analysis._decode import SAMPLE_RATE, decode_legs, iter_blocks
+from callvault.analysis._decode import SAMPLE_RATE, decode_legs, decode_whole, iter_blocks
 from callvault.analysis._diarize import (
     Diarizer,
     SpeakerTurn,
@@ -57,6 +57,7 @@ __all__ = [
     "Word",
     "assign_speakers",
     "decode_legs",
+    "decode_whole",
     "diarization_available",
     "iter_blocks",
     "list_models",

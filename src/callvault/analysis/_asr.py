@@ -92,6 +92,16 @@ class AsrSegment:
     confidence: float
     words: tuple[Word, ...]
 
+    def shifted(self, offset: float) -> AsrSegment:
+        """The same segment `offset` seconds later (a window's times made the leg's)."""
+        return AsrSegment(
+            self.start + offset,
+            self.end + offset,
+            self.text,
+            self.confidence,
+            tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in self.words),
+        )
+
 
 @dataclass(frozen=True)
 class LegResult:
@@ -122,16 +132,6 @@ def uncovered(
         if end - cursor >= GAP_SECONDS:
             gaps.append((cursor, end))
     return gaps
-
-
-def _shifted(segment: AsrSegment, offset: float) -> AsrSegment:
-    return AsrSegment(
-        segment.start + offset,
-        segment.end + offset,
-        segment.text,
-        segment.confidence,
-        tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words),
-    )
 
 
 _loaded: dict[tuple[Path, int, str], Any] = {}
@@ -227,7 +227,7 @@ class Transcriber:
             found = self._collect(again, result.language, high - low, None)
             stats.update(found.screened)
             for segment in found.segments:
-                segments.append(_shifted(segment, low))
+                segments.append(segment.shifted(low))
                 stats["redecoded"] += len(segment.words)
         segments.sort(key=lambda s: (s.start, s.end))
         return LegResult(tuple(segments), result.language, result.duration, stats.to_json())

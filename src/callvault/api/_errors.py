@@ -16,6 +16,7 @@ __all__ = ["STATUS", "error_json", "error_response", "status_of"]
 # Most specific first: the first class an error is an instance of decides.
 STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
     (errors.NotFound, 404),
+    (errors.RecordingTooLong, 413),
     (errors.UnsupportedMedia, 415),
     (errors.ConsentRequired, 409),
     (errors.RecordingRefused, 409),

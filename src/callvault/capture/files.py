@@ -224,9 +224,13 @@ def _check_options(options: FileImportOptions) -> _Checked:
 
 
 def _captured(
-    name: str, size: int, open_audio: Callable[[], BinaryIO], checked: _Checked
+    name: str,
+    size: int,
+    open_audio: Callable[[], BinaryIO],
+    checked: _Checked,
+    max_seconds: float | None = None,
 ) -> CapturedCall:
-    audio = probe_audio(open_audio, name=name, size=size)
+    audio = probe_audio(open_audio, name=name, size=size, max_seconds=max_seconds)
     meta = checked.metadata
     if checked.layout is not None and audio.channels != len(checked.layout):
         raise InputError(
@@ -251,13 +255,22 @@ def _captured(
     )
 
 
-def import_file(path: Path, options: FileImportOptions, *, max_bytes: int) -> CapturedCall:
-    """Check one audio file and its options; return the call to store. Writes nothing."""
+def import_file(
+    path: Path, options: FileImportOptions, *, max_bytes: int, max_seconds: float | None = None
+) -> CapturedCall:
+    """Check one audio file and its options; return the call to store. Writes nothing.
+
+    A file over `max_bytes` or whose audio is longer than `max_seconds` is refused.
+    """
     checked = _check_options(options)  # option errors first: cheaper to find than file errors
     size = _check_readable(path, max_bytes)
-    return _captured(str(path), size, lambda: open(path, "rb"), checked)
+    return _captured(str(path), size, lambda: open(path, "rb"), checked, max_seconds)
 
 
-def import_bytes(data: bytes, name: str, options: FileImportOptions) -> CapturedCall:
+def import_bytes(
+    data: bytes, name: str, options: FileImportOptions, *, max_seconds: float | None = None
+) -> CapturedCall:
     """Like `import_file` for audio held in memory (never written to disk in plaintext)."""
-    return _captured(name, len(data), lambda: io.BytesIO(data), _check_options(options))
+    return _captured(
+        name, len(data), lambda: io.BytesIO(data), _check_options(options), max_seconds
+    )

@@ -7,6 +7,7 @@ duration from the file size, so a cut-off WAV is found by reading its RIFF heade
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any, BinaryIO
 
 import av
 
-from callvault.errors import UnsupportedMedia
+from callvault.errors import RecordingTooLong, UnsupportedMedia
 
 __all__ = ["SUPPORTED_CODECS", "AudioInfo", "probe_audio"]
 
@@ -90,11 +91,20 @@ def _declared_seconds(container: Any, audio: Any) -> float | None:
     return None
 
 
-def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) -> AudioInfo:
+def probe_audio(
+    open_source: Callable[[], BinaryIO],
+    *,
+    name: str,
+    size: int,
+    max_seconds: float | None = None,
+) -> AudioInfo:
     """Decode the first audio stream of the source and return what it holds.
 
     `open_source` returns a fresh binary stream each time; `name` is how errors refer
-    to the input. Raises `UnsupportedMedia` with a one-line reason.
+    to the input. Raises `UnsupportedMedia` with a one-line reason, and
+    `RecordingTooLong` when the audio is longer than `max_seconds`: from the length the
+    header announces before anything is decoded, else as soon as the decoded samples
+    pass it (a header can be absent or lie), so a long file costs no more than the limit.
     """
     if size == 0:
         raise UnsupportedMedia(f"{name}: the file is empty; give a recording with audio in it")
@@ -125,11 +135,17 @@ def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) ->
                     f"{name}: the audio codec {codec!r} is not supported; convert it to "
                     "WAV (PCM) or FLAC first"
                 )
+            declared = _declared_seconds(container, audio)
+            if max_seconds is not None and declared is not None and declared > max_seconds:
+                raise RecordingTooLong(name, limit_s=max_seconds, declared_s=declared)
+            limit = math.inf if max_seconds is None else max_seconds
             frames = 0
             try:
                 for packet in container.demux(audio):
                     for frame in packet.decode():
                         frames += frame.samples
+                        if frames > limit * frame.sample_rate:
+                            raise RecordingTooLong(name, limit_s=limit)
             except av.error.FFmpegError:
                 raise UnsupportedMedia(
                     f"{name}: the audio is corrupt and cannot be decoded past "
@@ -139,7 +155,6 @@ def probe_audio(open_source: Callable[[], BinaryIO], *, name: str, size: int) ->
             rate = int(audio.rate or 0)
             channels = int(audio.codec_context.channels or 0)
             format_name = container.format.name
-            declared = _declared_seconds(container, audio)
     if frames == 0 or rate == 0 or channels == 0:
         raise UnsupportedMedia(
             f"{name}: the recording contains no audio samples; check that it was recorded "

@@ -24,7 +24,7 @@ from typing import Any
 
 from callvault.capture import CapturedCall, FileImportOptions, Participant, import_file
 from callvault.config import Config
-from callvault.errors import ConsentRequired, InputError, RecordingRefused
+from callvault.errors import ConsentRequired, InputError, RecordingRefused, RecordingTooLong
 from callvault.jobs import EmbeddedQueue
 from callvault.policy import (
     Decision,
@@ -46,6 +46,7 @@ __all__ = [
     "admit_one",
     "ingest_captured",
     "ingest_files",
+    "refuse_too_long",
     "store_admitted",
 ]
 
@@ -228,6 +229,16 @@ def admit_one(
     )
 
 
+def refuse_too_long(config: Config, call: CapturedCall) -> None:
+    """RecordingTooLong when the call's decoded audio is longer than
+    CALLVAULT_MAX_DURATION, whichever capture source produced it (a file probed without
+    a limit, an upload, a network capture)."""
+    if call.audio.duration_s > config.max_duration:
+        raise RecordingTooLong(
+            call.source_name, limit_s=config.max_duration, decoded_s=call.audio.duration_s
+        )
+
+
 def admit(
     config: Config,
     vault: Vault,
@@ -242,6 +253,8 @@ def admit(
     Raises for the first call that may not be kept (RecordingRefused, ConsentRequired),
     so that nothing of a batch is stored when one of its calls is refused.
     """
+    for call in calls:
+        refuse_too_long(config, call)
     policy = LoadedPolicy.of(config)
     return [
         admit_one(
@@ -307,6 +320,7 @@ def store_admitted(
     """Store one call the gate admitted, and queue its processing unless it is
     quarantined or a party's consent to analysis is missing (`consent add` queues it
     once given)."""
+    refuse_too_long(vault.config, call)
     stored = vault.store_call(call, admission=admission, actor=actor)
     state = vault.consent_state(stored.call_id) if stored.duplicate else admission.consent_state
     job_id = None
@@ -327,6 +341,11 @@ def ingest_files(
     progress: Callable[[CapturedCall], None] | None = None,
 ) -> list[IngestedCall]:
     """Check every file first, then store them all: one bad input means nothing is written."""
-    checked = [import_file(path, options, max_bytes=config.max_input_bytes) for path in paths]
+    checked = [
+        import_file(
+            path, options, max_bytes=config.max_input_bytes, max_seconds=config.max_duration
+        )
+        for path in paths
+    ]
     log.info("checked %d file(s); storing", len(checked))
     return ingest_captured(config, checked, consent=consent, context=context, progress=progress)

@@ -86,6 +86,7 @@ def pipeline_for(config: Config) -> TranscriptionPipeline:
             model_overrides=config.asr_models,
             asr=AsrParams(beam_size=config.asr_beam_size),
             diarization=config.diarization,
+            max_duration=config.max_duration,
         )
     )
 
@@ -112,6 +113,7 @@ def _transcribe(
             channels_to_speakers={channel: s.label for channel, s in speakers.items()},
             language=record.language,
             hook=_hook(progress),
+            name=f"recording of call {record.id}",
         )
 
 
@@ -178,8 +180,8 @@ def process_call(
         plan = analysis.plan
         words = sum(len(u.words) for u in transcript.utterances)
         rows = _index_rows(record, speakers, transcript)
-        index = SearchIndex(vault.engine)
-        semantic = SemanticIndex(vault.engine)
+        index = SearchIndex(vault.engine, vault.search_key)
+        semantic = SemanticIndex(vault.engine, vault.search_key)
         hook("embed", 0.0)
         vectors = semantic.embed_rows(rows)  # before the write transaction: the slow part
         hook("embed", 1.0)
