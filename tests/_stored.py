@@ -24,7 +24,7 @@ def transcribe(vault: Vault, call_id: str, *utterances: Utterance, role: str | N
         IndexRow(call_id, rid, n, u.speaker, role, None, "en", None, u.start, u.end, u.text)
         for n, u in enumerate(utterances)
     ]
-    index = SearchIndex(vault.engine)
+    index = SearchIndex(vault.engine, vault.search_key)
     vault.store_transcript(
         call_id,
         transcript.to_json().encode(),
@@ -39,7 +39,7 @@ def transcribe(vault: Vault, call_id: str, *utterances: Utterance, role: str | N
 
 
 def hits(vault: Vault, query: str) -> list[str]:
-    return [h.call_id for h in SearchIndex(vault.engine).search(query)]
+    return [h.call_id for h in SearchIndex(vault.engine, vault.search_key).search(query)]
 
 
 def stored_frames(vault: Vault, call_id: str) -> np.ndarray:

@@ -5,22 +5,36 @@ from __future__ import annotations
 import itertools
 import random
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from callvault.config import Config
 from callvault.errors import ConfigError, InputError
-from callvault.search import IndexRow, SearchHit, SearchIndex, is_search_table, parse_query
-from callvault.search._query import fts5_expression, tsquery_expression
+from callvault.search import (
+    SNIPPET_START,
+    IndexRow,
+    SearchHit,
+    SearchIndex,
+    is_search_table,
+    parse_query,
+)
+from callvault.search._blind import MAX_PREFIX, Blinder
+from callvault.search._query import fts5_expression, tokenize
+from callvault.vault._crypto import KeyRing
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def index(engine: Engine) -> SearchIndex:
-    return SearchIndex(engine)
+def search_key(config: Config) -> bytes:
+    """The search key of a key ring in the test's data directory, as the vault makes it."""
+    return KeyRing(config.data_dir / "keys").search_key()
+
+
+@pytest.fixture
+def index(engine: Engine, search_key: bytes) -> SearchIndex:
+    return SearchIndex(engine, search_key)
 
 
 def rows(
@@ -216,9 +230,9 @@ def test_limit_and_offset(filled: SearchIndex) -> None:
 
 
 def test_queries_with_too_many_matches_come_newest_first(
-    filled: SearchIndex, engine: Engine
+    filled: SearchIndex, engine: Engine, search_key: bytes
 ) -> None:
-    small = SearchIndex(engine, rank_limit=3)
+    small = SearchIndex(engine, search_key, rank_limit=3)
     # "order": four matches, one more than the limit; c3 was indexed last.
     newest = [("c3", 0), ("c2", 2), ("c2", 1), ("c2", 0)]
     hits = small.search("order")
@@ -230,9 +244,10 @@ def test_queries_with_too_many_matches_come_newest_first(
     assert small.search("refund order") == filled.search("refund order")
     assert all(h.score > 0 for h in small.search("order", agent="ben"))
     assert small.search("order", agent="ben") == filled.search("order", agent="ben")
-    assert [h.score for h in SearchIndex(engine, rank_limit=0).search("invoice")] == [0.0]
+    zero = SearchIndex(engine, search_key, rank_limit=0)
+    assert [h.score for h in zero.search("invoice")] == [0.0]
     with pytest.raises(ConfigError, match="^rank_limit must be 0 or more, not -1$"):
-        SearchIndex(engine, rank_limit=-1)
+        SearchIndex(engine, search_key, rank_limit=-1)
 
 
 # Few words, so that words and word pairs repeat: phrases of common words, phrases whose
@@ -240,16 +255,24 @@ def test_queries_with_too_many_matches_come_newest_first(
 _WORDS = "rein fun wauchsto größe straße über tante kich reß rechnung rückgabe ja".split()
 
 
-@pytest.fixture
-def corpus(index: SearchIndex, engine: Engine) -> SearchIndex:
+def corpus_texts() -> dict[tuple[str, int], str]:
+    """The corpus's utterances by (call, utterance), in the order they are indexed."""
     rng = random.Random(7)
     weights = [1 / rank for rank in range(1, len(_WORDS) + 1)]
+    out: dict[tuple[str, int], str] = {}
     for c in range(12):
-        texts = [
-            " ".join(rng.choices(_WORDS, weights, k=rng.randint(1, 14))).capitalize() + "."
-            for _ in range(8)
-        ]
-        put(index, engine, rows(f"k{c:02d}", texts, agent=("anna", "ben")[c % 2]))
+        for n in range(8):
+            words = rng.choices(_WORDS, weights, k=rng.randint(1, 14))
+            out[(f"k{c:02d}", n)] = " ".join(words).capitalize() + "."
+    return out
+
+
+@pytest.fixture
+def corpus(index: SearchIndex, engine: Engine) -> SearchIndex:
+    texts = corpus_texts()
+    for c in range(12):
+        body = [texts[(f"k{c:02d}", n)] for n in range(8)]
+        put(index, engine, rows(f"k{c:02d}", body, agent=("anna", "ben")[c % 2]))
     return index
 
 
@@ -269,60 +292,70 @@ _CORPUS_QUERIES = [
     "r*",
     "stra*",
     '"kich nix"',
+    # Longer than the prefixes that have a token of their own: checked against the text.
+    "wauchst*",
+    "rückgab*",
+    '"rein rückgab"*',
 ]
 
 
-def straightforward(
-    engine: Engine, query: str, *, newest: bool = False
-) -> list[tuple[object, ...]]:
-    """Every match of ``query``, best first (or newest first), by one plain statement."""
+def plain_matches(texts: dict[tuple[str, int], str], query: str) -> set[tuple[str, int]]:
+    """The utterances of ``texts`` that ``query`` matches, by a plain scan of their words
+    (the reference: no index, no keys)."""
     terms = parse_query(query)
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            order = "u.id DESC" if newest else "score DESC, u.id"
-            result = conn.execute(
-                text(
-                    "SELECT u.call_id, u.utterance, ts_rank_cd(u.tsv, to_tsquery('simple', :q)) "
-                    "AS score, ts_headline('simple', u.text, to_tsquery('simple', :q), "
-                    "'StartSel=«, StopSel=», MaxWords=24, MinWords=8') "
-                    "FROM search_utterances AS u WHERE u.tsv @@ to_tsquery('simple', :q) "
-                    f"ORDER BY {order}"
-                ),
-                {"q": tsquery_expression(terms)},
-            )
-        else:
-            order = "search_fts.rowid DESC" if newest else "score, search_fts.rowid"
-            result = conn.execute(
-                text(
-                    "SELECT u.call_id, u.utterance, bm25(search_fts) AS score, "
-                    "snippet(search_fts, 0, '«', '»', '…', 16) FROM search_fts "
-                    "JOIN search_utterances AS u ON u.id = search_fts.rowid "
-                    f"WHERE search_fts MATCH :q ORDER BY {order}"
-                ),
-                {"q": fts5_expression(terms)},
-            )
-        return [(r[0], r[1], 0.0 if newest else round(abs(r[2]), 9), r[3]) for r in result.all()]
+
+    def occurs(tokens: list[str], words: tuple[str, ...], prefix: bool) -> bool:
+        n = len(words)
+        for i in range(len(tokens) - n + 1):
+            window = tokens[i : i + n]
+            if window[:-1] == list(words[:-1]) and (
+                window[-1] == words[-1] or (prefix and window[-1].startswith(words[-1]))
+            ):
+                return True
+        return False
+
+    return {
+        key
+        for key, body in texts.items()
+        if all(occurs(tokenize(body), t.tokens, t.prefix) for t in terms)
+    }
 
 
 def as_rows(hits: list[SearchHit]) -> list[tuple[object, ...]]:
     return [(h.call_id, h.utterance, round(h.score, 9), h.snippet) for h in hits]
 
 
-def test_hits_are_those_of_the_straightforward_statement(
-    corpus: SearchIndex, engine: Engine
+def test_hits_are_those_of_a_plain_scan(
+    corpus: SearchIndex, engine: Engine, search_key: bytes
 ) -> None:
-    """Word pairs, the count before ranking, snippets on the page only: none of it changes
-    which utterances are found, their order, score or snippet."""
-    small = SearchIndex(engine, rank_limit=5)
+    """The blind index finds exactly the utterances a scan of the plain text finds, for
+    words, phrases, prefixes and phrases that end in one; pages, the count before
+    ranking and the newest-first order agree with the full ranked list."""
+    texts = corpus_texts()
+    order = list(texts)  # the order of indexing: newest last
+    small = SearchIndex(engine, search_key, rank_limit=5)
     seen = {"ranked": 0, "newest": 0, "none": 0}
     for query in _CORPUS_QUERIES:
-        expected = straightforward(engine, query)
-        assert as_rows(corpus.search(query, limit=1000)) == expected, query
-        assert as_rows(corpus.search(query, limit=3, offset=2)) == expected[2:5], query
+        expected = plain_matches(texts, query)
+        ranked = corpus.search(query, limit=1000)
+        assert {(h.call_id, h.utterance) for h in ranked} == expected, query
+        assert len(ranked) == len(expected), query
+        scores = [h.score for h in ranked]
+        assert scores == sorted(scores, reverse=True), query
+        assert all(score > 0 for score in scores), query
+        assert as_rows(corpus.search(query, limit=3, offset=2)) == as_rows(ranked[2:5]), query
+        page = small.search_page(query, limit=1000)
         newest = len(expected) > 5
         if newest:
-            expected = straightforward(engine, query, newest=True)
-        assert as_rows(small.search(query, limit=1000)) == expected, query
+            assert not page.ranked and page.matches is None, query
+            keys = sorted(expected, key=order.index, reverse=True)
+            assert [(h.call_id, h.utterance) for h in page.hits] == keys, query
+            assert {h.score for h in page.hits} == {0.0}, query
+        else:
+            assert as_rows(page.hits) == as_rows(ranked), query
+            assert page.matches == len(expected), query
+        for hit in ranked:
+            assert SNIPPET_START in hit.snippet, query
         seen["none" if not expected else "newest" if newest else "ranked"] += 1
     # The queries cover each way (a test that cannot fail tells nothing).
     assert min(seen.values()) >= 3, seen
@@ -350,25 +383,33 @@ def test_phrases_beyond_the_word_pair_index(index: SearchIndex, engine: Engine) 
     assert found(index, '"x² y"') == [("w", 4)]
 
 
-def test_word_pairs_of_rows_indexed_before_migration_0004(
-    filled: SearchIndex, engine: Engine
-) -> None:
+def test_migration_0013_replaces_the_plain_index(filled: SearchIndex, engine: Engine) -> None:
+    """Down to 0012 the plain index of 0003/0004 is back (empty); up again it is replaced
+    by the blind one, empty until the calls are indexed again (search-reindex)."""
     from alembic import command
-    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import inspect
 
-    import callvault.vault
+    from callvault.vault._db import _alembic_config
 
-    migrations = AlembicConfig()
-    migrations.set_main_option(
-        "script_location", str(Path(callvault.vault.__file__).parent / "migrations")
-    )
-    for revision, step in (("0003", command.downgrade), ("head", command.upgrade)):
-        with engine.execution_options(callvault_write=True).begin() as conn:
-            migrations.attributes["connection"] = conn
-            step(migrations, revision)
-    assert found(filled, '"refund my order"') == [("c2", 2)]
-    assert found(filled, '"order refund"') == [("c3", 0)]
-    assert found(filled, '"die größe"') == [("c1", 1)]
+    migrations = _alembic_config()
+    with engine.execution_options(callvault_write=True).begin() as conn:
+        migrations.attributes["connection"] = conn
+        command.downgrade(migrations, "0012")
+    tables = set(inspect(engine).get_table_names())
+    assert "search_keys" not in tables
+    old = {c["name"] for c in inspect(engine).get_columns("search_utterances")}
+    assert "sealed" not in old
+    if engine.dialect.name == "postgresql":
+        assert {"text", "tsv", "bigrams"} <= old
+    else:
+        assert {c["name"] for c in inspect(engine).get_columns("search_fts")} == {"text"}
+    with engine.execution_options(callvault_write=True).begin() as conn:
+        migrations.attributes["connection"] = conn
+        command.upgrade(migrations, "head")
+    assert "search_keys" in set(inspect(engine).get_table_names())
+    assert found(filled, "refund*") == []
+    put(filled, engine, rows("c2", ["Please refund my order."], agent="ben"))
+    assert found(filled, '"refund my order"') == [("c2", 0)]
 
 
 def test_purge_recording_and_call(filled: SearchIndex, engine: Engine) -> None:
@@ -503,5 +544,20 @@ def test_parse_query() -> None:
         (("my", "order"), False),
         (("e", "mail"), False),
     ]
-    assert [t.fts5() for t in terms] == ['"refund"*', '"my order"', '"e mail"']
-    assert [t.tsquery() for t in terms] == ["'refund':*", "('my' <-> 'order')", "('e' <-> 'mail')"]
+    blind = Blinder(b"k" * 32)
+    assert [t.fts5(blind) for t in terms] == [
+        f'prefixes : "{blind.prefix("refund")}"',
+        f'words : "{blind.word("my")} {blind.word("order")}"',
+        f'words : "{blind.word("e")} {blind.word("mail")}"',
+    ]
+    assert [t.tsquery(blind) for t in terms] == [
+        f"'{blind.prefix('refund')}'",
+        f"('{blind.word('my')}' <-> '{blind.word('order')}')",
+        f"('{blind.word('e')}' <-> '{blind.word('mail')}')",
+    ]
+    # The engines see keyed tokens only: no word of the query.
+    expression = fts5_expression(terms, blind)
+    assert not any(w in expression for w in ("refund", "order", "mail"))
+    # A prefix token stands for the prefix's first MAX_PREFIX characters.
+    assert blind.prefix("a" * MAX_PREFIX) == blind.prefix("a" * (MAX_PREFIX + 3))
+    assert blind.prefix("refund") != blind.word("refund") != Blinder(b"j" * 32).word("refund")

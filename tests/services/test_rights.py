@@ -63,11 +63,11 @@ def transcribe(vault: Vault, call_id: str, text: str) -> None:
     )
     row = IndexRow(call_id, recording_id, 0, "S0", "caller", None, "en", None, 0.0, 0.5, text)
     with vault.engine.execution_options(callvault_write=True).begin() as conn:
-        SearchIndex(vault.engine).index_utterances(conn, [row])
+        SearchIndex(vault.engine, vault.search_key).index_utterances(conn, [row])
 
 
 def hits(vault: Vault, query: str) -> list[str]:
-    return [h.call_id for h in SearchIndex(vault.engine).search(query)]
+    return [h.call_id for h in SearchIndex(vault.engine, vault.search_key).search(query)]
 
 
 # -- find ----------------------------------------------------------------------------------

@@ -54,11 +54,11 @@ def index(vault: Vault, call_id: str, recording_id: str, words: str) -> None:
         text=words,
     )
     with vault.engine.execution_options(callvault_write=True).begin() as conn:
-        SearchIndex(vault.engine).index_utterances(conn, [row])
+        SearchIndex(vault.engine, vault.search_key).index_utterances(conn, [row])
 
 
 def hits(vault: Vault, query: str) -> list[str]:
-    return [h.call_id for h in SearchIndex(vault.engine).search(query)]
+    return [h.call_id for h in SearchIndex(vault.engine, vault.search_key).search(query)]
 
 
 # -- legal holds ---------------------------------------------------------------------------

@@ -75,7 +75,9 @@ def transcribe(vault: Vault, call_id: str, text: str) -> None:
         model_version="1",
         utterances=1,
         words=len(text.split()),
-        within=lambda session: SearchIndex(vault.engine).index_utterances(session, [row]),
+        within=lambda session: SearchIndex(vault.engine, vault.search_key).index_utterances(
+            session, [row]
+        ),
     )
 
 
@@ -280,7 +282,9 @@ def test_search_hides_restricted_calls_beyond_the_rank_limit(vault: Vault) -> No
     for call_id in (hidden, shown):
         transcribe(vault, call_id, "refund please")
     vault.restrict(SUBJECT, "accuracy contested")
-    page = SearchIndex(vault.engine, rank_limit=0).search_page("refund", exclude_calls=[hidden])
+    page = SearchIndex(vault.engine, vault.search_key, rank_limit=0).search_page(
+        "refund", exclude_calls=[hidden]
+    )
     assert not page.ranked
     assert [h.call_id for h in page.hits] == [shown]
 

@@ -21,7 +21,7 @@ from callvault.cli._insights import insights
 from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._rights import rights
-from callvault.cli._search import search
+from callvault.cli._search import reindex, search
 from callvault.cli._users import users
 from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
@@ -511,6 +511,7 @@ for command in (
     jobs,
     models,
     search,
+    reindex,
     hold,
     retention,
     consent,

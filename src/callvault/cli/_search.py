@@ -12,10 +12,10 @@ from callvault.capture import parse_language, parse_timestamp
 from callvault.cli._common import config_of, console, echo_json
 from callvault.errors import InputError
 from callvault.search import HybridHit
-from callvault.services import search_calls, semantic_search_calls
+from callvault.services import reindex_search, search_calls, semantic_search_calls
 from callvault.vault import Vault
 
-__all__ = ["search"]
+__all__ = ["reindex", "search"]
 
 
 def _date(value: str | None, option: str) -> datetime | None:
@@ -167,3 +167,29 @@ def _print_hybrid(found: list[HybridHit], as_json: bool) -> None:
             h.call_id, f"{minutes}:{seconds:02d}", h.speaker, "+".join(h.methods), h.snippet
         )
     console().print(table)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def reindex(ctx: click.Context, as_json: bool) -> None:
+    """Rebuild the search index (blind full-text tokens and sealed embeddings) from the
+    decrypted transcripts: once after upgrading to the blind index, or at any time.
+
+    Every transcript read is audited. Restricted calls are left out.
+    """
+    result = reindex_search(config_of(ctx))
+    if as_json:
+        echo_json(
+            {
+                "calls": result.calls,
+                "utterances": result.utterances,
+                "restricted": result.restricted,
+                "untranscribed": result.untranscribed,
+            }
+        )
+        return
+    click.echo(
+        f"indexed {result.calls} calls ({result.utterances} utterances); left out "
+        f"{result.restricted} restricted, {result.untranscribed} without a transcript"
+    )

@@ -1,21 +1,32 @@
-"""The full-text index of transcript utterances, on SQLite (FTS5) and PostgreSQL (tsvector).
+"""The full-text index of transcript utterances, on SQLite (FTS5) and PostgreSQL
+(tsvector), holding no transcript words in the clear.
 
-The index is, besides the encrypted transcript blob, the only copy of transcript text, so
-every recording's rows can be purged. On SQLite, FTS5 keeps the tokens of deleted rows in
-its b-tree segments until they are merged: purging therefore either deletes securely
-(FTS5 ``secure-delete``, SQLite >= 3.42) or rewrites the index (``optimize``), and then
-truncates the write-ahead log. On PostgreSQL the deleted tuples stay in the table files
-until ``VACUUM`` runs (autovacuum, or the operator).
+What is stored (see `_blind`): for each utterance its filter columns (call, recording,
+speaker, role, agent, language, start time), its keyed tokens (HMAC of each word, of each
+word's prefixes and, on PostgreSQL, of each pair of adjacent words) and its text sealed
+under its call's key. The engines index the keyed tokens as opaque words, so FTS5 and
+``tsvector`` still give phrase positions, BM25 (SQLite) and ``ts_rank_cd`` (PostgreSQL).
+Snippets are built here, at query time, from the decrypted text of the page's rows only:
+rows that the query's filters (the reader's reach, restricted calls) already admitted.
+
+Purging a call deletes its rows and its key (``search_keys``). On SQLite, FTS5 keeps the
+tokens of deleted rows in its b-tree segments until they are merged: purging therefore
+either deletes securely (FTS5 ``secure-delete``, SQLite >= 3.42) or rewrites the index
+(``optimize``), and then truncates the write-ahead log. On PostgreSQL the deleted tuples
+stay in the table files until ``VACUUM`` runs (autovacuum, or the operator); their text
+is sealed under a key that is gone with the call's key row.
 
 Snippets mark each match with ``«`` and ``»`` (`SNIPPET_START`, `SNIPPET_END`); text
-left out at either end of a SQLite snippet is shown as ``…``. The snippet is transcript
-text: show it only to users allowed to read that call.
+left out at either end is shown as ``…``. The snippet is transcript text: show it only to
+users allowed to read that call.
 
 Hits are ranked by relevance (BM25 on SQLite, ``ts_rank_cd`` on PostgreSQL) when the query
 and its filters match at most `RANK_LIMIT` utterances. Ranking needs every match scored,
 and a query that matches more (a common word, a phrase of common words) would cost time
 in proportion; its hits come newest first instead (most recently indexed first), with
-``score`` 0. A search first counts its matches, up to one past the limit, to choose.
+``score`` 0. A search first counts its matches, up to one past the limit, to choose. A
+query with a term the index can only narrow down (`Term.checked`) reads and checks every
+candidate instead.
 """
 
 from __future__ import annotations
@@ -29,15 +40,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import BindParameter, Connection, DateTime, Engine, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
-from callvault.errors import ConfigError, InputError
+from callvault.errors import ConfigError, InputError, IntegrityError
+from callvault.search._blind import BlindDocument, Blinder, CallKeys
 from callvault.search._query import (
     Term,
     fts5_expression,
+    iter_token_spans,
     parse_query,
     pg_match,
+    term_spans,
     tokenize,
 )
 
@@ -67,9 +82,11 @@ RANK_LIMIT = 2000
 # PostgreSQL refuses lexemes over 2047 bytes in a tsquery; no spoken word comes close.
 _MAX_TOKEN_CHARS = 256
 _SNIPPET_TOKENS = 16
+# PostgreSQL keeps positions 1 to 16383, and at most 256 of them per lexeme.
+_PG_MAX_POSITION = 16383
+_PG_MAX_POSITIONS = 256
 # FTS5 "secure-delete" overwrites the tokens of deleted rows at once (SQLite 3.42).
 _FTS5_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 42, 0)
-_PG_HEADLINE = f"StartSel={SNIPPET_START}, StopSel={SNIPPET_END}, MaxWords=24, MinWords=8"
 
 
 def is_search_table(name: str) -> bool:
@@ -159,7 +176,6 @@ def _check_rows(rows: Sequence[IndexRow]) -> list[dict[str, Any]]:
                 f"utterance {row.utterance} of recording {row.recording_id} has a start or "
                 "end that is not a finite number of seconds"
             )
-        body = unicodedata.normalize("NFC", row.text)
         params.append(
             {
                 "call_id": row.call_id,
@@ -172,44 +188,62 @@ def _check_rows(rows: Sequence[IndexRow]) -> list[dict[str, Any]]:
                 "started_at": _utc(row.started_at, "IndexRow.started_at"),
                 "start_s": float(row.start),
                 "end_s": float(row.end),
-                "text": body,
-                "tokens": " ".join(t for t in tokenize(body) if len(t) <= _MAX_TOKEN_CHARS),
+                "text": unicodedata.normalize("NFC", row.text),
             }
         )
     return params
 
 
+def _pg_tsv(document: BlindDocument) -> str:
+    """``tsv`` as a tsvector literal: each word's token and its prefix tokens at the
+    word's position, so that ``<->`` works for phrases that end in a prefix."""
+    positions: dict[str, list[int]] = {}
+    for index, (word, prefixes) in enumerate(zip(document.words, document.prefixes, strict=True)):
+        position = min(index + 1, _PG_MAX_POSITION)
+        for lexeme in (word, *prefixes):
+            found = positions.setdefault(lexeme, [])
+            if len(found) < _PG_MAX_POSITIONS and (not found or found[-1] != position):
+                found.append(position)
+    return " ".join(f"{lexeme}:{','.join(map(str, p))}" for lexeme, p in positions.items())
+
+
 _COLUMNS = (
-    "call_id, recording_id, utterance, speaker, role, agent, language, started_at, start_s, end_s"
+    "call_id, recording_id, utterance, speaker, role, agent, language, started_at, start_s, "
+    "end_s, sealed"
 )
 _VALUES = (
     ":call_id, :recording_id, :utterance, :speaker, :role, :agent, :language, :started_at, "
-    ":start_s, :end_s"
+    ":start_s, :end_s, :sealed"
 )
 _INSERT_SQLITE = text(f"INSERT INTO search_utterances ({_COLUMNS}) VALUES ({_VALUES})").bindparams(
     bindparam("started_at", type_=DateTime(timezone=True))
 )
 _INSERT_PG = text(
-    f"INSERT INTO search_utterances ({_COLUMNS}, text, tsv) "
-    f"VALUES ({_VALUES}, :text, to_tsvector('simple', :tokens))"
+    f"INSERT INTO search_utterances ({_COLUMNS}, tsv, pairs) "
+    f"VALUES ({_VALUES}, CAST(:tsv AS tsvector), CAST(:pairs AS tsvector))"
 ).bindparams(bindparam("started_at", type_=DateTime(timezone=True)))
 
 
 class SearchIndex:
     """Full-text search over transcript utterances, with metadata filters.
 
-    Writes go through `index_utterances` in the caller's transaction (so the index changes
-    together with the transcript it comes from) or through the purge methods, which run
-    their own transaction. Callers enforce access control: this class does not.
+    ``search_key``: the key ring's search key (`KeyRing.search_key`, or `Vault.search_key`);
+    the index's tokens and sealed text derive from it. Writes go through
+    `index_utterances` in the caller's transaction (so the index changes together with
+    the transcript it comes from) or through the purge methods, which run their own
+    transaction. Callers enforce access control (through the filters): this class does
+    not.
     """
 
-    def __init__(self, engine: Engine, *, rank_limit: int = RANK_LIMIT) -> None:
+    def __init__(self, engine: Engine, search_key: bytes, *, rank_limit: int = RANK_LIMIT) -> None:
         if rank_limit < 0:
             raise ConfigError(f"rank_limit must be 0 or more, not {rank_limit}")
         self._engine = engine
         self._writer = engine.execution_options(callvault_write=True)
         self._postgres = engine.dialect.name == "postgresql"
         self._rank_limit = rank_limit
+        self._blind = Blinder(search_key)
+        self._keys = CallKeys(search_key)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -228,7 +262,20 @@ class SearchIndex:
         self._delete(conn, "recording_id", recordings)
         if not params:
             return 0
+        ciphers = self._keys.load(conn, {p["call_id"] for p in params}, create=True)
+        cache: dict[str, tuple[str, list[str]]] = {}
+        documents: list[BlindDocument] = []
+        for p in params:
+            body: str = p.pop("text")
+            documents.append(self._blind.document(tokenize(body), cache))
+            p["sealed"] = CallKeys.seal(
+                ciphers[p["call_id"]], "text", p["recording_id"], p["utterance"], body.encode()
+            )
+        cache.clear()
         if self._postgres:
+            for p, document in zip(params, documents, strict=True):
+                p["tsv"] = _pg_tsv(document)
+                p["pairs"] = " ".join(sorted(set(document.pairs)))
             conn.execute(_INSERT_PG, params)
         else:
             conn.execute(_INSERT_SQLITE, params)
@@ -240,10 +287,14 @@ class SearchIndex:
                 )
                 ids.update({(recording, row[1]): row[0] for row in found})
             conn.execute(
-                text("INSERT INTO search_fts (rowid, text) VALUES (:id, :text)"),
+                text("INSERT INTO search_fts (rowid, words, prefixes) VALUES (:id, :w, :p)"),
                 [
-                    {"id": ids[(p["recording_id"], p["utterance"])], "text": p["text"]}
-                    for p in params
+                    {
+                        "id": ids[(p["recording_id"], p["utterance"])],
+                        "w": " ".join(d.words),
+                        "p": " ".join(t for prefixes in d.prefixes for t in prefixes),
+                    }
+                    for p, d in zip(params, documents, strict=True)
                 ],
             )
         logger.debug("indexed %d utterances of %d recordings", len(params), len(recordings))
@@ -255,7 +306,8 @@ class SearchIndex:
         return self._purge("recording_id", recording_id)
 
     def purge_call(self, call_id: str) -> int:
-        """Remove every indexed utterance of a call (all its recordings), with embeddings."""
+        """Remove every indexed utterance of a call (all its recordings), with embeddings
+        and the call's index key."""
         return self._purge("call_id", call_id)
 
     def purge_calls(self, call_ids: list[str]) -> int:
@@ -266,11 +318,13 @@ class SearchIndex:
         with self._writer.begin() as conn:
             removed = self._delete(conn, column, list(values))
             # The sentence embeddings (callvault.search._semantic) are derived from the
-            # same text: they go in the same transaction.
+            # same text: they go in the same transaction, and so does a call's key.
             for value in values:
                 conn.execute(
                     text(f"DELETE FROM search_embeddings WHERE {column} = :v"), {"v": value}
                 )
+                if column == "call_id":
+                    conn.execute(text("DELETE FROM search_keys WHERE call_id = :v"), {"v": value})
             if not self._postgres and not _FTS5_SECURE_DELETE:
                 # Without secure-delete, the tokens of deleted rows stay in older FTS5
                 # segments until a merge; "optimize" merges all of them now.
@@ -305,6 +359,23 @@ class SearchIndex:
             )
             removed += result.rowcount
         return removed
+
+    # -- reading -----------------------------------------------------------------------
+
+    def unseal_texts(
+        self, conn: Connection, rows: Sequence[tuple[str, str, int, bytes]]
+    ) -> list[str]:
+        """The texts of sealed rows (call, recording, utterance, sealed), in order."""
+        ciphers = self._keys.load(conn, {r[0] for r in rows})
+        return [
+            CallKeys.open(_cipher(ciphers, call), "text", recording, n, bytes(sealed)).decode()
+            for call, recording, n, sealed in rows
+        ]
+
+    def call_ciphers(self, conn: Connection, call_ids: Collection[str]) -> dict[str, AESGCM]:
+        """The per-call ciphers of ``call_ids`` (for `_semantic`); calls without a key
+        are left out."""
+        return self._keys.load(conn, call_ids)
 
     # -- searching ---------------------------------------------------------------------
 
@@ -351,111 +422,194 @@ class SearchIndex:
         if offset < 0:
             raise InputError(f"offset must be 0 or more, not {offset}")
         params: dict[str, Any] = {"limit": limit, "offset": offset}
-        filters: list[str] = []
-        for column, value in (("role", speaker_role), ("agent", agent), ("language", language)):
-            if value is not None:
-                filters.append(f"u.{column} = :{column}")
-                params[column] = value
-        binds: list[BindParameter[Any]] = []
-        if agents is not None:
-            filters.append("u.agent IN :agents" if agents else "1 = 0")
-            if agents:
-                params["agents"] = sorted(set(agents))
-                binds.append(bindparam("agents", expanding=True))
-        if since is not None:
-            filters.append("u.started_at >= :since")
-            params["since"] = _utc(since, "since")
-            binds.append(bindparam("since", type_=DateTime(timezone=True)))
-        if until is not None:
-            filters.append("u.started_at < :until")
-            params["until"] = _utc(until, "until")
-            binds.append(bindparam("until", type_=DateTime(timezone=True)))
-        if exclude_calls:
-            filters.append("u.call_id NOT IN :exclude_calls")
-            params["exclude_calls"] = sorted(set(exclude_calls))
-            binds.append(bindparam("exclude_calls", expanding=True))
-        where = "".join(f" AND {f}" for f in filters)
+        where, filter_params, binds = _filters(
+            speaker_role, agent, since, until, language, exclude_calls, agents
+        )
+        params.update(filter_params)
         if self._postgres:
-            statements = _pg_statements(terms, where, params)
+            statements = _pg_statements(pg_match(terms, self._blind), where, params)
         else:
-            params["q"] = fts5_expression(terms)
+            params["q"] = fts5_expression(terms, self._blind)
             statements = _sqlite_statements(where)
         params["count_limit"] = self._rank_limit + 1
+        checked = any(t.checked(self._postgres) for t in terms)
         with self._engine.connect() as conn:
-            matches = conn.execute(_bind(statements.count, binds), params).scalar_one()
-            ranked = matches <= self._rank_limit
-            page = statements.ranked if ranked else statements.newest
-            rows = conn.execute(_bind(page, binds), params).all()
+            if checked:
+                page = self._checked_page(conn, statements, binds, params, terms)
+            else:
+                matches = conn.execute(_bind(statements.count, binds), params).scalar_one()
+                ranked = matches <= self._rank_limit
+                sql = statements.ranked if ranked else statements.newest
+                rows = list(conn.execute(_bind(sql, binds), params).all())
+                page = (rows, ranked, int(matches))
+            rows, ranked, matches = page
+            texts = self.unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in rows])
             conn.rollback()
         hits = [
             SearchHit(
-                call_id=r[0],
-                recording_id=r[1],
-                utterance=r[2],
-                speaker=r[3],
-                role=r[4],
-                start=float(r[5]),
-                end=float(r[6]),
-                snippet=r[7],
-                score=float(r[8]),
+                call_id=r[1],
+                recording_id=r[2],
+                utterance=r[3],
+                speaker=r[4],
+                role=r[5],
+                start=float(r[6]),
+                end=float(r[7]),
+                snippet=_snippet(body, terms),
+                score=float(r[9]) if ranked else 0.0,
             )
-            for r in rows
+            for r, body in zip(rows, texts, strict=True)
         ]
-        return SearchPage(hits, ranked, int(matches) if ranked else None, self._rank_limit)
+        return SearchPage(hits, ranked, matches if ranked else None, self._rank_limit)
+
+    def _checked_page(
+        self,
+        conn: Connection,
+        statements: _Statements,
+        binds: list[BindParameter[Any]],
+        params: dict[str, Any],
+        terms: list[Term],
+    ) -> tuple[list[Any], bool, int]:
+        """Every candidate, best first, checked against its decrypted text; then the
+        count, the order and the page as for the other queries."""
+        candidates = list(conn.execute(_bind(statements.candidates, binds), params).all())
+        texts = self.unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in candidates])
+        kept = [
+            row
+            for row, body in zip(candidates, texts, strict=True)
+            if term_spans(terms, [t for _, _, t in iter_token_spans(body)]) is not None
+        ]
+        ranked = len(kept) <= self._rank_limit
+        if not ranked:
+            kept.sort(key=lambda r: -int(r[0]))
+        start = params["offset"]
+        return kept[start : start + params["limit"]], ranked, len(kept)
+
+
+def _cipher(ciphers: dict[str, AESGCM], call_id: str) -> AESGCM:
+    try:
+        return ciphers[call_id]
+    except KeyError:
+        raise IntegrityError(
+            f"call {call_id} has search rows but no search index key; index the call "
+            "again (callvault reindex)"
+        ) from None
+
+
+def _snippet(body: str, terms: list[Term]) -> str:
+    """Up to `_SNIPPET_TOKENS` tokens of ``body`` around its densest matches, each
+    matching token between « and », ``…`` where text is left out."""
+    spans = iter_token_spans(body)
+    tokens = [t for _, _, t in spans]
+    marked: set[int] = set()
+    for term in terms:
+        for found in term.spans(tokens):
+            marked.update(found)
+    n = len(tokens)
+    if n == 0:
+        return body
+    width = min(_SNIPPET_TOKENS, n)
+    flags = [1 if i in marked else 0 for i in range(n)]
+    best = count = sum(flags[:width])
+    low = 0
+    for start in range(1, n - width + 1):
+        count += flags[start + width - 1] - flags[start - 1]
+        if count > best:
+            best, low = count, start
+    high = low + width
+    out: list[str] = [SNIPPET_ELLIPSIS] if low > 0 else [body[: spans[0][0]]]
+    for i in range(low, high):
+        if i > low:
+            out.append(body[spans[i - 1][1] : spans[i][0]])
+        word = body[spans[i][0] : spans[i][1]]
+        out.append(f"{SNIPPET_START}{word}{SNIPPET_END}" if i in marked else word)
+    out.append(SNIPPET_ELLIPSIS if high < n else body[spans[-1][1] :])
+    return "".join(out)
+
+
+def _filters(
+    speaker_role: str | None,
+    agent: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    language: str | None,
+    exclude_calls: Collection[str],
+    agents: Collection[str] | None = None,
+) -> tuple[str, dict[str, Any], list[BindParameter[Any]]]:
+    """The filters of a search as SQL on ``u`` (search_utterances)."""
+    params: dict[str, Any] = {}
+    filters: list[str] = []
+    binds: list[BindParameter[Any]] = []
+    for column, value in (("role", speaker_role), ("agent", agent), ("language", language)):
+        if value is not None:
+            filters.append(f"u.{column} = :{column}")
+            params[column] = value
+    if agents is not None:
+        filters.append("u.agent IN :agents" if agents else "1 = 0")
+        if agents:
+            params["agents"] = sorted(set(agents))
+            binds.append(bindparam("agents", expanding=True))
+    if since is not None:
+        filters.append("u.started_at >= :since")
+        params["since"] = _utc(since, "since")
+        binds.append(bindparam("since", type_=DateTime(timezone=True)))
+    if until is not None:
+        filters.append("u.started_at < :until")
+        params["until"] = _utc(until, "until")
+        binds.append(bindparam("until", type_=DateTime(timezone=True)))
+    if exclude_calls:
+        filters.append("u.call_id NOT IN :exclude_calls")
+        params["exclude_calls"] = sorted(set(exclude_calls))
+        binds.append(bindparam("exclude_calls", expanding=True))
+    return "".join(f" AND {f}" for f in filters), params, binds
 
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
     """A search's SQL: ``count`` counts matches up to ``:count_limit``; ``ranked`` and
-    ``newest`` give the page of hits best first and newest first."""
+    ``newest`` give the page of hits best first and newest first; ``candidates`` every
+    match best first. Each row: id, the hit's columns, sealed text, score."""
 
     count: str
     ranked: str
     newest: str
+    candidates: str
 
 
-_HIT_COLUMNS = "u.call_id, u.recording_id, u.utterance, u.speaker, u.role, u.start_s, u.end_s"
-_SNIPPET = (
-    f"snippet(search_fts, 0, '{SNIPPET_START}', '{SNIPPET_END}', '{SNIPPET_ELLIPSIS}', "
-    f"{_SNIPPET_TOKENS})"
+_HIT_COLUMNS = (
+    "u.id, u.call_id, u.recording_id, u.utterance, u.speaker, u.role, u.start_s, u.end_s, u.sealed"
 )
 
 
-def _pg_statements(terms: list[Term], where: str, params: dict[str, Any]) -> _Statements:
-    """The statements on PostgreSQL, for ``terms`` and the filters ``where``; puts the
+def _pg_statements(match: Any, where: str, params: dict[str, Any]) -> _Statements:
+    """The statements on PostgreSQL, for a `PgMatch` and the filters ``where``; puts the
     query's parameters in ``params``."""
-    match = pg_match(terms)
     params["q"] = match.exact
-    if match.bigrams is None:
-        conditions = ["u.tsv @@ to_tsquery('simple', :q)"]
+    if match.pairs is None:
+        conditions = ["u.tsv @@ CAST(:q AS tsquery)"]
     else:
         # The phrase test is written as the function behind @@ so that the planner
         # cannot take it to the GIN index of tsv: that would intersect the rows of each
         # of its words, which for common words is most of the table.
-        params["bigrams"] = match.bigrams
+        params["pairs"] = match.pairs
         conditions = [
-            "u.bigrams @@ CAST(:bigrams AS tsquery)",
-            "ts_match_vq(u.tsv, to_tsquery('simple', :q))",
+            "u.pairs @@ CAST(:pairs AS tsquery)",
+            "ts_match_vq(u.tsv, CAST(:q AS tsquery))",
         ]
         if match.words is not None:
             params["words"] = match.words
-            conditions.insert(0, "u.tsv @@ to_tsquery('simple', :words)")
+            conditions.insert(0, "u.tsv @@ CAST(:words AS tsquery)")
     matches = f"FROM search_utterances AS u WHERE {' AND '.join(conditions)}{where}"
-
-    def page(score: str, order: str) -> str:
-        # ts_headline is slow: it runs on the rows of the page only.
-        return (
-            "SELECT h.call_id, h.recording_id, h.utterance, h.speaker, h.role, h.start_s, "
-            f"h.end_s, ts_headline('simple', h.text, to_tsquery('simple', :q), "
-            f"'{_PG_HEADLINE}'), h.score FROM (SELECT u.id, {_HIT_COLUMNS}, u.text, "
-            f"{score} AS score {matches} ORDER BY {order} LIMIT :limit OFFSET :offset) AS h "
-            f"ORDER BY {order}"
-        )
-
+    score = "ts_rank_cd(u.tsv, CAST(:q AS tsquery))"
     return _Statements(
         count=f"SELECT count(*) FROM (SELECT 1 {matches} LIMIT :count_limit) AS m",
-        ranked=page("ts_rank_cd(u.tsv, to_tsquery('simple', :q))", "score DESC, id"),
-        newest=page("0.0", "id DESC"),
+        ranked=(
+            f"SELECT {_HIT_COLUMNS}, {score} AS score {matches} "
+            "ORDER BY score DESC, u.id LIMIT :limit OFFSET :offset"
+        ),
+        newest=(
+            f"SELECT {_HIT_COLUMNS}, 0.0 {matches} ORDER BY u.id DESC LIMIT :limit OFFSET :offset"
+        ),
+        candidates=f"SELECT {_HIT_COLUMNS}, {score} AS score {matches} ORDER BY score DESC, u.id",
     )
 
 
@@ -468,21 +622,22 @@ def _sqlite_statements(where: str) -> _Statements:
     )
     return _Statements(
         count=f"SELECT count(*) FROM (SELECT 1 {matches} LIMIT :count_limit)",
-        # The best rows by bm25() and row id first; SQLite computes every column of a row
-        # it sorts, so snippet() is left to the outer query, which finds each of those
-        # rows again in FTS5 by its id.
+        # The best rows by bm25() and row id first; the outer query reads the sealed
+        # text of those rows only.
         ranked=(
-            f"SELECT {_HIT_COLUMNS}, {_SNIPPET}, -best.score FROM ("
+            f"SELECT {_HIT_COLUMNS}, -best.score FROM ("
             f"SELECT search_fts.rowid AS id, bm25(search_fts) AS score {matches} "
             "ORDER BY score, search_fts.rowid LIMIT :limit OFFSET :offset) AS best "
-            "CROSS JOIN search_fts ON search_fts.rowid = best.id "
-            "CROSS JOIN search_utterances AS u ON u.id = best.id "
-            "WHERE search_fts MATCH :q ORDER BY best.score, best.id"
+            "CROSS JOIN search_utterances AS u ON u.id = best.id ORDER BY best.score, best.id"
         ),
         # FTS5 returns rows by descending rowid itself, and stops at the page's end.
         newest=(
-            f"SELECT {_HIT_COLUMNS}, {_SNIPPET}, 0.0 {matches} "
+            f"SELECT {_HIT_COLUMNS}, 0.0 {matches} "
             "ORDER BY search_fts.rowid DESC LIMIT :limit OFFSET :offset"
+        ),
+        candidates=(
+            f"SELECT {_HIT_COLUMNS}, -bm25(search_fts) AS score {matches} "
+            "ORDER BY bm25(search_fts), search_fts.rowid"
         ),
     )
 

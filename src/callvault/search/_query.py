@@ -1,10 +1,11 @@
-"""The user's query language, parsed once and rendered for each backend.
+"""The user's query language, parsed once and rendered for each backend over blind tokens.
 
 Users type words (all must match), phrases in double quotes and prefixes with a trailing
-``*``. The text they type never reaches FTS5 ``MATCH`` or ``to_tsquery`` as syntax: it is
-cut into tokens of letters and digits here, and every token is rendered quoted. Operators
-of either engine (``AND``, ``OR``, ``NOT``, ``NEAR(``, ``:``, ``&``, ``|``, ``!``, ``<->``)
-are thereby plain words or separators.
+``*``. The text they type never reaches FTS5 ``MATCH`` or a ``tsquery`` at all: it is cut
+into tokens of letters and digits here, and every token is replaced by its keyed token
+(`_blind.Blinder`), which holds only base32 letters and digits. Operators of either engine
+(``AND``, ``OR``, ``NOT``, ``NEAR(``, ``:``, ``&``, ``|``, ``!``, ``<->``) are thereby
+plain words or separators.
 
 Matching rules, the same on SQLite and PostgreSQL:
 
@@ -13,14 +14,16 @@ Matching rules, the same on SQLite and PostgreSQL:
   ``strasse`` does not match ``straße`` (nor ``GRÖSSE`` ``Größe``). Folding them would
   also merge words that differ (``Masse``/``Maße``); a prefix such as ``stra*`` finds
   both spellings.
-- A word with inner punctuation (``e-mail``, ``1=1``) is the phrase of its parts, as
-  FTS5 itself treats it.
+- A word with inner punctuation (``e-mail``, ``1=1``) is the phrase of its parts.
 - An unbalanced ``"`` opens a phrase that runs to the end of the query.
 
-On PostgreSQL a phrase is found through its word pairs (``bigrams``, see `pg_match`) and
-then tested exactly; the GIN index of single words cannot tell whether two words are
-next to each other, so a phrase of two frequent words would otherwise be tested on
-every utterance that holds both.
+How a term is found: a word by its word token; a prefix by its prefix token (prefixes of
+up to `MAX_PREFIX` characters have one); a phrase by its word tokens in a row (FTS5
+positions; PostgreSQL finds candidates by word-pair tokens, then tests ``<->``). On
+PostgreSQL a word's prefix tokens stand at the word's position, so a phrase ending in a
+prefix is exact there too; on SQLite it is found by its words and its prefix, and the
+candidates are checked against their decrypted text (`Term.checked`), as are prefixes
+longer than `MAX_PREFIX` on both.
 """
 
 from __future__ import annotations
@@ -31,18 +34,19 @@ import unicodedata
 from dataclasses import dataclass
 
 from callvault.errors import InputError
+from callvault.search._blind import MAX_PREFIX, Blinder
 
 __all__ = [
-    "BIGRAM_CHARS",
     "MAX_QUERY_CHARS",
     "MAX_TERMS",
     "PgMatch",
     "Term",
     "fts5_expression",
+    "iter_token_spans",
     "parse_query",
     "pg_match",
+    "term_spans",
     "tokenize",
-    "tsquery_expression",
 ]
 
 MAX_QUERY_CHARS = 1000
@@ -51,20 +55,16 @@ MAX_TERMS = 32
 # Runs of letters and digits: the token characters of FTS5's unicode61 tokenizer
 # (categories L* and N*); everything else separates tokens.
 _TOKEN = re.compile(r"[^\W_]+")
-# search_bigrams() (migration 0004) cuts a word pair to this many characters: 2047 bytes,
-# the longest lexeme a tsvector holds, in characters of up to four bytes.
-BIGRAM_CHARS = 511
-# PostgreSQL's parser tells letters by the database's locale, and may cut words where
-# `tokenize` does not (in C.UTF-8 it drops the "²" of "x²"), so that a word pair of the
-# query would not be one of the index. Words of ASCII digits and of Latin, Greek and
-# Cyrillic letters it cuts alike in every locale; a phrase with any other word is matched
-# without the word-pair index.
-_PG_SAME_WORDS = re.compile(r"[0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]+")
 
 
 def tokenize(text: str) -> list[str]:
-    """The lower-cased tokens of ``text`` (NFC), as the index stores and matches them."""
+    """The lower-cased tokens of ``text`` (NFC), as the index blinds and matches them."""
     return _TOKEN.findall(unicodedata.normalize("NFC", text).lower())
+
+
+def iter_token_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, lower-cased token) of every token of ``text``, already NFC."""
+    return [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,33 +74,65 @@ class Term:
     tokens: tuple[str, ...]
     prefix: bool = False
 
-    def fts5(self) -> str:
-        # Tokens hold only letters and digits; doubling quotes keeps that safe regardless.
-        quoted = '"' + " ".join(self.tokens).replace('"', '""') + '"'
-        return quoted + "*" if self.prefix else quoted
+    def checked(self, postgres: bool) -> bool:
+        """Whether the index finds a superset of this term's rows, to be checked against
+        their text: a prefix longer than `MAX_PREFIX`, and on SQLite a phrase ending in
+        a prefix (its words and its prefix are found, not that they are adjacent)."""
+        if not self.prefix:
+            return False
+        return len(self.tokens[-1]) > MAX_PREFIX or (not postgres and len(self.tokens) > 1)
 
-    def tsquery(self) -> str:
-        parts = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in self.tokens]
+    def fts5(self, blind: Blinder) -> str:
+        """The FTS5 expression: the columns ``words`` and ``prefixes`` of ``search_fts``."""
+        if not self.prefix:
+            return 'words : "' + " ".join(blind.word(t) for t in self.tokens) + '"'
+        last = 'prefixes : "' + blind.prefix(self.tokens[-1]) + '"'
+        if len(self.tokens) == 1:
+            return last
+        return 'words : "' + " ".join(blind.word(t) for t in self.tokens[:-1]) + '" AND ' + last
+
+    def tsquery(self, blind: Blinder) -> str:
+        """A ``tsquery`` over ``tsv`` (word and prefix tokens), phrases with ``<->``."""
+        parts = [f"'{blind.word(t)}'" for t in self.tokens]
         if self.prefix:
-            parts[-1] += ":*"
+            parts[-1] = f"'{blind.prefix(self.tokens[-1])}'"
         return parts[0] if len(parts) == 1 else "(" + " <-> ".join(parts) + ")"
 
-    def tsquery_bigrams(self) -> str | None:
-        """The word pairs of a phrase as ``tsquery`` lexemes, all joined with &, for the
-        word-pair index (cast to ``tsquery``, not parsed: a pair holds a space); None for
-        a single word or a phrase with a word `_PG_SAME_WORDS` does not cover.
+    def tsquery_pairs(self, blind: Blinder) -> str | None:
+        """The word-pair tokens of a phrase's whole words, joined with &, for the GIN
+        index of ``pairs``; None for a term with fewer than two whole words.
 
         Every row with the phrase holds all its pairs; a row with all the pairs may still
         lack the phrase (``a b c`` against ``a b … b c``), so the phrase is tested too.
         """
-        if len(self.tokens) < 2 or not all(_PG_SAME_WORDS.fullmatch(t) for t in self.tokens):
+        whole = self.tokens[:-1] if self.prefix else self.tokens
+        if len(whole) < 2:
             return None
-        # The index keeps the first BIGRAM_CHARS characters of a pair; so does the query.
-        pairs = [f"{a} {b}"[:BIGRAM_CHARS] for a, b in itertools.pairwise(self.tokens)]
-        parts = [f"'{pair}'" for pair in pairs]
-        if self.prefix:
-            parts[-1] += ":*"
-        return " & ".join(parts)
+        return " & ".join(f"'{blind.pair(a, b)}'" for a, b in itertools.pairwise(whole))
+
+    def spans(self, tokens: list[str]) -> list[range]:
+        """Where the term occurs in a row's ``tokens``: one range of token indexes each."""
+        n = len(self.tokens)
+        head, last = self.tokens[:-1], self.tokens[-1]
+        found: list[range] = []
+        for i in range(len(tokens) - n + 1):
+            if tuple(tokens[i : i + n - 1]) != head:
+                continue
+            candidate = tokens[i + n - 1]
+            if candidate == last or (self.prefix and candidate.startswith(last)):
+                found.append(range(i, i + n))
+        return found
+
+
+def term_spans(terms: list[Term], tokens: list[str]) -> list[range] | None:
+    """Where each term occurs in ``tokens``; None when one of them does not."""
+    out: list[range] = []
+    for term in terms:
+        spans = term.spans(tokens)
+        if not spans:
+            return None
+        out += spans
+    return out
 
 
 def _term(chunk: str, prefix: bool) -> Term | None:
@@ -147,42 +179,37 @@ def parse_query(query: str) -> list[Term]:
     return terms
 
 
-def fts5_expression(terms: list[Term]) -> str:
-    """The FTS5 ``MATCH`` expression: every term quoted, all joined with AND."""
-    return " AND ".join(t.fts5() for t in terms)
-
-
-def tsquery_expression(terms: list[Term]) -> str:
-    """The ``to_tsquery`` text: every token quoted, phrases with ``<->``, all joined with &."""
-    return " & ".join(t.tsquery() for t in terms)
+def fts5_expression(terms: list[Term], blind: Blinder) -> str:
+    """The FTS5 ``MATCH`` expression: every term's blind tokens quoted, joined with AND."""
+    return " AND ".join(t.fts5(blind) for t in terms)
 
 
 @dataclass(frozen=True, slots=True)
 class PgMatch:
     """How PostgreSQL finds the rows of a query.
 
-    ``words``: ``to_tsquery`` text for the GIN index of ``tsv`` (single words, and phrases
-    that `Term.tsquery_bigrams` leaves out); ``bigrams``: a ``tsquery`` for the GIN index
-    of word pairs; ``exact``: the whole query, tested on ``tsv`` where ``bigrams`` is set.
+    ``words``: a ``tsquery`` for the GIN index of ``tsv`` (words, prefixes, and phrases
+    of fewer than two whole words); ``pairs``: a ``tsquery`` for the GIN index of word
+    pairs; ``exact``: the whole query, tested on ``tsv`` where ``pairs`` is set.
     """
 
     words: str | None
-    bigrams: str | None
+    pairs: str | None
     exact: str
 
 
-def pg_match(terms: list[Term]) -> PgMatch:
+def pg_match(terms: list[Term], blind: Blinder) -> PgMatch:
     """Split ``terms`` between the word index and the word-pair index."""
     words: list[Term] = []
-    bigrams: list[str] = []
+    pairs: list[str] = []
     for term in terms:
-        pairs = term.tsquery_bigrams()
-        if pairs is None:
+        found = term.tsquery_pairs(blind)
+        if found is None:
             words.append(term)
         else:
-            bigrams.append(pairs)
+            pairs.append(found)
     return PgMatch(
-        words=tsquery_expression(words) if words else None,
-        bigrams=" & ".join(bigrams) if bigrams else None,
-        exact=tsquery_expression(terms),
+        words=" & ".join(t.tsquery(blind) for t in words) if words else None,
+        pairs=" & ".join(pairs) if pairs else None,
+        exact=" & ".join(t.tsquery(blind) for t in terms),
     )

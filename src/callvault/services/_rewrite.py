@@ -113,14 +113,14 @@ def rewrite_call(
     """
     vault.check_erasable(call_id)
     record = vault.get_call(call_id, actor=actor, purpose=reason)
-    index = SearchIndex(vault.engine)
+    index = SearchIndex(vault.engine, vault.search_key)
     editor = TranscriptEditor(keep)
 
     def reindex(session: Session) -> None:
         if editor.result is not None and editor.result.utterances:
             rows = _index_rows(record, speakers_by_channel(record), editor.result)
             index.index_utterances(session, rows)
-            SemanticIndex(vault.engine).index_utterances(session, rows)
+            SemanticIndex(vault.engine, vault.search_key).index_utterances(session, rows)
 
     index.purge_call(call_id)
     return vault.rewrite_audio(

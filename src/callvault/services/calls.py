@@ -193,7 +193,7 @@ def erase_call(
     the vault). `expired_by`: see `Vault.delete_call` (retention erasure).
     """
     vault.check_erasable(call_id, expired_by=expired_by)
-    SearchIndex(vault.engine).purge_call(call_id)
+    SearchIndex(vault.engine, vault.search_key).purge_call(call_id)
     return vault.delete_call(call_id, reason=reason, actor=actor, expired_by=expired_by)
 
 
@@ -214,7 +214,7 @@ def search_calls(
 ) -> SearchPage:
     """Search transcripts; the search is audited (its text is not kept: it may be personal).
     `agents`: only calls of these agents (the caller's reach, `access.call_filter`)."""
-    index = SearchIndex(vault.engine, rank_limit=vault.config.search_rank_limit)
+    index = SearchIndex(vault.engine, vault.search_key, rank_limit=vault.config.search_rank_limit)
     page = index.search_page(
         query,
         speaker_role=speaker_role,
@@ -258,6 +258,7 @@ def semantic_search_calls(
     its text."""
     found = hybrid_search(
         vault.engine,
+        vault.search_key,
         query,
         speaker_role=speaker_role,
         agent=agent,

@@ -87,9 +87,9 @@ def rectify_utterance(
     record = vault.get_call(call_id, actor=actor, purpose=_PURPOSE)
     text = redact_text(vault.config, text, record.language)
     speakers = speakers_by_channel(record)
-    index = SearchIndex(vault.engine)
+    index = SearchIndex(vault.engine, vault.search_key)
 
-    semantic = SemanticIndex(vault.engine)
+    semantic = SemanticIndex(vault.engine, vault.search_key)
 
     def reindex(session: Session, document: bytes) -> None:
         rows = _index_rows(record, speakers, Transcript.from_json(document))

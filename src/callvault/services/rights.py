@@ -311,7 +311,7 @@ def erase_subject(
         if whole:
             # The search rows first (the only other copy of transcript text), then every
             # call in one transaction: a hold that arrives meanwhile refuses them all.
-            SearchIndex(vault.engine).purge_calls(whole)
+            SearchIndex(vault.engine, vault.search_key).purge_calls(whole)
             vault.delete_calls(whole, reason=why, actor=actor)
             erased = whole
         for plan in plans:

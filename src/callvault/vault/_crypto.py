@@ -58,6 +58,7 @@ BLOB_HEADER_SIZE = 24  # magic (4) | chunk size, big-endian (4) | HKDF salt (16)
 TAG_SIZE = 16  # AES-GCM authentication tag
 _DEK_AAD = b"callvault/dek/v1"
 _BLOB_INFO = b"callvault/blob/v1"
+SEARCH_KEY_FILE = "search.key"
 
 
 def new_data_key() -> bytes:
@@ -324,6 +325,34 @@ class KeyRing:
 
     def key_ids(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("kek-*.key"))
+
+    def search_key(self) -> bytes:
+        """The search index's secret (`<dir>/search.key`, 32 bytes, mode 0600), created
+        on first use and never replaced: the blind index's tokens and the wrapping of its
+        per-call keys derive from it (``callvault.search``), so a new one would orphan
+        the whole index. Key rotation leaves it alone; it never goes into the database."""
+        path = self.directory / SEARCH_KEY_FILE
+        if not path.exists():
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(secrets.token_bytes(32))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                # A link, not a rename: of two processes creating it at once, one wins
+                # and both then read the winner's key.
+                os.link(tmp, path)
+                fsync_dir(self.directory)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        data = path.read_bytes()
+        if len(data) != 32:
+            raise ConfigError(f"search key file {path} is damaged (not 32 bytes)")
+        return data
 
     def destroy(self, kek_id: str) -> None:
         path = self.directory / f"{self._check_id(kek_id)}.key"

@@ -194,6 +194,8 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
             if not keyring.exists():
                 keyring.set_current(keyring.create_key())
                 created = True
+            # The search index's secret, made once with the rest of the key ring.
+            keyring.search_key()
             if not paths.signing_key.exists():
                 Signer.create(paths.signing_key)
                 created = True
@@ -224,6 +226,11 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def search_key(self) -> bytes:
+        """The search index's secret (`KeyRing.search_key`): for `callvault.search`."""
+        return self.keyring.search_key()
 
     def __enter__(self) -> Vault:
         return self
