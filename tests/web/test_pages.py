@@ -78,9 +78,17 @@ class _Labels(HTMLParser):
         self.labelled: set[str] = set()
         self.forms_without_csrf = 0
         self._form: dict[str, bool] | None = None
+        # What the Content-Security-Policy refuses: inline scripts, event handler
+        # attributes, <style> elements and style attributes (issue 17).
+        self.inline: list[str] = []
+        self._script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
+        self.inline += [f"<{tag} {n}=...>" for n in a if n == "style" or n.startswith("on")]
+        if tag == "style":
+            self.inline.append("<style>")
+        self._script = tag == "script" and not a.get("src")
         if tag == "label" and a.get("for"):
             self.labelled.add(str(a["for"]))
         if tag == "form":
@@ -90,7 +98,12 @@ class _Labels(HTMLParser):
         if tag == "input" and a.get("name") == "csrf_token" and self._form is not None:
             self._form["csrf"] = bool(a.get("value"))
 
+    def handle_data(self, data: str) -> None:
+        if self._script and data.strip():
+            self.inline.append("<script> without src")
+
     def handle_endtag(self, tag: str) -> None:
+        self._script = False
         if tag == "form" and self._form is not None:
             if self._form["post"] and not self._form["csrf"]:
                 self.forms_without_csrf += 1
@@ -103,6 +116,7 @@ def _check_html(html: str) -> None:
     unlabelled = [f for f in parser.fields if f not in parser.labelled]
     assert not unlabelled, f"inputs without a label: {unlabelled}"
     assert parser.forms_without_csrf == 0
+    assert parser.inline == [], "inline script or style, refused by the page's CSP"
     assert 'href="#main"' in html and '<main id="main"' in html
 
 

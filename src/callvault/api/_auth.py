@@ -1,8 +1,9 @@
 """Who is asking: a bearer API token or a browser session cookie, checked on the server
 for every request; and the access check of one call.
 
-A session cookie is HttpOnly, SameSite=Lax, Secure unless served over plain HTTP on
-loopback; unsafe methods (POST, PUT, PATCH, DELETE) with a session must carry the
+A session cookie is HttpOnly, SameSite=Lax, and Secure as the setting `cookie_secure`
+says (by default unless served over plain HTTP by a server listening on loopback;
+api/_security.py); unsafe methods (POST, PUT, PATCH, DELETE) with a session must carry the
 session's CSRF token in `X-CSRF-Token` (or a form field `csrf_token`). Bearer tokens need
 no CSRF token: a browser never sends them by itself.
 """

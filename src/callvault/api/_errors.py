@@ -6,12 +6,14 @@ transcript text or audio); the body is `{"error": {"type": ..., "message": ...}}
 
 from __future__ import annotations
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from callvault import errors
 
-__all__ = ["STATUS", "error_json", "error_response", "status_of"]
+__all__ = ["STATUS", "error_json", "error_response", "status_of", "validation_error_response"]
 
 # Most specific first: the first class an error is an instance of decides.
 STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
@@ -54,3 +56,18 @@ async def error_response(request: Request, error: Exception) -> JSONResponse:
     """The exception handler FastAPI calls for every CallvaultError."""
     assert isinstance(error, errors.CallvaultError)
     return error_json(error)
+
+
+# What FastAPI's 422 says about each error, and no more: `input` repeats the value sent (a
+# password posted with the wrong content type came back whole) and `ctx` can quote it.
+_VALIDATION_KEYS = ("type", "loc", "msg")
+
+
+async def validation_error_response(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 answer (`{"detail": [{"type", "loc", "msg"}]}`, the shape its OpenAPI
+    schema declares) without the parts of an error that echo the request body."""
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {key: item[key] for key in _VALIDATION_KEYS if key in item} for item in error.errors()
+    ]
+    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -25,7 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callvault import __version__
-from callvault.api._errors import error_json, error_response
+from callvault.api._docs import mount_docs
+from callvault.api._errors import error_json, error_response, validation_error_response
+from callvault.api._security import HardenedFastAPI
 from callvault.config import Config
 from callvault.errors import CallvaultError, InputError
 from callvault.vault import DataPaths, Vault
@@ -195,16 +198,22 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
             if vault is None:
                 opened.close()
 
-    app = FastAPI(
+    # Security headers wrap the whole stack (issue 17); the docs pages are served from
+    # the installed package, not a CDN (api/_docs.py).
+    app = HardenedFastAPI(
+        config,
         title="callvault",
         version=__version__,
         description="Calls recorded only where allowed, encrypted and accountable.",
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
     app.state.config = config
     app.add_exception_handler(CallvaultError, error_response)
+    app.add_exception_handler(RequestValidationError, validation_error_response)
+    mount_docs(app)
     from callvault.api.routers import ROUTERS
 
     for router in ROUTERS:

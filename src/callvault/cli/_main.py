@@ -503,6 +503,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
+        # uvicorn would believe X-Forwarded-For and -Proto from any loopback peer; callvault
+        # decides that itself, from `trusted_proxies` only (api/_client.py, _security.py).
+        proxy_headers=False,
     )
 
 

@@ -158,10 +158,9 @@ def render(
         **context,
     }
     response = templates.TemplateResponse(request, name, data, status_code=status_code)
+    # The security headers (CSP, nosniff, framing, referrer) are on every response:
+    # api/_security.py.
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 

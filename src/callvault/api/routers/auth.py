@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from callvault.api._auth import SESSION_COOKIE, principal, vault_of
+from callvault.api._security import secure_cookies
 from callvault.errors import NotAuthenticated, NotAuthorized
 from callvault.services.access import Principal
 
@@ -20,9 +21,9 @@ class Login(BaseModel):
 
 
 def _secure(request: Request) -> bool:
-    # A cookie over plain HTTP is only acceptable on loopback (`callvault serve` default).
-    host = request.url.hostname or ""
-    return request.url.scheme == "https" or host not in ("127.0.0.1", "localhost", "::1")
+    # By configuration and the connection (`cookie_secure`, `trusted_proxies`), never by
+    # the Host header a client sends (issue 17).
+    return secure_cookies(request)
 
 
 @router.post("/login")

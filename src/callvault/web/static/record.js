@@ -14,6 +14,12 @@
 
   function say(text) { status.textContent = text; }
 
+  // The form only groups the controls: Enter in it must not submit it (here, not in an
+  // inline handler, which the Content-Security-Policy refuses).
+  document.getElementById("recorder").addEventListener("submit", function (e) {
+    e.preventDefault();
+  });
+
   lang.addEventListener("change", function () {
     document.querySelectorAll(".notice").forEach(function (n) {
       n.hidden = n.dataset.lang !== lang.value;
