@@ -5,7 +5,7 @@ into the database:
 
 - Blind tokens. Every token of an utterance (``_query.tokenize``) is stored as
   HMAC-SHA256 under a key derived from the search key, cut to `TOKEN_BYTES` bytes and
-  written in base32 (13 letters and digits, so that FTS5 and ``tsvector`` take it as one
+  written in hex (16 letters and digits, so that FTS5 and ``tsvector`` take it as one
   opaque word). Three kinds, kept apart by a domain byte: the word itself, each of its
   prefixes of 1 to `MAX_PREFIX` characters (for ``prefix*``), and each pair of adjacent
   words (PostgreSQL's phrase index). Equal words give equal tokens: that is what makes
@@ -19,7 +19,6 @@ into the database:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
@@ -72,15 +71,26 @@ class BlindDocument:
     pairs: list[str]
 
 
+# Words whose tokens a Blinder keeps (a spoken vocabulary is far smaller); emptied when full.
+_CACHE_WORDS = 65_536
+
+
 class Blinder:
-    """Keyed tokens of words, prefixes and word pairs (HMAC-SHA256, `TOKEN_BYTES`)."""
+    """Keyed tokens of words, prefixes and word pairs (HMAC-SHA256, `TOKEN_BYTES`).
+
+    The tokens of words seen before are kept in memory (at most `_CACHE_WORDS` words):
+    indexing computes about ten HMACs a word otherwise. The process that holds the
+    search key may as well hold them.
+    """
 
     def __init__(self, search_key: bytes) -> None:
-        self._key = _derive(search_key, _BLIND_INFO)
+        self._hmac = hmac.new(_derive(search_key, _BLIND_INFO), digestmod=hashlib.sha256)
+        self._cache: dict[str, tuple[str, list[str]]] = {}
 
     def _mac(self, domain: bytes, data: str) -> str:
-        digest = hmac.digest(self._key, domain + data.encode(), hashlib.sha256)
-        return base64.b32encode(digest[:TOKEN_BYTES]).decode().rstrip("=").lower()
+        mac = self._hmac.copy()
+        mac.update(domain + data.encode())
+        return mac.digest()[:TOKEN_BYTES].hex()
 
     def word(self, token: str) -> str:
         return self._mac(_WORD, token)
@@ -92,11 +102,12 @@ class Blinder:
     def pair(self, first: str, second: str) -> str:
         return self._mac(_PAIR, f"{first}\x00{second}")
 
-    def document(
-        self, tokens: Sequence[str], cache: dict[str, tuple[str, list[str]]]
-    ) -> BlindDocument:
-        """The blind tokens of an utterance's ``tokens``; ``cache`` (word -> its tokens)
-        spares the HMACs of words seen before in the same batch."""
+    def document(self, tokens: Sequence[str], *, pairs: bool = True) -> BlindDocument:
+        """The blind tokens of an utterance's ``tokens``; its word pairs only with
+        ``pairs`` (PostgreSQL's phrase index; SQLite's FTS5 has positions)."""
+        cache = self._cache
+        if len(cache) >= _CACHE_WORDS:
+            cache.clear()
         words: list[str] = []
         prefixes: list[list[str]] = []
         for token in tokens:
@@ -112,8 +123,8 @@ class Blinder:
                 cache[token] = known
             words.append(known[0])
             prefixes.append(known[1])
-        pairs = [self.pair(a, b) for a, b in zip(tokens, tokens[1:], strict=False)]
-        return BlindDocument(words, prefixes, pairs)
+        found = [self.pair(a, b) for a, b in zip(tokens, tokens[1:], strict=False)] if pairs else []
+        return BlindDocument(words, prefixes, found)
 
 
 def _aad(kind: str, recording_id: str, utterance: int) -> bytes:

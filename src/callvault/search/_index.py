@@ -263,15 +263,13 @@ class SearchIndex:
         if not params:
             return 0
         ciphers = self._keys.load(conn, {p["call_id"] for p in params}, create=True)
-        cache: dict[str, tuple[str, list[str]]] = {}
         documents: list[BlindDocument] = []
         for p in params:
             body: str = p.pop("text")
-            documents.append(self._blind.document(tokenize(body), cache))
+            documents.append(self._blind.document(tokenize(body), pairs=self._postgres))
             p["sealed"] = CallKeys.seal(
                 ciphers[p["call_id"]], "text", p["recording_id"], p["utterance"], body.encode()
             )
-        cache.clear()
         if self._postgres:
             for p, document in zip(params, documents, strict=True):
                 p["tsv"] = _pg_tsv(document)
