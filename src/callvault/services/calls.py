@@ -12,7 +12,7 @@ from typing import Any
 
 from callvault.errors import InputError
 from callvault.search import HybridHit, SearchIndex, SearchPage, hybrid_search
-from callvault.vault import ErasureCertificate, Vault, restriction_ground
+from callvault.vault import ErasureCertificate, Vault, create_private, restriction_ground
 
 __all__ = [
     "call_document",
@@ -60,7 +60,7 @@ def export_audio(
     written = 0
     try:
         with vault.open_recording(call_id, action="recording.export", purpose=purpose) as reader:
-            with open(tmp, "xb") as handle:
+            with create_private(tmp) as handle:  # 0600 whatever the umask
                 for chunk in reader.iter_chunks():
                     handle.write(chunk)
                     written += len(chunk)
@@ -101,7 +101,7 @@ def listen_audio(
     written = 0
     try:
         source = WavSource(pcm, rate)
-        with open(tmp, "xb") as handle:
+        with create_private(tmp) as handle:
             while block := source.read(1 << 20):
                 handle.write(block)
                 written += len(block)

@@ -27,7 +27,7 @@ from callvault.media._edit import SilenceChannels
 from callvault.search import SearchIndex
 from callvault.services._rewrite import rewrite_call, without_channels
 from callvault.services.calls import call_document, export_destination, part_file
-from callvault.vault import Vault
+from callvault.vault import Vault, create_private
 from callvault.vault._governance import ErasureBlock, SubjectCall
 
 __all__ = [
@@ -171,7 +171,7 @@ def export_subject(
     listed: list[tuple[str, str]] = []
     objects: set[str] = set()
     try:
-        with open(tmp, "xb") as handle:
+        with create_private(tmp) as handle:  # 0600 whatever the umask
             with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
 
                 def add(name: str, what: str, data: bytes) -> None:

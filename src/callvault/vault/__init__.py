@@ -3,6 +3,7 @@
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
 from callvault.vault._contacts import ContactCall, ContactInput, ContactRecord, ImportResult
 from callvault.vault._crypto import BlobReader
+from callvault.vault._fs import create_private
 from callvault.vault._governance import (
     CONSENT_METHODS,
     CONSENT_SCOPES,
@@ -90,4 +91,5 @@ __all__ = [
     "TranscriptInfo",
     "Vault",
     "VerifyResult",
+    "create_private",
 ]

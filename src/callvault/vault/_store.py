@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from callvault.vault._fs import fsync_dir
+from callvault.vault._fs import create_private, fsync_dir, private_dir
 
 __all__ = ["BlobStore", "BlobWrite", "LocalBlobStore"]
 
@@ -62,7 +62,7 @@ class BlobStore(abc.ABC):
 class _LocalWrite(BlobWrite):
     def __init__(self, tmp: Path, final: Path) -> None:
         self._tmp, self._final = tmp, final
-        self._handle: BinaryIO | None = open(tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+        self._handle: BinaryIO | None = create_private(tmp)  # 0600; closed in commit/abort
 
     def write(self, data: bytes) -> None:
         assert self._handle is not None, "write after commit or abort"
@@ -76,7 +76,7 @@ class _LocalWrite(BlobWrite):
         self._handle = None
         fan = self._final.parent
         if not fan.is_dir():
-            fan.mkdir(parents=True, exist_ok=True)
+            private_dir(fan)
             fsync_dir(fan.parent)  # a power loss must not lose the new directory's entry
         os.replace(self._tmp, self._final)
         fsync_dir(self._final.parent)
@@ -106,7 +106,7 @@ class LocalBlobStore(BlobStore):
 
     def begin_write(self, key: str) -> BlobWrite:
         final = self._path(key)
-        self._incoming.mkdir(parents=True, exist_ok=True)
+        private_dir(self._incoming)
         tmp = self._incoming / f"{os.getpid()}-{secrets.token_hex(6)}.part"
         return _LocalWrite(tmp, final)
 

@@ -50,6 +50,7 @@ from callvault.vault._crypto import (
     wrap_data_key,
 )
 from callvault.vault._db import create_db_engine, migrate
+from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._governance import Admission, ErasureCertificate, GovernanceOps
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
@@ -110,6 +111,26 @@ class DataPaths:
     @property
     def signing_key(self) -> Path:
         return self.root / "keys" / "signing.key"
+
+
+def _make_private(paths: DataPaths) -> None:
+    """Tighten a data directory that a loose umask or a copy left readable by others
+    (issue 17): a warning says what changed; a directory callvault may not chmod (another
+    owner's) stops it with the fix."""
+    database = paths.database
+    journal = [database.with_name(database.name + s) for s in ("-wal", "-shm", "-journal")]
+    try:
+        changed = tighten_data_dir(
+            paths.root, (paths.blobs, paths.keyring.parent), (database, *journal)
+        )
+    except PermissionError as exc:
+        raise ConfigError(
+            f"the data directory {paths.root} is readable by other users and cannot be "
+            f"made private ({exc.strerror}); run `chmod -R go-rwx {paths.root}` as its owner, "
+            "or set CALLVAULT_DATA_DIR to a directory of yours"
+        ) from None
+    for path, old in changed:
+        log.warning("%s was mode %04o; made it private (group and others removed)", path, old)
 
 
 def _transcript_object(recording_id: str) -> str:
@@ -184,9 +205,8 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
         paths = DataPaths(config.data_dir)
         created = False
         try:
-            paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            paths.blobs.mkdir(mode=0o700, exist_ok=True)
-            paths.keyring.parent.mkdir(mode=0o700, exist_ok=True)
+            for directory in (paths.root, paths.blobs, paths.keyring.parent):
+                private_dir(directory)
             if not config.database_url and not paths.database.exists():
                 # SQLite gives its -wal and -shm files the mode of the database file.
                 os.close(os.open(paths.database, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -204,6 +224,7 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
                 f"cannot create the data directory {paths.root}: {exc.strerror}; set "
                 "CALLVAULT_DATA_DIR to a writable directory"
             ) from None
+        _make_private(paths)
         vault = cls._open(config, paths)
         return vault, created
 
