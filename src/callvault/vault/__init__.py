@@ -37,6 +37,7 @@ from callvault.vault._rights import (
     RestrictionRecord,
     restriction_ground,
 )
+from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._users import (
     SCOPES,
@@ -74,6 +75,7 @@ __all__ = [
     "ConsentGrant",
     "ConsentRecord",
     "DataPaths",
+    "EncryptedSpool",
     "DestroyedBlob",
     "DestroyedKey",
     "ErasureCertificate",

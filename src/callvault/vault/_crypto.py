@@ -231,9 +231,27 @@ class BlobReader:
         for index in range(self.chunks):
             yield self._chunk(index)
 
-    def as_file(self) -> BinaryIO:
-        """A read-only, seekable file over the plaintext, decrypting chunk by chunk."""
-        return io.BufferedReader(_PlainFile(self), buffer_size=self.chunk_size)
+    def as_file(self, *, close_handle: bool = False) -> BinaryIO:
+        """A read-only, seekable file over the plaintext, decrypting chunk by chunk;
+        closing it closes the ciphertext's handle too when `close_handle`."""
+        raw = _PlainFile(self, close_handle=close_handle)
+        return io.BufferedReader(raw, buffer_size=self.chunk_size)
+
+    def iter_range(self, offset: int, length: int) -> Iterator[bytes]:
+        """Plaintext bytes [offset, offset + length), clipped to the end of the blob, one
+        decrypted chunk at a time: a response streams a blob of any size holding one
+        chunk in memory. Each chunk is authenticated before any of it is yielded, so a
+        changed chunk ends the stream with IntegrityError before its bytes go out."""
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must not be negative")
+        end = min(offset + length, self.size)
+        if offset >= end:
+            return
+        first, last = offset // self.chunk_size, (end - 1) // self.chunk_size
+        for index in range(first, last + 1):
+            data = self._chunk(index)
+            base = index * self.chunk_size
+            yield data[max(offset - base, 0) : end - base]
 
     def read_range(self, offset: int, length: int) -> bytes:
         """Plaintext bytes [offset, offset + length), clipped to the end of the blob."""
@@ -249,9 +267,15 @@ class BlobReader:
 
 
 class _PlainFile(io.RawIOBase):
-    def __init__(self, reader: BlobReader) -> None:
+    def __init__(self, reader: BlobReader, *, close_handle: bool = False) -> None:
         self._reader = reader
         self._pos = 0
+        self._close_handle = close_handle
+
+    def close(self) -> None:
+        if self._close_handle and not self.closed:
+            self._reader._handle.close()
+        super().close()
 
     def readable(self) -> bool:
         return True

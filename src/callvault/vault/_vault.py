@@ -79,6 +79,7 @@ from callvault.vault._records import (
 )
 from callvault.vault._rewrite import RewriteOps
 from callvault.vault._rights import RightsOps
+from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._users import UserOps
 from callvault.vault._verify import check_blob, check_manifest
@@ -111,6 +112,10 @@ class DataPaths:
     @property
     def signing_key(self) -> Path:
         return self.root / "keys" / "signing.key"
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "spool"
 
 
 def _make_private(paths: DataPaths) -> None:
@@ -725,6 +730,11 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserO
             raise refused  # after the commit: the refusal stays in the audit chain
         with self.store.open(blob_key) as handle:
             yield BlobReader(handle, size, dek, recording.id)
+
+    def new_spool(self) -> EncryptedSpool:
+        """An encrypted spool in the data directory for a recording being received (an
+        upload): plaintext never reaches the system temporary directory."""
+        return EncryptedSpool(DataPaths(self.config.data_dir).spool, self.config.chunk_size)
 
     def decrypt_blob(self, recording_id: str, ciphertext: bytes) -> bytes:
         """Decrypt a copy of a blob with the recording's stored data key (for proofs)."""
