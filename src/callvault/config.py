@@ -458,6 +458,53 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "login_throttle_after",
+        "Failed sign-ins of one account after which each further attempt waits: "
+        "login_backoff_base seconds, doubled per failure, at most login_backoff_max.",
+        _parse_int_range(1, 1000),
+        lambda: 5,
+    ),
+    Setting(
+        "login_address_throttle_after",
+        "Failed sign-ins from one client address (any usernames) after which each "
+        "further attempt from it waits, as for an account.",
+        _parse_int_range(1, 10000),
+        lambda: 20,
+    ),
+    Setting(
+        "login_throttle_window",
+        "Seconds after which failed sign-ins are forgotten when no other failure followed "
+        "(60 to 604800).",
+        _parse_seconds(60.0, 604800.0),
+        lambda: 3600.0,
+    ),
+    Setting(
+        "login_backoff_base",
+        "Seconds the first throttled sign-in attempt waits (0.1 to 3600).",
+        _parse_seconds(0.1, 3600.0),
+        lambda: 1.0,
+    ),
+    Setting(
+        "login_backoff_max",
+        "The longest wait between throttled sign-in attempts, in seconds (1 to 86400).",
+        _parse_seconds(1.0, 86400.0),
+        lambda: 900.0,
+    ),
+    Setting(
+        "login_lock_after",
+        "Failed sign-ins of one account after which it is locked until an administrator "
+        "unlocks it (`callvault users unlock`); 0: never locked.",
+        _parse_int_range(0, 100000),
+        lambda: 20,
+    ),
+    Setting(
+        "login_concurrency",
+        "Password checks one process runs at once; a sign-in beyond them is answered 503 "
+        "at once, so guessing cannot take the threads that serve everyone else.",
+        _parse_int_range(1, 64),
+        lambda: 2,
+    ),
+    Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
         _parse_int_range(1, 64),
@@ -526,6 +573,13 @@ class Config:
     webhook_secret: str | None
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
     cookie_secure: str
+    login_throttle_after: int
+    login_address_throttle_after: int
+    login_throttle_window: float
+    login_backoff_base: float
+    login_backoff_max: float
+    login_lock_after: int
+    login_concurrency: int
     workers: int
     log_level: str
 

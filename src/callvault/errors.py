@@ -8,6 +8,7 @@ personal data beyond what the user typed on the command line about their own inp
 from __future__ import annotations
 
 __all__ = [
+    "AccountLocked",
     "AnalysisError",
     "CallvaultError",
     "CaptureError",
@@ -21,10 +22,12 @@ __all__ = [
     "NotAuthenticated",
     "NotAuthorized",
     "NotFound",
+    "Overloaded",
     "ParseError",
     "Quarantined",
     "RecordingTooLong",
     "Restricted",
+    "TooManyAttempts",
     "UnsupportedMedia",
 ]
 
@@ -136,6 +139,29 @@ class NotAuthorized(CallvaultError):
 
 class NotAuthenticated(NotAuthorized):
     """No valid credentials came with the request (a session cookie or a bearer token)."""
+
+
+class AccountLocked(NotAuthorized):
+    """The right password of an account that too many failed sign-ins locked; only an
+    administrator lifts the lock (`callvault users unlock NAME`)."""
+
+
+class TooManyAttempts(CallvaultError):
+    """Too many failed sign-ins from this address or for this account: the next attempt
+    is refused, without checking the password, for `retry_after` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Overloaded(CallvaultError):
+    """The server is doing as much of this work as it allows at once (password checks,
+    say); try again after `retry_after` seconds (HTTP 503)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ErasureRefused(CallvaultError):

@@ -64,6 +64,7 @@ def test_add_get_list(vault: Vault) -> None:
         "team",
         "created_at",
         "disabled_at",
+        "locked_at",
     }
     [entry] = vault.audit_entries(action="user.add", object_id=user.id)
     assert entry.details == {"username": "alice.smith", "role": "rep", "team": "emea"}
@@ -106,25 +107,34 @@ def test_authenticate(vault: Vault) -> None:
     assert vault.authenticate("Alice", PASSWORD) == alice
     [login] = vault.audit_entries(action="auth.login")
     assert login.actor == "user:alice"
-    assert login.details == {"username": "alice", "method": "password", "rehashed": False}
-    for username, password, reason in [
-        ("alice", "wrong password!", "wrong-password"),
-        ("mallory", PASSWORD, "unknown-user"),
-    ]:
+    assert login.details == {
+        "username": "alice",
+        "method": "password",
+        "rehashed": False,
+        "address": None,
+    }
+    with pytest.raises(NotAuthorized) as err:
+        vault.authenticate("alice", "wrong password!")
+    assert str(err.value) == AUTH_FAILED
+    assert vault.audit_entries(action="auth.failed")[-1].details == {
+        "username": "alice",
+        "reason": "wrong-password",
+        "method": "password",
+        "address": None,
+        "failures": 1,
+    }
+    # A name that is no user's may be a password typed in the wrong field, well-formed
+    # or not (issue 17): it is never logged.
+    for typed in ("mallory", "My Secret Pa$$word"):
         with pytest.raises(NotAuthorized) as err:
-            vault.authenticate(username, password)
+            vault.authenticate(typed, PASSWORD)
         assert str(err.value) == AUTH_FAILED
-        assert vault.audit_entries(action="auth.failed")[-1].details == {
-            "username": username,
-            "reason": reason,
-            "method": "password",
-        }
-    # A string that is no username may be a password in the wrong field: not logged.
-    with pytest.raises(NotAuthorized):
-        vault.authenticate("My Secret Pa$$word", PASSWORD)
-    assert vault.audit_entries(action="auth.failed")[-1].details["username"] is None
+        failed = vault.audit_entries(action="auth.failed")[-1]
+        assert failed.details == {"reason": "unknown-user", "method": "password", "address": None}
+        assert failed.object_id is None
     dump = audit_dump(vault)
     assert PASSWORD not in dump and "wrong password!" not in dump and "Pa$$word" not in dump
+    assert "mallory" not in dump
 
 
 def test_disabled_user_refused(vault: Vault) -> None:

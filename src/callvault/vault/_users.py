@@ -7,9 +7,13 @@ as their SHA-256, so a copy of the database lets nobody in; a secret is shown on
 it is made. What a role may do is decided in `callvault.services.access`, not here.
 
 Every change is audited (`user.add`, `user.password`, `user.role`, `user.disable`,
-`token.create`, `token.revoke`, `auth.login`, `auth.session`, `auth.logout`,
-`auth.failed`) with ids and usernames only: a username identifies a member of staff and
-may be logged; a password, a hash or a secret never is.
+`user.lock`, `user.unlock`, `token.create`, `token.revoke`, `auth.login`, `auth.session`,
+`auth.logout`, `auth.failed`) with ids and usernames only: a username identifies a member
+of staff and may be logged; a password, a hash or a secret never is, and neither is a
+submitted username that names no user (it may be a password typed in the wrong field).
+
+Password sign-ins (`authenticate`) are in `_login`: throttled per account and per client
+address, and too many failures lock an account until an administrator unlocks it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ForeignKey, String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -87,6 +90,8 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when too many failed sign-ins lock the account (migration 0015).
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TokenRow(Base):
@@ -129,10 +134,15 @@ class UserRecord:
     team: str | None
     created_at: datetime
     disabled_at: datetime | None
+    locked_at: datetime | None = None
 
     @property
     def disabled(self) -> bool:
         return self.disabled_at is not None
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
 
     @classmethod
     def of(cls, row: UserRow) -> UserRecord:
@@ -144,6 +154,7 @@ class UserRecord:
             row.team,
             row.created_at,
             row.disabled_at,
+            row.locked_at,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -155,6 +166,7 @@ class UserRecord:
             "team": self.team,
             "created_at": self.created_at.isoformat(),
             "disabled_at": _iso(self.disabled_at),
+            "locked_at": _iso(self.locked_at),
         }
 
 
@@ -484,61 +496,6 @@ class UserOps(VaultCore):
             )
 
     # -- passwords ---------------------------------------------------------------------
-
-    def authenticate(self, username: str, password: str) -> UserRecord:
-        """The user whose password this is; NotAuthorized (one message for every cause)
-        otherwise. An unknown username costs a hash verification too. A hash made with
-        older argon2 parameters is replaced. Audited `auth.login` / `auth.failed`."""
-        name = username.strip().lower()
-        # A string that is no username may be a password typed in the wrong field: it is
-        # not written to the audit log.
-        logged_name = name if _USERNAME.fullmatch(name) else None
-        reason: str | None = None
-        with self._write() as session:
-            row = (
-                session.scalars(select(UserRow).where(UserRow.username == name)).first()
-                if logged_name is not None
-                else None
-            )
-            stored = row.password_hash if row is not None else _dummy_hash()
-            valid: bool
-            try:
-                valid = _hasher.verify(stored, password)
-            except (VerificationError, InvalidHashError):
-                valid = False
-            if row is None:
-                reason = "unknown-user"
-            elif not valid:
-                reason = "wrong-password"
-            elif row.disabled_at is not None:
-                reason = "disabled"
-            if reason is not None:
-                self._record(
-                    session,
-                    "auth.failed",
-                    "user",
-                    row.id if row is not None else None,
-                    # Nobody was authenticated: the process that asked is the actor.
-                    actor=None,
-                    details={"username": logged_name, "reason": reason, "method": "password"},
-                )
-            else:
-                assert row is not None
-                rehashed = _hasher.check_needs_rehash(row.password_hash)
-                if rehashed:
-                    row.password_hash = _hasher.hash(password)
-                self._record(
-                    session,
-                    "auth.login",
-                    "user",
-                    row.id,
-                    actor=f"user:{row.username}",
-                    details={"username": row.username, "method": "password", "rehashed": rehashed},
-                )
-                record = UserRecord.of(row)
-        if reason is not None:
-            raise NotAuthorized(_AUTH_FAILED)  # after the commit: the failure stays audited
-        return record
 
     # -- API tokens --------------------------------------------------------------------
 

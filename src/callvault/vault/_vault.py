@@ -52,6 +52,7 @@ from callvault.vault._crypto import (
 from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._governance import Admission, ErasureCertificate, GovernanceOps
+from callvault.vault._login import LoginOps
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
     ArtifactRow,
@@ -81,7 +82,6 @@ from callvault.vault._rewrite import RewriteOps
 from callvault.vault._rights import RightsOps
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
-from callvault.vault._users import UserOps
 from callvault.vault._verify import check_blob, check_manifest
 
 __all__ = ["DataPaths", "Vault"]
@@ -186,7 +186,7 @@ def _call_conditions(
     return conditions
 
 
-class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, UserOps):
+class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, LoginOps):
     """Metadata database + encrypted blob store + key ring + signer + audit chain.
 
     Legal holds, retention dates and consent records: see `GovernanceOps`.
