@@ -259,6 +259,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/users"): Row(ADMIN, _plain()),
     ("POST", "/users"): Row(ADMIN, _new_user),
     ("PATCH", "/users/{username}"): Row(ADMIN, _patch_user),
+    ("POST", "/users/{username}/unlock"): Row(ADMIN, _plain(url="/users/bob/unlock")),
     ("POST", "/users/{username}/tokens"): Row(
         ADMIN, _plain(url="/users/bob/tokens", json={"name": "ci", "scopes": ["calls:read"]})
     ),

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from callvault.cli import cli
 from callvault.config import load_config
+from callvault.errors import AccountLocked, NotAuthorized
 from callvault.vault import Vault
 
 PASSWORD = "a long enough password"
@@ -149,3 +150,32 @@ def test_tokens(env: dict[str, str]) -> None:
     assert bad_scope.exit_code == 2
     missing = run(env, "users", "token", "revoke", "nope")
     assert missing.stderr.startswith("error: token nope does not exist")
+
+
+def test_unlock(env: dict[str, str]) -> None:
+    """An account that failed sign-ins locked (issue 17) is unlocked from the command
+    line, audited as this process's actor."""
+    locking = {**env, "CALLVAULT_LOGIN_LOCK_AFTER": "2"}
+    scripted = {**locking, "CALLVAULT_NEW_PASSWORD": PASSWORD}
+    assert run(scripted, "users", "add", "alice", "--role", "rep").exit_code == 0
+    with open_vault(locking) as vault:
+        for _ in range(2):
+            with pytest.raises(NotAuthorized):
+                vault.authenticate("alice", "not the password", address="192.0.2.1")
+        with pytest.raises(AccountLocked):
+            vault.authenticate("alice", PASSWORD, address="192.0.2.1")
+    listed = run(locking, "users", "list")
+    assert "locked" in listed.stdout
+    assert ok(run(locking, "users", "list", "--json"))[0]["locked_at"] is not None
+    unlocked = run(locking, "users", "unlock", "ALICE")
+    assert unlocked.exit_code == 0, unlocked.output
+    assert unlocked.stdout == "unlocked alice\n"
+    again = run(locking, "users", "unlock", "alice")
+    assert again.stdout == "alice was not locked; their failed sign-ins are forgotten\n"
+    missing = run(locking, "users", "unlock", "nobody")
+    assert missing.exit_code == 2 and "user nobody does not exist" in missing.output
+    with open_vault(locking) as vault:
+        assert vault.authenticate("alice", PASSWORD, address="192.0.2.1").username == "alice"
+        [lift] = vault.audit_entries(action="user.unlock")
+    assert lift.actor == "test:cli"
+    assert lift.details == {"username": "alice", "locked": True, "failures": 2}

@@ -24,6 +24,7 @@ STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
     (errors.RecordingRefused, 409),
     (errors.ConfigError, 400),
     (errors.InputError, 400),
+    (errors.AccountLocked, 403),
     (errors.NotAuthenticated, 401),
     (errors.NotAuthorized, 403),
     (errors.Restricted, 403),
@@ -34,6 +35,8 @@ STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
     (errors.CrmPushError, 502),
     (errors.AnalysisError, 502),
     (errors.CaptureError, 422),
+    (errors.TooManyAttempts, 429),
+    (errors.Overloaded, 503),
 )
 
 
@@ -45,10 +48,13 @@ def status_of(error: errors.CallvaultError) -> int:
 
 
 def error_json(error: errors.CallvaultError, status: int | None = None) -> JSONResponse:
-    """The JSON answer of `error`, with its status from `STATUS` unless given."""
+    """The JSON answer of `error`, with its status from `STATUS` unless given, and a
+    `Retry-After` (RFC 9110 §10.2.3) when the error says when to try again."""
+    retry_after = getattr(error, "retry_after", None)
     return JSONResponse(
         {"error": {"type": type(error).__name__, "message": str(error)}},
         status_code=status_of(error) if status is None else status,
+        headers={"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None,
     )
 
 

@@ -72,7 +72,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json([u.to_json() for u in found])
         return
-    table = Table("username", "display name", "role", "team", "created", "disabled")
+    table = Table("username", "display name", "role", "team", "created", "disabled", "locked")
     for u in found:
         table.add_row(
             u.username,
@@ -81,6 +81,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
             _cell(u.team),
             u.created_at.isoformat(timespec="seconds"),
             _cell(u.disabled_at and u.disabled_at.isoformat(timespec="seconds")),
+            _cell(u.locked_at and u.locked_at.isoformat(timespec="seconds")),
         )
     console().print(table)
 
@@ -126,6 +127,23 @@ def users_disable(ctx: click.Context, username: str, as_json: bool) -> None:
         echo_json(user.to_json())
     else:
         click.echo(f"disabled {user.username}")
+
+
+@users.command(name="unlock")
+@click.argument("username")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def users_unlock(ctx: click.Context, username: str, as_json: bool) -> None:
+    """Unlock USERNAME after too many failed sign-ins locked it, and forget its failures."""
+    with Vault.open(config_of(ctx)) as vault:
+        before = vault.get_user(username)
+        user = vault.unlock_user(username)
+    if as_json:
+        echo_json(user.to_json())
+    elif before.locked:
+        click.echo(f"unlocked {user.username}")
+    else:
+        click.echo(f"{user.username} was not locked; their failed sign-ins are forgotten")
 
 
 @users.group(name="token", cls=Group)

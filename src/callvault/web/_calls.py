@@ -9,10 +9,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from callvault.api._auth import SESSION_COOKIE, call_scope, reach_agents, vault_of
+from callvault.api._client import client_address
 from callvault.api.routers.auth import _secure
 from callvault.api.routers.calls import (
     actor_of,
@@ -22,7 +24,15 @@ from callvault.api.routers.calls import (
     upload_agent,
 )
 from callvault.capture import CHANNEL_LAYOUTS, FileImportOptions
-from callvault.errors import CallvaultError, InputError, NotAuthorized, NotFound
+from callvault.errors import (
+    AccountLocked,
+    CallvaultError,
+    InputError,
+    NotAuthorized,
+    NotFound,
+    Overloaded,
+    TooManyAttempts,
+)
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
     contact_timeline,
@@ -74,6 +84,12 @@ def _safe_next(value: str | None) -> str:
 # -- sign-in ---------------------------------------------------------------------------
 
 
+def _wait_text(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{-(-seconds // 60)} minutes"
+
+
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
     token = new_login_token()
@@ -97,27 +113,45 @@ async def login(request: Request) -> Response:
     password = str(form.get("password") or "")[:1024]
     target = _safe_next(str(form.get("next") or "/"))
     vault = vault_of(request)
+    refusal: tuple[int, str] | None = None
+    retry_after: int | None = None
     try:
-        user = vault.authenticate(username, password)
+        # On a worker thread: a password hash must not stop the event loop that serves
+        # every other page (issue 17).
+        user = await run_in_threadpool(
+            vault.authenticate, username, password, address=client_address(request)
+        )
+    except (TooManyAttempts, Overloaded) as exc:
+        retry_after = exc.retry_after
+        refusal = (
+            (429, f"Too many failed sign-ins. Try again in {_wait_text(retry_after)}.")
+            if isinstance(exc, TooManyAttempts)
+            else (503, "The server is checking too many sign-ins at once. Try again in a moment.")
+        )
+    except AccountLocked:
+        refusal = (
+            403,
+            "This account is locked after too many failed sign-ins. "
+            "Ask an administrator to unlock it.",
+        )
     except NotAuthorized:
+        refusal = (401, "Wrong user name or password.")
+    if refusal is not None:
         fresh = new_login_token()
         response = render(
             request,
             "login.html",
-            {
-                "login_csrf": fresh,
-                "next": target,
-                "error": "Wrong user name or password.",
-                "username": username,
-            },
-            status_code=401,
+            {"login_csrf": fresh, "next": target, "error": refusal[1], "username": username},
+            status_code=refusal[0],
             title="Sign in",
         )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         response.set_cookie(
             LOGIN_CSRF_COOKIE, fresh, httponly=True, samesite="strict", secure=_secure(request)
         )
         return response
-    secret, csrf, expires = vault.create_session(user)
+    secret, csrf, expires = await run_in_threadpool(vault.create_session, user)
     response = RedirectResponse(target, status_code=303)
     secure = _secure(request)
     for name, value in ((SESSION_COOKIE, secret), (CSRF_COOKIE, csrf)):

@@ -270,10 +270,13 @@ async def admin_update_user(request: Request, username: str) -> Response:
     vault = vault_of(request)
     user = vault.get_user(username)
     actor = actor_of(signed.who)
-    if form_text(form, "action", 16) == "disable":
+    action = form_text(form, "action", 16)
+    if action == "disable":
         if user.username == signed.who.username:
             raise InputError("you cannot disable yourself")
         vault.disable_user(user.username, actor=actor)
+    elif action == "unlock":
+        vault.unlock_user(user.username, actor=actor)
     else:
         role = form_text(form, "role", 32) or user.role
         team = form_text(form, "team", 64) or None

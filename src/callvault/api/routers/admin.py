@@ -102,6 +102,14 @@ def update_user(username: str, body: UserPatch, request: Request, who: Who) -> d
     return user.to_json()
 
 
+@router.post("/users/{username}/unlock")
+def unlock_user(username: str, request: Request, who: Who) -> dict[str, Any]:
+    """Lift the lock that too many failed sign-ins put on an account, and forget its
+    failures (audited `user.unlock`; an account that is not locked is left as it is)."""
+    require(who, USERS_WRITE)
+    return vault_of(request).unlock_user(username, actor=actor_of(who)).to_json()
+
+
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from callvault.api._auth import SESSION_COOKIE, principal, vault_of
+from callvault.api._client import client_address
 from callvault.api._security import secure_cookies
-from callvault.errors import NotAuthenticated, NotAuthorized
+from callvault.errors import AccountLocked, NotAuthenticated, NotAuthorized
 from callvault.services.access import Principal
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -26,13 +27,24 @@ def _secure(request: Request) -> bool:
     return secure_cookies(request)
 
 
-@router.post("/login")
+@router.post(
+    "/login",
+    responses={
+        401: {"description": "Wrong username or password"},
+        403: {"description": "The account is locked; an administrator can unlock it"},
+        429: {"description": "Too many failed sign-ins; see Retry-After"},
+        503: {"description": "Too many sign-ins being checked at once; see Retry-After"},
+    },
+)
 def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
     """Check the password; set the session cookie and return the CSRF token that unsafe
-    requests of this session must send in `X-CSRF-Token`."""
+    requests of this session must send in `X-CSRF-Token`. Failed sign-ins are throttled
+    per account and per client address (429 with `Retry-After`)."""
     vault = vault_of(request)
     try:
-        user = vault.authenticate(body.username, body.password)
+        user = vault.authenticate(body.username, body.password, address=client_address(request))
+    except AccountLocked:
+        raise
     except NotAuthorized as exc:
         raise NotAuthenticated(str(exc)) from None
     secret, csrf, expires = vault.create_session(user)
