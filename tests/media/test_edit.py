@@ -8,9 +8,9 @@ import wave
 import numpy as np
 import pytest
 
-from _audio import tone, wav_bytes
+from _audio import encode, tone, wav_bytes
 from callvault.errors import InputError, UnsupportedMedia
-from callvault.media._edit import CutAt, SilenceChannels, WavSource, decode_pcm
+from callvault.media._edit import CutAt, SilenceChannels, WavSource, decode_pcm, iter_wav
 
 
 def test_wav_round_trip_is_bit_exact() -> None:
@@ -57,3 +57,27 @@ def test_edits_that_do_not_fit_are_refused(edit: SilenceChannels | CutAt, messag
 def test_undecodable_audio_is_refused() -> None:
     with pytest.raises(UnsupportedMedia, match="t: the stored audio cannot be decoded"):
         decode_pcm(io.BytesIO(b"not audio at all" * 10), name="t")
+
+
+@pytest.mark.parametrize(("kind", "channels"), [("wav-pcm", 2), ("wav-pcm", 1), ("flac", 2)])
+def test_iter_wav_streams_what_decode_pcm_gives(kind: str, channels: int) -> None:
+    # issue 17: the original is sent as WAV a codec frame at a time, not decoded whole
+    data = encode(kind, seconds=3.0, channels=channels, seed=3)
+    pcm, rate = decode_pcm(io.BytesIO(data), name="x")
+    frames = pcm.shape[1]
+    pieces = list(
+        iter_wav(io.BytesIO(data), name="x", sample_rate=rate, channels=channels, frames=frames)
+    )
+    assert max(len(piece) for piece in pieces) < 64 * 1024
+    whole = b"".join(pieces)
+    assert whole == io.BufferedReader(WavSource(pcm, rate)).read()
+    # The record's frame count rules: a shorter decode is padded, a longer one cut.
+    longer = b"".join(
+        iter_wav(io.BytesIO(data), name="x", sample_rate=rate, channels=channels, frames=frames + 5)
+    )
+    assert longer[44:] == whole[44:] + bytes(5 * channels * 2)
+    shorter = b"".join(
+        iter_wav(io.BytesIO(data), name="x", sample_rate=rate, channels=channels, frames=100)
+    )
+    with wave.open(io.BytesIO(shorter)) as wav:
+        assert wav.getnframes() == 100 and len(wav.readframes(1000)) == 100 * channels * 2

@@ -21,6 +21,8 @@ __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "call_scope",
+    "check_form_csrf",
+    "header_principal",
     "principal",
     "reach_agents",
     "require_call",
@@ -40,6 +42,39 @@ def vault_of(request: Request) -> Vault:
 
 async def principal(request: Request) -> Principal:
     """The FastAPI dependency of every endpoint that needs a user."""
+    found, pending = _authenticate(request)
+    if pending:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        check_form_csrf(request, {CSRF_FIELD: value} if isinstance(value, str) else {})
+    return found
+
+
+def header_principal(request: Request) -> Principal:
+    """`principal` decided on the headers alone, for a route that reads its own body (an
+    upload): the credentials, and for a session the CSRF token of `X-CSRF-Token` when
+    sent. Without that header the token must come as the form field `csrf_token`: the
+    route calls `check_form_csrf` before it reads any file (issue 17)."""
+    found, pending = _authenticate(request)
+    request.state.csrf_pending = pending
+    return found
+
+
+def check_form_csrf(request: Request, fields: dict[str, str]) -> None:
+    """NotAuthorized unless the session's CSRF token is among the form `fields` (only
+    needed when `header_principal` found no `X-CSRF-Token`)."""
+    if not getattr(request.state, "csrf_pending", True):
+        return
+    session = request.state.session
+    csrf = fields.get(CSRF_FIELD)
+    if not csrf or not vault_of(request).check_csrf(session, csrf):
+        raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
+    request.state.csrf_pending = False
+
+
+def _authenticate(request: Request) -> tuple[Principal, bool]:
+    """The principal of the request's credentials, and whether its CSRF token is still to
+    be found in the form (a session's unsafe request without `X-CSRF-Token`)."""
     vault = vault_of(request)
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
@@ -49,7 +84,7 @@ async def principal(request: Request) -> Principal:
             raise NotAuthenticated(str(exc)) from None
         found = Principal(user.username, user.role, user.team, frozenset(token.scopes))
         request.state.principal = found
-        return found
+        return found, False
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
         raise NotAuthenticated("sign in, or send an API token as 'Authorization: Bearer cvt_...'")
@@ -57,20 +92,19 @@ async def principal(request: Request) -> Principal:
         user, session = vault.resolve_session(secret)
     except NotAuthorized as exc:
         raise NotAuthenticated(str(exc)) from None
-    if request.method not in _SAFE:
-        csrf = request.headers.get(CSRF_HEADER)
-        if csrf is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")
-        ):
-            form = await request.form()
-            value = form.get(CSRF_FIELD)
-            csrf = value if isinstance(value, str) else None
-        if not csrf or not vault.check_csrf(session, csrf):
-            raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
     found = Principal(user.username, user.role, user.team, None)
     request.state.principal = found
     request.state.session = session
-    return found
+    if request.method in _SAFE:
+        return found, False
+    csrf = request.headers.get(CSRF_HEADER)
+    if csrf is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        return found, True
+    if not csrf or not vault.check_csrf(session, csrf):
+        raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
+    return found, False
 
 
 def reach_agents(vault: Vault, who: Principal, only: str | None = None) -> list[str] | None:

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from callvault import __version__
 from callvault.api._docs import mount_docs
 from callvault.api._errors import error_json, error_response, validation_error_response
+from callvault.api._limits import BodyLimits
 from callvault.api._security import HardenedFastAPI
 from callvault.config import Config
 from callvault.errors import CallvaultError, InputError
@@ -222,6 +223,8 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
 
     mount(app)
     app.add_middleware(_RejectNul)
+    # Outside _RejectNul, which reads small bodies: their size and pace are bounded too.
+    app.add_middleware(BodyLimits, config=config)
     app.add_middleware(_Metrics, registry=registry)
 
     @app.get("/healthz", tags=["operations"])

@@ -267,6 +267,19 @@ def import_file(
     return _captured(str(path), size, lambda: open(path, "rb"), checked, max_seconds)
 
 
+def import_opened(
+    open_audio: Callable[[], BinaryIO],
+    size: int,
+    name: str,
+    options: FileImportOptions,
+    *,
+    max_seconds: float | None = None,
+) -> CapturedCall:
+    """Like `import_file` for audio that `open_audio` opens afresh on each call (an
+    upload in an encrypted spool: read chunk by chunk, never whole in memory)."""
+    return _captured(name, size, open_audio, _check_options(options), max_seconds)
+
+
 def import_bytes(
     data: bytes, name: str, options: FileImportOptions, *, max_seconds: float | None = None
 ) -> CapturedCall:

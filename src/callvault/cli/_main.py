@@ -471,7 +471,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
     """Serve the web app, the API (OpenAPI at /docs) and the workers, until interrupted."""
     import uvicorn
 
-    from callvault.api import create_app
+    from callvault.api import create_app, uvicorn_options
     from callvault.services.demo import seed_demo
 
     config = config_of(ctx)
@@ -493,16 +493,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
     click.echo(
         f"callvault serving on http://{host}:{port} (web app at /, API docs at /docs)", err=True
     )
-    # Keep idle connections longer than clients and proxies do (httpx and many others
-    # 5 s, nginx 60 s): the side that closes first must be the client, or a request sent
-    # on a connection the server is just closing fails.
+    # Bounded connections, header size and header time; the keep-alive (issue 17).
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
-        timeout_keep_alive=75,
+        **uvicorn_options(config),
         # uvicorn would believe X-Forwarded-For and -Proto from any loopback peer; callvault
         # decides that itself, from `trusted_proxies` only (api/_client.py, _security.py).
         proxy_headers=False,

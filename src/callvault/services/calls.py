@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = [
     "erase_call",
     "export_audio",
     "listen_audio",
+    "open_original_wav",
     "search_calls",
     "semantic_search_calls",
 ]
@@ -113,20 +115,29 @@ def listen_audio(
     return written, pcm.shape[1] / rate
 
 
-def original_wav(
+@contextmanager
+def open_original_wav(
     vault: Vault, call_id: str, *, role: str, reason: str, actor: str | None = None
-) -> bytes:
-    """The kept unredacted original of a call as 16-bit PCM WAV bytes, for the API:
-    compliance role and a reason, audited (`Vault.open_original`)."""
-    from callvault.media._edit import WavSource, decode_pcm
+) -> Iterator[Iterator[bytes]]:
+    """The kept unredacted original of a call as 16-bit PCM WAV, for the API: compliance
+    role and a reason, audited (`Vault.open_original`) when this is entered. The WAV
+    comes block by block, decoded from the encrypted original as it is sent (issue 17):
+    a long original is never held whole in memory."""
+    from callvault.media._edit import WavSource, decode_pcm, iter_wav
 
-    with vault.open_original(call_id, role=role, reason=reason, actor=actor) as (reader, _):
-        pcm, rate = decode_pcm(reader.as_file(), name=f"original of call {call_id}")
-    source = WavSource(pcm, rate)
-    blocks = []
-    while block := source.read(1 << 20):
-        blocks.append(block)
-    return b"".join(blocks)
+    name = f"original of call {call_id}"
+    with vault.open_original(call_id, role=role, reason=reason, actor=actor) as (reader, info):
+        layout = [info.meta.get(k) for k in ("sample_rate", "channels", "frames")]
+        if all(isinstance(v, int) and v > 0 for v in layout):
+            rate, channels, frames = (int(str(v)) for v in layout)
+            yield iter_wav(
+                reader.as_file(), name=name, sample_rate=rate, channels=channels, frames=frames
+            )
+            return
+        # An original stored without its layout: decoded whole to learn it.
+        pcm, decoded_rate = decode_pcm(reader.as_file(), name=name)
+        source = WavSource(pcm, decoded_rate)
+        yield iter(lambda: source.read(1 << 20), b"")
 
 
 def call_document(

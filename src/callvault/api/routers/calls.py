@@ -3,19 +3,31 @@ correct. Access is checked per call; a call out of reach answers 404."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile as StarletteUpload
 
-from callvault.api._auth import call_scope, principal, reach_agents, require_call, vault_of
+from callvault.api._auth import (
+    call_scope,
+    check_form_csrf,
+    header_principal,
+    principal,
+    reach_agents,
+    require_call,
+    vault_of,
+)
 from callvault.api._ranges import RangeNotSatisfiable, parse_range
-from callvault.capture import FileImportOptions, import_bytes
-from callvault.errors import InputError, NotAuthorized
+from callvault.api._upload import UPLOAD_BODY_SCHEMA, receive_upload
+from callvault.capture import FileImportOptions, import_opened
+from callvault.errors import InputError, IntegrityError, NotAuthorized
 from callvault.services import IngestedCall, call_document, ingest_captured
 from callvault.services.access import (
     CALLS_AUDIO,
@@ -31,9 +43,11 @@ from callvault.services.access import (
     can,
     require,
 )
-from callvault.services.calls import original_wav
+from callvault.services.calls import open_original_wav
 from callvault.services.insight_corrections import add_action, correct_insight
-from callvault.vault import Vault
+from callvault.vault import EncryptedSpool, Vault
+
+log = logging.getLogger("callvault.api")
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
@@ -130,21 +144,67 @@ def get_audio(
     require_call(vault, who, CALLS_AUDIO, call_id)
     record = vault.get_call(call_id, actor=actor_of(who), purpose=purpose)
     media_type = _MEDIA_TYPES.get(record.recording.container, "application/octet-stream")
-    with vault.open_recording(
-        call_id, action="recording.listen", actor=actor_of(who), purpose=purpose
-    ) as reader:
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
+    stack = ExitStack()
+    try:
+        reader = stack.enter_context(
+            vault.open_recording(
+                call_id, action="recording.listen", actor=actor_of(who), purpose=purpose
+            )
+        )
         size = reader.size
-        try:
-            wanted = parse_range(request.headers.get("range"), size)
-        except RangeNotSatisfiable as exc:
-            return Response(status_code=416, headers={"Content-Range": str(exc)})
-        headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
-        if wanted is None:
-            body = reader.read_range(0, size)
-            return Response(body, media_type=media_type, headers=headers)
-        body = reader.read_range(wanted.start, wanted.length)
+        wanted = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable as exc:
+        stack.close()
+        return Response(status_code=416, headers={"Content-Range": str(exc)})
+    except BaseException:
+        stack.close()
+        raise
+    status, start, length = 200, 0, size
+    if wanted is not None:
+        status, start, length = 206, wanted.start, wanted.length
         headers["Content-Range"] = wanted.content_range(size)
-        return Response(body, status_code=206, media_type=media_type, headers=headers)
+    headers["Content-Length"] = str(length)
+    return streamed(reader.iter_range(start, length), stack, status, media_type, headers)
+
+
+def streamed(
+    chunks: Iterator[bytes],
+    stack: ExitStack,
+    status: int,
+    media_type: str,
+    headers: dict[str, str],
+) -> Response:
+    """A response that sends `chunks` as they are decrypted, one at a time, whatever the
+    size (issue 17: three listeners of a 600 MB recording each held it whole). The first
+    chunk is decrypted before the status line goes out, so a damaged start of the range
+    is answered with the integrity error; a later damaged chunk ends the transfer before
+    any of its bytes are sent. `stack` (the open blob) is closed when the body ends, or
+    when the client goes away first."""
+    try:
+        first = next(chunks, b"")
+    except BaseException:
+        stack.close()
+        raise
+
+    def body() -> Iterator[bytes]:
+        with stack:
+            if first:
+                yield first
+            try:
+                yield from chunks
+            except IntegrityError as exc:
+                # The status line is gone: all that is left is to end the transfer short.
+                log.error("stopped sending audio: %s", exc)
+                raise
+
+    return StreamingResponse(
+        body(),
+        status_code=status,
+        media_type=media_type,
+        headers=headers,
+        background=BackgroundTask(stack.close),
+    )
 
 
 @router.get(
@@ -163,46 +223,53 @@ def get_original(
     (never for card data)."""
     vault = vault_of(request)
     require_call(vault, who, CALLS_ORIGINAL, call_id)
-    body = original_wav(vault, call_id, role=who.role, reason=reason, actor=actor_of(who))
-    return Response(body, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
-
-
-@router.post("", status_code=201)
-async def upload_call(
-    request: Request,
-    who: Annotated[Principal, Depends(principal)],
-    file: Annotated[UploadFile, File(description="The recording (WAV, FLAC, MP3, Opus, ...)")],
-    caller: Annotated[str | None, Form()] = None,
-    callee: Annotated[str | None, Form()] = None,
-    direction: Annotated[str | None, Form()] = None,
-    agent: Annotated[str | None, Form()] = None,
-    started_at: Annotated[str | None, Form()] = None,
-    language: Annotated[str | None, Form()] = None,
-    consent: Annotated[str | None, Form()] = None,
-    channels: Annotated[
-        str | None,
-        Form(
-            description="The role of each channel of a stereo file, in order: "
-            "agent,customer or customer,agent (needs direction inbound or outbound); "
-            "left out, channel 0 is the caller and channel 1 the callee."
-        ),
-    ] = None,
-) -> dict[str, Any]:
-    """Upload a recording (multipart; any transfer encoding, chunked included). It goes
-    through the policy gate and is queued for processing. A rep uploads their own calls
-    (the agent is the rep), a manager their team's."""
-    vault = vault_of(request)
-    options = FileImportOptions(
-        caller=caller,
-        callee=callee,
-        direction=direction,
-        agent=upload_agent(vault, who, agent),
-        started_at=started_at,
-        language=language,
-        channels=channels,
+    stack = ExitStack()
+    chunks = stack.enter_context(
+        open_original_wav(vault, call_id, role=who.role, reason=reason, actor=actor_of(who))
     )
-    data = await read_upload(vault, file)
-    stored = await store_upload(vault, who, data, file.filename or "upload", options, consent)
+    return streamed(chunks, stack, 200, "audio/wav", {"Cache-Control": "private, no-store"})
+
+
+@router.post("", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY_SCHEMA})
+async def upload_call(
+    request: Request, who: Annotated[Principal, Depends(header_principal)]
+) -> dict[str, Any]:
+    """Upload a recording (multipart, the file after the other fields; any transfer
+    encoding, chunked included). It goes through the policy gate and is queued for
+    processing. A rep uploads their own calls (the agent is the rep), a manager their
+    team's.
+
+    Who may upload is decided on the headers, before any byte of the body is read; a
+    body over CALLVAULT_MAX_UPLOAD_BYTES is refused with 413 (at once when its
+    Content-Length says so); the recording is received into an encrypted spool, never
+    into memory or the temporary directory (issue 17)."""
+    vault = vault_of(request)
+    require(who, CALLS_UPLOAD)  # 403 for a role that never uploads, before the body
+
+    def before_file(fields: dict[str, str]) -> None:
+        check_form_csrf(request, fields)
+        upload_agent(vault, who, fields.get("agent") or None)
+
+    upload = await receive_upload(request, vault, before_file=before_file)
+    try:
+        if upload.spool is None:
+            raise InputError("the upload has no file part 'file'; send the recording in it")
+        fields = upload.fields
+        check_form_csrf(request, fields)
+        options = FileImportOptions(
+            caller=fields.get("caller") or None,
+            callee=fields.get("callee") or None,
+            direction=fields.get("direction") or None,
+            agent=upload_agent(vault, who, fields.get("agent") or None),
+            started_at=fields.get("started_at") or None,
+            language=fields.get("language") or None,
+            channels=fields.get("channels") or None,
+        )
+        stored = await store_upload(
+            vault, who, upload.spool, upload.filename, options, fields.get("consent") or None
+        )
+    finally:
+        upload.close()
     return stored.to_json()
 
 
@@ -217,29 +284,26 @@ def upload_agent(vault: Vault, who: Principal, agent: str | None) -> str | None:
     return agent
 
 
-async def read_upload(vault: Vault, file: StarletteUpload) -> bytes:
-    """The uploaded recording, refused when longer than CALLVAULT_MAX_INPUT_BYTES."""
-    limit = vault.config.max_input_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise InputError(f"the upload is larger than {limit} bytes (CALLVAULT_MAX_INPUT_BYTES)")
-    return data
-
-
 async def store_upload(
     vault: Vault,
     who: Principal,
-    data: bytes,
+    spool: EncryptedSpool,
     name: str,
     options: FileImportOptions,
     consent: str | None,
 ) -> IngestedCall:
-    """Check, gate, store and queue an uploaded recording, audited as `who`."""
+    """Check, gate, store and queue an uploaded recording, audited as `who`. The audio
+    is read from its encrypted spool chunk by chunk (probing, then encrypting it into
+    the vault), never whole."""
+    if spool.size == 0:
+        raise InputError(f"{name}: the file is empty; give a recording with audio in it")
 
     def store() -> IngestedCall:
         # Decoding, encrypting and the database: off the event loop, so that readers
         # are served while recordings arrive.
-        captured = import_bytes(data, name, options)
+        captured = import_opened(
+            spool.open, spool.size, name, options, max_seconds=vault.config.max_duration
+        )
         (stored,) = ingest_captured(
             vault.config, [captured], consent=consent, vault=vault, actor=actor_of(who)
         )
@@ -325,4 +389,4 @@ def add_action_item(
     return record.to_json()
 
 
-__all__ = ["actor_of", "read_upload", "readable_call", "router", "store_upload", "upload_agent"]
+__all__ = ["actor_of", "readable_call", "router", "store_upload", "upload_agent"]
