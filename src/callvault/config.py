@@ -271,6 +271,42 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: 4 * 3600.0,
     ),
     Setting(
+        "max_upload_bytes",
+        "Largest request body accepted by the server, an upload included (suffixes KiB, "
+        "MiB, GiB): a larger Content-Length is answered 413 before any byte is read, and a "
+        "chunked body is cut off with 413 as soon as it passes the limit.",
+        _parse_positive_size,
+        lambda: 1 << 30,
+    ),
+    Setting(
+        "request_idle_timeout",
+        "Seconds the server waits for the next piece of a request's headers or body "
+        "(1 to 3600); a client silent for longer is answered 408 and disconnected.",
+        _parse_seconds(1.0, 3600.0),
+        lambda: 15.0,
+    ),
+    Setting(
+        "request_min_rate",
+        "Bytes per second a request body must average once request_idle_timeout has "
+        "passed since it began (0: no minimum), so a client that trickles a byte now and "
+        "then cannot hold a connection.",
+        _parse_size,
+        lambda: 4096,
+    ),
+    Setting(
+        "request_body_timeout",
+        "Seconds a whole request body may take, however fast it arrives (1 to 86400).",
+        _parse_seconds(1.0, 86400.0),
+        lambda: 3600.0,
+    ),
+    Setting(
+        "max_connections",
+        "Connections and requests `callvault serve` handles at once; beyond them it "
+        "answers 503 at once.",
+        _parse_int_range(1, 100000),
+        lambda: 256,
+    ),
+    Setting(
         "chunk_size",
         "Plaintext bytes per encrypted chunk; a byte range is decrypted chunk by chunk.",
         _parse_chunk_size,
@@ -543,6 +579,11 @@ class Config:
     database_url: str | None
     max_input_bytes: int
     max_duration: float
+    max_upload_bytes: int
+    request_idle_timeout: float
+    request_min_rate: int
+    request_body_timeout: float
+    max_connections: int
     chunk_size: int
     actor: str
     model_cache: Path

@@ -26,7 +26,9 @@ __all__ = [
     "ParseError",
     "Quarantined",
     "RecordingTooLong",
+    "RequestTimeout",
     "Restricted",
+    "TooLarge",
     "TooManyAttempts",
     "UnsupportedMedia",
 ]
@@ -85,6 +87,25 @@ class RecordingTooLong(InputError):
             f"({limit_s:g} s, CALLVAULT_MAX_DURATION); split the recording or raise "
             f"CALLVAULT_MAX_DURATION; {outcome}"
         )
+
+
+class TooLarge(InputError):
+    """A request body (an upload) is larger than CALLVAULT_MAX_UPLOAD_BYTES: refused from
+    its Content-Length before any byte is read, or while reading a chunked body as soon
+    as it passes the limit (HTTP 413)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"the request body is larger than the limit of {limit} bytes "
+            "(CALLVAULT_MAX_UPLOAD_BYTES); nothing was stored"
+        )
+
+
+class RequestTimeout(InputError):
+    """A request's body arrived too slowly: silent for longer than
+    CALLVAULT_REQUEST_IDLE_TIMEOUT, slower on average than CALLVAULT_REQUEST_MIN_RATE, or
+    longer in all than CALLVAULT_REQUEST_BODY_TIMEOUT (HTTP 408)."""
 
 
 class NotFound(InputError):

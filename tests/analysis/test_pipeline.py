@@ -322,4 +322,4 @@ def test_a_long_dual_mono_recording_is_transcribed_once(model_cache: Path, eval_
     call = TranscriptionPipeline(params).run(lambda: io.BytesIO(_wav16k(leg, leg)), language="en")
     assert {(u.speaker, u.channel) for u in call.utterances} == {("speaker", None)}
     assert not call.diarized
-    assert 100.0 <= call.utterances[0].start < 101.0
+    assert call.utterances[0].start == pytest.approx(100.3, abs=0.5)  # where the speech is

@@ -19,6 +19,8 @@ __all__ = ["STATUS", "error_json", "error_response", "status_of", "validation_er
 STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
     (errors.NotFound, 404),
     (errors.RecordingTooLong, 413),
+    (errors.TooLarge, 413),
+    (errors.RequestTimeout, 408),
     (errors.UnsupportedMedia, 415),
     (errors.ConsentRequired, 409),
     (errors.RecordingRefused, 409),

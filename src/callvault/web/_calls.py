@@ -10,15 +10,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from callvault.api._auth import SESSION_COOKIE, call_scope, reach_agents, vault_of
+from callvault.api._auth import CSRF_HEADER, SESSION_COOKIE, call_scope, reach_agents, vault_of
 from callvault.api._client import client_address
+from callvault.api._upload import ReceivedUpload, receive_upload
 from callvault.api.routers.auth import _secure
 from callvault.api.routers.calls import (
     actor_of,
-    read_upload,
     readable_call,
     store_upload,
     upload_agent,
@@ -58,7 +57,6 @@ from callvault.web._core import (
     CSRF_COOKIE,
     LOGIN_CSRF_COOKIE,
     PageRoute,
-    Signed,
     checked_form,
     form_text,
     new_login_token,
@@ -525,37 +523,57 @@ def upload_page(request: Request) -> Response:
 
 @router.post("/upload")
 async def upload(request: Request) -> Response:
+    """The upload form: the session and the role are checked on the headers and the CSRF
+    token before the file's first byte, which goes into an encrypted spool as it
+    arrives (issue 17); see `api.routers.calls.upload_call`."""
     signed = signed_in(request)
-    form = await checked_form(request, signed)
+    who = signed.who
+    require(who, CALLS_UPLOAD)
+    vault = vault_of(request)
+    header_token = request.headers.get(CSRF_HEADER)
+
+    def check_csrf(fields: dict[str, str]) -> None:
+        token = header_token or fields.get("csrf_token")
+        if not token or not Vault.check_csrf(signed.session, token):
+            raise NotAuthorized("the form's CSRF token is missing or wrong; reload the page")
+
+    def before_file(fields: dict[str, str]) -> None:
+        check_csrf(fields)
+        if "agent" in fields:
+            upload_agent(vault, who, _field(fields, "agent", 64) or None)
+
+    received = await receive_upload(request, vault, before_file=before_file)
     try:
-        call_id = await _ingest_form(request, signed, form)
+        check_csrf(received.fields)
+        call_id = await _ingest_form(vault, who, received)
     finally:
-        await form.close()
+        received.close()
     return RedirectResponse(f"/calls/{call_id}", status_code=303)
 
 
-async def _ingest_form(request: Request, signed: Signed, form: FormData) -> str:
-    who = signed.who
-    vault = vault_of(request)
-    agent = upload_agent(vault, who, form_text(form, "agent", 64) or None)
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
+def _field(fields: dict[str, str], name: str, limit: int) -> str:
+    return fields.get(name, "").strip()[:limit]
+
+
+async def _ingest_form(vault: Vault, who: Principal, received: ReceivedUpload) -> str:
+    fields = received.fields
+    agent = upload_agent(vault, who, _field(fields, "agent", 64) or None)
+    if received.spool is None:
         raise InputError("choose a recording to upload")
-    data = await read_upload(vault, upload)
-    if not data:
+    if received.spool.size == 0:
         raise InputError("the chosen file is empty")
     options = FileImportOptions(
-        caller=form_text(form, "caller", 32) or None,
-        callee=form_text(form, "callee", 32) or None,
-        direction=_choice(form_text(form, "direction", 16), DIRECTIONS),
+        caller=_field(fields, "caller", 32) or None,
+        callee=_field(fields, "callee", 32) or None,
+        direction=_choice(_field(fields, "direction", 16), DIRECTIONS),
         agent=agent,
-        started_at=form_text(form, "started_at", 40) or None,
-        language=form_text(form, "language", 16) or None,
+        started_at=_field(fields, "started_at", 40) or None,
+        language=_field(fields, "language", 16) or None,
         # As typed, not _choice(): a layout the import refuses must say so, not vanish.
-        channels=form_text(form, "channels", 32) or None,
+        channels=_field(fields, "channels", 32) or None,
     )
-    consent = form_text(form, "consent", 32) or None
-    stored = await store_upload(vault, who, data, upload.filename or "upload", options, consent)
+    consent = _field(fields, "consent", 32) or None
+    stored = await store_upload(vault, who, received.spool, received.filename, options, consent)
     return stored.call_id
 
 
