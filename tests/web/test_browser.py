@@ -48,6 +48,11 @@ UPLOAD_SCRIPT = (
 )
 
 
+def _playing_at(seconds: float) -> str:
+    """A predicate for wait_for_function: the player is within 0.3 s of `seconds`."""
+    return f"() => Math.abs(document.getElementById('player').currentTime - {seconds}) <= 0.3"
+
+
 class Server:
     def __init__(self, url: str, demo_call: str) -> None:
         self.url = url
@@ -160,12 +165,14 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
 
             # The demo call: play, then select a word; the player seeks to its start.
             page.goto(f"{base}/calls/{server.demo_call}")
+            # Functions, not expressions: Playwright evaluates a string expression with
+            # eval() in the page, which the Content-Security-Policy refuses.
             page.wait_for_function(
-                "document.getElementById('player').readyState >= 1", timeout=30_000
+                "() => document.getElementById('player').readyState >= 1", timeout=30_000
             )
             page.evaluate("document.getElementById('player').play()")
             page.wait_for_function(
-                "document.getElementById('player').currentTime > 0.3", timeout=30_000
+                "() => document.getElementById('player').currentTime > 0.3", timeout=30_000
             )
             page.evaluate("document.getElementById('player').pause()")
             words = page.locator(".w[data-start]")
@@ -175,7 +182,7 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             assert start > 5
             word.click()
             page.wait_for_function(
-                f"Math.abs(document.getElementById('player').currentTime - {start}) <= 0.3",
+                _playing_at(start),
                 timeout=10_000,
             )
             assert "current" in (word.get_attribute("class") or "")
@@ -185,7 +192,7 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             other.focus()
             page.keyboard.press("Enter")
             page.wait_for_function(
-                f"Math.abs(document.getElementById('player').currentTime - {other_start}) <= 0.3",
+                _playing_at(other_start),
                 timeout=10_000,
             )
             shot(page, "call")
@@ -206,7 +213,7 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             page.wait_for_url("**#t=*")
             seconds = float(page.url.rsplit("#t=", 1)[1])
             page.wait_for_function(
-                f"Math.abs(document.getElementById('player').currentTime - {seconds}) <= 0.3",
+                _playing_at(seconds),
                 timeout=30_000,
             )
 
@@ -236,7 +243,7 @@ def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:
             page.get_by_label("The other party has agreed").check()
             page.get_by_role("button", name="Record").click()
             page.wait_for_function(
-                "document.getElementById('status').textContent.startsWith('Recording')",
+                "() => document.getElementById('status').textContent.startsWith('Recording')",
                 timeout=10_000,
             )
             time.sleep(2.5)
