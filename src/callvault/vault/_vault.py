@@ -29,7 +29,7 @@ from callvault.errors import (
     KeyDestroyed,
     NotFound,
 )
-from callvault.vault import _audit, _governance
+from callvault.vault import _audit, _callsig, _governance
 from callvault.vault._artifacts import (
     INSIGHTS,
     ArtifactOps,
@@ -242,13 +242,19 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
     def _open(cls, config: Config, paths: DataPaths) -> Vault:
         engine = create_db_engine(config.effective_database_url)
         migrate(engine)
-        return cls(
+        vault = cls(
             config,
             engine,
             LocalBlobStore(paths.blobs),
             KeyRing(paths.keyring),
             Signer.load(paths.signing_key),
         )
+        with vault._write() as session:
+            # Calls stored before migration 0014 get their metadata signed, once.
+            signed = _callsig.sign_pending(session, vault.signer, actor=config.actor)
+        if signed:
+            log.info("signed the metadata of %d call(s) stored before 0014", len(signed))
+        return vault
 
     def close(self) -> None:
         self.engine.dispose()
@@ -267,6 +273,9 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
     @contextmanager
     def _write(self) -> Iterator[Session]:
         with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            # Whatever this transaction changes of who may read a call is signed again
+            # before it commits (issue 17).
+            _callsig.track(session, self.signer)
             yield session
 
     @contextmanager
@@ -952,6 +961,20 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
             else:
                 recordings = list(session.scalars(select(RecordingRow).order_by(RecordingRow.id)))
             results = [self._verify_one(session, rec) for rec in recordings]
+            # Who may read each call (agent, participants, consent, retention, holds,
+            # restrictions) is under signature too; its faults go with the call's first
+            # recording.
+            checked: set[str] = set()
+            for n, result in enumerate(results):
+                if result.call_id in checked:
+                    continue
+                checked.add(result.call_id)
+                call = self._call_row(session, result.call_id)
+                faults = _callsig.check(session, self.signer, call)
+                if faults:
+                    results[n] = VerifyResult(
+                        result.call_id, result.recording_id, (*faults, *result.faults)
+                    )
             self._record(
                 session,
                 "vault.verify",
