@@ -1,12 +1,15 @@
 """Full-text search over transcript utterances, with metadata filters.
 
-`SearchIndex` keeps one row per utterance (SQLite FTS5 or a PostgreSQL ``tsvector``) and
-answers queries of words, ``"phrases"`` and ``prefix*``; see ``_query.py`` for the rules
+`SearchIndex` keeps one row per utterance (SQLite FTS5 or a PostgreSQL ``tsvector``, over
+keyed tokens: no transcript word is stored in the clear, see ``_blind.py``) and answers
+queries of words, ``"phrases"`` and ``prefix*``; see ``_query.py`` for the rules
 (case-insensitive, umlauts and ß exact) and ``_index.py`` for purging, snippet markers and
-ranking (by relevance up to `RANK_LIMIT` matches, newest first beyond).
+ranking (by relevance up to `RANK_LIMIT` matches, newest first beyond). Both take the key
+ring's search key (`Vault.search_key`).
 
-`SemanticIndex` adds multilingual sentence embeddings of the same utterances (searched by
-cosine similarity) and `hybrid_search` fuses both rankings; see ``_semantic.py``.
+`SemanticIndex` adds multilingual sentence embeddings of the same utterances (stored
+sealed, searched by cosine similarity) and `hybrid_search` fuses both rankings; see
+``_semantic.py``.
 """
 
 from callvault.search._index import (

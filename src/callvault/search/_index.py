@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from callvault.errors import ConfigError, InputError, IntegrityError
 from callvault.search._blind import BlindDocument, Blinder, CallKeys
 from callvault.search._query import (
+    PgMatch,
     Term,
     fts5_expression,
     iter_token_spans,
@@ -360,7 +361,7 @@ class SearchIndex:
 
     # -- reading -----------------------------------------------------------------------
 
-    def unseal_texts(
+    def _unseal_texts(
         self, conn: Connection, rows: Sequence[tuple[str, str, int, bytes]]
     ) -> list[str]:
         """The texts of sealed rows (call, recording, utterance, sealed), in order."""
@@ -369,11 +370,6 @@ class SearchIndex:
             CallKeys.open(_cipher(ciphers, call), "text", recording, n, bytes(sealed)).decode()
             for call, recording, n, sealed in rows
         ]
-
-    def call_ciphers(self, conn: Connection, call_ids: Collection[str]) -> dict[str, AESGCM]:
-        """The per-call ciphers of ``call_ids`` (for `_semantic`); calls without a key
-        are left out."""
-        return self._keys.load(conn, call_ids)
 
     # -- searching ---------------------------------------------------------------------
 
@@ -441,7 +437,7 @@ class SearchIndex:
                 rows = list(conn.execute(_bind(sql, binds), params).all())
                 page = (rows, ranked, int(matches))
             rows, ranked, matches = page
-            texts = self.unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in rows])
+            texts = self._unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in rows])
             conn.rollback()
         hits = [
             SearchHit(
@@ -470,7 +466,7 @@ class SearchIndex:
         """Every candidate, best first, checked against its decrypted text; then the
         count, the order and the page as for the other queries."""
         candidates = list(conn.execute(_bind(statements.candidates, binds), params).all())
-        texts = self.unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in candidates])
+        texts = self._unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in candidates])
         kept = [
             row
             for row, body in zip(candidates, texts, strict=True)
@@ -578,7 +574,7 @@ _HIT_COLUMNS = (
 )
 
 
-def _pg_statements(match: Any, where: str, params: dict[str, Any]) -> _Statements:
+def _pg_statements(match: PgMatch, where: str, params: dict[str, Any]) -> _Statements:
     """The statements on PostgreSQL, for a `PgMatch` and the filters ``where``; puts the
     query's parameters in ``params``."""
     params["q"] = match.exact
