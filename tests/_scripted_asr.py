@@ -56,6 +56,7 @@ class ScriptedPipeline(TranscriptionPipeline):
         channels_to_speakers: Mapping[int, str] | None = None,
         language: str | None = None,
         hook: Callable[[str, float], None] | None = None,
+        name: str = "recording",
     ) -> Transcript:
         assert open_source().read(4) == b"RIFF"
         self.labels = dict(channels_to_speakers or {})

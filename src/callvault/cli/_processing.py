@@ -82,7 +82,8 @@ def wait_for_jobs(config: Config, job_ids: Sequence[str]) -> list[JobRecord]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def process(ctx: click.Context, call_id: str, as_json: bool) -> None:
-    """Transcribe a call (again), showing progress; the transcript replaces the old one."""
+    """Transcribe a call (again), showing progress; the transcript replaces the old one.
+    While the call has a queued or running job, this follows that job (one at a time)."""
     config = config_of(ctx)
     with Vault.open(config) as vault:
         recording_id = vault.get_call(call_id, purpose="processing").recording.id

@@ -23,9 +23,11 @@ class Queue(ABC):
         *,
         dedupe_key: str | None = None,
         max_attempts: int = 3,
+        call_id: str | None = None,
     ) -> JobRecord:
-        """Add a job; with `dedupe_key`, return the job holding that key unless it failed
-        or was cancelled."""
+        """Add a job; with `dedupe_key`, return the job holding that key unless it failed,
+        was cancelled or superseded. With `call_id`, return the queued or running job of
+        `task` for that call when there is one: one at a time per task and call."""
 
     @abstractmethod
     def get(self, job_id: str) -> JobRecord:

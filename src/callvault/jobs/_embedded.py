@@ -5,6 +5,13 @@ IMMEDIATE` (the `callvault_write` execution option), PostgreSQL claims with
 `SELECT ... FOR UPDATE SKIP LOCKED`. Every write a worker makes about its job is guarded by
 `status = 'running' AND locked_by = <worker>`, so a worker whose job was taken from it
 (recovered after a lost heartbeat, or cancelled) cannot overwrite the job's newer state.
+
+A job that works on a call (`call_id`) is one of at most one queued or running job per
+task and call: the partial unique index `uq_jobs_active_task_call` enforces it, so
+concurrent enqueues get the same job. A job whose call no longer exists is cancelled,
+never run or retried (the erasure cancels it in its own transaction; a worker that finds
+the call gone anyway cancels it). A success supersedes the failed jobs of its task and
+call before it (issue 17).
 """
 
 from __future__ import annotations
@@ -24,15 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Engine, Table, exists, func, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, RowMapping
 
 from callvault.errors import InputError, NotFound
 from callvault.jobs._base import Queue
-from callvault.jobs._records import JobRecord, JobStatus
+from callvault.jobs._records import ACTIVE, CALL_GONE, JobRecord, JobStatus
 from callvault.jobs._registry import TaskRegistry
-from callvault.vault._models import JobRow
+from callvault.vault._models import CallRow, JobRow
 
 __all__ = ["EmbeddedQueue", "make_worker_id"]
 
@@ -44,9 +51,11 @@ MAX_ERROR = 500  # characters of last_error; one line, no traceback
 MAX_MESSAGE = 256  # jobs.progress_message is String(256)
 MAX_DEDUPE_KEY = 128  # jobs.dedupe_key is String(128)
 MAX_WORKER_ID = 64  # jobs.locked_by is String(64)
+MAX_CALL_ID = 32  # jobs.call_id is String(32)
 
-_REPLACEABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+_REPLACEABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.SUPERSEDED.value)
 _T: Table = JobRow.__table__  # type: ignore[assignment]  # declared as a FromClause
+_CALLS: Table = CallRow.__table__  # type: ignore[assignment]
 
 
 def _utcnow() -> datetime:
@@ -227,12 +236,15 @@ class EmbeddedQueue(Queue):
         *,
         dedupe_key: str | None = None,
         max_attempts: int = 3,
+        call_id: str | None = None,
     ) -> JobRecord:
         self.registry.get(task)  # fail closed at the door as well as at run time
         if max_attempts < 1:
             raise InputError(f"max_attempts must be at least 1, not {max_attempts}")
         if dedupe_key is not None and not 0 < len(dedupe_key) <= MAX_DEDUPE_KEY:
             raise InputError(f"dedupe_key must have 1 to {MAX_DEDUPE_KEY} characters")
+        if call_id is not None and not 0 < len(call_id) <= MAX_CALL_ID:
+            raise InputError(f"call_id must have 1 to {MAX_CALL_ID} characters")
         try:
             body = json.dumps(dict(payload), sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -242,18 +254,29 @@ class EmbeddedQueue(Queue):
             ) from None
         for _ in range(3):
             try:
-                return self._enqueue(task, body, dedupe_key, max_attempts)
+                return self._enqueue(task, body, dedupe_key, max_attempts, call_id)
             except sa_exc.IntegrityError:
-                # PostgreSQL: another enqueue inserted the same dedupe_key first; ours
-                # rolled back, and the next round returns theirs.
+                # PostgreSQL: another enqueue inserted the same dedupe_key, or a job of
+                # the same task and call, first; ours rolled back, and the next round
+                # returns theirs.
                 continue
         raise InputError(f"could not enqueue task {task!r}: dedupe_key is contended")
 
     def _enqueue(
-        self, task: str, body: str, dedupe_key: str | None, max_attempts: int
+        self,
+        task: str,
+        body: str,
+        dedupe_key: str | None,
+        max_attempts: int,
+        call_id: str | None,
     ) -> JobRecord:
         now = self.clock()
         with self._writer.begin() as conn:
+            if call_id is not None:
+                active = self._active_job(conn, task, call_id)
+                if active is not None:
+                    log.debug("job %s: enqueue joined the job already queued", active.id)
+                    return active
             if dedupe_key is not None:
                 row = (
                     conn.execute(select(_T).where(_T.c.dedupe_key == dedupe_key).with_for_update())
@@ -273,6 +296,7 @@ class EmbeddedQueue(Queue):
                     task=task,
                     payload=body,
                     dedupe_key=dedupe_key,
+                    call_id=call_id,
                     status=JobStatus.QUEUED.value,
                     attempts=0,
                     max_attempts=max_attempts,
@@ -311,6 +335,13 @@ class EmbeddedQueue(Queue):
                     f"job {job_id} is {job.status.value}, not failed; only a failed job can "
                     "be retried"
                 )
+            if job.call_id is not None:
+                active = self._active_job(conn, job.task, job.call_id)
+                if active is not None:
+                    raise InputError(
+                        f"job {job_id} is not queued again: job {active.id} of the same call "
+                        f"is {active.status.value}; follow that one (callvault jobs list)"
+                    )
             conn.execute(
                 update(_T)
                 .where(_T.c.id == job_id)
@@ -334,7 +365,7 @@ class EmbeddedQueue(Queue):
         now = self.clock()
         with self._writer.begin() as conn:
             job = self._get(conn, job_id, lock=True)
-            if job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+            if job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.SUPERSEDED):
                 raise InputError(f"job {job_id} is {job.status.value}; there is nothing to cancel")
             conn.execute(
                 update(_T)
@@ -357,17 +388,24 @@ class EmbeddedQueue(Queue):
         if not worker_id or len(worker_id) > MAX_WORKER_ID:
             raise InputError(f"worker_id must have 1 to {MAX_WORKER_ID} characters")
         now = self.clock()
+        call_gone = _T.c.call_id.is_not(None) & ~exists().where(_CALLS.c.id == _T.c.call_id)
         with self._writer.begin() as conn:
-            row = conn.execute(
-                select(_T.c.id)
-                .where(_T.c.status == JobStatus.QUEUED.value, _T.c.run_after <= now)
-                .order_by(_T.c.run_after, _T.c.created_at, _T.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if row is None:
-                return None
-            job_id: str = row[0]
+            while True:
+                row = conn.execute(
+                    select(_T.c.id, call_gone)
+                    .where(_T.c.status == JobStatus.QUEUED.value, _T.c.run_after <= now)
+                    .order_by(_T.c.run_after, _T.c.created_at, _T.c.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True, of=_T)
+                ).first()
+                if row is None:
+                    return None
+                job_id: str = row[0]
+                if not row[1]:
+                    break
+                # The call was erased by a path that left its job queued: nothing to do.
+                conn.execute(update(_T).where(_T.c.id == job_id).values(**_cancelled(now)))
+                log.info("job %s: cancelled, its call is gone", job_id)
             conn.execute(
                 update(_T)
                 .where(_T.c.id == job_id)
@@ -420,16 +458,21 @@ class EmbeddedQueue(Queue):
                 job.task,
                 type(failure).__name__,
             )
-            # An error that says retrying is useless (`retryable = False`) fails the job now.
-            final = getattr(failure, "retryable", True) is False
-            self._end(
-                job,
-                worker_id,
-                JobStatus.FAILED,
-                error=describe_error(failure),
-                final=final,
-                extra=run,
-            )
+            if job.call_id is not None and not self._call_exists(job.call_id):
+                # Its call was erased while it ran: cancelled, not retried (issue 17).
+                self._end(job, worker_id, JobStatus.CANCELLED, error=CALL_GONE, extra=run)
+            else:
+                # An error that says retrying is useless (`retryable = False`) fails the
+                # job now.
+                final = getattr(failure, "retryable", True) is False
+                self._end(
+                    job,
+                    worker_id,
+                    JobStatus.FAILED,
+                    error=describe_error(failure),
+                    final=final,
+                    extra=run,
+                )
         else:
             self._end(job, worker_id, JobStatus.SUCCEEDED, extra=run)
             log.info("job %s: succeeded in %.1f s", job.id, time.monotonic() - started)
@@ -520,6 +563,8 @@ class EmbeddedQueue(Queue):
         values.update(locked_by=None, heartbeat_at=now, updated_at=now)
         if outcome is JobStatus.SUCCEEDED:
             values.update(status=outcome.value, progress=1.0, finished_at=now)
+        elif outcome is JobStatus.CANCELLED:
+            values.update(status=outcome.value, last_error=error, finished_at=now)
         elif final or job.attempts >= job.max_attempts:
             values.update(status=JobStatus.FAILED.value, last_error=error, finished_at=now)
         else:
@@ -531,8 +576,40 @@ class EmbeddedQueue(Queue):
             )
         with self._writer.begin() as conn:
             result = conn.execute(_owned(job.id, worker_id).values(**values))
+            if result.rowcount and outcome is JobStatus.SUCCEEDED and job.call_id is not None:
+                # The call is done: its earlier failures are history, not open faults.
+                superseded = conn.execute(
+                    update(_T)
+                    .where(
+                        _T.c.task == job.task,
+                        _T.c.call_id == job.call_id,
+                        _T.c.status == JobStatus.FAILED.value,
+                        _T.c.id != job.id,
+                    )
+                    .values(status=JobStatus.SUPERSEDED.value, updated_at=now)
+                ).rowcount
+                if superseded:
+                    log.info("job %s: superseded %d failed job(s) before it", job.id, superseded)
         if not result.rowcount:
             log.warning("job %s: taken from %s before it ended; result dropped", job.id, worker_id)
+
+    def _active_job(self, conn: Connection, task: str, call_id: str) -> JobRecord | None:
+        """The queued or running job of `task` for `call_id`, locked, or None."""
+        row = (
+            conn.execute(
+                select(_T)
+                .where(_T.c.task == task, _T.c.call_id == call_id, _T.c.status.in_(ACTIVE))
+                .with_for_update()
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _record(row)
+
+    def _call_exists(self, call_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(_CALLS.c.id).where(_CALLS.c.id == call_id)).first()
+        return found is not None
 
     def _get(self, conn: Connection, job_id: str, *, lock: bool = False) -> JobRecord:
         query = select(_T).where(_T.c.id == job_id)
@@ -542,6 +619,16 @@ class EmbeddedQueue(Queue):
         if row is None:
             raise NotFound(f"job {job_id} does not exist; `callvault jobs list` shows the jobs")
         return _record(row)
+
+
+def _cancelled(now: datetime) -> dict[str, Any]:
+    return {
+        "status": JobStatus.CANCELLED.value,
+        "locked_by": None,
+        "last_error": CALL_GONE,
+        "updated_at": now,
+        "finished_at": now,
+    }
 
 
 def _owned(job_id: str, worker_id: str) -> Any:
@@ -575,4 +662,5 @@ def _record(row: RowMapping) -> JobRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        call_id=row["call_id"],
     )

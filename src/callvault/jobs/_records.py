@@ -8,24 +8,34 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["JobRecord", "JobStatus"]
+__all__ = ["ACTIVE", "CALL_GONE", "JobRecord", "JobStatus"]
 
 
 class JobStatus(StrEnum):
-    """Where a job is in its life. `succeeded`, `failed` and `cancelled` are final."""
+    """Where a job is in its life. `succeeded`, `failed`, `cancelled` and `superseded` are
+    final. A failed job becomes `superseded` once a later job of the same task for the
+    same call succeeded: the failure is history, not a fault still open (issue 17)."""
 
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
 
     @property
     def done(self) -> bool:
         return self in _FINAL
 
 
-_FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+_FINAL = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUPERSEDED}
+)
+ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+"""The states in which a job holds its call: one such job per task and call at a time."""
+
+CALL_GONE = "Cancelled: its call was erased"
+"""Why a job of an erased call ended (its payload names the call; this need not)."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -35,7 +45,9 @@ def _iso(value: datetime | None) -> str | None:
 @dataclass(frozen=True)
 class JobRecord:
     """One job as stored. `attempts` counts the times a worker started it, so a job that
-    kills its worker every time still ends `failed` after `max_attempts` starts."""
+    kills its worker every time still ends `failed` after `max_attempts` starts.
+    `call_id` is the call the job works on, when it works on one: the queue keeps one
+    queued or running job per task and call, and cancels a job whose call is gone."""
 
     id: str
     task: str
@@ -50,6 +62,7 @@ class JobRecord:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    call_id: str | None = None
 
     @property
     def done(self) -> bool:
@@ -60,6 +73,7 @@ class JobRecord:
             "id": self.id,
             "task": self.task,
             "payload": dict(self.payload),
+            "call_id": self.call_id,
             "status": self.status.value,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,

@@ -45,11 +45,17 @@ def _process_key(recording_id: str) -> str:
 def enqueue_processing(
     queue: EmbeddedQueue, call_id: str, recording_id: str, *, again: bool = False
 ) -> JobRecord:
-    """Queue the transcription of a call; without `again`, once per recording."""
+    """Queue the transcription of a call; without `again`, once per recording.
+
+    One job per call at a time, with or without `again`: while the call has a queued or
+    running job, that job is returned and no second one is added (the database's partial
+    unique index holds this against concurrent callers too). `callvault process` then
+    follows that job, whose transcript is as new as a second job's would be."""
     return queue.enqueue(
         PROCESS_TASK,
         {"call_id": call_id},
         dedupe_key=None if again else _process_key(recording_id),
+        call_id=call_id,
     )
 
 

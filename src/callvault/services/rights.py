@@ -28,7 +28,7 @@ from callvault.search import SearchIndex
 from callvault.services._rewrite import rewrite_call, without_channels
 from callvault.services.calls import call_document, export_destination, part_file
 from callvault.vault import Vault, create_private
-from callvault.vault._governance import ErasureBlock, SubjectCall
+from callvault.vault._governance import LEG_ERASE_ACTION, ErasureBlock, SubjectCall
 
 __all__ = [
     "ErasureBlock",
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 _REASON_LIMIT = 256  # reasons go into audit_log.purpose, a VARCHAR(256)
-LEG_ERASE_ACTION = "recording.erase-leg"
 
 # Audio container (as the probe names it) -> file name extension in an export.
 _EXTENSIONS = {

@@ -49,6 +49,7 @@ __all__ = [
     "ErasureCertificate",
     "ExpiredCall",
     "GovernanceOps",
+    "LEG_ERASE_ACTION",
     "HoldRecord",
     "QuarantinedCall",
     "RetentionInfo",
@@ -68,6 +69,9 @@ CONSENT_SCOPES = ("record", "analyse", "training")
 # unread, until it is given or the quarantine ends and the call is erased).
 CONSENT_STATES = ("not-needed", "given", "quarantined")
 ERASURE_METHOD = "crypto-shredding"
+# The audit action of erasing one party's leg of a call (`rights erase --scope leg`);
+# its details name the participants blanked.
+LEG_ERASE_ACTION = "recording.erase-leg"
 
 _RETENTION_CLASS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 _TEXT_LIMIT = 256  # reasons go into audit_log.purpose, a VARCHAR(256)
@@ -471,6 +475,32 @@ def call_subjects(session: Session, call_id: str) -> tuple[str, ...]:
         select(ParticipantRow.phone, ParticipantRow.name).where(ParticipantRow.call_id == call_id)
     ).all()
     return tuple(sorted({value for row in rows for value in row if value is not None}))
+
+
+def erased_parties(session: Session, call: CallRow) -> set[str]:
+    """The ids of the participants whose leg of `call` was erased: named by a signed
+    `recording.erase-leg` entry of the audit chain, and still without number or name.
+    Such a party is no longer a party of the call (issue 17). Read only for a call
+    marked partly erased; a row edited outside callvault cannot add a name here."""
+    if call.erasure_state != "partial":
+        return set()
+    named = {
+        str(participant_id)
+        for entry in iter_entries(session, object_id=call.id, action=LEG_ERASE_ACTION)
+        for participant_id in entry.details.get("blanked_participants", ())
+    }
+    if not named:
+        return set()
+    return set(
+        session.scalars(
+            select(ParticipantRow.id).where(
+                ParticipantRow.call_id == call.id,
+                ParticipantRow.id.in_(named),
+                ParticipantRow.phone.is_(None),
+                ParticipantRow.name.is_(None),
+            )
+        )
+    )
 
 
 def refuse_if_held(session: Session, call_id: str, subjects: Iterable[str]) -> None:
@@ -1002,7 +1032,9 @@ class GovernanceOps(VaultCore):
 
     def _every_party_consented(self, session: Session, call_id: str, scope: str) -> bool:
         """Whether every participant of the call has an active consent for this call
-        with `scope` (matched by number, name or role)."""
+        with `scope` (matched by number, name or role). A party whose leg was erased
+        (`erased_parties`) is not asked: what is left of the call is theirs no more, so
+        it goes on with the consent of the parties that remain (issue 17)."""
         session.flush()
         consented = {
             row.participant.lower()
@@ -1013,9 +1045,14 @@ class GovernanceOps(VaultCore):
             )
             if scope in row.scopes.split(",")
         }
-        parties = session.scalars(
-            select(ParticipantRow).where(ParticipantRow.call_id == call_id)
-        ).all()
+        erased = erased_parties(session, self._call_row(session, call_id))
+        parties = [
+            p
+            for p in session.scalars(
+                select(ParticipantRow).where(ParticipantRow.call_id == call_id)
+            )
+            if p.id not in erased
+        ]
         return bool(parties) and all(
             any(i and i.lower() in consented for i in (p.phone, p.name, p.role)) for p in parties
         )

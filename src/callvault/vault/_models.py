@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -31,7 +32,6 @@ __all__ = [
     "AuditRow",
     "Base",
     "CallRow",
-    "CallSignatureRow",
     "ConsentRow",
     "CorrectionRow",
     "DataKeyRow",
@@ -105,22 +105,6 @@ class CallRow(Base):
     # network said of it as JSON (migration 0008; see vault._records.network_json).
     source: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
     network: Mapped[str | None] = mapped_column(Text)
-
-
-class CallSignatureRow(Base):
-    """The signed access metadata of a call (migration 0014; `vault._callsig`): keyed
-    digests of what decides who may read the call, and the vault's signature of them."""
-
-    __tablename__ = "call_signatures"
-
-    call_id: Mapped[str] = mapped_column(
-        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
-    )
-    version: Mapped[str] = mapped_column(String(32))
-    body: Mapped[str] = mapped_column(Text)
-    signature: Mapped[str] = mapped_column(String(128))
-    key_id: Mapped[str] = mapped_column(String(64))
-    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ParticipantRow(Base):
@@ -223,6 +207,9 @@ class AuditHeadRow(Base):
     signature: Mapped[str] = mapped_column(String(128))
 
 
+JOB_ACTIVE_WHERE = "status IN ('queued', 'running') AND call_id IS NOT NULL"
+
+
 class JobRow(Base):
     """A durable job of the embedded queue (callvault.jobs); the task is named, not known."""
 
@@ -244,8 +231,23 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The call the job works on (migration 0016). No foreign key: the job outlives its
+    # call's erasure, cancelled, as the record of what was not done.
+    call_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
-    __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"),)
+    __table_args__ = (
+        Index("ix_jobs_status_run_after", "status", "run_after"),
+        # One queued or running job per task and call, so two processes that enqueue
+        # at once cannot both add one (issue 17).
+        Index(
+            "uq_jobs_active_task_call",
+            "task",
+            "call_id",
+            unique=True,
+            sqlite_where=text(JOB_ACTIVE_WHERE),
+            postgresql_where=text(JOB_ACTIVE_WHERE),
+        ),
+    )
 
 
 class TranscriptRow(Base):

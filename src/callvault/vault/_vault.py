@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, delete, false, func, or_, select, text
+from sqlalchemy import Engine, delete, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from callvault.errors import (
     KeyDestroyed,
     NotFound,
 )
+from callvault.jobs._records import ACTIVE, CALL_GONE, JobStatus
 from callvault.vault import _audit, _callsig, _governance
 from callvault.vault._artifacts import (
     INSIGHTS,
@@ -58,6 +59,7 @@ from callvault.vault._models import (
     ArtifactRow,
     CallRow,
     DataKeyRow,
+    JobRow,
     LegalHoldRow,
     LegRow,
     ManifestRow,
@@ -1120,6 +1122,19 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
             for child in (LegRow, RecordingRow, ParticipantRow):
                 session.execute(delete(child).where(child.call_id.in_(chunk)))
             session.execute(delete(CallRow).where(CallRow.id.in_(chunk)))
+            # Work queued for these calls goes with them, in this transaction: a worker
+            # running one loses its lease and drops its result (issue 17).
+            session.execute(
+                update(JobRow)
+                .where(JobRow.call_id.in_(chunk), JobRow.status.in_(ACTIVE))
+                .values(
+                    status=JobStatus.CANCELLED.value,
+                    locked_by=None,
+                    last_error=CALL_GONE,
+                    updated_at=now,
+                    finished_at=now,
+                )
+            )
         entries = [
             _audit.Entry(
                 "call.erase",
