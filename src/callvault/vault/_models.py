@@ -32,6 +32,7 @@ __all__ = [
     "AuditRow",
     "Base",
     "CallRow",
+    "CallSignatureRow",
     "ConsentRow",
     "CorrectionRow",
     "DataKeyRow",
@@ -105,6 +106,22 @@ class CallRow(Base):
     # network said of it as JSON (migration 0008; see vault._records.network_json).
     source: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
     network: Mapped[str | None] = mapped_column(Text)
+
+
+class CallSignatureRow(Base):
+    """The signed access metadata of a call (migration 0014; `vault._callsig`): keyed
+    digests of what decides who may read the call, and the vault's signature of them."""
+
+    __tablename__ = "call_signatures"
+
+    call_id: Mapped[str] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ParticipantRow(Base):
