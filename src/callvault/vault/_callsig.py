@@ -262,11 +262,8 @@ def track(session: Session, signer: Signer) -> None:
 
 def _history(obj: Any, name: str) -> Iterator[Any]:
     """The attribute's current value and, where it was changed, its former ones."""
-    state = inspect(obj)
-    history = state.attrs[name].history
-    yield from history.added or ()
-    yield from history.unchanged or ()
-    yield from history.deleted or ()
+    yield getattr(obj, name)
+    yield from inspect(obj).attrs[name].history.deleted or ()
 
 
 def _changed(obj: Any, *names: str) -> bool:
@@ -333,10 +330,15 @@ def _before_commit(session: Session) -> None:
             session.scalars(select(CallRow.id).where(func.lower(CallRow.agent).in_(names)))
         )
     # Queried, not taken from the identity map: a call erased by a bulk DELETE in this
-    # transaction may still be there, and has nothing left to sign.
+    # transaction may still be there, and has nothing left to sign. The rows are locked
+    # (in id order) before their facts are read: on PostgreSQL two transactions that
+    # change one call's metadata at once sign one after the other, the second seeing
+    # what the first committed, so neither signs over the other's change.
     ids = sorted(calls)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        for call in session.scalars(select(CallRow).where(CallRow.id.in_(chunk))).all():
+        locking = select(CallRow).where(CallRow.id.in_(chunk)).order_by(CallRow.id)
+        locking = locking.with_for_update().execution_options(populate_existing=True)
+        for call in session.scalars(locking).all():
             sign(session, signer, call)
     session.flush()
