@@ -14,13 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
+from alembic import command
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import Engine, inspect, select, text
 
 from callvault.config import Config
 from callvault.errors import AccountLocked, NotAuthorized, Overloaded, TooManyAttempts
 from callvault.vault import Vault
 from callvault.vault import _users as users_module
+from callvault.vault._db import _alembic_config
 from callvault.vault._throttle import ThrottlePolicy, ThrottleRow
 
 PASSWORD = "correct horse battery"
@@ -242,3 +244,22 @@ def test_password_checks_beyond_the_limit_are_refused_at_once(vault: Vault, gate
         thread.join(30)
     assert outcomes == ["refused"] * limit
     assert vault.authenticate("alice", PASSWORD, address=AWAY).username == "alice"
+
+
+def test_migration_0015_down_and_up_keeps_users(vault: Vault, engine: Engine) -> None:
+    vault.add_user("alice", PASSWORD, "rep")
+    wrong(vault, address=HOME)
+    vault.close()
+    cfg = _alembic_config()
+    with engine.execution_options(callvault_write=True).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0014")
+    with engine.connect() as conn:
+        assert "login_throttle" not in inspect(conn).get_table_names()
+        assert "locked_at" not in {c["name"] for c in inspect(conn).get_columns("users")}
+        assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["alice"]
+    with engine.execution_options(callvault_write=True).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with Vault.open(vault.config) as reopened:
+        assert reopened.authenticate("alice", PASSWORD, address=HOME).locked_at is None
