@@ -111,38 +111,40 @@ class LoginOps(UserOps):
         """The user whose password this is; NotAuthorized (one message for every cause)
         otherwise. `address` is the client's address (None: this process's own user).
 
-        TooManyAttempts (HTTP 429) while the account or the address is throttled, before
-        any hash is computed; Overloaded (503) when `login_concurrency` password checks
-        are running already. An unknown username costs a hash verification too, and is
+        Overloaded (503) when `login_concurrency` sign-ins are being checked already,
+        before anything else; TooManyAttempts (429) while the account or the address is
+        throttled, before any hash is computed. An unknown username costs a hash verification too, and is
         never stored. The right password of a locked account raises AccountLocked. A
         hash made with older argon2 parameters is replaced. The hash is verified outside
         any transaction. Audited `auth.login` / `auth.failed` (and `user.lock`)."""
         policy = ThrottlePolicy.of(self.config)
         name = username.strip().lower()
         well_formed = _USERNAME.fullmatch(name) is not None
-        now = _users._now()
-        with self._read() as session:
-            row = (
-                session.scalars(select(UserRow).where(UserRow.username == name)).first()
-                if well_formed
-                else None
-            )
-            keys = [address_key(address)] if address else []
-            if row is not None:
-                keys.append(account_key(row.id))
-            until = _throttle.blocked_until(session, keys, now)
-        if until is not None:
-            wait = _throttle.retry_after(until, now)
-            raise TooManyAttempts(
-                f"too many failed sign-ins; try again in {wait} seconds", retry_after=wait
-            )
         slots = self._login_slots()
+        # A slot first: beyond the limit, a sign-in is refused before it costs even a
+        # database read (a flood of guesses then costs the server next to nothing).
         if not slots.acquire(blocking=False):
             raise Overloaded(
                 "too many sign-ins are being checked at once; try again in a moment",
                 retry_after=1,
             )
         try:
+            now = _users._now()
+            with self._read() as session:
+                row = (
+                    session.scalars(select(UserRow).where(UserRow.username == name)).first()
+                    if well_formed
+                    else None
+                )
+                keys = [address_key(address)] if address else []
+                if row is not None:
+                    keys.append(account_key(row.id))
+                until = _throttle.blocked_until(session, keys, now)
+            if until is not None:
+                wait = _throttle.retry_after(until, now)
+                raise TooManyAttempts(
+                    f"too many failed sign-ins; try again in {wait} seconds", retry_after=wait
+                )
             stored = row.password_hash if row is not None else _users._dummy_hash()
             valid = _verify_below_requests(stored, password)
         finally:
