@@ -132,9 +132,14 @@ def test_dual_mono_is_detected() -> None:
     assert is_dual_mono([np.zeros(10, np.float32), np.zeros(10, np.float32)])
 
 
-def test_mono_conversation_is_diarized(pipeline: TranscriptionPipeline, eval_data: Path) -> None:
+@pytest.mark.parametrize("window_s", [600.0, 10.0], ids=["whole", "in-windows"])
+def test_mono_conversation_is_diarized(model_cache: Path, eval_data: Path, window_s: float) -> None:
     """Two people on one channel (pyannote's sample): with the diarization extra, their
-    words go to "speaker 1" and "speaker 2" at the times the reference gives."""
+    words go to "speaker 1" and "speaker 2" at the times the reference gives, also when
+    the recording is longer than one window and recognised window by window."""
+    pipeline = TranscriptionPipeline(
+        PipelineParams(model_cache, asr=AsrParams(beam_size=1), window_s=window_s)
+    )
     path = eval_data / "diarization" / "pyannote_sample" / "sample.wav"
     turns = [
         (float(f[3]), float(f[3]) + float(f[4]), f[7])
@@ -161,6 +166,18 @@ def test_mono_conversation_is_diarized(pipeline: TranscriptionPipeline, eval_dat
     assert len(set(best.values())) == 2
     agree = sum(n for (ours, ref), n in votes.items() if best[ours] == ref)
     assert agree / sum(votes.values()) >= 0.85
+
+
+def test_a_mono_recording_longer_than_diarize_max_s_is_one_undiarized_speaker(
+    model_cache: Path, eval_data: Path
+) -> None:
+    path = eval_data / "diarization" / "pyannote_sample" / "sample.wav"
+    pipeline = TranscriptionPipeline(
+        PipelineParams(model_cache, asr=AsrParams(beam_size=1), window_s=10.0, diarize_max_s=20.0)
+    )
+    transcript = pipeline.run(lambda: path.open("rb"), language="en")
+    assert transcript.diarized is False and transcript.status == "done"
+    assert {u.speaker for u in transcript.utterances} == {"speaker"}
 
 
 def test_diarization_on_needs_the_extra(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

