@@ -83,11 +83,13 @@ def server(config: Config, tmp_path: Path) -> Iterator[Server]:
 
 def read_until_closed(sock: socket.socket, *, trickle: bytes = b"", every: float = 0.2) -> bytes:
     """What the server sends until it closes the connection, sending `trickle` a byte at
-    a time meanwhile (as long as the server takes it)."""
+    a time meanwhile (as long as the server takes it); fails after 30 s connected."""
     sock.settimeout(every)
     received = b""
     pending = iter(trickle)
+    give_up = time.monotonic() + 30
     while True:
+        assert time.monotonic() < give_up, f"still connected after 30 s; got {received[:80]!r}"
         try:
             data = sock.recv(65536)
         except TimeoutError:
