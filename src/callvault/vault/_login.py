@@ -113,10 +113,11 @@ class LoginOps(UserOps):
 
         Overloaded (503) when `login_concurrency` sign-ins are being checked already,
         before anything else; TooManyAttempts (429) while the account or the address is
-        throttled, before any hash is computed. An unknown username costs a hash verification too, and is
-        never stored. The right password of a locked account raises AccountLocked. A
-        hash made with older argon2 parameters is replaced. The hash is verified outside
-        any transaction. Audited `auth.login` / `auth.failed` (and `user.lock`)."""
+        throttled, before any hash is computed. An unknown username costs a hash
+        verification too, and is never stored. The right password of a locked account
+        raises AccountLocked. A hash made with older argon2 parameters is replaced. The
+        hash is verified outside any transaction. Audited `auth.login` / `auth.failed`
+        (and `user.lock`)."""
         policy = ThrottlePolicy.of(self.config)
         name = username.strip().lower()
         well_formed = _USERNAME.fullmatch(name) is not None
