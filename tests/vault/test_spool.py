@@ -16,6 +16,7 @@ from callvault.errors import IntegrityError
 from callvault.vault import EncryptedSpool
 from callvault.vault._crypto import BlobEncryptor, BlobReader, new_data_key, seal_stream
 from callvault.vault._spool import sweep_spools
+from callvault.vault._store import LocalBlobStore
 
 CHUNK = 4096
 AUDIO = bytes(range(256)) * 200 + b"RIFF ask not what your country" * 50  # 52.7 KB
@@ -52,14 +53,19 @@ def test_a_changed_spool_chunk_fails_its_read(tmp_path: Path) -> None:
                 reader.read(CHUNK)
 
 
-def test_spools_of_processes_that_are_gone_are_swept(tmp_path: Path) -> None:
+def _dead_pid() -> str:
+    """The pid of a process that has exited."""
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         check=True,
         capture_output=True,
         text=True,
     )
-    dead = tmp_path / f"{done.stdout.strip()}-0123456789abcdef.spool"
+    return done.stdout.strip()
+
+
+def test_spools_of_processes_that_are_gone_are_swept(tmp_path: Path) -> None:
+    dead = tmp_path / f"{_dead_pid()}-0123456789abcdef.spool"
     dead.write_bytes(b"ciphertext of a crashed upload")
     live = tmp_path / f"{os.getpid()}-fedcba9876543210.spool"
     live.write_bytes(b"an upload still arriving")
@@ -91,3 +97,19 @@ def test_iter_range_gives_what_read_range_gives_one_chunk_at_a_time() -> None:
             b"".join(pieces) == reader.read_range(offset, length) == AUDIO[offset : offset + length]
         )
         assert all(len(piece) <= CHUNK for piece in pieces)
+
+
+def test_the_blob_store_sweeps_writes_a_dead_process_left_and_keeps_live_ones(
+    tmp_path: Path,
+) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    incoming = tmp_path / "blobs" / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    dead = incoming / f"{_dead_pid()}-0123456789ab.part"
+    dead.write_bytes(b"ciphertext of a write killed halfway")
+    live = incoming / f"{os.getpid()}-ba9876543210.part"
+    live.write_bytes(b"a write still going")
+    other = incoming / "notes.txt"  # not a write of ours: left alone
+    other.write_bytes(b"")
+    assert store.sweep_incomplete() == 1
+    assert sorted(p.name for p in incoming.iterdir()) == sorted([live.name, other.name])

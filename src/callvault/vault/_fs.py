@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
+    "remove_orphans",
     "FILE_MODE",
     "atomic_write",
     "create_private",
@@ -118,3 +119,28 @@ def tighten_data_dir(
     for file in files:
         fix(file, FILE_MODE)
     return changed
+
+
+def remove_orphans(directory: Path, pattern: str) -> int:
+    """Remove the files matching `pattern` in `directory` whose name starts with the pid
+    of a process that is gone ("<pid>-..."): what a killed writer left. Returns how many."""
+    removed = 0
+    if not directory.is_dir():
+        return 0
+    for path in directory.glob(pattern):
+        pid = path.name.split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

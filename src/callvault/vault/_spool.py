@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from callvault.vault._crypto import BlobEncryptor, BlobReader, new_data_key
+from callvault.vault._fs import remove_orphans
 
 __all__ = ["EncryptedSpool", "sweep_spools"]
 
@@ -26,26 +27,7 @@ _SUFFIX = ".spool"
 
 def sweep_spools(directory: Path) -> int:
     """Remove the spools of processes that are gone; return how many."""
-    removed = 0
-    if not directory.is_dir():
-        return 0
-    for path in directory.glob(f"*{_SUFFIX}"):
-        pid = path.name.split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
-            continue
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return remove_orphans(directory, f"*{_SUFFIX}")
 
 
 class EncryptedSpool:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from callvault.vault._fs import create_private, fsync_dir, private_dir
+from callvault.vault._fs import create_private, fsync_dir, private_dir, remove_orphans
 
 __all__ = ["BlobStore", "BlobWrite", "LocalBlobStore"]
 
@@ -137,23 +137,4 @@ class LocalBlobStore(BlobStore):
                         yield item.name
 
     def sweep_incomplete(self) -> int:
-        removed = 0
-        if not self._incoming.is_dir():
-            return 0
-        for part in self._incoming.glob("*.part"):
-            pid_text = part.name.split("-", 1)[0]
-            if pid_text.isdigit() and _alive(int(pid_text)):
-                continue
-            part.unlink(missing_ok=True)
-            removed += 1
-        return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return remove_orphans(self._incoming, "*.part")
