@@ -19,7 +19,7 @@ import numpy as np
 
 from callvault.errors import RecordingTooLong, UnsupportedMedia
 
-__all__ = ["SAMPLE_RATE", "declared_seconds", "decode_legs", "decode_whole", "iter_blocks"]
+__all__ = ["SAMPLE_RATE", "decode_legs", "decode_whole", "iter_blocks"]
 
 # Whisper and Silero VAD both take 16 kHz input.
 SAMPLE_RATE = 16000
@@ -133,22 +133,3 @@ def decode_whole(
     if not parts:
         raise UnsupportedMedia(f"{name}: the recording contains no audio samples")
     return [np.concatenate(chunks).astype(np.float32, copy=False) for chunks in parts]
-
-
-def declared_seconds(open_source: Callable[[], BinaryIO]) -> float | None:
-    """The length the container or its audio stream announces, None when it says none
-    or cannot be opened (then decoding reports why). For progress only: it may lie."""
-    with open_source() as stream:
-        try:
-            container = av.open(stream, mode="r")
-        except av.error.FFmpegError:
-            return None
-        with container:
-            if not container.streams.audio:
-                return None
-            audio = container.streams.audio[0]
-            if audio.duration is not None and audio.time_base is not None:
-                return float(audio.duration * audio.time_base)
-            if container.duration is not None:
-                return float(container.duration) / 1_000_000  # AV_TIME_BASE
-            return None

@@ -38,7 +38,7 @@ from typing import BinaryIO
 import numpy as np
 
 from callvault.analysis._asr import AsrParams, AsrSegment, LegResult, Transcriber, vad_options
-from callvault.analysis._decode import SAMPLE_RATE, declared_seconds, decode_whole, iter_blocks
+from callvault.analysis._decode import SAMPLE_RATE, decode_whole, iter_blocks
 from callvault.analysis._diarize import (
     Diarizer,
     SpeakerTurn,
@@ -50,6 +50,7 @@ from callvault.analysis._records import Transcript, Utterance, Word
 from callvault.analysis._screen import ScreenStats
 from callvault.analysis._windows import iter_windows, quietest_cut
 from callvault.errors import ConfigError
+from callvault.media import declared_seconds
 
 __all__ = ["MONO_SPEAKER", "STAGES", "PipelineParams", "ProgressHook", "TranscriptionPipeline"]
 
@@ -127,14 +128,18 @@ class TranscriptionPipeline:
         model = resolve_model(
             language, cache_dir=params.model_cache, overrides=params.model_overrides
         )
+
+        def decode(up_to_s: float) -> list[np.ndarray] | None:
+            return decode_whole(
+                open_source,
+                up_to_s=up_to_s,
+                sample_rate=SAMPLE_RATE,
+                name=name,
+                max_seconds=params.max_duration,
+            )
+
         report("decode", 0.0)
-        legs = decode_whole(
-            open_source,
-            up_to_s=params.window_s,
-            sample_rate=SAMPLE_RATE,
-            name=name,
-            max_seconds=params.max_duration,
-        )
+        legs = decode(params.window_s)
         if legs is not None and is_dual_mono(legs):
             # The same signal on every channel is one mixed recording, not one party per
             # channel: transcribing each channel would duplicate every word.
@@ -169,13 +174,7 @@ class TranscriptionPipeline:
         if not multichannel and results[0].segments and diarize_mono(params.diarization):
             whole = legs
             if whole is None:  # recognised in windows: decoded whole again, if not too long
-                whole = decode_whole(
-                    open_source,
-                    up_to_s=params.diarize_max_s,
-                    sample_rate=SAMPLE_RATE,
-                    name=name,
-                    max_seconds=params.max_duration,
-                )
+                whole = decode(params.diarize_max_s)
             if whole is not None:
                 turns = Diarizer().diarize(whole[0])
                 del whole

@@ -17,7 +17,7 @@ import av
 
 from callvault.errors import RecordingTooLong, UnsupportedMedia
 
-__all__ = ["SUPPORTED_CODECS", "AudioInfo", "probe_audio"]
+__all__ = ["SUPPORTED_CODECS", "AudioInfo", "declared_seconds", "probe_audio"]
 
 # ffmpeg decoder names callvault accepts, by family.
 SUPPORTED_CODECS: frozenset[str] = frozenset(
@@ -89,6 +89,20 @@ def _declared_seconds(container: Any, audio: Any) -> float | None:
     if container.duration is not None:
         return float(container.duration) / 1_000_000  # AV_TIME_BASE
     return None
+
+
+def declared_seconds(open_source: Callable[[], BinaryIO]) -> float | None:
+    """The length the container or its audio stream announces, None when it says none
+    or cannot be opened (then decoding reports why). For progress only: it may lie."""
+    with open_source() as stream:
+        try:
+            container = av.open(stream, mode="r")
+        except av.error.FFmpegError:
+            return None
+        with container:
+            if not container.streams.audio:
+                return None
+            return _declared_seconds(container, container.streams.audio[0])
 
 
 def probe_audio(
