@@ -51,6 +51,7 @@ __all__ = [
     "PENDING",
     "check",
     "facts",
+    "has_pending",
     "sign_pending",
     "track",
 ]
@@ -219,6 +220,12 @@ def check(session: Session, signer: Signer, call: CallRow) -> list[str]:
                 f"call {cid}: {name} does not match its signed value (changed outside callvault)"
             )
     return faults
+
+
+def has_pending(session: Session) -> bool:
+    """Whether a call still waits for `sign_pending` (a read: no write lock needed)."""
+    query = select(CallSignatureRow.call_id).where(CallSignatureRow.version == PENDING)
+    return session.scalars(query.limit(1)).first() is not None
 
 
 def sign_pending(session: Session, signer: Signer, *, actor: str) -> list[str]:

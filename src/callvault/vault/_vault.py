@@ -251,11 +251,15 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
             KeyRing(paths.keyring),
             Signer.load(paths.signing_key),
         )
-        with vault._write() as session:
-            # Calls stored before migration 0014 get their metadata signed, once.
-            signed = _callsig.sign_pending(session, vault.signer, actor=config.actor)
-        if signed:
-            log.info("signed the metadata of %d call(s) stored before 0014", len(signed))
+        # Calls stored before migration 0014 get their metadata signed, once: looked for
+        # with a read, so that an open with nothing to sign takes no write lock.
+        with vault._read() as session:
+            pending = _callsig.has_pending(session)
+        if pending:
+            with vault._write() as session:
+                signed = _callsig.sign_pending(session, vault.signer, actor=config.actor)
+            if signed:
+                log.info("signed the metadata of %d call(s) stored before 0014", len(signed))
         return vault
 
     def close(self) -> None:
