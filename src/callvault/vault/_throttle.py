@@ -65,7 +65,6 @@ class ThrottlePolicy:
     base: float
     cap: float
     lock_after: int  # 0: accounts are never locked
-    concurrency: int
 
     @classmethod
     def of(cls, config: Config) -> ThrottlePolicy:
@@ -76,7 +75,6 @@ class ThrottlePolicy:
             base=config.login_backoff_base,
             cap=config.login_backoff_max,
             lock_after=config.login_lock_after,
-            concurrency=config.login_concurrency,
         )
 
     def backoff(self, failures: int, after: int) -> float:
@@ -141,14 +139,6 @@ def note_failure(
     wait = policy.backoff(row.failures, after)
     row.blocked_until = now + timedelta(seconds=wait) if wait > 0 else None
     return row
-
-
-def failures_of(session: Session, key: str, policy: ThrottlePolicy, now: datetime) -> int:
-    """Failures of `key` not yet forgotten."""
-    row = session.get(ThrottleRow, key)
-    if row is None or _forgotten(row, policy, now):
-        return 0
-    return row.failures
 
 
 def clear(session: Session, key: str) -> int:
