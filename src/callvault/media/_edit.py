@@ -9,10 +9,11 @@ leaves the others sample-identical.
 from __future__ import annotations
 
 import abc
+import contextlib
 import io
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -120,29 +121,13 @@ def decode_pcm(source: BinaryIO, *, name: str) -> tuple[np.ndarray, int]:
 
     Decoded at the stream's own rate and channel layout: PCM sources come out bit-exact.
     """
-    try:
-        container = av.open(source, mode="r")
-    except av.error.FFmpegError:
-        raise UnsupportedMedia(f"{name}: the stored audio cannot be decoded") from None
     blocks: list[np.ndarray] = []
-    with container:
-        if not container.streams.audio:
-            raise UnsupportedMedia(f"{name}: the stored file has no audio stream")
-        stream = container.streams.audio[0]
-        rate = int(stream.rate or 0)
-        resampler = av.AudioResampler(format="s16p", rate=rate) if rate else None
-        try:
-            for frame in container.decode(stream):
-                if resampler is None:
-                    rate = frame.sample_rate
-                    resampler = av.AudioResampler(format="s16p", rate=rate)
-                for out in resampler.resample(frame):
-                    blocks.append(out.to_ndarray())
-            if resampler is not None:
-                for out in resampler.resample(None):
-                    blocks.append(out.to_ndarray())
-        except av.error.FFmpegError:
-            raise UnsupportedMedia(f"{name}: the stored audio is corrupt") from None
+    rate = 0
+    for out in _resampled(
+        source, name=name, resampler=lambda r: av.AudioResampler(format="s16p", rate=r)
+    ):
+        rate = out.sample_rate
+        blocks.append(out.to_ndarray())
     if not blocks or not rate:
         raise UnsupportedMedia(f"{name}: the stored recording contains no audio samples")
     return np.concatenate(blocks, axis=1).astype(np.int16, copy=False), rate
@@ -159,6 +144,31 @@ def iter_wav(
     """
     yield wav_header(channels, sample_rate, frames)
     left = frames * channels * 2
+    layout = "mono" if channels == 1 else "stereo" if channels == 2 else None
+    decoded = _resampled(
+        source,
+        name=name,
+        resampler=lambda _: av.AudioResampler(format="s16", layout=layout, rate=sample_rate),
+    )
+    with contextlib.closing(decoded):  # stopping early closes the container at once
+        for out in decoded:
+            data = bytes(out.planes[0])[: out.samples * channels * 2][:left]
+            left -= len(data)
+            yield data
+            if left <= 0:
+                break
+    while left > 0:
+        pad = min(left, 1 << 16)
+        left -= pad
+        yield bytes(pad)
+
+
+def _resampled(
+    source: BinaryIO, *, name: str, resampler: Callable[[int], av.AudioResampler]
+) -> Generator[av.AudioFrame, None, None]:
+    """The first audio stream of `source` decoded and passed through `resampler(rate)`
+    (made at the first frame; `rate` is the stream's own, else that frame's), flushed at
+    the end. Raises `UnsupportedMedia` naming `name`."""
     try:
         container = av.open(source, mode="r")
     except av.error.FFmpegError:
@@ -167,26 +177,17 @@ def iter_wav(
         if not container.streams.audio:
             raise UnsupportedMedia(f"{name}: the stored file has no audio stream")
         stream = container.streams.audio[0]
-        layout = "mono" if channels == 1 else "stereo" if channels == 2 else None
-        resampler = av.AudioResampler(format="s16", layout=layout, rate=sample_rate)
+        rate = int(stream.rate or 0)
+        current: av.AudioResampler | None = None
         try:
             for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    data = bytes(out.planes[0])[: out.samples * channels * 2][:left]
-                    left -= len(data)
-                    yield data
-                if left <= 0:
-                    return
-            for out in resampler.resample(None):
-                data = bytes(out.planes[0])[: out.samples * channels * 2][:left]
-                left -= len(data)
-                yield data
+                if current is None:
+                    current = resampler(rate or frame.sample_rate)
+                yield from current.resample(frame)
+            if current is not None:
+                yield from current.resample(None)
         except av.error.FFmpegError:
             raise UnsupportedMedia(f"{name}: the stored audio is corrupt") from None
-    while left > 0:
-        pad = min(left, 1 << 16)
-        left -= pad
-        yield bytes(pad)
 
 
 def wav_header(channels: int, sample_rate: int, frames: int) -> bytes:
