@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from callvault.vault._crypto import BlobEncryptor, BlobReader, new_data_key
-from callvault.vault._fs import remove_orphans
+from callvault.vault._fs import DIR_MODE, create_private, private_dir, remove_orphans
 
 __all__ = ["EncryptedSpool", "sweep_spools"]
 
@@ -35,16 +35,15 @@ class EncryptedSpool:
     needed (each a seekable plaintext file, decrypted chunk by chunk), and `close`."""
 
     def __init__(self, directory: Path, chunk_size: int) -> None:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
+        private_dir(directory)
+        os.chmod(directory, DIR_MODE)  # an existing one too
         sweep_spools(directory)
         name = f"{os.getpid()}-{secrets.token_hex(8)}"
         self.path = directory / f"{name}{_SUFFIX}"
         self._object = f"spool/{name}"
         self._key = new_data_key()
         self._encryptor = BlobEncryptor(self._key, self._object, chunk_size)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._handle: BinaryIO | None = os.fdopen(fd, "wb")
+        self._handle: BinaryIO | None = create_private(self.path)
         self._handle.write(self._encryptor.header)
         self._ciphertext_size = len(self._encryptor.header)
         self.finished = False
