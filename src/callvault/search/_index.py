@@ -429,15 +429,15 @@ class SearchIndex:
         checked = any(t.checked(self._postgres) for t in terms)
         with self._engine.connect() as conn:
             if checked:
-                page = self._checked_page(conn, statements, binds, params, terms)
+                rows, texts, ranked, matches = self._checked_page(
+                    conn, statements, binds, params, terms
+                )
             else:
                 matches = conn.execute(_bind(statements.count, binds), params).scalar_one()
                 ranked = matches <= self._rank_limit
                 sql = statements.ranked if ranked else statements.newest
                 rows = list(conn.execute(_bind(sql, binds), params).all())
-                page = (rows, ranked, int(matches))
-            rows, ranked, matches = page
-            texts = self._unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in rows])
+                texts = self._unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in rows])
             conn.rollback()
         hits = [
             SearchHit(
@@ -462,21 +462,23 @@ class SearchIndex:
         binds: list[BindParameter[Any]],
         params: dict[str, Any],
         terms: list[Term],
-    ) -> tuple[list[Any], bool, int]:
+    ) -> tuple[list[Any], list[str], bool, int]:
         """Every candidate, best first, checked against its decrypted text; then the
-        count, the order and the page as for the other queries."""
+        count, the order and the page (its rows and their texts, decrypted once) as for
+        the other queries."""
         candidates = list(conn.execute(_bind(statements.candidates, binds), params).all())
         texts = self._unseal_texts(conn, [(r[1], r[2], r[3], r[8]) for r in candidates])
         kept = [
-            row
+            (row, body)
             for row, body in zip(candidates, texts, strict=True)
             if term_spans(terms, [t for _, _, t in iter_token_spans(body)]) is not None
         ]
         ranked = len(kept) <= self._rank_limit
         if not ranked:
-            kept.sort(key=lambda r: -int(r[0]))
+            kept.sort(key=lambda k: -int(k[0][0]))
         start = params["offset"]
-        return kept[start : start + params["limit"]], ranked, len(kept)
+        page = kept[start : start + params["limit"]]
+        return [row for row, _ in page], [body for _, body in page], ranked, len(kept)
 
 
 def _cipher(ciphers: dict[str, AESGCM], call_id: str) -> AESGCM:
