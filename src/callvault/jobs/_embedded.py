@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from callvault.errors import InputError, NotFound
 from callvault.jobs._base import Queue
-from callvault.jobs._records import ACTIVE, CALL_GONE, JobRecord, JobStatus
+from callvault.jobs._records import ACTIVE, CALL_GONE, JobRecord, JobStatus, call_gone_values
 from callvault.jobs._registry import TaskRegistry
 from callvault.vault._models import CallRow, JobRow
 
@@ -404,7 +404,7 @@ class EmbeddedQueue(Queue):
                 if not row[1]:
                     break
                 # The call was erased by a path that left its job queued: nothing to do.
-                conn.execute(update(_T).where(_T.c.id == job_id).values(**_cancelled(now)))
+                conn.execute(update(_T).where(_T.c.id == job_id).values(**call_gone_values(now)))
                 log.info("job %s: cancelled, its call is gone", job_id)
             conn.execute(
                 update(_T)
@@ -619,16 +619,6 @@ class EmbeddedQueue(Queue):
         if row is None:
             raise NotFound(f"job {job_id} does not exist; `callvault jobs list` shows the jobs")
         return _record(row)
-
-
-def _cancelled(now: datetime) -> dict[str, Any]:
-    return {
-        "status": JobStatus.CANCELLED.value,
-        "locked_by": None,
-        "last_error": CALL_GONE,
-        "updated_at": now,
-        "finished_at": now,
-    }
 
 
 def _owned(job_id: str, worker_id: str) -> Any:

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["ACTIVE", "CALL_GONE", "JobRecord", "JobStatus"]
+__all__ = ["ACTIVE", "CALL_GONE", "JobRecord", "JobStatus", "call_gone_values"]
 
 
 class JobStatus(StrEnum):
@@ -36,6 +36,18 @@ ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 CALL_GONE = "Cancelled: its call was erased"
 """Why a job of an erased call ended (its payload names the call; this need not)."""
+
+
+def call_gone_values(now: datetime) -> dict[str, Any]:
+    """The column values of a queued or running job cancelled because its call is gone
+    (the erasure's own transaction, or a worker that finds the call gone)."""
+    return {
+        "status": JobStatus.CANCELLED.value,
+        "locked_by": None,
+        "last_error": CALL_GONE,
+        "updated_at": now,
+        "finished_at": now,
+    }
 
 
 def _iso(value: datetime | None) -> str | None:

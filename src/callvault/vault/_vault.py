@@ -29,7 +29,7 @@ from callvault.errors import (
     KeyDestroyed,
     NotFound,
 )
-from callvault.jobs._records import ACTIVE, CALL_GONE, JobStatus
+from callvault.jobs._records import ACTIVE, call_gone_values
 from callvault.vault import _audit, _callsig, _governance
 from callvault.vault._artifacts import (
     INSIGHTS,
@@ -1131,13 +1131,7 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
             session.execute(
                 update(JobRow)
                 .where(JobRow.call_id.in_(chunk), JobRow.status.in_(ACTIVE))
-                .values(
-                    status=JobStatus.CANCELLED.value,
-                    locked_by=None,
-                    last_error=CALL_GONE,
-                    updated_at=now,
-                    finished_at=now,
-                )
+                .values(**call_gone_values(now))
             )
         entries = [
             _audit.Entry(
