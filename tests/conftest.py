@@ -26,6 +26,7 @@ from callvault.vault._db import create_db_engine, migrate
 sys.path.insert(0, str(Path(__file__).parent))
 
 if TYPE_CHECKING:
+    from _clock import Clock
     from _receiver import Receiver
 
 # Property tests draw the same examples on every run (`derandomize`), so the test command
@@ -125,3 +126,14 @@ def receiver() -> Iterator[Receiver]:
     found.server.shutdown()
     found.server.server_close()
     found.thread.join()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The users' and sign-ins' clock, moved on by hand (tests/jobs has its own `clock`)."""
+    import callvault.vault._users as users_module
+    from _clock import Clock
+
+    fake = Clock()
+    monkeypatch.setattr(users_module, "_now", fake)
+    return fake

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from test_rbac_matrix import PASSWORD, World, build_world
 
+from _clock import Clock
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.vault import Vault
@@ -54,26 +54,6 @@ def with_settings(world: World, monkeypatch: pytest.MonkeyPatch, **settings: Any
 @pytest.fixture
 def world(config: Config, vault: Vault) -> World:
     return build_world(config, vault, process=())
-
-
-class Clock:
-    """Stands in for `_users._now`: back-off is tested without waiting on the wall clock."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(users_module, "_now", fake)
-    return fake
 
 
 def login(client: TestClient, username: str, password: str, **kw: Any) -> httpx.Response:

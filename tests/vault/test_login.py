@@ -10,7 +10,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
@@ -18,6 +17,7 @@ from alembic import command
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, inspect, select, text
 
+from _clock import Clock
 from callvault.config import Config
 from callvault.errors import AccountLocked, NotAuthorized, Overloaded, TooManyAttempts
 from callvault.vault import Vault
@@ -29,26 +29,6 @@ PASSWORD = "correct horse battery"
 WRONG = "wrong horse battery"
 HOME = "198.51.100.7"
 AWAY = "203.0.113.9"
-
-
-class Clock:
-    """Stands in for `_users._now`: back-off is tested without waiting."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(users_module, "_now", fake)
-    return fake
 
 
 def throttle_keys(vault: Vault) -> list[str]:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from _clock import Clock
 from callvault.errors import InputError, NotAuthorized, NotFound
 from callvault.vault import Vault
-from callvault.vault import _users as users_module
 from callvault.vault._users import (
     SESSION_ABSOLUTE,
     SESSION_IDLE,
@@ -22,26 +22,6 @@ from callvault.vault._users import (
 
 PASSWORD = "correct horse battery"
 AUTH_FAILED = "authentication failed: wrong username or password, or the account is disabled"
-
-
-class Clock:
-    """Stands in for `_users._now`, so expiry can be tested without waiting."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(users_module, "_now", fake)
-    return fake
 
 
 def audit_dump(vault: Vault) -> str:
