@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from callvault.config import Config
 
-__all__ = ["client_address"]
+__all__ = ["client_address", "trusted_proxy"]
 
 _MAX = 64  # the longest IPv6 text with a zone is 45 characters; a host name is cut here
 _UNKNOWN = "unknown"
@@ -30,6 +30,14 @@ def _ip(text: str) -> IPv4Address | IPv6Address | None:
 
 def _trusted(config: Config, address: IPv4Address | IPv6Address | None) -> bool:
     return address is not None and any(address in net for net in config.trusted_proxies)
+
+
+def trusted_proxy(config: Config, host: str | None) -> bool:
+    """Whether `host`, an address as text (a connection's peer), is one of the
+    `trusted_proxies`."""
+    if not host or not config.trusted_proxies:
+        return False  # the default: no address to parse, on every response
+    return _trusted(config, _ip(host))
 
 
 def client_address(request: Request) -> str:

@@ -18,14 +18,14 @@ decides anything here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import ip_address
 from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callvault.api._client import trusted_proxy
 from callvault.config import Config
 
 __all__ = [
@@ -76,16 +76,6 @@ def content_security_policy(*, inline_styles: bool = False, blob_workers: bool =
     )
 
 
-def _trusted(host: str | None, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
-    if not host or not proxies:
-        return False
-    try:
-        address = ip_address(host)
-    except ValueError:
-        return False
-    return any(address in network for network in proxies)
-
-
 def _header(scope: Scope, name: bytes) -> str | None:
     values = [v for k, v in scope.get("headers", ()) if k == name]
     return b",".join(values).decode("latin-1") if values else None
@@ -99,7 +89,7 @@ def _peer(scope: Scope) -> str | None:
 def over_https(scope: Scope, config: Config) -> bool:
     """Whether the browser's connection is HTTPS: TLS to this server, or a trusted proxy's
     `X-Forwarded-Proto` (its last value, the one the nearest proxy set) says so."""
-    if _trusted(_peer(scope), config.trusted_proxies):
+    if trusted_proxy(config, _peer(scope)):
         forwarded = _header(scope, b"x-forwarded-proto")
         if forwarded:
             return forwarded.rsplit(",", 1)[-1].strip().lower() == "https"

@@ -60,7 +60,8 @@ class _HeaderTimeout(H11Protocol):
 
 
 def uvicorn_options(config: Config) -> dict[str, Any]:
-    """Keyword arguments for `uvicorn.run` that bound what one client can hold."""
+    """Keyword arguments for `uvicorn.run` that bound what one client can hold and leave
+    the forwarded headers to callvault."""
     protocol = type(
         "CallvaultH11Protocol", (_HeaderTimeout,), {"header_timeout": config.request_idle_timeout}
     )
@@ -72,4 +73,7 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
         # 5 s, nginx 60 s): the side that closes first must be the client, or a request
         # sent on a connection the server is just closing fails.
         "timeout_keep_alive": 75,
+        # uvicorn would believe X-Forwarded-For and -Proto from any loopback peer; callvault
+        # decides that itself, from `trusted_proxies` only (api/_client.py, _security.py).
+        "proxy_headers": False,
     }

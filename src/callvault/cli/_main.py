@@ -493,7 +493,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
     click.echo(
         f"callvault serving on http://{host}:{port} (web app at /, API docs at /docs)", err=True
     )
-    # Bounded connections, header size and header time; the keep-alive (issue 17).
+    # Bounded connections, header size and header time; the keep-alive; no forwarded
+    # headers believed by uvicorn (issue 17).
     uvicorn.run(
         app,
         host=host,
@@ -501,9 +502,6 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
         log_level="warning",
         access_log=False,
         **uvicorn_options(config),
-        # uvicorn would believe X-Forwarded-For and -Proto from any loopback peer; callvault
-        # decides that itself, from `trusted_proxies` only (api/_client.py, _security.py).
-        proxy_headers=False,
     )
 
 

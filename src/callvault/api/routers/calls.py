@@ -254,8 +254,7 @@ async def upload_call(
     try:
         if upload.spool is None:
             raise InputError("the upload has no file part 'file'; send the recording in it")
-        fields = upload.fields
-        check_form_csrf(request, fields)
+        fields = upload.fields  # its CSRF token was checked before the file (before_file)
         options = FileImportOptions(
             caller=fields.get("caller") or None,
             callee=fields.get("callee") or None,
