@@ -3,6 +3,7 @@ full-text and semantic (multilingual sentence embedding) hits fused by rank."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import click
@@ -180,14 +181,7 @@ def reindex(ctx: click.Context, as_json: bool) -> None:
     """
     result = reindex_search(config_of(ctx))
     if as_json:
-        echo_json(
-            {
-                "calls": result.calls,
-                "utterances": result.utterances,
-                "restricted": result.restricted,
-                "untranscribed": result.untranscribed,
-            }
-        )
+        echo_json(dataclasses.asdict(result))
         return
     click.echo(
         f"indexed {result.calls} calls ({result.utterances} utterances); left out "

@@ -57,6 +57,7 @@ from callvault.web._core import (
     CSRF_COOKIE,
     LOGIN_CSRF_COOKIE,
     PageRoute,
+    check_csrf_token,
     checked_form,
     form_text,
     new_login_token,
@@ -533,14 +534,12 @@ async def upload(request: Request) -> Response:
     header_token = request.headers.get(CSRF_HEADER)
 
     def check_csrf(fields: dict[str, str]) -> None:
-        token = header_token or fields.get("csrf_token")
-        if not token or not Vault.check_csrf(signed.session, token):
-            raise NotAuthorized("the form's CSRF token is missing or wrong; reload the page")
+        check_csrf_token(signed, header_token or fields.get("csrf_token"))
 
     def before_file(fields: dict[str, str]) -> None:
         check_csrf(fields)
         if "agent" in fields:
-            upload_agent(vault, who, _field(fields, "agent", 64) or None)
+            upload_agent(vault, who, form_text(fields, "agent", 64) or None)
 
     received = await receive_upload(request, vault, before_file=before_file)
     try:
@@ -551,28 +550,24 @@ async def upload(request: Request) -> Response:
     return RedirectResponse(f"/calls/{call_id}", status_code=303)
 
 
-def _field(fields: dict[str, str], name: str, limit: int) -> str:
-    return fields.get(name, "").strip()[:limit]
-
-
 async def _ingest_form(vault: Vault, who: Principal, received: ReceivedUpload) -> str:
     fields = received.fields
-    agent = upload_agent(vault, who, _field(fields, "agent", 64) or None)
+    agent = upload_agent(vault, who, form_text(fields, "agent", 64) or None)
     if received.spool is None:
         raise InputError("choose a recording to upload")
     if received.spool.size == 0:
         raise InputError("the chosen file is empty")
     options = FileImportOptions(
-        caller=_field(fields, "caller", 32) or None,
-        callee=_field(fields, "callee", 32) or None,
-        direction=_choice(_field(fields, "direction", 16), DIRECTIONS),
+        caller=form_text(fields, "caller", 32) or None,
+        callee=form_text(fields, "callee", 32) or None,
+        direction=_choice(form_text(fields, "direction", 16), DIRECTIONS),
         agent=agent,
-        started_at=_field(fields, "started_at", 40) or None,
-        language=_field(fields, "language", 16) or None,
+        started_at=form_text(fields, "started_at", 40) or None,
+        language=form_text(fields, "language", 16) or None,
         # As typed, not _choice(): a layout the import refuses must say so, not vanish.
-        channels=_field(fields, "channels", 32) or None,
+        channels=form_text(fields, "channels", 32) or None,
     )
-    consent = _field(fields, "consent", 32) or None
+    consent = form_text(fields, "consent", 32) or None
     stored = await store_upload(vault, who, received.spool, received.filename, options, consent)
     return stored.call_id
 

@@ -47,6 +47,7 @@ __all__ = [
     "LoginRequired",
     "PageRoute",
     "Signed",
+    "check_csrf_token",
     "checked_form",
     "form_text",
     "render",
@@ -111,15 +112,19 @@ def signed_in(request: Request) -> Signed:
 async def checked_form(request: Request, signed: Signed) -> FormData:
     """The POSTed form, after its CSRF token was checked against the session."""
     form = await request.form()
-    token = form.get("csrf_token")
-    if not isinstance(token, str) or not token or not Vault.check_csrf(signed.session, token):
-        raise NotAuthorized("the form's CSRF token is missing or wrong; reload the page")
+    check_csrf_token(signed, form.get("csrf_token"))
     return form
 
 
-def form_text(form: FormData, name: str, limit: int) -> str:
-    """A text field of a form, stripped and cut to `limit` characters ("" when absent
-    or a file)."""
+def check_csrf_token(signed: Signed, token: object) -> None:
+    """NotAuthorized unless `token` is the CSRF token of the signed-in session."""
+    if not isinstance(token, str) or not token or not Vault.check_csrf(signed.session, token):
+        raise NotAuthorized("the form's CSRF token is missing or wrong; reload the page")
+
+
+def form_text(form: Mapping[str, object], name: str, limit: int) -> str:
+    """A text field of a form (posted, or the fields of a streamed upload), stripped and
+    cut to `limit` characters ("" when absent or a file)."""
     value = form.get(name)
     return value.strip()[:limit] if isinstance(value, str) else ""
 
