@@ -1,5 +1,6 @@
 """Use cases that combine the domains; the CLI, the API and the job queue call these."""
 
+from callvault.services._context import Context, open_context
 from callvault.services.calls import (
     call_document,
     erase_call,
@@ -50,6 +51,8 @@ from callvault.services.rights import (
 from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
 
 __all__ = [
+    "Context",
+    "open_context",
     "REINDEX_PURPOSE",
     "ReindexResult",
     "reindex_search",

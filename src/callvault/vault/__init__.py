@@ -39,6 +39,7 @@ from callvault.vault._rights import (
 )
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._unit import Transaction
 from callvault.vault._users import (
     SCOPES,
     SessionRecord,
@@ -91,6 +92,7 @@ __all__ = [
     "RotationResult",
     "StoreResult",
     "TranscriptInfo",
+    "Transaction",
     "Vault",
     "VerifyResult",
     "create_private",

@@ -10,7 +10,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +84,7 @@ from callvault.vault._rewrite import RewriteOps
 from callvault.vault._rights import RightsOps
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._unit import Transaction, unit_of_work
 from callvault.vault._verify import check_blob, check_manifest
 
 __all__ = ["DataPaths", "Vault"]
@@ -288,6 +289,24 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
     def _read(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
+
+    def transaction(
+        self, *, actor: str | None = None, purpose: str | None = None
+    ) -> AbstractContextManager[Transaction]:
+        """One unit of work (`Transaction`): rows, audit entries and blob writes that
+        commit together, blobs in place before the rows, replaced blobs deleted after."""
+        return unit_of_work(
+            self._write,
+            store=self.store,
+            signer=self.signer,
+            chunk_size=self.config.chunk_size,
+            actor=actor or self.config.actor,
+            purpose=purpose,
+        )
+
+    def reading(self) -> AbstractContextManager[Session]:
+        """A read-only session (nothing it changes is committed)."""
+        return self._read()
 
     def _record(
         self,
