@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from callvault.analysis._data import read_words
 from callvault.analysis.pii._spoken import KeywordHit, Token, find_keywords
 
 __all__ = ["Context", "Hit", "nearest"]
@@ -90,7 +91,8 @@ class Context:
         return out, generic
 
 
-_BARE_NUMBER = {"number", "nummer"}
+# A bare "number" names no kind of number (data/context.toml).
+_BARE_NUMBER = set(read_words("callvault.analysis.pii", "context.toml")["bare"]["number"])
 
 
 def nearest(near: dict[str, int], among: Sequence[str]) -> str | None:

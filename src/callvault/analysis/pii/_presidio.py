@@ -17,6 +17,7 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
+from callvault.analysis._data import read_words
 from callvault.analysis.pii._context import Context, Hit, nearest
 from callvault.analysis.pii._records import (
     ADDRESS,
@@ -47,8 +48,9 @@ _ENGINE: Any = None
 _TLD: Any = None
 _TLDS: frozenset[str] | None = None
 
+# Added to the bundled suffix list's top-level domains (data/recognizers.toml).
 _COMMON_TLDS = frozenset(
-    "com org net edu gov io co uk de at ch fr it es nl be eu us ca au info biz tv app".split()
+    read_words("callvault.analysis.pii", "recognizers.toml")["email"]["common_tlds"]
 )
 
 

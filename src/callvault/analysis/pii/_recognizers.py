@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from callvault.analysis._data import read_words
 from callvault.analysis.pii._context import Context, Hit, nearest
 from callvault.analysis.pii._presidio import (
     SPACY_MODEL,
@@ -40,6 +41,9 @@ from callvault.analysis.pii._spoken import (
     misheard_digit,
     numeric_weight,
 )
+
+# Word lists of the recognizers below (data/recognizers.toml).
+_WORDS = read_words("callvault.analysis.pii", "recognizers.toml")
 
 __all__ = [
     "SPACY_MODEL",
@@ -210,52 +214,13 @@ def _payment_short(
     return []
 
 
-# "code 123": a code of three or four digits said straight after "code" is a security
-# code, by whoever says it, unless the word before names another code ("area code 212").
-_CODE_WORDS = frozenset({"code", "codes", "code's", "cvv", "cvc", "cv2"})
-_MISHEARD_CODE = frozenset({"cold", "coat", "decode", "cord"})  # after "security"/"secure"
-_NOT_CARD_CODES = frozenset(
-    {
-        "zip",
-        "post",
-        "postal",
-        "area",
-        "country",
-        "dialling",
-        "dialing",
-        "promo",
-        "promotion",
-        "promotional",
-        "discount",
-        "voucher",
-        "coupon",
-        "gift",
-        "access",
-        "door",
-        "gate",
-        "alarm",
-        "building",
-        "pin",
-        "sort",
-        "bank",
-        "branch",
-        "order",
-        "reference",
-        "tracking",
-        "confirmation",
-        "verification",
-        "booking",
-        "product",
-        "error",
-        "tax",
-        "qr",
-        "bar",
-        "source",
-    }
-)
-_CODE_GLUE = frozenset(
-    {"is", "it's", "its", "was", "uh", "um", "er", "erm", "äh", "ähm", "ist", "lautet", "wäre"}
-)
+# "code 123": a code of three or four digits said straight after "code" is a security code,
+# by whoever says it, unless the word before names another code ("area code 212").
+_CODE = _WORDS["code"]
+_CODE_WORDS = frozenset(_CODE["words"])
+_MISHEARD_CODE = frozenset(_CODE["misheard"])  # after "security"/"secure"
+_NOT_CARD_CODES = frozenset(_CODE["not_card"])
+_CODE_GLUE = frozenset(_CODE["glue"])
 _CODE_GLUE_WORDS = 2
 
 
@@ -413,42 +378,11 @@ def _iban_hits(
 
 
 _EMAIL_WRITTEN = re.compile(r"^[\w.+%-]+@([\w-]+(?:\.[\w-]+)+)$")
-_AT = {"at", "ät", "@"}
-_DOT = {"dot", "punkt"}
-_JOIN = {
-    "dot": ".",
-    "punkt": ".",
-    "underscore": "_",
-    "unterstrich": "_",
-    "dash": "-",
-    "hyphen": "-",
-    "minus": "-",
-    "bindestrich": "-",
-}
-_NOT_NAMES = {
-    "me",
-    "us",
-    "him",
-    "her",
-    "them",
-    "it",
-    "is",
-    "that",
-    "this",
-    "look",
-    "back",
-    "home",
-    "work",
-    "least",
-    "all",
-    "mich",
-    "uns",
-    "ihn",
-    "es",
-    "bin",
-    "sind",
-    "ist",
-}
+_EMAIL = _WORDS["email"]
+_AT = set(_EMAIL["at"])
+_DOT = set(_EMAIL["dot"])
+_JOIN: dict[str, str] = dict(_EMAIL["join"])
+_NOT_NAMES = set(_EMAIL["not_names"])
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -477,7 +411,7 @@ def _email_hits(local: Sequence[Token], window: Sequence[int], language: str | N
     return hits
 
 
-_LEAD_IN = {"use", "is", "it's", "its", "was", "email", "e-mail", "address", "please", "try"}
+_LEAD_IN = set(_EMAIL["lead_in"])
 _SENTENCE_END = (".", "?", "!")
 _GARBLED_LOCAL = 6  # words of a local part at most
 
@@ -586,31 +520,7 @@ def _date_hits(
     return hits
 
 
-_SUFFIXES = {
-    "street",
-    "st",
-    "avenue",
-    "ave",
-    "road",
-    "rd",
-    "lane",
-    "ln",
-    "drive",
-    "dr",
-    "boulevard",
-    "blvd",
-    "court",
-    "ct",
-    "way",
-    "place",
-    "pl",
-    "terrace",
-    "close",
-    "crescent",
-    "parkway",
-    "highway",
-    "square",
-}
+_SUFFIXES = set(_WORDS["address"]["street_suffixes"])
 _DE_STREET = re.compile(r"^\w+(straße|strasse|str|weg|allee|platz|gasse|ring|damm|ufer)$")
 _HOUSE = re.compile(r"^\d{1,5}[a-z]?$")
 
@@ -645,19 +555,12 @@ def _address_hits(local: Sequence[Token], window: Sequence[int], language: str |
 # --- German names -----------------------------------------------------------------------------
 
 # How a German speaker says who they are or whom they address; the name follows.
-_DE_INTROS: tuple[tuple[str, ...], ...] = (
-    ("mein", "name", "ist"),
-    ("ich", "heiße"),
-    ("ich", "heisse"),
-    ("hier", "ist"),
-    ("hier", "spricht"),
-    ("spreche", "ich", "mit"),
+_DE_INTROS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(intro) for intro in _WORDS["de_names"]["intros"]
 )
-_DE_TITLES = frozenset({"frau", "herr", "herrn", "dr", "doktor"})
+_DE_TITLES = frozenset(_WORDS["de_names"]["titles"])
 # Capitalised words after an introduction that are not names.
-_DE_NOT_NAMES = frozenset(
-    {"sie", "ihnen", "ihr", "ihre", "ich", "es", "das", "der", "die", "wir", "guten", "hallo"}
-)
+_DE_NOT_NAMES = frozenset(_WORDS["de_names"]["not_names"])
 _DE_NAME_WORDS = 3
 _NAME_END = (".", ",", "!", "?", ";", ":")
 
