@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from callvault.analysis._data import read_words
 from callvault.analysis._records import Transcript
 from callvault.analysis.insights._matching import (
     EXACT,
@@ -117,45 +118,14 @@ class ComplianceResult:
 
 # --- parameters ------------------------------------------------------------------------
 
+_PHRASES = read_words("callvault.analysis.insights", "trackers.toml")
+# A recording word near the thing recorded (the call, the conversation, calls to a line),
+# with room for "may be", "will be", "is being" and the like between (data/trackers.toml).
 DEFAULT_DISCLOSURE: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        # A recording word near the thing recorded (the call, the conversation, calls to
-        # a line), with room for "may be", "will be", "is being" and the like between.
-        "en": (
-            "this call is being recorded",
-            "this call may be recorded",
-            "call is recorded",
-            "call * * * recorded",
-            "calls * * * recorded",
-            "conversation * * * recorded",
-            "line * * recorded",
-            "recorded for quality",
-            "recorded for training",
-            "recorded * * * monitored",
-            "recording this call",
-            "recording this conversation",
-        ),
-        "de": (
-            "dieses Gespräch wird aufgezeichnet",
-            # "... wird zu Qualitäts- und Schulungszwecken aufgezeichnet": words between
-            "Gespräch * * * * aufgezeichnet",
-            "Gespräche * * * * aufgezeichnet",
-            "Telefonat * * * * aufgezeichnet",
-            "Telefonate * * * * aufgezeichnet",
-            "Anruf * * * * aufgezeichnet",
-            "Anrufe * * * * aufgezeichnet",
-            "Gespräch aufzeichnen",
-            "Aufzeichnung",
-            "Gespräch wird mitgeschnitten",
-        ),
-    }
+    {language: tuple(items) for language, items in _PHRASES["disclosure"].items()}
 )
-
 DEFAULT_PROHIBITED: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "en": ("guarantee", "guaranteed returns", "risk-free", "no risk"),
-        "de": ("garantiert", "ohne Risiko"),
-    }
+    {language: tuple(items) for language, items in _PHRASES["prohibited"].items()}
 )
 
 

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from callvault.analysis._data import read_words
 from callvault.analysis._records import Utterance
 from callvault.analysis.insights._records import CallFacts
 
@@ -38,19 +39,11 @@ VARIANT = 0.8
 LOOSE = 0.7  # a tracker phrase with another word between its words
 WILDCARD = "*"
 
+# English and German (folded: umlauts as ae/oe/ue, ß as ss), from data/trackers.toml.
 STOPWORDS = frozenset(
-    # English
-    "a an the and or but if of to in on at for with by from as is are was were be been being "
-    "am do does did have has had i me my we us our you your he she it its they them their "
-    "this that these those there here so not no yes just very can could will would shall "
-    "should may might must what which who whom when where why how all any some than then "
-    "too also about into out up down over again only own same such s t ll re ve d m "
-    # German (folded: umlauts as ae/oe/ue, ß as ss)
-    "der die das den dem des ein eine einer eines einem einen und oder aber wenn von zu im "
-    "in an auf fuer mit bei aus als ist sind war waren sein bin bist hat haben hatte ich mich "
-    "mir wir uns unser sie ihr ihnen er es man dies diese dieser dieses da hier so nicht nein "
-    "ja doch noch nur sehr kann koennen wird werden wuerde soll sollte muss was wer wie wo "
-    "warum wann alle auch schon dann denn dass ob um am zum zur".split()
+    word
+    for words in read_words("callvault.analysis.insights", "trackers.toml")["stopwords"].values()
+    for word in words
 )
 
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "’": "", "'": "", "ʼ": ""})

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from callvault.analysis._data import read_words
 from callvault.analysis._records import Transcript
 from callvault.analysis.insights import _phonetic
 from callvault.analysis.insights._compliance import (
@@ -74,7 +75,7 @@ from callvault.analysis.insights._matching import (
     variants,
     words_of,
 )
-from callvault.analysis.insights._records import CUSTOMER, CallFacts, StageStamp
+from callvault.analysis.insights._records import CallFacts, StageStamp
 from callvault.errors import ConfigError
 
 __all__ = [
@@ -207,100 +208,16 @@ def tracker_from_config(name: str, raw: Mapping[str, Any]) -> TrackerSpec:
     return spec
 
 
-def _spec(name: str, kind: str, en: str, de: str, role: str | None) -> TrackerSpec:
-    """A built-in tracker; phrases are written "a; b; c"."""
-
-    def split(text: str) -> tuple[str, ...]:
-        return tuple(p.strip() for p in text.split(";") if p.strip())
-
-    return TrackerSpec(name, kind, MappingProxyType({"en": split(en), "de": split(de)}), role)
+def _builtin(raw: Mapping[str, Any]) -> TrackerSpec:
+    """A built-in tracker from data/trackers.toml ("" as its role: anyone's speech)."""
+    phrases = {language: tuple(items) for language, items in raw["phrases"].items()}
+    role = raw["speaker_role"] or None
+    return TrackerSpec(raw["name"], raw["kind"], MappingProxyType(phrases), role)
 
 
-BUILTIN_TRACKERS: tuple[TrackerSpec, ...] = (
-    _spec(
-        "objection.price",
-        "objection",
-        (
-            "too expensive; over our budget; over budget; out of our budget; can't afford; cannot "
-            "afford; cheaper; costs too much; too pricey; price is too high; a lot of money; no "
-            "budget; above what we budgeted; more than we budgeted; above our budget; price is "
-            "higher; a lot higher than; more expensive"
-        ),
-        (
-            "zu teuer; Budget; günstiger; billiger; zu viel Geld; können wir uns nicht leisten; "
-            "Preis ist zu hoch; kein Geld; teurer"
-        ),
-        CUSTOMER,
-    ),
-    _spec(
-        "objection.timing",
-        "objection",
-        (
-            "not the right time; bad time; next quarter; next year; too busy; not a priority; "
-            "maybe later; not right now; revisit this later"
-        ),
-        (
-            "später; nächstes Quartal; nächsten Quartal; nächstes Jahr; keine Zeit; zu viel zu "
-            "tun; nicht der richtige Zeitpunkt; gerade schlecht"
-        ),
-        CUSTOMER,
-    ),
-    _spec(
-        "objection.authority",
-        "objection",
-        (
-            "my boss; my manager; need to check with; have to check with; run it by; not my "
-            "decision; not my call; the board; sign off; approval; our CFO; our CEO; procurement"
-        ),
-        (
-            "Chef; Chefin; Geschäftsführung; Geschäftsführer; Geschäftsführerin; Vorgesetzten; "
-            "nicht meine Entscheidung; muss das abstimmen; Freigabe; erst * besprechen"
-        ),
-        CUSTOMER,
-    ),
-    _spec(
-        "objection.need",
-        "objection",
-        (
-            "we don't need; don't need it; no need; happy with what we have; not interested; "
-            "doesn't fit; no use for"
-        ),
-        (
-            "brauchen wir nicht; kein Bedarf; keinen Bedarf; kein Interesse; sind zufrieden; nicht "
-            "interessiert"
-        ),
-        CUSTOMER,
-    ),
-    _spec(
-        "objection.competitor",
-        "objection",
-        (
-            "already using; already use; we went with; other vendor; another vendor; another "
-            "provider; signed with; locked into a contract; quoted us; already gives us; for less"
-        ),
-        (
-            "nutzen bereits; schon einen Anbieter; anderen Anbieter; anderer Anbieter; haben uns "
-            "für * entschieden; nutzen im Moment; nutzen derzeit"
-        ),
-        CUSTOMER,
-    ),
-    _spec(
-        "buying-signal",
-        "buying-signal",
-        (
-            "how soon can; what are the next steps; next steps; send me the contract; send over "
-            "the contract; sign; pricing for; when can we start; how do we get started; free "
-            "trial; implementation timeline; purchase order; how many licenses; discount; get "
-            "started; upgrade to; rollout; roll out; lock in the price; lock in the current price; "
-            "renew; save us time; save my team"
-        ),
-        (
-            "Vertrag; wann können wir starten; wann können wir anfangen; nächsten Schritte; "
-            "unterschreiben; Angebot schicken; Testversion; Bestellung; Lizenzen; Rabatt; was "
-            "würde das kosten; was kostet das; Plätze"
-        ),
-        None,
-    ),
+# The built-in trackers, in the order of data/trackers.toml.
+BUILTIN_TRACKERS: tuple[TrackerSpec, ...] = tuple(
+    _builtin(raw) for raw in read_words("callvault.analysis.insights", "trackers.toml")["trackers"]
 )
 
 
