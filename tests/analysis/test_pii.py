@@ -289,7 +289,7 @@ def test_no_network_during_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     import tldextract
     from presidio_analyzer.predefined_recognizers.generic import email_recognizer
 
-    from callvault.analysis.pii import _recognizers
+    from callvault.analysis.pii import _presidio
 
     attempts: list[Any] = []
 
@@ -306,8 +306,8 @@ def test_no_network_during_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
     # Start from presidio's own (downloading) tldextract and no cached extractor.
     monkeypatch.setattr(email_recognizer, "tldextract", tldextract)
-    monkeypatch.setattr(_recognizers, "_TLD", None)
-    monkeypatch.setattr(_recognizers, "_TLDS", None)
+    monkeypatch.setattr(_presidio, "_TLD", None)
+    monkeypatch.setattr(_presidio, "_TLDS", None)
     detector = PiiDetector()
     said = utt("mail jane@example.co.uk or jane at example dot com and call 212-555-0123")
     assert found(detector, said) == [(EMAIL, 0, 1, 1), (EMAIL, 0, 3, 7), (PHONE, 0, 10, 10)]

@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from callvault.analysis._data import read_words
 from callvault.analysis._records import Word
 
 __all__ = ["RULES", "ScreenStats", "ScreenedSegment", "is_looping", "screen_segment"]
@@ -50,56 +51,18 @@ LETTER_RUN = 4
 REPEATS = 4
 _LONGEST_PHRASE = 4
 
+_WORDS = read_words("callvault.analysis", "screen.toml")
 # The scripts each language is written in (Unicode character names start with these).
-# A language not listed is not screened for script.
+# A language not listed is not screened for script (data/screen.toml).
 _SCRIPTS: dict[str, tuple[str, ...]] = {
-    **{
-        lang: ("LATIN",)
-        for lang in (
-            "en",
-            "de",
-            "fr",
-            "es",
-            "it",
-            "pt",
-            "nl",
-            "hr",
-            "bs",
-            "sl",
-            "pl",
-            "cs",
-            "sk",
-            "sv",
-            "da",
-            "no",
-            "nb",
-            "fi",
-            "et",
-            "lv",
-            "lt",
-            "hu",
-            "ro",
-            "tr",
-            "ca",
-            "ga",
-        )
-    },  # fmt: skip
-    "sr": ("LATIN", "CYRILLIC"),
-    "ru": ("CYRILLIC", "LATIN"),
-    "uk": ("CYRILLIC", "LATIN"),
-    "bg": ("CYRILLIC", "LATIN"),
-    "el": ("GREEK", "LATIN"),
+    **{lang: ("LATIN",) for lang in _WORDS["scripts"]["latin"]},
+    **{lang: tuple(scripts) for lang, scripts in _WORDS["scripts"]["mixed"].items()},
 }
 # Digit words, and what the recogniser writes for them on telephone audio ("fine" for
 # five, "won" for one, "nero" for zero; German "nun" for null). The screen must never
 # drop a number read aloud: redaction finds a card number in the words, and cuts the
 # audio under the words it finds.
-_NUMBER_WORDS = frozenset(
-    """zero oh o one two three four five six seven eight nine ten eleven twelve hundred
-    thousand double triple null eins zwei zwo drei vier fünf sechs sieben acht neun zehn
-    elf zwölf hundert tausend doppel won wan to too for fore tree free fine fife sex
-    sicks ate eat nine niner nein nero nearo zeero ero nun nur ein""".split()
-)
+_NUMBER_WORDS = frozenset(_WORDS["numbers"]["words"])
 # A segment that compresses like a loop is dropped only when fewer than this share of
 # its words could be digits.
 _LOOP_MOST_NUMERIC = 0.25

@@ -1,5 +1,16 @@
 """Audio handling that knows nothing about calls: probing, codecs, resampling, metrics."""
 
+from callvault.media._edit import (
+    WAV_CODEC,
+    WAV_CONTAINER,
+    AudioEdit,
+    CutAt,
+    SilenceChannels,
+    WavSource,
+    decode_pcm,
+    iter_wav,
+    wav_header,
+)
 from callvault.media._probe import SUPPORTED_CODECS, AudioInfo, declared_seconds, probe_audio
 from callvault.media._redact import BLEEP_HZ, REDACTION_MODES, AudioSpan, RedactSpans
 
@@ -7,9 +18,18 @@ __all__ = [
     "BLEEP_HZ",
     "REDACTION_MODES",
     "SUPPORTED_CODECS",
+    "WAV_CODEC",
+    "WAV_CONTAINER",
+    "AudioEdit",
     "AudioInfo",
     "AudioSpan",
+    "CutAt",
     "RedactSpans",
+    "SilenceChannels",
+    "WavSource",
     "declared_seconds",
+    "decode_pcm",
+    "iter_wav",
     "probe_audio",
+    "wav_header",
 ]

@@ -58,7 +58,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
-from callvault.analysis.insights._records import StageStamp
+from callvault.analysis.insights import StageStamp
 from callvault.errors import ConfigError, InputError
 from callvault.search._blind import CallKeys
 from callvault.search._index import (

@@ -9,7 +9,7 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from callvault.analysis import Transcript, Utterance
-from callvault.media._edit import AudioEdit
+from callvault.media import AudioEdit
 from callvault.search import SearchIndex, SemanticIndex
 from callvault.services._speakers import speakers_by_channel
 from callvault.services.process import _index_rows

@@ -88,7 +88,7 @@ def listen_audio(
     """Write what a listener hears as a 16-bit PCM WAV file: the redacted audio, or with
     `original` the kept unredacted original (compliance role and a reason; audited).
     Returns (bytes written, seconds of audio)."""
-    from callvault.media._edit import WavSource, decode_pcm
+    from callvault.media import WavSource, decode_pcm
 
     target = export_destination(vault, out, overwrite=overwrite)
     if original:
@@ -123,7 +123,7 @@ def open_original_wav(
     role and a reason, audited (`Vault.open_original`) when this is entered. The WAV
     comes block by block, decoded from the encrypted original as it is sent (issue 17):
     a long original is never held whole in memory."""
-    from callvault.media._edit import WavSource, decode_pcm, iter_wav
+    from callvault.media import WavSource, decode_pcm, iter_wav
 
     name = f"original of call {call_id}"
     with vault.open_original(call_id, role=role, reason=reason, actor=actor) as (reader, info):

@@ -23,7 +23,7 @@ from typing import Any
 from callvault.capture import parse_e164
 from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.errors import ErasureRefused, InputError
-from callvault.media._edit import SilenceChannels
+from callvault.media import SilenceChannels
 from callvault.search import SearchIndex
 from callvault.services._rewrite import rewrite_call, without_channels
 from callvault.services.calls import call_document, export_destination, part_file

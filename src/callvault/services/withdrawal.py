@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callvault.config import Config
-from callvault.media._edit import CutAt
+from callvault.media import CutAt
 from callvault.services._rewrite import cut_utterance, rewrite_call
 from callvault.services.calls import erase_call
 from callvault.vault import ErasureCertificate, Vault

@@ -30,7 +30,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from callvault.errors import InputError, IntegrityError, NotFound
-from callvault.media._edit import (
+from callvault.media import (
     WAV_CODEC,
     WAV_CONTAINER,
     AudioEdit,

@@ -9,9 +9,15 @@ from. `InsightsPipeline` runs them in order; the caller stores the result.
 from __future__ import annotations
 
 from callvault.analysis.insights._actions import ActionItem, ActionParams, ActionsResult
+from callvault.analysis.insights._compliance import (
+    DEFAULT_DISCLOSURE,
+    DEFAULT_PROHIBITED,
+    ComplianceParams,
+)
 from callvault.analysis.insights._dates import resolve_due
 from callvault.analysis.insights._keywords import KeywordsParams, KeywordsResult
 from callvault.analysis.insights._llm import LlmEndpoint, LlmSummarizer
+from callvault.analysis.insights._matching import words_of
 from callvault.analysis.insights._metrics import CallMetrics, MetricsParams
 from callvault.analysis.insights._pipeline import (
     INSIGHT_FORMAT,
@@ -24,17 +30,13 @@ from callvault.analysis.insights._records import AGENT, CUSTOMER, CallFacts, Sta
 from callvault.analysis.insights._sentiment import SentimentParams, SentimentResult
 from callvault.analysis.insights._summary import SummaryParams, SummaryResult
 from callvault.analysis.insights._trackers import (
-    DEFAULT_DISCLOSURE,
-    DEFAULT_PROHIBITED,
-    ComplianceParams,
+    KINDS as TRACKER_KINDS,
+)
+from callvault.analysis.insights._trackers import (
     TrackerParams,
     TrackerSpec,
     TrackersResult,
     tracker_from_config,
-    words_of,
-)
-from callvault.analysis.insights._trackers import (
-    KINDS as TRACKER_KINDS,
 )
 
 __all__ = [

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from callvault.analysis._data import read_words
 from callvault.analysis._records import Transcript
 from callvault.analysis.insights._dates import resolve_due
 from callvault.analysis.insights._records import CallFacts, StageStamp
@@ -46,20 +47,12 @@ __all__ = ["STAGE", "ActionItem", "ActionParams", "ActionsResult", "owner_label"
 STAGE = "actions"
 VERSION = "1"
 
+_VERBS = read_words("callvault.analysis.insights", "actions.toml")["verbs"]
 # Verbs that say something will happen after the call; "can", "need to" and "let me"
 # only make an item with one of these ("I can see that" is not a promise).
-FOLLOW_UP_VERBS = frozenset(
-    "send email e-mail mail forward share check confirm find follow get set schedule book "
-    "arrange prepare put draft write call ring reach loop look ask talk speak run review "
-    "update verify double-check investigate sort organize organise circle come touch "
-    "provide pull add create open escalate reply respond introduce connect sync order "
-    "process file submit fix deliver ship test try reserve invite text message ping".split()
-)
+FOLLOW_UP_VERBS = frozenset(_VERBS["follow_up"])
 # Verbs after "I'll"/"we'll" that are ways of speaking, not actions.
-NON_COMMITMENT_VERBS = frozenset(
-    "be say admit guess bet assume agree see wait think grant concede confess mention "
-    "bite be not never probably stop leave hang repeat".split()
-)
+NON_COMMITMENT_VERBS = frozenset(_VERBS["non_commitment"])
 _TELL_IDIOM = re.compile(
     r"^tell\s+you\s+(?:what|the\s+truth|honestly|frankly|this|that|something|a\s+secret)\b",
     re.IGNORECASE,
@@ -74,10 +67,7 @@ _IDIOMS = re.compile(
 )
 # "What can you do on price?", "What I'll do is ...": questions and set-ups, not items.
 _WH_BEFORE = re.compile(r"\b(?:what|how|where|when|why|which|who|whether|if)\s+$", re.IGNORECASE)
-REQUEST_NON_VERBS = frozenset(
-    "hear see repeat say spell speak explain clarify describe tell elaborate hold wait go "
-    "continue stay bear excuse feel like imagine believe walk be give".split()
-)
+REQUEST_NON_VERBS = frozenset(_VERBS["request_non"])
 _DE_NON = re.compile(
     r"\b(?:ehrlich\s+sein|sagen|hören|hoeren|verstehen|wiederholen|sehen|erklären|erklaeren)"
     r"\s*[.!?]*\s*$",

@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from callvault.analysis._data import read_words
 from callvault.analysis._records import Transcript, Utterance
 from callvault.analysis.insights._records import CallFacts, StageStamp
 
@@ -74,37 +75,18 @@ _PLACEHOLDER = re.compile(r"\[[^\]]*\]")
 _TOKEN = re.compile(r"\w+(?:['’-]\w+)*")
 _SENTENCE_PUNCT = re.compile(r"[.!?]")
 
-_FILLERS_EN = frozenset({"um", "uh", "er", "erm", "ah", "hmm", "hm"})
-_FILLER_PAIRS_EN = frozenset({("you", "know"), ("i", "mean"), ("kind", "of"), ("sort", "of")})
-_FILLERS_DE = frozenset({"äh", "ähm", "hm", "halt", "sozusagen", "quasi"})
+# Fillers and question words, English and German (data/metrics.toml).
+_WORDS = read_words("callvault.analysis.insights", "metrics.toml")
+_FILLERS_EN = frozenset(_WORDS["en"]["fillers"])
+_FILLER_PAIRS_EN = frozenset((first, second) for first, second in _WORDS["en"]["filler_pairs"])
+_FILLERS_DE = frozenset(_WORDS["de"]["fillers"])
 
-_WH_EN = frozenset({"what", "when", "where", "who", "whom", "whose", "why", "which", "how"})
-_AUX_EN = frozenset(
-    {
-        "do", "does", "did", "is", "are", "was", "were", "am", "can", "could", "will",
-        "would", "should", "shall", "may", "might", "have", "has", "had", "must",
-        "don't", "doesn't", "didn't", "isn't", "aren't", "can't", "won't", "wouldn't",
-    }
-)  # fmt: skip
-_SUBJECT_EN = frozenset(
-    {"i", "you", "he", "she", "it", "we", "they", "there", "this", "that", "the", "your", "my"}
-)
-_WH_DE = frozenset(
-    {
-        "wer", "wen", "wem", "wessen", "was", "wann", "wo", "woher", "wohin", "warum",
-        "wieso", "weshalb", "wie", "welche", "welcher", "welches", "welchen", "welchem",
-    }
-)  # fmt: skip
-_VERB_DE = frozenset(
-    {
-        "können", "könnten", "kann", "könnte", "haben", "hat", "hätten", "hätte", "sind",
-        "ist", "wären", "wäre", "waren", "war", "wollen", "wollten", "möchten", "möchte",
-        "dürfen", "darf", "müssen", "muss", "sollen", "soll", "sollte", "werden", "wird",
-        "würden", "würde", "gibt", "geht", "wissen", "weißt", "kennen", "brauchen",
-        "bekommen", "hast", "bist", "kannst", "willst", "haben's",
-    }
-)  # fmt: skip
-_PRONOUN_DE = frozenset({"sie", "du", "ihr", "wir", "ich", "es", "er", "man", "das", "der"})
+_WH_EN = frozenset(_WORDS["en"]["wh"])
+_AUX_EN = frozenset(_WORDS["en"]["aux"])
+_SUBJECT_EN = frozenset(_WORDS["en"]["subject"])
+_WH_DE = frozenset(_WORDS["de"]["wh"])
+_VERB_DE = frozenset(_WORDS["de"]["verb"])
+_PRONOUN_DE = frozenset(_WORDS["de"]["pronoun"])
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,7 @@ def _similarity(a: str, b: str) -> float:
 
 
 def _fold(word: str) -> str:
-    # The same folding as tracker tokens (callvault.analysis.insights._trackers.fold).
+    # The same folding as tracker tokens (callvault.analysis.insights._matching.fold).
     folded = unicodedata.normalize("NFC", word).casefold()
     for old, new in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"), ("'", ""), ("’", "")):
         folded = folded.replace(old, new)

@@ -48,6 +48,7 @@ from typing import Any, Literal
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from callvault.analysis._data import read_words
 from callvault.analysis._records import Transcript
 from callvault.analysis.insights._records import AGENT, CUSTOMER, CallFacts, StageStamp
 
@@ -78,83 +79,15 @@ POSITIVE_THRESHOLD = 0.05  # VADER's documented thresholds for the compound scor
 NEGATIVE_THRESHOLD = -0.05
 TREND_THRESHOLD = 0.15
 
-# German polarity lexicon: valence -3..3, like VADER's. Multi-word entries are matched
-# first. Kept small and common on purpose; see the module docstring for its limits.
-_LEXICON_DE: dict[str, float] = {
-    # positive
-    "danke": 1.5, "dankeschön": 1.8, "vielen dank": 2.0, "herzlichen dank": 2.2,
-    "bedanke": 1.5, "dankbar": 2.0, "super": 2.5, "toll": 2.5, "klasse": 2.3,
-    "prima": 2.2, "perfekt": 2.8, "wunderbar": 2.7, "wunderbare": 2.7, "großartig": 2.8,
-    "hervorragend": 2.8, "ausgezeichnet": 2.8, "fantastisch": 2.8, "genial": 2.5,
-    "spitze": 2.5, "gut": 1.6, "gute": 1.6, "guten": 1.2, "guter": 1.6, "gutes": 1.6,
-    "besser": 1.2, "beste": 2.0, "besten": 1.8, "schön": 1.8, "schöne": 1.8,
-    "schönen": 1.5, "zufrieden": 2.0, "zufriedenheit": 1.8, "glücklich": 2.5,
-    "froh": 2.0, "freue": 2.0, "freuen": 1.8, "freut": 2.0, "erfreut": 2.0,
-    "gerne": 1.2, "gern": 1.2, "hilfreich": 2.0, "geholfen": 1.8, "hilft": 1.3,
-    "helfen": 0.8, "freundlich": 2.0, "freundliche": 2.0, "nett": 1.8, "nette": 1.8,
-    "lieb": 1.8, "höflich": 1.5, "kompetent": 2.0, "schnell": 1.2, "einfach": 0.8,
-    "unkompliziert": 1.8, "funktioniert": 1.2, "klappt": 1.2, "passt": 1.0,
-    "gelöst": 2.0, "erledigt": 1.2, "richtig": 0.8, "korrekt": 0.8, "genau": 0.5,
-    "prächtig": 2.5, "angenehm": 1.8, "empfehlen": 2.0, "empfehlenswert": 2.2,
-    "lohnt": 1.5, "günstig": 1.5, "günstiger": 1.3, "preiswert": 1.5, "fair": 1.5,
-    "gefällt": 2.0, "gefallen": 1.5, "mag": 1.3, "liebe": 2.2, "begeistert": 2.7,
-    "beeindruckt": 2.2, "zuverlässig": 2.0, "sicher": 0.8, "ruhig": 0.5,
-    "bequem": 1.5, "praktisch": 1.5, "willkommen": 1.5, "gratuliere": 2.2,
-    "glückwunsch": 2.2, "erleichtert": 1.8, "verständnis": 1.2, "geduld": 1.0,
-    "wunderschön": 2.8, "optimal": 2.2, "ideal": 2.2, "top": 2.2, "okay": 0.5,
-    "ok": 0.5, "alles klar": 0.8, "in ordnung": 0.8, "kein problem": 1.5,
-    "keine ursache": 1.2, "gern geschehen": 1.5, "sehr gerne": 1.8, "hat geklappt": 2.0,
-    "tolle": 2.5, "tollen": 2.5, "super service": 2.8, "schönen tag": 1.5,
-    "lösung": 1.0, "rabatt": 1.2, "gutschrift": 1.3, "entgegenkommen": 1.8,
-    "kulant": 2.0, "kulanz": 1.5, "bewährt": 1.5, "stabil": 1.0, "verlässlich": 1.8,
-    # negative
-    "problem": -1.5, "probleme": -1.6, "problemen": -1.5, "schlecht": -2.2,
-    "schlechte": -2.2, "schlechten": -2.2, "schlechter": -2.0, "schlimm": -2.3,
-    "schlimmer": -2.3, "furchtbar": -2.8, "schrecklich": -2.8, "katastrophe": -3.0,
-    "katastrophal": -3.0, "miserabel": -2.8, "unmöglich": -2.3, "frechheit": -2.8,
-    "unverschämt": -2.8, "unverschämtheit": -2.9, "ärgerlich": -2.2, "ärgere": -2.0,
-    "ärger": -2.0, "verärgert": -2.5, "sauer": -2.2, "wütend": -2.8, "genervt": -2.2,
-    "nervt": -2.0, "nervig": -2.0, "enttäuscht": -2.3, "enttäuschend": -2.3,
-    "enttäuschung": -2.3, "unzufrieden": -2.3, "unzufriedenheit": -2.3, "leider": -1.0,
-    "teuer": -1.5, "zu teuer": -2.0, "teurer": -1.3, "kündigen": -1.8,
-    "kündigung": -1.6, "gekündigt": -1.5, "beschwerde": -2.0, "beschweren": -2.0,
-    "reklamation": -1.6, "reklamieren": -1.6, "defekt": -2.0, "kaputt": -2.2,
-    "fehler": -1.6, "fehlerhaft": -2.0, "falsch": -1.5, "falsche": -1.5,
-    "störung": -1.8, "ausfall": -1.8, "ausgefallen": -1.8, "langsam": -1.3,
-    "warten": -0.8, "wartezeit": -1.3, "gewartet": -1.3, "ewig": -1.5,
-    "ewigkeit": -1.8, "stundenlang": -2.0, "wochenlang": -2.0, "niemand": -0.8,
-    "unfreundlich": -2.3, "unhöflich": -2.3, "inkompetent": -2.6, "chaos": -2.2,
-    "chaotisch": -2.0, "mist": -2.2, "scheiße": -3.0, "scheiß": -2.8, "verdammt": -2.2,
-    "blöd": -2.0, "dumm": -2.0, "lächerlich": -2.3, "skandal": -2.8, "betrug": -3.0,
-    "abzocke": -3.0, "abgezockt": -3.0, "betrogen": -3.0, "sorge": -1.3, "sorgen": -1.3,
-    "angst": -2.0, "traurig": -2.0, "leid": -1.0, "tut mir leid": -0.8,
-    "entschuldigung": -0.5, "schade": -1.5, "mahnung": -1.6, "gebühr": -1.0,
-    "gebühren": -1.0, "zusatzkosten": -1.5, "versteckte kosten": -2.3, "nachzahlung": -1.3,
-    "verzögerung": -1.6, "verspätet": -1.6, "verspätung": -1.6, "zu spät": -1.8,
-    "nicht erreichbar": -2.0, "keiner erreichbar": -2.2, "schwierig": -1.3,
-    "kompliziert": -1.5, "umständlich": -1.5, "unklar": -1.2, "verwirrend": -1.5,
-    "fehlt": -1.2, "verloren": -1.8, "verschwunden": -1.8, "zumutung": -2.8,
-    "inakzeptabel": -2.8, "unakzeptabel": -2.8, "ungerecht": -2.2, "unfair": -2.2,
-    "wechseln": -0.8, "anwalt": -1.8, "verbraucherzentrale": -2.0, "nie wieder": -2.5,
-    "reicht mir": -2.0, "reicht's": -2.0, "hasse": -2.8, "hässlich": -2.0,
-    "unbrauchbar": -2.6, "nutzlos": -2.5, "sinnlos": -2.2, "peinlich": -2.0,
-    "dreist": -2.3, "unzuverlässig": -2.2, "unmöglicher": -2.3, "klappt nicht": -1.8,
-    "funktioniert nicht": -2.0, "geht nicht": -1.6,
-}  # fmt: skip
-
+# German polarity lexicon: valence -3..3, like VADER's (data/sentiment_de.toml).
+# Multi-word entries are matched first. Kept small and common on purpose; see the module
+# docstring for its limits.
+_GERMAN = read_words("callvault.analysis.insights", "sentiment_de.toml")
+_LEXICON_DE: dict[str, float] = dict(_GERMAN["lexicon"])
 # Verbs whose negator usually follows them ("das gefällt mir nicht").
-_VERBS_DE = frozenset(
-    {"gefällt", "gefallen", "funktioniert", "klappt", "passt", "hilft", "freue", "freut",
-     "lohnt", "mag", "liebe", "empfehlen", "hasse", "nervt", "ärgere", "fehlt"}
-)  # fmt: skip
-_NEGATORS_DE = frozenset(
-    {"nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals",
-     "nichts", "nirgends"}
-)  # fmt: skip
-_INTENSIFIERS_DE = frozenset(
-    {"sehr", "total", "echt", "wirklich", "extrem", "absolut", "richtig", "besonders",
-     "äußerst", "voll", "ziemlich", "wahnsinnig", "unglaublich", "so", "ganz", "mega"}
-)  # fmt: skip
+_VERBS_DE = frozenset(_GERMAN["words"]["verbs"])
+_NEGATORS_DE = frozenset(_GERMAN["words"]["negators"])
+_INTENSIFIERS_DE = frozenset(_GERMAN["words"]["intensifiers"])
 _PHRASE_LENGTH = max(len(key.split()) for key in _LEXICON_DE)
 
 

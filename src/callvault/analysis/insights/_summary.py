@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from callvault.analysis._records import Transcript
+from callvault.analysis.insights._matching import STOPWORDS, words_of
 from callvault.analysis.insights._records import CallFacts, StageStamp
-from callvault.analysis.insights._trackers import STOPWORDS, words_of
 from callvault.errors import ConfigError
 
 __all__ = [

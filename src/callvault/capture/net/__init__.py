@@ -15,6 +15,7 @@ from callvault.capture.net._engine import (
     END_REJECTED,
     END_RTP_TIMEOUT,
     CaptureSession,
+    Dialog,
     read_captures,
 )
 from callvault.capture.net._quality import e_model_r, mos_from_r
@@ -39,6 +40,7 @@ __all__ = [
     "CaptureResult",
     "CaptureSession",
     "CaptureStats",
+    "Dialog",
     "DtmfEvent",
     "Leg",
     "LegQuality",

@@ -12,7 +12,7 @@ Stages, in order:
    decoded again. Other streams without SDP are kept when RTP heuristics accept them and
    paired into "RTP-only" calls, unless too short to be one (`MIN_RTP_ONLY_PACKETS`).
 3. Each call's legs are analysed (order, loss, jitter, MOS), decoded and resampled to one
-   rate per call; DTMF comes from RFC 4733 packets and SIP INFO.
+   rate per call; DTMF comes from RFC 4733 packets and SIP INFO (`_assemble`).
 
 Nothing here logs personal data: the logger only ever sees counts.
 """
@@ -23,60 +23,51 @@ import logging
 import mmap
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from callvault.capture.net._codecs import AUDIO_CODECS
-from callvault.capture.net._packet import PROTO_UDP, Datagram, PacketDecoder, format_ip, pack_ip
+from callvault.capture.net._assemble import assemble_call, stream_codecs, stream_info
+from callvault.capture.net._dialog import (
+    END_BYE_CALLEE,
+    END_BYE_CALLER,
+    END_CANCELLED,
+    END_CAPTURE_ENDED,
+    END_REJECTED,
+    END_RTP_TIMEOUT,
+    Dialog,
+    SdpEndpoint,
+)
+from callvault.capture.net._packet import PROTO_UDP, Datagram, PacketDecoder, pack_ip
 from callvault.capture.net._pcap import open_capture, span_arrays
-from callvault.capture.net._quality import e_model_r, mos_from_r
 from callvault.capture.net._records import (
     CaptureResult,
     CaptureStats,
-    DtmfEvent,
-    Leg,
-    LegQuality,
     NetworkCall,
-    Party,
     StreamInfo,
 )
-from callvault.capture.net._rtp import RTCP_TYPES, STATIC_PAYLOAD_TYPES, CodecInfo
-from callvault.capture.net._sip import (
-    NameAddress,
-    SessionDescription,
-    SipMessage,
-    parse_dtmf_info,
-)
-from callvault.capture.net._stream import (
-    MAX_STREAM_S,
-    RtpStream,
-    StreamAnalysis,
-    analyse,
-    is_relayed_copy,
-    looks_like_rtp,
-    render,
-    resample,
-    telephone_events,
-)
+from callvault.capture.net._rtp import RTCP_TYPES, CodecInfo
+from callvault.capture.net._sip import SessionDescription, SipMessage, parse_dtmf_info
+from callvault.capture.net._stream import RtpStream, is_relayed_copy, looks_like_rtp
 from callvault.errors import CaptureError, ParseError
 
-__all__ = ["CaptureSession", "Dialog", "StreamKey", "read_captures"]
+__all__ = [
+    "END_BYE_CALLEE",
+    "END_BYE_CALLER",
+    "END_CANCELLED",
+    "END_CAPTURE_ENDED",
+    "END_REJECTED",
+    "END_RTP_TIMEOUT",
+    "CaptureSession",
+    "Dialog",
+    "StreamKey",
+    "read_captures",
+]
 
 logger = logging.getLogger("callvault.capture.net")
 
-#: end reasons a call can have
-END_BYE_CALLER = "bye_caller"
-END_BYE_CALLEE = "bye_callee"
-END_CANCELLED = "cancelled"
-END_REJECTED = "rejected"  # followed by ":<status code>"
-END_RTP_TIMEOUT = "rtp_timeout"
-END_CAPTURE_ENDED = "capture_ended"
-
-RTP_TIMEOUT_S = 30.0
 PROGRESS_EVERY = 10_000
 #: RTP seen without SIP is a call of its own only with at least this many packets over at
 #: least this long: 1 s of speech at the 20 ms packetisation of RFC 3551 (G.711's
@@ -101,56 +92,12 @@ _BENIGN = frozenset(
 )
 _SIP_FIRST_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
-_TELEPHONE_EVENT = "telephone-event"
 
 ProgressHook = Callable[[str, int], None]
 #: an RTP stream: source address and port, destination address and port, SSRC (4 bytes)
 StreamKey = tuple[bytes, int, bytes, int, bytes]
 # Byte offsets, in an Ethernet/IPv4/UDP/RTP frame, of the addresses and ports, then SSRC.
 _KEY_COLUMNS = np.array([*range(26, 38), *range(50, 54)], dtype=np.int64)
-
-
-@dataclass
-class _Dialog:
-    call_id: str
-    caller: NameAddress
-    callee: NameAddress
-    caller_tag: str | None
-    started_at: float
-    answered_at: float | None = None
-    ended_at: float | None = None
-    end_reason: str | None = None
-    pending_error: int | None = None
-    last_time: float = 0.0
-    user_agents: dict[int, str] = field(default_factory=dict)
-    rtpmaps: dict[int, dict[int, CodecInfo]] = field(default_factory=lambda: {0: {}, 1: {}})
-    dtmf: list[tuple[str, float, float | None, int]] = field(default_factory=list)
-    endpoints: set[tuple[bytes, int]] = field(default_factory=set)  # SDP addresses it used
-
-
-#: the SIP dialog state, for the incremental (live) path that builds on this session
-Dialog = _Dialog
-
-
-@dataclass
-class _Endpoint:
-    time: float
-    dialog: _Dialog
-    side: int  # the party that receives RTP at this address
-
-
-def _canonical(info: CodecInfo) -> CodecInfo:
-    """Encoding names in one spelling: upper case, except `telephone-event`."""
-    name = info.name.lower() if info.name.lower() == _TELEPHONE_EVENT else info.name.upper()
-    return info._replace(name=name)
-
-
-def _party(address: NameAddress) -> Party:
-    return Party(address.display_name, address.user, address.e164)
-
-
-def _utc(moment: float | None) -> datetime | None:
-    return datetime.fromtimestamp(moment, tz=UTC) if moment is not None else None
 
 
 class CaptureSession:
@@ -174,8 +121,8 @@ class CaptureSession:
         self.rtcp_packets = 0
         self.last_time = 0.0
         self.streams: dict[StreamKey, RtpStream] = {}
-        self.dialogs: dict[str, _Dialog] = {}
-        self.endpoints: dict[tuple[bytes, int], list[_Endpoint]] = defaultdict(list)
+        self.dialogs: dict[str, Dialog] = {}
+        self.endpoints: dict[tuple[bytes, int], list[SdpEndpoint]] = defaultdict(list)
 
     # -- stage 1: read -----------------------------------------------------------------
 
@@ -372,7 +319,7 @@ class CaptureSession:
         if message.method == "INVITE":
             if dialog is None:
                 sender = message.from_
-                dialog = self.dialogs[call_id] = _Dialog(
+                dialog = self.dialogs[call_id] = Dialog(
                     call_id, sender, message.to, sender.tag, time, last_time=time
                 )
             elif dialog.answered_at is None and message.to.tag is None:
@@ -411,7 +358,7 @@ class CaptureSession:
                 dialog.ended_at = time
                 dialog.end_reason = END_CANCELLED
 
-    def _sdp(self, dialog: _Dialog, side: int, body: bytes, time: float) -> None:
+    def _sdp(self, dialog: Dialog, side: int, body: bytes, time: float) -> None:
         try:
             sdp = SessionDescription.parse(body)
         except ParseError:
@@ -430,11 +377,11 @@ class CaptureSession:
             dialog.endpoints.add((address, media.port))
             entries = self.endpoints[(address, media.port)]
             if not entries or entries[-1].dialog is not dialog or entries[-1].side != side:
-                entries.append(_Endpoint(time, dialog, side))
+                entries.append(SdpEndpoint(time, dialog, side))
 
     # -- stage 2: map streams to calls -----------------------------------------------
 
-    def _lookup(self, address: bytes, port: int, when: float) -> _Endpoint | None:
+    def _lookup(self, address: bytes, port: int, when: float) -> SdpEndpoint | None:
         entries = self.endpoints.get((address, port))
         if not entries:
             return None
@@ -446,7 +393,7 @@ class CaptureSession:
                 best = entry
         return best or entries[0]
 
-    def _place(self, stream: RtpStream) -> tuple[_Dialog | None, int | None]:
+    def _place(self, stream: RtpStream) -> tuple[Dialog | None, int | None]:
         """The dialog and channel of a stream, from the SDP naming where it goes or comes from."""
         first = float(stream.arrival[0])
         endpoint = self._lookup(stream.dst, stream.dport, first)
@@ -462,8 +409,8 @@ class CaptureSession:
         codecs_of: dict[int, dict[int, CodecInfo]] = {}
         info_of: dict[int, StreamInfo] = {}
         orphans: list[RtpStream] = []
-        placed: dict[int, tuple[_Dialog | None, int | None]] = {}
-        flows: dict[tuple[bytes, int, bytes, int], tuple[_Dialog, int]] = {}
+        placed: dict[int, tuple[Dialog | None, int | None]] = {}
+        flows: dict[tuple[bytes, int, bytes, int], tuple[Dialog, int]] = {}
         for stream in self.streams.values():
             placed[id(stream)] = self._place(stream)
             dialog, channel = placed[id(stream)]
@@ -477,8 +424,8 @@ class CaptureSession:
                 # Already heard through the stream an SDP names: listed with its call,
                 # never decoded again nor paired into a call of its own.
                 dialog, channel = copies[id(stream)]
-                codecs = self._codecs(stream, dialog)
-                info_of[id(stream)] = self._stream_info(stream, codecs, dialog.call_id, channel)
+                codecs = stream_codecs(stream, dialog)
+                info_of[id(stream)] = stream_info(stream, codecs, dialog.call_id, channel)
                 relayed[dialog.call_id].append(stream)
                 stream.release()
                 continue
@@ -491,13 +438,13 @@ class CaptureSession:
             if dialog is None and not looks_like_rtp(stream):
                 self.skipped["not RTP (heuristics)"] += len(stream)
                 continue
-            codecs = self._codecs(stream, dialog)
+            codecs = stream_codecs(stream, dialog)
             codecs_of[id(stream)] = codecs
             if dialog is not None and channel is not None:
                 mapped[dialog.call_id][channel].append(stream)
             else:
                 orphans.append(stream)
-            info_of[id(stream)] = self._stream_info(
+            info_of[id(stream)] = stream_info(
                 stream, codecs, dialog.call_id if dialog else None, channel
             )
         calls: list[NetworkCall] = []
@@ -535,7 +482,7 @@ class CaptureSession:
         )
         return CaptureResult(tuple(calls), tuple(info_of.values()), stats)
 
-    def build_call(self, dialog: _Dialog | None, legs: dict[int, list[RtpStream]]) -> NetworkCall:
+    def build_call(self, dialog: Dialog | None, legs: dict[int, list[RtpStream]]) -> NetworkCall:
         """One call from its dialog and the streams already mapped to its channels.
 
         The incremental path (live capture) maps streams as they start and calls this
@@ -547,12 +494,12 @@ class CaptureSession:
         full = {channel: [s for s in legs.get(channel, []) if len(s)] for channel in (0, 1)}
         for channel, streams in full.items():
             for stream in streams:
-                codecs = self._codecs(stream, dialog)
+                codecs = stream_codecs(stream, dialog)
                 codecs_of[id(stream)] = codecs
-                info_of[id(stream)] = self._stream_info(stream, codecs, call_id, channel)
+                info_of[id(stream)] = stream_info(stream, codecs, call_id, channel)
         return self._call(dialog, full, codecs_of, info_of)
 
-    def forget(self, dialog: _Dialog) -> None:
+    def forget(self, dialog: Dialog) -> None:
         """Drop a finished dialog and the SDP endpoints that pointed at it."""
         self.dialogs.pop(dialog.call_id, None)
         for address in dialog.endpoints:
@@ -566,54 +513,9 @@ class CaptureSession:
     def _all_skipped(self) -> Counter[str]:
         return self.skipped + self.decoder.skipped
 
-    @staticmethod
-    def _codecs(stream: RtpStream, dialog: _Dialog | None) -> dict[int, CodecInfo]:
-        codecs = dict(STATIC_PAYLOAD_TYPES)
-        if dialog is not None:
-            codecs.update(dialog.rtpmaps[0])
-            codecs.update(dialog.rtpmaps[1])
-        codecs = {pt: _canonical(info) for pt, info in codecs.items()}
-        # A dynamic type no SDP describes, whose payloads are all 4 bytes, is taken for
-        # RFC 4733 events (section 2.3: a 4-byte payload per event).
-        sizes: dict[int, set[int]] = defaultdict(set)
-        if any(pt >= 96 and pt not in codecs for pt in set(stream.pts)):
-            for index, pt in enumerate(stream.pts):
-                if pt >= 96 and pt not in codecs:
-                    sizes[pt].add(stream.payload_size(index))
-        for pt, seen in sizes.items():
-            if seen == {4}:
-                codecs[pt] = CodecInfo(_TELEPHONE_EVENT, 8000)
-        return codecs
-
-    @staticmethod
-    def _stream_info(
-        stream: RtpStream, codecs: dict[int, CodecInfo], call_id: str | None, channel: int | None
-    ) -> StreamInfo:
-        counts = Counter(stream.pts)
-        pts = sorted(counts)
-        names = tuple(codecs[pt].name if pt in codecs else f"PT{pt}" for pt in pts)
-        events = sum(
-            n for pt, n in counts.items() if pt in codecs and codecs[pt].name == _TELEPHONE_EVENT
-        )
-        return StreamInfo(
-            src=format_ip(stream.src),
-            src_port=stream.sport,
-            dst=format_ip(stream.dst),
-            dst_port=stream.dport,
-            ssrc=stream.ssrc,
-            payload_types=tuple(pts),
-            codecs=names,
-            packets=len(stream),
-            telephone_event_packets=events,
-            first_time=float(stream.arrival[0]),
-            last_time=float(stream.arrival[-1]),
-            call_id=call_id,
-            channel=channel,
-        )
-
     def _relayed_copies(
-        self, placed: dict[int, tuple[_Dialog | None, int | None]]
-    ) -> dict[int, tuple[_Dialog, int]]:
+        self, placed: dict[int, tuple[Dialog | None, int | None]]
+    ) -> dict[int, tuple[Dialog, int]]:
         """Streams no SDP names that carry, over another hop, media of a call's streams.
 
         A media relay or B2BUA in the capture path (200.57.7.196 in Wireshark's
@@ -631,8 +533,8 @@ class CaptureSession:
             if dialog is not None:
                 by_ssrc[stream.ssrc].append(stream)
                 heard.add((dialog.call_id, channel))
-        copies: dict[int, tuple[_Dialog, int]] = {}
-        copy_flows: dict[tuple[bytes, int, bytes, int], tuple[_Dialog, int]] = {}
+        copies: dict[int, tuple[Dialog, int]] = {}
+        copy_flows: dict[tuple[bytes, int, bytes, int], tuple[Dialog, int]] = {}
         unplaced = [s for s in self.streams.values() if placed[id(s)][0] is None]
         for stream in unplaced:
             for original in by_ssrc.get(stream.ssrc, ()):
@@ -684,193 +586,26 @@ class CaptureSession:
             result.append(legs)
         return result
 
-    # -- stage 3: legs, audio, quality -------------------------------------------------
+    # -- stage 3: legs, audio, quality (in _assemble) ----------------------------------
 
     def _call(
         self,
-        dialog: _Dialog | None,
+        dialog: Dialog | None,
         legs: dict[int, list[RtpStream]],
         codecs_of: dict[int, dict[int, CodecInfo]],
         info_of: dict[int, StreamInfo],
         *,
         copies: Sequence[RtpStream] = (),
     ) -> NetworkCall:
-        """One call from its legs; `copies` (relayed copies of its streams) are listed
-        in its streams but not decoded."""
-        legs = {ch: sorted(streams, key=lambda s: s.arrival[0]) for ch, streams in legs.items()}
-        rendered: dict[int, list[tuple[npt.NDArray[np.int16], int, float]]] = {0: [], 1: []}
-        qualities: dict[int, LegQuality | None] = {}
-        leg_codecs: dict[int, tuple[str | None, tuple[int, ...]]] = {}
-        events: list[DtmfEvent] = []
-        raw_events: list[tuple[str, float, float | None, str, int | None]] = []
-        for channel, streams in legs.items():
-            figures: list[tuple[StreamAnalysis, str]] = []
-            codec_names: list[str] = []
-            pts_used: set[int] = set()
-            for stream in streams:
-                codecs = codecs_of[id(stream)]
-                audio = {
-                    pt for pt in set(stream.pts) if pt in codecs and codecs[pt].name in AUDIO_CODECS
-                }
-                event_pts = {
-                    pt
-                    for pt in set(stream.pts)
-                    if pt in codecs and codecs[pt].name == _TELEPHONE_EVENT
-                }
-                event_clock = min((codecs[pt].clock_rate for pt in event_pts), default=8000)
-                for digit, start, seconds in telephone_events(stream, event_pts, event_clock):
-                    raw_events.append((digit, start, seconds, "rfc4733", channel))
-                if not audio:
-                    stream.release()
-                    continue
-                counts = Counter(stream.pts)
-                primary = max(audio, key=lambda pt: counts[pt])
-                clock = codecs[primary].clock_rate
-                analysis = analyse(stream, audio, clock)
-                figures.append((analysis, codecs[primary].name.upper()))
-                codec_names.append(codecs[primary].name.upper())
-                pts_used |= audio
-                try:
-                    rendered[channel].append(render(stream, analysis.order, codecs))
-                except Exception:  # noqa: BLE001 - a stream that cannot be decoded
-                    self.skipped["undecodable stream"] += 1
-                stream.release()  # decoded: its packets are no longer needed
-            qualities[channel] = _leg_quality(figures)
-            leg_codecs[channel] = (
-                max(set(codec_names), key=codec_names.count) if codec_names else None,
-                tuple(sorted(pts_used)),
-            )
-        if dialog is not None:
-            for digit, when, info_duration, side in dialog.dtmf:
-                raw_events.append((digit, when, info_duration, "sip-info", side))
-        all_rendered = [item for items in rendered.values() for item in items if len(item[0])]
-        rate = max((item[1] for item in all_rendered), default=8000)
-        t0 = min((item[2] for item in all_rendered), default=None)
-        pcm_legs: list[Leg] = []
-        for channel in (0, 1):
-            pieces = rendered[channel]
-            if not pieces and not legs[channel]:
-                continue
-            placed: list[tuple[int, npt.NDArray[np.int16]]] = []
-            end = 0
-            for pcm, native, start in pieces:
-                if not len(pcm) or t0 is None:
-                    continue
-                offset = int(round((start - t0) * rate))
-                if offset > MAX_STREAM_S * rate:
-                    self.skipped["stream too far from the call start"] += 1
-                    continue
-                pcm = resample(pcm, native, rate)
-                placed.append((offset, pcm))
-                end = max(end, offset + len(pcm))
-            out = np.zeros(end, dtype=np.int16)
-            for offset, pcm in placed:
-                out[offset : offset + len(pcm)] = pcm
-            codec, pts = leg_codecs.get(channel, (None, ()))
-            pcm_legs.append(
-                Leg(
-                    channel=channel,
-                    codec=codec,
-                    payload_types=pts,
-                    sample_rate=rate,
-                    pcm=out,
-                    ssrcs=tuple(dict.fromkeys(s.ssrc for s in legs[channel])),
-                    quality=qualities.get(channel),
-                )
-            )
-        reference: float | None = dialog.started_at if dialog is not None else t0
-        for digit, when, length, source, channel_of in sorted(raw_events, key=lambda e: e[1]):
-            events.append(
-                DtmfEvent(
-                    digit=digit,
-                    start=round(when - reference, 6) if reference is not None else 0.0,
-                    duration=length,
-                    source=source,
-                    channel=channel_of,
-                )
-            )
-        streams_info = tuple(
-            info_of[id(s)] for s in (*legs[0], *legs[1], *copies) if id(s) in info_of
+        return assemble_call(
+            dialog,
+            legs,
+            codecs_of,
+            info_of,
+            skipped=self.skipped,
+            capture_end=self.last_time,
+            copies=copies,
         )
-        if dialog is None:
-            last = max((s.last_time for s in streams_info), default=None)
-            first = min((s.first_time for s in streams_info), default=None)
-            return NetworkCall(
-                call_id=None,
-                caller=Party(),
-                callee=Party(),
-                user_agents=(),
-                started_at=_utc(first),
-                answered_at=None,
-                ended_at=_utc(last),
-                end_reason=(
-                    END_RTP_TIMEOUT
-                    if last is not None and self.last_time - last > RTP_TIMEOUT_S
-                    else END_CAPTURE_ENDED
-                ),
-                legs=tuple(pcm_legs),
-                dtmf=tuple(events),
-                streams=streams_info,
-                sample_rate=rate,
-                audio_started_at=_utc(t0),
-            )
-        end_reason = dialog.end_reason
-        ended_at = dialog.ended_at
-        if end_reason is None:
-            if dialog.pending_error is not None:
-                end_reason = f"{END_REJECTED}:{dialog.pending_error}"
-            else:
-                last_media = max((s.last_time for s in streams_info), default=dialog.last_time)
-                last_seen = max(last_media, dialog.last_time)
-                ended_at = last_seen
-                end_reason = (
-                    END_RTP_TIMEOUT
-                    if self.last_time - last_seen > RTP_TIMEOUT_S
-                    else END_CAPTURE_ENDED
-                )
-        agents = tuple(dialog.user_agents[side] for side in sorted(dialog.user_agents))
-        return NetworkCall(
-            call_id=dialog.call_id,
-            caller=_party(dialog.caller),
-            callee=_party(dialog.callee),
-            user_agents=agents,
-            started_at=_utc(dialog.started_at),
-            answered_at=_utc(dialog.answered_at),
-            ended_at=_utc(ended_at),
-            end_reason=end_reason,
-            legs=tuple(pcm_legs),
-            dtmf=tuple(events),
-            streams=streams_info,
-            sample_rate=rate,
-            audio_started_at=_utc(t0),
-        )
-
-
-def _leg_quality(figures: list[tuple[StreamAnalysis, str]]) -> LegQuality | None:
-    usable = [(a, c) for a, c in figures if a.received]
-    if not usable:
-        return None
-    expected = sum(a.expected for a, _ in usable)
-    received = sum(a.received for a, _ in usable)
-    lost = sum(a.lost for a, _ in usable)
-    loss = 100.0 * lost / expected if expected else 0.0
-    weights = [a.received for a, _ in usable]
-    jitter = float(np.average([a.jitter_mean_ms for a, _ in usable], weights=weights))
-    codec = usable[0][1]
-    ptime = usable[0][0].ptime_ms
-    r = e_model_r(codec, loss, jitter, ptime)
-    return LegQuality(
-        packets_expected=expected,
-        packets_received=received,
-        packets_lost=lost,
-        duplicates=sum(a.duplicates for a, _ in usable),
-        loss_percent=round(loss, 3),
-        jitter_ms=round(jitter, 3),
-        max_jitter_ms=round(max(a.jitter_max_ms for a, _ in usable), 3),
-        longest_gap_ms=round(max(a.longest_gap_ms for a, _ in usable), 3),
-        r_factor=round(r, 2),
-        mos=round(mos_from_r(r), 2),
-    )
 
 
 def read_captures(

@@ -2,7 +2,7 @@
 
 The RTP of each recorded m= line arrives on its own port; each SSRC there becomes one
 `RtpStream`. The streams go through the same stages as a capture file's
-(`CaptureSession._call`: playout order, loss and jitter, decoding, resampling, RFC 4733
+(`capture.net._assemble`: playout order, loss and jitter, decoding, resampling, RFC 4733
 DTMF, E-model MOS), with the SIPREC metadata standing in for the SIP dialog: the caller
 and callee are the metadata's participants, the channel of each stream is the leg of the
 participant who sends it.
@@ -10,9 +10,11 @@ participant who sends it.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from callvault.capture.net._engine import CaptureSession, _Dialog
+from callvault.capture.net import Dialog
+from callvault.capture.net._assemble import assemble_call, stream_codecs, stream_info
 from callvault.capture.net._records import NetworkCall, StreamInfo
 from callvault.capture.net._rtp import CodecInfo
 from callvault.capture.net._sip import NameAddress
@@ -54,7 +56,7 @@ def build_network_call(
     """One `NetworkCall` from the streams of a SIPREC session (decodes; CPU-bound)."""
     caller = offer.caller if offer is not None else None
     callee = offer.callee if offer is not None else None
-    dialog = _Dialog(
+    dialog = Dialog(
         call_id=call_id,
         caller=_address(caller),
         callee=_address(callee),
@@ -65,8 +67,6 @@ def build_network_call(
         end_reason=end_reason,
         last_time=ended_at,
     )
-    session = CaptureSession()
-    session.last_time = ended_at
     legs: dict[int, list[RtpStream]] = {0: [], 1: []}
     codecs_of: dict[int, dict[int, CodecInfo]] = {}
     info_of: dict[int, StreamInfo] = {}
@@ -77,9 +77,9 @@ def build_network_call(
             # Each m= line has its own payload type numbering: the codecs of a stream are
             # the static table overlaid with its own m= line's rtpmap.
             dialog.rtpmaps = {0: dict(item.codecs), 1: {}}
-            codecs = CaptureSession._codecs(stream, dialog)
+            codecs = stream_codecs(stream, dialog)
             codecs_of[id(stream)] = codecs
-            info_of[id(stream)] = CaptureSession._stream_info(stream, codecs, call_id, item.channel)
+            info_of[id(stream)] = stream_info(stream, codecs, call_id, item.channel)
             legs[item.channel].append(stream)
-    call = session._call(dialog, legs, codecs_of, info_of)
+    call = assemble_call(dialog, legs, codecs_of, info_of, skipped=Counter(), capture_end=ended_at)
     return replace(call, notes=call.notes + notes)

@@ -81,6 +81,7 @@ from callvault.capture.siprec._offer import (
 )
 from callvault.capture.siprec._options import SiprecOptions, SiprecStats
 from callvault.capture.siprec._recording import RecordedMedia, build_network_call
+from callvault.capture.siprec._transactions import Retransmits, TransactionKey, Transactions
 from callvault.capture.siprec._transport import Reply, SipUdpProtocol, serve_tcp
 from callvault.errors import ParseError
 
@@ -105,10 +106,6 @@ END_SEGMENT_FULL = "segment_full"  # `max_call_bytes` reached; the call goes on
 OnCall = Callable[[NetworkCall], Awaitable[None] | None]
 OnOffer = Callable[[SiprecOffer], Awaitable[bool] | bool]
 
-T1 = 0.5  # RFC 3261 section 17.1.1.1
-T2 = 4.0
-TRANSACTION_LIFETIME = 64 * T1
-MAX_TRANSACTIONS = 4096
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 ACCEPT = "application/sdp, application/rs-metadata+xml, multipart/mixed"
 # RFC 3261 and its extensions define these; the server answers them 405 (RFC 3261 8.2.1).
@@ -141,8 +138,8 @@ class SiprecServer:
         self._on_offer = on_offer
         self._counts: Counter[str] = Counter()
         self._calls: dict[str, RecordingCall] = {}
-        self._transactions: dict[tuple[str, str, str, int], tuple[float, bytes | None]] = {}
-        self._retransmits: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._transactions = Transactions()
+        self._retransmits = Retransmits()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -189,9 +186,7 @@ class SiprecServer:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for task in list(self._retransmits.values()):
-            task.cancel()
-        self._retransmits.clear()
+        self._retransmits.stop_all()
         for call in list(self._calls.values()):  # before the transports close: BYE goes out
             if call.answered_at is None:
                 if call.decision is not None:
@@ -292,17 +287,17 @@ class SiprecServer:
             return
         # The branch names the transaction; the CSeq number tells requests apart where an
         # old client sends no RFC 3261 branch.
-        key = (message.call_id, branch_of(message), method, message.cseq[0])
+        key: TransactionKey = (message.call_id, branch_of(message), method, message.cseq[0])
         if method != "ACK":
             seen = self._transactions.get(key)
             if seen is not None:  # a retransmission (RFC 3261 section 17.2)
                 if seen[1] is not None:
                     reply(seen[1])
                 return
-            self._remember(key, None)
+            self._transactions.remember(key, None)
 
         def answer(payload: bytes) -> None:
-            self._remember(key, payload)
+            self._transactions.remember(key, payload)
             reply(payload)
 
         if method == "INVITE":
@@ -340,11 +335,6 @@ class SiprecServer:
             )
         else:
             answer(self._response(message, 501, "Not Implemented", source=source))
-
-    def _remember(self, key: tuple[str, str, str, int], payload: bytes | None) -> None:
-        self._transactions[key] = (time.monotonic(), payload)
-        while len(self._transactions) > MAX_TRANSACTIONS:
-            self._transactions.pop(next(iter(self._transactions)))
 
     def _invite(
         self, message: SipMessage, reply: Reply, source: tuple[str, int], transport: str
@@ -499,26 +489,7 @@ class SiprecServer:
         )
         reply(payload)
         if request.method == "INVITE" and call.transport == "UDP":
-            key = (call.call_id, request.cseq[0])
-            old = self._retransmits.pop(key, None)
-            if old is not None:
-                old.cancel()
-            self._retransmits[key] = asyncio.create_task(self._retransmit(key, reply, payload))
-
-    async def _retransmit(self, key: tuple[str, int], reply: Reply, payload: bytes) -> None:
-        """RFC 3261 section 13.3.1.4: resend the final response until the ACK comes."""
-        interval, waited = T1, 0.0
-        try:
-            while waited < TRANSACTION_LIFETIME:
-                await asyncio.sleep(interval)
-                waited += interval
-                if key not in self._retransmits:
-                    return
-                reply(payload)
-                interval = min(interval * 2, T2)
-        finally:
-            if self._retransmits.get(key) is asyncio.current_task():
-                del self._retransmits[key]
+            self._retransmits.restart((call.call_id, request.cseq[0]), reply, payload)
 
     def _reject(
         self,
@@ -549,8 +520,7 @@ class SiprecServer:
         )
         reply(payload)
         if udp if to is None else to.transport == "UDP":
-            key = (request.call_id, request.cseq[0])
-            self._retransmits[key] = asyncio.create_task(self._retransmit(key, reply, payload))
+            self._retransmits.start((request.call_id, request.cseq[0]), reply, payload)
 
     def _reinvite(self, message: SipMessage, reply: Reply, source: tuple[str, int]) -> None:
         call = self._dialog(message)
@@ -608,9 +578,7 @@ class SiprecServer:
         return offer
 
     def _ack(self, message: SipMessage) -> None:
-        task = self._retransmits.pop((message.call_id, message.cseq[0]), None)
-        if task is not None:
-            task.cancel()
+        self._retransmits.stop((message.call_id, message.cseq[0]))
         call = self._calls.get(message.call_id)
         if call is not None:
             call.last_activity = time.time()
@@ -644,10 +612,7 @@ class SiprecServer:
         )
         call.invite_reply(payload)
         if call.transport == "UDP":
-            key = (call.call_id, call.invite_cseq)
-            self._retransmits[key] = asyncio.create_task(
-                self._retransmit(key, call.invite_reply, payload)
-            )
+            self._retransmits.start((call.call_id, call.invite_cseq), call.invite_reply, payload)
 
     def _dialog(self, message: SipMessage) -> RecordingCall | None:
         call = self._calls.get(message.call_id)
@@ -722,8 +687,7 @@ class SiprecServer:
         call.finished = True
         self._calls.pop(call.call_id, None)
         call.release()
-        for key in [k for k in self._retransmits if k[0] == call.call_id]:
-            self._retransmits.pop(key).cancel()
+        self._retransmits.stop_call(call.call_id)
         self._counts["calls_finished"] += 1
         self._deliver(call, reason, keep_going=False)
         logger.info("SIPREC call finished: %s", reason)
@@ -787,9 +751,7 @@ class SiprecServer:
                     and now - call.last_activity > self.options.rtp_timeout_s
                 ):
                     self._finish(call, END_RTP_TIMEOUT)
-            horizon = time.monotonic() - TRANSACTION_LIFETIME
-            for key in [k for k, v in self._transactions.items() if v[0] < horizon]:
-                del self._transactions[key]
+            self._transactions.expire()
 
     # -- messages ------------------------------------------------------------------------
 
