@@ -23,6 +23,7 @@ from callvault.api import create_app
 from callvault.api._errors import STATUS, status_of
 from callvault.api._ranges import ByteRange, RangeNotSatisfiable, parse_range
 from callvault.config import Config, load_config
+from callvault.services import PROCESS_TASK, open_queue
 from callvault.vault import DataPaths, Vault
 
 
@@ -222,3 +223,11 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_metrics_count_jobs_by_status(config: Config, vault: Vault) -> None:
+    open_queue(config, vault).enqueue(PROCESS_TASK, {"call_id": "c1"})
+    with TestClient(create_app(config, vault=vault)) as client:
+        text = client.get("/metrics").text
+    assert 'callvault_jobs{status="queued"} 1.0' in text
+    assert "callvault_calls 0.0" in text

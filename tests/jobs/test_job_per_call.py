@@ -18,7 +18,8 @@ from sqlalchemy import exc as sa_exc
 
 from callvault.errors import InputError, NotFound
 from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus, Progress, TaskRegistry
-from callvault.vault._models import CallRow, JobRow
+from callvault.jobs._models import JobRow
+from callvault.vault._models import CallRow
 
 W1 = "otherhost:1:w1"
 CALL_GONE = "Cancelled: its call was erased"

@@ -14,8 +14,18 @@ import pytest
 from _jobs_helpers import FakeClock
 from sqlalchemy import Engine
 
+from callvault.config import Config
 from callvault.errors import InputError, NotFound
-from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus, Progress, Queue, TaskRegistry
+from callvault.jobs import (
+    EmbeddedQueue,
+    JobRecord,
+    JobStatus,
+    Progress,
+    Queue,
+    TaskRegistry,
+    Workers,
+    open_queue,
+)
 
 W1 = "otherhost:1:w1"  # a worker of another host: only the lease can declare it lost
 W2 = "otherhost:2:w2"
@@ -311,3 +321,29 @@ def test_registry_rejects_bad_names() -> None:
     with pytest.raises(InputError, match="task name '' is not usable"):
         tasks.register("", _ok)
     assert tasks.names() == ["ok"] and "ok" in tasks and len(tasks) == 1
+
+
+def test_open_queue_gives_the_embedded_queue_as_a_queue(
+    config: Config, engine: Engine, registry: TaskRegistry
+) -> None:
+    queue = open_queue(config, engine, registry)
+    assert isinstance(queue, Queue) and isinstance(queue, EmbeddedQueue)
+    assert queue.registry is registry
+
+
+def test_counts_by_status(queue: EmbeddedQueue) -> None:
+    assert queue.counts() == {}
+    queue.enqueue("ok", {})
+    queue.enqueue("ok", {})
+    queue.run_one(W1)
+    assert queue.counts() == {"queued": 1, "succeeded": 1}
+    assert queue.count_pending() == 1
+
+
+def test_workers_run_the_queue(queue: EmbeddedQueue) -> None:
+    job = queue.enqueue("ok", {})
+    workers = queue.workers(1)
+    assert isinstance(workers, Workers)
+    with workers:
+        final = queue.wait(job.id, timeout=30)
+    assert final.status is JobStatus.SUCCEEDED

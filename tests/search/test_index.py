@@ -523,7 +523,8 @@ def test_schema_matches_models_apart_from_search(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from callvault.vault._models import Base
+    import callvault.jobs  # noqa: F401 - declares its `jobs` table on Base
+    from callvault.vault import Base
 
     def include_object(
         obj: object, name: str | None, type_: str, reflected: bool, compare_to: object

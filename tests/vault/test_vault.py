@@ -227,7 +227,8 @@ def test_schema_matches_models(vault: Vault) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from callvault.vault._models import Base
+    import callvault.jobs  # noqa: F401 - declares its `jobs` table on Base
+    from callvault.vault import Base
 
     def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
         # The dialect-specific search tables are not on Base (see migrations/env.py).

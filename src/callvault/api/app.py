@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,22 +42,16 @@ WORKER_NICE = 10
 class _VaultCollector(Collector):
     """Gauges read from the database at scrape time: calls stored, jobs by status."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, job_counts: Callable[[], dict[str, int]]) -> None:
         self._vault = vault
+        self._job_counts = job_counts  # the queue's `counts`
 
     def collect(self) -> Any:
-        from callvault.vault._models import CallRow, JobRow
-
         calls = GaugeMetricFamily("callvault_calls", "Calls stored in the vault.")
         jobs = GaugeMetricFamily("callvault_jobs", "Jobs by status.", labels=["status"])
-        with self._vault.engine.connect() as conn:
-            calls.add_metric(
-                [], float(conn.execute(select(func.count()).select_from(CallRow)).scalar_one())
-            )
-            for status, count in conn.execute(
-                select(JobRow.status, func.count()).group_by(JobRow.status)
-            ):
-                jobs.add_metric([str(status)], float(count))
+        calls.add_metric([], float(self._vault.count_calls()))
+        for status, count in self._job_counts().items():
+            jobs.add_metric([status], float(count))
         yield calls
         yield jobs
 
@@ -178,18 +171,17 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from callvault.jobs import WorkerPool
         from callvault.services import open_queue, queue_missing_processing
 
         opened = vault or Vault.open(config)
         app.state.vault = opened
-        registry.register(_VaultCollector(opened))
+        queue = open_queue(config, opened)
+        registry.register(_VaultCollector(opened, queue.counts))
         pool = None
         if workers:
-            queue = open_queue(config, opened)
             queue_missing_processing(opened, queue)
             # Requests go first: transcription takes what CPU they leave.
-            pool = WorkerPool(queue, config.workers, nice=WORKER_NICE)
+            pool = queue.workers(config.workers, nice=WORKER_NICE)
             pool.start()
         try:
             yield

@@ -2,11 +2,13 @@
 
 Tasks are plain functions `task(payload, progress)` registered by name in a `TaskRegistry`;
 they know nothing about the queue, so the same functions can run under another `Queue`
-implementation later. `EmbeddedQueue` keeps jobs in the `jobs` table and resumes jobs left
-running by a crashed process (`recover_stale`).
+implementation later. `open_queue` picks the queue the configuration names; consumers
+hold a `Queue`, never an implementation. `EmbeddedQueue` keeps jobs in the `jobs` table
+and resumes jobs left running by a crashed process (`recover_stale`).
 """
 
-from callvault.jobs._base import Queue
+from callvault.jobs._adapters import open_queue
+from callvault.jobs._base import Queue, Workers
 from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
 from callvault.jobs._records import JobRecord, JobStatus
 from callvault.jobs._registry import Progress, TaskFunction, TaskRegistry
@@ -22,5 +24,7 @@ __all__ = [
     "TaskRegistry",
     "Worker",
     "WorkerPool",
+    "Workers",
     "make_worker_id",
+    "open_queue",
 ]

@@ -1,15 +1,42 @@
-"""The small interface every job queue implements (embedded now, Celery later)."""
+"""The small interface every job queue implements (embedded now, Celery later), and the
+in-process workers it hands out. Consumers hold a `Queue`, never an implementation."""
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
 
 from callvault.jobs._records import JobRecord, JobStatus
 
-__all__ = ["Queue"]
+__all__ = ["Queue", "Workers"]
+
+
+class Workers(ABC):
+    """Threads of this process that run a queue's jobs. Use as a context manager, or
+    `start()` / `stop()`."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start taking jobs."""
+
+    @abstractmethod
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking jobs, let running ones finish, and wait (up to `timeout` each)."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class Queue(ABC):
@@ -47,6 +74,29 @@ class Queue(ABC):
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued, running or failed job; a running one stops at its next
         progress report or heartbeat."""
+
+    @abstractmethod
+    def known_dedupe_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` a job holds, whatever its state (a failed job keeps its key
+        until a new job replaces it)."""
+
+    @abstractmethod
+    def count_pending(self) -> int:
+        """Jobs queued (due or not) or running."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """How many jobs there are by status; a status no job has is left out."""
+
+    @abstractmethod
+    def recover_stale(self, lease: float | None = None) -> list[JobRecord]:
+        """Take back running jobs whose worker is gone: queued again, or failed once their
+        attempts are used up. Returns the jobs changed."""
+
+    @abstractmethod
+    def workers(self, n_threads: int = 2, *, nice: int = 0) -> Workers:
+        """`n_threads` workers that run this queue's jobs in this process, not started.
+        `nice`: how much lower their CPU priority is than the process's (0 leaves it)."""
 
     def wait(
         self,

@@ -36,10 +36,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, RowMapping
 
 from callvault.errors import InputError, NotFound
-from callvault.jobs._base import Queue
+from callvault.jobs._base import Queue, Workers
+from callvault.jobs._models import JobRow
 from callvault.jobs._records import ACTIVE, CALL_GONE, JobRecord, JobStatus, call_gone_values
 from callvault.jobs._registry import TaskRegistry
-from callvault.vault._models import CallRow, JobRow
+from callvault.vault import Base
 
 __all__ = ["EmbeddedQueue", "make_worker_id"]
 
@@ -55,7 +56,8 @@ MAX_CALL_ID = 32  # jobs.call_id is String(32)
 
 _REPLACEABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.SUPERSEDED.value)
 _T: Table = JobRow.__table__  # type: ignore[assignment]  # declared as a FromClause
-_CALLS: Table = CallRow.__table__  # type: ignore[assignment]
+# The vault's calls, looked up by name: a job of a call that is gone is cancelled, not run.
+_CALLS: Table = Base.metadata.tables["calls"]
 
 
 def _utcnow() -> datetime:
@@ -509,8 +511,6 @@ class EmbeddedQueue(Queue):
         return records
 
     def known_dedupe_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of `keys` a job holds, whatever its state (a failed job keeps its key
-        until a new job replaces it)."""
         found: set[str] = set()
         with self.engine.connect() as conn:
             for start in range(0, len(keys), 500):  # stay under bound-parameter limits
@@ -523,7 +523,6 @@ class EmbeddedQueue(Queue):
         return found
 
     def count_pending(self) -> int:
-        """Jobs queued (due or not) or running."""
         with self.engine.connect() as conn:
             return int(
                 conn.execute(
@@ -532,6 +531,17 @@ class EmbeddedQueue(Queue):
                     .where(_T.c.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)))
                 ).scalar_one()
             )
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_T.c.status, func.count()).group_by(_T.c.status))
+            return {str(status): int(count) for status, count in rows}
+
+    def workers(self, n_threads: int = 2, *, nice: int = 0) -> Workers:
+        # _worker imports this module (make_worker_id), so it is imported when used.
+        from callvault.jobs._worker import WorkerPool
+
+        return WorkerPool(self, n_threads, nice=nice)
 
     # -- internals -----------------------------------------------------------------------
 

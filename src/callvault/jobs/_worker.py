@@ -10,6 +10,7 @@ import time
 from sqlalchemy import exc as sa_exc
 
 from callvault.errors import InputError
+from callvault.jobs._base import Workers
 from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
 
 __all__ = ["Worker", "WorkerPool"]
@@ -82,10 +83,10 @@ def _lower_priority(nice: int) -> None:
         log.info("worker priority left as it is: %s", type(exc).__name__)
 
 
-class WorkerPool:
-    """`n_threads` workers plus a janitor that calls `recover_stale` at start and every
-    `recover_interval` seconds (default: half the queue's lease). Use as a context manager,
-    or `start()` / `stop()`."""
+class WorkerPool(Workers):
+    """`n_threads` workers of the embedded queue plus a janitor that calls `recover_stale`
+    at start and every `recover_interval` seconds (default: half the queue's lease). Use as
+    a context manager, or `start()` / `stop()`; `EmbeddedQueue.workers` makes one."""
 
     def __init__(
         self,
@@ -148,13 +149,6 @@ class WorkerPool:
             if left <= 0:
                 return False
             time.sleep(min(poll_interval, left))
-
-    def __enter__(self) -> WorkerPool:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def _recover_loop(self) -> None:
         while not self._stop.wait(self.recover_interval):

@@ -20,7 +20,7 @@ from callvault.capture import Direction, parse_e164
 from callvault.capture.net import CaptureStats, NetworkCall, read_captures
 from callvault.config import Config
 from callvault.errors import CaptureError, ConsentRequired, InputError, RecordingRefused
-from callvault.jobs import EmbeddedQueue
+from callvault.jobs import Queue
 from callvault.services.ingest import (
     CallContext,
     IngestedCall,
@@ -136,7 +136,7 @@ class NetworkGate:
 
     config: Config
     vault: Vault
-    queue: EmbeddedQueue
+    queue: Queue
     policy: LoadedPolicy
     consent: str | None = None
     context: CallContext | None = None

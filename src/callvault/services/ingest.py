@@ -25,7 +25,7 @@ from typing import Any
 from callvault.capture import CapturedCall, FileImportOptions, Participant, import_file
 from callvault.config import Config
 from callvault.errors import ConsentRequired, InputError, RecordingRefused, RecordingTooLong
-from callvault.jobs import EmbeddedQueue
+from callvault.jobs import Queue
 from callvault.policy import (
     Decision,
     JurisdictionTable,
@@ -311,7 +311,7 @@ def ingest_captured(
 
 def store_admitted(
     vault: Vault,
-    queue: EmbeddedQueue,
+    queue: Queue,
     call: CapturedCall,
     admission: Admission,
     *,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from callvault import jobs
 from callvault.config import Config
-from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus, TaskRegistry, WorkerPool
+from callvault.jobs import JobRecord, JobStatus, Queue, TaskRegistry
 from callvault.services import webhooks
 from callvault.services.process import PROCESS_TASK, Progress, process_call
 from callvault.vault import Vault
@@ -34,8 +35,9 @@ def task_registry(config: Config) -> TaskRegistry:
     return registry
 
 
-def open_queue(config: Config, vault: Vault) -> EmbeddedQueue:
-    return EmbeddedQueue(vault.engine, task_registry(config))
+def open_queue(config: Config, vault: Vault) -> Queue:
+    """The queue `config` names (`jobs.open_queue`), running callvault's tasks."""
+    return jobs.open_queue(config, vault.engine, task_registry(config))
 
 
 def _process_key(recording_id: str) -> str:
@@ -43,7 +45,7 @@ def _process_key(recording_id: str) -> str:
 
 
 def enqueue_processing(
-    queue: EmbeddedQueue, call_id: str, recording_id: str, *, again: bool = False
+    queue: Queue, call_id: str, recording_id: str, *, again: bool = False
 ) -> JobRecord:
     """Queue the transcription of a call; without `again`, once per recording.
 
@@ -59,7 +61,7 @@ def enqueue_processing(
     )
 
 
-def queue_missing_processing(vault: Vault, queue: EmbeddedQueue) -> list[JobRecord]:
+def queue_missing_processing(vault: Vault, queue: Queue) -> list[JobRecord]:
     """Queue the transcription of every recording that has neither a transcript nor a job.
 
     Ingest stores a call and then queues its job in a second transaction; a crash between
@@ -77,7 +79,7 @@ def queue_missing_processing(vault: Vault, queue: EmbeddedQueue) -> list[JobReco
     ]
 
 
-def pending_jobs(queue: EmbeddedQueue) -> list[JobRecord]:
+def pending_jobs(queue: Queue) -> list[JobRecord]:
     """Jobs queued or running, oldest first."""
     records = [
         record
@@ -97,5 +99,5 @@ def run_jobs(
 ) -> list[JobRecord]:
     """Run workers in this process until the given jobs are done; return their records."""
     queue = open_queue(config, vault)
-    with WorkerPool(queue, n_threads=config.workers):
+    with queue.workers(config.workers):
         return [queue.wait(job_id, timeout, on_progress) for job_id in job_ids]

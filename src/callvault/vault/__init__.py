@@ -1,5 +1,6 @@
 """The vault: metadata, encrypted blobs, envelope keys, signed manifests, audit chain."""
 
+from callvault.vault._adapters import open_blob_store
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
 from callvault.vault._contacts import ContactCall, ContactInput, ContactRecord, ImportResult
 from callvault.vault._crypto import BlobReader
@@ -19,6 +20,7 @@ from callvault.vault._governance import (
     QuarantinedCall,
     RetentionInfo,
 )
+from callvault.vault._models import Base, UTCDateTime
 from callvault.vault._records import (
     CallRecord,
     CallSummary,
@@ -60,6 +62,7 @@ __all__ = [
     "AuditEntry",
     "AuditFault",
     "AuditReport",
+    "Base",
     "BlobReader",
     "BlobStore",
     "BlobWrite",
@@ -92,8 +95,10 @@ __all__ = [
     "RotationResult",
     "StoreResult",
     "TranscriptInfo",
+    "UTCDateTime",
     "Transaction",
     "Vault",
     "VerifyResult",
     "create_private",
+    "open_blob_store",
 ]

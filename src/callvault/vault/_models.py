@@ -10,9 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
-    Float,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -20,7 +18,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
-    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -36,7 +33,6 @@ __all__ = [
     "ConsentRow",
     "CorrectionRow",
     "DataKeyRow",
-    "JobRow",
     "LegRow",
     "LegalHoldRow",
     "ManifestRow",
@@ -222,49 +218,6 @@ class AuditHeadRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
-
-
-JOB_ACTIVE_WHERE = "status IN ('queued', 'running') AND call_id IS NOT NULL"
-
-
-class JobRow(Base):
-    """A durable job of the embedded queue (callvault.jobs); the task is named, not known."""
-
-    __tablename__ = "jobs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    task: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[str] = mapped_column(Text)
-    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    status: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    run_after: Mapped[datetime] = mapped_column(UTCDateTime())
-    locked_by: Mapped[str | None] = mapped_column(String(64))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    progress: Mapped[float | None] = mapped_column(Float)
-    progress_message: Mapped[str | None] = mapped_column(String(256))
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # The call the job works on (migration 0016). No foreign key: the job outlives its
-    # call's erasure, cancelled, as the record of what was not done.
-    call_id: Mapped[str | None] = mapped_column(String(32), index=True)
-
-    __table_args__ = (
-        Index("ix_jobs_status_run_after", "status", "run_after"),
-        # One queued or running job per task and call, so two processes that enqueue
-        # at once cannot both add one (issue 17).
-        Index(
-            "uq_jobs_active_task_call",
-            "task",
-            "call_id",
-            unique=True,
-            sqlite_where=text(JOB_ACTIVE_WHERE),
-            postgresql_where=text(JOB_ACTIVE_WHERE),
-        ),
-    )
 
 
 class TranscriptRow(Base):

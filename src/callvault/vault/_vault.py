@@ -31,6 +31,7 @@ from callvault.errors import (
 )
 from callvault.jobs._records import ACTIVE, call_gone_values
 from callvault.vault import _audit, _callsig, _governance
+from callvault.vault._adapters import open_blob_store
 from callvault.vault._artifacts import (
     INSIGHTS,
     ArtifactOps,
@@ -57,9 +58,9 @@ from callvault.vault._login import LoginOps
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
     ArtifactRow,
+    Base,
     CallRow,
     DataKeyRow,
-    JobRow,
     LegalHoldRow,
     LegRow,
     ManifestRow,
@@ -83,7 +84,7 @@ from callvault.vault._records import (
 from callvault.vault._rewrite import RewriteOps
 from callvault.vault._rights import RightsOps
 from callvault.vault._spool import EncryptedSpool
-from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._store import BlobStore, BlobWrite
 from callvault.vault._unit import Transaction, unit_of_work
 from callvault.vault._verify import check_blob, check_manifest
 
@@ -248,7 +249,7 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
         vault = cls(
             config,
             engine,
-            LocalBlobStore(paths.blobs),
+            open_blob_store(config),
             KeyRing(paths.keyring),
             Signer.load(paths.signing_key),
         )
@@ -1147,9 +1148,11 @@ class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, Login
             session.execute(delete(CallRow).where(CallRow.id.in_(chunk)))
             # Work queued for these calls goes with them, in this transaction: a worker
             # running one loses its lease and drops its result (issue 17).
+            # callvault.jobs declares the table; importing jobs._records loaded it.
+            jobs = Base.metadata.tables["jobs"]
             session.execute(
-                update(JobRow)
-                .where(JobRow.call_id.in_(chunk), JobRow.status.in_(ACTIVE))
+                update(jobs)
+                .where(jobs.c.call_id.in_(chunk), jobs.c.status.in_(ACTIVE))
                 .values(**call_gone_values(now))
             )
         entries = [

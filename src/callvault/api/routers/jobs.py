@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import principal, require_call, vault_of
-from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus
+from callvault.jobs import JobRecord, JobStatus, Queue
 from callvault.services import open_queue
 from callvault.services.access import CALLS_READ, JOBS_READ, Principal, can, require
 from callvault.vault import Vault
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 POLL_S = 0.5
 
 
-def _queue(vault: Vault) -> EmbeddedQueue:
+def _queue(vault: Vault) -> Queue:
     return open_queue(vault.config, vault)
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
+# Every table's declaration on Base, so that autogenerate compares the whole schema: the
+# vault's own, and the `jobs` table that callvault.jobs declares (its migrations, 0002
+# and 0016, stay in this history).
+import callvault.jobs  # noqa: F401
 from callvault.vault._models import Base
 
 connection = context.config.attributes.get("connection")
