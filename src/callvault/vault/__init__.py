@@ -1,7 +1,6 @@
 """The vault: metadata, encrypted blobs, envelope keys, signed manifests, audit chain."""
 
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
-from callvault.vault._contacts import ContactCall, ContactInput, ContactRecord, ImportResult
 from callvault.vault._crypto import BlobReader
 from callvault.vault._fs import create_private
 from callvault.vault._governance import (
@@ -19,6 +18,7 @@ from callvault.vault._governance import (
     QuarantinedCall,
     RetentionInfo,
 )
+from callvault.vault._models import Base, CallRow, ParticipantRow, RecordingRow, UTCDateTime
 from callvault.vault._records import (
     CallRecord,
     CallSummary,
@@ -57,6 +57,7 @@ __all__ = [
     "CONSENT_SCOPES",
     "CONSENT_STATES",
     "Admission",
+    "Base",
     "AuditEntry",
     "AuditFault",
     "AuditReport",
@@ -64,11 +65,8 @@ __all__ = [
     "BlobStore",
     "BlobWrite",
     "CallRecord",
+    "CallRow",
     "CallSummary",
-    "ContactCall",
-    "ContactInput",
-    "ContactRecord",
-    "ImportResult",
     "SCOPES",
     "SessionRecord",
     "TokenRecord",
@@ -86,12 +84,15 @@ __all__ = [
     "LegRecord",
     "LocalBlobStore",
     "ParticipantRecord",
+    "ParticipantRow",
     "QuarantinedCall",
     "RecordingRecord",
+    "RecordingRow",
     "RetentionInfo",
     "RotationResult",
     "StoreResult",
     "TranscriptInfo",
+    "UTCDateTime",
     "Transaction",
     "Vault",
     "VerifyResult",

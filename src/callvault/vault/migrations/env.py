@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+# Tables other domains declare on the same Base, so that autogenerate sees the whole schema.
+import callvault.contacts  # noqa: F401
 from callvault.vault._models import Base
 
 connection = context.config.attributes.get("connection")
