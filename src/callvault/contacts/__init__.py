@@ -5,9 +5,9 @@ contact or an account. Metadata only: nothing here decrypts audio.
 records are frozen dataclasses; `parse_contacts_csv` reads a CRM export.
 """
 
+from callvault.contacts import _models  # noqa: F401  (declares the contacts table on Base)
 from callvault.contacts._checks import FIELD_LIMITS, normalise_email, normalise_phone
 from callvault.contacts._csv import CSV_COLUMNS, parse_contacts_csv
-from callvault.contacts._models import ContactRow
 from callvault.contacts._records import ContactCall, ContactInput, ContactRecord, ImportResult
 from callvault.contacts._repository import Contacts
 
@@ -17,7 +17,6 @@ __all__ = [
     "ContactCall",
     "ContactInput",
     "ContactRecord",
-    "ContactRow",
     "Contacts",
     "ImportResult",
     "normalise_email",
