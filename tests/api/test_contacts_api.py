@@ -9,7 +9,8 @@ import pytest
 from test_rbac_matrix import World, build_world, serving
 
 from callvault.config import Config
-from callvault.vault import ContactInput, Vault
+from callvault.contacts import ContactInput, Contacts
+from callvault.vault import Vault
 
 API = "/api/v1"
 
@@ -22,10 +23,10 @@ def world(config: Config, vault: Vault) -> Iterator[World]:
 
 def _customer(world: World) -> str:
     # Every call of the world has +14155550100 as its caller.
-    world.vault.import_contacts(
+    Contacts(world.vault).import_rows(
         [ContactInput(name="Jane Roe", phone="+14155550100", account="Acme", crm_id="c-1")]
     )
-    (contact,) = world.vault.list_contacts(query="Jane")
+    (contact,) = Contacts(world.vault).find(query="Jane")
     return contact.id
 
 
@@ -72,7 +73,7 @@ def test_contacts_import_from_an_uploaded_csv(world: World) -> None:
     )
     assert got.status_code == 200, got.text
     assert got.json()["created"] == 1
-    (contact,) = world.vault.list_contacts(query="Jane")
+    (contact,) = Contacts(world.vault).find(query="Jane")
     assert contact.phone == "+14155550100"
     timeline = world.client.get(f"{API}/contacts/{contact.id}", headers=root).json()
     assert len(timeline["calls"]) == 3  # matched to the world's calls by number
@@ -84,4 +85,4 @@ def test_contacts_import_from_an_uploaded_csv(world: World) -> None:
     assert bad.status_code == 400
     message = bad.json()["error"]["message"]
     assert message.startswith("crm.csv, line 2: ") and "not a number" not in message
-    assert len(world.vault.list_contacts()) == 1  # all or nothing
+    assert len(Contacts(world.vault).find()) == 1  # all or nothing

@@ -24,8 +24,9 @@ from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from _stored import PASSWORD, add_people, agent_call
 from callvault.api import create_app
 from callvault.config import Config
+from callvault.contacts import ContactInput, Contacts
 from callvault.services import PROCESS_TASK, open_queue, process_call
-from callvault.vault import ContactInput, Vault
+from callvault.vault import Vault
 
 PREFIX = "/api/v1"
 ALL_SCOPES = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
@@ -170,8 +171,8 @@ def _revoke(world: World, agent: str) -> Request:
 
 
 def _contact(world: World, agent: str) -> Request:
-    world.vault.import_contacts([ContactInput(name="Jane Roe", phone="+14155550100")])
-    (contact,) = world.vault.list_contacts(query="Jane")
+    Contacts(world.vault).import_rows([ContactInput(name="Jane Roe", phone="+14155550100")])
+    (contact,) = Contacts(world.vault).find(query="Jane")
     return {"url": f"/contacts/{contact.id}"}
 
 

@@ -17,10 +17,13 @@ from _audio import tone, wav_bytes
 from callvault.analysis import Transcript, Utterance
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.errors import CrmPushError, InputError, NotFound
+from callvault.services import Context
 from callvault.services.contacts import (
     account_timeline,
+    contact_calls,
     contact_timeline,
     import_contacts_csv,
+    list_contacts,
     push_call_to_crm,
     sign,
     verify_signature,
@@ -29,6 +32,12 @@ from callvault.vault import Vault
 
 CALLEE = "+442071838750"
 SECRET = "s3cret-webhook-key"
+
+
+@pytest.fixture
+def ctx(vault: Vault) -> Context:
+    """The operator's context on the test's vault, as the command line opens one."""
+    return Context(config=vault.config, vault=vault)
 
 
 def write_csv(tmp_path: Path, text: str, name: str = "contacts.csv") -> Path:
@@ -78,7 +87,9 @@ def process(vault: Vault, call_id: str, points: list[str], actions: list[str]) -
 # -- import -------------------------------------------------------------------------------
 
 
-def test_import_upserts_by_crm_id_then_phone_then_email(vault: Vault, tmp_path: Path) -> None:
+def test_import_upserts_by_crm_id_then_phone_then_email(
+    vault: Vault, ctx: Context, tmp_path: Path
+) -> None:
     first = write_csv(
         tmp_path,
         "Name,PHONE,Email,account,crm_id\n"
@@ -86,9 +97,9 @@ def test_import_upserts_by_crm_id_then_phone_then_email(vault: Vault, tmp_path: 
         "Bob Roe,+44 20 7946 0000,,Acme,\n"
         "Carol Poe,,carol@example.org,Globex,\n",
     )
-    result = import_contacts_csv(vault, first)
+    result = import_contacts_csv(ctx, first)
     assert (result.rows, result.created, result.updated) == (3, 3, 0)
-    by_name = {c.name: c for c in vault.list_contacts()}
+    by_name = {c.name: c for c in list_contacts(ctx)}
     assert by_name["Jane Doe"].phone == "+14155550100"
     assert by_name["Jane Doe"].email == "jane@example.com"
     assert by_name["Bob Roe"].phone == "+442079460000"
@@ -101,16 +112,16 @@ def test_import_upserts_by_crm_id_then_phone_then_email(vault: Vault, tmp_path: 
         ",Caroline Poe,,CAROL@example.org\n",  # by e-mail, any case
         "again.csv",
     )
-    result = import_contacts_csv(vault, second, region="GB")
+    result = import_contacts_csv(ctx, second, region="GB")
     assert (result.rows, result.created, result.updated) == (3, 0, 3)
-    contacts = {c.id: c for c in vault.list_contacts()}
+    contacts = {c.id: c for c in list_contacts(ctx)}
     assert len(contacts) == 3
     jane = contacts[by_name["Jane Doe"].id]
     assert (jane.name, jane.phone, jane.account) == ("Jane Smith", "+14155550100", "Acme")
     assert contacts[by_name["Bob Roe"].id].name == "Robert Roe"
     assert contacts[by_name["Carol Poe"].id].name == "Caroline Poe"
-    assert [c.name for c in vault.list_contacts(account="Acme")] == ["Jane Smith", "Robert Roe"]
-    assert [c.name for c in vault.list_contacts(query="caro")] == ["Caroline Poe"]
+    assert [c.name for c in list_contacts(ctx, account="Acme")] == ["Jane Smith", "Robert Roe"]
+    assert [c.name for c in list_contacts(ctx, query="caro")] == ["Caroline Poe"]
     entries = vault.audit_entries(action="contacts.import")
     assert [e.details for e in entries] == [
         {"rows": 3, "created": 3, "updated": 0},
@@ -118,34 +129,36 @@ def test_import_upserts_by_crm_id_then_phone_then_email(vault: Vault, tmp_path: 
     ]
 
 
-def test_bad_row_writes_nothing_and_names_line_and_field(vault: Vault, tmp_path: Path) -> None:
+def test_bad_row_writes_nothing_and_names_line_and_field(
+    vault: Vault, ctx: Context, tmp_path: Path
+) -> None:
     path = write_csv(
         tmp_path,
         "name,phone,email\nJane Doe,+14155550100,jane@example.com\n\nBob Roe,12,bob@example.com\n",
     )
     with pytest.raises(InputError) as caught:
-        import_contacts_csv(vault, path)
+        import_contacts_csv(ctx, path)
     assert str(caught.value) == (
         f"{path}, line 4: phone is not a phone number; write it with + and the country code "
         "(for example +442071234567) or give the region of national numbers (--region)"
     )
     assert "Bob" not in str(caught.value)
-    assert vault.list_contacts() == []
+    assert list_contacts(ctx) == []
     assert vault.audit_entries(action="contacts.import") == []
 
     bad_email = write_csv(tmp_path, "name,email\nJane,not-an-address\n", "e.csv")
     with pytest.raises(InputError, match=r"line 2: email is not an e-mail address"):
-        import_contacts_csv(vault, bad_email)
+        import_contacts_csv(ctx, bad_email)
     no_key = write_csv(tmp_path, "name,account\nJane,Acme\n", "k.csv")
     with pytest.raises(InputError, match=r"line 2: has no crm_id, phone or email"):
-        import_contacts_csv(vault, no_key)
-    assert vault.list_contacts() == []
+        import_contacts_csv(ctx, no_key)
+    assert list_contacts(ctx) == []
 
 
-def test_unknown_columns_are_an_error(vault: Vault, tmp_path: Path) -> None:
+def test_unknown_columns_are_an_error(vault: Vault, ctx: Context, tmp_path: Path) -> None:
     path = write_csv(tmp_path, "name,phone,Mobile,notes\nJane,+14155550100,x,y\n")
     with pytest.raises(InputError) as caught:
-        import_contacts_csv(vault, path)
+        import_contacts_csv(ctx, path)
     assert str(caught.value) == (
         f"{path}: unknown column(s) 'mobile', 'notes'; the columns are name, phone, email, "
         "account, crm_id"
@@ -153,29 +166,29 @@ def test_unknown_columns_are_an_error(vault: Vault, tmp_path: Path) -> None:
     # A file without a header: its first line is data and is not echoed.
     headless = write_csv(tmp_path, "Jane Doe,+14155550100\n", "h.csv")
     with pytest.raises(InputError) as caught:
-        import_contacts_csv(vault, headless)
+        import_contacts_csv(ctx, headless)
     assert "Jane" not in str(caught.value) and "line 1 must name the columns" in str(caught.value)
-    assert vault.list_contacts() == []
+    assert list_contacts(ctx) == []
 
 
 # -- matching and timelines ---------------------------------------------------------------
 
 
 def test_participants_match_by_number_in_any_format_or_by_name(
-    vault: Vault, tmp_path: Path
+    vault: Vault, ctx: Context, tmp_path: Path
 ) -> None:
     import_contacts_csv(
-        vault,
+        ctx,
         write_csv(
             tmp_path,
             "name,phone,account\nJane Doe,415.555.0100,Acme\nSam Lee,+1 (415) 555-0177,Acme\n",
         ),
     )
-    jane, sam = sorted(vault.list_contacts(), key=lambda c: c.name or "")
+    jane, sam = sorted(list_contacts(ctx), key=lambda c: c.name or "")
     by_number = store(vault, 1, "+1 415-555-0100", "2026-03-01T09:00:00Z")
     store(vault, 2, "+14155550199", "2026-03-02T09:00:00Z")  # nobody we know
-    assert [c.call_id for c in vault.contact_calls(jane.id)] == [by_number]
-    assert vault.contact_calls(sam.id) == []
+    assert [c.call_id for c in contact_calls(ctx, jane.id)] == [by_number]
+    assert contact_calls(ctx, sam.id) == []
     # A participant without a number matches by name, case-insensitively.
     opts = FileImportOptions(callee=CALLEE, started_at="2026-03-03T09:00:00Z")
     call = import_bytes(wav_bytes(tone(0.5, 8000, 2, 3), 8000), "n.wav", opts)
@@ -184,32 +197,32 @@ def test_participants_match_by_number_in_any_format_or_by_name(
         call, participants=(dataclasses.replace(first, phone=None, name="JANE doe"), *rest)
     )
     by_name = vault.store_call(call).call_id
-    assert [c.call_id for c in vault.contact_calls(jane.id)] == [by_name, by_number]
+    assert [c.call_id for c in contact_calls(ctx, jane.id)] == [by_name, by_number]
     entry = vault.audit_entries(action="contacts.read", object_id=jane.id)[-1]
     assert entry.details == {"calls": [by_name, by_number]}
     logged = json.dumps([(e.object_id, e.details) for e in vault.audit_entries()])
     assert "5550100" not in logged and "jane" not in logged.lower()
     with pytest.raises(NotFound, match=r"contact nope does not exist"):
-        vault.contact_calls("nope")
+        contact_calls(ctx, "nope")
 
 
-def test_timeline_newest_first_with_summary(vault: Vault, tmp_path: Path) -> None:
+def test_timeline_newest_first_with_summary(vault: Vault, ctx: Context, tmp_path: Path) -> None:
     import_contacts_csv(
-        vault,
+        ctx,
         write_csv(
             tmp_path,
             "name,phone,account,crm_id\nJane Doe,+14155550100,Acme,C1\n"
             "Bob Roe,+14155550111,Acme,C2\n",
         ),
     )
-    jane = vault.list_contacts(query="jane")[0]
+    jane = list_contacts(ctx, query="jane")[0]
     old = store(vault, 1, "+14155550100", "2026-01-05T10:00:00Z")
     new = store(vault, 2, "+14155550100", "2026-02-05T10:00:00Z")
     middle = store(vault, 3, "+14155550111", "2026-01-20T10:00:00Z")
     process(vault, old, ["Asked about the invoice."], ["Send the invoice copy"])
     process(vault, middle, ["Bob wants a demo."], [])
 
-    timeline = contact_timeline(vault, jane.id, purpose="support")
+    timeline = contact_timeline(ctx, jane.id, purpose="support")
     assert timeline["contact"]["id"] == jane.id
     assert [c["id"] for c in timeline["calls"]] == [new, old]
     latest, earlier = timeline["calls"]
@@ -225,22 +238,22 @@ def test_timeline_newest_first_with_summary(vault: Vault, tmp_path: Path) -> Non
         0.5,
     )
 
-    account = account_timeline(vault, "Acme", purpose=None)
+    account = account_timeline(ctx, "Acme", purpose=None)
     assert [c["name"] for c in account["contacts"]] == ["Bob Roe", "Jane Doe"]
     assert [c["id"] for c in account["calls"]] == [new, middle, old]
     assert account["calls"][1]["summary"] == ["Bob wants a demo."]
     assert account["calls"][1]["contact_ids"] != account["calls"][0]["contact_ids"]
     with pytest.raises(NotFound, match=r"no contact belongs to that account"):
-        account_timeline(vault, "Initech", purpose=None)
+        account_timeline(ctx, "Initech", purpose=None)
 
 
-def test_restricted_call_content_is_withheld(vault: Vault, tmp_path: Path) -> None:
-    import_contacts_csv(vault, write_csv(tmp_path, "name,phone\nJane,+14155550100\n"))
+def test_restricted_call_content_is_withheld(vault: Vault, ctx: Context, tmp_path: Path) -> None:
+    import_contacts_csv(ctx, write_csv(tmp_path, "name,phone\nJane,+14155550100\n"))
     call_id = store(vault, 1, "+14155550100", "2026-01-05T10:00:00Z")
     process(vault, call_id, ["Secret."], [])
     restriction = vault.restrict("+14155550100", "subject objects")
-    contact = vault.list_contacts()[0]
-    [entry] = contact_timeline(vault, contact.id, purpose=None)["calls"]
+    contact = list_contacts(ctx)[0]
+    [entry] = contact_timeline(ctx, contact.id, purpose=None)["calls"]
     assert (entry["restricted"], entry["summary"]) == (restriction.id, None)
 
 
@@ -294,15 +307,15 @@ def crm_server() -> Iterator[Callable[[list[int]], FakeCrm]]:
         crm.thread.join()
 
 
-def test_push_retries_5xx_and_signs(vault: Vault, tmp_path: Path, crm_server) -> None:  # type: ignore[no-untyped-def]
-    import_contacts_csv(vault, write_csv(tmp_path, "name,phone,crm_id\nJane,+14155550100,C1\n"))
-    contact = vault.list_contacts()[0]
+def test_push_retries_5xx_and_signs(vault: Vault, ctx: Context, tmp_path: Path, crm_server) -> None:  # type: ignore[no-untyped-def]
+    import_contacts_csv(ctx, write_csv(tmp_path, "name,phone,crm_id\nJane,+14155550100,C1\n"))
+    contact = list_contacts(ctx)[0]
     call_id = store(vault, 1, "+14155550100", "2026-01-05T10:00:00Z")
     process(vault, call_id, ["Asked about the invoice."], ["Send the invoice copy"])
     crm = crm_server([500, 503, 200])
     slept: list[float] = []
     result = push_call_to_crm(
-        vault, call_id, url=crm.url, secret=SECRET, purpose="crm sync", sleep=slept.append
+        ctx, call_id, url=crm.url, secret=SECRET, purpose="crm sync", sleep=slept.append
     )
     assert (result.status, result.attempts, result.host) == (200, 3, "127.0.0.1")
     assert slept == [0.5, 1.0]
@@ -329,14 +342,12 @@ def test_push_retries_5xx_and_signs(vault: Vault, tmp_path: Path, crm_server) ->
     assert entry.details == {"host": "127.0.0.1", "status": 200, "attempts": 3, "ok": True}
 
 
-def test_push_4xx_is_final(vault: Vault, crm_server) -> None:  # type: ignore[no-untyped-def]
+def test_push_4xx_is_final(vault: Vault, ctx: Context, crm_server) -> None:  # type: ignore[no-untyped-def]
     call_id = store(vault, 1, "+14155550100", "2026-01-05T10:00:00Z")
     crm = crm_server([400, 200])
     slept: list[float] = []
     with pytest.raises(CrmPushError) as caught:
-        push_call_to_crm(
-            vault, call_id, url=crm.url, secret=SECRET, purpose=None, sleep=slept.append
-        )
+        push_call_to_crm(ctx, call_id, url=crm.url, secret=SECRET, purpose=None, sleep=slept.append)
     assert str(caught.value) == (
         f"call {call_id}: the CRM webhook at 127.0.0.1 answered HTTP 400 after 1 attempt(s); "
         "check the URL and the secret the CRM expects"
@@ -349,25 +360,25 @@ def test_push_4xx_is_final(vault: Vault, crm_server) -> None:  # type: ignore[no
     assert entry.details == {"host": "127.0.0.1", "status": 400, "attempts": 1, "ok": False}
 
 
-def test_push_retries_connection_errors(vault: Vault, crm_server) -> None:  # type: ignore[no-untyped-def]
+def test_push_retries_connection_errors(vault: Vault, ctx: Context, crm_server) -> None:  # type: ignore[no-untyped-def]
     call_id = store(vault, 1, "+14155550100", "2026-01-05T10:00:00Z")
     crm = crm_server([])
     url = crm.url
     crm.server.server_close()  # nothing listens there any more
     slept: list[float] = []
     with pytest.raises(CrmPushError, match=r"could not be reached .* after 3 attempt"):
-        push_call_to_crm(vault, call_id, url=url, secret=SECRET, purpose=None, sleep=slept.append)
+        push_call_to_crm(ctx, call_id, url=url, secret=SECRET, purpose=None, sleep=slept.append)
     assert slept == [0.5, 1.0]
     [entry] = vault.audit_entries(action="crm.push")
     assert entry.details == {"host": "127.0.0.1", "status": None, "attempts": 3, "ok": False}
 
 
-def test_push_refuses_bad_url_and_empty_secret(vault: Vault) -> None:
+def test_push_refuses_bad_url_and_empty_secret(vault: Vault, ctx: Context) -> None:
     call_id = store(vault, 1, "+14155550100", "2026-01-05T10:00:00Z")
     with pytest.raises(InputError, match=r"--url must be an http"):
-        push_call_to_crm(vault, call_id, url="ftp://crm", secret=SECRET, purpose=None)
+        push_call_to_crm(ctx, call_id, url="ftp://crm", secret=SECRET, purpose=None)
     with pytest.raises(InputError, match=r"secret is empty"):
-        push_call_to_crm(vault, call_id, url="http://127.0.0.1:9/", secret="", purpose=None)
+        push_call_to_crm(ctx, call_id, url="http://127.0.0.1:9/", secret="", purpose=None)
     assert vault.audit_entries(action="crm.push") == []
 
 

@@ -17,6 +17,7 @@ from _scripted_asr import CARD_CALL, ScriptedPipeline, said
 from _stored import PASSWORD, PEOPLE, add_people, agent_call
 from callvault.api import create_app
 from callvault.config import Config
+from callvault.contacts import ContactInput, Contacts
 from callvault.services import process_call
 from callvault.vault import Vault
 from callvault.web._calls import call_view
@@ -255,6 +256,19 @@ def test_search_marks_matches_and_links_to_the_moment(site: Site) -> None:
     site.login("carol")
     assert "<mark>" not in site.client.get("/search?q=receipt").text
     assert str(_marked("<b>«x»</b>")) == "&lt;b&gt;<mark>x</mark>&lt;/b&gt;"
+
+
+def test_the_contact_page_shows_only_the_calls_in_reach(site: Site) -> None:
+    # Both calls of the site have the caller +14155550100.
+    Contacts(site.vault).import_rows([ContactInput(name="Jane Roe", phone="+14155550100")])
+    (contact,) = Contacts(site.vault).find(query="Jane")
+    site.login("carol")
+    assert f'href="/contacts/{contact.id}"' in site.client.get("/contacts?q=jane").text
+    page = site.client.get(f"/contacts/{contact.id}")
+    assert page.status_code == 200
+    assert f"/calls/{site.calls['carol']}" in page.text
+    assert f"/calls/{site.calls['alice']}" not in page.text
+    _check_html(page.text)
 
 
 def test_filters_and_pagination_of_the_calls_list(site: Site) -> None:

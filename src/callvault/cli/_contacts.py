@@ -12,13 +12,14 @@ from rich.table import Table
 
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.errors import InputError
+from callvault.services import open_context
 from callvault.services.contacts import (
     account_timeline,
     contact_timeline,
     import_contacts_csv,
+    list_contacts,
     push_call_to_crm,
 )
-from callvault.vault import Vault
 
 __all__ = ["contacts", "crm"]
 
@@ -68,8 +69,8 @@ def contacts() -> None:
 @click.pass_context
 def contacts_import(ctx: click.Context, file: Path, region: str, as_json: bool) -> None:
     """Import FILE.csv (columns name, phone, email, account, crm_id); all or nothing."""
-    with Vault.open(config_of(ctx)) as vault:
-        result = import_contacts_csv(vault, file, region=region)
+    with open_context(config_of(ctx)) as context:
+        result = import_contacts_csv(context, file, region=region)
     if as_json:
         echo_json(result.to_json())
     else:
@@ -90,8 +91,8 @@ def contacts_list(
     as_json: bool,
 ) -> None:
     """List contacts."""
-    with Vault.open(config_of(ctx)) as vault:
-        found = vault.list_contacts(account=account, query=query, purpose=purpose)
+    with open_context(config_of(ctx)) as context:
+        found = list_contacts(context, account=account, query=query, purpose=purpose)
     if as_json:
         echo_json([c.to_json() for c in found])
         return
@@ -110,8 +111,8 @@ def contacts_list(
 @click.pass_context
 def contacts_show(ctx: click.Context, contact_id: str, purpose: str | None, as_json: bool) -> None:
     """A contact and its calls, newest first, with summaries and action items."""
-    with Vault.open(config_of(ctx)) as vault:
-        timeline = contact_timeline(vault, contact_id, purpose=purpose)
+    with open_context(config_of(ctx)) as context:
+        timeline = contact_timeline(context, contact_id, purpose=purpose)
     if as_json:
         echo_json(timeline)
         return
@@ -130,8 +131,8 @@ def contacts_show(ctx: click.Context, contact_id: str, purpose: str | None, as_j
 @click.pass_context
 def contacts_account(ctx: click.Context, account: str, purpose: str | None, as_json: bool) -> None:
     """The contacts of ACCOUNT and all their calls, newest first."""
-    with Vault.open(config_of(ctx)) as vault:
-        timeline = account_timeline(vault, account, purpose=purpose)
+    with open_context(config_of(ctx)) as context:
+        timeline = account_timeline(context, account, purpose=purpose)
     if as_json:
         echo_json(timeline)
         return
@@ -174,8 +175,8 @@ def crm_push(
             f"the environment variable {secret_env} is not set; put the webhook's signing "
             "secret there (or name another with --secret-env)"
         )
-    with Vault.open(config_of(ctx)) as vault:
-        result = push_call_to_crm(vault, call_id, url=url, secret=secret, purpose=purpose)
+    with open_context(config_of(ctx)) as context:
+        result = push_call_to_crm(context, call_id, url=url, secret=secret, purpose=purpose)
     if as_json:
         echo_json(result.to_json())
     else:

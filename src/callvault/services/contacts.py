@@ -13,41 +13,46 @@ minutes by default). A changed timestamp breaks the signature.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from callvault.config import http_host
-from callvault.errors import CrmPushError, InputError
-from callvault.services.access import CALLS_INSIGHTS, CALLS_READ, CallScope, Principal, can
-from callvault.vault import (
+from callvault.contacts import (
+    CSV_COLUMNS,
     ContactCall,
     ContactInput,
     ContactRecord,
+    Contacts,
     ImportResult,
-    Vault,
-    restriction_ground,
+    parse_contacts_csv,
 )
+from callvault.errors import CrmPushError, InputError
+from callvault.services._context import Context
+from callvault.services.access import CALLS_INSIGHTS, CALLS_READ, CallScope, Principal, can
+from callvault.vault import Vault, restriction_ground
 
 __all__ = [
     "CSV_COLUMNS",
     "CrmPushError",
     "PushResult",
     "account_timeline",
+    "contact_calls",
     "contact_timeline",
+    "get_contact",
+    "import_contacts",
     "import_contacts_bytes",
     "import_contacts_csv",
+    "list_contacts",
     "Posted",
     "post_signed",
     "push_call_to_crm",
@@ -57,7 +62,6 @@ __all__ = [
 
 log = logging.getLogger("callvault.services")
 
-CSV_COLUMNS = ("name", "phone", "email", "account", "crm_id")
 EVENT = "call.processed"
 TIMESTAMP_HEADER = "X-Callvault-Timestamp"
 SIGNATURE_HEADER = "X-Callvault-Signature"
@@ -67,9 +71,7 @@ BACKOFF_S = (0.5, 1.0, 2.0)
 # -- import -----------------------------------------------------------------------------
 
 
-def import_contacts_csv(
-    vault: Vault, path: Path, *, region: str = "US", actor: str | None = None
-) -> ImportResult:
+def import_contacts_csv(ctx: Context, path: Path, *, region: str = "US") -> ImportResult:
     """Import contacts from a CSV file with a header row (columns of CSV_COLUMNS, any
     case, any order, any subset); all or nothing. Errors name the file, the line and the
     field, never a value. `region`: where numbers written without + are."""
@@ -78,27 +80,21 @@ def import_contacts_csv(
             data = handle.read()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    return import_contacts_bytes(vault, data, str(path), region=region, actor=actor)
+    return import_contacts_bytes(ctx, data, str(path), region=region)
 
 
 def import_contacts_bytes(
-    vault: Vault, data: bytes, name: str, *, region: str = "US", actor: str | None = None
+    ctx: Context, data: bytes, name: str, *, region: str = "US"
 ) -> ImportResult:
     """`import_contacts_csv` for a CSV file held in memory (an upload); `name` is what
     error messages call it."""
     region = region.strip().upper()
-    try:
-        text = data.decode("utf-8-sig")
-        rows = list(_read_csv(io.StringIO(text, newline=""), name))
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: is not UTF-8 text; save the CSV as UTF-8") from None
-    except csv.Error as exc:
-        raise InputError(f"{name}: is not a valid CSV file ({exc})") from None
+    rows = parse_contacts_csv(data, name)
     inputs = [row for _, row in rows]
     try:
-        return vault.import_contacts(inputs, region=region, actor=actor)
+        return import_contacts(ctx, inputs, region=region)
     except InputError as exc:
-        # The vault numbers the rows from 1; name the line of the file instead.
+        # The repository numbers the rows from 1; name the line of the file instead.
         message = str(exc)
         if message.startswith("row "):
             number, _, rest = message[4:].partition(": ")
@@ -108,38 +104,37 @@ def import_contacts_bytes(
         raise
 
 
-def _read_csv(handle: Any, path: str) -> list[tuple[int, ContactInput]]:
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    if header is None:
-        raise InputError(f"{path}: is empty; the first line names the columns")
-    names = [h.strip().lower() for h in header]
-    if not any(h in CSV_COLUMNS for h in names):
-        # Likely a file without a header: its first line is data, not to be echoed.
-        raise InputError(
-            f"{path}: line 1 must name the columns ({', '.join(CSV_COLUMNS)}); it names none"
-        )
-    unknown = [h[:40] for h in names if h not in CSV_COLUMNS]
-    if unknown:
-        raise InputError(
-            f"{path}: unknown column(s) {', '.join(repr(u) for u in unknown)}; the columns "
-            f"are {', '.join(CSV_COLUMNS)}"
-        )
-    doubled = sorted({h for h in names if names.count(h) > 1})
-    if doubled:
-        raise InputError(f"{path}: column(s) {', '.join(doubled)} given twice")
-    out: list[tuple[int, ContactInput]] = []
-    for cells in reader:
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(names):
-            raise InputError(
-                f"{path}, line {line}: has {len(cells)} fields, the header has {len(names)}"
-            )
-        values = dict(zip(names, cells, strict=True))
-        out.append((line, ContactInput(**{k: values.get(k) for k in CSV_COLUMNS})))
-    return out
+def import_contacts(
+    ctx: Context, rows: Iterable[ContactInput], *, region: str | None = None
+) -> ImportResult:
+    """Upsert `rows` (`Contacts.import_rows`), all or nothing, as `ctx.actor`."""
+    return Contacts(ctx.vault).import_rows(rows, region=region, actor=ctx.actor)
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def list_contacts(
+    ctx: Context,
+    *,
+    account: str | None = None,
+    query: str | None = None,
+    purpose: str | None = None,
+) -> list[ContactRecord]:
+    """Contacts by name, of one `account` (exact) or matching `query` (any case); audited."""
+    return Contacts(ctx.vault).find(account=account, query=query, actor=ctx.actor, purpose=purpose)
+
+
+def get_contact(ctx: Context, contact_id: str, *, purpose: str | None = None) -> ContactRecord:
+    """One contact; NotFound when there is none of that id. Audited."""
+    return Contacts(ctx.vault).get(contact_id, actor=ctx.actor, purpose=purpose)
+
+
+def contact_calls(
+    ctx: Context, contact_id: str, *, purpose: str | None = None
+) -> list[ContactCall]:
+    """The calls the contact took part in, newest first (metadata only). Audited."""
+    return Contacts(ctx.vault).calls_of(contact_id, actor=ctx.actor, purpose=purpose)
 
 
 # -- timelines --------------------------------------------------------------------------
@@ -209,42 +204,36 @@ def _reachable(
     return out
 
 
-def contact_timeline(
-    vault: Vault,
-    contact_id: str,
-    *,
-    purpose: str | None,
-    who: Principal | None = None,
-    actor: str | None = None,
-) -> dict[str, Any]:
+def contact_timeline(ctx: Context, contact_id: str, *, purpose: str | None) -> dict[str, Any]:
     """{"contact": ..., "calls": [...]}: the contact and its calls, newest first, each
-    with its summary points' text and action items (null until processed). With `who`
-    (the API and the web app), only the calls they may read, with insights where their
-    role reads insights."""
-    contact = vault.get_contact(contact_id, purpose=purpose, actor=actor)
-    calls = vault.contact_calls(contact_id, purpose=purpose, actor=actor)
+    with its summary points' text and action items (null until processed). With a
+    principal (the API and the web app), only the calls they may read, with insights
+    where their role reads insights."""
+    vault, actor = ctx.vault, ctx.actor
+    contact = get_contact(ctx, contact_id, purpose=purpose)
+    calls = contact_calls(ctx, contact_id, purpose=purpose)
     return {
         "contact": contact.to_json(),
         "calls": [
             _call_entry(vault, c, purpose, actor, insights)
-            for c, insights in _reachable(vault, calls, who)
+            for c, insights in _reachable(vault, calls, ctx.principal)
         ],
     }
 
 
-def account_timeline(vault: Vault, account: str, *, purpose: str | None) -> dict[str, Any]:
+def account_timeline(ctx: Context, account: str, *, purpose: str | None) -> dict[str, Any]:
     """{"account", "contacts": [...], "calls": [...]}: as `contact_timeline` for every
     contact of the account; each call names the contacts it matched."""
-    contacts, calls = vault.account_calls(account, purpose=purpose)
+    vault, actor = ctx.vault, ctx.actor
+    contacts, calls = Contacts(vault).account_calls(account, actor=actor, purpose=purpose)
     return {
         "account": account,
         "contacts": [c.to_json() for c in contacts],
-        "calls": [_call_entry(vault, c, purpose) for c in calls],
+        "calls": [
+            _call_entry(vault, c, purpose, actor, insights)
+            for c, insights in _reachable(vault, calls, ctx.principal)
+        ],
     }
-
-
-def contacts_json(contacts: Sequence[ContactRecord]) -> list[dict[str, Any]]:
-    return [c.to_json() for c in contacts]
 
 
 # -- webhook ----------------------------------------------------------------------------
@@ -358,10 +347,11 @@ def post_signed(
     return Posted(status, made, failure)
 
 
-def _payload(vault: Vault, call_id: str, purpose: str | None) -> dict[str, Any]:
-    record = vault.get_call(call_id, purpose=purpose)
-    matches = vault.call_contacts(call_id, purpose=purpose)
-    summary, actions = _insights(vault.read_insights(call_id, purpose=purpose))
+def _payload(ctx: Context, call_id: str, purpose: str | None) -> dict[str, Any]:
+    vault, actor = ctx.vault, ctx.actor
+    record = vault.get_call(call_id, purpose=purpose, actor=actor)
+    matches = Contacts(vault).call_matches(call_id, actor=actor, purpose=purpose)
+    summary, actions = _insights(vault.read_insights(call_id, purpose=purpose, actor=actor))
     return {
         "event": EVENT,
         "call": {
@@ -387,7 +377,7 @@ def _payload(vault: Vault, call_id: str, purpose: str | None) -> dict[str, Any]:
 
 
 def push_call_to_crm(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     *,
     url: str,
@@ -415,9 +405,9 @@ def push_call_to_crm(
         )
     if attempts < 1:
         raise InputError("attempts must be at least 1")
-    vault.refuse_if_restricted(call_id, doing="sent to a CRM")
+    ctx.vault.refuse_if_restricted(call_id, doing="sent to a CRM")
     body = json.dumps(
-        _payload(vault, call_id, purpose), ensure_ascii=False, separators=(",", ":")
+        _payload(ctx, call_id, purpose), ensure_ascii=False, separators=(",", ":")
     ).encode()
     posted = post_signed(
         url,
@@ -432,10 +422,11 @@ def push_call_to_crm(
         what=f"crm push of call {call_id}",
     )
     status, made, failure = posted.status, posted.attempts, posted.failure
-    vault.record_event(
+    ctx.vault.record_event(
         "crm.push",
         "call",
         call_id,
+        actor=ctx.actor,
         purpose=purpose,
         details={"host": host, "status": status, "attempts": made, "ok": failure is None},
     )

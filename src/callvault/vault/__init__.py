@@ -2,7 +2,6 @@
 
 from callvault.vault._adapters import open_blob_store
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
-from callvault.vault._contacts import ContactCall, ContactInput, ContactRecord, ImportResult
 from callvault.vault._crypto import BlobReader
 from callvault.vault._fs import create_private
 from callvault.vault._governance import (
@@ -20,7 +19,7 @@ from callvault.vault._governance import (
     QuarantinedCall,
     RetentionInfo,
 )
-from callvault.vault._models import Base, UTCDateTime
+from callvault.vault._models import Base, CallRow, ParticipantRow, RecordingRow, UTCDateTime
 from callvault.vault._records import (
     CallRecord,
     CallSummary,
@@ -59,6 +58,7 @@ __all__ = [
     "CONSENT_SCOPES",
     "CONSENT_STATES",
     "Admission",
+    "Base",
     "AuditEntry",
     "AuditFault",
     "AuditReport",
@@ -67,11 +67,8 @@ __all__ = [
     "BlobStore",
     "BlobWrite",
     "CallRecord",
+    "CallRow",
     "CallSummary",
-    "ContactCall",
-    "ContactInput",
-    "ContactRecord",
-    "ImportResult",
     "SCOPES",
     "SessionRecord",
     "TokenRecord",
@@ -89,8 +86,10 @@ __all__ = [
     "LegRecord",
     "LocalBlobStore",
     "ParticipantRecord",
+    "ParticipantRow",
     "QuarantinedCall",
     "RecordingRecord",
+    "RecordingRow",
     "RetentionInfo",
     "RotationResult",
     "StoreResult",

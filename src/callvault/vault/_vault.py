@@ -39,7 +39,6 @@ from callvault.vault._artifacts import (
     put_artifact,
 )
 from callvault.vault._audit import AuditEntry, AuditReport
-from callvault.vault._contacts import ContactOps
 from callvault.vault._crypto import (
     BlobEncryptor,
     BlobReader,
@@ -190,7 +189,7 @@ def _call_conditions(
     return conditions
 
 
-class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, ContactOps, LoginOps):
+class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, LoginOps):
     """Metadata database + encrypted blob store + key ring + signer + audit chain.
 
     Legal holds, retention dates and consent records: see `GovernanceOps`.

@@ -34,6 +34,7 @@ from callvault.errors import (
 )
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
+    Context,
     contact_timeline,
     search_calls,
     semantic_search_calls,
@@ -51,6 +52,7 @@ from callvault.services.access import (
     can,
     require,
 )
+from callvault.services.contacts import list_contacts
 from callvault.services.insight_corrections import correct_insight
 from callvault.vault import CONSENT_METHODS, Vault
 from callvault.web._core import (
@@ -475,12 +477,17 @@ def search_page(
 # -- contacts --------------------------------------------------------------------------
 
 
+def _contacts_context(request: Request, who: Principal) -> Context:
+    # Until the web app has one request Context helper (issue 18).
+    return Context(config=request.app.state.config, vault=vault_of(request), principal=who)
+
+
 @router.get("/contacts")
 def contacts_page(request: Request, q: str | None = None) -> Response:
     signed = signed_in(request)
     require(signed.who, CALLS_LIST)
-    contacts = vault_of(request).list_contacts(
-        query=(q or "").strip()[:128] or None, actor=actor_of(signed.who)
+    contacts = list_contacts(
+        _contacts_context(request, signed.who), query=(q or "").strip()[:128] or None
     )
     return render(
         request,
@@ -496,9 +503,7 @@ def contact_page(request: Request, contact_id: str) -> Response:
     signed = signed_in(request)
     who = signed.who
     require(who, CALLS_LIST)
-    timeline = contact_timeline(
-        vault_of(request), contact_id, purpose=None, who=who, actor=actor_of(who)
-    )
+    timeline = contact_timeline(_contacts_context(request, who), contact_id, purpose=None)
     return render(request, "contact.html", timeline, signed=signed, title="Contact")
 
 

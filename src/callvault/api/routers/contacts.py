@@ -9,15 +9,20 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import principal, vault_of
-from callvault.api.routers.calls import actor_of
 from callvault.errors import InputError
-from callvault.services import contact_timeline
+from callvault.services import Context
+from callvault.services import contacts as contact_services
 from callvault.services.access import CALLS_LIST, CONTACTS_WRITE, Principal, require
-from callvault.services.contacts import import_contacts_bytes
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
 Who = Annotated[Principal, Depends(principal)]
+
+
+def _context(request: Request, who: Principal) -> Context:
+    # Until the API has one request Context helper (issue 18): the app's config and
+    # storage, acting as the signed-in user.
+    return Context(config=request.app.state.config, vault=vault_of(request), principal=who)
 
 
 @router.get("")
@@ -30,10 +35,10 @@ def list_contacts(
     """Contacts by name; `q`: those whose name, phone, e-mail or CRM id contains it
     (any case); `account`: those of one account (exact). Audited, counts only."""
     require(who, CALLS_LIST)
-    found = vault_of(request).list_contacts(
+    found = contact_services.list_contacts(
+        _context(request, who),
         query=(q or "").strip() or None,
         account=(account or "").strip() or None,
-        actor=actor_of(who),
     )
     return {"contacts": [c.to_json() for c in found]}
 
@@ -58,12 +63,7 @@ async def import_contacts(
         raise InputError(f"the contacts file is larger than {MAX_CSV_BYTES >> 20} MiB")
     name = (file.filename or "contacts.csv")[:100]
     result = await run_in_threadpool(
-        import_contacts_bytes,
-        vault_of(request),
-        data,
-        name,
-        region=region,
-        actor=actor_of(who),
+        contact_services.import_contacts_bytes, _context(request, who), data, name, region=region
     )
     return result.to_json()
 
@@ -77,9 +77,7 @@ def contact(
 ) -> dict[str, Any]:
     """The contact and their calls, newest first (only those the caller may read)."""
     require(who, CALLS_LIST)
-    return contact_timeline(
-        vault_of(request), contact_id, purpose=purpose, who=who, actor=actor_of(who)
-    )
+    return contact_services.contact_timeline(_context(request, who), contact_id, purpose=purpose)
 
 
 __all__ = ["router"]
