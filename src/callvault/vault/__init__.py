@@ -19,6 +19,7 @@ from callvault.vault._governance import (
     QuarantinedCall,
     RetentionInfo,
 )
+from callvault.vault._models import Base, UTCDateTime
 from callvault.vault._records import (
     CallRecord,
     CallSummary,
@@ -40,12 +41,6 @@ from callvault.vault._rights import (
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._unit import Transaction
-from callvault.vault._users import (
-    SCOPES,
-    SessionRecord,
-    TokenRecord,
-    UserRecord,
-)
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
@@ -60,6 +55,7 @@ __all__ = [
     "AuditEntry",
     "AuditFault",
     "AuditReport",
+    "Base",
     "BlobReader",
     "BlobStore",
     "BlobWrite",
@@ -69,10 +65,6 @@ __all__ = [
     "ContactInput",
     "ContactRecord",
     "ImportResult",
-    "SCOPES",
-    "SessionRecord",
-    "TokenRecord",
-    "UserRecord",
     "ConsentGrant",
     "ConsentRecord",
     "DataPaths",
@@ -93,6 +85,7 @@ __all__ = [
     "StoreResult",
     "TranscriptInfo",
     "Transaction",
+    "UTCDateTime",
     "Vault",
     "VerifyResult",
     "create_private",

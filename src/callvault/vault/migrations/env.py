@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import callvault.accounts  # noqa: F401  (its tables, users and tokens, are on Base too)
 from callvault.vault._models import Base
 
 connection = context.config.attributes.get("connection")
