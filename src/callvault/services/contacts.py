@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from callvault.accounts import Accounts
 from callvault.config import http_host
 from callvault.errors import CrmPushError, InputError
 from callvault.services.access import CALLS_INSIGHTS, CALLS_READ, CallScope, Principal, can
@@ -202,7 +203,7 @@ def _reachable(
     out = []
     for call in calls:
         scope = CallScope(
-            call.call_id, call.agent, vault.team_of(call.agent) if call.agent else None
+            call.call_id, call.agent, Accounts(vault).team_of(call.agent) if call.agent else None
         )
         if can(who, CALLS_READ, scope):  # out of reach: left out, not even counted
             out.append((call, can(who, CALLS_INSIGHTS, scope)))
