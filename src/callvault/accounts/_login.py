@@ -37,8 +37,7 @@ from callvault.accounts._throttle import ThrottlePolicy, account_key, address_ke
 from callvault.errors import AccountLocked, NotAuthorized, Overloaded, TooManyAttempts
 
 if TYPE_CHECKING:
-    from callvault.vault import Vault
-    from callvault.vault._unit import Transaction
+    from callvault.vault import Transaction, Vault
 
 __all__ = ["authenticate", "unlock_user"]
 

@@ -192,12 +192,10 @@ class Accounts:
             )
             return UserRecord.of(row)
 
-    def list_users(self, *, include_disabled: bool = True) -> list[UserRecord]:
-        """Every user, by username."""
+    def list_users(self) -> list[UserRecord]:
+        """Every user, disabled ones too, by username."""
         with self.vault.reading() as session:
             query = select(UserRow).order_by(UserRow.username)
-            if not include_disabled:
-                query = query.where(UserRow.disabled_at.is_(None))
             return [UserRecord.of(row) for row in session.scalars(query)]
 
     def get_user(self, username: str) -> UserRecord:

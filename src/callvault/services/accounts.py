@@ -60,9 +60,9 @@ def add_user(
     )
 
 
-def list_users(ctx: Context, *, include_disabled: bool = True) -> list[UserRecord]:
-    """Every user, by username."""
-    return _accounts(ctx).list_users(include_disabled=include_disabled)
+def list_users(ctx: Context) -> list[UserRecord]:
+    """Every user, disabled ones too, by username."""
+    return _accounts(ctx).list_users()
 
 
 def has_users(ctx: Context) -> bool:
