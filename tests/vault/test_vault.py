@@ -227,6 +227,7 @@ def test_schema_matches_models(vault: Vault) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import callvault.accounts  # noqa: F401  (the account tables are on Base too)
     from callvault.vault._models import Base
 
     def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
