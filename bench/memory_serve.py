@@ -35,6 +35,7 @@ import httpx
 from fastapi import Depends, File, Request, UploadFile
 
 from _common import machine_line, table
+from callvault.accounts import Accounts
 from callvault.api._auth import principal
 from callvault.services.access import Principal
 
@@ -196,8 +197,8 @@ def prepare(root: Path, recording: Path) -> tuple[Path, str, str]:
     data = root / "data"
     config = load_config({"CALLVAULT_DATA_DIR": str(data)})
     with Vault.open(config) as vault:
-        vault.add_user("bench", "bench password 1", "rep")
-        _, token = vault.create_token(
+        Accounts(vault).add_user("bench", "bench password 1", "rep")
+        _, token = Accounts(vault).create_token(
             "bench", "bench", ["calls:read", "calls:write", "audio:read"], 1
         )
         options = FileImportOptions(agent="bench")

@@ -1,4 +1,4 @@
-"""A clock that stands in for `callvault.vault._users._now` (the `clock` fixture of
+"""A clock that stands in for `callvault.accounts._records._now` (the `clock` fixture of
 tests/conftest.py), so expiry and sign-in back-off are tested without waiting."""
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import wave
 import numpy as np
 
 from _audio import tone, wav_bytes
+from callvault.accounts import Accounts
 from callvault.analysis import Transcript, Utterance
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.search import IndexRow, SearchIndex
@@ -83,7 +84,7 @@ def add_people(vault: Vault, scopes: list[str] | None = None) -> dict[str, str]:
     each for a day. Returns username -> token secret (empty without `scopes`)."""
     tokens = {}
     for name, (role, team) in PEOPLE.items():
-        vault.add_user(name, PASSWORD, role, team=team)
+        Accounts(vault).add_user(name, PASSWORD, role, team=team)
         if scopes is not None:
-            tokens[name] = vault.create_token(name, "test", scopes, 1)[1]
+            tokens[name] = Accounts(vault).create_token(name, "test", scopes, 1)[1]
     return tokens

@@ -131,7 +131,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The users' and sign-ins' clock, moved on by hand (tests/jobs has its own `clock`)."""
-    import callvault.vault._users as users_module
+    import callvault.accounts._records as users_module
     from _clock import Clock
 
     fake = Clock()

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from _audio import silent_flac, tone, wav_bytes, with_declared_frames
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from _stored import PASSWORD, add_people, agent_call
+from callvault.accounts import Accounts
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.services import process_call
@@ -143,7 +144,7 @@ def test_audio_with_range_decrypts_what_is_asked(world: World) -> None:
 
 
 def test_token_scopes_limit_the_role(world: World) -> None:
-    _, secret = world.vault.create_token("alice", "read-only", ["calls:read"], 1)
+    _, secret = Accounts(world.vault).create_token("alice", "read-only", ["calls:read"], 1)
     headers = {"Authorization": f"Bearer {secret}"}
     call = world.calls["alice"]
     assert world.client.get(f"/api/v1/calls/{call}", headers=headers).status_code == 200

@@ -28,10 +28,11 @@ from fastapi.testclient import TestClient
 from test_rbac_matrix import PASSWORD, World, build_world
 
 from _clock import Clock
+from callvault.accounts import Accounts
+from callvault.accounts import _records as users_module
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.vault import Vault
-from callvault.vault import _users as users_module
 
 API = "/api/v1"
 HOME = ("198.51.100.7", 40000)
@@ -189,7 +190,7 @@ def test_the_web_form_says_when_to_try_again(
             follow_redirects=False,
         )
         assert lifted.status_code == 303
-        assert not world.vault.get_user("alice").locked
+        assert not Accounts(world.vault).get_user("alice").locked
         client.cookies.clear()
         assert form("alice", PASSWORD).status_code == 303
 

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
 from callvault import errors
+from callvault.accounts import Accounts
 from callvault.api import create_app
 from callvault.api._errors import STATUS, status_of
 from callvault.api._ranges import ByteRange, RangeNotSatisfiable, parse_range
@@ -106,8 +107,10 @@ def test_serve_answers_on_loopback_with_workers(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "CALLVAULT_DATA_DIR": str(tmp_path / "data"), "CALLVAULT_DATABASE_URL": ""}
     with Vault.open(load_config(env)) as vault:
-        vault.add_user("uploader", "correct horse battery", "admin")
-        _, secret = vault.create_token("uploader", "test", ["calls:read", "calls:write"], 1)
+        Accounts(vault).add_user("uploader", "correct horse battery", "admin")
+        _, secret = Accounts(vault).create_token(
+            "uploader", "test", ["calls:read", "calls:write"], 1
+        )
     server = subprocess.Popen(
         [sys.executable, "-m", "callvault", "serve", "--no-workers", "--port", str(port)],
         env=env,

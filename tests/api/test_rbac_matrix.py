@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from _stored import PASSWORD, add_people, agent_call
+from callvault.accounts import Accounts
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.contacts import ContactInput, Contacts
@@ -161,12 +162,14 @@ def _new_user(world: World, agent: str) -> Request:
 
 def _patch_user(world: World, agent: str) -> Request:
     name = f"user{next(world.serial)}"
-    world.vault.add_user(name, PASSWORD, "rep", team="east")
+    Accounts(world.vault).add_user(name, PASSWORD, "rep", team="east")
     return {"url": f"/users/{name}", "json": {"team": "west"}}
 
 
 def _revoke(world: World, agent: str) -> Request:
-    token, _ = world.vault.create_token("bob", f"t{next(world.serial)}", ["calls:read"], 1)
+    token, _ = Accounts(world.vault).create_token(
+        "bob", f"t{next(world.serial)}", ["calls:read"], 1
+    )
     return {"url": f"/tokens/{token.id}"}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from callvault.accounts import Accounts
 from callvault.cli import cli
 from callvault.config import load_config
 from callvault.errors import AccountLocked, NotAuthorized
@@ -74,7 +75,7 @@ def test_add_list_role_disable(env: dict[str, str]) -> None:
     assert ok(run(env, "users", "disable", "alice", "--json"))["disabled_at"] is not None
 
     with open_vault(env) as vault:
-        assert vault.authenticate("root", PASSWORD).role == "admin"
+        assert Accounts(vault).authenticate("root", PASSWORD).role == "admin"
         [entry] = vault.audit_entries(action="user.role")
         assert entry.actor == "test:cli"
         assert PASSWORD not in json.dumps([e.to_dict() for e in vault.audit_entries()])
@@ -126,7 +127,7 @@ def test_tokens(env: dict[str, str]) -> None:
     assert secret not in run(env, "users", "token", "list").stdout
 
     with open_vault(env) as vault:
-        user, token = vault.resolve_token(secret)
+        user, token = Accounts(vault).resolve_token(secret)
         assert (user.username, token.id) == ("alice", token_id)
 
     assert ok(run(env, "users", "token", "revoke", token_id, "--json"))["revoked_at"] is not None
@@ -161,9 +162,9 @@ def test_unlock(env: dict[str, str]) -> None:
     with open_vault(locking) as vault:
         for _ in range(2):
             with pytest.raises(NotAuthorized):
-                vault.authenticate("alice", "not the password", address="192.0.2.1")
+                Accounts(vault).authenticate("alice", "not the password", address="192.0.2.1")
         with pytest.raises(AccountLocked):
-            vault.authenticate("alice", PASSWORD, address="192.0.2.1")
+            Accounts(vault).authenticate("alice", PASSWORD, address="192.0.2.1")
     listed = run(locking, "users", "list")
     assert "locked" in listed.stdout
     assert ok(run(locking, "users", "list", "--json"))[0]["locked_at"] is not None
@@ -175,7 +176,9 @@ def test_unlock(env: dict[str, str]) -> None:
     missing = run(locking, "users", "unlock", "nobody")
     assert missing.exit_code == 2 and "user nobody does not exist" in missing.output
     with open_vault(locking) as vault:
-        assert vault.authenticate("alice", PASSWORD, address="192.0.2.1").username == "alice"
+        assert (
+            Accounts(vault).authenticate("alice", PASSWORD, address="192.0.2.1").username == "alice"
+        )
         [lift] = vault.audit_entries(action="user.unlock")
     assert lift.actor == "test:cli"
     assert lift.details == {"username": "alice", "locked": True, "failures": 2}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from callvault.accounts import SCOPES
 from callvault.config import ROLES
 from callvault.errors import NotAuthorized, NotFound
 from callvault.services.access import (
@@ -15,7 +16,6 @@ from callvault.services.access import (
     can,
     require,
 )
-from callvault.vault import SCOPES
 
 # Per action, per role (admin, compliance, manager, rep, auditor), what the role may do:
 # A everywhere; T its own and its team's calls (others 404); O its own calls (team's and

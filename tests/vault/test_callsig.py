@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from _audio import tone, wav_bytes
 from _stored import transcribe
+from callvault.accounts import Accounts
+from callvault.accounts._models import UserRow
 from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
@@ -37,7 +39,6 @@ from callvault.vault._models import (
     ParticipantRow,
     RestrictionRow,
 )
-from callvault.vault._users import UserRow
 
 CALLER, CALLEE = "+14155550100", "+442071838750"
 STARTED = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -167,7 +168,7 @@ def test_consent_withdrawn_by_sql_is_named(vault: Vault) -> None:
 
 def test_team_of_the_agent_changed_by_sql_is_named(vault: Vault) -> None:
     call_id = store(vault, agent="alice")
-    vault.add_user("alice", PASSWORD, "rep", team="east")
+    Accounts(vault).add_user("alice", PASSWORD, "rep", team="east")
     assert all_ok(vault)
     tamper(vault, update(UserRow).where(UserRow.username == "alice").values(team="west"))
     assert faults(vault, call_id) == (changed(call_id, "users.team (of calls.agent)"),)
@@ -338,11 +339,11 @@ def test_retention_run_leaves_the_kept_calls_verifying(config: Config) -> None:
 
 def test_users_added_and_moved_between_teams_verify(vault: Vault) -> None:
     call_id = store(vault, agent="alice")
-    vault.add_user("alice", PASSWORD, "rep", team="east")
+    Accounts(vault).add_user("alice", PASSWORD, "rep", team="east")
     assert all_ok(vault)
-    vault.set_role("alice", "rep", "west")
+    Accounts(vault).set_role("alice", "rep", "west")
     assert all_ok(vault)
-    vault.add_user("mona", PASSWORD, "manager", team="west")
+    Accounts(vault).add_user("mona", PASSWORD, "manager", team="west")
     assert faults(vault, call_id) == ()
 
 

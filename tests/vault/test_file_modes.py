@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from _stored import agent_call
+from callvault.accounts import Accounts
 from callvault.config import Config
 from callvault.services import export_audio, export_subject, listen_audio
 from callvault.vault import DataPaths, Vault
@@ -96,7 +97,7 @@ def test_a_loose_data_directory_is_made_private_on_opening(
     for path, mode in dict(loose).items():
         os.chmod(path, mode)
     with caplog.at_level(logging.WARNING, logger="callvault.vault"), Vault.open(config) as vault:
-        assert vault.list_users() == []
+        assert Accounts(vault).list_users() == []
     for path in loose:
         assert _mode(path) == (0o700 if path.is_dir() else 0o600), path
     assert _mode(keys / "signing.pub") == 0o644

@@ -227,6 +227,7 @@ def test_schema_matches_models(vault: Vault) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import callvault.accounts  # noqa: F401 - declares the account tables on Base
     import callvault.contacts  # noqa: F401 - declares its `contacts` table on Base
     import callvault.jobs  # noqa: F401 - declares its `jobs` table on Base
     from callvault.vault import Base

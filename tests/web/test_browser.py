@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from _stored import PASSWORD
+from callvault.accounts import Accounts
 from callvault.config import load_config
 from callvault.services import synthesize_demo_wav
 from callvault.vault import Vault
@@ -71,7 +72,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     assert demo.returncode == 0, demo.stderr.decode(errors="replace")[-2000:]
     demo_call = json.loads(demo.stdout)["call"]["id"]
     with Vault.open(load_config(env={}, data_dir=data, actor="test:pytest")) as vault:
-        vault.add_user("root", PASSWORD, "admin", display_name="Root Admin")
+        Accounts(vault).add_user("root", PASSWORD, "admin", display_name="Root Admin")
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "callvault", "serve", "--port", str(port)],

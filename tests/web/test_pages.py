@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, ScriptedPipeline, said
 from _stored import PASSWORD, PEOPLE, add_people, agent_call
+from callvault.accounts import Accounts
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.contacts import ContactInput, Contacts
@@ -350,17 +351,20 @@ def test_admin_adds_changes_and_disables_users(site: Site) -> None:
             "csrf_token": csrf,
         },
     )
-    assert site.vault.get_user("dave").role == "rep"
+    assert Accounts(site.vault).get_user("dave").role == "rep"
     site.client.post(
         "/admin/users/dave",
         data={"role": "manager", "team": "west", "action": "update", "csrf_token": csrf},
     )
-    assert (site.vault.get_user("dave").role, site.vault.get_user("dave").team) == (
+    assert (
+        Accounts(site.vault).get_user("dave").role,
+        Accounts(site.vault).get_user("dave").team,
+    ) == (
         "manager",
         "west",
     )
     site.client.post("/admin/users/dave", data={"action": "disable", "csrf_token": csrf})
-    assert site.vault.get_user("dave").disabled
+    assert Accounts(site.vault).get_user("dave").disabled
     short = site.client.post(
         "/admin/users",
         data={"username": "eve", "password": "short", "role": "rep", "csrf_token": csrf},

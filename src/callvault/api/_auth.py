@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from callvault.errors import NotAuthenticated, NotAuthorized
+from callvault.services import Context, accounts
 from callvault.services.access import CallScope, Principal, call_filter, require
 from callvault.vault import Vault
 
@@ -20,6 +21,7 @@ __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
     "SESSION_COOKIE",
+    "accounts_context",
     "call_scope",
     "check_form_csrf",
     "header_principal",
@@ -38,6 +40,12 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 def vault_of(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
+
+
+def accounts_context(vault: Vault) -> Context:
+    """A context of the app's storage for the accounts' use cases (none acting yet:
+    `acting_as` names the principal), until the app hands one out per request."""
+    return Context(config=vault.config, vault=vault)
 
 
 async def principal(request: Request) -> Principal:
@@ -67,7 +75,7 @@ def check_form_csrf(request: Request, fields: dict[str, str]) -> None:
         return
     session = request.state.session
     csrf = fields.get(CSRF_FIELD)
-    if not csrf or not vault_of(request).check_csrf(session, csrf):
+    if not csrf or not accounts.check_csrf(session, csrf):
         raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
     request.state.csrf_pending = False
 
@@ -79,7 +87,7 @@ def _authenticate(request: Request) -> tuple[Principal, bool]:
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         try:
-            user, token = vault.resolve_token(header[7:].strip())
+            user, token = accounts.resolve_token(accounts_context(vault), header[7:].strip())
         except NotAuthorized as exc:
             raise NotAuthenticated(str(exc)) from None
         found = Principal(user.username, user.role, user.team, frozenset(token.scopes))
@@ -89,7 +97,7 @@ def _authenticate(request: Request) -> tuple[Principal, bool]:
     if not secret:
         raise NotAuthenticated("sign in, or send an API token as 'Authorization: Bearer cvt_...'")
     try:
-        user, session = vault.resolve_session(secret)
+        user, session = accounts.resolve_session(accounts_context(vault), secret)
     except NotAuthorized as exc:
         raise NotAuthenticated(str(exc)) from None
     found = Principal(user.username, user.role, user.team, None)
@@ -102,7 +110,7 @@ def _authenticate(request: Request) -> tuple[Principal, bool]:
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
         return found, True
-    if not csrf or not vault.check_csrf(session, csrf):
+    if not csrf or not accounts.check_csrf(session, csrf):
         raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
     return found, False
 
@@ -114,7 +122,7 @@ def reach_agents(vault: Vault, who: Principal, only: str | None = None) -> list[
     if agent is not None:
         agents: list[str] | None = [agent]
     elif team is not None:
-        agents = vault.agents_of_team(team)
+        agents = accounts.agents_of_team(accounts_context(vault), team)
     else:
         agents = None
     if only is not None:
@@ -126,7 +134,8 @@ def call_scope(vault: Vault, call_id: str) -> CallScope:
     """The access facts of a call (not audited: ids only). NotFound when it does not
     exist, with the message a call out of reach gets."""
     agent = vault.call_agent(call_id)
-    return CallScope(call_id, agent, vault.team_of(agent) if agent else None)
+    team = accounts.team_of(accounts_context(vault), agent) if agent else None
+    return CallScope(call_id, agent, team)
 
 
 def require_call(vault: Vault, who: Principal, action: str, call_id: str) -> None:

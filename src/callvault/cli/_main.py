@@ -27,6 +27,7 @@ from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
 from callvault.services import (
     CallContext,
+    accounts,
     call_document,
     demo_call,
     erase_call,
@@ -34,6 +35,7 @@ from callvault.services import (
     ingest_captured,
     ingest_files,
     listen_audio,
+    open_context,
 )
 from callvault.vault import DataPaths, Vault
 
@@ -475,8 +477,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
     from callvault.services.demo import seed_demo
 
     config = config_of(ctx)
-    with Vault.open(config) as vault:  # creates and migrates the database, or fails here
-        has_users = bool(vault.list_users())
+    with open_context(config) as context:  # creates and migrates the database, or fails here
+        has_users = accounts.has_users(context)
     if demo:
         seed = seed_demo(config)
         click.echo(f"sample call {seed.call_id} stored; the workers transcribe it", err=True)

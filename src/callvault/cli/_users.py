@@ -12,9 +12,10 @@ import os
 import click
 from rich.table import Table
 
+from callvault.accounts import SCOPES
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.config import ROLES
-from callvault.vault import SCOPES, Vault
+from callvault.services import accounts, open_context
 
 __all__ = ["users"]
 
@@ -54,8 +55,10 @@ def users_add(
     as_json: bool,
 ) -> None:
     """Add USERNAME; the password is prompted for (or read from CALLVAULT_NEW_PASSWORD)."""
-    with Vault.open(config_of(ctx)) as vault:
-        user = vault.add_user(username, _new_password(), role, team=team, display_name=display_name)
+    with open_context(config_of(ctx)) as context:
+        user = accounts.add_user(
+            context, username, _new_password(), role, team=team, display_name=display_name
+        )
     if as_json:
         echo_json(user.to_json())
     else:
@@ -67,8 +70,8 @@ def users_add(
 @click.pass_context
 def users_list(ctx: click.Context, as_json: bool) -> None:
     """List the users."""
-    with Vault.open(config_of(ctx)) as vault:
-        found = vault.list_users()
+    with open_context(config_of(ctx)) as context:
+        found = accounts.list_users(context)
     if as_json:
         echo_json([u.to_json() for u in found])
         return
@@ -96,8 +99,8 @@ def users_role(
     ctx: click.Context, username: str, role: str, team: str | None, as_json: bool
 ) -> None:
     """Set the role and team of USERNAME."""
-    with Vault.open(config_of(ctx)) as vault:
-        user = vault.set_role(username, role, team)
+    with open_context(config_of(ctx)) as context:
+        user = accounts.set_role(context, username, role, team)
     if as_json:
         echo_json(user.to_json())
     else:
@@ -110,8 +113,8 @@ def users_role(
 def users_password(ctx: click.Context, username: str) -> None:
     """Set a new password for USERNAME (prompted, or CALLVAULT_NEW_PASSWORD); ends their
     sessions."""
-    with Vault.open(config_of(ctx)) as vault:
-        vault.set_password(username, _new_password())
+    with open_context(config_of(ctx)) as context:
+        accounts.set_password(context, username, _new_password())
     click.echo(f"password of {username.strip().lower()} changed; their sessions ended")
 
 
@@ -121,8 +124,8 @@ def users_password(ctx: click.Context, username: str) -> None:
 @click.pass_context
 def users_disable(ctx: click.Context, username: str, as_json: bool) -> None:
     """Disable USERNAME: logins, sessions and API tokens are refused from now on."""
-    with Vault.open(config_of(ctx)) as vault:
-        user = vault.disable_user(username)
+    with open_context(config_of(ctx)) as context:
+        user = accounts.disable_user(context, username)
     if as_json:
         echo_json(user.to_json())
     else:
@@ -135,9 +138,9 @@ def users_disable(ctx: click.Context, username: str, as_json: bool) -> None:
 @click.pass_context
 def users_unlock(ctx: click.Context, username: str, as_json: bool) -> None:
     """Unlock USERNAME after too many failed sign-ins locked it, and forget its failures."""
-    with Vault.open(config_of(ctx)) as vault:
-        before = vault.get_user(username)
-        user = vault.unlock_user(username)
+    with open_context(config_of(ctx)) as context:
+        before = accounts.get_user(context, username)
+        user = accounts.unlock_user(context, username)
     if as_json:
         echo_json(user.to_json())
     elif before.locked:
@@ -179,8 +182,8 @@ def token_create(
     as_json: bool,
 ) -> None:
     """Create an API token for USERNAME; the secret is printed once, and never again."""
-    with Vault.open(config_of(ctx)) as vault:
-        record, secret = vault.create_token(username, name, scopes, days)
+    with open_context(config_of(ctx)) as context:
+        record, secret = accounts.create_token(context, username, name, scopes, days)
     if as_json:
         echo_json({**record.to_json(), "secret": secret})
         return
@@ -195,8 +198,8 @@ def token_create(
 @click.pass_context
 def token_list(ctx: click.Context, username: str | None, as_json: bool) -> None:
     """List the API tokens (of USERNAME); secrets are never shown."""
-    with Vault.open(config_of(ctx)) as vault:
-        found = vault.list_tokens(username)
+    with open_context(config_of(ctx)) as context:
+        found = accounts.list_tokens(context, username)
     if as_json:
         echo_json([t.to_json() for t in found])
         return
@@ -220,8 +223,8 @@ def token_list(ctx: click.Context, username: str | None, as_json: bool) -> None:
 @click.pass_context
 def token_revoke(ctx: click.Context, token_id: str, as_json: bool) -> None:
     """Revoke the API token TOKEN_ID."""
-    with Vault.open(config_of(ctx)) as vault:
-        record = vault.revoke_token(token_id)
+    with open_context(config_of(ctx)) as context:
+        record = accounts.revoke_token(context, token_id)
     if as_json:
         echo_json(record.to_json())
     else:

@@ -84,7 +84,7 @@ POLICY_WRITE = "policy.write"
 JOBS_READ = "jobs.read"
 CONTACTS_WRITE = "contacts.write"
 
-# The token scope each action needs (scopes: `callvault.vault.SCOPES`).
+# The token scope each action needs (scopes: `callvault.accounts.SCOPES`).
 ACTION_SCOPES: Mapping[str, str] = {
     CALLS_LIST: "calls:read",
     CALLS_READ: "calls:read",

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from callvault.accounts import Accounts
 from callvault.config import http_host
 from callvault.contacts import (
     CSV_COLUMNS,
@@ -197,7 +198,7 @@ def _reachable(
     out = []
     for call in calls:
         scope = CallScope(
-            call.call_id, call.agent, vault.team_of(call.agent) if call.agent else None
+            call.call_id, call.agent, Accounts(vault).team_of(call.agent) if call.agent else None
         )
         if can(who, CALLS_READ, scope):  # out of reach: left out, not even counted
             out.append((call, can(who, CALLS_INSIGHTS, scope)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from callvault.accounts import Accounts
 from callvault.capture import CapturedCall, FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.errors import CallvaultError
@@ -119,8 +120,9 @@ def seed_demo(config: Config) -> DemoSeed:
         (stored,) = ingest_captured(
             config, [demo_call()], consent="pre-call-notice", vault=vault, actor="system:demo"
         )
-        if vault.list_users():
+        accounts = Accounts(vault)
+        if accounts.list_users():
             return DemoSeed(stored.call_id, stored.job_id, None, None)
         password = secrets.token_urlsafe(12)
-        vault.add_user(DEMO_ADMIN, password, "admin", display_name="Demo admin")
+        accounts.add_user(DEMO_ADMIN, password, "admin", display_name="Demo admin")
     return DemoSeed(stored.call_id, stored.job_id, DEMO_ADMIN, password)

@@ -41,12 +41,6 @@ from callvault.vault._rights import (
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._unit import Transaction
-from callvault.vault._users import (
-    SCOPES,
-    SessionRecord,
-    TokenRecord,
-    UserRecord,
-)
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
@@ -69,10 +63,6 @@ __all__ = [
     "CallRecord",
     "CallRow",
     "CallSummary",
-    "SCOPES",
-    "SessionRecord",
-    "TokenRecord",
-    "UserRecord",
     "ConsentGrant",
     "ConsentRecord",
     "DataPaths",
@@ -96,6 +86,7 @@ __all__ = [
     "TranscriptInfo",
     "UTCDateTime",
     "Transaction",
+    "UTCDateTime",
     "Vault",
     "VerifyResult",
     "create_private",

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, inspect, or_, select
+from sqlalchemy import column, event, func, inspect, or_, select, table
 from sqlalchemy.orm import Session
 
 from callvault.vault import _audit
@@ -43,7 +43,6 @@ from callvault.vault._models import (
     ParticipantRow,
     RestrictionRow,
 )
-from callvault.vault._users import UserRow
 
 __all__ = [
     "BACKFILL_ACTION",
@@ -55,6 +54,10 @@ __all__ = [
     "sign_pending",
     "track",
 ]
+
+# The users table belongs to `callvault.accounts`, which builds on the vault: the vault
+# reads the one column that gives a call's agent a team by the table's name, unimported.
+_USERS = table("users", column("username"), column("team"))
 
 SIGNED_VERSION = "callvault.call-access/1"
 # The version of the rows migration 0014 adds for the calls it finds, to be signed.
@@ -114,7 +117,7 @@ def facts(session: Session, call: CallRow) -> dict[str, Any]:
     team = None
     if call.agent is not None:
         team = session.scalars(
-            select(UserRow.team).where(UserRow.username == call.agent.strip().lower())
+            select(_USERS.c.team).where(_USERS.c.username == call.agent.strip().lower())
         ).first()
     out["users.team (of calls.agent)"] = team
     participants = _rows(session, ParticipantRow, ParticipantRow.call_id == call.id)
@@ -298,7 +301,7 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             _note(session, _SUBJECTS, _history(obj, "subject_id"))
         elif isinstance(obj, RestrictionRow):
             _note(session, _SUBJECTS, _history(obj, "subject_id"))
-        elif isinstance(obj, UserRow) and (
+        elif getattr(obj, "__tablename__", None) == _USERS.name and (
             obj in session.new or obj in deleted or _changed(obj, "username", "team")
         ):
             _note(session, _AGENTS, _history(obj, "username"))

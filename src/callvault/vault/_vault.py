@@ -53,7 +53,6 @@ from callvault.vault._crypto import (
 from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._governance import Admission, ErasureCertificate, GovernanceOps
-from callvault.vault._login import LoginOps
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
     ArtifactRow,
@@ -189,7 +188,7 @@ def _call_conditions(
     return conditions
 
 
-class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps, LoginOps):
+class Vault(GovernanceOps, RightsOps, RewriteOps, ArtifactOps):
     """Metadata database + encrypted blob store + key ring + signer + audit chain.
 
     Legal holds, retention dates and consent records: see `GovernanceOps`.

@@ -12,7 +12,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from callvault.api._auth import CSRF_HEADER, SESSION_COOKIE, call_scope, reach_agents, vault_of
+from callvault.api._auth import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    accounts_context,
+    call_scope,
+    reach_agents,
+    vault_of,
+)
 from callvault.api._client import client_address
 from callvault.api._upload import ReceivedUpload, receive_upload
 from callvault.api.routers.auth import _secure
@@ -35,6 +42,7 @@ from callvault.errors import (
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
     Context,
+    accounts,
     contact_timeline,
     search_calls,
     semantic_search_calls,
@@ -113,14 +121,14 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "")[:64]
     password = str(form.get("password") or "")[:1024]
     target = _safe_next(str(form.get("next") or "/"))
-    vault = vault_of(request)
+    context = accounts_context(vault_of(request))
     refusal: tuple[int, str] | None = None
     retry_after: int | None = None
     try:
         # On a worker thread: a password hash must not stop the event loop that serves
         # every other page (issue 17).
         user = await run_in_threadpool(
-            vault.authenticate, username, password, address=client_address(request)
+            accounts.authenticate, context, username, password, address=client_address(request)
         )
     except (TooManyAttempts, Overloaded) as exc:
         retry_after = exc.retry_after
@@ -152,7 +160,7 @@ async def login(request: Request) -> Response:
             LOGIN_CSRF_COOKIE, fresh, httponly=True, samesite="strict", secure=_secure(request)
         )
         return response
-    secret, csrf, expires = await run_in_threadpool(vault.create_session, user)
+    secret, csrf, expires = await run_in_threadpool(accounts.create_session, context, user)
     response = RedirectResponse(target, status_code=303)
     secure = _secure(request)
     for name, value in ((SESSION_COOKIE, secret), (CSRF_COOKIE, csrf)):
@@ -169,7 +177,7 @@ async def logout(request: Request) -> Response:
     await checked_form(request, signed)
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        vault_of(request).end_session(secret)
+        accounts.end_session(accounts_context(vault_of(request)), secret)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -198,7 +206,8 @@ def insight_columns(
 ) -> dict[str, Any]:
     """Tracker hits and the customer's sentiment label of a call, when the role may read
     insights and the call has them (none for a restricted or quarantined call)."""
-    scope = CallScope(call_id, agent, vault.team_of(agent) if agent else None)
+    team = accounts.team_of(accounts_context(vault), agent) if agent else None
+    scope = CallScope(call_id, agent, team)
     if not can(who, CALLS_INSIGHTS, scope):
         return {"trackers": None, "sentiment": None}
     try:

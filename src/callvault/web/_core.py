@@ -4,7 +4,7 @@ for every request), the CSRF token of forms, rendering, and errors as HTML pages
 A browser session is the API's (`callvault_session`). The vault keeps only a hash of the
 session's CSRF token, so the web app keeps the token itself in a second HttpOnly cookie
 (`callvault_csrf`) and writes it into every form; a POST is accepted only when the form's
-token matches the session (`Vault.check_csrf`): a cross-site form cannot know it.
+token matches the session (`services.accounts.check_csrf`): a cross-site form cannot know it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from callvault.api._auth import SESSION_COOKIE, vault_of
+from callvault.accounts import SessionRecord
+from callvault.api._auth import SESSION_COOKIE, accounts_context, vault_of
 from callvault.api._errors import status_of
 from callvault.errors import CallvaultError, NotAuthorized
+from callvault.services import accounts
 from callvault.services.access import (
     AUDIT_READ,
     CALLS_LIST,
@@ -38,8 +40,6 @@ from callvault.services.access import (
     Principal,
     can,
 )
-from callvault.vault import Vault
-from callvault.vault._users import SessionRecord
 
 __all__ = [
     "CSRF_COOKIE",
@@ -99,7 +99,7 @@ def signed_in(request: Request) -> Signed:
     if not secret:
         raise LoginRequired()
     try:
-        user, session = vault.resolve_session(secret)
+        user, session = accounts.resolve_session(accounts_context(vault), secret)
     except NotAuthorized:
         raise LoginRequired() from None
     who = Principal(user.username, user.role, user.team, None)
@@ -118,7 +118,7 @@ async def checked_form(request: Request, signed: Signed) -> FormData:
 
 def check_csrf_token(signed: Signed, token: object) -> None:
     """NotAuthorized unless `token` is the CSRF token of the signed-in session."""
-    if not isinstance(token, str) or not token or not Vault.check_csrf(signed.session, token):
+    if not isinstance(token, str) or not token or not accounts.check_csrf(signed.session, token):
         raise NotAuthorized("the form's CSRF token is missing or wrong; reload the page")
 
 

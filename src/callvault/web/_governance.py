@@ -10,12 +10,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from callvault.api._auth import call_scope, vault_of
+from callvault.api._auth import accounts_context, call_scope, vault_of
 from callvault.api.routers.calls import actor_of
 from callvault.api.routers.governance import announce_erased, export_download
 from callvault.config import ROLES
 from callvault.errors import InputError
-from callvault.services import erase_subject, export_subject, find_subject, run_retention
+from callvault.services import accounts, erase_subject, export_subject, find_subject, run_retention
 from callvault.services.access import (
     AUDIT_READ,
     CONSENT_READ,
@@ -233,7 +233,7 @@ def admin_page(request: Request) -> Response:
         request,
         "admin.html",
         {
-            "users": [u.to_json() for u in vault.list_users()],
+            "users": [u.to_json() for u in accounts.list_users(accounts_context(vault))],
             "roles": ROLES,
             "trackers_path": config.trackers,
             "trackers_text": _file_text(config.trackers),
@@ -251,13 +251,13 @@ async def admin_add_user(request: Request) -> Response:
     form = await checked_form(request, signed)
     require(signed.who, USERS_WRITE)
     password = form.get("password")
-    vault_of(request).add_user(
+    accounts.add_user(
+        accounts_context(vault_of(request)).acting_as(signed.who),
         form_text(form, "username", 64),
         password[:1024] if isinstance(password, str) else "",  # the vault checks its length
         form_text(form, "role", 32),
         team=form_text(form, "team", 64) or None,
         display_name=form_text(form, "display_name", 128) or None,
-        actor=actor_of(signed.who),
     )
     return RedirectResponse("/admin#users", status_code=303)
 
@@ -267,21 +267,20 @@ async def admin_update_user(request: Request, username: str) -> Response:
     signed = signed_in(request)
     form = await checked_form(request, signed)
     require(signed.who, USERS_WRITE)
-    vault = vault_of(request)
-    user = vault.get_user(username)
-    actor = actor_of(signed.who)
+    context = accounts_context(vault_of(request)).acting_as(signed.who)
+    user = accounts.get_user(context, username)
     action = form_text(form, "action", 16)
     if action == "disable":
         if user.username == signed.who.username:
             raise InputError("you cannot disable yourself")
-        vault.disable_user(user.username, actor=actor)
+        accounts.disable_user(context, user.username)
     elif action == "unlock":
-        vault.unlock_user(user.username, actor=actor)
+        accounts.unlock_user(context, user.username)
     else:
         role = form_text(form, "role", 32) or user.role
         team = form_text(form, "team", 64) or None
         if (role, team) != (user.role, user.team):
-            vault.set_role(user.username, role, team, actor=actor)
+            accounts.set_role(context, user.username, role, team)
     return RedirectResponse("/admin#users", status_code=303)
 
 

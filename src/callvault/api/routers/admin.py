@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from callvault.api._auth import principal, vault_of
-from callvault.api.routers.calls import actor_of
+from callvault.api._auth import accounts_context, principal, vault_of
 from callvault.errors import InputError
+from callvault.services import Context, accounts
 from callvault.services.access import (
     POLICY_READ,
     USERS_READ,
@@ -44,6 +44,11 @@ async def webhooks(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["admin"], lifespan=webhooks)
 
 
+def _context(request: Request, who: Principal) -> Context:
+    # Until the app hands out a request context: the one of this request's principal.
+    return accounts_context(vault_of(request)).acting_as(who)
+
+
 # -- users and tokens --------------------------------------------------------------------
 
 
@@ -51,7 +56,7 @@ router = APIRouter(tags=["admin"], lifespan=webhooks)
 def list_users(request: Request, who: Who) -> dict[str, Any]:
     """Every user, disabled ones too."""
     require(who, USERS_READ)
-    return {"users": [u.to_json() for u in vault_of(request).list_users()]}
+    return {"users": [u.to_json() for u in accounts.list_users(_context(request, who))]}
 
 
 class UserIn(BaseModel):
@@ -66,13 +71,13 @@ class UserIn(BaseModel):
 def add_user(body: UserIn, request: Request, who: Who) -> dict[str, Any]:
     """Create a user (a manager needs a team)."""
     require(who, USERS_WRITE)
-    user = vault_of(request).add_user(
+    user = accounts.add_user(
+        _context(request, who),
         body.username,
         body.password,
         body.role,
         team=body.team,
         display_name=body.display_name,
-        actor=actor_of(who),
     )
     return user.to_json()
 
@@ -88,17 +93,17 @@ def update_user(username: str, body: UserPatch, request: Request, who: Who) -> d
     """Change a user's role and/or team (a team of null removes it), or disable them
     (which ends their sessions). Re-enabling is not supported: create a new user."""
     require(who, USERS_WRITE)
-    vault = vault_of(request)
-    user = vault.get_user(username)
+    context = _context(request, who)
+    user = accounts.get_user(context, username)
     if body.disabled is False and user.disabled:
         raise InputError(f"user {user.username} is disabled and stays so; create a new user")
     given = body.model_fields_set
     role = body.role if body.role is not None else user.role
     team = body.team if "team" in given else user.team
     if (role, team) != (user.role, user.team):
-        user = vault.set_role(user.username, role, team, actor=actor_of(who))
+        user = accounts.set_role(context, user.username, role, team)
     if body.disabled and not user.disabled:
-        user = vault.disable_user(user.username, actor=actor_of(who))
+        user = accounts.disable_user(context, user.username)
     return user.to_json()
 
 
@@ -107,7 +112,7 @@ def unlock_user(username: str, request: Request, who: Who) -> dict[str, Any]:
     """Lift the lock that too many failed sign-ins put on an account, and forget its
     failures (audited `user.unlock`; an account that is not locked is left as it is)."""
     require(who, USERS_WRITE)
-    return vault_of(request).unlock_user(username, actor=actor_of(who)).to_json()
+    return accounts.unlock_user(_context(request, who), username).to_json()
 
 
 class TokenIn(BaseModel):
@@ -122,8 +127,8 @@ class TokenIn(BaseModel):
 def create_token(username: str, body: TokenIn, request: Request, who: Who) -> dict[str, Any]:
     """A new API token for the user; its secret is in this answer only."""
     require(who, USERS_WRITE)
-    token, secret = vault_of(request).create_token(
-        username, body.name, body.scopes, body.expires_in_days, actor=actor_of(who)
+    token, secret = accounts.create_token(
+        _context(request, who), username, body.name, body.scopes, body.expires_in_days
     )
     return {"token": token.to_json(), "secret": secret}
 
@@ -132,7 +137,7 @@ def create_token(username: str, body: TokenIn, request: Request, who: Who) -> di
 def revoke_token(token_id: str, request: Request, who: Who) -> dict[str, Any]:
     """Revoke an API token now (again: no change)."""
     require(who, USERS_WRITE)
-    return vault_of(request).revoke_token(token_id, actor=actor_of(who)).to_json()
+    return accounts.revoke_token(_context(request, who), token_id).to_json()
 
 
 # -- policy ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import (
+    accounts_context,
     call_scope,
     check_form_csrf,
     header_principal,
@@ -28,7 +29,7 @@ from callvault.api._ranges import RangeNotSatisfiable, parse_range
 from callvault.api._upload import UPLOAD_BODY_SCHEMA, receive_upload
 from callvault.capture import FileImportOptions, import_opened
 from callvault.errors import InputError, IntegrityError, NotAuthorized
-from callvault.services import IngestedCall, call_document, ingest_captured
+from callvault.services import IngestedCall, accounts, call_document, ingest_captured
 from callvault.services.access import (
     CALLS_AUDIO,
     CALLS_CORRECT,
@@ -276,7 +277,7 @@ def upload_agent(vault: Vault, who: Principal, agent: str | None) -> str | None:
     """The agent of a call `who` uploads: the one named, else a rep or manager
     themself. NotAuthorized when that agent's calls are out of `who`'s reach."""
     agent = agent or (who.username if who.role in ("rep", "manager") else None)
-    team = vault.team_of(agent) if agent else None
+    team = accounts.team_of(accounts_context(vault), agent) if agent else None
     if not can(who, CALLS_UPLOAD, CallScope("", agent, team)):
         require(who, CALLS_UPLOAD)  # 403 for a role that never uploads
         raise NotAuthorized(f"{who.role} {who.username} may not upload calls of agent {agent}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import context
 
 # Every table's declaration on Base, so that autogenerate compares the whole schema: the
-# vault's own, the `jobs` table that callvault.jobs declares (its migrations, 0002 and
-# 0016, stay in this history) and the `contacts` table of callvault.contacts. This file
-# is the schema's composition root: the one place the storage core names the packages
-# built on it (an exception the import contracts list).
+# vault's own, the `jobs` table of callvault.jobs (its migrations, 0002 and 0016, stay in
+# this history), the account tables of callvault.accounts and the `contacts` table of
+# callvault.contacts. This file is the schema's composition root: the one place the
+# storage core names the packages built on it (an exception the import contracts list).
+import callvault.accounts  # noqa: F401
 import callvault.contacts  # noqa: F401
 import callvault.jobs  # noqa: F401
 from callvault.vault._models import Base

@@ -18,12 +18,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, inspect, select, text
 
 from _clock import Clock
+from callvault.accounts import Accounts, ThrottlePolicy
+from callvault.accounts import _records as users_module
+from callvault.accounts._models import ThrottleRow
 from callvault.config import Config
 from callvault.errors import AccountLocked, NotAuthorized, Overloaded, TooManyAttempts
 from callvault.vault import Vault
-from callvault.vault import _users as users_module
 from callvault.vault._db import _alembic_config
-from callvault.vault._throttle import ThrottlePolicy, ThrottleRow
 
 PASSWORD = "correct horse battery"
 WRONG = "wrong horse battery"
@@ -32,13 +33,13 @@ AWAY = "203.0.113.9"
 
 
 def throttle_keys(vault: Vault) -> list[str]:
-    with vault._read() as session:
+    with vault.reading() as session:
         return sorted(session.scalars(select(ThrottleRow.key)))
 
 
 def refused_for(vault: Vault, username: str, password: str, address: str | None = HOME) -> int:
     with pytest.raises(TooManyAttempts) as err:
-        vault.authenticate(username, password, address=address)
+        Accounts(vault).authenticate(username, password, address=address)
     wait = err.value.retry_after
     assert str(err.value) == f"too many failed sign-ins; try again in {wait} seconds"
     return wait
@@ -46,16 +47,16 @@ def refused_for(vault: Vault, username: str, password: str, address: str | None 
 
 def wrong(vault: Vault, username: str = "alice", address: str | None = HOME) -> None:
     with pytest.raises(NotAuthorized) as err:
-        vault.authenticate(username, WRONG, address=address)
+        Accounts(vault).authenticate(username, WRONG, address=address)
     assert type(err.value) is NotAuthorized
 
 
 def test_200_wrong_passwords_then_the_right_one_is_refused(vault: Vault, clock: Clock) -> None:
-    vault.add_user("alice", PASSWORD, "rep")
+    Accounts(vault).add_user("alice", PASSWORD, "rep")
     refusals = 0
     for _ in range(200):
         try:
-            vault.authenticate("alice", WRONG, address=HOME)
+            Accounts(vault).authenticate("alice", WRONG, address=HOME)
         except TooManyAttempts:
             refusals += 1
         except NotAuthorized:
@@ -70,8 +71,8 @@ def test_200_wrong_passwords_then_the_right_one_is_refused(vault: Vault, clock: 
 
 
 def test_backoff_doubles_up_to_its_cap_and_locks(vault: Vault, clock: Clock) -> None:
-    vault.add_user("root", PASSWORD, "admin")
-    alice = vault.add_user("alice", PASSWORD, "rep")
+    Accounts(vault).add_user("root", PASSWORD, "admin")
+    alice = Accounts(vault).add_user("alice", PASSWORD, "rep")
     waits = []
     for attempt in range(1, 21):
         wrong(vault, address=f"192.0.2.{attempt}")  # one address each: only the account counts
@@ -82,50 +83,50 @@ def test_backoff_doubles_up_to_its_cap_and_locks(vault: Vault, clock: Clock) -> 
     [lock] = vault.audit_entries(action="user.lock")
     assert lock.details == {"username": "alice", "failures": 20}
     assert lock.actor == "remote:192.0.2.20"
-    assert vault.get_user("alice").locked
+    assert Accounts(vault).get_user("alice").locked
     # Locked: after the back-off the right password is still refused, saying why, while a
     # wrong one gets the same answer as ever (only the password's owner learns of the lock).
     clock.advance(900)
     with pytest.raises(AccountLocked, match="^this account is locked after too many"):
-        vault.authenticate("alice", PASSWORD, address=HOME)
+        Accounts(vault).authenticate("alice", PASSWORD, address=HOME)
     assert vault.audit_entries(action="auth.failed")[-1].details["reason"] == "locked"
     clock.advance(3600)
     wrong(vault, address=HOME)
     clock.advance(3600)
-    unlocked = vault.unlock_user("alice", actor="user:root")
+    unlocked = Accounts(vault).unlock_user("alice", actor="user:root")
     assert not unlocked.locked
     [lift] = vault.audit_entries(action="user.unlock")
     assert lift.actor == "user:root"
     assert lift.details == {"username": "alice", "locked": True, "failures": 1}
-    assert vault.authenticate("alice", PASSWORD, address=HOME) == dataclasses.replace(
+    assert Accounts(vault).authenticate("alice", PASSWORD, address=HOME) == dataclasses.replace(
         alice, locked_at=None
     )
     # Unlocking again changes nothing and is not audited again.
-    vault.unlock_user("alice", actor="user:root")
+    Accounts(vault).unlock_user("alice", actor="user:root")
     assert len(vault.audit_entries(action="user.unlock")) == 1
 
 
 def test_success_resets_the_account_not_the_address(vault: Vault, clock: Clock) -> None:
-    vault.add_user("alice", PASSWORD, "rep")
-    vault.add_user("bob", PASSWORD, "rep")
+    Accounts(vault).add_user("alice", PASSWORD, "rep")
+    Accounts(vault).add_user("bob", PASSWORD, "rep")
     for _ in range(4):
         wrong(vault, "alice", address=HOME)
-    vault.authenticate("alice", PASSWORD, address=HOME)
+    Accounts(vault).authenticate("alice", PASSWORD, address=HOME)
     for _ in range(4):
         wrong(vault, "alice", address=AWAY)  # four again, not eight: no 429
     # The address: 20 failures with any names, then it waits, whoever it names.
     for n in range(16):
         wrong(vault, f"nobody{n}", address=HOME)
     refused_for(vault, "bob", PASSWORD, HOME)
-    assert vault.authenticate("bob", PASSWORD, address=AWAY).username == "bob"
+    assert Accounts(vault).authenticate("bob", PASSWORD, address=AWAY).username == "bob"
 
 
 def test_unknown_names_are_never_stored(vault: Vault, clock: Clock) -> None:
-    vault.add_user("alice", PASSWORD, "rep")
+    Accounts(vault).add_user("alice", PASSWORD, "rep")
     typed = ["hunter2-is-my-password", "Summer 2026!", "alicee"]
     for name in typed:
         with pytest.raises(NotAuthorized):
-            vault.authenticate(name, PASSWORD, address=HOME)
+            Accounts(vault).authenticate(name, PASSWORD, address=HOME)
     wrong(vault, "alice", address=HOME)
     failed = vault.audit_entries(action="auth.failed")
     assert [e.details for e in failed[:3]] == [
@@ -135,13 +136,13 @@ def test_unknown_names_are_never_stored(vault: Vault, clock: Clock) -> None:
     assert failed[3].details["username"] == "alice"
     dump = json.dumps([e.to_dict() for e in vault.audit_entries()])
     assert not any(name.lower() in dump.lower() for name in typed)
-    user_id = vault.get_user("alice").id
+    user_id = Accounts(vault).get_user("alice").id
     assert throttle_keys(vault) == [f"addr:{HOME}", f"user:{user_id}"]
 
 
 def test_throttling_outlives_the_vault(config: Config, clock: Clock) -> None:
     with Vault.open(config) as first:
-        first.add_user("alice", PASSWORD, "rep")
+        Accounts(first).add_user("alice", PASSWORD, "rep")
         for _ in range(5):
             wrong(first, address=AWAY)
     # Another process, or the same one restarted, meets the same counts.
@@ -159,12 +160,12 @@ def test_policy_from_config(config: Config) -> None:
 def test_lock_can_be_switched_off(config: Config, clock: Clock) -> None:
     unlockable = dataclasses.replace(config, login_lock_after=0)
     with Vault.open(unlockable) as vault:
-        vault.add_user("alice", PASSWORD, "rep")
+        Accounts(vault).add_user("alice", PASSWORD, "rep")
         for _ in range(40):
             wrong(vault, address=None)  # this process's own user: counted per account
             clock.advance(900)
-        assert not vault.get_user("alice").locked
-        assert vault.authenticate("alice", PASSWORD).username == "alice"
+        assert not Accounts(vault).get_user("alice").locked
+        assert Accounts(vault).authenticate("alice", PASSWORD).username == "alice"
 
 
 @dataclasses.dataclass
@@ -197,13 +198,13 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
 
 
 def test_password_checks_beyond_the_limit_are_refused_at_once(vault: Vault, gate: Gate) -> None:
-    vault.add_user("alice", PASSWORD, "rep")
+    Accounts(vault).add_user("alice", PASSWORD, "rep")
     limit = vault.config.login_concurrency
     outcomes: list[str] = []
 
     def attempt(n: int) -> None:
         try:
-            vault.authenticate(f"nobody{n}", WRONG, address=f"192.0.2.{n}")
+            Accounts(vault).authenticate(f"nobody{n}", WRONG, address=f"192.0.2.{n}")
         except NotAuthorized:
             outcomes.append("refused")
 
@@ -215,7 +216,7 @@ def test_password_checks_beyond_the_limit_are_refused_at_once(vault: Vault, gate
     # without a hash of its own.
     started = time.monotonic()
     with pytest.raises(Overloaded) as err:
-        vault.authenticate("alice", PASSWORD, address=AWAY)
+        Accounts(vault).authenticate("alice", PASSWORD, address=AWAY)
     assert time.monotonic() - started < 5  # a hash here would wait for the release (30 s)
     assert err.value.retry_after == 1
     assert len(gate.inside) == limit
@@ -223,11 +224,11 @@ def test_password_checks_beyond_the_limit_are_refused_at_once(vault: Vault, gate
     for thread in threads:
         thread.join(30)
     assert outcomes == ["refused"] * limit
-    assert vault.authenticate("alice", PASSWORD, address=AWAY).username == "alice"
+    assert Accounts(vault).authenticate("alice", PASSWORD, address=AWAY).username == "alice"
 
 
 def test_migration_0015_down_and_up_keeps_users(vault: Vault, engine: Engine) -> None:
-    vault.add_user("alice", PASSWORD, "rep")
+    Accounts(vault).add_user("alice", PASSWORD, "rep")
     wrong(vault, address=HOME)
     vault.close()
     cfg = _alembic_config()
@@ -242,4 +243,4 @@ def test_migration_0015_down_and_up_keeps_users(vault: Vault, engine: Engine) ->
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     with Vault.open(vault.config) as reopened:
-        assert reopened.authenticate("alice", PASSWORD, address=HOME).locked_at is None
+        assert Accounts(reopened).authenticate("alice", PASSWORD, address=HOME).locked_at is None

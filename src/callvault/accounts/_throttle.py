@@ -21,30 +21,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
+from callvault.accounts._models import KEY_MAX, ThrottleRow
 from callvault.config import Config
-from callvault.vault._models import Base, UTCDateTime
 
-__all__ = ["ThrottlePolicy", "ThrottleRow", "account_key", "address_key"]
+__all__ = ["ThrottlePolicy", "account_key", "address_key"]
 
-_KEY_MAX = 80
 # 2**64 seconds is past any cap; a larger exponent would overflow a float.
 _MAX_DOUBLINGS = 64
-
-
-class ThrottleRow(Base):
-    """Recent failed sign-ins of one account or client address (migration 0015)."""
-
-    __tablename__ = "login_throttle"
-
-    key: Mapped[str] = mapped_column(String(_KEY_MAX), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer)
-    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 def account_key(user_id: str) -> str:
@@ -52,7 +40,7 @@ def account_key(user_id: str) -> str:
 
 
 def address_key(address: str) -> str:
-    return f"addr:{address}"[:_KEY_MAX]
+    return f"addr:{address}"[:KEY_MAX]
 
 
 @dataclass(frozen=True)
