@@ -7,6 +7,7 @@ running by a crashed process (`recover_stale`).
 """
 
 from callvault.jobs._base import Queue
+from callvault.jobs._cancel import cancel_jobs_of
 from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
 from callvault.jobs._records import JobRecord, JobStatus
 from callvault.jobs._registry import Progress, TaskFunction, TaskRegistry
@@ -22,5 +23,6 @@ __all__ = [
     "TaskRegistry",
     "Worker",
     "WorkerPool",
+    "cancel_jobs_of",
     "make_worker_id",
 ]
