@@ -26,8 +26,7 @@ from callvault.config import Config
 from callvault.media._edit import CutAt
 from callvault.services._rewrite import cut_utterance, rewrite_call
 from callvault.services.calls import erase_call
-from callvault.vault import ErasureCertificate, Vault
-from callvault.vault._rewrite import CallWithdrawal, RewriteResult
+from callvault.vault import CallWithdrawal, ErasureCertificate, RewriteResult, Vault
 
 __all__ = ["WithdrawalOutcome", "withdraw_during_call"]
 
