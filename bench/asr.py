@@ -230,7 +230,7 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
     )
     with Vault.open(config) as vault:
         call = import_file(Path(path), options, max_bytes=config.max_input_bytes)
-        call_id = vault.store_call(call).call_id
+        call_id = vault.calls.store_call(call).call_id
     t0 = time.perf_counter()
     Transcriber(resolve_model("en", cache_dir=config.model_cache))  # a warm worker
     load = time.perf_counter() - t0
@@ -255,7 +255,7 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
     stages["close"] = t0 + seconds - last
 
     with Vault.open(config) as vault:
-        document = vault.read_transcript(call_id, purpose="benchmark")
+        document = vault.transcripts.read_transcript(call_id, purpose="benchmark")
     transcript = Transcript.from_json(document or b"")
     text = " ".join(u.text for u in transcript.utterances)  # in order of start time
 

@@ -367,7 +367,7 @@ def run_call(
         )
         with Vault.open(config) as vault:
             captured = import_file(wav or synth.wav, options, max_bytes=config.max_input_bytes)
-            call_id = vault.store_call(captured).call_id
+            call_id = vault.calls.store_call(captured).call_id
         if call.language not in pipelines:
             pipelines[call.language] = pipeline_for(config)
         marks: list[tuple[float, str, float]] = []

@@ -104,7 +104,7 @@ def serve(data_dir: str, port: int, variant: str) -> None:
 
         def old_audio(call_id: str, request: Request) -> Response:
             vault = vault_of(request)
-            with vault.open_recording(call_id, action="recording.listen") as reader:
+            with vault.calls.open_recording(call_id, action="recording.listen") as reader:
                 return Response(reader.read_range(0, reader.size), media_type="audio/wav")
 
         app.add_api_route("/api/v1/calls", old_upload, methods=["POST"])
@@ -203,7 +203,7 @@ def prepare(root: Path, recording: Path) -> tuple[Path, str, str]:
         )
         options = FileImportOptions(agent="bench")
         captured = import_file(recording, options, max_bytes=8 << 30)
-        call_id = vault.store_call(captured).call_id
+        call_id = vault.calls.store_call(captured).call_id
     return data, token, call_id
 
 

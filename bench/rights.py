@@ -93,7 +93,7 @@ def build(vault: Vault, calls: int, erase_calls: int, export_calls: int) -> None
                 Participant("callee", phone="+442071838750"),
             ),
         )
-        vault.store_call(call)
+        vault.calls.store_call(call)
 
 
 def bare_erase(data_dir: Path, subject: str) -> int:

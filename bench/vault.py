@@ -127,7 +127,7 @@ def measure_long_ingest(config: Config, path: Path) -> dict[str, float]:
         t0 = time.perf_counter()
         captured = import_file(path, FileImportOptions(), max_bytes=config.max_input_bytes)
         t1 = time.perf_counter()
-        result = vault.store_call(captured)
+        result = vault.calls.store_call(captured)
         t2 = time.perf_counter()
     if result.duplicate:
         raise SystemExit("bench: the long recording was stored as a duplicate; stale data dir?")

@@ -75,4 +75,4 @@ def store(vault: Vault, seconds: float = 9.0) -> tuple[str, bytes]:
         language="en",
     )
     call = import_bytes(data, "call.wav", opts)
-    return vault.store_call(call).call_id, data
+    return vault.calls.store_call(call).call_id, data

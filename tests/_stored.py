@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import wave
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -14,29 +15,31 @@ from callvault.accounts import Accounts
 from callvault.analysis import Transcript, Utterance
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.search import IndexRow, SearchIndex
-from callvault.vault import Vault
+from callvault.vault import BlobReader, Vault
 
 
 def transcribe(vault: Vault, call_id: str, *utterances: Utterance, role: str | None = None) -> None:
     """Store `utterances` as the call's transcript and index them, in one transaction."""
     transcript = Transcript("done", "en", "test", "1", tuple(utterances), False)
-    rid = vault.get_call(call_id).recording.id
+    rid = vault.calls.get_call(call_id).recording.id
     rows = [
         IndexRow(call_id, rid, n, u.speaker, role, None, "en", None, u.start, u.end, u.text)
         for n, u in enumerate(utterances)
     ]
     index = SearchIndex(vault.engine, vault.search_key)
-    vault.store_transcript(
-        call_id,
-        transcript.to_json().encode(),
-        status="done",
-        language="en",
-        model_name="test",
-        model_version="1",
-        utterances=len(utterances),
-        words=sum(len(u.words) for u in utterances),
-        within=lambda session: index.index_utterances(session, rows),
-    )
+    with vault.transaction() as tx:
+        vault.transcripts.store_transcript(
+            call_id,
+            transcript.to_json().encode(),
+            status="done",
+            language="en",
+            model_name="test",
+            model_version="1",
+            utterances=len(utterances),
+            words=sum(len(u.words) for u in utterances),
+            tx=tx,
+        )
+        index.index_utterances(tx.session, rows)
 
 
 def hits(vault: Vault, query: str) -> list[str]:
@@ -45,7 +48,7 @@ def hits(vault: Vault, query: str) -> list[str]:
 
 def stored_frames(vault: Vault, call_id: str) -> np.ndarray:
     """The stored WAV audio as int16, shape (frames, channels)."""
-    with vault.open_recording(call_id) as reader:
+    with vault.calls.open_recording(call_id) as reader:
         data = b"".join(reader.iter_chunks())
     with wave.open(io.BytesIO(data)) as wav:
         raw = wav.readframes(wav.getnframes())
@@ -63,7 +66,7 @@ def agent_call(vault: Vault, agent: str, seed: int, seconds: float = 9.0) -> str
         started_at="2026-03-02T09:30:00Z",
         language="en",
     )
-    return vault.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
+    return vault.calls.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
 
 
 PASSWORD = "correct horse battery"
@@ -88,3 +91,19 @@ def add_people(vault: Vault, scopes: list[str] | None = None) -> dict[str, str]:
         if scopes is not None:
             tokens[name] = Accounts(vault).create_token(name, "test", scopes, 1)[1]
     return tokens
+
+
+def decrypt_copy(vault: Vault, recording_id: str, ciphertext: bytes) -> bytes:
+    """Decrypt a copy of a recording's blob with its stored data key: what proves that a
+    copy kept from before an erasure or rewrite no longer opens (KeyDestroyed, or an
+    authentication failure under the new key)."""
+    with vault.reading() as session:
+        dek = vault._data_key(session, recording_id)
+    reader = BlobReader(io.BytesIO(ciphertext), len(ciphertext), dek, recording_id)
+    return b"".join(reader.iter_chunks())
+
+
+def held_by(vault: Vault, call_id: str) -> list[str]:
+    """The ids of the active legal holds that keep a call from being erased."""
+    blocks = vault.holds.erasure_blocks([call_id], datetime.now(UTC))
+    return [b.hold_id for b in blocks if b.rule == "legal-hold" and b.hold_id is not None]

@@ -44,7 +44,7 @@ def player(config: Config) -> Iterator[Player]:
         tokens = add_people(vault, ["calls:read", "audio:read"])
         audio = wav_bytes(tone(SECONDS, 16000, 2, seed=7), 16000)
         options = FileImportOptions(caller="+14155550100", direction="outbound", agent="alice")
-        call_id = vault.store_call(import_bytes(audio, "long.wav", options)).call_id
+        call_id = vault.calls.store_call(import_bytes(audio, "long.wav", options)).call_id
         bearer = {"Authorization": f"Bearer {tokens['alice']}"}
         with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
             yield Player(client, vault, call_id, audio, bearer)
@@ -113,7 +113,7 @@ def test_ranges_are_exact_across_chunks(player: Player) -> None:
 
 def tamper(player: Player, chunk: int) -> None:
     """Flip one byte of the ciphertext of plaintext chunk `chunk` on disk."""
-    record = player.vault.get_call(player.call_id)
+    record = player.vault.calls.get_call(player.call_id)
     blobs = DataPaths(player.vault.config.data_dir).blobs
     (path,) = [p for p in blobs.rglob("*") if p.is_file() and p.name == record.recording.id]
     data = bytearray(path.read_bytes())
@@ -130,7 +130,7 @@ def test_a_changed_chunk_fails_the_read_and_verify(player: Player) -> None:
     assert inside.status_code == 500
     assert inside.json()["error"] == {
         "type": "IntegrityError",
-        "message": f"recording {player.vault.get_call(player.call_id).recording.id}: chunk 5 "
+        "message": f"recording {player.vault.calls.get_call(player.call_id).recording.id}: chunk 5 "
         "of the blob fails authentication (the ciphertext was changed or damaged)",
     }
     # A range that ends before it is served whole.
@@ -151,5 +151,5 @@ def test_a_changed_chunk_fails_the_read_and_verify(player: Player) -> None:
     assert received == player.audio[: len(received)] and len(received) <= 5 * CHUNK
     # Every read was audited, the failed ones too; `verify` names the recording.
     assert len(player.vault.audit_entries(action="recording.listen")) == 3
-    (result,) = player.vault.verify(player.call_id)
+    (result,) = player.vault.calls.verify(player.call_id)
     assert not result.ok

@@ -170,7 +170,7 @@ def test_upload_by_a_rep_is_their_own_call(world: World) -> None:
     )
     assert sent.status_code == 201, sent.text
     call_id = sent.json()["call_id"]
-    assert world.vault.call_agent(call_id) == "bob"
+    assert world.vault.calls.call_agent(call_id) == "bob"
     other = world.client.post(
         "/api/v1/calls",
         headers=world.bearer("bob"),
@@ -210,7 +210,7 @@ def test_upload_with_channels_puts_the_agent_on_the_channel_named(world: World) 
         files={"file": ("left.wav", data, "audio/wav")},
     )
     assert sent.status_code == 201, sent.text
-    record = world.vault.get_call(sent.json()["call_id"])
+    record = world.vault.calls.get_call(sent.json()["call_id"])
     parties = {p.id: (p.role, p.phone, p.name, p.is_agent) for p in record.participants}
     assert record.direction == "inbound"
     assert [(leg.channel, parties[leg.participant_id or ""]) for leg in record.legs] == [
@@ -246,7 +246,7 @@ def test_upload_with_channels_puts_the_agent_on_the_channel_named(world: World) 
 def test_upload_with_bad_channels_stores_nothing(
     world: World, form: dict[str, str], channels: int, message: str
 ) -> None:
-    before = len(world.vault.list_calls())
+    before = len(world.vault.calls.list_calls())
     data = wav_bytes(tone(1.0, 16000, channels, seed=44), 16000)
     sent = world.client.post(
         "/api/v1/calls",
@@ -256,7 +256,7 @@ def test_upload_with_bad_channels_stores_nothing(
     )
     assert sent.status_code == 400
     assert sent.json()["error"] == {"type": "InputError", "message": message}
-    assert len(world.vault.list_calls()) == before
+    assert len(world.vault.calls.list_calls()) == before
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["header", "no-length"])
@@ -289,7 +289,7 @@ def test_an_upload_longer_than_the_limit_is_413_and_stores_nothing(
             "the limit of 0:01:00 (60 s, CALLVAULT_MAX_DURATION); split the recording or "
             "raise CALLVAULT_MAX_DURATION; nothing was stored"
         )
-        assert vault.list_calls() == []
+        assert vault.calls.list_calls() == []
 
 
 def test_the_kept_original_opens_for_compliance_with_a_reason(world: World, config: Config) -> None:

@@ -106,14 +106,14 @@ def test_subject_rights_find_export_restrict_erase(world: World) -> None:
     unconfirmed = world.client.post(f"{API}/rights/erase", json=erase, headers=cora)
     assert unconfirmed.status_code == 400
     assert "confirm: true" in unconfirmed.json()["error"]["message"]
-    world.vault.add_hold(world.calls["carol"], reason="litigation")
+    world.vault.holds.add_hold(world.calls["carol"], reason="litigation")
     refused = world.client.post(
         f"{API}/rights/erase", json={**erase, "confirm": True}, headers=cora
     )
     assert refused.status_code == 409
     assert world.client.get(f"{API}/calls", headers=cora).json()["total"] == 3
-    (hold,) = world.vault.holds()
-    world.vault.release_hold(hold.id, reason="settled")
+    (hold,) = world.vault.holds.holds()
+    world.vault.holds.release_hold(hold.id, reason="settled")
     done = world.client.post(f"{API}/rights/erase", json={**erase, "confirm": True}, headers=cora)
     assert done.status_code == 200, done.text
     assert set(done.json()["erased"]) == set(world.calls.values())

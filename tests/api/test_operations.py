@@ -163,7 +163,7 @@ def test_serve_answers_on_loopback_with_workers(tmp_path: Path) -> None:
     assert f"callvault serving on http://127.0.0.1:{port}" in stderr.decode()
     assert "no users yet" not in stderr.decode()
     with Vault.open(load_config(env)) as vault:
-        with vault.open_recording(stored["call_id"], action="test.read") as reader:
+        with vault.calls.open_recording(stored["call_id"], action="test.read") as reader:
             assert reader.read_range(0, reader.size) == audio
 
 

@@ -146,12 +146,12 @@ def _erase(world: World, agent: str) -> Request:
 
 
 def _lift(world: World, agent: str) -> Request:
-    restriction = world.vault.restrict("+15550001111", "test")
+    restriction = world.vault.restrictions.restrict("+15550001111", "test")
     return {"json": {"restriction_id": restriction.id, "reason": "lifted"}}
 
 
 def _release(world: World, agent: str) -> Request:
-    hold = world.vault.add_hold(world.calls["alice"], reason="test")
+    hold = world.vault.holds.add_hold(world.calls["alice"], reason="test")
     return {"url": f"/holds/{hold.id}/release", "json": {"reason": "released"}}
 
 

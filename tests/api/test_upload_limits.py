@@ -227,7 +227,7 @@ def test_unauthorised_upload_is_refused_before_its_file_is_read(site: Site) -> N
     assert forged.status == 403 and "CSRF" in forged.body.decode()
     assert forged.bytes_read < 64 * 1024
     assert site.temp_files == [] and site.spooled() == []
-    assert site.vault.list_calls() == []
+    assert site.vault.calls.list_calls() == []
 
 
 def zeros_of(body: bytes, size: int = 16 * 1024) -> Iterator[bytes]:
@@ -256,7 +256,7 @@ def test_an_upload_over_the_limit_is_refused_with_413_naming_it(site: Site) -> N
     )
     assert chunked.status == 413 and message in chunked.body.decode()
     assert limit < chunked.bytes_read <= limit + chunk
-    assert site.spooled() == [] and site.vault.list_calls() == []
+    assert site.spooled() == [] and site.vault.calls.list_calls() == []
     assert site.temp_files == []
 
 
@@ -282,7 +282,7 @@ def test_a_slow_body_is_cut_off(site: Site) -> None:
     )
     assert trickle.status == 408 and 1.0 <= trickle.seconds < 5
     assert "slower than the minimum of 4096 bytes/s" in trickle.body.decode()
-    assert site.spooled() == [] and site.vault.list_calls() == []
+    assert site.spooled() == [] and site.vault.calls.list_calls() == []
 
 
 def test_an_upload_is_stored_through_the_encrypted_spool(site: Site) -> None:
@@ -305,8 +305,8 @@ def test_an_upload_is_stored_through_the_encrypted_spool(site: Site) -> None:
     assert max(len(data) for data in seen) > MiB
     assert site.temp_files == [] and list(site.temp_dir.iterdir()) == []
     assert site.spooled() == []  # removed once stored
-    (call,) = site.vault.list_calls()
-    with site.vault.open_recording(call.id) as reader:
+    (call,) = site.vault.calls.list_calls()
+    with site.vault.calls.open_recording(call.id) as reader:
         assert b"".join(reader.iter_chunks()) == audio
     # The same through the web form, its CSRF token a field before the file.
     login = site.client.post("/api/v1/auth/login", json={"username": "bob", "password": PASSWORD})
@@ -316,5 +316,5 @@ def test_an_upload_is_stored_through_the_encrypted_spool(site: Site) -> None:
     cookie = [(b"cookie", f"callvault_session={site.client.cookies['callvault_session']}".encode())]
     page = send(site, "/upload", cookie + upload_headers(len(form)), zeros_of(form))
     assert page.status == 303, page.body
-    assert len(site.vault.list_calls()) == 2
+    assert len(site.vault.calls.list_calls()) == 2
     assert site.temp_files == [] and site.spooled() == []

@@ -81,12 +81,12 @@ def test_capture_live_stores_a_call(config: Config, call: ScriptedCall) -> None:
         out = _stop(process)
     assert "stored" in line, line + out
     with Vault.open(config) as vault:
-        (summary,) = vault.list_calls()
-        record = vault.get_call(summary.id)
+        (summary,) = vault.calls.list_calls()
+        record = vault.calls.get_call(summary.id)
         assert record.source == "live" and record.network is not None
         assert record.network["sip_call_id"] == call.call_id
         assert record.network["end_reason"] == "bye_caller"
-        with vault.open_recording(summary.id) as reader:
+        with vault.calls.open_recording(summary.id) as reader:
             data = b"".join(reader.iter_chunks())
     with wave.open(io.BytesIO(data)) as wav:
         frames = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
@@ -108,5 +108,5 @@ def test_a_call_in_progress_is_stored_on_sigterm(config: Config, call: ScriptedC
     out = _stop(process)
     assert "stored" in out, out
     with Vault.open(config) as vault:
-        (summary,) = vault.list_calls()
-        assert vault.get_call(summary.id).network["end_reason"] == "capture_ended"  # type: ignore[index]
+        (summary,) = vault.calls.list_calls()
+        assert vault.calls.get_call(summary.id).network["end_reason"] == "capture_ended"  # type: ignore[index]

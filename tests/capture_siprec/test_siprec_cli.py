@@ -111,12 +111,12 @@ def test_siprec_server_stores_a_call_in_the_vault(config: Config) -> None:
         _, errors = process.communicate(timeout=20)  # also closes the pipes
         assert process.returncode == 0, errors
     with Vault.open(config) as vault:
-        (summary,) = vault.list_calls()
-        record = vault.get_call(summary.id)
+        (summary,) = vault.calls.list_calls()
+        record = vault.calls.get_call(summary.id)
         assert record.source == "siprec" and record.consent_state == "given"
         assert record.network is not None and record.network["sip_call_id"] == sip_call_id
         assert {p.phone for p in record.participants} == {"+14155550100", "+14155550199"}
-        with vault.open_recording(summary.id) as reader:
+        with vault.calls.open_recording(summary.id) as reader:
             data = b"".join(reader.iter_chunks())
     with wave.open(io.BytesIO(data)) as wav:
         frames = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
@@ -151,4 +151,4 @@ def test_siprec_refuses_a_call_the_policy_refuses(config: Config, tmp_path: Path
         _, errors = process.communicate(timeout=20)  # also closes the pipes
         assert process.returncode == 0, errors
     with Vault.open(config) as vault:
-        assert vault.list_calls() == []
+        assert vault.calls.list_calls() == []

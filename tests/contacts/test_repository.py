@@ -61,8 +61,8 @@ def test_call_matches_maps_each_participant_to_its_contacts(vault: Vault) -> Non
     call = dataclasses.replace(
         call, participants=(caller, dataclasses.replace(callee, phone=None, name="SAM LEE"))
     )
-    call_id = vault.store_call(call).call_id
-    record = vault.get_call(call_id)
+    call_id = vault.calls.store_call(call).call_id
+    record = vault.calls.get_call(call_id)
     matches = contacts.call_matches(call_id, purpose="crm sync")
     assert {p.role: matches[p.id] for p in record.participants} == {
         caller.role: tuple(sorted([by_name["Jane Roe"], by_name["Front Desk"]])),

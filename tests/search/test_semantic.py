@@ -67,8 +67,8 @@ def store_call(vault: Vault, seed: int, caller: str = CUSTOMER) -> tuple[str, st
     """A stored call (one short stereo recording): (call id, recording id)."""
     opts = FileImportOptions(caller=caller, callee="+442071838750", started_at=T0.isoformat())
     call = import_bytes(wav_bytes(tone(0.5, 8000, 2, seed), 8000), f"call-{seed}.wav", opts)
-    call_id = vault.store_call(call).call_id
-    return call_id, vault.get_call(call_id).recording.id
+    call_id = vault.calls.store_call(call).call_id
+    return call_id, vault.calls.get_call(call_id).recording.id
 
 
 def index_rows(
@@ -295,7 +295,7 @@ def test_purge_removes_embeddings_with_the_text(vault: Vault) -> None:
     found = SemanticIndex(vault.engine, vault.search_key).search("zu teuer")
     assert {h.call_id for h in found} == {third}
     # Erasing the call deletes what is left (ON DELETE CASCADE).
-    vault.delete_call(third, reason="test")
+    vault.calls.delete_call(third, reason="test")
     assert embeddings(vault.engine) == 0
 
 
@@ -391,7 +391,7 @@ def test_restricted_calls_are_left_out_of_semantic_cli_search(config: Config) ->
         shown, rid2 = store_call(vault, 12, caller=OTHER)
         put(vault, index_rows(hidden, rid1, CORPUS))
         put(vault, index_rows(shown, rid2, CORPUS))
-        vault.restrict(CUSTOMER, "accuracy contested")
+        vault.restrictions.restrict(CUSTOMER, "accuracy contested")
     env = {
         "CALLVAULT_DATA_DIR": str(config.data_dir),
         "CALLVAULT_DATABASE_URL": config.database_url or "",

@@ -19,7 +19,7 @@ from typing import Any
 import callvault.capture.files as capture_files
 import callvault.vault._store as store
 from callvault.cli import cli
-from callvault.vault import Vault
+from callvault.vault import CallRepository
 
 CHUNKS_BEFORE_KILL = 3
 
@@ -110,15 +110,15 @@ def _after_blob_commit() -> None:
 
 
 def _after_db_commit() -> None:
-    real = Vault._commit_call
+    real = CallRepository.store_call
 
     @functools.wraps(real)
-    def commit_call(self: Vault, *args: Any, **kwargs: Any) -> Any:
-        result = real(self, *args, **kwargs)
+    def store_call(self: CallRepository, *args: Any, **kwargs: Any) -> Any:
+        result = real(self, *args, **kwargs)  # returns once the rows have committed
         _die("after-db-commit")
         return result
 
-    Vault._commit_call = commit_call  # type: ignore[method-assign]
+    CallRepository.store_call = store_call  # type: ignore[method-assign]
 
 
 POINTS: dict[str, Callable[[], None]] = {

@@ -27,7 +27,7 @@ def test_a_call_with_consent_is_stored_with_what_the_network_said(config: Config
     (stored,) = [r for r in report.calls if r.outcome == "stored"]
     assert stored.stored is not None and stored.stored.job_id
     with Vault.open(config) as vault:
-        record = vault.get_call(stored.stored.call_id)
+        record = vault.calls.get_call(stored.stored.call_id)
     document = record.to_json()
     assert document["source"] == "pcap"
     network = document["network"]
@@ -53,7 +53,7 @@ def test_each_call_passes_the_gate_on_its_own(config: Config) -> None:
     refused = next(r for r in report.calls if r.outcome == "refused")
     assert refused.reason and "consent of every party" in refused.reason
     with Vault.open(config) as vault:
-        assert vault.list_calls() == []
+        assert vault.calls.list_calls() == []
     quarantine = dataclasses.replace(config, consent_missing="quarantine")
     report = record_pcaps(quarantine, [DTMF])
     (kept,) = [r for r in report.calls if r.outcome == "stored"]

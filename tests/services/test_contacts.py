@@ -51,7 +51,7 @@ def store(vault: Vault, seed: int, caller: str | None, started_at: str) -> str:
         caller=caller, callee=CALLEE, started_at=started_at, agent="alice", direction="inbound"
     )
     call = import_bytes(wav_bytes(tone(0.5, 8000, 2, seed), 8000), f"c{seed}.wav", opts)
-    return vault.store_call(call).call_id
+    return vault.calls.store_call(call).call_id
 
 
 def insights_doc(points: list[str], actions: list[str]) -> bytes:
@@ -71,7 +71,7 @@ def process(vault: Vault, call_id: str, points: list[str], actions: list[str]) -
     transcript = Transcript(
         "done", "en", "test", "1", (Utterance("S0", 0, 0.0, 0.5, "hello", 0.9, ()),), False
     )
-    vault.store_transcript(
+    vault.transcripts.store_transcript(
         call_id,
         transcript.to_json().encode(),
         status="done",
@@ -196,7 +196,7 @@ def test_participants_match_by_number_in_any_format_or_by_name(
     call = dataclasses.replace(
         call, participants=(dataclasses.replace(first, phone=None, name="JANE doe"), *rest)
     )
-    by_name = vault.store_call(call).call_id
+    by_name = vault.calls.store_call(call).call_id
     assert [c.call_id for c in contact_calls(ctx, jane.id)] == [by_name, by_number]
     entry = vault.audit_entries(action="contacts.read", object_id=jane.id)[-1]
     assert entry.details == {"calls": [by_name, by_number]}
@@ -251,7 +251,7 @@ def test_restricted_call_content_is_withheld(vault: Vault, ctx: Context, tmp_pat
     import_contacts_csv(ctx, write_csv(tmp_path, "name,phone\nJane,+14155550100\n"))
     call_id = store(vault, 1, "+14155550100", "2026-01-05T10:00:00Z")
     process(vault, call_id, ["Secret."], [])
-    restriction = vault.restrict("+14155550100", "subject objects")
+    restriction = vault.restrictions.restrict("+14155550100", "subject objects")
     contact = list_contacts(ctx)[0]
     [entry] = contact_timeline(ctx, contact.id, purpose=None)["calls"]
     assert (entry["restricted"], entry["summary"]) == (restriction.id, None)

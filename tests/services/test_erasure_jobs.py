@@ -43,7 +43,7 @@ def consented_call(config: Config, scopes: tuple[str, ...] = ("record", "analyse
     `scopes` for every call since January (standing consents)."""
     with Vault.open(config) as vault:
         for party in (CALLER, CALLEE):
-            vault.record_consent(
+            vault.consent.record_consent(
                 party, method="web", scopes=list(scopes), given_at=datetime(2026, 1, 1, tzinfo=UTC)
             )
     (stored,) = ingest_captured(config, [a_call()])
@@ -67,13 +67,13 @@ def test_a_leg_erased_call_is_processed_with_the_remaining_partys_consent(
 
     assert (result.status, result.utterances) == ("done", 1)
     with Vault.open(config) as vault:
-        record = vault.get_call(call_id)
+        record = vault.calls.get_call(call_id)
         caller, callee = record.participants
         assert (caller.phone, caller.name) == (None, None)  # the erased leg stays erased
         assert callee.phone == CALLEE
         assert record.to_json()["erasure_state"] == "partial"
         assert not stored_frames(vault, call_id)[:, 0].any()
-        assert vault.transcript_info(call_id) is not None
+        assert vault.transcripts.transcript_info(call_id) is not None
         assert vault.verify_audit().ok
         # The job ingest queued is still the call's one job.
         assert [j.call_id for j in open_queue(config, vault).list_jobs()] == [call_id]
@@ -82,16 +82,16 @@ def test_a_leg_erased_call_is_processed_with_the_remaining_partys_consent(
 def test_a_leg_erased_call_still_needs_the_consent_of_those_who_remain(config: Config) -> None:
     call_id = consented_call(config, scopes=("record",))
     with Vault.open(config) as vault:
-        assert not vault.analysis_consented(call_id)
-        vault.record_consent(CALLER, method="web", scopes=["analyse"], call_id=call_id)
+        assert not vault.consent.analysis_consented(call_id)
+        vault.consent.record_consent(CALLER, method="web", scopes=["analyse"], call_id=call_id)
         erase_subject(vault, CALLER, reason="art. 17 request 13", scope="leg")
         # The caller, who consented, is gone; the callee never consented to analysis.
-        assert not vault.analysis_consented(call_id)
+        assert not vault.consent.analysis_consented(call_id)
     with pytest.raises(ConsentRequired, match="not every party consented to analysis"):
         process_call(config, call_id, pipeline=REMAINING)
     with Vault.open(config) as vault:
-        vault.record_consent(CALLEE, method="web", scopes=["analyse"], call_id=call_id)
-        assert vault.analysis_consented(call_id)
+        vault.consent.record_consent(CALLEE, method="web", scopes=["analyse"], call_id=call_id)
+        assert vault.consent.analysis_consented(call_id)
 
 
 def test_a_party_without_number_or_name_is_not_taken_for_an_erased_one(config: Config) -> None:
@@ -99,13 +99,13 @@ def test_a_party_without_number_or_name_is_not_taken_for_an_erased_one(config: C
     database (with `erasure_state` set by hand) does not waive that party's consent."""
     call_id = consented_call(config, scopes=("record",))
     with Vault.open(config) as vault:
-        vault.record_consent(CALLEE, method="web", scopes=["analyse"], call_id=call_id)
+        vault.consent.record_consent(CALLEE, method="web", scopes=["analyse"], call_id=call_id)
         with vault.engine.begin() as conn:
             conn.exec_driver_sql(
                 "UPDATE participants SET phone = NULL, name = NULL WHERE position = 0"
             )
             conn.exec_driver_sql("UPDATE calls SET erasure_state = 'partial'")
-        assert not vault.analysis_consented(call_id)
+        assert not vault.consent.analysis_consented(call_id)
 
 
 def test_retention_cancels_the_queued_job_of_the_call_it_erases(config: Config) -> None:
@@ -114,7 +114,7 @@ def test_retention_cancels_the_queued_job_of_the_call_it_erases(config: Config) 
         queue = open_queue(config, vault)
         (job,) = queue.list_jobs()
         assert (job.payload, job.status) == ({"call_id": call_id}, JobStatus.QUEUED)
-        vault.set_retention(call_id, "standard", datetime.now(UTC) - timedelta(days=1))
+        vault.holds.set_retention(call_id, "standard", datetime.now(UTC) - timedelta(days=1))
 
     report = run_retention(config)
 
@@ -144,11 +144,11 @@ def test_an_erasure_that_fails_leaves_the_job_as_it_was(
     with Vault.open(config) as vault:
         monkeypatch.setattr(_audit, "append_many", broken)
         with pytest.raises(IntegrityError):
-            vault.delete_call(call_id, reason="asked")
+            vault.calls.delete_call(call_id, reason="asked")
         monkeypatch.undo()
         (job,) = open_queue(config, vault).list_jobs()
         assert (job.status, job.last_error) == (JobStatus.QUEUED, None)
-        assert vault.get_call(call_id).id == call_id
+        assert vault.calls.get_call(call_id).id == call_id
 
 
 def test_rights_erasure_cancels_a_running_job_of_the_call(config: Config) -> None:
@@ -169,7 +169,7 @@ def test_process_twice_gives_one_job(config: Config) -> None:
     with Vault.open(config) as vault:
         queue = open_queue(config, vault)
         (queued,) = queue.list_jobs()
-        rid = vault.get_call(call_id).recording.id
+        rid = vault.calls.get_call(call_id).recording.id
         # `callvault process` asks with again=True; ingest and consent without.
         assert enqueue_processing(queue, call_id, rid, again=True) == queued
         assert enqueue_processing(queue, call_id, rid) == queued

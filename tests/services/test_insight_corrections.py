@@ -60,7 +60,7 @@ def test_corrections_survive_a_rerun(config: Config, vault: Vault) -> None:
     process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
     check(insights(vault, call_id))
 
-    history = [c for c in vault.corrections(call_id) if c.target == "insight"]
+    history = [c for c in vault.corrections.corrections(call_id) if c.target == "insight"]
     assert [c.key.rsplit("/", 1)[1] for c in history] == ["due", "owner", "removed", "item"]
     assert json.loads(history[0].old or "null") == "2026-03-03T17:00:00+00:00"
     actions = [e.action for e in vault.audit_entries()]

@@ -22,7 +22,7 @@ OPTIONS = FileImportOptions(
 
 
 def _stored(vault: Vault, data: bytes, name: str) -> str:
-    return vault.store_call(import_bytes(data, name, OPTIONS)).call_id
+    return vault.calls.store_call(import_bytes(data, name, OPTIONS)).call_id
 
 
 def test_a_long_silent_call_is_processed_in_bounded_memory(config: Config, vault: Vault) -> None:
@@ -65,4 +65,4 @@ def test_processing_stops_decoding_at_the_limit(
         "CALLVAULT_MAX_DURATION; decoding stopped there"
     )
     assert info.value.retryable is False
-    assert vault.read_transcript(call_id) is None
+    assert vault.transcripts.read_transcript(call_id) is None

@@ -36,7 +36,7 @@ def test_a_finished_call_is_stored_with_its_source(config: Config) -> None:
         report = recorder.record(a_call())
     assert report.outcome == "stored" and report.stored is not None
     with Vault.open(config) as vault:
-        record = vault.get_call(report.stored.call_id)
+        record = vault.calls.get_call(report.stored.call_id)
     assert record.source == "siprec" and record.network is not None
     assert record.network["segment"] is None
 
@@ -50,8 +50,8 @@ def test_segments_are_numbered(config: Config) -> None:
         second = recorder.record(dataclasses.replace(call, legs=(shorter,)), segment=1)
     assert first.stored is not None and second.stored is not None
     with Vault.open(config) as vault:
-        assert vault.get_call(first.stored.call_id).network["segment"] == 0  # type: ignore[index]
-        assert vault.get_call(second.stored.call_id).network["segment"] == 1  # type: ignore[index]
+        assert vault.calls.get_call(first.stored.call_id).network["segment"] == 0  # type: ignore[index]
+        assert vault.calls.get_call(second.stored.call_id).network["segment"] == 1  # type: ignore[index]
 
 
 def test_withdrawal_discards_the_call_and_its_earlier_segments(config: Config) -> None:
@@ -63,7 +63,7 @@ def test_withdrawal_discards_the_call_and_its_earlier_segments(config: Config) -
         later = recorder.record(call, segment=1, withdrawn_at=12.5)
     assert later.outcome == "discarded"
     with Vault.open(config) as vault:
-        assert vault.list_calls() == []
+        assert vault.calls.list_calls() == []
         (entry,) = vault.audit_entries(action="capture.withdrawal")
         assert entry.details == {"channel": 1, "at_seconds": 12.5, "mode": "discard-call"}
         assert call.call_id not in str(entry.to_dict())  # the Call-ID only as a digest
@@ -93,4 +93,4 @@ def test_a_call_to_an_emergency_number_is_never_stored(config: Config) -> None:
         report = recorder.record(call)
     assert report.outcome == "refused" and "deny.emergency" in (report.reason or "")
     with Vault.open(config) as vault:
-        assert vault.list_calls() == []
+        assert vault.calls.list_calls() == []

@@ -38,7 +38,7 @@ def store(vault: Vault, seed: int = 0, channels: int = 2, parties: str = "both")
         call = dataclasses.replace(
             call, participants=(dataclasses.replace(first, channel=None), *rest)
         )
-    return vault.store_call(call).call_id
+    return vault.calls.store_call(call).call_id
 
 
 def utterance(channel: int | None, start: float, text: str) -> Utterance:
@@ -59,9 +59,9 @@ def test_leg_erasure_silences_only_the_subject(vault: Vault) -> None:
     call_id = store(vault)
     before = stored_frames(vault, call_id).T
     transcribe(vault, call_id, *TALK)
-    other = vault.record_consent(OTHER, method="verbal", scopes=["record"], call_id=call_id)
-    vault.correct_participant(call_id, 1, "name", "Agent Smith", "typo")
-    vault.correct_participant(call_id, 0, "name", "Jane Doe", "typo")
+    other = vault.consent.record_consent(OTHER, method="verbal", scopes=["record"], call_id=call_id)
+    vault.corrections.correct_participant(call_id, 1, "name", "Agent Smith", "typo")
+    vault.corrections.correct_participant(call_id, 0, "name", "Jane Doe", "typo")
 
     result = erase_subject(vault, SUBJECT, reason="art. 17 request 9", scope="leg")
 
@@ -75,22 +75,24 @@ def test_leg_erasure_silences_only_the_subject(vault: Vault) -> None:
     assert after.shape == before.shape
     assert not after[0].any()
     assert np.array_equal(after[1], before[1])
-    document = json.loads(vault.read_transcript(call_id) or b"")
+    document = json.loads(vault.transcripts.read_transcript(call_id) or b"")
     assert [u["text"] for u in document["utterances"]] == ["thank you caller"]
     assert hits(vault, "secret") == [] and hits(vault, "mango") == []
     assert hits(vault, "thank") == [call_id]
-    record = vault.get_call(call_id)
+    record = vault.calls.get_call(call_id)
     caller, callee = record.participants
     assert (caller.role, caller.phone, caller.name) == ("caller", None, None)
     assert (callee.phone, callee.name) == (OTHER, "Agent Smith")
     assert record.to_json()["erasure_state"] == "partial"
-    assert [c.to_json()["erasure_state"] for c in vault.list_calls()] == ["partial"]
+    assert [c.to_json()["erasure_state"] for c in vault.calls.list_calls()] == ["partial"]
     assert find_subject(vault, SUBJECT).calls == ()
     assert find_subject(vault, "Jane Doe").calls == ()
     # The other party's rectification is kept (re-encrypted); the subject's is destroyed.
-    assert [(c.key, c.new) for c in vault.corrections(call_id)] == [("1.name", "Agent Smith")]
-    assert [c.id for c in vault.consents(call_id=call_id)] == [other.id]
-    assert all(r.ok for r in vault.verify())
+    assert [(c.key, c.new) for c in vault.corrections.corrections(call_id)] == [
+        ("1.name", "Agent Smith")
+    ]
+    assert [c.id for c in vault.consent.consents(call_id=call_id)] == [other.id]
+    assert all(r.ok for r in vault.calls.verify())
     assert vault.verify_audit().ok
     (summary,) = vault.audit_entries(action="rights.erase")
     assert summary.details == {
@@ -121,7 +123,7 @@ def test_mono_alone_and_legless_calls_are_erased_whole(config: Config) -> None:
 
         assert result.scope == "leg"
         assert set(result.erased) == {mono, alone, legless} and result.partial == (stereo,)
-        assert [c.id for c in vault.list_calls()] == [stereo]
+        assert [c.id for c in vault.calls.list_calls()] == [stereo]
         assert hits(vault, "secret") == []
         assert len(vault.audit_entries(action="call.erase")) == 3
 
@@ -129,11 +131,11 @@ def test_mono_alone_and_legless_calls_are_erased_whole(config: Config) -> None:
 def test_hold_refuses_leg_erasure_and_nothing_changes(vault: Vault) -> None:
     call_id = store(vault)
     before = stored_frames(vault, call_id).T
-    hold = vault.add_hold(call_id, reason="Smith v Acme")
+    hold = vault.holds.add_hold(call_id, reason="Smith v Acme")
     with pytest.raises(ErasureRefused, match=f"legal hold {hold.id}"):
         erase_subject(vault, SUBJECT, reason="asked", scope="leg")
     assert np.array_equal(stored_frames(vault, call_id).T, before)
-    assert vault.get_call(call_id).participants[0].phone == SUBJECT
+    assert vault.calls.get_call(call_id).participants[0].phone == SUBJECT
     assert vault.audit_entries(action="recording.erase-leg") == []
     assert vault.audit_entries(action="rights.erase") == []
 

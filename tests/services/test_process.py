@@ -201,7 +201,7 @@ def test_jobs_run_queues_a_call_stored_without_a_job(run) -> None:  # type: igno
     config = load_config(env=run.env)
     with Vault.open(config) as vault:  # what ingest does, without the queueing
         call = import_file(STEREO, FileImportOptions(language="en"), max_bytes=10**8)
-        stored = vault.store_call(call)
+        stored = vault.calls.store_call(call)
     assert json.loads(run("jobs", "list", "--json").stdout)["jobs"] == []
 
     result = run("jobs", "run", "--json")

@@ -50,7 +50,7 @@ def test_all_party_call_without_consent_is_refused_and_nothing_is_stored(config:
     with pytest.raises(ConsentRequired, match="CALLVAULT_CONSENT_MISSING=quarantine"):
         ingest_captured(config, [call()])
     with Vault.open(config) as vault:
-        assert vault.list_calls() == []
+        assert vault.calls.list_calls() == []
 
 
 def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Config) -> None:
@@ -58,10 +58,10 @@ def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Co
     (stored,) = ingest_captured(config, [call()])
     assert stored.consent_state == "quarantined" and stored.job_id is None
     with Vault.open(config) as vault:
-        record = vault.get_call(stored.call_id)
+        record = vault.calls.get_call(stored.call_id)
         assert record.consent_state == "quarantined"
         assert "call.quarantine" in actions(vault, stored.call_id)
-        assert vault.list_calls()[0].to_json()["consent_state"] == "quarantined"
+        assert vault.calls.list_calls()[0].to_json()["consent_state"] == "quarantined"
         queue = open_queue(config, vault)
         assert pending_jobs(queue) == []
         # `jobs run` does not pick it up behind the gate's back.
@@ -72,14 +72,14 @@ def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Co
     )
     assert not first.released and first.job_id is None
     with Vault.open(config) as vault:
-        assert vault.consent_state(stored.call_id) == "quarantined"
+        assert vault.consent.consent_state(stored.call_id) == "quarantined"
     second = add_consent(
         config, CALLEE, method="dtmf", scopes=["record", "analyse"], call_id=stored.call_id
     )
     assert second.released and second.job_id
     with Vault.open(config) as vault:
-        assert vault.consent_state(stored.call_id) == "given"
-        assert vault.retention_of(stored.call_id).retain_until is not None
+        assert vault.consent.consent_state(stored.call_id) == "given"
+        assert vault.holds.retention_of(stored.call_id).retain_until is not None
         assert "call.release" in actions(vault, stored.call_id)
         assert vault.verify_audit().ok
         assert [job.id for job in pending_jobs(open_queue(config, vault))] == [second.job_id]
@@ -92,7 +92,7 @@ def test_a_consent_without_the_record_scope_does_not_release(config: Config) -> 
         added = add_consent(config, party, method="web", scopes=["analyse"], call_id=stored.call_id)
         assert not added.released
     with Vault.open(config) as vault:
-        assert vault.consent_state(stored.call_id) == "quarantined"
+        assert vault.consent.consent_state(stored.call_id) == "quarantined"
 
 
 def test_retention_erases_a_call_whose_quarantine_ended(config: Config) -> None:
@@ -101,9 +101,9 @@ def test_retention_erases_a_call_whose_quarantine_ended(config: Config) -> None:
         past = datetime.now(UTC) - timedelta(days=10)
         (admission,) = admit(config, vault, [call()], now=past)
         assert admission.quarantine_until == past + timedelta(days=3)
-        late = vault.store_call(call(), admission=admission).call_id
+        late = vault.calls.store_call(call(), admission=admission).call_id
         (fresh,) = admit(config, vault, [call(1)])
-        waiting = vault.store_call(call(1), admission=fresh).call_id
+        waiting = vault.calls.store_call(call(1), admission=fresh).call_id
 
     dry = run_retention(config, dry_run=True)
     assert [(e.call_id, e.cause) for e in dry.erased] == [(late, "quarantine")]
@@ -111,7 +111,7 @@ def test_retention_erases_a_call_whose_quarantine_ended(config: Config) -> None:
     assert [(e.call_id, e.cause) for e in report.erased] == [(late, "quarantine")]
     assert report.erased[0].certificate is not None
     with Vault.open(config) as vault:
-        assert [c.id for c in vault.list_calls()] == [waiting]
+        assert [c.id for c in vault.calls.list_calls()] == [waiting]
         assert vault.verify_audit().ok
 
 
@@ -119,8 +119,8 @@ def test_a_held_quarantined_call_is_not_erased(config: Config) -> None:
     config = quarantining(config)
     with Vault.open(config) as vault:
         (admission,) = admit(config, vault, [call()], now=datetime.now(UTC) - timedelta(days=10))
-        call_id = vault.store_call(call(), admission=admission).call_id
-        vault.add_hold(call_id=call_id, reason="litigation")
+        call_id = vault.calls.store_call(call(), admission=admission).call_id
+        vault.holds.add_hold(call_id=call_id, reason="litigation")
     report = run_retention(config)
     assert report.erased == ()
     assert [(s.call_id, s.reason) for s in report.skipped] == [(call_id, "legal-hold")]
@@ -130,7 +130,7 @@ def test_standing_consent_of_every_party_admits_the_call(config: Config) -> None
     before = datetime(2026, 1, 1, tzinfo=UTC)
     with Vault.open(config) as vault:
         ids = [
-            vault.record_consent(
+            vault.consent.record_consent(
                 party, method="web", scopes=["record", "analyse"], given_at=before
             ).id
             for party in (CALLER, CALLEE)
@@ -138,7 +138,7 @@ def test_standing_consent_of_every_party_admits_the_call(config: Config) -> None
     (stored,) = ingest_captured(config, [call()])
     assert stored.consent_state == "given" and stored.job_id
     with Vault.open(config) as vault:
-        per_call = vault.consents(call_id=stored.call_id)
+        per_call = vault.consent.consents(call_id=stored.call_id)
     assert sorted(c.participant for c in per_call) == sorted([CALLER, CALLEE])
     assert {c.note for c in per_call} == {f"standing consent {i}" for i in ids}
     assert all(c.scopes == ("analyse", "record") and not c.standing for c in per_call)
@@ -150,7 +150,7 @@ def test_consent_to_record_only_keeps_the_call_unprocessed(config: Config) -> No
     before = datetime(2026, 1, 1, tzinfo=UTC)
     with Vault.open(config) as vault:
         for party in (CALLER, CALLEE):
-            vault.record_consent(party, method="web", scopes=["record"], given_at=before)
+            vault.consent.record_consent(party, method="web", scopes=["record"], given_at=before)
     (stored,) = ingest_captured(config, [call()])
     assert (stored.consent_state, stored.job_id) == ("given", None)
     with pytest.raises(ConsentRequired, match="consented to analysis"):
@@ -169,13 +169,15 @@ def test_standing_consent_that_does_not_cover_the_call_is_not_used(
 ) -> None:
     before = datetime(2026, 1, 1, tzinfo=UTC)
     with Vault.open(config) as vault:
-        vault.record_consent(CALLER, method="web", scopes=["record"], given_at=before)
+        vault.consent.record_consent(CALLER, method="web", scopes=["record"], given_at=before)
         if flaw == "given-after-the-call":
             after = datetime(2026, 4, 1, tzinfo=UTC)
-            vault.record_consent(CALLEE, method="web", scopes=["record"], given_at=after)
+            vault.consent.record_consent(CALLEE, method="web", scopes=["record"], given_at=after)
         elif flaw == "withdrawn":
-            record = vault.record_consent(CALLEE, method="web", scopes=["record"], given_at=before)
-            vault.withdraw_consent(record.id, at=datetime(2026, 2, 1, tzinfo=UTC))
+            record = vault.consent.record_consent(
+                CALLEE, method="web", scopes=["record"], given_at=before
+            )
+            vault.consent.withdraw_consent(record.id, at=datetime(2026, 2, 1, tzinfo=UTC))
     with pytest.raises(ConsentRequired):
         ingest_captured(config, [call()])
 
@@ -184,8 +186,10 @@ def test_a_standing_consent_withdrawn_after_the_call_still_covered_it(config: Co
     before = datetime(2026, 1, 1, tzinfo=UTC)
     with Vault.open(config) as vault:
         for party in (CALLER, CALLEE):
-            record = vault.record_consent(party, method="ivr", scopes=["record"], given_at=before)
-            vault.withdraw_consent(record.id, at=datetime(2026, 6, 1, tzinfo=UTC))
+            record = vault.consent.record_consent(
+                party, method="ivr", scopes=["record"], given_at=before
+            )
+            vault.consent.withdraw_consent(record.id, at=datetime(2026, 6, 1, tzinfo=UTC))
     (stored,) = ingest_captured(config, [call()])
     assert stored.consent_state == "given"
 
@@ -197,19 +201,19 @@ def test_the_decision_is_stored_with_the_call_or_not_at_all(config: Config) -> N
         (admission,) = admit(config, vault, [call()], consent="verbal")
         broken = dataclasses.replace(admission, retention_class="Not A Class")
         with pytest.raises(Exception, match="retention class"):
-            vault.store_call(call(), admission=broken)
-        assert vault.list_calls() == []
+            vault.calls.store_call(call(), admission=broken)
+        assert vault.calls.list_calls() == []
         blobs = config.data_dir / "blobs"
         assert [p for p in blobs.rglob("*") if p.is_file()] == []
-        stored = vault.store_call(call(), admission=admission)
-        assert vault.retention_of(stored.call_id).retain_until is not None
-        assert vault.consent_state(stored.call_id) == "given"
+        stored = vault.calls.store_call(call(), admission=admission)
+        assert vault.holds.retention_of(stored.call_id).retain_until is not None
+        assert vault.consent.consent_state(stored.call_id) == "given"
         assert actions(vault, stored.call_id)[:3] == [
             "call.ingest",
             "policy.decision",
             "retention.set",
         ]
-        assert len(vault.consents(call_id=stored.call_id)) == 2
+        assert len(vault.consent.consents(call_id=stored.call_id)) == 2
 
 
 def test_admission_checks_its_own_consistency() -> None:
@@ -235,8 +239,8 @@ def test_migration_0007_down_and_up_keeps_calls(config: Config) -> None:
             command.upgrade(cfg, "head")
     with Vault.open(config) as reopened:
         # The state was dropped with its column: an old call counts as not needing consent.
-        assert reopened.consent_state(stored.call_id) == "not-needed"
-        assert all(r.ok for r in reopened.verify())
+        assert reopened.consent.consent_state(stored.call_id) == "not-needed"
+        assert all(r.ok for r in reopened.calls.verify())
 
 
 def test_a_quarantined_call_is_neither_processed_nor_read(config: Config) -> None:
@@ -245,11 +249,16 @@ def test_a_quarantined_call_is_neither_processed_nor_read(config: Config) -> Non
     with pytest.raises(Quarantined, match="in quarantine"):
         process_call(config, stored.call_id)
     with Vault.open(config) as vault:
-        with pytest.raises(Quarantined), vault.open_recording(stored.call_id, purpose="listen"):
+        with (
+            pytest.raises(Quarantined),
+            vault.calls.open_recording(stored.call_id, purpose="listen"),
+        ):
             pass
         assert actions(vault, stored.call_id).count("call.quarantine") == 1
         refused = vault.audit_entries(action="recording.read.refused")
         assert [e.details["consent_state"] for e in refused] == ["quarantined"]
         # The subject's own access request is a ground that reads it.
-        with vault.open_recording(stored.call_id, purpose="subject-consent: access") as reader:
+        with vault.calls.open_recording(
+            stored.call_id, purpose="subject-consent: access"
+        ) as reader:
             assert reader.read_range(0, 4) == b"RIFF"

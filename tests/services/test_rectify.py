@@ -57,31 +57,31 @@ def transcript(texts: tuple[str, ...] = TEXTS, shift: float = 0.0) -> Transcript
 def store(vault: Vault, seed: int = 0) -> str:
     opts = FileImportOptions(caller=SUBJECT, callee=CALLEE, started_at="2026-03-01T09:30:00Z")
     call = import_bytes(wav_bytes(tone(6.0, 8000, 2, seed), 8000), f"call-{seed}.wav", opts)
-    return vault.store_call(call).call_id
+    return vault.calls.store_call(call).call_id
 
 
 def transcribe(vault: Vault, call_id: str, document: Transcript | None = None) -> None:
     document = document or transcript()
-    recording_id = vault.get_call(call_id).recording.id
+    recording_id = vault.calls.get_call(call_id).recording.id
     rows = [
         IndexRow(
             call_id, recording_id, n, u.speaker, None, None, "en", None, u.start, u.end, u.text
         )
         for n, u in enumerate(document.utterances)
     ]
-    vault.store_transcript(
-        call_id,
-        document.to_json().encode(),
-        status="done",
-        language="en",
-        model_name="test",
-        model_version="1",
-        utterances=len(document.utterances),
-        words=sum(len(u.words) for u in document.utterances),
-        within=lambda session: SearchIndex(vault.engine, vault.search_key).index_utterances(
-            session, rows
-        ),
-    )
+    with vault.transaction() as tx:
+        vault.transcripts.store_transcript(
+            call_id,
+            document.to_json().encode(),
+            status="done",
+            language="en",
+            model_name="test",
+            model_version="1",
+            utterances=len(document.utterances),
+            words=sum(len(u.words) for u in document.utterances),
+            tx=tx,
+        )
+        SearchIndex(vault.engine, vault.search_key).index_utterances(tx.session, rows)
 
 
 class FakePipeline:
@@ -134,7 +134,7 @@ def test_rectify_utterance_replaces_text_words_and_index(vault: Vault, call_id: 
         (3.125, 3.5, "right", 1.0),
     ]
     assert shown["utterances"][0]["words"][0]["confidence"] == 0.8  # others untouched
-    info = vault.transcript_info(call_id)
+    info = vault.transcripts.transcript_info(call_id)
     assert info is not None and (info.utterances, info.words) == (3, 10)
     assert hits(vault, "right") == [(call_id, 1)]
     assert hits(vault, "wrong") == []
@@ -207,7 +207,7 @@ def test_rectify_utterance_refuses_bad_input(vault: Vault, call_id: str) -> None
     with pytest.raises(InputError, match="^the new text is empty"):
         rectify_utterance(vault, call_id, 0, "   ", reason="r")
     with pytest.raises(InputError, match="^the new text is empty"):
-        vault.correct_utterance(call_id, 0, "\n", "r")
+        vault.corrections.correct_utterance(call_id, 0, "\n", "r")
     with pytest.raises(InputError, match="^the reason is empty"):
         rectify_utterance(vault, call_id, 0, "hello", reason=" ")
     with pytest.raises(InputError, match="already has that text; nothing to correct"):
@@ -217,7 +217,7 @@ def test_rectify_utterance_refuses_bad_input(vault: Vault, call_id: str) -> None
     untranscribed = store(vault, 1)
     with pytest.raises(InputError, match=f"^call {untranscribed} has no transcript yet"):
         rectify_utterance(vault, untranscribed, 0, "hello", reason="r")
-    assert vault.correction_ids(call_id) == []
+    assert vault.corrections.correction_ids(call_id) == []
     assert texts(vault, call_id) == list(TEXTS)
 
 
@@ -225,18 +225,18 @@ def test_restricted_call_is_not_rectified_and_its_history_not_read(
     vault: Vault, call_id: str
 ) -> None:
     rectify_utterance(vault, call_id, 1, "my number is right", reason="ticket 7")
-    restriction = vault.restrict(SUBJECT, "accuracy contested")
+    restriction = vault.restrictions.restrict(SUBJECT, "accuracy contested")
     with pytest.raises(Restricted, match=f"^call {call_id} is restricted by restriction"):
         rectify_utterance(vault, call_id, 0, "hello", reason="r")
     with pytest.raises(Restricted, match="it is not rectified until"):
-        vault.correct_utterance(call_id, 0, "hello", "r")
+        vault.corrections.correct_utterance(call_id, 0, "hello", "r")
     with pytest.raises(Restricted):
         rectify_participant(vault, call_id, 0, name="Alice", reason="r")
     with pytest.raises(Restricted, match="it is not read until"):
         correction_history(vault, call_id, purpose="review")
     assert [e.action for e in vault.audit_entries()][-1] == "correction.read.refused"
     assert len(correction_history(vault, call_id, purpose="legal-claim: case 1")) == 1
-    vault.lift_restriction(restriction.id, "done")
+    vault.restrictions.lift_restriction(restriction.id, "done")
     rectify_participant(vault, call_id, 0, name="Alice", reason="r")
 
 
@@ -248,7 +248,7 @@ def test_rectify_participant_name_and_phone(vault: Vault, call_id: str) -> None:
     assert (named.key, named.old, named.new) == ("1.name", None, "Bob Jones")
     phoned = rectify_participant(vault, call_id, 0, phone="+1 415 555 0101", reason="typo")
     assert (phoned.key, phoned.old, phoned.new) == ("0.phone", SUBJECT, "+14155550101")
-    parties = vault.get_call(call_id).participants
+    parties = vault.calls.get_call(call_id).participants
     assert (parties[0].phone, parties[1].name) == ("+14155550101", "Bob Jones")
     entry = [e for e in vault.audit_entries() if e.action == "participant.correct"][-1]
     assert entry.object_id == call_id and entry.purpose == "typo"
@@ -258,8 +258,8 @@ def test_rectify_participant_name_and_phone(vault: Vault, call_id: str) -> None:
         "position": 0,
         "field": "phone",
     }
-    assert vault.subject_calls("+14155550101")[0].call_id == call_id
-    assert vault.subject_calls(SUBJECT) == []
+    assert vault.holds.subject_calls("+14155550101")[0].call_id == call_id
+    assert vault.holds.subject_calls(SUBJECT) == []
 
 
 def test_rectify_participant_refuses_bad_input(vault: Vault, call_id: str) -> None:
@@ -272,10 +272,10 @@ def test_rectify_participant_refuses_bad_input(vault: Vault, call_id: str) -> No
     with pytest.raises(InputError, match="^give exactly one of --name and --phone"):
         rectify_participant(vault, call_id, 0, reason="r")
     with pytest.raises(InputError, match="^participant field 'role' cannot be corrected"):
-        vault.correct_participant(call_id, 0, "role", "agent", "r")
+        vault.corrections.correct_participant(call_id, 0, "role", "agent", "r")
     with pytest.raises(InputError, match="already has that phone; nothing to correct"):
         rectify_participant(vault, call_id, 0, phone=SUBJECT, reason="r")
-    assert vault.correction_ids(call_id) == []
+    assert vault.corrections.correction_ids(call_id) == []
 
 
 # -- erasure and re-processing ---------------------------------------------------------------
@@ -303,7 +303,7 @@ def test_erasing_the_call_destroys_its_history(vault: Vault, call_id: str) -> No
     # A copy of the ciphertext taken before (a backup, say) opens with no key that is left.
     other = store(vault, 2)
     with vault._read() as session:
-        leftover = vault._data_key(session, vault.get_call(other).recording.id)
+        leftover = vault._data_key(session, vault.calls.get_call(other).recording.id)
     with pytest.raises(IntegrityError):
         _open(_correction_cipher(leftover), _aad(*copied[:3], "new"), copied[4], copied[0])
 

@@ -75,11 +75,11 @@ def test_card_number_is_cut_from_transcript_and_audio(config: Config, vault: Vau
     assert np.array_equal(after[last + 1 :, 1], before[last + 1 :, 1])
 
     # The same file again is still a duplicate, though the stored audio changed.
-    again = vault.store_call(import_bytes(data, "call.wav", FileImportOptions()))
+    again = vault.calls.store_call(import_bytes(data, "call.wav", FileImportOptions()))
     assert again.duplicate and again.call_id == call_id
     # The payment card number is never kept: no original to open.
     with pytest.raises(NotFound, match="has no kept original"):
-        with vault.open_original(call_id, role="compliance", reason="dispute 7"):
+        with vault.artifacts.open_original(call_id, role="compliance", reason="dispute 7"):
             pass
     actions = [e.action for e in vault.audit_entries()]
     assert "recording.redact" in actions and "insights.read" in actions
@@ -97,9 +97,12 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
     assert doc["redactions"]["audio"]["original"] == {"kept": True, "reason": "policy"}
 
     with pytest.raises(NotAuthorized, match="compliance role"):
-        with vault.open_original(call_id, role="manager", reason="curious"):
+        with vault.artifacts.open_original(call_id, role="manager", reason="curious"):
             pass
-    with vault.open_original(call_id, role="compliance", reason="complaint 12") as (reader, info):
+    with vault.artifacts.open_original(call_id, role="compliance", reason="complaint 12") as (
+        reader,
+        info,
+    ):
         assert b"".join(reader.iter_chunks()) == data
     assert info.meta["channels"] == 2 and info.sha256 == hashlib.sha256(data).hexdigest()
     entries = [(e.action, e.purpose) for e in vault.audit_entries()]
@@ -124,9 +127,12 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
 
     # Processed again: the audio is redacted already and the original stays the same.
     process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
-    with vault.open_original(call_id, role="compliance", reason="complaint 12") as (reader, _):
+    with vault.artifacts.open_original(call_id, role="compliance", reason="complaint 12") as (
+        reader,
+        _,
+    ):
         assert b"".join(reader.iter_chunks()) == data
-    assert all(not r.faults for r in vault.verify(call_id))
+    assert all(not r.faults for r in vault.calls.verify(call_id))
 
 
 def test_card_data_under_unless_payment_is_not_kept_but_a_hold_keeps_it(
@@ -140,12 +146,15 @@ def test_card_data_under_unless_payment_is_not_kept_but_a_hold_keeps_it(
     assert reason == {"kept": False, "reason": "payment-data"}
 
     held_id, data = store(vault, seconds=9.5)
-    vault.add_hold(call_id=held_id, reason="litigation 4")
+    vault.holds.add_hold(call_id=held_id, reason="litigation 4")
     result = process_call(config, held_id, pipeline=ScriptedPipeline(CARD_CALL))
     assert result.original_kept is True
     doc = call_document(vault, held_id, purpose="t")
     assert doc["redactions"]["audio"]["original"] == {"kept": True, "reason": "legal-hold"}
-    with vault.open_original(held_id, role="compliance", reason="litigation 4") as (reader, _):
+    with vault.artifacts.open_original(held_id, role="compliance", reason="litigation 4") as (
+        reader,
+        _,
+    ):
         assert b"".join(reader.iter_chunks()) == data
 
 
@@ -153,9 +162,10 @@ def test_erasure_destroys_insights_and_original(config: Config, vault: Vault) ->
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, _ = store(vault)
     process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
-    keys = {kind: vault.artifact_info(call_id, kind) for kind in ("insights", "original")}
-    assert all(keys.values())
-    certificate = vault.delete_call(call_id, reason="subject request")
+    assert vault.artifacts.read_insights(call_id) is not None
+    with vault.artifacts.open_original(call_id, role="compliance", reason="check"):
+        pass  # kept
+    certificate = vault.calls.delete_call(call_id, reason="subject request")
     kinds = {blob.kind for blob in certificate.blobs}
     assert {"recording", "transcript", "insights", "original"} <= kinds
     remaining = set(vault.store.iter_keys())
@@ -174,8 +184,9 @@ def test_a_later_cut_drops_insights_and_the_original(config: Config, vault: Vaul
         vault, call_id, CutAt(3.0), cut_utterance(3.0), action="consent.cut", reason="withdrawn"
     )
     # What was derived from the whole call, and the whole original, are gone with the key.
-    assert vault.artifact_info(call_id, "insights") is None
-    assert vault.artifact_info(call_id, "original") is None
+    assert vault.artifacts.read_insights(call_id) is None
+    with pytest.raises(NotFound, match="has no kept original"):
+        vault.artifacts.open_original(call_id, role="compliance", reason="check").__enter__()
     assert call_document(vault, call_id, purpose="t")["insights"] is None
 
 
@@ -184,7 +195,7 @@ def test_dtmf_tones_are_cut_on_every_channel_and_count_as_payment_data(
 ) -> None:
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, _ = store(vault)
-    record = vault.get_call(call_id)
+    record = vault.calls.get_call(call_id)
     record = dataclasses.replace(
         record,
         network={"dtmf": [{"channel": 1, "start": 2.0, "duration": 0.12, "source": "rfc4733"}]},
@@ -284,6 +295,6 @@ def test_migrations_0009_to_0011_down_and_up(config: Config) -> None:
     with Vault.open(config) as reopened:
         # The artifacts went with their table; what is left of the call still verifies,
         # and the blobs no row names any more are garbage.
-        assert reopened.artifact_info(call_id, "insights") is None
-        assert all(r.ok for r in reopened.verify())
+        assert reopened.artifacts.read_insights(call_id) is None
+        assert all(r.ok for r in reopened.calls.verify())
         assert len(reopened.collect_garbage(min_age_s=0).orphaned_blobs) == 2

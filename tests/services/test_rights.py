@@ -39,7 +39,7 @@ def store(vault: Vault, seed: int, caller: str = SUBJECT, name: str | None = Non
         call = dataclasses.replace(
             call, participants=(dataclasses.replace(first, name=name), *rest)
         )
-    return vault.store_call(call).call_id
+    return vault.calls.store_call(call).call_id
 
 
 def transcribe(vault: Vault, call_id: str, text: str) -> None:
@@ -51,7 +51,7 @@ def transcribe(vault: Vault, call_id: str, text: str) -> None:
         utterances=(Utterance("S0", 0, 0.0, 0.5, text, 0.9, ()),),
         diarized=False,
     )
-    recording_id = vault.store_transcript(
+    recording_id = vault.transcripts.store_transcript(
         call_id,
         transcript.to_json().encode(),
         status="done",
@@ -110,8 +110,10 @@ def test_export_writes_every_file_and_documents_it(vault: Vault, tmp_path: Path)
     first, second = store(vault, 0), store(vault, 1)
     store(vault, 2, caller=OTHER)
     transcribe(vault, first, "my card number is secret")
-    consent = vault.record_consent(SUBJECT, method="verbal", scopes=["record"], call_id=first)
-    vault.record_consent(OTHER, method="verbal", scopes=["record"])
+    consent = vault.consent.record_consent(
+        SUBJECT, method="verbal", scopes=["record"], call_id=first
+    )
+    vault.consent.record_consent(OTHER, method="verbal", scopes=["record"])
     out = tmp_path / "export" / "subject.zip"
     out.parent.mkdir()
 
@@ -201,7 +203,7 @@ def test_erase_removes_every_call_of_the_subject(vault: Vault) -> None:
     named = store(vault, 3, caller=CALLEE, name="JANE DOE")
     for call_id in (first, second, third, named):
         transcribe(vault, call_id, "refund please")
-    recordings = {c: vault.get_call(c).recording.id for c in (first, second, third, named)}
+    recordings = {c: vault.calls.get_call(c).recording.id for c in (first, second, third, named)}
 
     result = erase_subject(vault, "Jane Doe", reason="art. 17 request 7")
     assert result.to_json() == {"subject": "Jane Doe", "erased": [second, named]}
@@ -209,7 +211,7 @@ def test_erase_removes_every_call_of_the_subject(vault: Vault) -> None:
     assert result.erased == (first,)
 
     assert hits(vault, "refund") == [third]
-    assert [c.id for c in vault.list_calls()] == [third]
+    assert [c.id for c in vault.calls.list_calls()] == [third]
     with vault.engine.connect() as conn:
         keys = {row[0] for row in conn.exec_driver_sql("SELECT recording_id FROM data_keys")}
     assert keys == {recordings[third]}
@@ -224,9 +226,9 @@ def test_erase_removes_every_call_of_the_subject(vault: Vault) -> None:
 
 def test_erase_is_refused_whole_by_a_hold_or_a_mifid_duty(vault: Vault) -> None:
     free, held, kept = store(vault, 0), store(vault, 1), store(vault, 2)
-    hold = vault.add_hold(held, reason="Smith v Acme")
+    hold = vault.holds.add_hold(held, reason="Smith v Acme")
     until = datetime.now(UTC) + timedelta(days=365)
-    vault.set_retention(kept, "mifid-ii", until)
+    vault.holds.set_retention(kept, "mifid-ii", until)
 
     with pytest.raises(ErasureRefused) as refused:
         erase_subject(vault, SUBJECT, reason="asked")
@@ -236,17 +238,17 @@ def test_erase_is_refused_whole_by_a_hold_or_a_mifid_duty(vault: Vault) -> None:
         f"call {kept} has retention class mifid-ii, a duty to keep it until "
         f"{until.isoformat()}"
     )
-    assert {c.id for c in vault.list_calls()} == {free, held, kept}
+    assert {c.id for c in vault.calls.list_calls()} == {free, held, kept}
     assert vault.audit_entries(action="call.erase") == []
     assert vault.audit_entries(action="rights.erase") == []
 
     # A subject hold blocks too; once everything is lifted the request goes through.
-    vault.release_hold(hold.id, reason="settled")
-    subject_hold = vault.add_hold(subject=SUBJECT, reason="inquiry")
+    vault.holds.release_hold(hold.id, reason="settled")
+    subject_hold = vault.holds.add_hold(subject=SUBJECT, reason="inquiry")
     with pytest.raises(ErasureRefused, match=f"legal hold {subject_hold.id} \\(inquiry\\)"):
         erase_subject(vault, SUBJECT, reason="asked")
-    vault.release_hold(subject_hold.id, reason="over")
-    vault.set_retention(kept, "mifid-ii", datetime.now(UTC) - timedelta(days=1))
+    vault.holds.release_hold(subject_hold.id, reason="over")
+    vault.holds.set_retention(kept, "mifid-ii", datetime.now(UTC) - timedelta(days=1))
     assert set(erase_subject(vault, SUBJECT, reason="asked").erased) == {free, held, kept}
 
 

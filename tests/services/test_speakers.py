@@ -76,7 +76,7 @@ def ingest_inbound(config: Config, tmp_path: Path, channels: str | None) -> str:
 def test_inbound_call_with_the_agent_on_channel_0(config: Config, tmp_path: Path) -> None:
     call_id = ingest_inbound(config, tmp_path, "agent,customer")
     with Vault.open(config) as vault:
-        record = vault.get_call(call_id)
+        record = vault.calls.get_call(call_id)
     assert record.direction == "inbound"  # the direction stays what was said
     assert speakers_by_channel(record) == {
         0: Speaker("alice", "agent"),
@@ -88,7 +88,7 @@ def test_inbound_call_with_the_agent_on_channel_0(config: Config, tmp_path: Path
     process_call(config, call_id, pipeline=pipeline)
     assert pipeline.labels == {0: "alice", 1: "customer"}
     with Vault.open(config) as vault:
-        document = json.loads(vault.read_transcript(call_id) or b"")
+        document = json.loads(vault.transcripts.read_transcript(call_id) or b"")
     assert [(u["channel"], u["speaker"]) for u in document["utterances"]] == [
         (0, "alice"),
         (1, "customer"),
@@ -98,7 +98,7 @@ def test_inbound_call_with_the_agent_on_channel_0(config: Config, tmp_path: Path
 def test_inbound_call_without_channels_is_as_before(config: Config, tmp_path: Path) -> None:
     call_id = ingest_inbound(config, tmp_path, None)
     with Vault.open(config) as vault:
-        record = vault.get_call(call_id)
+        record = vault.calls.get_call(call_id)
     assert speakers_by_channel(record) == {
         0: Speaker("customer", "customer"),
         1: Speaker("alice", "agent"),

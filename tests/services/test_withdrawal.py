@@ -35,7 +35,7 @@ def keep_before(config: Config) -> Iterator[Vault]:
 def store(vault: Vault, seed: int = 0, seconds: float = 1.0) -> str:
     opts = FileImportOptions(caller=CALLER, callee=CALLEE, started_at=STARTED.isoformat())
     data = wav_bytes(tone(seconds, RATE, 2, seed), RATE)
-    return vault.store_call(import_bytes(data, f"call-{seed}.wav", opts)).call_id
+    return vault.calls.store_call(import_bytes(data, f"call-{seed}.wav", opts)).call_id
 
 
 def utterance(channel: int, *words: tuple[float, float, str]) -> Utterance:
@@ -55,7 +55,7 @@ def test_keep_before_cuts_audio_transcript_and_search(keep_before: Vault) -> Non
     call_id = store(vault)
     original = stored_frames(vault, call_id)
     transcribe(vault, call_id, *TALK)
-    consent = vault.record_consent(
+    consent = vault.consent.record_consent(
         CALLEE, method="verbal", scopes=["record"], call_id=call_id, given_at=STARTED
     )
 
@@ -65,17 +65,17 @@ def test_keep_before_cuts_audio_transcript_and_search(keep_before: Vault) -> Non
     cut = stored_frames(vault, call_id)
     assert cut.shape == (4720, 2)  # 0.59 s at 8 kHz, sample-exact
     assert np.array_equal(cut, original[:4720])
-    document = json.loads(vault.read_transcript(call_id) or b"")
+    document = json.loads(vault.transcripts.read_transcript(call_id) or b"")
     words = [w[2] for u in document["utterances"] for w in u["words"]]
     assert words == ["hello", "there", "fine"]
     assert max(w[1] for u in document["utterances"] for w in u["words"]) <= 0.59
     assert hits(vault, "pineapple") == [] and hits(vault, "hello") == [call_id]
     assert hits(vault, "fine") == [call_id]
-    (record,) = vault.consents(call_id=call_id)
+    (record,) = vault.consent.consents(call_id=call_id)
     assert record.id == consent.id
     assert record.withdrawn_at == STARTED + timedelta(seconds=0.59)
     assert outcome.withdrawal.consent_ids == (consent.id,)
-    assert all(r.ok for r in vault.verify())
+    assert all(r.ok for r in vault.calls.verify())
     assert vault.verify_audit().ok
     (entry,) = vault.audit_entries(action="consent.withdraw.during-call")
     assert entry.purpose == "callee said stop"
@@ -101,14 +101,16 @@ def test_discard_call_erases_everything(vault: Vault) -> None:
     assert vault.config.on_withdrawal == "discard-call"
     call_id, other = store(vault, 0), store(vault, 1)
     transcribe(vault, call_id, *TALK)
-    consent = vault.record_consent(CALLER, method="dtmf", scopes=["record"], call_id=call_id)
+    consent = vault.consent.record_consent(
+        CALLER, method="dtmf", scopes=["record"], call_id=call_id
+    )
 
     outcome = withdraw_during_call(vault, call_id, CALLER, 0.7, reason="pressed 9")
 
     assert outcome.outcome == "erased" and outcome.certificate is not None
-    assert [c.id for c in vault.list_calls()] == [other]
+    assert [c.id for c in vault.calls.list_calls()] == [other]
     assert hits(vault, "hello") == [] and hits(vault, "pineapple") == []
-    (record,) = vault.consents(participant=CALLER)
+    (record,) = vault.consent.consents(participant=CALLER)
     assert record.id == consent.id and record.call_id is None and not record.active
     assert len(vault.audit_entries(action="call.erase")) == 1
     assert vault.verify_audit().ok
@@ -125,7 +127,7 @@ def test_refusal_or_offset_zero_erases_whole(
         keep_before, call_id, 0, offset, refused=refused, reason="refused at the prompt"
     )
     assert outcome.outcome == "erased"
-    assert keep_before.list_calls() == []
+    assert keep_before.calls.list_calls() == []
     (entry,) = keep_before.audit_entries(action="consent.withdraw.during-call")
     assert entry.details["refused"] is refused and entry.details["consents"] == []
 
@@ -137,7 +139,7 @@ def test_quarantined_call_is_erased(keep_before: Vault) -> None:
             f"UPDATE calls SET consent_state = 'quarantined' WHERE id = '{call_id}'"
         )
     outcome = withdraw_during_call(keep_before, call_id, 0, 0.5, reason="r")
-    assert outcome.outcome == "erased" and keep_before.list_calls() == []
+    assert outcome.outcome == "erased" and keep_before.calls.list_calls() == []
 
 
 @pytest.mark.parametrize("mode", ["discard-call", "keep-before"])
@@ -145,13 +147,13 @@ def test_held_call_is_refused_but_the_withdrawal_is_recorded(config: Config, mod
     with Vault.open(dataclasses.replace(config, on_withdrawal=mode)) as vault:
         call_id = store(vault)
         before = stored_frames(vault, call_id)
-        consent = vault.record_consent(
+        consent = vault.consent.record_consent(
             CALLER, method="verbal", scopes=["record"], call_id=call_id, given_at=STARTED
         )
-        hold = vault.add_hold(call_id, reason="Smith v Acme")
+        hold = vault.holds.add_hold(call_id, reason="Smith v Acme")
         with pytest.raises(ErasureRefused, match=f"legal hold {hold.id}"):
             withdraw_during_call(vault, call_id, 0, 0.5, reason="withdrawn")
-        (record,) = vault.consents(call_id=call_id)
+        (record,) = vault.consent.consents(call_id=call_id)
         assert record.id == consent.id and not record.active
         assert len(vault.audit_entries(action="consent.withdraw.during-call")) == 1
         assert np.array_equal(stored_frames(vault, call_id), before)
@@ -163,9 +165,9 @@ def test_without_consent_records_only_the_audit_entry(keep_before: Vault) -> Non
     call_id = store(keep_before)
     outcome = withdraw_during_call(keep_before, call_id, 0, 0.25, reason="r")
     assert outcome.withdrawal.consent_ids == ()
-    assert keep_before.consents(call_id=call_id) == []
+    assert keep_before.consent.consents(call_id=call_id) == []
     assert stored_frames(keep_before, call_id).shape == (2000, 2)
-    assert keep_before.get_call(call_id).recording.frames == 2000
+    assert keep_before.calls.get_call(call_id).recording.frames == 2000
 
 
 def test_participant_must_be_of_the_call(vault: Vault) -> None:
@@ -179,7 +181,7 @@ def test_participant_must_be_of_the_call(vault: Vault) -> None:
     with pytest.raises(InputError, match="the reason is empty"):
         withdraw_during_call(vault, call_id, 0, 0.5, reason=" ")
     assert vault.audit_entries(action="consent.withdraw.during-call") == []
-    assert [c.id for c in vault.list_calls()] == [call_id]
+    assert [c.id for c in vault.calls.list_calls()] == [call_id]
 
 
 # -- CLI -----------------------------------------------------------------------------------
@@ -202,7 +204,9 @@ def run(config: Config):  # type: ignore[no-untyped-def]
 
 def test_cli_withdraw_during_call(run, vault: Vault) -> None:  # type: ignore[no-untyped-def]
     call_id = store(vault)
-    consent = vault.record_consent(CALLER, method="verbal", scopes=["record"], call_id=call_id)
+    consent = vault.consent.record_consent(
+        CALLER, method="verbal", scopes=["record"], call_id=call_id
+    )
     vault.close()
 
     missing = run("withdraw", "--call", call_id, "--participant", "0", "--reason", "r")
@@ -235,7 +239,7 @@ def test_cli_withdraw_during_call(run, vault: Vault) -> None:  # type: ignore[no
 
 
 def test_cli_withdraw_by_consent_id_still_works(run, vault: Vault) -> None:  # type: ignore[no-untyped-def]
-    consent = vault.record_consent(CALLER, method="verbal", scopes=["record"])
+    consent = vault.consent.record_consent(CALLER, method="verbal", scopes=["record"])
     vault.close()
     done = run("withdraw", consent.id, "--json")
     assert done.exit_code == 0, done.output
@@ -249,14 +253,14 @@ def test_cli_withdraw_by_consent_id_still_works(run, vault: Vault) -> None:  # t
 
 def test_consent_naming_the_party_by_role_is_withdrawn(keep_before: Vault) -> None:
     call_id = store(keep_before)
-    by_role = keep_before.record_consent(
+    by_role = keep_before.consent.record_consent(
         "callee", method="ivr", scopes=["record"], call_id=call_id, given_at=STARTED
     )
-    caller = keep_before.record_consent(
+    caller = keep_before.consent.record_consent(
         CALLER, method="ivr", scopes=["record"], call_id=call_id, given_at=STARTED
     )
-    standing = keep_before.record_consent(CALLEE, method="web", scopes=["record"])
+    standing = keep_before.consent.record_consent(CALLEE, method="web", scopes=["record"])
     outcome = withdraw_during_call(keep_before, call_id, CALLEE, 0.5, reason="r")
     assert outcome.withdrawal.consent_ids == (by_role.id,)
-    active = {c.id: c.active for c in keep_before.consents()}
+    active = {c.id: c.active for c in keep_before.consent.consents()}
     assert active == {by_role.id: False, caller.id: True, standing.id: True}

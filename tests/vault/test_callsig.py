@@ -50,7 +50,7 @@ def store(vault: Vault, seed: int = 0, agent: str = "alice", caller: str = CALLE
         caller=caller, callee=CALLEE, agent=agent, started_at=STARTED.isoformat()
     )
     data = wav_bytes(tone(1.0, 8000, 2, seed), 8000)
-    return vault.store_call(import_bytes(data, f"call-{seed}.wav", opts)).call_id
+    return vault.calls.store_call(import_bytes(data, f"call-{seed}.wav", opts)).call_id
 
 
 def tamper(vault: Vault, statement: Any) -> None:
@@ -60,12 +60,12 @@ def tamper(vault: Vault, statement: Any) -> None:
 
 
 def faults(vault: Vault, call_id: str) -> tuple[str, ...]:
-    (result,) = vault.verify(call_id)
+    (result,) = vault.calls.verify(call_id)
     return result.faults
 
 
 def all_ok(vault: Vault) -> bool:
-    return all(r.ok for r in vault.verify())
+    return all(r.ok for r in vault.calls.verify())
 
 
 def participant_id(vault: Vault, call_id: str, position: int) -> str:
@@ -95,7 +95,7 @@ def test_agent_changed_by_sql_is_named(vault: Vault) -> None:
     call_id, other = store(vault, 0), store(vault, 1)
     assert all_ok(vault)
     tamper(vault, update(CallRow).where(CallRow.id == call_id).values(agent="mallory"))
-    results = {r.call_id: r for r in vault.verify()}
+    results = {r.call_id: r for r in vault.calls.verify()}
     assert results[call_id].faults == (changed(call_id, "calls.agent"),)
     assert results[other].ok
 
@@ -115,7 +115,7 @@ def test_consent_state_changed_by_sql_is_named(vault: Vault) -> None:
 
 def test_retention_date_changed_by_sql_is_named(vault: Vault) -> None:
     call_id = store(vault)
-    vault.set_retention(call_id, "standard", STARTED + timedelta(days=30))
+    vault.holds.set_retention(call_id, "standard", STARTED + timedelta(days=30))
     assert all_ok(vault)
     later = STARTED + timedelta(days=3650)
     tamper(vault, update(CallRow).where(CallRow.id == call_id).values(retain_until=later))
@@ -124,7 +124,7 @@ def test_retention_date_changed_by_sql_is_named(vault: Vault) -> None:
 
 def test_hold_removed_by_sql_is_named(vault: Vault) -> None:
     call_id = store(vault)
-    hold = vault.add_hold(call_id, reason="litigation 4")
+    hold = vault.holds.add_hold(call_id, reason="litigation 4")
     assert all_ok(vault)
     tamper(vault, delete(LegalHoldRow).where(LegalHoldRow.id == hold.id))
     assert faults(vault, call_id) == tuple(
@@ -135,18 +135,18 @@ def test_hold_removed_by_sql_is_named(vault: Vault) -> None:
 
 def test_subject_hold_released_by_sql_is_named_on_each_of_its_calls(vault: Vault) -> None:
     first, second = store(vault, 0), store(vault, 1)
-    hold = vault.add_hold(subject=CALLER, reason="litigation 5")
+    hold = vault.holds.add_hold(subject=CALLER, reason="litigation 5")
     assert all_ok(vault)
     now = datetime.now(UTC)
     tamper(vault, update(LegalHoldRow).where(LegalHoldRow.id == hold.id).values(released_at=now))
-    results = {r.call_id: r.faults for r in vault.verify()}
+    results = {r.call_id: r.faults for r in vault.calls.verify()}
     field = f"legal_holds[{hold.id}].released_at"
     assert results == {first: (changed(first, field),), second: (changed(second, field),)}
 
 
 def test_restriction_lifted_by_sql_is_named(vault: Vault) -> None:
     call_id = store(vault)
-    restriction = vault.restrict(CALLEE, "accuracy contested")
+    restriction = vault.restrictions.restrict(CALLEE, "accuracy contested")
     assert all_ok(vault)
     now = datetime.now(UTC)
     tamper(
@@ -160,7 +160,9 @@ def test_restriction_lifted_by_sql_is_named(vault: Vault) -> None:
 
 def test_consent_withdrawn_by_sql_is_named(vault: Vault) -> None:
     call_id = store(vault)
-    consent = vault.record_consent(CALLER, method="verbal", scopes=["record"], call_id=call_id)
+    consent = vault.consent.record_consent(
+        CALLER, method="verbal", scopes=["record"], call_id=call_id
+    )
     now = datetime.now(UTC)
     tamper(vault, update(ConsentRow).where(ConsentRow.id == consent.id).values(withdrawn_at=now))
     assert faults(vault, call_id) == (changed(call_id, f"consents[{consent.id}].withdrawn_at"),)
@@ -191,7 +193,7 @@ def test_signature_deleted_or_forged_is_named(vault: Vault) -> None:
         row = session.get(CallSignatureRow, second)
         assert row is not None
         row.body = row.body.replace('"fields":{"', '"fields":{"x')
-    results = {r.call_id: r.faults for r in vault.verify()}
+    results = {r.call_id: r.faults for r in vault.calls.verify()}
     assert results[first] == (f"call {first}: its metadata signature is missing (call_signatures)",)
     assert results[second] == (
         f"call {second}: the signature of its metadata does not verify (call_signatures was "
@@ -199,7 +201,7 @@ def test_signature_deleted_or_forged_is_named(vault: Vault) -> None:
     )
     # Opening the vault again does not sign a call whose signature was removed.
     with Vault.open(vault.config) as reopened:
-        assert not reopened.verify(first)[0].ok
+        assert not reopened.calls.verify(first)[0].ok
 
 
 def test_cli_verify_all_names_the_edited_call_and_field(config: Config, tmp_path: Path) -> None:
@@ -243,47 +245,49 @@ def test_quarantine_then_consent_release_verifies(config: Config) -> None:
     for party in ("+493012345678", "+498912345678"):
         add_consent(config, party, method="verbal", scopes=["record"], call_id=stored.call_id)
     with Vault.open(config) as vault:
-        assert vault.consent_state(stored.call_id) == "given"
+        assert vault.consent.consent_state(stored.call_id) == "given"
         assert all_ok(vault)
 
 
 def test_set_retention_verifies(vault: Vault) -> None:
     call_id = store(vault)
-    vault.set_retention(call_id, "standard", STARTED + timedelta(days=30))
-    vault.set_retention(call_id, "standard", STARTED + timedelta(days=60))
+    vault.holds.set_retention(call_id, "standard", STARTED + timedelta(days=30))
+    vault.holds.set_retention(call_id, "standard", STARTED + timedelta(days=60))
     assert all_ok(vault)
 
 
 def test_holds_added_and_released_verify(vault: Vault) -> None:
     call_id = store(vault)
-    on_call = vault.add_hold(call_id, reason="litigation 1")
-    on_subject = vault.add_hold(subject=CALLEE, reason="litigation 2")
+    on_call = vault.holds.add_hold(call_id, reason="litigation 1")
+    on_subject = vault.holds.add_hold(subject=CALLEE, reason="litigation 2")
     assert all_ok(vault)
-    vault.release_hold(on_call.id, reason="settled")
-    vault.release_hold(on_subject.id, reason="settled")
+    vault.holds.release_hold(on_call.id, reason="settled")
+    vault.holds.release_hold(on_subject.id, reason="settled")
     assert all_ok(vault)
 
 
 def test_consent_recorded_and_withdrawn_verifies(vault: Vault) -> None:
     call_id = store(vault)
-    consent = vault.record_consent(CALLER, method="verbal", scopes=["record"], call_id=call_id)
+    consent = vault.consent.record_consent(
+        CALLER, method="verbal", scopes=["record"], call_id=call_id
+    )
     assert all_ok(vault)
-    vault.withdraw_consent(consent.id)
+    vault.consent.withdraw_consent(consent.id)
     assert all_ok(vault)
 
 
 def test_restriction_added_and_lifted_verifies(vault: Vault) -> None:
     store(vault)
-    restriction = vault.restrict(CALLER, "accuracy contested")
+    restriction = vault.restrictions.restrict(CALLER, "accuracy contested")
     assert all_ok(vault)
-    vault.lift_restriction(restriction.id, "resolved")
+    vault.restrictions.lift_restriction(restriction.id, "resolved")
     assert all_ok(vault)
 
 
 def test_participant_corrected_verifies(vault: Vault) -> None:
     call_id = store(vault)
-    vault.correct_participant(call_id, 0, "phone", "+14155550199", "typo")
-    vault.correct_participant(call_id, 1, "name", "Agent Smith", "typo")
+    vault.corrections.correct_participant(call_id, 0, "phone", "+14155550199", "typo")
+    vault.corrections.correct_participant(call_id, 1, "name", "Agent Smith", "typo")
     assert all_ok(vault)
 
 
@@ -311,7 +315,7 @@ def test_subject_erasure_leaves_the_other_calls_verifying(vault: Vault) -> None:
     kept = store(vault, 1, agent="bob", caller="+15550002222")
     assert all_ok(vault)
     erase_subject(vault, CALLER, reason="art. 17 request 10", scope="call")
-    assert [r.call_id for r in vault.verify()] == [kept]
+    assert [r.call_id for r in vault.calls.verify()] == [kept]
     assert all_ok(vault)
 
 
@@ -319,7 +323,7 @@ def test_withdrawal_during_call_verifies(config: Config) -> None:
     with Vault.open(dataclasses.replace(config, on_withdrawal="keep-before")) as vault:
         call_id = store(vault)
         transcribe(vault, call_id, *_talk())
-        vault.record_consent(
+        vault.consent.record_consent(
             CALLEE, method="verbal", scopes=["record"], call_id=call_id, given_at=STARTED
         )
         withdraw_during_call(vault, call_id, "1", 0.5, reason="callee said stop")
@@ -329,11 +333,11 @@ def test_withdrawal_during_call_verifies(config: Config) -> None:
 def test_retention_run_leaves_the_kept_calls_verifying(config: Config) -> None:
     with Vault.open(config) as vault:
         due, kept = store(vault, 0), store(vault, 1)
-        vault.set_retention(due, "standard", STARTED + timedelta(days=1))
-        vault.set_retention(kept, "standard", STARTED + timedelta(days=3650))
+        vault.holds.set_retention(due, "standard", STARTED + timedelta(days=1))
+        vault.holds.set_retention(kept, "standard", STARTED + timedelta(days=3650))
     run_retention(config, now=STARTED + timedelta(days=2))
     with Vault.open(config) as vault:
-        assert [r.call_id for r in vault.verify()] == [kept]
+        assert [r.call_id for r in vault.calls.verify()] == [kept]
         assert all_ok(vault)
 
 

@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import Engine, text
 
 from _audio import tone, wav_bytes
+from _stored import decrypt_copy, held_by
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError, KeyDestroyed, NotFound
@@ -31,7 +32,7 @@ def store(vault: Vault, seed: int = 0, caller: str = "+14155550100") -> tuple[st
         started_at="2026-03-01T09:30:00+01:00",
         language="en",
     )
-    stored = vault.store_call(import_bytes(data, f"call-{seed}.wav", opts))
+    stored = vault.calls.store_call(import_bytes(data, f"call-{seed}.wav", opts))
     return stored.call_id, stored.recording_id
 
 
@@ -66,30 +67,30 @@ def hits(vault: Vault, query: str) -> list[str]:
 
 def test_call_hold_refuses_erasure_until_released(vault: Vault) -> None:
     call_id, _ = store(vault)
-    hold = vault.add_hold(call_id, reason="Smith v Acme, case 2026-17")
+    hold = vault.holds.add_hold(call_id, reason="Smith v Acme, case 2026-17")
     assert hold.active and hold.call_id == call_id and hold.subject is None
     assert hold.created_by == "test:pytest"
     with pytest.raises(ErasureRefused) as refused:
-        vault.delete_call(call_id, reason="customer asked")
+        vault.calls.delete_call(call_id, reason="customer asked")
     assert str(refused.value) == (
         f"call {call_id} is under legal hold {hold.id} (Smith v Acme, case 2026-17); it "
         "cannot be erased until the hold is released "
         f"(`callvault hold remove {hold.id} --reason ...`)"
     )
     assert refused.value.exit_code == 1 and refused.value.hold_id == hold.id
-    assert vault.get_call(call_id).id == call_id  # nothing was erased
-    assert [h.id for h in vault.holds_for_call(call_id)] == [hold.id]
+    assert vault.calls.get_call(call_id).id == call_id  # nothing was erased
+    assert held_by(vault, call_id) == [hold.id]
 
-    released = vault.release_hold(hold.id, reason="case closed")
+    released = vault.holds.release_hold(hold.id, reason="case closed")
     assert not released.active and released.release_reason == "case closed"
     assert released.released_by == "test:pytest"
-    assert vault.holds() == []
-    assert [h.id for h in vault.holds(active_only=False)] == [hold.id]
-    vault.delete_call(call_id, reason="customer asked")
+    assert vault.holds.holds() == []
+    assert [h.id for h in vault.holds.holds(active_only=False)] == [hold.id]
+    vault.calls.delete_call(call_id, reason="customer asked")
     with pytest.raises(NotFound):
-        vault.get_call(call_id)
+        vault.calls.get_call(call_id)
     # The released hold of the erased call goes with it; its story is in the audit chain.
-    assert vault.holds(active_only=False) == []
+    assert vault.holds.holds(active_only=False) == []
     actions = [(e.action, e.purpose) for e in vault.audit_entries(object_id=hold.id)]
     assert actions == [("hold.add", "Smith v Acme, case 2026-17"), ("hold.release", "case closed")]
     assert vault.audit_entries(object_id=hold.id)[0].details == {
@@ -103,36 +104,36 @@ def test_subject_hold_matches_participant_number(vault: Vault) -> None:
     held, _ = store(vault, 0, caller="+14155550100")
     free, _ = store(vault, 1, caller="+14155550199")
     # Written with spaces: the number is normalised to E.164 before it is matched.
-    hold = vault.add_hold(subject="+1 415 555 0100", reason="regulator inquiry")
+    hold = vault.holds.add_hold(subject="+1 415 555 0100", reason="regulator inquiry")
     assert hold.subject == "+14155550100" and hold.call_id is None
-    assert [h.id for h in vault.holds_for_call(held)] == [hold.id]
-    assert vault.holds_for_call(free) == []
+    assert held_by(vault, held) == [hold.id]
+    assert held_by(vault, free) == []
     with pytest.raises(ErasureRefused, match=f"under legal hold {hold.id} \\(regulator inquiry\\)"):
         erase_call(vault, held, reason="request")
     erase_call(vault, free, reason="request")
-    vault.release_hold(hold.id, reason="inquiry over")
+    vault.holds.release_hold(hold.id, reason="inquiry over")
     erase_call(vault, held, reason="request")
-    assert vault.list_calls() == []
+    assert vault.calls.list_calls() == []
     # A subject hold stays listed after the calls it covered are gone.
-    assert [h.id for h in vault.holds(active_only=False)] == [hold.id]
+    assert [h.id for h in vault.holds.holds(active_only=False)] == [hold.id]
     assert vault.verify_audit().ok
 
 
 def test_subject_hold_by_participant_name(vault: Vault) -> None:
     call_id, _ = store(vault)
-    name = vault.get_call(call_id).participants[1].name
+    name = vault.calls.get_call(call_id).participants[1].name
     assert name == "alice"
-    hold = vault.add_hold(subject="alice", reason="HR matter")
-    assert [h.id for h in vault.holds_for_call(call_id)] == [hold.id]
+    hold = vault.holds.add_hold(subject="alice", reason="HR matter")
+    assert held_by(vault, call_id) == [hold.id]
     # Another call of the same agent is held too.
     other, _ = store(vault, 2, caller="+14155550111")
-    assert [h.id for h in vault.holds_for_call(other)] == [hold.id]
+    assert held_by(vault, other) == [hold.id]
 
 
 def test_held_call_keeps_its_search_rows(vault: Vault) -> None:
     call_id, recording_id = store(vault)
     index(vault, call_id, recording_id, "refund for the order")
-    vault.add_hold(call_id, reason="litigation")
+    vault.holds.add_hold(call_id, reason="litigation")
     with pytest.raises(ErasureRefused):
         erase_call(vault, call_id, reason="request")
     assert hits(vault, "refund") == [call_id]
@@ -141,23 +142,23 @@ def test_held_call_keeps_its_search_rows(vault: Vault) -> None:
 def test_hold_input_errors(vault: Vault) -> None:
     call_id, _ = store(vault)
     with pytest.raises(InputError, match="^a hold is on a call or on a subject: give exactly one"):
-        vault.add_hold(call_id, "+14155550100", reason="x")
+        vault.holds.add_hold(call_id, "+14155550100", reason="x")
     with pytest.raises(InputError, match="^a hold is on a call or on a subject"):
-        vault.add_hold(reason="x")
+        vault.holds.add_hold(reason="x")
     with pytest.raises(InputError, match="^the reason is empty; say why"):
-        vault.add_hold(call_id, reason="  ")
+        vault.holds.add_hold(call_id, reason="  ")
     with pytest.raises(InputError, match="^the reason has 300 characters; keep it to 256$"):
-        vault.add_hold(call_id, reason="x" * 300)
+        vault.holds.add_hold(call_id, reason="x" * 300)
     with pytest.raises(NotFound, match="^call nope does not exist"):
-        vault.add_hold("nope", reason="x")
+        vault.holds.add_hold("nope", reason="x")
     with pytest.raises(InputError, match="^the subject is not an E.164 phone number"):
-        vault.add_hold(subject="+12", reason="x")
+        vault.holds.add_hold(subject="+12", reason="x")
     with pytest.raises(NotFound, match="^hold nope does not exist; `callvault hold list --all`"):
-        vault.release_hold("nope", reason="x")
-    hold = vault.add_hold(call_id, reason="x")
-    vault.release_hold(hold.id, reason="done")
+        vault.holds.release_hold("nope", reason="x")
+    hold = vault.holds.add_hold(call_id, reason="x")
+    vault.holds.release_hold(hold.id, reason="done")
     with pytest.raises(InputError, match=f"^hold {hold.id} was already released at "):
-        vault.release_hold(hold.id, reason="again")
+        vault.holds.release_hold(hold.id, reason="again")
 
 
 # -- retention -----------------------------------------------------------------------------
@@ -167,25 +168,25 @@ def test_set_retention_and_expired_calls(vault: Vault) -> None:
     expired, _ = store(vault, 0)
     later, _ = store(vault, 1)
     never, _ = store(vault, 2)
-    assert vault.retention_of(never).retention_class == "standard"
-    assert vault.retention_of(never).retain_until is None
-    vault.set_retention(expired, "short", PAST)
-    vault.set_retention(later, "long", datetime(2099, 1, 1, tzinfo=UTC))
+    assert vault.holds.retention_of(never).retention_class == "standard"
+    assert vault.holds.retention_of(never).retain_until is None
+    vault.holds.set_retention(expired, "short", PAST)
+    vault.holds.set_retention(later, "long", datetime(2099, 1, 1, tzinfo=UTC))
     now = datetime(2026, 6, 1, tzinfo=UTC)
-    assert [(e.call_id, e.retention_class, e.retain_until) for e in vault.expired_calls(now)] == [
-        (expired, "short", PAST)
-    ]
-    hold = vault.add_hold(expired, reason="audit")
-    assert vault.expired_calls(now) == []
-    (held,) = vault.expired_calls(now, include_held=True)
+    assert [
+        (e.call_id, e.retention_class, e.retain_until) for e in vault.holds.expired_calls(now)
+    ] == [(expired, "short", PAST)]
+    hold = vault.holds.add_hold(expired, reason="audit")
+    assert vault.holds.expired_calls(now) == []
+    (held,) = vault.holds.expired_calls(now, include_held=True)
     assert held.hold_ids == (hold.id,)
     (entry,) = vault.audit_entries(action="retention.set", object_id=expired)
     assert entry.details["retention_class"] == "short"
     assert entry.details["previous"]["retention_class"] == "standard"
     with pytest.raises(InputError, match="^retention class 'Short Term' is not a class name"):
-        vault.set_retention(expired, "Short Term", None)
+        vault.holds.set_retention(expired, "Short Term", None)
     with pytest.raises(InputError, match="has no time zone"):
-        vault.set_retention(expired, "short", datetime(2026, 1, 1))
+        vault.holds.set_retention(expired, "short", datetime(2026, 1, 1))
 
 
 def test_retention_run(vault: Vault, config: Config) -> None:
@@ -194,7 +195,7 @@ def test_retention_run(vault: Vault, config: Config) -> None:
     future, _ = store(vault, 2)
     unset, _ = store(vault, 3)
     index(vault, expired, expired_rec, "refund for the order")
-    vault.store_transcript(
+    vault.transcripts.store_transcript(
         expired,
         b'{"utterances": []}',
         status="done",
@@ -204,12 +205,12 @@ def test_retention_run(vault: Vault, config: Config) -> None:
         utterances=0,
         words=0,
     )
-    vault.set_retention(expired, "short", PAST)
-    vault.set_retention(held, "short", PAST)
-    vault.set_retention(future, "long", datetime.now(UTC) + timedelta(days=30))
-    hold = vault.add_hold(held, reason="litigation")
+    vault.holds.set_retention(expired, "short", PAST)
+    vault.holds.set_retention(held, "short", PAST)
+    vault.holds.set_retention(future, "long", datetime.now(UTC) + timedelta(days=30))
+    hold = vault.holds.add_hold(held, reason="litigation")
     ciphertext = blob_path(vault, expired_rec).read_bytes()
-    cipher_sha = vault.get_call(expired).recording.ciphertext_sha256
+    cipher_sha = vault.calls.get_call(expired).recording.ciphertext_sha256
     kek_id = vault.keyring.current_id()
 
     seen: list[tuple[int, int]] = []
@@ -227,10 +228,10 @@ def test_retention_run(vault: Vault, config: Config) -> None:
 
     # Gone: no key can decrypt a copy of the old ciphertext, search finds nothing.
     with pytest.raises(KeyDestroyed):
-        vault.decrypt_blob(expired_rec, ciphertext)
+        decrypt_copy(vault, expired_rec, ciphertext)
     assert not blob_path(vault, expired_rec).exists()
     assert hits(vault, "refund") == []
-    assert sorted(c.id for c in vault.list_calls()) == sorted([held, future, unset])
+    assert sorted(c.id for c in vault.calls.list_calls()) == sorted([held, future, unset])
 
     # The certificate, in the audit chain.
     (entry,) = vault.audit_entries(action="retention.erase")
@@ -262,12 +263,12 @@ def test_retention_run(vault: Vault, config: Config) -> None:
 
 def test_retention_dry_run_changes_nothing(vault: Vault, config: Config) -> None:
     call_id, recording_id = store(vault)
-    vault.set_retention(call_id, "short", PAST)
+    vault.holds.set_retention(call_id, "short", PAST)
     entries = len(vault.audit_entries())
     ahead = datetime.now(UTC) + timedelta(days=365)
     report = run_retention(config, dry_run=True, now=ahead)
     assert [(e.call_id, e.certificate) for e in report.erased] == [(call_id, None)]
-    assert vault.get_call(call_id).recording.id == recording_id
+    assert vault.calls.get_call(call_id).recording.id == recording_id
     assert blob_path(vault, recording_id).exists()
     new = vault.audit_entries()[entries:]
     assert [e.action for e in new] == ["retention.check", "call.show"]
@@ -276,15 +277,15 @@ def test_retention_dry_run_changes_nothing(vault: Vault, config: Config) -> None
         run_retention(config, now=ahead)
     with pytest.raises(InputError, match="has no time zone"):
         run_retention(config, now=datetime(2026, 1, 1))
-    assert vault.list_calls()[0].id == call_id
+    assert vault.calls.list_calls()[0].id == call_id
 
 
 def test_retention_erasure_recheck_in_transaction(vault: Vault) -> None:
     call_id, _ = store(vault)
-    vault.set_retention(call_id, "short", datetime(2026, 6, 1, tzinfo=UTC))
+    vault.holds.set_retention(call_id, "short", datetime(2026, 6, 1, tzinfo=UTC))
     with pytest.raises(ErasureRefused, match=f"^call {call_id} is not due for erasure at"):
-        vault.delete_call(call_id, reason="r", expired_by=datetime(2026, 5, 1, tzinfo=UTC))
-    vault.delete_call(call_id, reason="r", expired_by=datetime(2026, 6, 1, tzinfo=UTC))
+        vault.calls.delete_call(call_id, reason="r", expired_by=datetime(2026, 5, 1, tzinfo=UTC))
+    vault.calls.delete_call(call_id, reason="r", expired_by=datetime(2026, 6, 1, tzinfo=UTC))
     assert vault.audit_entries()[-1].action == "retention.erase"
 
 
@@ -294,7 +295,7 @@ def test_retention_erasure_recheck_in_transaction(vault: Vault) -> None:
 def test_consent_record_withdraw_list(vault: Vault) -> None:
     call_id, _ = store(vault)
     given = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
-    first = vault.record_consent(
+    first = vault.consent.record_consent(
         "+1 415 555 0100",
         method="verbal",
         scopes=["analyse", "record"],
@@ -305,19 +306,19 @@ def test_consent_record_withdraw_list(vault: Vault) -> None:
     assert first.participant == "+14155550100"
     assert first.scopes == ("analyse", "record")
     assert first.recorded_by == "test:pytest" and first.active
-    standing = vault.record_consent("customer-8812", method="web", scopes=["training"])
+    standing = vault.consent.record_consent("customer-8812", method="web", scopes=["training"])
     assert standing.call_id is None
 
-    assert [c.id for c in vault.consents()] == [first.id, standing.id]
-    assert [c.id for c in vault.consents(call_id=call_id)] == [first.id]
-    assert [c.id for c in vault.consents(participant="+14155550100")] == [first.id]
-    assert [c.id for c in vault.consents(participant="customer-8812")] == [standing.id]
-    assert vault.consents(call_id=call_id, participant="customer-8812") == []
+    assert [c.id for c in vault.consent.consents()] == [first.id, standing.id]
+    assert [c.id for c in vault.consent.consents(call_id=call_id)] == [first.id]
+    assert [c.id for c in vault.consent.consents(participant="+14155550100")] == [first.id]
+    assert [c.id for c in vault.consent.consents(participant="customer-8812")] == [standing.id]
+    assert vault.consent.consents(call_id=call_id, participant="customer-8812") == []
 
-    withdrawn = vault.withdraw_consent(first.id, at=given + timedelta(days=2))
+    withdrawn = vault.consent.withdraw_consent(first.id, at=given + timedelta(days=2))
     assert not withdrawn.active and withdrawn.withdrawn_at == given + timedelta(days=2)
     with pytest.raises(InputError, match=f"^consent {first.id} was already withdrawn at "):
-        vault.withdraw_consent(first.id)
+        vault.consent.withdraw_consent(first.id)
 
     record = vault.audit_entries(object_id=first.id)
     assert [e.action for e in record] == ["consent.record", "consent.withdraw"]
@@ -341,36 +342,38 @@ def test_consent_validation(vault: Vault) -> None:
         match="^consent method 'email' is unknown; use one of verbal, dtmf, web, ivr, "
         "pre-call-notice$",
     ):
-        vault.record_consent("+14155550100", method="email", scopes=["record"])
+        vault.consent.record_consent("+14155550100", method="email", scopes=["record"])
     with pytest.raises(
         InputError,
         match="^consent scope 'marketing' is unknown; use one or more of record, analyse, "
         "training$",
     ):
-        vault.record_consent("+14155550100", method="web", scopes=["record", "marketing"])
+        vault.consent.record_consent("+14155550100", method="web", scopes=["record", "marketing"])
     with pytest.raises(InputError, match="^no consent scope; use one or more of record"):
-        vault.record_consent("+14155550100", method="web", scopes=[])
+        vault.consent.record_consent("+14155550100", method="web", scopes=[])
     with pytest.raises(InputError, match="^the participant is empty"):
-        vault.record_consent(" ", method="web", scopes=["record"])
+        vault.consent.record_consent(" ", method="web", scopes=["record"])
     with pytest.raises(NotFound, match="^call nope does not exist"):
-        vault.record_consent("+14155550100", method="web", scopes=["record"], call_id="nope")
+        vault.consent.record_consent(
+            "+14155550100", method="web", scopes=["record"], call_id="nope"
+        )
     with pytest.raises(NotFound, match="^consent nope does not exist; `callvault consent list`"):
-        vault.withdraw_consent("nope")
-    record = vault.record_consent(
+        vault.consent.withdraw_consent("nope")
+    record = vault.consent.record_consent(
         "+14155550100", method="ivr", scopes=["record"], given_at=datetime(2026, 3, 1, tzinfo=UTC)
     )
     with pytest.raises(InputError, match="it cannot be withdrawn earlier"):
-        vault.withdraw_consent(record.id, at=datetime(2026, 2, 1, tzinfo=UTC))
-    assert vault.consents()[0].active
+        vault.consent.withdraw_consent(record.id, at=datetime(2026, 2, 1, tzinfo=UTC))
+    assert vault.consent.consents()[0].active
 
 
 def test_consent_survives_erasure(vault: Vault) -> None:
     call_id, _ = store(vault)
-    record = vault.record_consent(
+    record = vault.consent.record_consent(
         "+14155550100", method="pre-call-notice", scopes=["record"], call_id=call_id
     )
-    vault.delete_call(call_id, reason="customer asked")
-    (kept,) = vault.consents(participant="+14155550100")
+    vault.calls.delete_call(call_id, reason="customer asked")
+    (kept,) = vault.consent.consents(participant="+14155550100")
     assert kept.id == record.id and kept.call_id is None and kept.method == "pre-call-notice"
     assert vault.verify_audit().ok
 
@@ -380,8 +383,8 @@ def test_consent_survives_erasure(vault: Vault) -> None:
 
 def test_migration_0005_down_and_up_keeps_calls(vault: Vault, engine: Engine) -> None:
     call_id, _ = store(vault)
-    vault.set_retention(call_id, "short", PAST)
-    vault.add_hold(call_id, reason="x")
+    vault.holds.set_retention(call_id, "short", PAST)
+    vault.holds.add_hold(call_id, reason="x")
     vault.close()
     cfg = _alembic_config()
     with engine.execution_options(callvault_write=True).begin() as conn:
@@ -395,7 +398,7 @@ def test_migration_0005_down_and_up_keeps_calls(vault: Vault, engine: Engine) ->
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     with Vault.open(vault.config) as reopened:
-        info = reopened.retention_of(call_id)
+        info = reopened.holds.retention_of(call_id)
         assert (info.retention_class, info.retain_until) == ("standard", None)
-        assert reopened.holds() == []
-        assert all(r.ok for r in reopened.verify())
+        assert reopened.holds.holds() == []
+        assert all(r.ok for r in reopened.calls.verify())

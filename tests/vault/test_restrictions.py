@@ -47,7 +47,7 @@ def store(vault: Vault, seed: int, caller: str = SUBJECT, name: str | None = Non
         call = dataclasses.replace(
             call, participants=(dataclasses.replace(first, name=name), *rest)
         )
-    return vault.store_call(call).call_id
+    return vault.calls.store_call(call).call_id
 
 
 def transcript(text: str) -> Transcript:
@@ -64,21 +64,21 @@ def transcript(text: str) -> Transcript:
 
 def transcribe(vault: Vault, call_id: str, text: str) -> None:
     document = transcript(text).to_json().encode()
-    recording_id = vault.get_call(call_id).recording.id
+    recording_id = vault.calls.get_call(call_id).recording.id
     row = IndexRow(call_id, recording_id, 0, "S0", "caller", None, "en", None, 0.0, 0.5, text)
-    vault.store_transcript(
-        call_id,
-        document,
-        status="done",
-        language="en",
-        model_name="test",
-        model_version="1",
-        utterances=1,
-        words=len(text.split()),
-        within=lambda session: SearchIndex(vault.engine, vault.search_key).index_utterances(
-            session, [row]
-        ),
-    )
+    with vault.transaction() as tx:
+        vault.transcripts.store_transcript(
+            call_id,
+            document,
+            status="done",
+            language="en",
+            model_name="test",
+            model_version="1",
+            utterances=1,
+            words=len(text.split()),
+            tx=tx,
+        )
+        SearchIndex(vault.engine, vault.search_key).index_utterances(tx.session, [row])
 
 
 class FakePipeline:
@@ -116,26 +116,26 @@ def test_restrict_covers_the_subjects_calls_by_number_and_name(vault: Vault) -> 
     by_number = store(vault, 0)
     by_name = store(vault, 1, caller=OTHER, name="Jane Doe")
     other = store(vault, 2, caller=OTHER)
-    first = vault.restrict("+1 415 555 0100", "art. 18(1)(a): accuracy contested")
-    second = vault.restrict("JANE DOE", "objection pending")
+    first = vault.restrictions.restrict("+1 415 555 0100", "art. 18(1)(a): accuracy contested")
+    second = vault.restrictions.restrict("JANE DOE", "objection pending")
     assert first.subject == SUBJECT
     assert first.calls == (by_number,)
     assert second.calls == (by_name,)
     assert first.active and first.created_by == "test:pytest"
-    assert vault.restricted_calls() == {by_number: first.id, by_name: second.id}
-    assert vault.restriction_for_call(other) is None
+    assert vault.restrictions.restricted_calls() == {by_number: first.id, by_name: second.id}
+    assert vault.restrictions.restriction_for_call(other) is None
     # A call stored later is covered too.
     later = store(vault, 3)
-    assert vault.restriction_for_call(later) == first.id
-    listed = vault.restrictions()
+    assert vault.restrictions.restriction_for_call(later) == first.id
+    listed = vault.restrictions.restrictions()
     assert [r.id for r in listed] == [first.id, second.id]
     assert listed[0].calls == tuple(sorted((by_number, later)))
 
 
 def test_audit_holds_ids_and_reasons_never_the_subject(vault: Vault) -> None:
     call_id = store(vault, 0, name="Jane Doe")
-    record = vault.restrict("Jane Doe", "accuracy contested")
-    vault.lift_restriction(record.id, "rectified")
+    record = vault.restrictions.restrict("Jane Doe", "accuracy contested")
+    vault.restrictions.lift_restriction(record.id, "rectified")
     entries = [e for e in vault.audit_entries() if e.action.startswith("restriction.")]
     assert [e.action for e in entries] == ["restriction.add", "restriction.lift"]
     assert entries[0].object_id == record.id
@@ -149,33 +149,33 @@ def test_audit_holds_ids_and_reasons_never_the_subject(vault: Vault) -> None:
 
 def test_restrict_and_lift_refuse_bad_input(vault: Vault) -> None:
     with pytest.raises(InputError, match="^the reason is empty"):
-        vault.restrict(SUBJECT, "  ")
+        vault.restrictions.restrict(SUBJECT, "  ")
     with pytest.raises(InputError, match="^the subject is empty"):
-        vault.restrict(" ", "why")
+        vault.restrictions.restrict(" ", "why")
     with pytest.raises(InputError, match="^the subject is not an E.164 phone number"):
-        vault.restrict("+1 (415) x", "why")
+        vault.restrictions.restrict("+1 (415) x", "why")
     with pytest.raises(NotFound, match="^restriction nope does not exist"):
-        vault.lift_restriction("nope", "why")
-    record = vault.restrict(SUBJECT, "why")
-    vault.lift_restriction(record.id, "done")
+        vault.restrictions.lift_restriction("nope", "why")
+    record = vault.restrictions.restrict(SUBJECT, "why")
+    vault.restrictions.lift_restriction(record.id, "done")
     with pytest.raises(InputError, match=f"^restriction {record.id} was already lifted at "):
-        vault.lift_restriction(record.id, "again")
-    assert vault.restrictions() == []
-    assert [r.id for r in vault.restrictions(active_only=False)] == [record.id]
+        vault.restrictions.lift_restriction(record.id, "again")
+    assert vault.restrictions.restrictions() == []
+    assert [r.id for r in vault.restrictions.restrictions(active_only=False)] == [record.id]
 
 
 def test_reads_are_refused_and_audited_unless_on_a_ground(vault: Vault) -> None:
     call_id = store(vault, 0)
     transcribe(vault, call_id, "my account number")
-    record = vault.restrict(SUBJECT, "accuracy contested")
+    record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
     hint = f"`callvault rights lift {record.id} --reason ...`"
     with pytest.raises(Restricted, match=f"^call {call_id} is restricted by restriction") as exc:
-        vault.read_transcript(call_id, purpose="quality review")
+        vault.transcripts.read_transcript(call_id, purpose="quality review")
     assert exc.value.restriction_id == record.id and exc.value.call_id == call_id
     assert hint in str(exc.value) and "legal-claim" in str(exc.value)
-    with pytest.raises(Restricted), vault.open_recording(call_id, purpose="review"):
+    with pytest.raises(Restricted), vault.calls.open_recording(call_id, purpose="review"):
         pass  # pragma: no cover - refused before
-    with pytest.raises(Restricted), vault.open_recording(call_id, action="recording.export"):
+    with pytest.raises(Restricted), vault.calls.open_recording(call_id, action="recording.export"):
         pass  # pragma: no cover - refused before
     refused = [e for e in vault.audit_entries() if e.action.endswith(".refused")]
     assert [e.action for e in refused] == [
@@ -186,8 +186,8 @@ def test_reads_are_refused_and_audited_unless_on_a_ground(vault: Vault) -> None:
     assert refused[0].purpose == "quality review"
     assert refused[0].details == {"call_id": call_id, "restriction_id": record.id}
     # An art. 18(2) ground reads, audited as an ordinary read with that purpose.
-    assert vault.read_transcript(call_id, purpose="legal-claim: case 42") is not None
-    with vault.open_recording(call_id, purpose="protect-rights: fraud inquiry") as reader:
+    assert vault.transcripts.read_transcript(call_id, purpose="legal-claim: case 42") is not None
+    with vault.calls.open_recording(call_id, purpose="protect-rights: fraud inquiry") as reader:
         assert b"".join(reader.iter_chunks())
     reads = [e for e in vault.audit_entries() if e.action in ("transcript.read", "recording.read")]
     assert [e.purpose for e in reads][-2:] == [
@@ -201,28 +201,28 @@ def test_show_keeps_metadata_and_names_the_restriction(vault: Vault) -> None:
     call_id = store(vault, 0)
     transcribe(vault, call_id, "hello there")
     assert call_document(vault, call_id, purpose=None)["restricted"] is None
-    record = vault.restrict(SUBJECT, "accuracy contested")
+    record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
     document = call_document(vault, call_id, purpose="review")
     assert document["restricted"] == record.id
     assert document["transcript"] is None
     assert document["participants"][0]["phone"] == SUBJECT
-    assert [c.id for c in vault.list_calls()] == [call_id]
+    assert [c.id for c in vault.calls.list_calls()] == [call_id]
     grounded = call_document(vault, call_id, purpose="legal-claim: case 42")
     assert grounded["transcript"]["utterances"][0]["text"] == "hello there"
 
 
 def test_processing_is_refused_and_the_job_is_not_retried(vault: Vault, config: Config) -> None:
     call_id = store(vault, 0)
-    record = vault.restrict(SUBJECT, "accuracy contested")
+    record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
     pipeline = FakePipeline()
     with pytest.raises(
         Restricted, match=f"^call {call_id} is restricted by restriction {record.id}"
     ):
         process_call(config, call_id, pipeline=pipeline)  # type: ignore[arg-type]
     assert pipeline.runs == 0
-    assert vault.transcript_info(call_id) is None
+    assert vault.transcripts.transcript_info(call_id) is None
     queue = open_queue(config, vault)
-    job = enqueue_processing(queue, call_id, vault.get_call(call_id).recording.id)
+    job = enqueue_processing(queue, call_id, vault.calls.get_call(call_id).recording.id)
     ended = queue.run_one("test-worker")
     assert ended is not None and ended.id == job.id
     assert ended.status is JobStatus.FAILED
@@ -231,11 +231,11 @@ def test_processing_is_refused_and_the_job_is_not_retried(vault: Vault, config: 
     assert ended.last_error.startswith(f"Restricted: call {call_id} is restricted by restriction")
     assert f"callvault rights lift {record.id}" in ended.last_error
     # Lifted: the same job runs again when retried.
-    vault.lift_restriction(record.id, "rectified")
+    vault.restrictions.lift_restriction(record.id, "rectified")
     queue.retry(job.id)
     process_call(config, call_id, pipeline=pipeline)  # type: ignore[arg-type]
     assert pipeline.runs == 1
-    info = vault.transcript_info(call_id)
+    info = vault.transcripts.transcript_info(call_id)
     assert info is not None and info.utterances == 1
 
 
@@ -246,14 +246,14 @@ def test_a_restriction_made_during_processing_refuses_the_store(
 
     class RestrictingPipeline(FakePipeline):
         def run(self, open_audio: Any, **kw: Any) -> Transcript:
-            self.restriction = vault.restrict(SUBJECT, "arrived meanwhile")
+            self.restriction = vault.restrictions.restrict(SUBJECT, "arrived meanwhile")
             return super().run(open_audio, **kw)
 
     pipeline = RestrictingPipeline()
     with pytest.raises(Restricted, match=f"^call {call_id} is restricted by restriction"):
         process_call(config, call_id, pipeline=pipeline)  # type: ignore[arg-type]
     assert pipeline.runs == 1
-    assert vault.transcript_info(call_id) is None
+    assert vault.transcripts.transcript_info(call_id) is None
     assert "transcript.store" not in actions(vault)
 
 
@@ -262,7 +262,7 @@ def test_search_hides_restricted_calls_in_the_query(vault: Vault) -> None:
     visible = [store(vault, seed, caller=OTHER) for seed in range(3, 5)]
     for call_id in restricted + visible:
         transcribe(vault, call_id, "refund please")
-    record = vault.restrict(SUBJECT, "accuracy contested")
+    record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
     page = search_calls(vault, "refund", limit=1)
     assert page.matches == 2  # counted without the restricted calls
     assert [h.call_id for h in page.hits] == [
@@ -273,7 +273,7 @@ def test_search_hides_restricted_calls_in_the_query(vault: Vault) -> None:
     second = search_calls(vault, "refund", limit=1, offset=1)
     assert {page.hits[0].call_id, second.hits[0].call_id} == set(visible)
     assert search_calls(vault, "refund", limit=1, offset=2).hits == []
-    vault.lift_restriction(record.id, "done")
+    vault.restrictions.lift_restriction(record.id, "done")
     assert {h.call_id for h in search_calls(vault, "refund").hits} == set(restricted + visible)
 
 
@@ -281,7 +281,7 @@ def test_search_hides_restricted_calls_beyond_the_rank_limit(vault: Vault) -> No
     hidden, shown = store(vault, 0), store(vault, 1, caller=OTHER)
     for call_id in (hidden, shown):
         transcribe(vault, call_id, "refund please")
-    vault.restrict(SUBJECT, "accuracy contested")
+    vault.restrictions.restrict(SUBJECT, "accuracy contested")
     page = SearchIndex(vault.engine, vault.search_key, rank_limit=0).search_page(
         "refund", exclude_calls=[hidden]
     )
@@ -292,10 +292,10 @@ def test_search_hides_restricted_calls_beyond_the_rank_limit(vault: Vault) -> No
 def test_retention_and_erasure_keep_a_restricted_call(vault: Vault, config: Config) -> None:
     call_id = store(vault, 0)
     past = datetime.now(UTC) - timedelta(days=1)
-    vault.set_retention(call_id, "standard", past)
-    record = vault.restrict(SUBJECT, "accuracy contested")
-    assert vault.expired_calls(datetime.now(UTC)) == []
-    [due] = vault.expired_calls(datetime.now(UTC), include_held=True)
+    vault.holds.set_retention(call_id, "standard", past)
+    record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
+    assert vault.holds.expired_calls(datetime.now(UTC)) == []
+    [due] = vault.holds.expired_calls(datetime.now(UTC), include_held=True)
     assert due.restriction_id == record.id and due.hold_ids == ()
     report = run_retention(config)
     assert report.erased == ()
@@ -303,8 +303,8 @@ def test_retention_and_erasure_keep_a_restricted_call(vault: Vault, config: Conf
         (call_id, "restriction", record.id)
     ]
     with pytest.raises(ErasureRefused, match=f"^call {call_id} is restricted by restriction"):
-        vault.check_erasable(call_id)
-    blocks = vault.erasure_blocks([call_id], datetime.now(UTC))
+        vault.holds.check_erasable(call_id)
+    blocks = vault.holds.erasure_blocks([call_id], datetime.now(UTC))
     assert [(b.rule, b.restriction_id, b.reason) for b in blocks] == [
         ("restriction", record.id, "accuracy contested")
     ]
@@ -312,18 +312,18 @@ def test_retention_and_erasure_keep_a_restricted_call(vault: Vault, config: Conf
     with pytest.raises(ErasureRefused, match="restricted by restriction") as exc:
         erase_subject(vault, SUBJECT, reason="art. 17 request")
     assert f"callvault rights lift {record.id}" in str(exc.value)
-    assert vault.get_call(call_id).id == call_id
+    assert vault.calls.get_call(call_id).id == call_id
     # Lifted: retention erases it.
-    vault.lift_restriction(record.id, "resolved")
+    vault.restrictions.lift_restriction(record.id, "resolved")
     assert [e.call_id for e in run_retention(config).erased] == [call_id]
     with pytest.raises(NotFound):
-        vault.get_call(call_id)
+        vault.calls.get_call(call_id)
 
 
 def test_the_subjects_own_export_still_works(vault: Vault, tmp_path: Path) -> None:
     call_id = store(vault, 0)
     transcribe(vault, call_id, "my own words")
-    vault.restrict(SUBJECT, "accuracy contested")
+    vault.restrictions.restrict(SUBJECT, "accuracy contested")
     out = tmp_path / "export.zip"
     result = export_subject(vault, SUBJECT, out)
     assert result.call_ids == (call_id,)
@@ -341,16 +341,16 @@ def test_the_subjects_own_export_still_works(vault: Vault, tmp_path: Path) -> No
 def test_lift_makes_everything_normal_again(vault: Vault, config: Config) -> None:
     call_id = store(vault, 0)
     transcribe(vault, call_id, "refund please")
-    record = vault.restrict(SUBJECT, "accuracy contested")
+    record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
     assert search_calls(vault, "refund").hits == []
-    lifted = vault.lift_restriction(record.id, "rectified", actor="dpo")
+    lifted = vault.restrictions.lift_restriction(record.id, "rectified", actor="dpo")
     assert (lifted.active, lifted.lifted_by, lifted.lift_reason) == (False, "dpo", "rectified")
-    assert vault.restricted_calls() == {}
-    assert vault.read_transcript(call_id, purpose="review") is not None
+    assert vault.restrictions.restricted_calls() == {}
+    assert vault.transcripts.read_transcript(call_id, purpose="review") is not None
     assert [h.call_id for h in search_calls(vault, "refund").hits] == [call_id]
     assert call_document(vault, call_id, purpose=None)["restricted"] is None
-    vault.check_erasable(call_id)
-    assert vault.erasure_blocks([call_id], datetime.now(UTC)) == []
+    vault.holds.check_erasable(call_id)
+    assert vault.holds.erasure_blocks([call_id], datetime.now(UTC)) == []
     process_call(config, call_id, pipeline=FakePipeline())  # type: ignore[arg-type]
 
 
@@ -430,9 +430,9 @@ def test_cli_restricted_erase_is_refused(run, tmp_path: Path) -> None:  # type: 
 def test_the_erasing_transaction_itself_refuses_a_restricted_call(vault: Vault) -> None:
     """A restriction that arrives after a caller's own check still stops the erasure."""
     call_id = store(vault, 0)
-    record = vault.restrict(SUBJECT, "needed for a legal claim")
+    record = vault.restrictions.restrict(SUBJECT, "needed for a legal claim")
     with pytest.raises(ErasureRefused, match=f"restricted by restriction {record.id}"):
-        vault.delete_call(call_id, reason="request")
+        vault.calls.delete_call(call_id, reason="request")
     with pytest.raises(ErasureRefused):
-        vault.delete_calls([call_id], reason="request")
-    assert vault.get_call(call_id).id == call_id
+        vault.calls.delete_calls([call_id], reason="request")
+    assert vault.calls.get_call(call_id).id == call_id

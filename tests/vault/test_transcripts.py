@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from _audio import tone, wav_bytes
+from _stored import decrypt_copy
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.errors import KeyDestroyed, NotFound
 from callvault.vault import Vault
@@ -18,11 +19,11 @@ DOC = json.dumps({"utterances": [{"speaker": "agent", "text": "Grüß Gott, card
 
 def store(vault: Vault, seed: int = 0) -> str:
     data = wav_bytes(tone(1.0, 8000, 2, seed), 8000)
-    return vault.store_call(import_bytes(data, "t.wav", FileImportOptions())).call_id
+    return vault.calls.store_call(import_bytes(data, "t.wav", FileImportOptions())).call_id
 
 
 def put(vault: Vault, call_id: str, doc: bytes = DOC, status: str = "done") -> str:
-    return vault.store_transcript(
+    return vault.transcripts.store_transcript(
         call_id,
         doc,
         status=status,
@@ -40,10 +41,10 @@ def transcript_blobs(vault: Vault) -> list[Path]:
 
 def test_round_trip_is_encrypted_and_audited(vault: Vault) -> None:
     call_id = store(vault)
-    assert vault.transcript_info(call_id) is None
-    assert vault.read_transcript(call_id) is None
+    assert vault.transcripts.transcript_info(call_id) is None
+    assert vault.transcripts.read_transcript(call_id) is None
     rid = put(vault, call_id)
-    info = vault.transcript_info(call_id)
+    info = vault.transcripts.transcript_info(call_id)
     assert info is not None
     assert (info.status, info.language, info.model_name, info.words) == (
         "done",
@@ -51,21 +52,21 @@ def test_round_trip_is_encrypted_and_audited(vault: Vault) -> None:
         "whisper-base",
         4,
     )
-    assert vault.read_transcript(call_id, purpose="QA") == DOC
+    assert vault.transcripts.read_transcript(call_id, purpose="QA") == DOC
     (blob,) = transcript_blobs(vault)
     assert "Grüß".encode() not in blob.read_bytes() and b"4111" not in blob.read_bytes()
     actions = [(e.action, e.purpose) for e in vault.audit_entries(object_id=rid)]
     assert actions == [("transcript.store", None), ("transcript.read", "QA")]
-    assert all(r.ok for r in vault.verify())
+    assert all(r.ok for r in vault.calls.verify())
 
 
 def test_replacing_keeps_one_blob(vault: Vault) -> None:
     call_id = store(vault)
     put(vault, call_id)
     put(vault, call_id, b'{"utterances": []}', status="no_speech")
-    assert vault.read_transcript(call_id) == b'{"utterances": []}'
+    assert vault.transcripts.read_transcript(call_id) == b'{"utterances": []}'
     assert len(transcript_blobs(vault)) == 1
-    info = vault.transcript_info(call_id)
+    info = vault.transcripts.transcript_info(call_id)
     assert info is not None and info.status == "no_speech"
 
 
@@ -74,12 +75,12 @@ def test_erasing_the_call_erases_the_transcript(vault: Vault) -> None:
     rid = put(vault, call_id)
     (blob,) = transcript_blobs(vault)
     copy = blob.read_bytes()
-    vault.delete_call(call_id, reason="erasure request")
+    vault.calls.delete_call(call_id, reason="erasure request")
     assert transcript_blobs(vault) == []
     with pytest.raises(NotFound):
-        vault.read_transcript(call_id)
+        vault.transcripts.read_transcript(call_id)
     with pytest.raises(KeyDestroyed):
-        vault.decrypt_blob(rid, copy)
+        decrypt_copy(vault, rid, copy)
 
 
 def test_tampered_transcript_is_reported(vault: Vault) -> None:
@@ -89,7 +90,7 @@ def test_tampered_transcript_is_reported(vault: Vault) -> None:
     raw = bytearray(blob.read_bytes())
     raw[-3] ^= 1
     blob.write_bytes(bytes(raw))
-    (result,) = vault.verify()
+    (result,) = vault.calls.verify()
     assert result.faults == (
         f"transcript of recording {rid}: the encrypted blob does not match its recorded hash "
         "(the ciphertext was changed)",
@@ -106,7 +107,7 @@ def test_audio_blob_cannot_stand_in_for_the_transcript(vault: Vault) -> None:
     audio = vault.config.data_dir / "blobs" / rid[:2] / rid
     shutil.copyfile(audio, blob)
     with pytest.raises(Exception, match="fails authentication|damaged|truncated"):
-        vault.read_transcript(call_id)
+        vault.transcripts.read_transcript(call_id)
 
 
 def test_gc_keeps_transcripts(vault: Vault) -> None:
@@ -114,4 +115,4 @@ def test_gc_keeps_transcripts(vault: Vault) -> None:
     put(vault, call_id)
     report = vault.collect_garbage(min_age_s=0)
     assert report.orphaned_blobs == ()
-    assert vault.read_transcript(call_id) == DOC
+    assert vault.transcripts.read_transcript(call_id) == DOC

@@ -7,6 +7,8 @@ import io
 import pytest
 from sqlalchemy import select
 
+from _audio import tone, wav_bytes
+from callvault.capture import FileImportOptions, import_bytes
 from callvault.vault import Vault
 from callvault.vault._crypto import new_data_key
 from callvault.vault._models import AuditRow
@@ -60,3 +62,41 @@ def test_failure_leaves_nothing_behind(vault: Vault) -> None:
     assert _actions(vault) == before
     assert ran == []
     assert vault.store.sweep_incomplete() == 0
+
+
+def _stored_call(vault: Vault) -> str:
+    data = wav_bytes(tone(0.2, 8000, 2, 1), 8000)
+    return vault.calls.store_call(import_bytes(data, "unit.wav", FileImportOptions())).call_id
+
+
+def test_repository_writes_join_the_callers_unit(vault: Vault) -> None:
+    """A repository's write given `tx` commits with the caller's other writes or not at
+    all: a hold, a transcript and an erasure undone by a later failure leave no trace."""
+    call_id = _stored_call(vault)
+    blobs = set(vault.store.iter_keys())
+    with pytest.raises(Boom), vault.transaction() as tx:
+        vault.holds.add_hold(call_id, reason="case 1", tx=tx)
+        vault.transcripts.store_transcript(
+            call_id,
+            b"{}",
+            status="done",
+            language="en",
+            model_name="test",
+            model_version="1",
+            utterances=0,
+            words=0,
+            tx=tx,
+        )
+        raise Boom
+    assert vault.holds.holds() == []
+    assert vault.transcripts.transcript_info(call_id) is None
+    assert set(vault.store.iter_keys()) == blobs
+    with pytest.raises(Boom), vault.transaction() as tx:
+        vault.calls.delete_call(call_id, reason="request", tx=tx)
+        raise Boom
+    assert vault.calls.get_call(call_id).id == call_id
+    assert set(vault.store.iter_keys()) == blobs
+    assert "call.erase" not in _actions(vault)
+    with vault.transaction() as tx:
+        certificate = vault.calls.delete_call(call_id, reason="request", tx=tx)
+    assert not {b.key for b in certificate.blobs} & set(vault.store.iter_keys())

@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from _audio import tone, wav_bytes
+from _stored import decrypt_copy
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.errors import KeyDestroyed, NotFound
 from callvault.services import export_audio
@@ -36,9 +37,9 @@ def blob_path(vault: Vault, recording_id: str) -> Path:
 
 def test_store_and_show(vault: Vault) -> None:
     data, call = stereo_call()
-    stored = vault.store_call(call)
+    stored = vault.calls.store_call(call)
     assert not stored.duplicate
-    record = vault.get_call(stored.call_id, purpose="review").to_json()
+    record = vault.calls.get_call(stored.call_id, purpose="review").to_json()
     assert record["schema"] == "callvault.call/1"
     assert record["direction"] == "inbound"
     assert record["agent"] == "alice"
@@ -63,19 +64,19 @@ def test_store_and_show(vault: Vault) -> None:
 
 def test_same_bytes_twice_store_nothing_twice(vault: Vault) -> None:
     _, call = stereo_call()
-    first = vault.store_call(call)
+    first = vault.calls.store_call(call)
     blobs = sorted(p.name for p in (vault.config.data_dir / "blobs").rglob("*") if p.is_file())
-    second = vault.store_call(call)
+    second = vault.calls.store_call(call)
     assert second.duplicate
     assert (second.call_id, second.recording_id) == (first.call_id, first.recording_id)
-    assert len(vault.list_calls()) == 1
+    assert len(vault.calls.list_calls()) == 1
     after = sorted(p.name for p in (vault.config.data_dir / "blobs").rglob("*") if p.is_file())
     assert after == blobs == [first.recording_id]
 
 
 def test_no_plaintext_in_data_dir(vault: Vault) -> None:
     data, call = stereo_call()
-    vault.store_call(call)
+    vault.calls.store_call(call)
     needle = data[1000:1064]  # 64 bytes of raw PCM
     for path in vault.config.data_dir.rglob("*"):
         if path.is_file():
@@ -84,20 +85,20 @@ def test_no_plaintext_in_data_dir(vault: Vault) -> None:
 
 def test_export_is_bit_exact_and_audited(vault: Vault, tmp_path: Path) -> None:
     data, call = stereo_call()
-    stored = vault.store_call(call)
+    stored = vault.calls.store_call(call)
     out = tmp_path / "out.wav"
     assert export_audio(vault, stored.call_id, out, purpose="QA") == len(data)
     assert out.read_bytes() == data
     (entry,) = vault.audit_entries(action="recording.export")
     assert (entry.object_id, entry.purpose) == (stored.recording_id, "QA")
-    with vault.open_recording(stored.call_id, purpose="listen") as reader:
+    with vault.calls.open_recording(stored.call_id, purpose="listen") as reader:
         assert reader.read_range(44, 100) == data[44:144]
     assert vault.audit_entries()[-1].action == "recording.read"
 
 
 def test_export_refuses_the_data_dir(vault: Vault) -> None:
     _, call = stereo_call()
-    stored = vault.store_call(call)
+    stored = vault.calls.store_call(call)
     target = vault.config.data_dir / "plain.wav"
     with pytest.raises(Exception, match="is inside the data directory, which holds only"):
         export_audio(vault, stored.call_id, target, purpose=None)
@@ -106,12 +107,12 @@ def test_export_refuses_the_data_dir(vault: Vault) -> None:
 
 def test_unknown_call(vault: Vault) -> None:
     with pytest.raises(NotFound, match="^call nope does not exist; `callvault list` shows"):
-        vault.get_call("nope")
+        vault.calls.get_call("nope")
 
 
 def test_verify_passes_then_names_each_fault(vault: Vault) -> None:
-    ids = [vault.store_call(stereo_call(seed)[1]) for seed in range(3)]
-    assert all(r.ok for r in vault.verify())
+    ids = [vault.calls.store_call(stereo_call(seed)[1]) for seed in range(3)]
+    assert all(r.ok for r in vault.calls.verify())
     # One byte of one blob.
     path = blob_path(vault, ids[0].recording_id)
     raw = bytearray(path.read_bytes())
@@ -122,7 +123,7 @@ def test_verify_passes_then_names_each_fault(vault: Vault) -> None:
         row = session.get(ManifestRow, ids[1].recording_id)
         assert row is not None
         row.body = row.body.replace('"channels":2', '"channels":3')
-    results = {r.recording_id: r for r in vault.verify()}
+    results = {r.recording_id: r for r in vault.calls.verify()}
     assert results[ids[2].recording_id].ok
     assert results[ids[0].recording_id].faults == (
         f"recording {ids[0].recording_id}: the encrypted blob does not match its recorded hash "
@@ -134,17 +135,17 @@ def test_verify_passes_then_names_each_fault(vault: Vault) -> None:
         f"recording {ids[1].recording_id}: the manifest's signature does not verify (the "
         "manifest was changed)",
     )
-    (single,) = vault.verify(ids[2].call_id)
+    (single,) = vault.calls.verify(ids[2].call_id)
     assert single.ok
 
 
 def test_verify_catches_database_metadata_change(vault: Vault) -> None:
-    stored = vault.store_call(stereo_call()[1])
+    stored = vault.calls.store_call(stereo_call()[1])
     with Session(vault.engine) as session, session.begin():
         session.execute(
             update(RecordingRow).where(RecordingRow.id == stored.recording_id).values(frames=1)
         )
-    (result,) = vault.verify()
+    (result,) = vault.calls.verify()
     assert result.faults == (
         f"recording {stored.recording_id}: the database's frames does not match the signed "
         "manifest",
@@ -152,28 +153,28 @@ def test_verify_catches_database_metadata_change(vault: Vault) -> None:
 
 
 def test_verify_missing_blob(vault: Vault) -> None:
-    stored = vault.store_call(stereo_call()[1])
+    stored = vault.calls.store_call(stereo_call()[1])
     blob_path(vault, stored.recording_id).unlink()
-    (result,) = vault.verify()
+    (result,) = vault.calls.verify()
     assert result.faults == (f"recording {stored.recording_id}: its encrypted blob is missing",)
 
 
 def test_delete_crypto_shreds(vault: Vault, backend: str) -> None:
     data, call = stereo_call()
-    stored = vault.store_call(call)
-    keep = vault.store_call(stereo_call(seed=9)[1])
+    stored = vault.calls.store_call(call)
+    keep = vault.calls.store_call(stereo_call(seed=9)[1])
     ciphertext = blob_path(vault, stored.recording_id).read_bytes()
-    assert vault.decrypt_blob(stored.recording_id, ciphertext) == data
+    assert decrypt_copy(vault, stored.recording_id, ciphertext) == data
     with Session(vault.engine) as session:
         wrapped = session.scalars(
             select(DataKeyRow.wrapped).where(DataKeyRow.recording_id == stored.recording_id)
         ).one()
-    vault.delete_call(stored.call_id, reason="customer asked")
+    vault.calls.delete_call(stored.call_id, reason="customer asked")
     with pytest.raises(KeyDestroyed, match="its data key was destroyed; the audio is erased"):
-        vault.decrypt_blob(stored.recording_id, ciphertext)
+        decrypt_copy(vault, stored.recording_id, ciphertext)
     assert not blob_path(vault, stored.recording_id).exists()
     with pytest.raises(NotFound):
-        vault.get_call(stored.call_id)
+        vault.calls.get_call(stored.call_id)
     if backend == "sqlite":
         # secure_delete + WAL checkpoint: the wrapped key is not left in free pages.
         db = vault.config.data_dir / "callvault.db"
@@ -183,13 +184,13 @@ def test_delete_crypto_shreds(vault: Vault, backend: str) -> None:
     erase = vault.audit_entries(action="call.erase")[-1]
     assert (erase.object_id, erase.purpose) == (stored.call_id, "customer asked")
     assert erase.details["recordings"] == [stored.recording_id]
-    assert [r.call_id for r in vault.verify()] == [keep.call_id]
+    assert [r.call_id for r in vault.calls.verify()] == [keep.call_id]
     assert vault.verify_audit().ok
 
 
 def test_rotate_rewraps_without_reencrypting(vault: Vault) -> None:
     data, call = stereo_call()
-    stored = vault.store_call(call)
+    stored = vault.calls.store_call(call)
     blob_before = blob_path(vault, stored.recording_id).read_bytes()
     old = vault.keyring.current_id()
     result = vault.rotate_keys()
@@ -197,20 +198,20 @@ def test_rotate_rewraps_without_reencrypting(vault: Vault) -> None:
     assert vault.keyring.current_id() == result.new_kek_id
     assert vault.keyring.key_ids() == [result.new_kek_id]
     assert blob_path(vault, stored.recording_id).read_bytes() == blob_before
-    assert all(r.ok for r in vault.verify())
-    assert vault.decrypt_blob(stored.recording_id, blob_before) == data
-    assert vault.get_call(stored.call_id).recording.kek_id == result.new_kek_id
+    assert all(r.ok for r in vault.calls.verify())
+    assert decrypt_copy(vault, stored.recording_id, blob_before) == data
+    assert vault.calls.get_call(stored.call_id).recording.kek_id == result.new_kek_id
     # New recordings go under the new key.
-    second = vault.store_call(stereo_call(seed=3)[1])
-    assert vault.get_call(second.call_id).recording.kek_id == result.new_kek_id
+    second = vault.calls.store_call(stereo_call(seed=3)[1])
+    assert vault.calls.get_call(second.call_id).recording.kek_id == result.new_kek_id
 
 
 def test_reopen_keeps_everything(config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with Vault.open(config) as vault:
-        stored = vault.store_call(stereo_call()[1])
+        stored = vault.calls.store_call(stereo_call()[1])
     with Vault.open(config) as vault:
-        assert vault.get_call(stored.call_id).id == stored.call_id
-        assert all(r.ok for r in vault.verify())
+        assert vault.calls.get_call(stored.call_id).id == stored.call_id
+        assert all(r.ok for r in vault.calls.verify())
         assert vault.verify_audit().ok
 
 

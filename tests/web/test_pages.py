@@ -284,7 +284,7 @@ def test_filters_and_pagination_of_the_calls_list(site: Site) -> None:
 
 
 def _customer_label(site: Site) -> str:
-    raw = site.vault.read_insights(site.calls["alice"])
+    raw = site.vault.artifacts.read_insights(site.calls["alice"])
     assert raw is not None
     import json
 
@@ -298,11 +298,11 @@ def test_compliance_forms_hold_and_erase_with_confirmation(site: Site) -> None:
         data={"call_id": site.calls["carol"], "reason": "litigation", "csrf_token": csrf},
     )
     assert added.status_code == 200 and "litigation" in added.text
-    hold_id = site.vault.holds()[0].id
+    hold_id = site.vault.holds.holds()[0].id
     released = site.client.post(
         f"/compliance/holds/{hold_id}/release", data={"reason": "settled", "csrf_token": csrf}
     )
-    assert released.status_code == 200 and not site.vault.holds()
+    assert released.status_code == 200 and not site.vault.holds.holds()
     found = site.client.post(
         "/compliance/rights",
         data={"action": "find", "subject": "+14155550100", "csrf_token": csrf},
@@ -322,7 +322,7 @@ def test_compliance_forms_hold_and_erase_with_confirmation(site: Site) -> None:
             "csrf_token": csrf,
         },
     )
-    assert "Confirm the erasure" in review.text and len(site.vault.list_calls()) == 2
+    assert "Confirm the erasure" in review.text and len(site.vault.calls.list_calls()) == 2
     erased = site.client.post(
         "/compliance/rights",
         data={
@@ -405,10 +405,10 @@ def test_upload_form_says_which_channel_is_the_agent(site: Site) -> None:
         follow_redirects=False,
     )
     assert done.status_code == 303, done.text
-    record = site.vault.get_call(done.headers["location"].removeprefix("/calls/"))
+    record = site.vault.calls.get_call(done.headers["location"].removeprefix("/calls/"))
     agent = next(p.id for p in record.participants if p.is_agent and p.name == "alice")
     assert [leg.channel for leg in record.legs if leg.participant_id == agent] == [0]
-    before = len(site.vault.list_calls())
+    before = len(site.vault.calls.list_calls())
     refused = site.client.post(
         "/upload",
         data={**fields, "channels": "agent,agent"},
@@ -419,7 +419,7 @@ def test_upload_form_says_which_channel_is_the_agent(site: Site) -> None:
         "--channels &#39;agent,agent&#39; is not a channel layout; give the role of each "
         "channel in order: agent,customer (the agent on channel 0) or customer,agent"
     ) in refused.text
-    assert len(site.vault.list_calls()) == before
+    assert len(site.vault.calls.list_calls()) == before
 
 
 def test_logout_ends_the_session(site: Site) -> None:

@@ -133,7 +133,7 @@ def reach_agents(vault: Vault, who: Principal, only: str | None = None) -> list[
 def call_scope(vault: Vault, call_id: str) -> CallScope:
     """The access facts of a call (not audited: ids only). NotFound when it does not
     exist, with the message a call out of reach gets."""
-    agent = vault.call_agent(call_id)
+    agent = vault.calls.call_agent(call_id)
     team = accounts.team_of(accounts_context(vault), agent) if agent else None
     return CallScope(call_id, agent, team)
 

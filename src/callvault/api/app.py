@@ -49,7 +49,7 @@ class _VaultCollector(Collector):
     def collect(self) -> Any:
         calls = GaugeMetricFamily("callvault_calls", "Calls stored in the vault.")
         jobs = GaugeMetricFamily("callvault_jobs", "Jobs by status.", labels=["status"])
-        calls.add_metric([], float(self._vault.count_calls()))
+        calls.add_metric([], float(self._vault.calls.count_calls()))
         for status, count in self._job_counts().items():
             jobs.add_metric([status], float(count))
         yield calls

@@ -62,7 +62,7 @@ def hold_add(
     if (call_id is None) == (subject is None):
         raise InputError("give either a CALL_ID or --subject, not both or neither")
     with Vault.open(config_of(ctx)) as vault:
-        record = vault.add_hold(call_id, subject, reason=reason)
+        record = vault.holds.add_hold(call_id, subject, reason=reason)
     if as_json:
         echo_json(record.to_json())
     else:
@@ -77,7 +77,7 @@ def hold_add(
 def hold_remove(ctx: click.Context, hold_id: str, reason: str, as_json: bool) -> None:
     """Release a hold (it stays listed with --all)."""
     with Vault.open(config_of(ctx)) as vault:
-        record = vault.release_hold(hold_id, reason=reason)
+        record = vault.holds.release_hold(hold_id, reason=reason)
     if as_json:
         echo_json(record.to_json())
     else:
@@ -91,7 +91,7 @@ def hold_remove(ctx: click.Context, hold_id: str, reason: str, as_json: bool) ->
 def hold_list(ctx: click.Context, all_: bool, as_json: bool) -> None:
     """List the active holds, oldest first."""
     with Vault.open(config_of(ctx)) as vault:
-        records = vault.holds(active_only=not all_)
+        records = vault.holds.holds(active_only=not all_)
     if as_json:
         echo_json({"holds": [r.to_json() for r in records]})
         return
@@ -122,7 +122,7 @@ def retention_set(
     """Set a call's retention class and time; without --until the call never expires."""
     retain_until = _time(until, "--until")
     with Vault.open(config_of(ctx)) as vault:
-        info = vault.set_retention(call_id, retention_class, retain_until)
+        info = vault.holds.set_retention(call_id, retention_class, retain_until)
     if as_json:
         echo_json(info.to_json())
     else:
@@ -264,7 +264,7 @@ def consent_withdraw(
             raise InputError(f"{extra[0]} goes with --call, not with a CONSENT_ID")
         when = _time(at, "--at")
         with Vault.open(config_of(ctx)) as vault:
-            record = vault.withdraw_consent(consent_id, at=when)
+            record = vault.consent.withdraw_consent(consent_id, at=when)
         if as_json:
             echo_json(record.to_json())
         else:
@@ -310,7 +310,7 @@ def consent_list(
 ) -> None:
     """List consent records, oldest first."""
     with Vault.open(config_of(ctx)) as vault:
-        records = vault.consents(call_id=call_id, participant=participant)
+        records = vault.consent.consents(call_id=call_id, participant=participant)
     if as_json:
         echo_json({"consents": [r.to_json() for r in records]})
         return

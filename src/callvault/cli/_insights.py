@@ -87,7 +87,11 @@ def insights_add_action(
 def insights_history(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
     """Every correction of the call's insights: old and new value, who, when, why."""
     with Vault.open(config_of(ctx)) as vault:
-        records = [c for c in vault.corrections(call_id, purpose=purpose) if c.target == "insight"]
+        records = [
+            c
+            for c in vault.corrections.corrections(call_id, purpose=purpose)
+            if c.target == "insight"
+        ]
     if as_json:
         echo_json({"corrections": [r.to_json() for r in records]})
         return

@@ -178,7 +178,7 @@ def ingest(
 def list_calls(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     """List calls, newest first."""
     with Vault.open(config_of(ctx)) as vault:
-        calls = vault.list_calls(limit=limit)
+        calls = vault.calls.list_calls(limit=limit)
     if as_json:
         echo_json({"calls": [c.to_json() for c in calls]})
         return
@@ -317,7 +317,7 @@ def verify(ctx: click.Context, call_id: str | None, all_: bool, as_json: bool) -
     if bool(call_id) == all_:
         raise InputError("give either a CALL_ID or --all")
     with Vault.open(config_of(ctx)) as vault:
-        results = vault.verify(call_id)
+        results = vault.calls.verify(call_id)
     ok = all(r.ok for r in results)
     if as_json:
         echo_json({"ok": ok, "recordings": [r.to_json() for r in results]})

@@ -86,11 +86,11 @@ def process(ctx: click.Context, call_id: str, as_json: bool) -> None:
     While the call has a queued or running job, this follows that job (one at a time)."""
     config = config_of(ctx)
     with Vault.open(config) as vault:
-        recording_id = vault.get_call(call_id, purpose="processing").recording.id
+        recording_id = vault.calls.get_call(call_id, purpose="processing").recording.id
         job = enqueue_processing(open_queue(config, vault), call_id, recording_id, again=True)
     wait_for_jobs(config, [job.id])
     with Vault.open(config) as vault:
-        info = vault.transcript_info(call_id)
+        info = vault.transcripts.transcript_info(call_id)
     assert info is not None
     summary = {
         "call_id": call_id,

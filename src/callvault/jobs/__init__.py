@@ -9,6 +9,7 @@ and resumes jobs left running by a crashed process (`recover_stale`).
 
 from callvault.jobs._adapters import open_queue
 from callvault.jobs._base import Queue, Workers
+from callvault.jobs._cancel import cancel_jobs_of
 from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
 from callvault.jobs._records import JobRecord, JobStatus
 from callvault.jobs._registry import Progress, TaskFunction, TaskRegistry
@@ -25,6 +26,7 @@ __all__ = [
     "Worker",
     "WorkerPool",
     "Workers",
+    "cancel_jobs_of",
     "make_worker_id",
     "open_queue",
 ]

@@ -1,22 +1,19 @@
 """Rewriting a call's audio with its transcript and search rows: for a withdrawal during
-the call (cut) and for erasing one party's leg (silence), see `Vault.rewrite_audio`."""
+the call (cut) and for erasing one party's leg (silence), see `RewriteRepository`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import replace
 
-from sqlalchemy.orm import Session
-
 from callvault.analysis import Transcript, Utterance
 from callvault.media import AudioEdit
 from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._index import index_rows
 from callvault.services._speakers import speakers_by_channel
-from callvault.services.process import _index_rows
-from callvault.vault import Vault
-from callvault.vault._rewrite import RewriteResult, TranscriptRewrite
+from callvault.vault import RewriteResult, TranscriptRewrite, Vault
 
-__all__ = ["TranscriptEditor", "cut_utterance", "rewrite_call", "without_channels"]
+__all__ = ["cut_utterance", "edit_transcript", "rewrite_call", "without_channels"]
 
 Keep = Callable[[Utterance], Utterance | None]
 
@@ -60,35 +57,29 @@ def without_channels(channels: Collection[int]) -> Keep:
     return keep
 
 
-class TranscriptEditor:
-    """The `transcript` callback of `Vault.rewrite_audio`: keeps what `keep` returns, and
-    remembers the new transcript for the search index."""
-
-    def __init__(self, keep: Keep) -> None:
-        self._keep = keep
-        self.result: Transcript | None = None
-
-    def __call__(self, document: bytes) -> TranscriptRewrite:
-        old = Transcript.from_json(document)
-        kept: list[Utterance] = []
-        unchanged: dict[int, int] = {}
-        for index, utterance in enumerate(old.utterances):
-            edited = self._keep(utterance)
-            if edited is None:
-                continue
-            if edited == utterance:
-                unchanged[index] = len(kept)
-            kept.append(edited)
-        new = replace(old, utterances=tuple(kept), status="done" if kept else "no_speech")
-        self.result = new
-        return TranscriptRewrite(
-            document=new.to_json().encode(),
-            status=new.status,
-            utterances=len(kept),
-            words=sum(len(u.words) for u in kept),
-            removed_utterances=len(old.utterances) - len(kept),
-            unchanged=unchanged,
-        )
+def edit_transcript(document: bytes, keep: Keep) -> tuple[TranscriptRewrite, Transcript]:
+    """A stored transcript with what `keep` returns of each utterance: what a rewrite
+    stores (`TranscriptRewrite`), and the new transcript for the search index."""
+    old = Transcript.from_json(document)
+    kept: list[Utterance] = []
+    unchanged: dict[int, int] = {}
+    for index, utterance in enumerate(old.utterances):
+        edited = keep(utterance)
+        if edited is None:
+            continue
+        if edited == utterance:
+            unchanged[index] = len(kept)
+        kept.append(edited)
+    new = replace(old, utterances=tuple(kept), status="done" if kept else "no_speech")
+    rewrite = TranscriptRewrite(
+        document=new.to_json().encode(),
+        status=new.status,
+        utterances=len(kept),
+        words=sum(len(u.words) for u in kept),
+        removed_utterances=len(old.utterances) - len(kept),
+        unchanged=unchanged,
+    )
+    return rewrite, new
 
 
 def rewrite_call(
@@ -111,26 +102,31 @@ def rewrite_call(
     A failure in between leaves the call unindexed until it is processed again, never
     indexed text that the transcript no longer holds.
     """
-    vault.check_erasable(call_id)
-    record = vault.get_call(call_id, actor=actor, purpose=reason)
+    vault.holds.check_erasable(call_id)
+    record = vault.calls.get_call(call_id, actor=actor, purpose=reason)
     index = SearchIndex(vault.engine, vault.search_key)
-    editor = TranscriptEditor(keep)
-
-    def reindex(session: Session) -> None:
-        if editor.result is not None and editor.result.utterances:
-            rows = _index_rows(record, speakers_by_channel(record), editor.result)
-            index.index_utterances(session, rows)
-            SemanticIndex(vault.engine, vault.search_key).index_utterances(session, rows)
-
-    index.purge_call(call_id)
-    return vault.rewrite_audio(
+    plan = vault.rewrites.prepare_rewrite(
         call_id,
         edit,
         action=action,
         reason=reason,
         actor=actor,
-        transcript=editor,
-        within=reindex,
         blank_participants=blank_participants,
         erasure_state=erasure_state,
+        transcript=True,
     )
+    try:
+        edited = edit_transcript(plan.transcript, keep) if plan.transcript is not None else None
+        index.purge_call(call_id)
+    except BaseException:
+        plan.abort()
+        raise
+    with vault.transaction(actor=actor) as tx:
+        result = vault.rewrites.commit_rewrite(
+            plan, transcript=edited[0] if edited is not None else None, tx=tx
+        )
+        if edited is not None and edited[1].utterances:
+            rows = index_rows(record, speakers_by_channel(record), edited[1])
+            index.index_utterances(tx.session, rows)
+            SemanticIndex(vault.engine, vault.search_key).index_utterances(tx.session, rows)
+    return result

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from callvault.errors import InputError
+from callvault.jobs import cancel_jobs_of
 from callvault.search import HybridHit, SearchIndex, SearchPage, hybrid_search
 from callvault.vault import ErasureCertificate, Vault, create_private, restriction_ground
 
@@ -61,7 +62,9 @@ def export_audio(
     tmp = part_file(target)
     written = 0
     try:
-        with vault.open_recording(call_id, action="recording.export", purpose=purpose) as reader:
+        with vault.calls.open_recording(
+            call_id, action="recording.export", purpose=purpose
+        ) as reader:
             with create_private(tmp) as handle:  # 0600 whatever the umask
                 for chunk in reader.iter_chunks():
                     handle.write(chunk)
@@ -94,10 +97,12 @@ def listen_audio(
     if original:
         if not reason or not reason.strip():
             raise InputError("--original needs --reason: why the unredacted audio is opened")
-        with vault.open_original(call_id, role=role, reason=reason) as (reader, _info):
+        with vault.artifacts.open_original(call_id, role=role, reason=reason) as (reader, _info):
             pcm, rate = decode_pcm(reader.as_file(), name=f"original of call {call_id}")
     else:
-        with vault.open_recording(call_id, action="recording.listen", purpose=purpose) as reader:
+        with vault.calls.open_recording(
+            call_id, action="recording.listen", purpose=purpose
+        ) as reader:
             pcm, rate = decode_pcm(reader.as_file(), name=f"recording of call {call_id}")
     tmp = part_file(target)
     written = 0
@@ -126,7 +131,10 @@ def open_original_wav(
     from callvault.media import WavSource, decode_pcm, iter_wav
 
     name = f"original of call {call_id}"
-    with vault.open_original(call_id, role=role, reason=reason, actor=actor) as (reader, info):
+    with vault.artifacts.open_original(call_id, role=role, reason=reason, actor=actor) as (
+        reader,
+        info,
+    ):
         layout = [info.meta.get(k) for k in ("sample_rate", "channels", "frames")]
         if all(isinstance(v, int) and v > 0 for v in layout):
             rate, channels, frames = (int(str(v)) for v in layout)
@@ -158,17 +166,17 @@ def call_document(
     from callvault.services.insight_corrections import apply_corrections
     from callvault.services.process import transcript_json
 
-    document = vault.get_call(call_id, actor=actor, purpose=purpose).to_json()
-    restricted = vault.restriction_for_call(call_id)
+    document = vault.calls.get_call(call_id, actor=actor, purpose=purpose).to_json()
+    restricted = vault.restrictions.restriction_for_call(call_id)
     readable = restricted is None or restriction_ground(purpose) is not None
     stored = (
-        vault.read_transcript(call_id, actor=actor, purpose=purpose)
+        vault.transcripts.read_transcript(call_id, actor=actor, purpose=purpose)
         if readable and transcript
         else None
     )
     document["transcript"] = transcript_json(stored) if stored is not None else None
     found = (
-        vault.read_insights(call_id, actor=actor, purpose=purpose)
+        vault.artifacts.read_insights(call_id, actor=actor, purpose=purpose)
         if readable and insights
         else None
     )
@@ -176,10 +184,10 @@ def call_document(
     corrections = (
         [
             c
-            for c in vault.corrections(call_id, actor=actor, purpose=purpose)
+            for c in vault.corrections.corrections(call_id, actor=actor, purpose=purpose)
             if c.target == "insight"
         ]
-        if found is not None and vault.correction_ids(call_id)
+        if found is not None and vault.corrections.correction_ids(call_id)
         else []
     )
     document["insights"] = apply_corrections(parsed.get("insights"), corrections)
@@ -203,9 +211,16 @@ def erase_call(
     A held call is refused before its search rows are touched (and again, atomically, by
     the vault). `expired_by`: see `Vault.delete_call` (retention erasure).
     """
-    vault.check_erasable(call_id, expired_by=expired_by)
+    vault.holds.check_erasable(call_id, expired_by=expired_by)
     SearchIndex(vault.engine, vault.search_key).purge_call(call_id)
-    return vault.delete_call(call_id, reason=reason, actor=actor, expired_by=expired_by)
+    with vault.transaction(actor=actor) as tx:
+        certificate = vault.calls.delete_call(
+            call_id, reason=reason, actor=actor, expired_by=expired_by, tx=tx
+        )
+        # Work queued for the call goes with it, in this transaction: a worker running
+        # one loses its lease and drops its result (issue 17).
+        cancel_jobs_of(tx.session, [call_id], now=certificate.erased_at)
+    return certificate
 
 
 def search_calls(
@@ -234,7 +249,7 @@ def search_calls(
         until=until,
         language=language,
         # A restricted call's text is not processed, and a search is processing.
-        exclude_calls=list(vault.restricted_calls()),
+        exclude_calls=list(vault.restrictions.restricted_calls()),
         limit=limit,
         offset=offset,
         agents=agents,
@@ -277,7 +292,7 @@ def semantic_search_calls(
         until=until,
         language=language,
         # A restricted call's text is not processed, and a search is processing.
-        exclude_calls=list(vault.restricted_calls()),
+        exclude_calls=list(vault.restrictions.restricted_calls()),
         limit=limit,
         rank_limit=vault.config.search_rank_limit,
         agents=agents,

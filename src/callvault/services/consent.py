@@ -44,8 +44,8 @@ def add_consent(
     """Record a consent (for `call_id`, or standing); a quarantined call that every party
     has now consented to is released and queued for processing."""
     with Vault.open(config) as vault:
-        before = vault.consent_state(call_id) if call_id is not None else None
-        record = vault.record_consent(
+        before = vault.consent.consent_state(call_id) if call_id is not None else None
+        record = vault.consent.record_consent(
             participant,
             method=method,
             scopes=scopes,
@@ -56,11 +56,14 @@ def add_consent(
         )
         if call_id is None:
             return ConsentAdded(record, released=False, job_id=None)
-        released = before == "quarantined" and vault.consent_state(call_id) != "quarantined"
-        if not vault.analysis_consented(call_id) or vault.transcript_info(call_id) is not None:
+        released = before == "quarantined" and vault.consent.consent_state(call_id) != "quarantined"
+        if (
+            not vault.consent.analysis_consented(call_id)
+            or vault.transcripts.transcript_info(call_id) is not None
+        ):
             return ConsentAdded(record, released=released, job_id=None)
         # Consent to analysis is now complete and nothing was transcribed: queue it (the
         # queue keeps one job per recording, so this does not queue it twice).
-        recording_id = vault.get_call(call_id, purpose="queue processing").recording.id
+        recording_id = vault.calls.get_call(call_id, purpose="queue processing").recording.id
         job = enqueue_processing(open_queue(config, vault), call_id, recording_id)
         return ConsentAdded(record, released=released, job_id=job.id)

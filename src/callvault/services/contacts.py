@@ -147,12 +147,16 @@ def _content(
     """Summary points and action items of a call (null when not processed, when the
     caller may not read insights, or when the call is restricted or quarantined and
     `purpose` gives no ground to read it)."""
-    restricted = vault.restriction_for_call(call.call_id)
+    restricted = vault.restrictions.restriction_for_call(call.call_id)
     grounded = restriction_ground(purpose) is not None
     readable = insights and (
         grounded or (restricted is None and call.consent_state != "quarantined")
     )
-    raw = vault.read_insights(call.call_id, purpose=purpose, actor=actor) if readable else None
+    raw = (
+        vault.artifacts.read_insights(call.call_id, purpose=purpose, actor=actor)
+        if readable
+        else None
+    )
     summary, actions = _insights(raw)
     return {"restricted": restricted, "summary": summary, "action_items": actions}
 
@@ -350,9 +354,11 @@ def post_signed(
 
 def _payload(ctx: Context, call_id: str, purpose: str | None) -> dict[str, Any]:
     vault, actor = ctx.vault, ctx.actor
-    record = vault.get_call(call_id, purpose=purpose, actor=actor)
+    record = vault.calls.get_call(call_id, purpose=purpose, actor=actor)
     matches = Contacts(vault).call_matches(call_id, actor=actor, purpose=purpose)
-    summary, actions = _insights(vault.read_insights(call_id, purpose=purpose, actor=actor))
+    summary, actions = _insights(
+        vault.artifacts.read_insights(call_id, purpose=purpose, actor=actor)
+    )
     return {
         "event": EVENT,
         "call": {
@@ -406,7 +412,7 @@ def push_call_to_crm(
         )
     if attempts < 1:
         raise InputError("attempts must be at least 1")
-    ctx.vault.refuse_if_restricted(call_id, doing="sent to a CRM")
+    ctx.vault.restrictions.refuse_if_restricted(call_id, doing="sent to a CRM")
     body = json.dumps(
         _payload(ctx, call_id, purpose), ensure_ascii=False, separators=(",", ":")
     ).encode()

@@ -122,7 +122,7 @@ def _consent_for(
         return "given", grants
     if decision.consent != "all-party":
         return "not-needed", ()
-    standing = vault.standing_consents(
+    standing = vault.consent.standing_consents(
         [i for party in participants for i in _identifiers(party)], start
     )
     covered: list[ConsentGrant] = []
@@ -321,10 +321,12 @@ def store_admitted(
     quarantined or a party's consent to analysis is missing (`consent add` queues it
     once given)."""
     refuse_too_long(vault.config, call)
-    stored = vault.store_call(call, admission=admission, actor=actor)
-    state = vault.consent_state(stored.call_id) if stored.duplicate else admission.consent_state
+    stored = vault.calls.store_call(call, admission=admission, actor=actor)
+    state = (
+        vault.consent.consent_state(stored.call_id) if stored.duplicate else admission.consent_state
+    )
     job_id = None
-    if state != "quarantined" and vault.analysis_consented(stored.call_id):
+    if state != "quarantined" and vault.consent.analysis_consented(stored.call_id):
         job_id = enqueue_processing(queue, stored.call_id, stored.recording_id).id
     return IngestedCall(
         call.source_name, stored.call_id, stored.recording_id, stored.duplicate, job_id, state

@@ -187,13 +187,13 @@ def apply_corrections(
 
 
 def _current(vault: Vault, call_id: str, actor: str | None) -> dict[str, Any]:
-    document = vault.read_insights(call_id, actor=actor, purpose="insight correction")
+    document = vault.artifacts.read_insights(call_id, actor=actor, purpose="insight correction")
     if document is None:
         raise InputError(
             f"call {call_id} has no insights yet; process it first (`callvault process {call_id}`)"
         )
     insights = json.loads(document)["insights"]
-    corrections = vault.corrections(call_id, actor=actor, purpose="insight correction")
+    corrections = vault.corrections.corrections(call_id, actor=actor, purpose="insight correction")
     corrected = apply_corrections(insights, corrections)
     assert corrected is not None
     return corrected
@@ -230,7 +230,7 @@ def correct_insight(
     old = item.get(field)
     if old == new:
         raise InputError(f"{section} item {index} already has that {field}; nothing to correct")
-    return vault.correct_insight(
+    return vault.artifacts.correct_insight(
         call_id,
         _key(section, anchor, field),
         {"value": json.dumps(old)},
@@ -252,7 +252,7 @@ def add_action(
     actor: str | None = None,
 ) -> CorrectionRecord:
     """Add an action item the stages missed, citing the utterance it comes from."""
-    document = vault.read_transcript(call_id, actor=actor, purpose="insight correction")
+    document = vault.transcripts.read_transcript(call_id, actor=actor, purpose="insight correction")
     count = len(json.loads(document)["utterances"]) if document is not None else 0
     if not 0 <= utterance < count:
         raise InputError(f"call {call_id} has no utterance {utterance} ({count} utterances)")
@@ -268,7 +268,7 @@ def add_action(
         "utterances": [utterance],
         "anchor": anchor,
     }
-    return vault.correct_insight(
+    return vault.artifacts.correct_insight(
         call_id,
         _key("actions", anchor, "item"),
         {"value": json.dumps(None)},

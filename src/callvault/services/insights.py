@@ -5,7 +5,7 @@ and derive the call's insights.
 the audio spans to cut (the words of every finding, on the speaker's channel, and every
 DTMF tone of a captured call, on every channel), and the insight stages over the
 redacted transcript. `process_call` stores the result and then rewrites the audio
-(`Vault.rewrite_audio` with `RedactSpans`, under a new data key, so the unredacted audio
+(`RewriteRepository` with `RedactSpans`, under a new data key, so the unredacted audio
 is crypto-shredded unless the policy keeps it as the call's original).
 
 The original is kept when a legal hold covers the call (a hold preserves evidence) or when

@@ -70,12 +70,12 @@ def queue_missing_processing(vault: Vault, queue: Queue) -> list[JobRecord]:
     recording is not retried behind the user's back, and a call whose parties have not
     all consented to analysis is not queued.
     """
-    missing = vault.untranscribed_recordings()
+    missing = vault.transcripts.untranscribed_recordings()
     known = queue.known_dedupe_keys([_process_key(rid) for _, rid in missing])
     return [
         enqueue_processing(queue, call_id, rid)
         for call_id, rid in missing
-        if _process_key(rid) not in known and vault.analysis_consented(call_id)
+        if _process_key(rid) not in known and vault.consent.analysis_consented(call_id)
     ]
 
 

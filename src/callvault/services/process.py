@@ -8,19 +8,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
-from callvault.config import Config, load_config
-from callvault.search import IndexRow, SearchIndex, SemanticIndex
+from callvault.config import Config
+from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._index import index_rows
+from callvault.services._rewrite import edit_transcript
 from callvault.services._speakers import Speaker, speakers_by_channel
+from callvault.services.insights import RedactionPlan, analyse, insights_document, mark_applied
+from callvault.services.rectify import reapply_corrections
 from callvault.vault import CallRecord, Vault
 
 __all__ = [
     "PROCESS_TASK",
     "ProcessResult",
     "process_call",
-    "process_task",
     "transcript_json",
 ]
 
@@ -107,7 +108,7 @@ def _transcribe(
     pipeline: TranscriptionPipeline,
     progress: Progress | None,
 ) -> Transcript:
-    with vault.open_recording(record.id, purpose="transcription") as reader:
+    with vault.calls.open_recording(record.id, purpose="transcription") as reader:
         return pipeline.run(
             reader.as_file,
             channels_to_speakers={channel: s.label for channel, s in speakers.items()},
@@ -115,29 +116,6 @@ def _transcribe(
             hook=_hook(progress),
             name=f"recording of call {record.id}",
         )
-
-
-def _index_rows(
-    record: CallRecord, speakers: Mapping[int, Speaker], transcript: Transcript
-) -> list[IndexRow]:
-    return [
-        IndexRow(
-            call_id=record.id,
-            recording_id=record.recording.id,
-            utterance=position,
-            speaker=u.speaker,
-            role=speakers[u.channel].role
-            if u.channel is not None and u.channel in speakers
-            else None,
-            agent=record.agent,
-            language=transcript.language,
-            started_at=record.started_at,
-            start=u.start,
-            end=u.end,
-            text=u.text,
-        )
-        for position, u in enumerate(transcript.utterances)
-    ]
 
 
 def process_call(
@@ -158,60 +136,51 @@ def process_call(
     spans cut, under a new data key (`services.insights`). A failure in between leaves
     the insights saying the audio redaction is not applied, and the job is retried.
     """
-    from callvault.services._rewrite import TranscriptEditor
-    from callvault.services.insights import analyse, insights_document, mark_applied
-    from callvault.services.rectify import reapply_corrections
-
     started = time.perf_counter()
     hook = _hook(progress)
     with Vault.open(config) as vault:
-        vault.refuse_if_quarantined(call_id)
-        vault.refuse_unless_analysis_consented(call_id)
-        vault.refuse_if_restricted(call_id)
-        record = vault.get_call(call_id, purpose="transcription")
+        vault.consent.refuse_if_quarantined(call_id)
+        vault.consent.refuse_unless_analysis_consented(call_id)
+        vault.restrictions.refuse_if_restricted(call_id)
+        record = vault.calls.get_call(call_id, purpose="transcription")
         speakers = speakers_by_channel(record)
         transcript = _transcribe(
             vault, record, speakers, pipeline or pipeline_for(config), progress
         )
         transcript = reapply_corrections(vault, call_id, transcript)
-        held = vault.is_held(call_id)
+        held = vault.holds.is_held(call_id)
         analysis = analyse(config, record, speakers, transcript, held=held, hook=hook)
         transcript = analysis.transcript
         plan = analysis.plan
         words = sum(len(u.words) for u in transcript.utterances)
-        rows = _index_rows(record, speakers, transcript)
+        rows = index_rows(record, speakers, transcript)
         index = SearchIndex(vault.engine, vault.search_key)
         semantic = SemanticIndex(vault.engine, vault.search_key)
         hook("embed", 0.0)
         vectors = semantic.embed_rows(rows)  # before the write transaction: the slow part
         hook("embed", 1.0)
         document = insights_document(analysis, applied=not plan.spans)
-        vault.store_transcript(
-            call_id,
-            transcript.to_json().encode(),
-            status=transcript.status,
-            language=transcript.language,
-            model_name=transcript.model_name,
-            model_version=transcript.model_version,
-            utterances=len(transcript.utterances),
-            words=words,
-            within=lambda session: _index_unless_restricted(
-                vault, index, session, call_id, rows, semantic, vectors
-            ),
-            insights=(document, {"format": 1, "stages": _stage_names(analysis)}),
-        )
+        with vault.transaction() as tx:
+            vault.transcripts.store_transcript(
+                call_id,
+                transcript.to_json().encode(),
+                status=transcript.status,
+                language=transcript.language,
+                model_name=transcript.model_name,
+                model_version=transcript.model_version,
+                utterances=len(transcript.utterances),
+                words=words,
+                insights=(document, {"format": 1, "stages": _stage_names(analysis)}),
+                tx=tx,
+            )
+            # A restriction added while the call was being transcribed refuses the whole
+            # store (GDPR art. 18: fail closed).
+            vault.restrictions.refuse_restricted_within(tx.session, call_id)
+            index.index_utterances(tx.session, rows)
+            semantic.index_utterances(tx.session, rows, vectors)
         if plan.spans:
             hook("redact-audio", 0.0)
-            vault.rewrite_audio(
-                call_id,
-                plan.edit(),
-                action="recording.redact",
-                reason="redaction of personal data",
-                transcript=TranscriptEditor(lambda utterance: utterance),
-                insights=mark_applied,
-                keep_original=plan.keep_original,
-                held_ok=held,
-            )
+            _redact_audio(vault, call_id, plan, held)
             hook("redact-audio", 1.0)
         if progress is not None:
             progress(1.0, "stored")
@@ -238,25 +207,31 @@ def _stage_names(analysis: Any) -> list[str]:
     return [f"{stamp['name']}@{stamp['version']}" for stamp in stamps]
 
 
-def _index_unless_restricted(
-    vault: Vault,
-    index: SearchIndex,
-    session: Session,
-    call_id: str,
-    rows: list[IndexRow],
-    semantic: SemanticIndex,
-    vectors: Any,
-) -> None:
-    """Within the transcript's transaction: a restriction added while the call was being
-    transcribed refuses the whole store (GDPR art. 18: fail closed)."""
-    vault.refuse_restricted_within(session, call_id)
-    index.index_utterances(session, rows)
-    semantic.index_utterances(session, rows, vectors)
-
-
-def process_task(payload: Mapping[str, Any], progress: Progress) -> None:
-    """The queue's entry point: settings come from this worker's environment."""
-    process_call(load_config(), str(payload["call_id"]), progress=progress)
+def _redact_audio(vault: Vault, call_id: str, plan: RedactionPlan, held: bool) -> None:
+    """Rewrite the audio with the plan's spans cut, under a new data key; the transcript
+    (already redacted) is carried over unchanged and the insights say the audio
+    redaction is applied."""
+    rewrite = vault.rewrites.prepare_rewrite(
+        call_id,
+        plan.edit(),
+        action="recording.redact",
+        reason="redaction of personal data",
+        keep_original=plan.keep_original,
+        held_ok=held,
+        transcript=True,
+        insights=True,
+    )
+    try:
+        edited = (
+            edit_transcript(rewrite.transcript, lambda utterance: utterance)[0]
+            if rewrite.transcript is not None
+            else None
+        )
+        marked = mark_applied(rewrite.insights[0]) if rewrite.insights is not None else None
+    except BaseException:
+        rewrite.abort()
+        raise
+    vault.rewrites.commit_rewrite(rewrite, transcript=edited, insights=marked)
 
 
 def transcript_json(document: bytes) -> dict[str, Any]:

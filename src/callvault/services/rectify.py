@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
+from callvault.analysis import Transcript
 from callvault.errors import InputError
 from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._index import index_rows
 from callvault.services._speakers import speakers_by_channel
-from callvault.vault import CorrectionRecord, RestrictionRecord, Vault
-from callvault.vault._rights import corrected_utterance
-
-if TYPE_CHECKING:
-    from callvault.analysis import Transcript
+from callvault.services.insights import redact_text
+from callvault.vault import CorrectionRecord, RestrictionRecord, Vault, corrected_utterance
 
 __all__ = [
     "SPAN_TOLERANCE_S",
@@ -48,20 +44,20 @@ def restrict_subject(
     vault: Vault, subject: str, *, reason: str, actor: str | None = None
 ) -> RestrictionRecord:
     """Restrict processing of every call of `subject` (audited as `restriction.add`)."""
-    return vault.restrict(subject, reason, actor=actor)
+    return vault.restrictions.restrict(subject, reason, actor=actor)
 
 
 def lift_restriction(
     vault: Vault, restriction_id: str, *, reason: str, actor: str | None = None
 ) -> RestrictionRecord:
     """Lift a restriction (audited as `restriction.lift`)."""
-    return vault.lift_restriction(restriction_id, reason, actor=actor)
+    return vault.restrictions.lift_restriction(restriction_id, reason, actor=actor)
 
 
 def list_restrictions(
     vault: Vault, *, active_only: bool = True, actor: str | None = None
 ) -> list[RestrictionRecord]:
-    return vault.restrictions(active_only=active_only, actor=actor)
+    return vault.restrictions.restrictions(active_only=active_only, actor=actor)
 
 
 def rectify_utterance(
@@ -75,28 +71,24 @@ def rectify_utterance(
 ) -> CorrectionRecord:
     """Replace an utterance's text; the transcript, the history and the search index
     rows of the recording change in one transaction."""
-    from callvault.analysis import Transcript
-    from callvault.services.insights import redact_text
-    from callvault.services.process import _index_rows
-
     # Refused before anything is read when the call is restricted or the input is bad;
     # the vault checks again inside its transaction.
-    vault.refuse_if_restricted(call_id, doing="rectified")
+    vault.restrictions.refuse_if_restricted(call_id, doing="rectified")
     if not text.split():
         raise InputError("the new text is empty; give the utterance's corrected words")
-    record = vault.get_call(call_id, actor=actor, purpose=_PURPOSE)
+    record = vault.calls.get_call(call_id, actor=actor, purpose=_PURPOSE)
     text = redact_text(vault.config, text, record.language)
     speakers = speakers_by_channel(record)
     index = SearchIndex(vault.engine, vault.search_key)
-
     semantic = SemanticIndex(vault.engine, vault.search_key)
-
-    def reindex(session: Session, document: bytes) -> None:
-        rows = _index_rows(record, speakers, Transcript.from_json(document))
-        index.index_utterances(session, rows)
-        semantic.index_utterances(session, rows)
-
-    return vault.correct_utterance(call_id, utterance, text, reason, actor=actor, reindex=reindex)
+    with vault.transaction(actor=actor) as tx:
+        done = vault.corrections.correct_utterance(
+            call_id, utterance, text, reason, actor=actor, tx=tx
+        )
+        rows = index_rows(record, speakers, Transcript.from_json(done.document))
+        index.index_utterances(tx.session, rows)
+        semantic.index_utterances(tx.session, rows)
+    return done.record
 
 
 def rectify_participant(
@@ -114,14 +106,16 @@ def rectify_participant(
         raise InputError("give exactly one of --name and --phone to correct a participant")
     field, value = ("name", name) if name is not None else ("phone", phone)
     assert value is not None
-    return vault.correct_participant(call_id, position, field, value, reason, actor=actor)
+    return vault.corrections.correct_participant(
+        call_id, position, field, value, reason, actor=actor
+    )
 
 
 def correction_history(
     vault: Vault, call_id: str, *, purpose: str | None = None, actor: str | None = None
 ) -> list[CorrectionRecord]:
     """A call's rectifications, oldest first, decrypted (audited as `correction.read`)."""
-    return vault.corrections(call_id, actor=actor, purpose=purpose)
+    return vault.corrections.corrections(call_id, actor=actor, purpose=purpose)
 
 
 def reapply_corrections(vault: Vault, call_id: str, transcript: Transcript) -> Transcript:
@@ -129,11 +123,13 @@ def reapply_corrections(vault: Vault, call_id: str, transcript: Transcript) -> T
     corrections applied again: each to the utterance whose start and end are within
     `SPAN_TOLERANCE_S` of the corrected one's, the latest correction winning. A
     correction whose utterance is not found again is left in the history only."""
-    if not vault.correction_ids(call_id):
+    if not vault.corrections.correction_ids(call_id):
         return transcript
     history = [
         c
-        for c in vault.corrections(call_id, purpose=f"{_PURPOSE}: re-apply after processing")
+        for c in vault.corrections.corrections(
+            call_id, purpose=f"{_PURPOSE}: re-apply after processing"
+        )
         if c.target == "utterance" and c.start is not None and c.end is not None
     ]
     if not history:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from callvault.analysis import Transcript
 from callvault.config import Config
 from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._index import index_rows
 from callvault.services._speakers import speakers_by_channel
 from callvault.vault import Vault
 
@@ -48,29 +49,29 @@ def reindex_search(
     Each transcript read is audited (``transcript.read``, purpose `REINDEX_PURPOSE`).
     ``progress(done, total)`` is called after each call.
     """
-    from callvault.services.process import _index_rows
-
     calls = utterances = restricted = untranscribed = 0
     with Vault.open(config) as vault:
         index = SearchIndex(vault.engine, vault.search_key)
         semantic = SemanticIndex(vault.engine, vault.search_key)
-        kept = vault.restricted_calls()
-        summaries = vault.list_calls(actor=actor, purpose=REINDEX_PURPOSE)
+        kept = vault.restrictions.restricted_calls()
+        summaries = vault.calls.list_calls(actor=actor, purpose=REINDEX_PURPOSE)
         for done, summary in enumerate(summaries, start=1):
             if summary.id in kept:
                 restricted += 1
             else:
-                document = vault.read_transcript(summary.id, actor=actor, purpose=REINDEX_PURPOSE)
+                document = vault.transcripts.read_transcript(
+                    summary.id, actor=actor, purpose=REINDEX_PURPOSE
+                )
                 if document is None:
                     untranscribed += 1
                 else:
-                    record = vault.get_call(summary.id, actor=actor, purpose=REINDEX_PURPOSE)
+                    record = vault.calls.get_call(summary.id, actor=actor, purpose=REINDEX_PURPOSE)
                     transcript = Transcript.from_json(document)
-                    rows = _index_rows(record, speakers_by_channel(record), transcript)
+                    rows = index_rows(record, speakers_by_channel(record), transcript)
                     vectors = semantic.embed_rows(rows)  # before the write transaction
-                    with vault.engine.execution_options(callvault_write=True).begin() as conn:
-                        index.index_utterances(conn, rows)
-                        semantic.index_utterances(conn, rows, vectors)
+                    with vault.transaction(actor=actor, purpose=REINDEX_PURPOSE) as tx:
+                        index.index_utterances(tx.session, rows)
+                        semantic.index_utterances(tx.session, rows, vectors)
                     calls += 1
                     utterances += len(rows)
             if progress is not None:

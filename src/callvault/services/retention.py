@@ -124,14 +124,14 @@ def run_retention(
     with Vault.open(config) as vault:
         due = [
             _Due(c.call_id, c.retention_class, c.retain_until, c.hold_ids, "retention")
-            for c in vault.expired_calls(now, include_held=True)
+            for c in vault.holds.expired_calls(now, include_held=True)
         ]
         due += [
             _Due(q.call_id, "quarantine", q.quarantine_until, q.hold_ids, "quarantine")
-            for q in vault.quarantined_calls(ended_by=now)
+            for q in vault.consent.quarantined_calls(ended_by=now)
             if q.call_id not in {d.call_id for d in due}
         ]
-        restricted = vault.restricted_calls([d.call_id for d in due]) if due else {}
+        restricted = vault.restrictions.restricted_calls([d.call_id for d in due]) if due else {}
         for done, call in enumerate(due, 1):
             if call.hold_ids:
                 skipped.append(

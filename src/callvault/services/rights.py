@@ -23,12 +23,18 @@ from typing import Any
 from callvault.capture import parse_e164
 from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.errors import ErasureRefused, InputError
+from callvault.jobs import cancel_jobs_of
 from callvault.media import SilenceChannels
 from callvault.search import SearchIndex
 from callvault.services._rewrite import rewrite_call, without_channels
 from callvault.services.calls import call_document, export_destination, part_file
-from callvault.vault import Vault, create_private
-from callvault.vault._governance import LEG_ERASE_ACTION, ErasureBlock, SubjectCall
+from callvault.vault import (
+    LEG_ERASE_ACTION,
+    ErasureBlock,
+    SubjectCall,
+    Vault,
+    create_private,
+)
 
 __all__ = [
     "ErasureBlock",
@@ -112,7 +118,7 @@ def find_subject(
     vault: Vault, subject: str, *, purpose: str | None = None, actor: str | None = None
 ) -> SubjectSearch:
     """The calls of a subject (audited as `rights.find`, ids and a count only)."""
-    calls = vault.subject_calls(subject, actor=actor, purpose=purpose)
+    calls = vault.holds.subject_calls(subject, actor=actor, purpose=purpose)
     return SubjectSearch(_normalised(subject), tuple(calls))
 
 
@@ -161,7 +167,7 @@ def export_subject(
     """
     target = export_destination(vault, out, overwrite=overwrite)
     who = _normalised(subject)
-    calls = vault.subject_calls(subject, actor=actor, purpose=purpose)
+    calls = vault.holds.subject_calls(subject, actor=actor, purpose=purpose)
     # The subject's right of access holds while they restrict processing (GDPR art. 15
     # and 18(2), with their consent): the reads name that ground, not a bypass.
     access = f"subject-consent: {purpose or 'access request'}"[:_REASON_LIMIT]
@@ -204,7 +210,7 @@ def export_subject(
                     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                     info.compress_type = zipfile.ZIP_STORED
                     with (
-                        vault.open_recording(
+                        vault.calls.open_recording(
                             call.call_id, action="recording.export", purpose=access, actor=actor
                         ) as reader,
                         archive.open(info, "w", force_zip64=True) as member,
@@ -214,7 +220,7 @@ def export_subject(
                     listed.append((name, "the original recording of the call, decrypted"))
                 consents = [
                     c.to_json()
-                    for c in vault.consents(actor=actor)
+                    for c in vault.consent.consents(actor=actor)
                     if _same_subject(c.participant, who)
                 ]
                 objects |= {c["id"] for c in consents}
@@ -291,9 +297,9 @@ def erase_subject(
             f"erasure scope {mode!r} is unknown; use one of {', '.join(SUBJECT_ERASURE_MODES)}"
         )
     who = _normalised(subject)
-    calls = vault.subject_calls(subject, actor=actor, purpose=why)
+    calls = vault.holds.subject_calls(subject, actor=actor, purpose=why)
     call_ids = [c.call_id for c in calls]
-    blocks = vault.erasure_blocks(call_ids, now or datetime.now(UTC))
+    blocks = vault.holds.erasure_blocks(call_ids, now or datetime.now(UTC))
     if blocks:
         raise ErasureRefused(
             "the erasure request is refused and nothing was erased: "
@@ -301,7 +307,11 @@ def erase_subject(
             call_id=blocks[0].call_id,
             hold_id=blocks[0].hold_id,
         )
-    plans = [p for p in vault.leg_plans(subject, call_ids) if p.partial] if mode == "leg" else []
+    plans = (
+        [p for p in vault.rewrites.leg_plans(subject, call_ids) if p.partial]
+        if mode == "leg"
+        else []
+    )
     legs = {p.call_id: p for p in plans}
     whole = [c for c in call_ids if c not in legs]
     erased: list[str] = []
@@ -311,7 +321,10 @@ def erase_subject(
             # The search rows first (the only other copy of transcript text), then every
             # call in one transaction: a hold that arrives meanwhile refuses them all.
             SearchIndex(vault.engine, vault.search_key).purge_calls(whole)
-            vault.delete_calls(whole, reason=why, actor=actor)
+            with vault.transaction(actor=actor) as tx:
+                certificates = vault.calls.delete_calls(whole, reason=why, actor=actor, tx=tx)
+                # Their queued work goes with them, at the time the erasure certifies.
+                cancel_jobs_of(tx.session, whole, now=certificates[0].erased_at)
             erased = whole
         for plan in plans:
             rewrite_call(

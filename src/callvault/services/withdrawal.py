@@ -5,7 +5,7 @@ The withdrawal is recorded first, in its own transaction, so that it is never lo
 
 * ``discard-call``: the whole call is erased (crypto-shredding, with a certificate);
 * ``keep-before``: what was recorded before the moment is kept, sample-exact, and the
-  rest is destroyed: the audio is cut (`Vault.rewrite_audio`, under a new data key), the
+  rest is destroyed: the audio is cut (`RewriteRepository`, under a new data key), the
   transcript keeps the words that end by then, the search index the same.
 
 A refusal (``refused=True``), a moment at or before the start, and a call in consent
@@ -26,8 +26,7 @@ from callvault.config import Config
 from callvault.media import CutAt
 from callvault.services._rewrite import cut_utterance, rewrite_call
 from callvault.services.calls import erase_call
-from callvault.vault import ErasureCertificate, Vault
-from callvault.vault._rewrite import CallWithdrawal, RewriteResult
+from callvault.vault import CallWithdrawal, ErasureCertificate, RewriteResult, Vault
 
 __all__ = ["WithdrawalOutcome", "withdraw_during_call"]
 
@@ -97,7 +96,7 @@ def _withdraw(
     actor: str | None,
 ) -> WithdrawalOutcome:
     mode = vault.config.on_withdrawal
-    withdrawal = vault.record_call_withdrawal(
+    withdrawal = vault.rewrites.record_call_withdrawal(
         call_id, participant, at_seconds, refused=refused, reason=reason, mode=mode, actor=actor
     )
     why = reason.strip()

@@ -1,24 +1,31 @@
 """The vault: metadata, encrypted blobs, envelope keys, signed manifests, audit chain."""
 
 from callvault.vault._adapters import open_blob_store
+from callvault.vault._artifacts import ArtifactInfo, ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
+from callvault.vault._calls import CallRepository
+from callvault.vault._consent import ConsentRepository
 from callvault.vault._crypto import BlobReader
 from callvault.vault._fs import create_private
 from callvault.vault._governance import (
     CONSENT_METHODS,
     CONSENT_SCOPES,
     CONSENT_STATES,
+    LEG_ERASE_ACTION,
     Admission,
     ConsentGrant,
     ConsentRecord,
     DestroyedBlob,
     DestroyedKey,
+    ErasureBlock,
     ErasureCertificate,
     ExpiredCall,
     HoldRecord,
     QuarantinedCall,
     RetentionInfo,
+    SubjectCall,
 )
+from callvault.vault._holds import HoldRepository
 from callvault.vault._models import Base, CallRow, ParticipantRow, RecordingRow, UTCDateTime
 from callvault.vault._records import (
     CallRecord,
@@ -32,21 +39,53 @@ from callvault.vault._records import (
     TranscriptInfo,
     VerifyResult,
 )
+from callvault.vault._rewrite import RewriteRepository
+from callvault.vault._rewrite_plan import (
+    CallWithdrawal,
+    LegPlan,
+    RewritePlan,
+    RewriteResult,
+    TranscriptRewrite,
+)
 from callvault.vault._rights import (
     RESTRICTION_GROUNDS,
     CorrectionRecord,
+    CorrectionRepository,
     RestrictionRecord,
+    RestrictionRepository,
+    UtteranceCorrection,
+    corrected_utterance,
     restriction_ground,
 )
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._transcripts import TranscriptRepository
 from callvault.vault._unit import Transaction
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
+    "ArtifactInfo",
+    "ArtifactRepository",
+    "CallRepository",
+    "ConsentRepository",
+    "CorrectionRepository",
+    "HoldRepository",
+    "RestrictionRepository",
+    "RewriteRepository",
+    "TranscriptRepository",
+    "LEG_ERASE_ACTION",
     "RESTRICTION_GROUNDS",
+    "CallWithdrawal",
     "CorrectionRecord",
+    "ErasureBlock",
+    "LegPlan",
     "RestrictionRecord",
+    "RewritePlan",
+    "RewriteResult",
+    "SubjectCall",
+    "TranscriptRewrite",
+    "UtteranceCorrection",
+    "corrected_utterance",
     "restriction_ground",
     "CONSENT_METHODS",
     "CONSENT_SCOPES",

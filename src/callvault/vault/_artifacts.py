@@ -3,8 +3,8 @@
 Both are blobs encrypted under the recording's data key, with `{recording_id}/{kind}` as
 associated data (an insights blob cannot pass for audio, or the other way round), so
 erasing the recording erases them with it. The insights document is stored in the same
-transaction as the transcript it was derived from (`Vault.store_transcript`), and a
-rewrite of the audio carries it over or drops it (`Vault.rewrite_audio`).
+transaction as the transcript it was derived from (`TranscriptRepository.store_transcript`), and a
+rewrite of the audio carries it over or drops it (`RewriteRepository.commit_rewrite`).
 
 The original is what a recording was before its redaction, kept only where the policy
 allows it (never for payment card data, unless a legal hold requires it). Only the
@@ -24,23 +24,31 @@ from sqlalchemy.orm import Session
 
 from callvault.errors import InputError, NotAuthorized, NotFound
 from callvault.vault import _governance
-from callvault.vault._core import VaultCore
 from callvault.vault._crypto import BlobReader, SealedBlob
 from callvault.vault._models import ArtifactRow
+from callvault.vault._repo import Repository
 from callvault.vault._rights import CorrectionRecord
+from callvault.vault._unit import Transaction
 
 __all__ = [
     "COMPLIANCE_ROLE",
     "INSIGHTS",
     "ORIGINAL",
     "ArtifactInfo",
-    "ArtifactOps",
+    "ArtifactRepository",
     "artifact_object",
+    "transcript_object",
 ]
 
 INSIGHTS = "insights"
 ORIGINAL = "original"
 COMPLIANCE_ROLE = "compliance"
+
+
+def transcript_object(recording_id: str) -> str:
+    """The associated data of a transcript blob: a transcript blob cannot pass for the
+    audio of the same recording, or the other way round."""
+    return f"{recording_id}/transcript"
 
 
 def artifact_object(recording_id: str, kind: str) -> str:
@@ -94,8 +102,8 @@ def drop_artifact(session: Session, recording_id: str, kind: str) -> str | None:
     return row.blob_key
 
 
-class ArtifactOps(VaultCore):
-    """Reading artifacts, and correcting insights: mixed into `Vault`."""
+class ArtifactRepository(Repository):
+    """Artifacts (`vault.artifacts`): reading them, and correcting insights."""
 
     def correct_insight(
         self,
@@ -106,6 +114,7 @@ class ArtifactOps(VaultCore):
         reason: str,
         *,
         actor: str | None = None,
+        tx: Transaction | None = None,
     ) -> CorrectionRecord:
         """Record a user's correction of one insight (`key`: "SECTION/ANCHOR/FIELD", see
         `services.insight_corrections`), its old and new values (JSON text under
@@ -115,16 +124,18 @@ class ArtifactOps(VaultCore):
         read, so they survive a re-run of the stages. Audited as `insight.correct` (ids
         and key, no values); refused on a restricted call."""
         why = _governance._reason(reason, "the reason")
-        self.refuse_if_restricted(call_id, doing="corrected")
-        with self._write() as session:
-            self.refuse_restricted_within(session, call_id, doing="corrected")
+        self.vault.restrictions.refuse_if_restricted(call_id, doing="corrected")
+        with self._writing(tx) as session:
+            self.vault.restrictions.refuse_restricted_within(session, call_id, doing="corrected")
             recording = self._recording_row(session, call_id)
             if session.get(ArtifactRow, (recording.id, INSIGHTS)) is None:
                 raise InputError(
                     f"call {call_id} has no insights yet; process it first "
                     f"(`callvault process {call_id}`)"
                 )
-            row = self._correction_row(session, recording, "insight", key, old, new, why, actor)
+            row = self.vault.corrections._correction_row(
+                session, recording, "insight", key, old, new, why, actor
+            )
             self._record(
                 session,
                 "insight.correct",
@@ -147,22 +158,6 @@ class ArtifactOps(VaultCore):
                 created_at=row.created_at,
             )
 
-    def artifact_info(self, call_id: str, kind: str) -> ArtifactInfo | None:
-        """The artifact's size, hash and metadata (not audited: no content)."""
-        with self._read() as session:
-            recording = self._recording_row(session, call_id)
-            row = session.get(ArtifactRow, (recording.id, kind))
-            if row is None:
-                return None
-            return ArtifactInfo(
-                recording_id=row.recording_id,
-                kind=row.kind,
-                sha256=row.sha256,
-                size_bytes=row.size_bytes,
-                meta=json.loads(row.meta),
-                created_at=row.created_at,
-            )
-
     def read_insights(
         self, call_id: str, *, actor: str | None = None, purpose: str | None = None
     ) -> bytes | None:
@@ -171,7 +166,7 @@ class ArtifactOps(VaultCore):
         read is."""
         with self._write() as session:
             recording = self._recording_row(session, call_id)
-            refused = self._read_refusal(
+            refused = self.vault.restrictions._read_refusal(
                 session, call_id, "recording", recording.id, "insights.read",
                 actor=actor, purpose=purpose,
             )  # fmt: skip
@@ -227,7 +222,7 @@ class ArtifactOps(VaultCore):
                     details={"call_id": call_id, "role": role},
                 )
             else:
-                refusal = self._read_refusal(
+                refusal = self.vault.restrictions._read_refusal(
                     session, call_id, "recording", rid, "original.read", actor=actor, purpose=why
                 )
             row = session.get(ArtifactRow, (rid, ORIGINAL))

@@ -15,13 +15,11 @@ Also here: recording a party's withdrawal (or refusal) of consent during a call,
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
 import secrets
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,15 +42,9 @@ from callvault.vault._artifacts import (
     artifact_object,
     drop_artifact,
     put_artifact,
+    transcript_object,
 )
-from callvault.vault._core import VaultCore
-from callvault.vault._crypto import (
-    BlobReader,
-    SealedBlob,
-    new_data_key,
-    wrap_data_key,
-)
-from callvault.vault._governance import ErasureCertificate
+from callvault.vault._crypto import BlobReader, SealedBlob, new_data_key, wrap_data_key
 from callvault.vault._manifest import Manifest
 from callvault.vault._models import (
     ArtifactRow,
@@ -64,168 +56,40 @@ from callvault.vault._models import (
     ParticipantRow,
     TranscriptRow,
 )
+from callvault.vault._repo import Repository
+from callvault.vault._rewrite_plan import (
+    CallWithdrawal,
+    LegPlan,
+    RewritePlan,
+    RewriteResult,
+    TranscriptRewrite,
+    key_fingerprint,
+)
 from callvault.vault._rights import _aad, _correction_cipher, _open, _seal
 from callvault.vault._store import BlobWrite
+from callvault.vault._unit import Transaction
 
 __all__ = [
     "AudioEdit",
     "CallWithdrawal",
     "LegPlan",
-    "RewriteOps",
+    "RewritePlan",
+    "RewriteRepository",
     "RewriteResult",
     "TranscriptRewrite",
     "key_fingerprint",
 ]
-
-_FINGERPRINT_INFO = b"callvault/dek-fingerprint/v1"
-
-
-def _transcript_object(recording_id: str) -> str:
-    # The associated data of transcript blobs; the same as `_vault._transcript_object`.
-    return f"{recording_id}/transcript"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def key_fingerprint(dek: bytes) -> str:
-    """A public name for a data key: the first 16 hex digits of a hash of it.
-
-    A data key row is named by its recording's id, which a rewrite keeps; the fingerprint
-    tells the destroyed key from its successor, and lets whoever holds a key check that it
-    is the one destroyed. It reveals nothing of the key (256 random bits).
-    """
-    return hashlib.sha256(_FINGERPRINT_INFO + dek).hexdigest()[:16]
-
-
-# -- records -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TranscriptRewrite:
-    """A transcript document rewritten to match rewritten audio (what a rewrite stores)."""
-
-    document: bytes
-    status: str
-    utterances: int
-    words: int
-    removed_utterances: int
-    # Old utterance index -> new index, for the utterances kept unchanged: their
-    # rectifications are kept (re-encrypted); those of cut or removed ones are destroyed.
-    unchanged: Mapping[int, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RewriteResult:
-    """What `rewrite_audio` did: the new audio, and the certificate of what it destroyed."""
-
-    call_id: str
-    recording_id: str
-    action: str
-    edit: dict[str, Any]
-    sample_rate: int
-    channels: int
-    frames_before: int
-    frames: int
-    sha256: str
-    old_key_fingerprint: str
-    new_key_fingerprint: str
-    removed_utterances: int
-    blanked_participants: tuple[str, ...]
-    corrections_kept: int
-    corrections_destroyed: int
-    certificate: ErasureCertificate
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "recording_id": self.recording_id,
-            "action": self.action,
-            "edit": self.edit,
-            "sample_rate": self.sample_rate,
-            "channels": self.channels,
-            "frames_before": self.frames_before,
-            "frames": self.frames,
-            "sha256": self.sha256,
-            "old_key_fingerprint": self.old_key_fingerprint,
-            "new_key_fingerprint": self.new_key_fingerprint,
-            "removed_utterances": self.removed_utterances,
-            "blanked_participants": list(self.blanked_participants),
-            "corrections_kept": self.corrections_kept,
-            "corrections_destroyed": self.corrections_destroyed,
-            "destroyed": self.certificate.to_json(),
-        }
-
-
-@dataclass(frozen=True)
-class CallWithdrawal:
-    """A party's withdrawal (or refusal) of consent during a call, as recorded.
-
-    `consent_ids`: the consent records of this party for this call now marked withdrawn
-    (empty when none existed: the audit entry is then the only record).
-    """
-
-    call_id: str
-    participant_id: str
-    position: int
-    channel: int | None
-    at_seconds: float
-    withdrawn_at: datetime
-    refused: bool
-    consent_ids: tuple[str, ...]
-    consent_state: str
-    other_participants: int
-    sample_rate: int  # of the recording: whether a cut at `at_seconds` keeps a sample
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "participant_id": self.participant_id,
-            "position": self.position,
-            "channel": self.channel,
-            "at_s": self.at_seconds,
-            "withdrawn_at": self.withdrawn_at.isoformat(),
-            "refused": self.refused,
-            "consent_ids": list(self.consent_ids),
-        }
-
-
-@dataclass(frozen=True)
-class LegPlan:
-    """How much of a call a subject's erasure takes.
-
-    `channels`: the recording channels whose leg is one of the subject's participants.
-    `partial` when the call has other participants and each of the subject's
-    participants has a channel of their own in a recording with more channels than that;
-    otherwise the whole call goes (alone, a mono recording, or a party without a leg,
-    whose voice may share a channel).
-    """
-
-    call_id: str
-    participant_ids: tuple[str, ...]
-    channels: tuple[int, ...]
-    other_participants: int
-    recording_channels: int
-
-    @property
-    def partial(self) -> bool:
-        return (
-            self.other_participants > 0
-            and self.recording_channels > 1
-            and len(self.channels) == len(self.participant_ids) > 0
-            and len(self.channels) < self.recording_channels
-        )
-
-
-# -- the operations Vault offers ----------------------------------------------------------
-
-
-class RewriteOps(VaultCore):
+class RewriteRepository(Repository):
     """Rewriting a stored recording (a leg silenced, the audio cut) under a new data key,
-    recording a withdrawal during a call, planning a leg erasure: mixed into `Vault`."""
+    recording a withdrawal during a call, planning a leg erasure (`vault.rewrites`)."""
 
-    def rewrite_audio(
+    def prepare_rewrite(
         self,
         call_id: str,
         edit: AudioEdit,
@@ -233,36 +97,30 @@ class RewriteOps(VaultCore):
         action: str,
         reason: str,
         actor: str | None = None,
-        transcript: Callable[[bytes], TranscriptRewrite] | None = None,
-        within: Callable[[Session], object] | None = None,
         blank_participants: Collection[str] = (),
         erasure_state: str | None = None,
         keep_original: bool = False,
-        insights: Callable[[bytes], bytes] | None = None,
         held_ok: bool = False,
-    ) -> RewriteResult:
-        """Replace a call's audio by `edit` of it, under a new data key (crypto-shredding
-        the old audio and transcript).
+        transcript: bool = False,
+        insights: bool = False,
+    ) -> RewritePlan:
+        """Read a call's audio, apply `edit` and seal the result under a new data key (not
+        yet in place): the first half of a rewrite (crypto-shredding the old audio and
+        transcript), which `commit_rewrite` completes.
 
-        Artifacts: with `keep_original` the audio as it was before its first rewrite
-        (the kept original, or else the current audio) is kept as the "original"
-        artifact under the new key; without it a kept original is destroyed. The
-        insights document is passed to `insights` and its result kept; without
-        `insights` it is dropped (it was derived from what the rewrite changes).
-        `held_ok` lets a redaction proceed on a held call (it keeps the original).
-
-        The recording keeps its id; its row, manifest and data key are replaced. The
-        stored transcript, when there is one, is passed (decrypted) to `transcript`, whose
-        result is stored under the new key; without `transcript` the old one is dropped.
-        `within` runs inside the write transaction (the search index uses it).
-        `blank_participants` (ids of this call's participants) lose their number and name
-        (the role stays); `erasure_state` is set on the call when given.
+        With `keep_original` the audio as it was before its first rewrite (the kept
+        original, or else the current audio) is sealed as the "original" artifact under
+        the new key; without it a kept original is destroyed. With `transcript` and
+        `insights` the stored documents are read (decrypted, audited) into the plan, for
+        the caller to rewrite to match; what is not given back to `commit_rewrite` is
+        dropped (it was derived from what the rewrite changes). `held_ok` lets a redaction
+        proceed on a held call (it keeps the original). `blank_participants` (ids of this
+        call's participants) lose their number and name at the commit (the role stays);
+        `erasure_state` is set on the call then, when given.
 
         Refused (ErasureRefused) while a legal hold applies, checked before anything is
-        read and again inside the transaction. The new blobs are in place before the rows
-        that point at them commit and the old ones are deleted after: a failure leaves
-        the old state whole. Audited: the reads (`recording.read`, `transcript.read`, with
-        the reason as purpose) and `action`, whose details certify what was destroyed.
+        read and again at the commit. Audited: the reads (`recording.read`,
+        `transcript.read`, ..., with the reason as purpose).
         """
         why = _governance._reason(reason, "the reason")
         with self._read() as session:
@@ -312,75 +170,95 @@ class RewriteOps(VaultCore):
         write, sealed = self._seal(new_key, dek, rid, io.BufferedReader(WavSource(new_pcm, rate)))
         channels, frames = new_pcm.shape
         del new_pcm
-        writes: list[tuple[BlobWrite, str]] = [(write, new_key)]
+        writes: list[tuple[str, BlobWrite]] = [(new_key, write)]
         try:
-            new_artifacts: dict[str, tuple[str, SealedBlob, Mapping[str, Any]]] = {}
+            kept: tuple[str, SealedBlob, Mapping[str, Any]] | None = None
             if original is not None:
                 o_key = f"{rid}.o{secrets.token_hex(6)}"
                 o_write, o_sealed = self._seal(
                     o_key, dek, artifact_object(rid, ORIGINAL), io.BytesIO(original)
                 )
-                writes.append((o_write, o_key))
-                new_artifacts[ORIGINAL] = (o_key, o_sealed, source_meta)
+                writes.append((o_key, o_write))
+                kept = (o_key, o_sealed, source_meta)
                 del original
-            if insights is not None and INSIGHTS in old_artifacts:
-                old_insights, meta = self._artifact_for_rewrite(call_id, INSIGHTS, why, actor)
-                i_key = f"{rid}.i{secrets.token_hex(6)}"
-                i_write, i_sealed = self._seal(
-                    i_key, dek, artifact_object(rid, INSIGHTS), io.BytesIO(insights(old_insights))
-                )
-                writes.append((i_write, i_key))
-                new_artifacts[INSIGHTS] = (i_key, i_sealed, meta)
-            stored: tuple[TranscriptRewrite, str, SealedBlob] | None = None
-            if old_transcript_key is not None and transcript is not None:
+            old_insights: tuple[bytes, Mapping[str, Any]] | None = None
+            if insights and INSIGHTS in old_artifacts:
+                old_insights = self._artifact_for_rewrite(call_id, INSIGHTS, why, actor)
+            document: bytes | None = None
+            if transcript and old_transcript_key is not None:
                 document = self._read_for_rewrite(call_id, why, actor)
-                if document is not None:
-                    rewritten = transcript(document)
-                    t_key = f"{rid}.t{secrets.token_hex(6)}"
-                    t_write, t_sealed = self._seal(
-                        t_key, dek, _transcript_object(rid), io.BytesIO(rewritten.document)
-                    )
-                    writes.append((t_write, t_key))
-                    stored = (rewritten, t_key, t_sealed)
-            with self._write() as session:
-                result, old_keys = self._commit_rewrite(
-                    session,
-                    call_id,
-                    edit,
-                    action=action,
-                    reason=why,
-                    actor=actor,
-                    dek=dek,
-                    sealed=sealed,
-                    blob_key=new_key,
-                    sample_rate=rate,
-                    channels=channels,
-                    frames=frames,
-                    frames_before=frames_before,
-                    expected=(old_blob_key, old_transcript_key),
-                    transcript=stored,
-                    blank_participants=sorted(wanted),
-                    erasure_state=erasure_state,
-                    artifacts=new_artifacts,
-                    expected_artifacts=old_artifacts,
-                    held_ok=held_ok,
-                )
-                if within is not None:
-                    within(session)
-                session.flush()
-                # The new ciphertext goes into place before the rows that point at it
-                # commit: a crash in between leaves an unreadable orphan, never a row
-                # without its blob.
-                for blob_write, _ in writes:
-                    blob_write.commit()
         except BaseException:
-            for blob_write, key in writes:
+            for _key, blob_write in writes:
                 blob_write.abort()
-                self.store.delete(key)
             raise
-        for key in old_keys:
-            self.store.delete(key)
-        self._checkpoint()
+        return RewritePlan(
+            call_id=call_id,
+            recording_id=rid,
+            edit=edit,
+            action=action,
+            reason=why,
+            actor=actor,
+            dek=dek,
+            sealed=sealed,
+            blob_key=new_key,
+            sample_rate=rate,
+            channels=channels,
+            frames=frames,
+            frames_before=frames_before,
+            expected=(old_blob_key, old_transcript_key),
+            expected_artifacts=old_artifacts,
+            blank_participants=tuple(sorted(wanted)),
+            erasure_state=erasure_state,
+            held_ok=held_ok,
+            original=kept,
+            writes=tuple(writes),
+            transcript=document,
+            insights=old_insights,
+        )
+
+    def commit_rewrite(
+        self,
+        plan: RewritePlan,
+        *,
+        transcript: TranscriptRewrite | None = None,
+        insights: bytes | None = None,
+        tx: Transaction | None = None,
+    ) -> RewriteResult:
+        """Write a prepared rewrite: the call's recording row, manifest and data key are
+        replaced (the recording keeps its id), `transcript` and `insights` (the plan's
+        documents rewritten by the caller) are stored under the new key, what is not
+        given is dropped. With `tx`, in the caller's unit of work (whose search rows then
+        commit with it).
+
+        The new blobs are in place before the rows that point at them commit and the old
+        ones are deleted after: a failure leaves the old state whole. Audited as the
+        plan's action, whose details certify what was destroyed.
+        """
+        rid = plan.recording_id
+        with self._unit(tx, actor=plan.actor) as unit:
+            for key, write in plan.writes:
+                unit.stage(key, write)
+            artifacts: dict[str, tuple[str, SealedBlob, Mapping[str, Any]]] = {}
+            if plan.original is not None:
+                artifacts[ORIGINAL] = plan.original
+            if insights is not None and plan.insights is not None:
+                i_key = f"{rid}.i{secrets.token_hex(6)}"
+                i_sealed = unit.seal(
+                    i_key, plan.dek, artifact_object(rid, INSIGHTS), io.BytesIO(insights)
+                )
+                artifacts[INSIGHTS] = (i_key, i_sealed, plan.insights[1])
+            stored: tuple[TranscriptRewrite, str, SealedBlob] | None = None
+            if transcript is not None and plan.transcript is not None:
+                t_key = f"{rid}.t{secrets.token_hex(6)}"
+                t_sealed = unit.seal(
+                    t_key, plan.dek, transcript_object(rid), io.BytesIO(transcript.document)
+                )
+                stored = (transcript, t_key, t_sealed)
+            result, old_keys = self._write_rows(unit.session, plan, stored, artifacts)
+            unit.session.flush()
+            for key in old_keys:
+                unit.delete_after_commit(key)
+            unit.after_commit(self._checkpoint)
         return result
 
     def _decode_for_rewrite(
@@ -454,35 +332,30 @@ class RewriteOps(VaultCore):
             )
             rid, key, size = recording.id, row.blob_key, row.ciphertext_size
         with self.store.open(key) as handle:
-            reader = BlobReader(handle, size, dek, _transcript_object(rid))
+            reader = BlobReader(handle, size, dek, transcript_object(rid))
             return b"".join(reader.iter_chunks())
 
-    def _commit_rewrite(
+    def _write_rows(
         self,
         session: Session,
-        call_id: str,
-        edit: AudioEdit,
-        *,
-        action: str,
-        reason: str,
-        actor: str | None,
-        dek: bytes,
-        sealed: SealedBlob,
-        blob_key: str,
-        sample_rate: int,
-        channels: int,
-        frames: int,
-        frames_before: int,
-        expected: tuple[str, str | None],
+        plan: RewritePlan,
         transcript: tuple[TranscriptRewrite, str, SealedBlob] | None,
-        blank_participants: list[str],
-        erasure_state: str | None,
         artifacts: Mapping[str, tuple[str, SealedBlob, Mapping[str, Any]]],
-        expected_artifacts: Mapping[str, str],
-        held_ok: bool,
     ) -> tuple[RewriteResult, list[str]]:
         """The rows of a rewrite, within `session`; returns the result and the old blob
         keys to delete once the transaction has committed."""
+        call_id, edit, action, reason, actor = (
+            plan.call_id,
+            plan.edit,
+            plan.action,
+            plan.reason,
+            plan.actor,
+        )
+        dek, sealed, blob_key = plan.dek, plan.sealed, plan.blob_key
+        sample_rate, channels, frames = plan.sample_rate, plan.channels, plan.frames
+        frames_before, held_ok = plan.frames_before, plan.held_ok
+        expected, expected_artifacts = plan.expected, plan.expected_artifacts
+        blank_participants, erasure_state = plan.blank_participants, plan.erasure_state
         call = self._call_row(session, call_id)
         # The row lock makes a concurrent hold, erasure or rewrite of this call wait.
         session.refresh(call, with_for_update=True)
@@ -641,6 +514,7 @@ class RewriteOps(VaultCore):
         reason: str,
         mode: str,
         actor: str | None = None,
+        tx: Transaction | None = None,
     ) -> CallWithdrawal:
         """Record that a party withdrew (or refused) consent `at_seconds` into a call.
 
@@ -656,7 +530,7 @@ class RewriteOps(VaultCore):
         why = _governance._reason(reason, "the reason")
         if isinstance(at_seconds, bool) or not math.isfinite(at_seconds):
             raise InputError(f"the offset {at_seconds!r} is not a number of seconds")
-        with self._write() as session:
+        with self._writing(tx) as session:
             call = self._call_row(session, call_id)
             party = _find_participant(session, call_id, participant)
             leg = session.scalars(

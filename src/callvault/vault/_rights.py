@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,6 @@ from sqlalchemy.orm import Session
 
 from callvault.capture import parse_e164
 from callvault.errors import InputError, IntegrityError, NotFound, Quarantined, Restricted
-from callvault.vault._core import VaultCore
 from callvault.vault._governance import _reason, _subject, subject_match
 from callvault.vault._models import (
     CallRow,
@@ -44,6 +43,8 @@ from callvault.vault._models import (
     RecordingRow,
     RestrictionRow,
 )
+from callvault.vault._repo import Repository
+from callvault.vault._unit import Transaction
 
 if TYPE_CHECKING:
     from callvault.analysis import Utterance
@@ -54,7 +55,9 @@ __all__ = [
     "RESTRICTION_GROUNDS",
     "CorrectionRecord",
     "RestrictionRecord",
-    "RightsOps",
+    "CorrectionRepository",
+    "RestrictionRepository",
+    "UtteranceCorrection",
     "corrected_utterance",
     "restriction_ground",
 ]
@@ -222,6 +225,15 @@ class CorrectionRecord:
 # -- correction values: AES-GCM under a key derived from the data key --------------------
 
 
+@dataclass(frozen=True)
+class UtteranceCorrection:
+    """What `CorrectionRepository.correct_utterance` did: the correction, and the new
+    transcript document (for the search index rows written in the same transaction)."""
+
+    record: CorrectionRecord
+    document: bytes
+
+
 def _correction_cipher(dek: bytes) -> AESGCM:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CORRECTION_INFO).derive(dek)
     return AESGCM(key)
@@ -279,8 +291,9 @@ def _record_of(row: CorrectionRow, cipher: AESGCM) -> CorrectionRecord:
 # -- the operations Vault offers ----------------------------------------------------------
 
 
-class RightsOps(VaultCore):
-    """Restrictions of processing and rectifications (with history): mixed into `Vault`."""
+class RestrictionRepository(Repository):
+    """Restrictions of processing, GDPR art. 18 (`vault.restrictions`): which calls they
+    cover, and the refusals they cause."""
 
     # -- restrictions: which calls they cover ------------------------------------------
 
@@ -373,13 +386,15 @@ class RightsOps(VaultCore):
 
     # -- restrictions: adding, lifting, listing ----------------------------------------
 
-    def restrict(self, subject: str, reason: str, *, actor: str | None = None) -> RestrictionRecord:
+    def restrict(
+        self, subject: str, reason: str, *, actor: str | None = None, tx: Transaction | None = None
+    ) -> RestrictionRecord:
         """Restrict processing of every call of `subject` (a participant's number or
         name), now and to come, until lifted. Audited as `restriction.add` with the
         restriction's id, the reason and the ids of the calls it covers now."""
         who = _subject(subject, "the subject")
         why = _reason(reason, "the reason")
-        with self._write() as session:
+        with self._writing(tx) as session:
             row = RestrictionRow(
                 id=_new_id(),
                 subject_id=who,
@@ -402,11 +417,16 @@ class RightsOps(VaultCore):
             return RestrictionRecord.of(row, calls)
 
     def lift_restriction(
-        self, restriction_id: str, reason: str, *, actor: str | None = None
+        self,
+        restriction_id: str,
+        reason: str,
+        *,
+        actor: str | None = None,
+        tx: Transaction | None = None,
     ) -> RestrictionRecord:
         """Lift a restriction (the row stays, as history); audited as `restriction.lift`."""
         why = _reason(reason, "the reason")
-        with self._write() as session:
+        with self._writing(tx) as session:
             row = session.get(RestrictionRow, restriction_id)
             if row is None:
                 raise NotFound(
@@ -463,6 +483,19 @@ class RightsOps(VaultCore):
 
     # -- rectification -----------------------------------------------------------------
 
+    def refuse_restricted_within(
+        self, session: Session, call_id: str, *, doing: str = "processed"
+    ) -> None:
+        """`refuse_if_restricted` inside a write transaction (a `within` callback): a
+        restriction added while the call was being worked on refuses the whole write."""
+        restriction_id = self._restricted(session, [call_id]).get(call_id)
+        if restriction_id is not None:
+            raise restricted_error(call_id, restriction_id, doing)
+
+
+class CorrectionRepository(Repository):
+    """Rectifications, GDPR art. 16, with their history (`vault.corrections`)."""
+
     def _correction_row(
         self,
         session: Session,
@@ -492,15 +525,6 @@ class RightsOps(VaultCore):
         session.flush()
         return row
 
-    def refuse_restricted_within(
-        self, session: Session, call_id: str, *, doing: str = "processed"
-    ) -> None:
-        """`refuse_if_restricted` inside a write transaction (a `within` callback): a
-        restriction added while the call was being worked on refuses the whole write."""
-        restriction_id = self._restricted(session, [call_id]).get(call_id)
-        if restriction_id is not None:
-            raise restricted_error(call_id, restriction_id, doing)
-
     def correct_utterance(
         self,
         call_id: str,
@@ -509,15 +533,16 @@ class RightsOps(VaultCore):
         reason: str,
         *,
         actor: str | None = None,
-        reindex: Callable[[Session, bytes], object] | None = None,
-    ) -> CorrectionRecord:
+        tx: Transaction | None = None,
+    ) -> UtteranceCorrection:
         """Replace the text of utterance `utterance_index` (0-based) of a call's
         transcript, keeping the old and new text encrypted in its history.
 
-        The new transcript, the correction row, its `transcript.correct` audit entry
-        (ids, index, reason) and `reindex(session, document)` (the search index rows of
-        the recording, which the caller supplies) commit together. Refused on a
-        restricted call, and on an erased one (NotFound or KeyDestroyed).
+        The new transcript, the correction row and its `transcript.correct` audit entry
+        (ids, index, reason) commit together; with `tx`, in the caller's unit of work,
+        so that the search index rows the caller writes from the new document
+        (`UtteranceCorrection.document`) commit with them. Refused on a restricted call,
+        and on an erased one (NotFound or KeyDestroyed).
         """
         from callvault.analysis import Transcript
 
@@ -529,8 +554,11 @@ class RightsOps(VaultCore):
                 f"the new text has {len(text)} characters; keep it to {MAX_UTTERANCE_CHARS}"
             )
         why = _reason(reason, "the reason")
-        self.refuse_if_restricted(call_id, doing="rectified")
-        document = self.read_transcript(call_id, actor=actor, purpose="rectification")
+        restrictions = self.vault.restrictions
+        restrictions.refuse_if_restricted(call_id, doing="rectified")
+        document = self.vault.transcripts.read_transcript(
+            call_id, actor=actor, purpose="rectification"
+        )
         if document is None:
             raise InputError(
                 f"call {call_id} has no transcript yet; process it first "
@@ -557,11 +585,22 @@ class RightsOps(VaultCore):
         corrected = replace(transcript, utterances=tuple(utterances))
         body = corrected.to_json().encode()
         span = {"start": before.start, "end": before.end}
-        made: list[CorrectionRow] = []
-
-        def within(session: Session) -> None:
+        with self._unit(tx, actor=actor) as unit:
+            session = unit.session
             # Again inside the transaction: a restriction added meanwhile refuses it all.
-            self.refuse_restricted_within(session, call_id, doing="rectified")
+            restrictions.refuse_restricted_within(session, call_id, doing="rectified")
+            self.vault.transcripts.store_transcript(
+                call_id,
+                body,
+                status=corrected.status,
+                language=corrected.language,
+                model_name=corrected.model_name,
+                model_version=corrected.model_version,
+                utterances=len(corrected.utterances),
+                words=sum(len(u.words) for u in corrected.utterances),
+                actor=actor,
+                tx=unit,
+            )
             recording = self._recording_row(session, call_id)
             row = self._correction_row(
                 session,
@@ -573,7 +612,6 @@ class RightsOps(VaultCore):
                 why,
                 actor,
             )
-            made.append(row)
             self._record(
                 session,
                 "transcript.correct",
@@ -587,23 +625,7 @@ class RightsOps(VaultCore):
                     "utterance": utterance_index,
                 },
             )
-            if reindex is not None:
-                reindex(session, body)
-
-        self.store_transcript(
-            call_id,
-            body,
-            status=corrected.status,
-            language=corrected.language,
-            model_name=corrected.model_name,
-            model_version=corrected.model_version,
-            utterances=len(corrected.utterances),
-            words=sum(len(u.words) for u in corrected.utterances),
-            actor=actor,
-            within=within,
-        )
-        row = made[0]
-        return CorrectionRecord(
+        record = CorrectionRecord(
             id=row.id,
             call_id=call_id,
             recording_id=row.recording_id,
@@ -617,6 +639,7 @@ class RightsOps(VaultCore):
             start=before.start,
             end=before.end,
         )
+        return UtteranceCorrection(record, body)
 
     def correct_participant(
         self,
@@ -627,6 +650,7 @@ class RightsOps(VaultCore):
         reason: str,
         *,
         actor: str | None = None,
+        tx: Transaction | None = None,
     ) -> CorrectionRecord:
         """Replace a participant's name or phone number (E.164), keeping the old and new
         values encrypted in the call's history; audited as `participant.correct` (ids,
@@ -645,9 +669,9 @@ class RightsOps(VaultCore):
             if len(value) > _NAME_LIMIT:
                 raise InputError(f"the new name has {len(value)} characters; keep it to 256")
         why = _reason(reason, "the reason")
-        with self._write() as session:
+        with self._writing(tx) as session:
             self._call_row(session, call_id)
-            self.refuse_restricted_within(session, call_id, doing="rectified")
+            self.vault.restrictions.refuse_restricted_within(session, call_id, doing="rectified")
             party = session.scalars(
                 select(ParticipantRow).where(
                     ParticipantRow.call_id == call_id, ParticipantRow.position == position
@@ -727,7 +751,7 @@ class RightsOps(VaultCore):
         records: list[CorrectionRecord] = []
         with self._write() as session:
             recording = self._recording_row(session, call_id)
-            refused = self._read_refusal(
+            refused = self.vault.restrictions._read_refusal(
                 session,
                 call_id,
                 "recording",

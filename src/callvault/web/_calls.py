@@ -211,7 +211,7 @@ def insight_columns(
     if not can(who, CALLS_INSIGHTS, scope):
         return {"trackers": None, "sentiment": None}
     try:
-        raw = vault.read_insights(call_id, actor=actor_of(who))
+        raw = vault.artifacts.read_insights(call_id, actor=actor_of(who))
     except CallvaultError:
         return {"trackers": None, "sentiment": None}
     if raw is None:
@@ -253,7 +253,7 @@ def calls_page(
     sentiment = _choice(sentiment, SENTIMENT_LABELS)
     if tracker or sentiment:
         # Filters on the insights: read the newest 500 calls' insights, then page.
-        candidates = vault.list_calls(limit=500, actor=actor_of(who), **filters)
+        candidates = vault.calls.list_calls(limit=500, actor=actor_of(who), **filters)
         rows = []
         for call in candidates:
             columns = insight_columns(vault, who, call.id, call.agent)
@@ -265,8 +265,8 @@ def calls_page(
         total = len(rows)
         rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     else:
-        total = vault.count_calls(**filters)
-        calls = vault.list_calls(
+        total = vault.calls.count_calls(**filters)
+        calls = vault.calls.list_calls(
             limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, actor=actor_of(who), **filters
         )
         rows = [(c, insight_columns(vault, who, c.id, c.agent)) for c in calls]
@@ -388,7 +388,7 @@ def call_page(request: Request, call_id: str) -> Response:
     vault = vault_of(request)
     document, scope = readable_call(vault, who, call_id, None)
     consents = (
-        [c.to_json() for c in vault.consents(call_id=call_id, actor=actor_of(who))]
+        [c.to_json() for c in vault.consent.consents(call_id=call_id, actor=actor_of(who))]
         if can(who, CONSENT_READ)
         else None
     )

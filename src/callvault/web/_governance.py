@@ -72,7 +72,9 @@ def consents_page(request: Request, call_id: str | None = None) -> Response:
     call_id = (call_id or "").strip()[:64] or None
     if call_id:
         call_scope(vault, call_id)  # NotFound for a call that does not exist
-        records = [r.to_json() for r in vault.consents(call_id=call_id, actor=actor_of(signed.who))]
+        records = [
+            r.to_json() for r in vault.consent.consents(call_id=call_id, actor=actor_of(signed.who))
+        ]
     return render(
         request,
         "consents.html",
@@ -148,7 +150,7 @@ def retention_page(request: Request) -> Response:
 def holds_page(request: Request) -> Response:
     signed = signed_in(request)
     require(signed.who, HOLDS_READ)
-    holds = vault_of(request).holds(active_only=False, actor=actor_of(signed.who))
+    holds = vault_of(request).holds.holds(active_only=False, actor=actor_of(signed.who))
     return render(
         request,
         "holds.html",
@@ -165,7 +167,7 @@ async def add_hold(request: Request) -> Response:
     require(signed.who, HOLDS_WRITE)
     call_id = form_text(form, "call_id", 64) or None
     subject = form_text(form, "subject", 256) or None
-    vault_of(request).add_hold(
+    vault_of(request).holds.add_hold(
         call_id, subject, reason=form_text(form, "reason", 500), actor=actor_of(signed.who)
     )
     return RedirectResponse("/compliance/holds", status_code=303)
@@ -176,7 +178,7 @@ async def release_hold(request: Request, hold_id: str) -> Response:
     signed = signed_in(request)
     form = await checked_form(request, signed)
     require(signed.who, HOLDS_WRITE)
-    vault_of(request).release_hold(
+    vault_of(request).holds.release_hold(
         hold_id, reason=form_text(form, "reason", 500), actor=actor_of(signed.who)
     )
     return RedirectResponse("/compliance/holds", status_code=303)

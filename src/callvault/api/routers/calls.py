@@ -85,12 +85,12 @@ def list_calls(
         "since": since,
         "until": until,
     }
-    calls = vault.list_calls(
+    calls = vault.calls.list_calls(
         limit=limit, offset=offset, actor=actor_of(who), purpose=purpose, **filters
     )
     return {
         "calls": [c.to_json() for c in calls],
-        "total": vault.count_calls(**filters),
+        "total": vault.calls.count_calls(**filters),
         "limit": limit,
         "offset": offset,
     }
@@ -143,13 +143,13 @@ def get_audio(
     audited (`recording.listen`)."""
     vault = vault_of(request)
     require_call(vault, who, CALLS_AUDIO, call_id)
-    record = vault.get_call(call_id, actor=actor_of(who), purpose=purpose)
+    record = vault.calls.get_call(call_id, actor=actor_of(who), purpose=purpose)
     media_type = _MEDIA_TYPES.get(record.recording.container, "application/octet-stream")
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
     stack = ExitStack()
     try:
         reader = stack.enter_context(
-            vault.open_recording(
+            vault.calls.open_recording(
                 call_id, action="recording.listen", actor=actor_of(who), purpose=purpose
             )
         )
@@ -331,7 +331,7 @@ def correction_history(
     when and why (audited)."""
     vault = vault_of(request)
     require_call(vault, who, CALLS_INSIGHTS, call_id)
-    records = vault.corrections(call_id, actor=actor_of(who), purpose=purpose)
+    records = vault.corrections.corrections(call_id, actor=actor_of(who), purpose=purpose)
     return {"corrections": [r.to_json() for r in records if r.target == "insight"]}
 
 

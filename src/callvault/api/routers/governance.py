@@ -96,7 +96,7 @@ def call_consents(call_id: str, request: Request, who: Who) -> dict[str, Any]:
     require(who, CONSENT_READ)
     vault = vault_of(request)
     call_scope(vault, call_id)  # NotFound for a call that does not exist
-    records = vault.consents(call_id=call_id, actor=actor_of(who))
+    records = vault.consent.consents(call_id=call_id, actor=actor_of(who))
     return {"consents": [r.to_json() for r in records]}
 
 
@@ -276,7 +276,7 @@ def set_call_retention(
 ) -> dict[str, Any]:
     """Set a call's retention class and the time after which it is erased (null: never)."""
     require(who, RETENTION_WRITE)
-    info = vault_of(request).set_retention(
+    info = vault_of(request).holds.set_retention(
         call_id, body.retention_class, body.retain_until, actor=actor_of(who)
     )
     return info.to_json()
@@ -289,7 +289,7 @@ def set_call_retention(
 def list_holds(request: Request, who: Who, active_only: bool = True) -> dict[str, Any]:
     """Legal holds, oldest first (audited)."""
     require(who, HOLDS_READ)
-    holds = vault_of(request).holds(active_only=active_only, actor=actor_of(who))
+    holds = vault_of(request).holds.holds(active_only=active_only, actor=actor_of(who))
     return {"holds": [h.to_json() for h in holds]}
 
 
@@ -303,7 +303,7 @@ class HoldIn(BaseModel):
 def add_hold(body: HoldIn, request: Request, who: Who) -> dict[str, Any]:
     """Put a call, or every call of a subject, on legal hold (give exactly one)."""
     require(who, HOLDS_WRITE)
-    hold = vault_of(request).add_hold(
+    hold = vault_of(request).holds.add_hold(
         body.call_id, body.subject, reason=body.reason, actor=actor_of(who)
     )
     return hold.to_json()
@@ -317,7 +317,7 @@ class ReleaseIn(BaseModel):
 def release_hold(hold_id: str, body: ReleaseIn, request: Request, who: Who) -> dict[str, Any]:
     """Release a hold; what it held may be erased again."""
     require(who, HOLDS_WRITE)
-    hold = vault_of(request).release_hold(hold_id, reason=body.reason, actor=actor_of(who))
+    hold = vault_of(request).holds.release_hold(hold_id, reason=body.reason, actor=actor_of(who))
     return hold.to_json()
 
 
