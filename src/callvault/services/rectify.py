@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from callvault.errors import InputError
 from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._context import Context
 from callvault.services._speakers import speakers_by_channel
 from callvault.vault import CorrectionRecord, RestrictionRecord, Vault
 from callvault.vault._rights import corrected_utterance
@@ -45,27 +46,30 @@ _PURPOSE = "rectification"
 
 
 def restrict_subject(
-    vault: Vault, subject: str, *, reason: str, actor: str | None = None
+    ctx: Context, subject: str, *, reason: str, actor: str | None = None
 ) -> RestrictionRecord:
     """Restrict processing of every call of `subject` (audited as `restriction.add`)."""
+    vault = ctx.vault
     return vault.restrict(subject, reason, actor=actor)
 
 
 def lift_restriction(
-    vault: Vault, restriction_id: str, *, reason: str, actor: str | None = None
+    ctx: Context, restriction_id: str, *, reason: str, actor: str | None = None
 ) -> RestrictionRecord:
     """Lift a restriction (audited as `restriction.lift`)."""
+    vault = ctx.vault
     return vault.lift_restriction(restriction_id, reason, actor=actor)
 
 
 def list_restrictions(
-    vault: Vault, *, active_only: bool = True, actor: str | None = None
+    ctx: Context, *, active_only: bool = True, actor: str | None = None
 ) -> list[RestrictionRecord]:
+    vault = ctx.vault
     return vault.restrictions(active_only=active_only, actor=actor)
 
 
 def rectify_utterance(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     utterance: int,
     text: str,
@@ -75,6 +79,7 @@ def rectify_utterance(
 ) -> CorrectionRecord:
     """Replace an utterance's text; the transcript, the history and the search index
     rows of the recording change in one transaction."""
+    vault = ctx.vault
     from callvault.analysis import Transcript
     from callvault.services.insights import redact_text
     from callvault.services.process import _index_rows
@@ -100,7 +105,7 @@ def rectify_utterance(
 
 
 def rectify_participant(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     position: int,
     *,
@@ -110,6 +115,7 @@ def rectify_participant(
     actor: str | None = None,
 ) -> CorrectionRecord:
     """Replace a participant's name or phone number (exactly one of them)."""
+    vault = ctx.vault
     if (name is None) == (phone is None):
         raise InputError("give exactly one of --name and --phone to correct a participant")
     field, value = ("name", name) if name is not None else ("phone", phone)
@@ -118,9 +124,10 @@ def rectify_participant(
 
 
 def correction_history(
-    vault: Vault, call_id: str, *, purpose: str | None = None, actor: str | None = None
+    ctx: Context, call_id: str, *, purpose: str | None = None, actor: str | None = None
 ) -> list[CorrectionRecord]:
     """A call's rectifications, oldest first, decrypted (audited as `correction.read`)."""
+    vault = ctx.vault
     return vault.corrections(call_id, actor=actor, purpose=purpose)
 
 
