@@ -13,19 +13,18 @@ from __future__ import annotations
 from fastapi import Request
 
 from callvault.errors import NotAuthenticated, NotAuthorized
-from callvault.services.access import CallScope, Principal, call_filter, require
+from callvault.services import Context
+from callvault.services.access import Principal
 from callvault.vault import Vault
 
 __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
     "SESSION_COOKIE",
-    "call_scope",
     "check_form_csrf",
+    "context_of",
     "header_principal",
     "principal",
-    "reach_agents",
-    "require_call",
     "vault_of",
 ]
 
@@ -33,6 +32,13 @@ SESSION_COOKIE = "callvault_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def context_of(request: Request) -> Context:
+    """The app's context acting as the request's principal (none before sign-in): the
+    first argument of every service an endpoint or a page calls."""
+    context: Context = request.app.state.context
+    return context.acting_as(getattr(request.state, "principal", None))
 
 
 def vault_of(request: Request) -> Vault:
@@ -105,30 +111,3 @@ def _authenticate(request: Request) -> tuple[Principal, bool]:
     if not csrf or not vault.check_csrf(session, csrf):
         raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
     return found, False
-
-
-def reach_agents(vault: Vault, who: Principal, only: str | None = None) -> list[str] | None:
-    """The agents whose calls `who` may see (a rep: themself; a manager: their team);
-    None: every call. `only`: narrowed to that one agent (none when out of reach)."""
-    agent, team = call_filter(who)
-    if agent is not None:
-        agents: list[str] | None = [agent]
-    elif team is not None:
-        agents = vault.agents_of_team(team)
-    else:
-        agents = None
-    if only is not None:
-        return [only] if agents is None or only in agents else []
-    return agents
-
-
-def call_scope(vault: Vault, call_id: str) -> CallScope:
-    """The access facts of a call (not audited: ids only). NotFound when it does not
-    exist, with the message a call out of reach gets."""
-    agent = vault.call_agent(call_id)
-    return CallScope(call_id, agent, vault.team_of(agent) if agent else None)
-
-
-def require_call(vault: Vault, who: Principal, action: str, call_id: str) -> None:
-    """Raise NotFound (out of reach: the call looks absent) or NotAuthorized."""
-    require(who, action, call_scope(vault, call_id))

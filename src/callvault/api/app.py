@@ -8,12 +8,10 @@ callvault's errors to HTTP status codes.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from contextlib import ExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -26,13 +24,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callvault import __version__
+from callvault.api._auth import context_of
 from callvault.api._docs import mount_docs
 from callvault.api._errors import error_json, error_response, validation_error_response
 from callvault.api._limits import BodyLimits
 from callvault.api._security import HardenedFastAPI
 from callvault.config import Config
 from callvault.errors import CallvaultError, InputError
-from callvault.vault import DataPaths, Vault
+from callvault.services import Context, open_context, readiness, start_workers
+
+if TYPE_CHECKING:
+    # Only the type of `create_app`'s `vault` (tests hand in one they opened) and of the
+    # metrics collector's.
+    from callvault.vault import Vault
 
 __all__ = ["create_app"]
 
@@ -178,26 +182,22 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from callvault.jobs import WorkerPool
-        from callvault.services import open_queue, queue_missing_processing
-
-        opened = vault or Vault.open(config)
-        app.state.vault = opened
-        registry.register(_VaultCollector(opened))
-        pool = None
-        if workers:
-            queue = open_queue(config, opened)
-            queue_missing_processing(opened, queue)
+        with ExitStack() as stack:
+            context = (
+                Context(config, vault)
+                if vault is not None
+                else stack.enter_context(open_context(config))
+            )
+            app.state.context = context
+            app.state.vault = context.vault  # for `vault_of`, until nothing calls it
+            registry.register(_VaultCollector(context.vault))
             # Requests go first: transcription takes what CPU they leave.
-            pool = WorkerPool(queue, config.workers, nice=WORKER_NICE)
-            pool.start()
-        try:
-            yield
-        finally:
-            if pool is not None:
-                pool.stop()
-            if vault is None:
-                opened.close()
+            pool = start_workers(context, nice=WORKER_NICE) if workers else None
+            try:
+                yield
+            finally:
+                if pool is not None:
+                    pool.stop()
 
     # Security headers wrap the whole stack (issue 17); the docs pages are served from
     # the installed package, not a CDN (api/_docs.py).
@@ -235,16 +235,7 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
     @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
     def readyz(request: Request) -> Response:
         """The database answers, the blob store is writable and the keys are loaded."""
-        opened: Vault = request.app.state.vault
-        checks: dict[str, str] = {}
-        try:
-            opened.ping()
-            checks["database"] = "ok"
-        except Exception:  # any failure means not ready; the reason is not leaked
-            checks["database"] = "unavailable"
-        blobs = DataPaths(opened.config.data_dir).blobs
-        checks["blobs"] = "ok" if blobs.is_dir() and _writable(blobs) else "unavailable"
-        checks["keys"] = "ok" if opened.keyring.current_id() else "unavailable"
+        checks = readiness(context_of(request))
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
@@ -258,6 +249,3 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
 
     return app
 
-
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK)

@@ -23,8 +23,7 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from callvault.api._auth import SESSION_COOKIE, vault_of
-from callvault.api._errors import status_of
+from callvault.api import SESSION_COOKIE, status_of, vault_of
 from callvault.errors import CallvaultError, NotAuthorized
 from callvault.services.access import (
     AUDIT_READ,

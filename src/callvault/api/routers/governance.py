@@ -19,17 +19,24 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from callvault.api._auth import call_scope, principal, require_call, vault_of
+from callvault.api._auth import context_of, principal
 from callvault.api.routers.calls import actor_of
 from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.errors import InputError
 from callvault.services import (
     add_consent,
+    audit_page,
+    call_scope,
     erase_call,
     erase_subject,
     export_subject,
     find_subject,
+    governance,
+    list_consents,
+    require_call,
     run_retention,
+    set_retention,
+    verify_audit,
 )
 from callvault.services.access import (
     AUDIT_READ,
@@ -78,11 +85,11 @@ def erase_one_call(
     """Erase a call by crypto-shredding (search rows first); refused under a legal hold.
     Needs `confirm=true` and a reason (written to the audit log). Returns the erasure
     certificate."""
-    vault = vault_of(request)
-    require_call(vault, who, CALLS_ERASE, call_id)
+    ctx = context_of(request)
+    require_call(ctx, who, CALLS_ERASE, call_id)
     if not confirm:
         raise InputError(f"erasing call {call_id} cannot be undone; send confirm=true")
-    certificate = erase_call(vault, call_id, reason=reason, actor=actor_of(who))
+    certificate = erase_call(ctx, call_id, reason=reason, actor=actor_of(who))
     announce_erased(request, [call_id])
     return certificate.to_json()
 
@@ -94,9 +101,9 @@ def erase_one_call(
 def call_consents(call_id: str, request: Request, who: Who) -> dict[str, Any]:
     """The consent records of one call, oldest first (audited)."""
     require(who, CONSENT_READ)
-    vault = vault_of(request)
-    call_scope(vault, call_id)  # NotFound for a call that does not exist
-    records = vault.consents(call_id=call_id, actor=actor_of(who))
+    ctx = context_of(request)
+    call_scope(ctx, call_id)  # NotFound for a call that does not exist
+    records = list_consents(ctx, call_id=call_id, actor=actor_of(who))
     return {"consents": [r.to_json() for r in records]}
 
 
@@ -117,7 +124,7 @@ def record_consent(body: ConsentIn, request: Request, who: Who) -> dict[str, Any
     every party has now consented to is released and queued for processing."""
     require(who, CONSENT_WRITE)
     added = add_consent(
-        vault_of(request).config,
+        context_of(request).config,
         body.participant,
         method=body.method,
         scopes=body.scopes,
@@ -141,7 +148,9 @@ class SubjectIn(BaseModel):
 def rights_find(body: SubjectIn, request: Request, who: Who) -> dict[str, Any]:
     """The calls of a data subject (a number or a name); audited with ids only."""
     require(who, RIGHTS_READ)
-    found = find_subject(vault_of(request), body.subject, purpose=body.purpose, actor=actor_of(who))
+    found = find_subject(
+        context_of(request), body.subject, purpose=body.purpose, actor=actor_of(who)
+    )
     return found.to_json()
 
 
@@ -154,10 +163,10 @@ def rights_find(body: SubjectIn, request: Request, who: Who) -> dict[str, Any]:
 def rights_export(body: SubjectIn, request: Request, who: Who) -> FileResponse:
     """A zip of everything held about the subject (GDPR art. 15 and 20), as a download."""
     require(who, RIGHTS_READ)
-    vault = vault_of(request)
+    ctx = context_of(request)
     return export_download(
         lambda out: (
-            export_subject(vault, body.subject, out, purpose=body.purpose, actor=actor_of(who)).out
+            export_subject(ctx, body.subject, out, purpose=body.purpose, actor=actor_of(who)).out
         )
     )
 
@@ -196,7 +205,7 @@ def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, 
     if body.confirm is not True:
         raise InputError("erasing a subject's calls cannot be undone; send confirm: true")
     erased = erase_subject(
-        vault_of(request),
+        context_of(request),
         body.subject,
         reason=body.reason,
         actor=actor_of(who),
@@ -216,7 +225,7 @@ def rights_restrict(body: RestrictIn, request: Request, who: Who) -> dict[str, A
     """Restrict processing of every call of a subject (GDPR art. 18)."""
     require(who, RIGHTS_WRITE)
     record = restrict_subject(
-        vault_of(request), body.subject, reason=body.reason, actor=actor_of(who)
+        context_of(request), body.subject, reason=body.reason, actor=actor_of(who)
     )
     return record.to_json()
 
@@ -231,7 +240,7 @@ def rights_lift(body: LiftIn, request: Request, who: Who) -> dict[str, Any]:
     """Lift a restriction of processing."""
     require(who, RIGHTS_WRITE)
     record = lift_restriction(
-        vault_of(request), body.restriction_id, reason=body.reason, actor=actor_of(who)
+        context_of(request), body.restriction_id, reason=body.reason, actor=actor_of(who)
     )
     return record.to_json()
 
@@ -240,7 +249,7 @@ def rights_lift(body: LiftIn, request: Request, who: Who) -> dict[str, Any]:
 def rights_restrictions(request: Request, who: Who, active_only: bool = True) -> dict[str, Any]:
     """Restrictions of processing (audited: subjects are personal data)."""
     require(who, RIGHTS_READ)
-    records = list_restrictions(vault_of(request), active_only=active_only, actor=actor_of(who))
+    records = list_restrictions(context_of(request), active_only=active_only, actor=actor_of(who))
     return {"restrictions": [r.to_json() for r in records]}
 
 
@@ -252,7 +261,7 @@ def retention_due(request: Request, who: Who, now: datetime | None = None) -> di
     """What a retention run would erase at `now` (default: now; a dry run may look
     ahead), and what it would skip (held)."""
     require(who, RETENTION_READ)
-    report = run_retention(vault_of(request).config, now=now, dry_run=True, actor=actor_of(who))
+    report = run_retention(context_of(request).config, now=now, dry_run=True, actor=actor_of(who))
     return report.to_json()
 
 
@@ -260,7 +269,7 @@ def retention_due(request: Request, who: Who, now: datetime | None = None) -> di
 def retention_run(request: Request, who: Who) -> dict[str, Any]:
     """Erase every expired call that is not held; returns each erasure's certificate."""
     require(who, RETENTION_WRITE)
-    report = run_retention(vault_of(request).config, actor=actor_of(who))
+    report = run_retention(context_of(request).config, actor=actor_of(who))
     announce_erased(request, [e.call_id for e in report.erased])
     return report.to_json()
 
@@ -276,8 +285,8 @@ def set_call_retention(
 ) -> dict[str, Any]:
     """Set a call's retention class and the time after which it is erased (null: never)."""
     require(who, RETENTION_WRITE)
-    info = vault_of(request).set_retention(
-        call_id, body.retention_class, body.retain_until, actor=actor_of(who)
+    info = set_retention(
+        context_of(request), call_id, body.retention_class, body.retain_until, actor=actor_of(who)
     )
     return info.to_json()
 
@@ -289,7 +298,7 @@ def set_call_retention(
 def list_holds(request: Request, who: Who, active_only: bool = True) -> dict[str, Any]:
     """Legal holds, oldest first (audited)."""
     require(who, HOLDS_READ)
-    holds = vault_of(request).holds(active_only=active_only, actor=actor_of(who))
+    holds = governance.list_holds(context_of(request), active_only=active_only, actor=actor_of(who))
     return {"holds": [h.to_json() for h in holds]}
 
 
@@ -303,8 +312,8 @@ class HoldIn(BaseModel):
 def add_hold(body: HoldIn, request: Request, who: Who) -> dict[str, Any]:
     """Put a call, or every call of a subject, on legal hold (give exactly one)."""
     require(who, HOLDS_WRITE)
-    hold = vault_of(request).add_hold(
-        body.call_id, body.subject, reason=body.reason, actor=actor_of(who)
+    hold = governance.add_hold(
+        context_of(request), body.call_id, body.subject, reason=body.reason, actor=actor_of(who)
     )
     return hold.to_json()
 
@@ -317,7 +326,9 @@ class ReleaseIn(BaseModel):
 def release_hold(hold_id: str, body: ReleaseIn, request: Request, who: Who) -> dict[str, Any]:
     """Release a hold; what it held may be erased again."""
     require(who, HOLDS_WRITE)
-    hold = vault_of(request).release_hold(hold_id, reason=body.reason, actor=actor_of(who))
+    hold = governance.release_hold(
+        context_of(request), hold_id, reason=body.reason, actor=actor_of(who)
+    )
     return hold.to_json()
 
 
@@ -335,8 +346,8 @@ def audit_log(
 ) -> dict[str, Any]:
     """Audit entries, newest first, one page at a time."""
     require(who, AUDIT_READ)
-    page, total = vault_of(request).audit_page(
-        limit=limit, offset=offset, object_id=object_id, action=action
+    page, total = audit_page(
+        context_of(request), limit=limit, offset=offset, object_id=object_id, action=action
     )
     return {
         "entries": [e.to_dict() for e in page],
@@ -350,7 +361,7 @@ def audit_log(
 def audit_verify(request: Request, who: Who) -> dict[str, Any]:
     """Check the audit log's hash chain and signatures."""
     require(who, AUDIT_READ)
-    report = vault_of(request).verify_audit()
+    report = verify_audit(context_of(request))
     return {
         "ok": report.ok,
         "entries": report.entries,
