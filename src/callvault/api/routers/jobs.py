@@ -12,14 +12,16 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import context_of, principal
+from callvault.api.schemas import JobOut, JobPage
 from callvault.services import Context, JobRecord, JobStatus, jobcontrol, require_call
 from callvault.services.access import CALLS_READ, JOBS_READ, Principal, can, require
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+# JSONResponse: the declared bodies stay byte for byte what they were (api/schemas.py).
+router = APIRouter(prefix="/jobs", tags=["jobs"], default_response_class=JSONResponse)
 
 # How often the event stream reads the job's record.
 POLL_S = 0.5
@@ -39,7 +41,7 @@ def _readable_job(ctx: Context, who: Principal, job_id: str) -> JobRecord:
     return record
 
 
-@router.get("")
+@router.get("", response_model=JobPage)
 def list_jobs(
     request: Request,
     who: Annotated[Principal, Depends(principal)],
@@ -52,7 +54,7 @@ def list_jobs(
     return {"jobs": [j.to_json() for j in found], "limit": limit}
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=JobOut)
 def get_job(
     job_id: str, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> dict[str, Any]:
