@@ -11,26 +11,59 @@ objects.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from callvault.config import SUBJECT_ERASURE_MODES
+
 __all__ = [
     "ActionIn",
+    "AuditCheck",
+    "AuditEntryOut",
+    "AuditFaultOut",
+    "AuditPage",
     "CallDocument",
     "CallPage",
     "CallSummaryOut",
+    "ConsentAddedOut",
+    "ConsentIn",
+    "ConsentList",
+    "ConsentOut",
     "CorrectionList",
     "CorrectionOut",
+    "DestroyedBlobOut",
+    "DestroyedKeyOut",
     "EncryptionOut",
+    "EraseSubjectIn",
+    "ErasureCertificateOut",
+    "HoldIn",
+    "HoldList",
+    "HoldOut",
     "IngestedCallOut",
     "InsightCorrection",
     "JobOut",
     "JobPage",
     "LegOut",
+    "LiftIn",
     "ManifestOut",
     "ParticipantOut",
+    "Reason",
     "RecordingOut",
+    "ReleaseIn",
+    "RestrictIn",
+    "RestrictionList",
+    "RestrictionOut",
+    "RetentionErasedOut",
+    "RetentionIn",
+    "RetentionInfoOut",
+    "RetentionReportOut",
+    "RetentionSkippedOut",
+    "Subject",
+    "SubjectCallOut",
+    "SubjectIn",
+    "SubjectSearchOut",
 ]
 
 
@@ -207,3 +240,223 @@ class JobOut(_Out):
 class JobPage(_Out):
     jobs: list[JobOut]
     limit: int
+
+
+# -- governance: request bodies -----------------------------------------------------------
+
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+Subject = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class ConsentIn(BaseModel):
+    participant: Subject
+    method: str = Field(min_length=1, max_length=64)
+    scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        min_length=1, max_length=8
+    )
+    call_id: str | None = Field(default=None, max_length=64)
+    given_at: datetime | None = None
+    note: str | None = Field(default=None, max_length=500)
+
+
+class SubjectIn(BaseModel):
+    subject: Subject
+    purpose: str | None = Field(default=None, max_length=256)
+
+
+class EraseSubjectIn(BaseModel):
+    subject: Subject
+    reason: Reason
+    confirm: bool = False
+    scope: Literal[SUBJECT_ERASURE_MODES] | None = None  # type: ignore[valid-type]
+
+
+class RestrictIn(BaseModel):
+    subject: Subject
+    reason: Reason
+
+
+class LiftIn(BaseModel):
+    restriction_id: str = Field(min_length=1, max_length=64)
+    reason: Reason
+
+
+class RetentionIn(BaseModel):
+    retention_class: str = Field(min_length=1, max_length=32)
+    retain_until: datetime | None = None
+
+
+class HoldIn(BaseModel):
+    call_id: str | None = Field(default=None, max_length=64)
+    subject: str | None = Field(default=None, min_length=1, max_length=256)
+    reason: Reason
+
+
+class ReleaseIn(BaseModel):
+    reason: Reason
+
+
+# -- governance: responses ----------------------------------------------------------------
+
+
+class DestroyedKeyOut(_Out):
+    id: str
+    wrapped_under: str | None
+
+
+class DestroyedBlobOut(_Out):
+    key: str
+    kind: str
+    recording_id: str
+    ciphertext_sha256: str
+    ciphertext_size: int
+
+
+class ErasureCertificateOut(_Out):
+    """What an erasure destroyed: the data keys (crypto-shredding) and the blobs."""
+
+    call_id: str
+    recording_ids: list[str]
+    data_keys: list[DestroyedKeyOut]
+    blobs: list[DestroyedBlobOut]
+    retention_class: str
+    retain_until: str | None
+    erased_at: str | None
+    method: str
+
+
+class ConsentOut(_Out):
+    id: str
+    call_id: str | None
+    standing: bool
+    participant: str
+    method: str
+    scopes: list[str]
+    given_at: str | None
+    withdrawn_at: str | None
+    active: bool
+    recorded_by: str
+    note: str | None
+
+
+class ConsentList(_Out):
+    consents: list[ConsentOut]
+
+
+class ConsentAddedOut(ConsentOut):
+    """The consent recorded; `released`: its call left quarantine (queued as `job_id`)."""
+
+    released: bool
+    job_id: str | None
+
+
+class SubjectCallOut(_Out):
+    call_id: str
+    started_at: str | None
+    role: str
+    other_participants: int
+
+
+class SubjectSearchOut(_Out):
+    subject: str
+    calls: list[SubjectCallOut]
+
+
+class RestrictionOut(_Out):
+    id: str
+    subject: str
+    reason: str
+    active: bool
+    calls: list[str]
+    created_by: str
+    created_at: str | None
+    lifted_at: str | None
+    lifted_by: str | None
+    lift_reason: str | None
+
+
+class RestrictionList(_Out):
+    restrictions: list[RestrictionOut]
+
+
+class RetentionErasedOut(_Out):
+    call_id: str
+    cause: str
+    retention_class: str
+    retain_until: str | None
+    certificate: ErasureCertificateOut | None
+
+
+class RetentionSkippedOut(_Out):
+    call_id: str
+    retention_class: str
+    retain_until: str | None
+    reason: str
+    hold_ids: list[str]
+    restriction_id: str | None
+
+
+class RetentionReportOut(_Out):
+    now: str | None
+    dry_run: bool
+    erased: list[RetentionErasedOut]
+    skipped: list[RetentionSkippedOut]
+
+
+class RetentionInfoOut(_Out):
+    call_id: str
+    retention_class: str
+    retain_until: str | None
+
+
+class HoldOut(_Out):
+    id: str
+    call_id: str | None
+    subject: str | None
+    reason: str
+    active: bool
+    created_by: str
+    created_at: str | None
+    released_at: str | None
+    released_by: str | None
+    release_reason: str | None
+
+
+class HoldList(_Out):
+    holds: list[HoldOut]
+
+
+class AuditEntryOut(_Out):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | None
+    purpose: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(_Out):
+    """Audit entries, newest first, one page; `total` counts every match."""
+
+    entries: list[AuditEntryOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditFaultOut(_Out):
+    seq: int
+    kind: str
+    message: str
+
+
+class AuditCheck(_Out):
+    """The audit chain's check: `ok` unless a fault was found."""
+
+    ok: bool
+    entries: int
+    faults: list[AuditFaultOut]

@@ -12,16 +12,36 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
 from callvault.api._auth import context_of, principal
 from callvault.api.routers.calls import actor_of
-from callvault.config import SUBJECT_ERASURE_MODES
+from callvault.api.schemas import (
+    AuditCheck,
+    AuditPage,
+    ConsentAddedOut,
+    ConsentIn,
+    ConsentList,
+    EraseSubjectIn,
+    ErasureCertificateOut,
+    HoldIn,
+    HoldList,
+    HoldOut,
+    LiftIn,
+    ReleaseIn,
+    RestrictIn,
+    RestrictionList,
+    RestrictionOut,
+    RetentionIn,
+    RetentionInfoOut,
+    RetentionReportOut,
+    SubjectIn,
+    SubjectSearchOut,
+)
 from callvault.errors import InputError
 from callvault.services import (
     add_consent,
@@ -55,11 +75,10 @@ from callvault.services.access import (
 from callvault.services.rectify import lift_restriction, list_restrictions, restrict_subject
 from callvault.services.webhooks import EventHub
 
-router = APIRouter(tags=["governance"])
+# JSONResponse: the declared bodies stay byte for byte what they were (api/schemas.py).
+router = APIRouter(tags=["governance"], default_response_class=JSONResponse)
 
 Who = Annotated[Principal, Depends(principal)]
-Reason = Annotated[str, Field(min_length=1, max_length=500)]
-Subject = Annotated[str, Field(min_length=1, max_length=256)]
 Purpose = Annotated[str | None, Query(max_length=256)]
 
 
@@ -74,7 +93,7 @@ def announce_erased(request: Request, call_ids: list[str]) -> None:
 # -- erasing one call --------------------------------------------------------------------
 
 
-@router.delete("/calls/{call_id}", tags=["calls"])
+@router.delete("/calls/{call_id}", tags=["calls"], response_model=ErasureCertificateOut)
 def erase_one_call(
     call_id: str,
     request: Request,
@@ -97,7 +116,7 @@ def erase_one_call(
 # -- consent -----------------------------------------------------------------------------
 
 
-@router.get("/calls/{call_id}/consents", tags=["consent"])
+@router.get("/calls/{call_id}/consents", tags=["consent"], response_model=ConsentList)
 def call_consents(call_id: str, request: Request, who: Who) -> dict[str, Any]:
     """The consent records of one call, oldest first (audited)."""
     require(who, CONSENT_READ)
@@ -107,18 +126,7 @@ def call_consents(call_id: str, request: Request, who: Who) -> dict[str, Any]:
     return {"consents": [r.to_json() for r in records]}
 
 
-class ConsentIn(BaseModel):
-    participant: Subject
-    method: str = Field(min_length=1, max_length=64)
-    scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
-        min_length=1, max_length=8
-    )
-    call_id: str | None = Field(default=None, max_length=64)
-    given_at: datetime | None = None
-    note: str | None = Field(default=None, max_length=500)
-
-
-@router.post("/consents", status_code=201, tags=["consent"])
+@router.post("/consents", status_code=201, tags=["consent"], response_model=ConsentAddedOut)
 def record_consent(body: ConsentIn, request: Request, who: Who) -> dict[str, Any]:
     """Record a consent, for one call or standing (no `call_id`); a quarantined call that
     every party has now consented to is released and queued for processing."""
@@ -139,12 +147,7 @@ def record_consent(body: ConsentIn, request: Request, who: Who) -> dict[str, Any
 # -- data-subject rights -----------------------------------------------------------------
 
 
-class SubjectIn(BaseModel):
-    subject: Subject
-    purpose: str | None = Field(default=None, max_length=256)
-
-
-@router.post("/rights/find", tags=["rights"])
+@router.post("/rights/find", tags=["rights"], response_model=SubjectSearchOut)
 def rights_find(body: SubjectIn, request: Request, who: Who) -> dict[str, Any]:
     """The calls of a data subject (a number or a name); audited with ids only."""
     require(who, RIGHTS_READ)
@@ -190,13 +193,6 @@ def export_download(write: Callable[[Path], Path]) -> FileResponse:
     )
 
 
-class EraseSubjectIn(BaseModel):
-    subject: Subject
-    reason: Reason
-    confirm: bool = False
-    scope: Literal[SUBJECT_ERASURE_MODES] | None = None  # type: ignore[valid-type]
-
-
 @router.post("/rights/erase", tags=["rights"])
 def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, Any]:
     """Erase every call of a subject (or their leg of it, `scope` "leg"); refused as a
@@ -215,12 +211,7 @@ def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, 
     return erased.to_json()
 
 
-class RestrictIn(BaseModel):
-    subject: Subject
-    reason: Reason
-
-
-@router.post("/rights/restrict", status_code=201, tags=["rights"])
+@router.post("/rights/restrict", status_code=201, tags=["rights"], response_model=RestrictionOut)
 def rights_restrict(body: RestrictIn, request: Request, who: Who) -> dict[str, Any]:
     """Restrict processing of every call of a subject (GDPR art. 18)."""
     require(who, RIGHTS_WRITE)
@@ -230,12 +221,7 @@ def rights_restrict(body: RestrictIn, request: Request, who: Who) -> dict[str, A
     return record.to_json()
 
 
-class LiftIn(BaseModel):
-    restriction_id: str = Field(min_length=1, max_length=64)
-    reason: Reason
-
-
-@router.post("/rights/lift", tags=["rights"])
+@router.post("/rights/lift", tags=["rights"], response_model=RestrictionOut)
 def rights_lift(body: LiftIn, request: Request, who: Who) -> dict[str, Any]:
     """Lift a restriction of processing."""
     require(who, RIGHTS_WRITE)
@@ -245,7 +231,7 @@ def rights_lift(body: LiftIn, request: Request, who: Who) -> dict[str, Any]:
     return record.to_json()
 
 
-@router.get("/rights/restrictions", tags=["rights"])
+@router.get("/rights/restrictions", tags=["rights"], response_model=RestrictionList)
 def rights_restrictions(request: Request, who: Who, active_only: bool = True) -> dict[str, Any]:
     """Restrictions of processing (audited: subjects are personal data)."""
     require(who, RIGHTS_READ)
@@ -256,7 +242,7 @@ def rights_restrictions(request: Request, who: Who, active_only: bool = True) ->
 # -- retention ---------------------------------------------------------------------------
 
 
-@router.get("/retention/due", tags=["retention"])
+@router.get("/retention/due", tags=["retention"], response_model=RetentionReportOut)
 def retention_due(request: Request, who: Who, now: datetime | None = None) -> dict[str, Any]:
     """What a retention run would erase at `now` (default: now; a dry run may look
     ahead), and what it would skip (held)."""
@@ -265,7 +251,7 @@ def retention_due(request: Request, who: Who, now: datetime | None = None) -> di
     return report.to_json()
 
 
-@router.post("/retention/run", tags=["retention"])
+@router.post("/retention/run", tags=["retention"], response_model=RetentionReportOut)
 def retention_run(request: Request, who: Who) -> dict[str, Any]:
     """Erase every expired call that is not held; returns each erasure's certificate."""
     require(who, RETENTION_WRITE)
@@ -274,12 +260,7 @@ def retention_run(request: Request, who: Who) -> dict[str, Any]:
     return report.to_json()
 
 
-class RetentionIn(BaseModel):
-    retention_class: str = Field(min_length=1, max_length=32)
-    retain_until: datetime | None = None
-
-
-@router.put("/calls/{call_id}/retention", tags=["retention"])
+@router.put("/calls/{call_id}/retention", tags=["retention"], response_model=RetentionInfoOut)
 def set_call_retention(
     call_id: str, body: RetentionIn, request: Request, who: Who
 ) -> dict[str, Any]:
@@ -294,7 +275,7 @@ def set_call_retention(
 # -- legal holds -------------------------------------------------------------------------
 
 
-@router.get("/holds", tags=["holds"])
+@router.get("/holds", tags=["holds"], response_model=HoldList)
 def list_holds(request: Request, who: Who, active_only: bool = True) -> dict[str, Any]:
     """Legal holds, oldest first (audited)."""
     require(who, HOLDS_READ)
@@ -302,13 +283,7 @@ def list_holds(request: Request, who: Who, active_only: bool = True) -> dict[str
     return {"holds": [h.to_json() for h in holds]}
 
 
-class HoldIn(BaseModel):
-    call_id: str | None = Field(default=None, max_length=64)
-    subject: str | None = Field(default=None, min_length=1, max_length=256)
-    reason: Reason
-
-
-@router.post("/holds", status_code=201, tags=["holds"])
+@router.post("/holds", status_code=201, tags=["holds"], response_model=HoldOut)
 def add_hold(body: HoldIn, request: Request, who: Who) -> dict[str, Any]:
     """Put a call, or every call of a subject, on legal hold (give exactly one)."""
     require(who, HOLDS_WRITE)
@@ -318,11 +293,7 @@ def add_hold(body: HoldIn, request: Request, who: Who) -> dict[str, Any]:
     return hold.to_json()
 
 
-class ReleaseIn(BaseModel):
-    reason: Reason
-
-
-@router.post("/holds/{hold_id}/release", tags=["holds"])
+@router.post("/holds/{hold_id}/release", tags=["holds"], response_model=HoldOut)
 def release_hold(hold_id: str, body: ReleaseIn, request: Request, who: Who) -> dict[str, Any]:
     """Release a hold; what it held may be erased again."""
     require(who, HOLDS_WRITE)
@@ -335,7 +306,7 @@ def release_hold(hold_id: str, body: ReleaseIn, request: Request, who: Who) -> d
 # -- audit -------------------------------------------------------------------------------
 
 
-@router.get("/audit", tags=["audit"])
+@router.get("/audit", tags=["audit"], response_model=AuditPage)
 def audit_log(
     request: Request,
     who: Who,
@@ -357,7 +328,7 @@ def audit_log(
     }
 
 
-@router.get("/audit/verify", tags=["audit"])
+@router.get("/audit/verify", tags=["audit"], response_model=AuditCheck)
 def audit_verify(request: Request, who: Who) -> dict[str, Any]:
     """Check the audit log's hash chain and signatures."""
     require(who, AUDIT_READ)
