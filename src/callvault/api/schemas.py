@@ -2,7 +2,7 @@
 
 Each response model lists the fields of the record's `to_json()` in the same order and
 with the JSON types it writes, so a body is the same, byte for byte, as before it was
-declared (the routes that use these render with `JSONResponse`, as undeclared ones do).
+declared: FastAPI writes both with pydantic (a route annotated `dict[str, Any]` too).
 Timestamps are the ISO 8601 strings the records write; a number that is an integer in
 one record and a float in another is declared `int | float` so neither is converted.
 Free-form parts (a transcript, insights, network metadata, a job's payload) stay

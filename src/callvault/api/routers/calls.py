@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -62,9 +62,7 @@ from callvault.services.insight_corrections import add_action, correct_insight
 
 log = logging.getLogger("callvault.api")
 
-# JSONResponse, not FastAPI's default for declared models (pydantic writes the JSON):
-# the bodies stay byte for byte what they were before their models were declared.
-router = APIRouter(prefix="/calls", tags=["calls"], default_response_class=JSONResponse)
+router = APIRouter(prefix="/calls", tags=["calls"])
 
 _MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
 

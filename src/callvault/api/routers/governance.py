@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from callvault.api._auth import context_of, principal
@@ -75,8 +75,7 @@ from callvault.services.access import (
 from callvault.services.rectify import lift_restriction, list_restrictions, restrict_subject
 from callvault.services.webhooks import EventHub
 
-# JSONResponse: the declared bodies stay byte for byte what they were (api/schemas.py).
-router = APIRouter(tags=["governance"], default_response_class=JSONResponse)
+router = APIRouter(tags=["governance"])
 
 Who = Annotated[Principal, Depends(principal)]
 Purpose = Annotated[str | None, Query(max_length=256)]

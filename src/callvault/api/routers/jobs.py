@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import context_of, principal
@@ -20,8 +20,7 @@ from callvault.api.schemas import JobOut, JobPage
 from callvault.services import Context, JobRecord, JobStatus, jobcontrol, require_call
 from callvault.services.access import CALLS_READ, JOBS_READ, Principal, can, require
 
-# JSONResponse: the declared bodies stay byte for byte what they were (api/schemas.py).
-router = APIRouter(prefix="/jobs", tags=["jobs"], default_response_class=JSONResponse)
+router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 # How often the event stream reads the job's record.
 POLL_S = 0.5
