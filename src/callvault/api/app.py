@@ -248,4 +248,3 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return app
-
