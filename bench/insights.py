@@ -340,7 +340,7 @@ def run_call(
 ) -> CallRun:
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
-    from callvault.services import process_call
+    from callvault.services import Context, process_call
     from callvault.services.calls import call_document, listen_audio
     from callvault.services.process import pipeline_for
     from callvault.vault import Vault
@@ -381,9 +381,9 @@ def run_call(
         pii_at = next((t for t, stage, _ in marks if stage == "pii"), t0 + result.seconds)
         redact = [t for t, stage, _ in marks if stage == "redact-audio"]
         with Vault.open(config) as vault:
-            document = call_document(vault, call_id, purpose="benchmark")
+            document = call_document(Context(config, vault), call_id, purpose="benchmark")
             out = Path(tmp) / "redacted.wav"
-            listen_audio(vault, call_id, out, role="admin", purpose="benchmark")
+            listen_audio(Context(config, vault), call_id, out, role="admin", purpose="benchmark")
             audio, rate = read_wav(out)
     roles = {u["channel"]: u["speaker"] for u in document["transcript"]["utterances"]}
     return CallRun(

@@ -47,7 +47,7 @@ from callvault.capture import (
     import_bytes,
 )
 from callvault.config import Config, load_config
-from callvault.services import erase_subject, export_subject
+from callvault.services import Context, erase_subject, export_subject
 from callvault.vault import BlobReader, Vault
 from callvault.vault._crypto import unwrap_data_key
 
@@ -175,10 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(root / "data", root / "peer")
         with Vault.open(config) as vault:
             peer_erased, peer_erase_s = timed(bare_erase, root / "peer", SUBJECT_A)
-            erased, erase_s = timed(lambda: erase_subject(vault, SUBJECT_A, reason="bench request"))
+            erased, erase_s = timed(
+                lambda: erase_subject(Context(config, vault), SUBJECT_A, reason="bench request")
+            )
             peer_exported, peer_export_s = timed(bare_export, vault, SUBJECT_B, root / "peer.zip")
             exported, export_s = timed(
-                lambda: export_subject(vault, SUBJECT_B, root / "subject.zip", purpose="bench")
+                lambda: export_subject(
+                    Context(config, vault), SUBJECT_B, root / "subject.zip", purpose="bench"
+                )
             )
             assert len(erased.erased) == peer_erased == args.erase_calls
             assert len(exported.call_ids) == peer_exported == args.export_calls

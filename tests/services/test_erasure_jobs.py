@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from _scripted_asr import ScriptedPipeline, said
 from _stored import stored_frames
 from callvault.capture import CapturedCall, FileImportOptions, import_bytes
@@ -59,7 +60,7 @@ def test_a_leg_erased_call_is_processed_with_the_remaining_partys_consent(
 ) -> None:
     call_id = consented_call(config)
     with Vault.open(config) as vault:
-        erased = erase_subject(vault, CALLER, reason="art. 17 request 12", scope="leg")
+        erased = erase_subject(as_context(vault), CALLER, reason="art. 17 request 12", scope="leg")
         assert erased.partial == (call_id,)
 
     # Before issue 17 this raised ConsentRequired: the erased caller's consent was asked.
@@ -84,7 +85,7 @@ def test_a_leg_erased_call_still_needs_the_consent_of_those_who_remain(config: C
     with Vault.open(config) as vault:
         assert not vault.consent.analysis_consented(call_id)
         vault.consent.record_consent(CALLER, method="web", scopes=["analyse"], call_id=call_id)
-        erase_subject(vault, CALLER, reason="art. 17 request 13", scope="leg")
+        erase_subject(as_context(vault), CALLER, reason="art. 17 request 13", scope="leg")
         # The caller, who consented, is gone; the callee never consented to analysis.
         assert not vault.consent.analysis_consented(call_id)
     with pytest.raises(ConsentRequired, match="not every party consented to analysis"):
@@ -157,7 +158,7 @@ def test_rights_erasure_cancels_a_running_job_of_the_call(config: Config) -> Non
         queue = open_queue(config, vault)
         running = queue.claim(W1)
         assert running is not None and running.payload == {"call_id": call_id}
-        erase_subject(vault, CALLER, reason="art. 17 request 14")  # the whole call
+        erase_subject(as_context(vault), CALLER, reason="art. 17 request 14")  # the whole call
         cancelled = queue.get(running.id)
         assert (cancelled.status, cancelled.last_error) == (JobStatus.CANCELLED, CALL_GONE)
         # The worker that held it can no longer write its result.

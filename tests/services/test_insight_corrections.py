@@ -8,6 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from _context import as_context
 from _scripted_asr import CARD_CALL, ScriptedPipeline, store
 from callvault.cli import cli
 from callvault.config import Config
@@ -18,7 +19,7 @@ from callvault.vault import Vault
 
 
 def insights(vault: Vault, call_id: str) -> dict:  # type: ignore[type-arg]
-    doc = call_document(vault, call_id, purpose="test")["insights"]
+    doc = call_document(as_context(vault), call_id, purpose="test")["insights"]
     assert doc is not None
     return doc
 
@@ -32,13 +33,15 @@ def test_corrections_survive_a_rerun(config: Config, vault: Vault) -> None:
     assert item["due"] == "2026-03-03T17:00:00+00:00"
 
     correct_insight(
-        vault, call_id, "actions", 0, "due", "2026-03-06", reason="customer said Friday"
+        as_context(vault), call_id, "actions", 0, "due", "2026-03-06", reason="customer said Friday"
     )
-    correct_insight(vault, call_id, "actions", 0, "owner", "billing team", reason="handed over")
+    correct_insight(
+        as_context(vault), call_id, "actions", 0, "owner", "billing team", reason="handed over"
+    )
     keyword = before["keywords"]["keywords"][0]["text"]
-    correct_insight(vault, call_id, "keywords", 0, "removed", "true", reason="noise")
+    correct_insight(as_context(vault), call_id, "keywords", 0, "removed", "true", reason="noise")
     add_action(
-        vault,
+        as_context(vault),
         call_id,
         utterance=1,
         owner="customer",
@@ -70,18 +73,18 @@ def test_corrections_survive_a_rerun(config: Config, vault: Vault) -> None:
 def test_bad_corrections_are_refused(config: Config, vault: Vault) -> None:
     call_id, _ = store(vault)
     with pytest.raises(InputError, match="has no insights yet"):
-        correct_insight(vault, call_id, "actions", 0, "due", "2026-03-06", reason="x")
+        correct_insight(as_context(vault), call_id, "actions", 0, "due", "2026-03-06", reason="x")
     process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
     with pytest.raises(InputError, match="unknown section 'mood'"):
-        correct_insight(vault, call_id, "mood", 0, "label", "x", reason="x")
+        correct_insight(as_context(vault), call_id, "mood", 0, "label", "x", reason="x")
     with pytest.raises(InputError, match="no correctable field 'speaker'"):
-        correct_insight(vault, call_id, "actions", 0, "speaker", "x", reason="x")
+        correct_insight(as_context(vault), call_id, "actions", 0, "speaker", "x", reason="x")
     with pytest.raises(InputError, match="has no actions item 5"):
-        correct_insight(vault, call_id, "actions", 5, "due", "2026-03-06", reason="x")
+        correct_insight(as_context(vault), call_id, "actions", 5, "due", "2026-03-06", reason="x")
     with pytest.raises(InputError, match="is not ISO 8601"):
-        correct_insight(vault, call_id, "actions", 0, "due", "Friday", reason="x")
+        correct_insight(as_context(vault), call_id, "actions", 0, "due", "Friday", reason="x")
     with pytest.raises(InputError, match="positive, negative or neutral"):
-        correct_insight(vault, call_id, "sentiment", 0, "label", "angry", reason="x")
+        correct_insight(as_context(vault), call_id, "sentiment", 0, "label", "angry", reason="x")
 
 
 def test_insights_cli(tmp_path, backend: str, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]

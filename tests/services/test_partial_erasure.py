@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from _stored import hits, stored_frames, transcribe
 from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
@@ -63,7 +64,7 @@ def test_leg_erasure_silences_only_the_subject(vault: Vault) -> None:
     vault.corrections.correct_participant(call_id, 1, "name", "Agent Smith", "typo")
     vault.corrections.correct_participant(call_id, 0, "name", "Jane Doe", "typo")
 
-    result = erase_subject(vault, SUBJECT, reason="art. 17 request 9", scope="leg")
+    result = erase_subject(as_context(vault), SUBJECT, reason="art. 17 request 9", scope="leg")
 
     assert result.to_json() == {
         "subject": SUBJECT,
@@ -85,8 +86,8 @@ def test_leg_erasure_silences_only_the_subject(vault: Vault) -> None:
     assert (callee.phone, callee.name) == (OTHER, "Agent Smith")
     assert record.to_json()["erasure_state"] == "partial"
     assert [c.to_json()["erasure_state"] for c in vault.calls.list_calls()] == ["partial"]
-    assert find_subject(vault, SUBJECT).calls == ()
-    assert find_subject(vault, "Jane Doe").calls == ()
+    assert find_subject(as_context(vault), SUBJECT).calls == ()
+    assert find_subject(as_context(vault), "Jane Doe").calls == ()
     # The other party's rectification is kept (re-encrypted); the subject's is destroyed.
     assert [(c.key, c.new) for c in vault.corrections.corrections(call_id)] == [
         ("1.name", "Agent Smith")
@@ -119,7 +120,7 @@ def test_mono_alone_and_legless_calls_are_erased_whole(config: Config) -> None:
         stereo = store(vault, 3)
         transcribe(vault, mono, utterance(None, 0.0, "mono secret"))
 
-        result = erase_subject(vault, SUBJECT, reason="asked")
+        result = erase_subject(as_context(vault), SUBJECT, reason="asked")
 
         assert result.scope == "leg"
         assert set(result.erased) == {mono, alone, legless} and result.partial == (stereo,)
@@ -133,7 +134,7 @@ def test_hold_refuses_leg_erasure_and_nothing_changes(vault: Vault) -> None:
     before = stored_frames(vault, call_id).T
     hold = vault.holds.add_hold(call_id, reason="Smith v Acme")
     with pytest.raises(ErasureRefused, match=f"legal hold {hold.id}"):
-        erase_subject(vault, SUBJECT, reason="asked", scope="leg")
+        erase_subject(as_context(vault), SUBJECT, reason="asked", scope="leg")
     assert np.array_equal(stored_frames(vault, call_id).T, before)
     assert vault.calls.get_call(call_id).participants[0].phone == SUBJECT
     assert vault.audit_entries(action="recording.erase-leg") == []
@@ -142,10 +143,10 @@ def test_hold_refuses_leg_erasure_and_nothing_changes(vault: Vault) -> None:
 
 def test_default_scope_is_the_whole_call(vault: Vault) -> None:
     call_id = store(vault)
-    result = erase_subject(vault, SUBJECT, reason="asked")
+    result = erase_subject(as_context(vault), SUBJECT, reason="asked")
     assert result.to_json() == {"subject": SUBJECT, "erased": [call_id]}
     with pytest.raises(InputError, match="erasure scope 'half' is unknown"):
-        erase_subject(vault, SUBJECT, reason="asked", scope="half")
+        erase_subject(as_context(vault), SUBJECT, reason="asked", scope="half")
 
 
 # -- CLI -----------------------------------------------------------------------------------

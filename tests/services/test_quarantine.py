@@ -11,6 +11,7 @@ from alembic import command
 from sqlalchemy import text
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from callvault.capture import CapturedCall, FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.errors import ConsentRequired, Quarantined
@@ -65,7 +66,7 @@ def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Co
         queue = open_queue(config, vault)
         assert pending_jobs(queue) == []
         # `jobs run` does not pick it up behind the gate's back.
-        assert queue_missing_processing(vault, queue) == []
+        assert queue_missing_processing(as_context(vault), queue) == []
 
     first = add_consent(
         config, CALLER, method="verbal", scopes=["record", "analyse"], call_id=stored.call_id
@@ -156,7 +157,7 @@ def test_consent_to_record_only_keeps_the_call_unprocessed(config: Config) -> No
     with pytest.raises(ConsentRequired, match="consented to analysis"):
         process_call(config, stored.call_id)
     with Vault.open(config) as vault:
-        assert queue_missing_processing(vault, open_queue(config, vault)) == []
+        assert queue_missing_processing(as_context(vault), open_queue(config, vault)) == []
     first = add_consent(config, CALLER, method="web", scopes=["analyse"], call_id=stored.call_id)
     assert first.job_id is None
     second = add_consent(config, CALLEE, method="web", scopes=["analyse"], call_id=stored.call_id)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from callvault.analysis import Transcript, Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
@@ -93,7 +94,7 @@ class FakePipeline:
 
 
 def texts(vault: Vault, call_id: str) -> list[str]:
-    document = call_document(vault, call_id, purpose=None)["transcript"]
+    document = call_document(as_context(vault), call_id, purpose=None)["transcript"]
     return [u["text"] for u in document["utterances"]]
 
 
@@ -115,7 +116,7 @@ def call_id(vault: Vault) -> str:
 
 def test_rectify_utterance_replaces_text_words_and_index(vault: Vault, call_id: str) -> None:
     record = rectify_utterance(
-        vault, call_id, 1, "  my  number is right ", reason="ticket 7", actor="dpo"
+        as_context(vault), call_id, 1, "  my  number is right ", reason="ticket 7", actor="dpo"
     )
     assert (record.target, record.key, record.old, record.new) == (
         "utterance",
@@ -124,7 +125,7 @@ def test_rectify_utterance_replaces_text_words_and_index(vault: Vault, call_id: 
         "my number is right",
     )
     assert (record.actor, record.reason, record.start, record.end) == ("dpo", "ticket 7", 2.0, 3.5)
-    shown = call_document(vault, call_id, purpose=None)["transcript"]
+    shown = call_document(as_context(vault), call_id, purpose=None)["transcript"]
     assert [u["text"] for u in shown["utterances"]] == [TEXTS[0], "my number is right", TEXTS[2]]
     words = shown["utterances"][1]["words"]
     assert [(w["start"], w["end"], w["text"], w["confidence"]) for w in words] == [
@@ -143,18 +144,24 @@ def test_rectify_utterance_replaces_text_words_and_index(vault: Vault, call_id: 
 
 def test_a_card_number_typed_into_a_correction_is_not_kept(vault: Vault, call_id: str) -> None:
     typed = "my card is 4111 1111 1111 1111 and the security code is 123"
-    record = rectify_utterance(vault, call_id, 1, typed, reason="ticket 8", actor="dpo")
+    record = rectify_utterance(as_context(vault), call_id, 1, typed, reason="ticket 8", actor="dpo")
     assert not any(ch.isdigit() for ch in record.new) and "[CREDIT_CARD]" in record.new
-    shown = call_document(vault, call_id, purpose=None)["transcript"]
+    shown = call_document(as_context(vault), call_id, purpose=None)["transcript"]
     assert shown["utterances"][1]["text"] == record.new
     assert hits(vault, "4111") == [] and hits(vault, "123") == []
 
 
 def test_history_has_old_new_who_why_and_the_audit_no_text(vault: Vault, call_id: str) -> None:
-    first = rectify_utterance(vault, call_id, 1, "my number is right", reason="ticket 7")
-    second = rectify_utterance(vault, call_id, 1, "my number is fine", reason="ticket 8")
-    party = rectify_participant(vault, call_id, 0, name="Alice Smith", reason="ticket 9")
-    history = correction_history(vault, call_id, purpose="dpo review")
+    first = rectify_utterance(
+        as_context(vault), call_id, 1, "my number is right", reason="ticket 7"
+    )
+    second = rectify_utterance(
+        as_context(vault), call_id, 1, "my number is fine", reason="ticket 8"
+    )
+    party = rectify_participant(
+        as_context(vault), call_id, 0, name="Alice Smith", reason="ticket 9"
+    )
+    history = correction_history(as_context(vault), call_id, purpose="dpo review")
     assert [r.id for r in history] == [first.id, second.id, party.id]
     assert [(r.old, r.new, r.actor, r.reason) for r in history] == [
         ("my number is wrong", "my number is right", "test:pytest", "ticket 7"),
@@ -180,7 +187,9 @@ def test_history_has_old_new_who_why_and_the_audit_no_text(vault: Vault, call_id
 def test_history_is_encrypted_under_a_key_derived_from_the_data_key(
     vault: Vault, call_id: str
 ) -> None:
-    record = rectify_utterance(vault, call_id, 1, "my number is right", reason="ticket 7")
+    record = rectify_utterance(
+        as_context(vault), call_id, 1, "my number is right", reason="ticket 7"
+    )
     with vault._read() as session:
         row = session.get(CorrectionRow, record.id)
         assert row is not None
@@ -201,22 +210,22 @@ def test_history_is_encrypted_under_a_key_derived_from_the_data_key(
 
 def test_rectify_utterance_refuses_bad_input(vault: Vault, call_id: str) -> None:
     with pytest.raises(InputError, match=f"^call {call_id} has no utterance 3; its transcript"):
-        rectify_utterance(vault, call_id, 3, "x", reason="r")
+        rectify_utterance(as_context(vault), call_id, 3, "x", reason="r")
     with pytest.raises(InputError, match=f"^call {call_id} has no utterance -1;"):
-        rectify_utterance(vault, call_id, -1, "x", reason="r")
+        rectify_utterance(as_context(vault), call_id, -1, "x", reason="r")
     with pytest.raises(InputError, match="^the new text is empty"):
-        rectify_utterance(vault, call_id, 0, "   ", reason="r")
+        rectify_utterance(as_context(vault), call_id, 0, "   ", reason="r")
     with pytest.raises(InputError, match="^the new text is empty"):
         vault.corrections.correct_utterance(call_id, 0, "\n", "r")
     with pytest.raises(InputError, match="^the reason is empty"):
-        rectify_utterance(vault, call_id, 0, "hello", reason=" ")
+        rectify_utterance(as_context(vault), call_id, 0, "hello", reason=" ")
     with pytest.raises(InputError, match="already has that text; nothing to correct"):
-        rectify_utterance(vault, call_id, 2, "thanks goodbye", reason="r")
+        rectify_utterance(as_context(vault), call_id, 2, "thanks goodbye", reason="r")
     with pytest.raises(NotFound, match="^call nope does not exist"):
-        rectify_utterance(vault, "nope", 0, "hello", reason="r")
+        rectify_utterance(as_context(vault), "nope", 0, "hello", reason="r")
     untranscribed = store(vault, 1)
     with pytest.raises(InputError, match=f"^call {untranscribed} has no transcript yet"):
-        rectify_utterance(vault, untranscribed, 0, "hello", reason="r")
+        rectify_utterance(as_context(vault), untranscribed, 0, "hello", reason="r")
     assert vault.corrections.correction_ids(call_id) == []
     assert texts(vault, call_id) == list(TEXTS)
 
@@ -224,29 +233,33 @@ def test_rectify_utterance_refuses_bad_input(vault: Vault, call_id: str) -> None
 def test_restricted_call_is_not_rectified_and_its_history_not_read(
     vault: Vault, call_id: str
 ) -> None:
-    rectify_utterance(vault, call_id, 1, "my number is right", reason="ticket 7")
+    rectify_utterance(as_context(vault), call_id, 1, "my number is right", reason="ticket 7")
     restriction = vault.restrictions.restrict(SUBJECT, "accuracy contested")
     with pytest.raises(Restricted, match=f"^call {call_id} is restricted by restriction"):
-        rectify_utterance(vault, call_id, 0, "hello", reason="r")
+        rectify_utterance(as_context(vault), call_id, 0, "hello", reason="r")
     with pytest.raises(Restricted, match="it is not rectified until"):
         vault.corrections.correct_utterance(call_id, 0, "hello", "r")
     with pytest.raises(Restricted):
-        rectify_participant(vault, call_id, 0, name="Alice", reason="r")
+        rectify_participant(as_context(vault), call_id, 0, name="Alice", reason="r")
     with pytest.raises(Restricted, match="it is not read until"):
-        correction_history(vault, call_id, purpose="review")
+        correction_history(as_context(vault), call_id, purpose="review")
     assert [e.action for e in vault.audit_entries()][-1] == "correction.read.refused"
-    assert len(correction_history(vault, call_id, purpose="legal-claim: case 1")) == 1
+    assert len(correction_history(as_context(vault), call_id, purpose="legal-claim: case 1")) == 1
     vault.restrictions.lift_restriction(restriction.id, "done")
-    rectify_participant(vault, call_id, 0, name="Alice", reason="r")
+    rectify_participant(as_context(vault), call_id, 0, name="Alice", reason="r")
 
 
 # -- participants --------------------------------------------------------------------------
 
 
 def test_rectify_participant_name_and_phone(vault: Vault, call_id: str) -> None:
-    named = rectify_participant(vault, call_id, 1, name=" Bob  Jones ", reason="ticket 3")
+    named = rectify_participant(
+        as_context(vault), call_id, 1, name=" Bob  Jones ", reason="ticket 3"
+    )
     assert (named.key, named.old, named.new) == ("1.name", None, "Bob Jones")
-    phoned = rectify_participant(vault, call_id, 0, phone="+1 415 555 0101", reason="typo")
+    phoned = rectify_participant(
+        as_context(vault), call_id, 0, phone="+1 415 555 0101", reason="typo"
+    )
     assert (phoned.key, phoned.old, phoned.new) == ("0.phone", SUBJECT, "+14155550101")
     parties = vault.calls.get_call(call_id).participants
     assert (parties[0].phone, parties[1].name) == ("+14155550101", "Bob Jones")
@@ -264,17 +277,17 @@ def test_rectify_participant_name_and_phone(vault: Vault, call_id: str) -> None:
 
 def test_rectify_participant_refuses_bad_input(vault: Vault, call_id: str) -> None:
     with pytest.raises(InputError, match="^the new phone number is not an E.164 phone number"):
-        rectify_participant(vault, call_id, 0, phone="0207 123", reason="r")
+        rectify_participant(as_context(vault), call_id, 0, phone="0207 123", reason="r")
     with pytest.raises(InputError, match="^the new name is empty"):
-        rectify_participant(vault, call_id, 0, name="  ", reason="r")
+        rectify_participant(as_context(vault), call_id, 0, name="  ", reason="r")
     with pytest.raises(InputError, match=f"^call {call_id} has no participant at position 5;"):
-        rectify_participant(vault, call_id, 5, name="Bob", reason="r")
+        rectify_participant(as_context(vault), call_id, 5, name="Bob", reason="r")
     with pytest.raises(InputError, match="^give exactly one of --name and --phone"):
-        rectify_participant(vault, call_id, 0, reason="r")
+        rectify_participant(as_context(vault), call_id, 0, reason="r")
     with pytest.raises(InputError, match="^participant field 'role' cannot be corrected"):
         vault.corrections.correct_participant(call_id, 0, "role", "agent", "r")
     with pytest.raises(InputError, match="already has that phone; nothing to correct"):
-        rectify_participant(vault, call_id, 0, phone=SUBJECT, reason="r")
+        rectify_participant(as_context(vault), call_id, 0, phone=SUBJECT, reason="r")
     assert vault.corrections.correction_ids(call_id) == []
 
 
@@ -282,12 +295,14 @@ def test_rectify_participant_refuses_bad_input(vault: Vault, call_id: str) -> No
 
 
 def test_erasing_the_call_destroys_its_history(vault: Vault, call_id: str) -> None:
-    record = rectify_utterance(vault, call_id, 1, "my number is right", reason="ticket 7")
+    record = rectify_utterance(
+        as_context(vault), call_id, 1, "my number is right", reason="ticket 7"
+    )
     with vault._read() as session:
         row = session.get(CorrectionRow, record.id)
         assert row is not None
         copied = (row.id, row.target, row.target_key, row.recording_id, row.new_value)
-    erase_call(vault, call_id, reason="art. 17")
+    erase_call(as_context(vault), call_id, reason="art. 17")
     with vault._read() as session:
         assert session.scalars(select(CorrectionRow)).all() == []
         assert session.get(DataKeyRow, copied[3]) is None
@@ -295,11 +310,11 @@ def test_erasing_the_call_destroys_its_history(vault: Vault, call_id: str) -> No
             vault._data_key(session, copied[3])
     assert hits(vault, "right") == []
     with pytest.raises(NotFound):
-        correction_history(vault, call_id)
+        correction_history(as_context(vault), call_id)
     with pytest.raises(NotFound):
-        rectify_utterance(vault, call_id, 0, "hello", reason="r")
+        rectify_utterance(as_context(vault), call_id, 0, "hello", reason="r")
     with pytest.raises(NotFound):
-        rectify_participant(vault, call_id, 0, name="Alice", reason="r")
+        rectify_participant(as_context(vault), call_id, 0, name="Alice", reason="r")
     # A copy of the ciphertext taken before (a backup, say) opens with no key that is left.
     other = store(vault, 2)
     with vault._read() as session:
@@ -309,8 +324,8 @@ def test_erasing_the_call_destroys_its_history(vault: Vault, call_id: str) -> No
 
 
 def test_corrections_survive_processing_again(vault: Vault, call_id: str, config: Config) -> None:
-    rectify_utterance(vault, call_id, 1, "my number is right", reason="ticket 7")
-    rectify_utterance(vault, call_id, 2, "thanks bye", reason="ticket 8")
+    rectify_utterance(as_context(vault), call_id, 1, "my number is right", reason="ticket 7")
+    rectify_utterance(as_context(vault), call_id, 2, "thanks bye", reason="ticket 8")
     # The new run finds utterance 1 again (moved by 0.04 s) but cuts the last one apart.
     fresh = list(transcript(shift=0.04).utterances)
     fresh[2] = Utterance("S0", 0, 4.0, 4.8, "thanks", 0.9, (Word(4.0, 4.8, "thanks", 0.9),))
@@ -319,7 +334,7 @@ def test_corrections_survive_processing_again(vault: Vault, call_id: str, config
     assert texts(vault, call_id) == [TEXTS[0], "my number is right", "thanks"]
     assert hits(vault, "right") == [(call_id, 1)]
     assert hits(vault, "wrong") == []
-    assert len(correction_history(vault, call_id)) == 2
+    assert len(correction_history(as_context(vault), call_id)) == 2
     # Moved by more than 0.05 s: not the same utterance, the machine's text stays.
     process_call(config, call_id, pipeline=FakePipeline(transcript(shift=0.1)))  # type: ignore[arg-type]
     assert texts(vault, call_id) == list(TEXTS)

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from _context import as_context
 from _scripted_asr import CARD_CALL, EMAIL_CALL, RATE, ScriptedPipeline, store
 from _stored import stored_frames
 from callvault.analysis import (
@@ -48,7 +49,7 @@ def test_card_number_is_cut_from_transcript_and_audio(config: Config, vault: Vau
     assert result.redactions >= 1 and result.audio_spans >= 1
     assert result.original_kept is False
 
-    doc = call_document(vault, call_id, purpose="test")
+    doc = call_document(as_context(vault), call_id, purpose="test")
     texts = [u["text"] for u in doc["transcript"]["utterances"]]
     # The answer to "what is your card number" goes whole (asked for), over the card
     # number recognised in it.
@@ -92,7 +93,7 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
     call_id, data = store(vault)
     result = process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     assert result.original_kept is True
-    doc = call_document(vault, call_id, purpose="test")
+    doc = call_document(as_context(vault), call_id, purpose="test")
     assert doc["transcript"]["utterances"][1]["text"] == "[EMAIL]"
     assert doc["redactions"]["audio"]["original"] == {"kept": True, "reason": "policy"}
 
@@ -111,13 +112,20 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
 
     # What a listener gets: the redacted audio as WAV; the original with role and reason.
     out = tmp_path / "heard.wav"
-    size, seconds = listen_audio(vault, call_id, out, role="admin")
+    size, seconds = listen_audio(as_context(vault), call_id, out, role="admin")
     assert seconds == pytest.approx(9.0) and size == out.stat().st_size
     with wave.open(str(out)) as wav:
         heard = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
     assert np.array_equal(heard, stored_frames(vault, call_id))
     original = tmp_path / "original.wav"
-    listen_audio(vault, call_id, original, original=True, reason="complaint 12", role="compliance")
+    listen_audio(
+        as_context(vault),
+        call_id,
+        original,
+        original=True,
+        reason="complaint 12",
+        role="compliance",
+    )
     with wave.open(str(original)) as wav:
         raw = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
     with wave.open(io.BytesIO(data)) as wav:
@@ -142,14 +150,16 @@ def test_card_data_under_unless_payment_is_not_kept_but_a_hold_keeps_it(
     call_id, _ = store(vault)
     result = process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
     assert result.original_kept is False
-    reason = call_document(vault, call_id, purpose="t")["redactions"]["audio"]["original"]
+    reason = call_document(as_context(vault), call_id, purpose="t")["redactions"]["audio"][
+        "original"
+    ]
     assert reason == {"kept": False, "reason": "payment-data"}
 
     held_id, data = store(vault, seconds=9.5)
     vault.holds.add_hold(call_id=held_id, reason="litigation 4")
     result = process_call(config, held_id, pipeline=ScriptedPipeline(CARD_CALL))
     assert result.original_kept is True
-    doc = call_document(vault, held_id, purpose="t")
+    doc = call_document(as_context(vault), held_id, purpose="t")
     assert doc["redactions"]["audio"]["original"] == {"kept": True, "reason": "legal-hold"}
     with vault.artifacts.open_original(held_id, role="compliance", reason="litigation 4") as (
         reader,
@@ -187,7 +197,7 @@ def test_a_later_cut_drops_insights_and_the_original(config: Config, vault: Vaul
     assert vault.artifacts.read_insights(call_id) is None
     with pytest.raises(NotFound, match="has no kept original"):
         vault.artifacts.open_original(call_id, role="compliance", reason="check").__enter__()
-    assert call_document(vault, call_id, purpose="t")["insights"] is None
+    assert call_document(as_context(vault), call_id, purpose="t")["insights"] is None
 
 
 def test_dtmf_tones_are_cut_on_every_channel_and_count_as_payment_data(
@@ -210,14 +220,14 @@ def test_dtmf_tones_are_cut_on_every_channel_and_count_as_payment_data(
 
 def test_show_before_processing_has_null_insights(config: Config, vault: Vault) -> None:
     call_id, _ = store(vault)
-    doc = call_document(vault, call_id, purpose="t")
+    doc = call_document(as_context(vault), call_id, purpose="t")
     assert doc["insights"] is None and doc["redactions"] is None
 
 
 def test_insights_of_a_processed_call(config: Config, vault: Vault) -> None:
     call_id, _ = store(vault)
     process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
-    insights = call_document(vault, call_id, purpose="t")["insights"]
+    insights = call_document(as_context(vault), call_id, purpose="t")["insights"]
     names = [stage["name"] for stage in insights["stages"]]
     assert names == ["metrics", "sentiment", "keywords", "trackers", "summary", "actions"]
     versions = {stage["name"]: stage["version"] for stage in insights["stages"]}

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from callvault.analysis import Transcript, Utterance
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
@@ -78,7 +79,7 @@ def test_find_by_number_and_by_name(vault: Vault) -> None:
     second = store(vault, 1, caller=OTHER, name="Jane Doe")
     store(vault, 2, caller=OTHER)
 
-    found = find_subject(vault, "+1 415 555 0100")
+    found = find_subject(as_context(vault), "+1 415 555 0100")
     assert found.subject == SUBJECT
     assert [c.to_json() for c in found.calls] == [
         {
@@ -88,9 +89,9 @@ def test_find_by_number_and_by_name(vault: Vault) -> None:
             "other_participants": 1,
         }
     ]
-    by_name = find_subject(vault, "jane doe")
+    by_name = find_subject(as_context(vault), "jane doe")
     assert [(c.call_id, c.role) for c in by_name.calls] == [(second, "caller")]
-    assert find_subject(vault, "+14155550111").calls == ()
+    assert find_subject(as_context(vault), "+14155550111").calls == ()
 
     entries = vault.audit_entries(action="rights.find")
     assert [e.details for e in entries] == [
@@ -117,7 +118,7 @@ def test_export_writes_every_file_and_documents_it(vault: Vault, tmp_path: Path)
     out = tmp_path / "export" / "subject.zip"
     out.parent.mkdir()
 
-    result = export_subject(vault, SUBJECT, out, purpose="DSAR 42")
+    result = export_subject(as_context(vault), SUBJECT, out, purpose="DSAR 42")
 
     assert result.call_ids == (first, second)
     with zipfile.ZipFile(out) as archive:
@@ -158,15 +159,15 @@ def test_export_refuses_existing_file_and_data_dir(vault: Vault, tmp_path: Path)
     out = tmp_path / "taken.zip"
     out.write_bytes(b"keep me")
     with pytest.raises(InputError) as refused:
-        export_subject(vault, SUBJECT, out)
+        export_subject(as_context(vault), SUBJECT, out)
     assert str(refused.value) == f"{out}: already exists; pass --force to replace it"
     assert out.read_bytes() == b"keep me"
-    export_subject(vault, SUBJECT, out, overwrite=True)
+    export_subject(as_context(vault), SUBJECT, out, overwrite=True)
     assert zipfile.is_zipfile(out)
 
     inside = vault.config.data_dir / "x.zip"
     with pytest.raises(InputError, match="is inside the data directory"):
-        export_subject(vault, SUBJECT, inside)
+        export_subject(as_context(vault), SUBJECT, inside)
     assert not inside.exists()
 
 
@@ -189,7 +190,7 @@ def test_export_leaves_nothing_behind_on_failure(
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(OSError, match="disk on fire"):
-        export_subject(vault, SUBJECT, out_dir / "subject.zip")
+        export_subject(as_context(vault), SUBJECT, out_dir / "subject.zip")
     assert list(out_dir.iterdir()) == []
     assert vault.audit_entries(action="rights.export") == []
 
@@ -205,9 +206,9 @@ def test_erase_removes_every_call_of_the_subject(vault: Vault) -> None:
         transcribe(vault, call_id, "refund please")
     recordings = {c: vault.calls.get_call(c).recording.id for c in (first, second, third, named)}
 
-    result = erase_subject(vault, "Jane Doe", reason="art. 17 request 7")
+    result = erase_subject(as_context(vault), "Jane Doe", reason="art. 17 request 7")
     assert result.to_json() == {"subject": "Jane Doe", "erased": [second, named]}
-    result = erase_subject(vault, SUBJECT, reason="art. 17 request 8")
+    result = erase_subject(as_context(vault), SUBJECT, reason="art. 17 request 8")
     assert result.erased == (first,)
 
     assert hits(vault, "refund") == [third]
@@ -231,7 +232,7 @@ def test_erase_is_refused_whole_by_a_hold_or_a_mifid_duty(vault: Vault) -> None:
     vault.holds.set_retention(kept, "mifid-ii", until)
 
     with pytest.raises(ErasureRefused) as refused:
-        erase_subject(vault, SUBJECT, reason="asked")
+        erase_subject(as_context(vault), SUBJECT, reason="asked")
     assert str(refused.value) == (
         "the erasure request is refused and nothing was erased: "
         f"call {held} is under legal hold {hold.id} (Smith v Acme); "
@@ -246,10 +247,14 @@ def test_erase_is_refused_whole_by_a_hold_or_a_mifid_duty(vault: Vault) -> None:
     vault.holds.release_hold(hold.id, reason="settled")
     subject_hold = vault.holds.add_hold(subject=SUBJECT, reason="inquiry")
     with pytest.raises(ErasureRefused, match=f"legal hold {subject_hold.id} \\(inquiry\\)"):
-        erase_subject(vault, SUBJECT, reason="asked")
+        erase_subject(as_context(vault), SUBJECT, reason="asked")
     vault.holds.release_hold(subject_hold.id, reason="over")
     vault.holds.set_retention(kept, "mifid-ii", datetime.now(UTC) - timedelta(days=1))
-    assert set(erase_subject(vault, SUBJECT, reason="asked").erased) == {free, held, kept}
+    assert set(erase_subject(as_context(vault), SUBJECT, reason="asked").erased) == {
+        free,
+        held,
+        kept,
+    }
 
 
 # -- CLI -----------------------------------------------------------------------------------

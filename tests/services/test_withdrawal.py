@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from _stored import hits, stored_frames, transcribe
 from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
@@ -59,7 +60,7 @@ def test_keep_before_cuts_audio_transcript_and_search(keep_before: Vault) -> Non
         CALLEE, method="verbal", scopes=["record"], call_id=call_id, given_at=STARTED
     )
 
-    outcome = withdraw_during_call(vault, call_id, "1", 0.59, reason="callee said stop")
+    outcome = withdraw_during_call(as_context(vault), call_id, "1", 0.59, reason="callee said stop")
 
     assert outcome.outcome == "cut" and outcome.mode == "keep-before"
     cut = stored_frames(vault, call_id)
@@ -105,7 +106,7 @@ def test_discard_call_erases_everything(vault: Vault) -> None:
         CALLER, method="dtmf", scopes=["record"], call_id=call_id
     )
 
-    outcome = withdraw_during_call(vault, call_id, CALLER, 0.7, reason="pressed 9")
+    outcome = withdraw_during_call(as_context(vault), call_id, CALLER, 0.7, reason="pressed 9")
 
     assert outcome.outcome == "erased" and outcome.certificate is not None
     assert [c.id for c in vault.calls.list_calls()] == [other]
@@ -124,7 +125,7 @@ def test_refusal_or_offset_zero_erases_whole(
 ) -> None:
     call_id = store(keep_before)
     outcome = withdraw_during_call(
-        keep_before, call_id, 0, offset, refused=refused, reason="refused at the prompt"
+        as_context(keep_before), call_id, 0, offset, refused=refused, reason="refused at the prompt"
     )
     assert outcome.outcome == "erased"
     assert keep_before.calls.list_calls() == []
@@ -138,7 +139,7 @@ def test_quarantined_call_is_erased(keep_before: Vault) -> None:
         conn.exec_driver_sql(
             f"UPDATE calls SET consent_state = 'quarantined' WHERE id = '{call_id}'"
         )
-    outcome = withdraw_during_call(keep_before, call_id, 0, 0.5, reason="r")
+    outcome = withdraw_during_call(as_context(keep_before), call_id, 0, 0.5, reason="r")
     assert outcome.outcome == "erased" and keep_before.calls.list_calls() == []
 
 
@@ -152,7 +153,7 @@ def test_held_call_is_refused_but_the_withdrawal_is_recorded(config: Config, mod
         )
         hold = vault.holds.add_hold(call_id, reason="Smith v Acme")
         with pytest.raises(ErasureRefused, match=f"legal hold {hold.id}"):
-            withdraw_during_call(vault, call_id, 0, 0.5, reason="withdrawn")
+            withdraw_during_call(as_context(vault), call_id, 0, 0.5, reason="withdrawn")
         (record,) = vault.consent.consents(call_id=call_id)
         assert record.id == consent.id and not record.active
         assert len(vault.audit_entries(action="consent.withdraw.during-call")) == 1
@@ -163,7 +164,7 @@ def test_held_call_is_refused_but_the_withdrawal_is_recorded(config: Config, mod
 
 def test_without_consent_records_only_the_audit_entry(keep_before: Vault) -> None:
     call_id = store(keep_before)
-    outcome = withdraw_during_call(keep_before, call_id, 0, 0.25, reason="r")
+    outcome = withdraw_during_call(as_context(keep_before), call_id, 0, 0.25, reason="r")
     assert outcome.withdrawal.consent_ids == ()
     assert keep_before.consent.consents(call_id=call_id) == []
     assert stored_frames(keep_before, call_id).shape == (2000, 2)
@@ -173,13 +174,13 @@ def test_without_consent_records_only_the_audit_entry(keep_before: Vault) -> Non
 def test_participant_must_be_of_the_call(vault: Vault) -> None:
     call_id = store(vault)
     with pytest.raises(NotFound, match="has no participant at position 5; it has 2"):
-        withdraw_during_call(vault, call_id, 5, 0.5, reason="r")
+        withdraw_during_call(as_context(vault), call_id, 5, 0.5, reason="r")
     with pytest.raises(NotFound, match="is not a participant of call"):
-        withdraw_during_call(vault, call_id, "+14155550111", 0.5, reason="r")
+        withdraw_during_call(as_context(vault), call_id, "+14155550111", 0.5, reason="r")
     with pytest.raises(InputError, match="is not a number of seconds"):
-        withdraw_during_call(vault, call_id, 0, float("nan"), reason="r")
+        withdraw_during_call(as_context(vault), call_id, 0, float("nan"), reason="r")
     with pytest.raises(InputError, match="the reason is empty"):
-        withdraw_during_call(vault, call_id, 0, 0.5, reason=" ")
+        withdraw_during_call(as_context(vault), call_id, 0, 0.5, reason=" ")
     assert vault.audit_entries(action="consent.withdraw.during-call") == []
     assert [c.id for c in vault.calls.list_calls()] == [call_id]
 
@@ -260,7 +261,7 @@ def test_consent_naming_the_party_by_role_is_withdrawn(keep_before: Vault) -> No
         CALLER, method="ivr", scopes=["record"], call_id=call_id, given_at=STARTED
     )
     standing = keep_before.consent.record_consent(CALLEE, method="web", scopes=["record"])
-    outcome = withdraw_during_call(keep_before, call_id, CALLEE, 0.5, reason="r")
+    outcome = withdraw_during_call(as_context(keep_before), call_id, CALLEE, 0.5, reason="r")
     assert outcome.withdrawal.consent_ids == (by_role.id,)
     active = {c.id: c.active for c in keep_before.consent.consents()}
     assert active == {by_role.id: False, caller.id: True, standing.id: True}

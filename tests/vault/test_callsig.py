@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from _stored import transcribe
 from callvault.accounts import Accounts
 from callvault.accounts._models import UserRow
@@ -305,7 +306,7 @@ def _talk() -> tuple[Utterance, ...]:
 def test_leg_erasure_verifies(vault: Vault) -> None:
     call_id = store(vault)
     transcribe(vault, call_id, *_talk())
-    result = erase_subject(vault, CALLER, reason="art. 17 request 9", scope="leg")
+    result = erase_subject(as_context(vault), CALLER, reason="art. 17 request 9", scope="leg")
     assert result.to_json()["partial"] == [call_id]
     assert all_ok(vault)
 
@@ -314,7 +315,7 @@ def test_subject_erasure_leaves_the_other_calls_verifying(vault: Vault) -> None:
     store(vault, 0)
     kept = store(vault, 1, agent="bob", caller="+15550002222")
     assert all_ok(vault)
-    erase_subject(vault, CALLER, reason="art. 17 request 10", scope="call")
+    erase_subject(as_context(vault), CALLER, reason="art. 17 request 10", scope="call")
     assert [r.call_id for r in vault.calls.verify()] == [kept]
     assert all_ok(vault)
 
@@ -326,7 +327,7 @@ def test_withdrawal_during_call_verifies(config: Config) -> None:
         vault.consent.record_consent(
             CALLEE, method="verbal", scopes=["record"], call_id=call_id, given_at=STARTED
         )
-        withdraw_during_call(vault, call_id, "1", 0.5, reason="callee said stop")
+        withdraw_during_call(as_context(vault), call_id, "1", 0.5, reason="callee said stop")
         assert all_ok(vault)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from _context import as_context
 from _stored import agent_call
 from callvault.accounts import Accounts
 from callvault.config import Config
@@ -71,9 +72,9 @@ def test_everything_written_under_umask_000_is_private(
 
     exports = tmp_path / "exports"
     exports.mkdir()
-    export_audio(vault, call, exports / "call.wav", purpose="test")
-    listen_audio(vault, call, exports / "listen.wav", role="admin", purpose="test")
-    export_subject(vault, CALLEE, exports / "subject.zip", purpose="test")
+    export_audio(as_context(vault), call, exports / "call.wav", purpose="test")
+    listen_audio(as_context(vault), call, exports / "listen.wav", role="admin", purpose="test")
+    export_subject(as_context(vault), CALLEE, exports / "subject.zip", purpose="test")
     assert _tree(exports) == {"call.wav": 0o600, "listen.wav": 0o600, "subject.zip": 0o600}
 
 

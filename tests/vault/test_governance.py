@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import Engine, text
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from _stored import decrypt_copy, held_by
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
@@ -109,10 +110,10 @@ def test_subject_hold_matches_participant_number(vault: Vault) -> None:
     assert held_by(vault, held) == [hold.id]
     assert held_by(vault, free) == []
     with pytest.raises(ErasureRefused, match=f"under legal hold {hold.id} \\(regulator inquiry\\)"):
-        erase_call(vault, held, reason="request")
-    erase_call(vault, free, reason="request")
+        erase_call(as_context(vault), held, reason="request")
+    erase_call(as_context(vault), free, reason="request")
     vault.holds.release_hold(hold.id, reason="inquiry over")
-    erase_call(vault, held, reason="request")
+    erase_call(as_context(vault), held, reason="request")
     assert vault.calls.list_calls() == []
     # A subject hold stays listed after the calls it covered are gone.
     assert [h.id for h in vault.holds.holds(active_only=False)] == [hold.id]
@@ -135,7 +136,7 @@ def test_held_call_keeps_its_search_rows(vault: Vault) -> None:
     index(vault, call_id, recording_id, "refund for the order")
     vault.holds.add_hold(call_id, reason="litigation")
     with pytest.raises(ErasureRefused):
-        erase_call(vault, call_id, reason="request")
+        erase_call(as_context(vault), call_id, reason="request")
     assert hits(vault, "refund") == [call_id]
 
 

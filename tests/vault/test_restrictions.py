@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from callvault.analysis import Transcript, Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
@@ -200,14 +201,14 @@ def test_reads_are_refused_and_audited_unless_on_a_ground(vault: Vault) -> None:
 def test_show_keeps_metadata_and_names_the_restriction(vault: Vault) -> None:
     call_id = store(vault, 0)
     transcribe(vault, call_id, "hello there")
-    assert call_document(vault, call_id, purpose=None)["restricted"] is None
+    assert call_document(as_context(vault), call_id, purpose=None)["restricted"] is None
     record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
-    document = call_document(vault, call_id, purpose="review")
+    document = call_document(as_context(vault), call_id, purpose="review")
     assert document["restricted"] == record.id
     assert document["transcript"] is None
     assert document["participants"][0]["phone"] == SUBJECT
     assert [c.id for c in vault.calls.list_calls()] == [call_id]
-    grounded = call_document(vault, call_id, purpose="legal-claim: case 42")
+    grounded = call_document(as_context(vault), call_id, purpose="legal-claim: case 42")
     assert grounded["transcript"]["utterances"][0]["text"] == "hello there"
 
 
@@ -263,18 +264,20 @@ def test_search_hides_restricted_calls_in_the_query(vault: Vault) -> None:
     for call_id in restricted + visible:
         transcribe(vault, call_id, "refund please")
     record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
-    page = search_calls(vault, "refund", limit=1)
+    page = search_calls(as_context(vault), "refund", limit=1)
     assert page.matches == 2  # counted without the restricted calls
     assert [h.call_id for h in page.hits] == [
-        h.call_id for h in search_calls(vault, "refund").hits
+        h.call_id for h in search_calls(as_context(vault), "refund").hits
     ][:1]
-    found = {h.call_id for h in search_calls(vault, "refund").hits}
+    found = {h.call_id for h in search_calls(as_context(vault), "refund").hits}
     assert found == set(visible)
-    second = search_calls(vault, "refund", limit=1, offset=1)
+    second = search_calls(as_context(vault), "refund", limit=1, offset=1)
     assert {page.hits[0].call_id, second.hits[0].call_id} == set(visible)
-    assert search_calls(vault, "refund", limit=1, offset=2).hits == []
+    assert search_calls(as_context(vault), "refund", limit=1, offset=2).hits == []
     vault.restrictions.lift_restriction(record.id, "done")
-    assert {h.call_id for h in search_calls(vault, "refund").hits} == set(restricted + visible)
+    assert {h.call_id for h in search_calls(as_context(vault), "refund").hits} == set(
+        restricted + visible
+    )
 
 
 def test_search_hides_restricted_calls_beyond_the_rank_limit(vault: Vault) -> None:
@@ -310,7 +313,7 @@ def test_retention_and_erasure_keep_a_restricted_call(vault: Vault, config: Conf
     ]
     assert blocks[0].to_json()["restriction_id"] == record.id
     with pytest.raises(ErasureRefused, match="restricted by restriction") as exc:
-        erase_subject(vault, SUBJECT, reason="art. 17 request")
+        erase_subject(as_context(vault), SUBJECT, reason="art. 17 request")
     assert f"callvault rights lift {record.id}" in str(exc.value)
     assert vault.calls.get_call(call_id).id == call_id
     # Lifted: retention erases it.
@@ -325,7 +328,7 @@ def test_the_subjects_own_export_still_works(vault: Vault, tmp_path: Path) -> No
     transcribe(vault, call_id, "my own words")
     vault.restrictions.restrict(SUBJECT, "accuracy contested")
     out = tmp_path / "export.zip"
-    result = export_subject(vault, SUBJECT, out)
+    result = export_subject(as_context(vault), SUBJECT, out)
     assert result.call_ids == (call_id,)
     with zipfile.ZipFile(out) as archive:
         document = json.loads(archive.read(f"calls/{call_id}/call.json"))
@@ -342,13 +345,13 @@ def test_lift_makes_everything_normal_again(vault: Vault, config: Config) -> Non
     call_id = store(vault, 0)
     transcribe(vault, call_id, "refund please")
     record = vault.restrictions.restrict(SUBJECT, "accuracy contested")
-    assert search_calls(vault, "refund").hits == []
+    assert search_calls(as_context(vault), "refund").hits == []
     lifted = vault.restrictions.lift_restriction(record.id, "rectified", actor="dpo")
     assert (lifted.active, lifted.lifted_by, lifted.lift_reason) == (False, "dpo", "rectified")
     assert vault.restrictions.restricted_calls() == {}
     assert vault.transcripts.read_transcript(call_id, purpose="review") is not None
-    assert [h.call_id for h in search_calls(vault, "refund").hits] == [call_id]
-    assert call_document(vault, call_id, purpose=None)["restricted"] is None
+    assert [h.call_id for h in search_calls(as_context(vault), "refund").hits] == [call_id]
+    assert call_document(as_context(vault), call_id, purpose=None)["restricted"] is None
     vault.holds.check_erasable(call_id)
     assert vault.holds.erasure_blocks([call_id], datetime.now(UTC)) == []
     process_call(config, call_id, pipeline=FakePipeline())  # type: ignore[arg-type]

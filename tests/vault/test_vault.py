@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from _stored import decrypt_copy
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.errors import KeyDestroyed, NotFound
@@ -87,7 +88,7 @@ def test_export_is_bit_exact_and_audited(vault: Vault, tmp_path: Path) -> None:
     data, call = stereo_call()
     stored = vault.calls.store_call(call)
     out = tmp_path / "out.wav"
-    assert export_audio(vault, stored.call_id, out, purpose="QA") == len(data)
+    assert export_audio(as_context(vault), stored.call_id, out, purpose="QA") == len(data)
     assert out.read_bytes() == data
     (entry,) = vault.audit_entries(action="recording.export")
     assert (entry.object_id, entry.purpose) == (stored.recording_id, "QA")
@@ -101,7 +102,7 @@ def test_export_refuses_the_data_dir(vault: Vault) -> None:
     stored = vault.calls.store_call(call)
     target = vault.config.data_dir / "plain.wav"
     with pytest.raises(Exception, match="is inside the data directory, which holds only"):
-        export_audio(vault, stored.call_id, target, purpose=None)
+        export_audio(as_context(vault), stored.call_id, target, purpose=None)
     assert not target.exists()
 
 

@@ -14,21 +14,16 @@ from fastapi import Request
 
 from callvault.errors import NotAuthenticated, NotAuthorized
 from callvault.services import Context, accounts
-from callvault.services.access import CallScope, Principal, call_filter, require
-from callvault.vault import Vault
+from callvault.services.access import Principal
 
 __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
     "SESSION_COOKIE",
-    "accounts_context",
-    "call_scope",
     "check_form_csrf",
+    "context_of",
     "header_principal",
     "principal",
-    "reach_agents",
-    "require_call",
-    "vault_of",
 ]
 
 SESSION_COOKIE = "callvault_session"
@@ -37,15 +32,11 @@ CSRF_FIELD = "csrf_token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def vault_of(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
-
-
-def accounts_context(vault: Vault) -> Context:
-    """A context of the app's storage for the accounts' use cases (none acting yet:
-    `acting_as` names the principal), until the app hands one out per request."""
-    return Context(config=vault.config, vault=vault)
+def context_of(request: Request) -> Context:
+    """The app's context acting as the request's principal (none before sign-in): the
+    first argument of every service an endpoint or a page calls."""
+    context: Context = request.app.state.context
+    return context.acting_as(getattr(request.state, "principal", None))
 
 
 async def principal(request: Request) -> Principal:
@@ -83,11 +74,11 @@ def check_form_csrf(request: Request, fields: dict[str, str]) -> None:
 def _authenticate(request: Request) -> tuple[Principal, bool]:
     """The principal of the request's credentials, and whether its CSRF token is still to
     be found in the form (a session's unsafe request without `X-CSRF-Token`)."""
-    vault = vault_of(request)
+    context = context_of(request)
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         try:
-            user, token = accounts.resolve_token(accounts_context(vault), header[7:].strip())
+            user, token = accounts.resolve_token(context, header[7:].strip())
         except NotAuthorized as exc:
             raise NotAuthenticated(str(exc)) from None
         found = Principal(user.username, user.role, user.team, frozenset(token.scopes))
@@ -97,7 +88,7 @@ def _authenticate(request: Request) -> tuple[Principal, bool]:
     if not secret:
         raise NotAuthenticated("sign in, or send an API token as 'Authorization: Bearer cvt_...'")
     try:
-        user, session = accounts.resolve_session(accounts_context(vault), secret)
+        user, session = accounts.resolve_session(context, secret)
     except NotAuthorized as exc:
         raise NotAuthenticated(str(exc)) from None
     found = Principal(user.username, user.role, user.team, None)
@@ -113,31 +104,3 @@ def _authenticate(request: Request) -> tuple[Principal, bool]:
     if not csrf or not accounts.check_csrf(session, csrf):
         raise NotAuthorized("the CSRF token is missing or wrong; reload the page")
     return found, False
-
-
-def reach_agents(vault: Vault, who: Principal, only: str | None = None) -> list[str] | None:
-    """The agents whose calls `who` may see (a rep: themself; a manager: their team);
-    None: every call. `only`: narrowed to that one agent (none when out of reach)."""
-    agent, team = call_filter(who)
-    if agent is not None:
-        agents: list[str] | None = [agent]
-    elif team is not None:
-        agents = accounts.agents_of_team(accounts_context(vault), team)
-    else:
-        agents = None
-    if only is not None:
-        return [only] if agents is None or only in agents else []
-    return agents
-
-
-def call_scope(vault: Vault, call_id: str) -> CallScope:
-    """The access facts of a call (not audited: ids only). NotFound when it does not
-    exist, with the message a call out of reach gets."""
-    agent = vault.calls.call_agent(call_id)
-    team = accounts.team_of(accounts_context(vault), agent) if agent else None
-    return CallScope(call_id, agent, team)
-
-
-def require_call(vault: Vault, who: Principal, action: str, call_id: str) -> None:
-    """Raise NotFound (out of reach: the call looks absent) or NotAuthorized."""
-    require(who, action, call_scope(vault, call_id))

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from callvault.errors import InputError
-from callvault.vault import EncryptedSpool, Vault
+from callvault.services import Context, EncryptedSpool, new_spool
 
 __all__ = ["UPLOAD_BODY_SCHEMA", "ReceivedUpload", "receive_upload"]
 
@@ -171,7 +171,7 @@ class _Events:
 
 async def receive_upload(
     request: Request,
-    vault: Vault,
+    ctx: Context,
     *,
     before_file: Callable[[dict[str, str]], None],
     file_field: str = "file",
@@ -202,7 +202,7 @@ async def receive_upload(
                 before_file(fields)
                 file_part = part
                 upload.filename = part.filename or "upload"
-                upload.spool = await run_in_threadpool(vault.new_spool)
+                upload.spool = await run_in_threadpool(new_spool, ctx)
             events.files.clear()
             if events.data:
                 spool = upload.spool

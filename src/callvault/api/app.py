@@ -8,11 +8,9 @@ callvault's errors to HTTP status codes.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,13 +23,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callvault import __version__
+from callvault.api._auth import context_of
 from callvault.api._docs import mount_docs
 from callvault.api._errors import error_json, error_response, validation_error_response
 from callvault.api._limits import BodyLimits
 from callvault.api._security import HardenedFastAPI
 from callvault.config import Config
 from callvault.errors import CallvaultError, InputError
-from callvault.vault import DataPaths, Vault
+from callvault.services import (
+    Context,
+    Storage,
+    count_calls,
+    job_counts,
+    open_context,
+    readiness,
+    start_workers,
+)
 
 __all__ = ["create_app"]
 
@@ -42,15 +49,14 @@ WORKER_NICE = 10
 class _VaultCollector(Collector):
     """Gauges read from the database at scrape time: calls stored, jobs by status."""
 
-    def __init__(self, vault: Vault, job_counts: Callable[[], dict[str, int]]) -> None:
-        self._vault = vault
-        self._job_counts = job_counts  # the queue's `counts`
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     def collect(self) -> Any:
         calls = GaugeMetricFamily("callvault_calls", "Calls stored in the vault.")
         jobs = GaugeMetricFamily("callvault_jobs", "Jobs by status.", labels=["status"])
-        calls.add_metric([], float(self._vault.calls.count_calls()))
-        for status, count in self._job_counts().items():
+        calls.add_metric([], float(count_calls(self._context)))
+        for status, count in job_counts(self._context).items():
             jobs.add_metric([status], float(count))
         yield calls
         yield jobs
@@ -163,7 +169,7 @@ def _refusal(status: int, message: str) -> JSONResponse:
     return error_json(InputError(message), status)
 
 
-def create_app(config: Config, *, vault: Vault | None = None, workers: bool = False) -> FastAPI:
+def create_app(config: Config, *, vault: Storage | None = None, workers: bool = False) -> FastAPI:
     """The application for `config`; `vault` is opened (and closed) with the app unless
     given. With `workers`, `config.workers` job threads run in the process (the embedded
     default of `callvault serve`), picking up what a crash left unqueued first."""
@@ -171,25 +177,21 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from callvault.services import open_queue, queue_missing_processing
-
-        opened = vault or Vault.open(config)
-        app.state.vault = opened
-        queue = open_queue(config, opened)
-        registry.register(_VaultCollector(opened, queue.counts))
-        pool = None
-        if workers:
-            queue_missing_processing(opened, queue)
+        with ExitStack() as stack:
+            context = (
+                Context(config, vault)
+                if vault is not None
+                else stack.enter_context(open_context(config))
+            )
+            app.state.context = context
+            registry.register(_VaultCollector(context))
             # Requests go first: transcription takes what CPU they leave.
-            pool = queue.workers(config.workers, nice=WORKER_NICE)
-            pool.start()
-        try:
-            yield
-        finally:
-            if pool is not None:
-                pool.stop()
-            if vault is None:
-                opened.close()
+            pool = start_workers(context, nice=WORKER_NICE) if workers else None
+            try:
+                yield
+            finally:
+                if pool is not None:
+                    pool.stop()
 
     # Security headers wrap the whole stack (issue 17); the docs pages are served from
     # the installed package, not a CDN (api/_docs.py).
@@ -227,16 +229,7 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
     @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
     def readyz(request: Request) -> Response:
         """The database answers, the blob store is writable and the keys are loaded."""
-        opened: Vault = request.app.state.vault
-        checks: dict[str, str] = {}
-        try:
-            opened.ping()
-            checks["database"] = "ok"
-        except Exception:  # any failure means not ready; the reason is not leaked
-            checks["database"] = "unavailable"
-        blobs = DataPaths(opened.config.data_dir).blobs
-        checks["blobs"] = "ok" if blobs.is_dir() and _writable(blobs) else "unavailable"
-        checks["keys"] = "ok" if opened.keyring.current_id() else "unavailable"
+        checks = readiness(context_of(request))
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
@@ -249,7 +242,3 @@ def create_app(config: Config, *, vault: Vault | None = None, workers: bool = Fa
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return app
-
-
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK)

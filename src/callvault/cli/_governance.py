@@ -10,10 +10,20 @@ from rich.table import Table
 from callvault.capture import parse_timestamp
 from callvault.cli._common import Group, announce_erased, config_of, console, echo_json
 from callvault.errors import InputError
-from callvault.services import run_retention
-from callvault.services.consent import add_consent
-from callvault.services.withdrawal import withdraw_during_call
-from callvault.vault import ConsentRecord, HoldRecord, Vault
+from callvault.services import (
+    ConsentRecord,
+    HoldRecord,
+    add_consent,
+    add_hold,
+    list_consents,
+    list_holds,
+    open_context,
+    release_hold,
+    run_retention,
+    set_retention,
+    withdraw_consent,
+    withdraw_during_call,
+)
 
 __all__ = ["consent", "hold", "retention"]
 
@@ -61,8 +71,8 @@ def hold_add(
     """Put CALL_ID, or every call of a --subject, on legal hold."""
     if (call_id is None) == (subject is None):
         raise InputError("give either a CALL_ID or --subject, not both or neither")
-    with Vault.open(config_of(ctx)) as vault:
-        record = vault.holds.add_hold(call_id, subject, reason=reason)
+    with open_context(config_of(ctx)) as svc:
+        record = add_hold(svc, call_id, subject, reason=reason)
     if as_json:
         echo_json(record.to_json())
     else:
@@ -76,8 +86,8 @@ def hold_add(
 @click.pass_context
 def hold_remove(ctx: click.Context, hold_id: str, reason: str, as_json: bool) -> None:
     """Release a hold (it stays listed with --all)."""
-    with Vault.open(config_of(ctx)) as vault:
-        record = vault.holds.release_hold(hold_id, reason=reason)
+    with open_context(config_of(ctx)) as svc:
+        record = release_hold(svc, hold_id, reason=reason)
     if as_json:
         echo_json(record.to_json())
     else:
@@ -90,8 +100,8 @@ def hold_remove(ctx: click.Context, hold_id: str, reason: str, as_json: bool) ->
 @click.pass_context
 def hold_list(ctx: click.Context, all_: bool, as_json: bool) -> None:
     """List the active holds, oldest first."""
-    with Vault.open(config_of(ctx)) as vault:
-        records = vault.holds.holds(active_only=not all_)
+    with open_context(config_of(ctx)) as svc:
+        records = list_holds(svc, active_only=not all_)
     if as_json:
         echo_json({"holds": [r.to_json() for r in records]})
         return
@@ -121,8 +131,8 @@ def retention_set(
 ) -> None:
     """Set a call's retention class and time; without --until the call never expires."""
     retain_until = _time(until, "--until")
-    with Vault.open(config_of(ctx)) as vault:
-        info = vault.holds.set_retention(call_id, retention_class, retain_until)
+    with open_context(config_of(ctx)) as svc:
+        info = set_retention(svc, call_id, retention_class, retain_until)
     if as_json:
         echo_json(info.to_json())
     else:
@@ -263,8 +273,8 @@ def consent_withdraw(
         if extra:
             raise InputError(f"{extra[0]} goes with --call, not with a CONSENT_ID")
         when = _time(at, "--at")
-        with Vault.open(config_of(ctx)) as vault:
-            record = vault.consent.withdraw_consent(consent_id, at=when)
+        with open_context(config_of(ctx)) as svc:
+            record = withdraw_consent(svc, consent_id, at=when)
         if as_json:
             echo_json(record.to_json())
         else:
@@ -274,14 +284,15 @@ def consent_withdraw(
         raise InputError("--call takes --offset, not a CONSENT_ID or --at")
     if participant is None or reason is None or (offset is None and not refused):
         raise InputError("--call needs --participant, --offset (or --refused) and --reason")
-    outcome = withdraw_during_call(
-        config_of(ctx),
-        call_id,
-        participant,
-        offset if offset is not None else 0.0,
-        refused=refused,
-        reason=reason,
-    )
+    with open_context(config_of(ctx)) as svc:
+        outcome = withdraw_during_call(
+            svc,
+            call_id,
+            participant,
+            offset if offset is not None else 0.0,
+            refused=refused,
+            reason=reason,
+        )
     if as_json:
         echo_json(outcome.to_json())
         return
@@ -309,8 +320,8 @@ def consent_list(
     ctx: click.Context, call_id: str | None, participant: str | None, as_json: bool
 ) -> None:
     """List consent records, oldest first."""
-    with Vault.open(config_of(ctx)) as vault:
-        records = vault.consent.consents(call_id=call_id, participant=participant)
+    with open_context(config_of(ctx)) as svc:
+        records = list_consents(svc, call_id=call_id, participant=participant)
     if as_json:
         echo_json({"consents": [r.to_json() for r in records]})
         return

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from callvault.cli._common import Group, config_of, echo_json
+from callvault.services import CorrectionRecord, insight_corrections, open_context
 from callvault.services.insight_corrections import SECTIONS, add_action, correct_insight
-from callvault.vault import CorrectionRecord, Vault
 
 __all__ = ["insights"]
 
@@ -47,8 +47,8 @@ def insights_correct(
     For example: `insights correct CALL actions 0 due 2026-03-06 --reason "said Friday"`,
     `insights correct CALL trackers 2 removed true --reason "not an objection"`.
     """
-    with Vault.open(config_of(ctx)) as vault:
-        record = correct_insight(vault, call_id, section, index, field, value, reason=reason)
+    with open_context(config_of(ctx)) as svc:
+        record = correct_insight(svc, call_id, section, index, field, value, reason=reason)
     _print(record, as_json)
 
 
@@ -72,9 +72,9 @@ def insights_add_action(
     as_json: bool,
 ) -> None:
     """Add an action item the stages missed."""
-    with Vault.open(config_of(ctx)) as vault:
+    with open_context(config_of(ctx)) as svc:
         record = add_action(
-            vault, call_id, utterance=utterance, owner=owner, text=text, due=due, reason=reason
+            svc, call_id, utterance=utterance, owner=owner, text=text, due=due, reason=reason
         )
     _print(record, as_json)
 
@@ -86,12 +86,8 @@ def insights_add_action(
 @click.pass_context
 def insights_history(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
     """Every correction of the call's insights: old and new value, who, when, why."""
-    with Vault.open(config_of(ctx)) as vault:
-        records = [
-            c
-            for c in vault.corrections.corrections(call_id, purpose=purpose)
-            if c.target == "insight"
-        ]
+    with open_context(config_of(ctx)) as svc:
+        records = insight_corrections(svc, call_id, purpose=purpose)
     if as_json:
         echo_json({"corrections": [r.to_json() for r in records]})
         return

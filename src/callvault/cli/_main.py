@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -27,17 +28,23 @@ from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
 from callvault.services import (
     CallContext,
-    accounts,
+    audit_entries,
     call_document,
+    collect_garbage,
     demo_call,
     erase_call,
     export_audio,
+    has_users,
     ingest_captured,
     ingest_files,
+    init_storage,
+    list_calls,
     listen_audio,
     open_context,
+    rotate_keys,
+    verify_audit,
+    verify_recordings,
 )
-from callvault.vault import DataPaths, Vault
 
 __all__ = ["cli", "main"]
 
@@ -63,22 +70,11 @@ def cli(ctx: click.Context, verbose: int) -> None:
 @click.pass_context
 def init(ctx: click.Context, as_json: bool) -> None:
     """Create the data directory, keys and database (other commands do it on first use)."""
-    config = config_of(ctx)
-    vault, created = Vault.init(config)
-    with vault:
-        paths = DataPaths(config.data_dir)
-        info = {
-            "created": created,
-            "data_dir": str(paths.root),
-            "database": vault.database_kind(),
-            "blobs": str(paths.blobs),
-            "keyring": str(paths.keyring),
-            "signing_key": vault.signer.key_id,
-        }
+    info = asdict(init_storage(config_of(ctx)))
     if as_json:
         echo_json(info)
     else:
-        state = "created" if created else "already initialised"
+        state = "created" if info["created"] else "already initialised"
         click.echo(
             f"{state}: {info['data_dir']} ({info['database']}, signing key {info['signing_key']})"
         )
@@ -175,10 +171,10 @@ def ingest(
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many calls.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def list_calls(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+def calls_list(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     """List calls, newest first."""
-    with Vault.open(config_of(ctx)) as vault:
-        calls = vault.calls.list_calls(limit=limit)
+    with open_context(config_of(ctx)) as svc:
+        calls = list_calls(svc, limit=limit)
     if as_json:
         echo_json({"calls": [c.to_json() for c in calls]})
         return
@@ -202,8 +198,8 @@ def list_calls(ctx: click.Context, limit: int | None, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
     """Show one call: participants, legs, recording and transcript."""
-    with Vault.open(config_of(ctx)) as vault:
-        data = call_document(vault, call_id, purpose=purpose)
+    with open_context(config_of(ctx)) as svc:
+        data = call_document(svc, call_id, purpose=purpose)
     if as_json:
         echo_json(data)
         return
@@ -242,8 +238,8 @@ def show(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -
 @click.pass_context
 def export(ctx: click.Context, call_id: str, out: Path, purpose: str | None, force: bool) -> None:
     """Write a call's stored audio, decrypted and bit-exact (redacted, once processed)."""
-    with Vault.open(config_of(ctx)) as vault:
-        size = export_audio(vault, call_id, out, purpose=purpose, overwrite=force)
+    with open_context(config_of(ctx)) as svc:
+        size = export_audio(svc, call_id, out, purpose=purpose, overwrite=force)
     click.echo(f"wrote {size} bytes to {out}")
 
 
@@ -274,9 +270,9 @@ def audio(
     compliance role (CALLVAULT_ROLE=compliance) opens it, with a reason, audited.
     """
     config = config_of(ctx)
-    with Vault.open(config) as vault:
+    with open_context(config) as svc:
         size, seconds = listen_audio(
-            vault,
+            svc,
             call_id,
             out,
             original=original,
@@ -301,8 +297,8 @@ def delete(ctx: click.Context, call_id: str, reason: str, yes: bool) -> None:
         click.confirm(
             f"Erase call {call_id} and destroy its key? This cannot be undone", abort=True
         )
-    with Vault.open(config_of(ctx)) as vault:
-        erase_call(vault, call_id, reason=reason)
+    with open_context(config_of(ctx)) as svc:
+        erase_call(svc, call_id, reason=reason)
     click.echo(f"erased call {call_id}")
     announce_erased(config_of(ctx), [call_id])
 
@@ -316,8 +312,8 @@ def verify(ctx: click.Context, call_id: str | None, all_: bool, as_json: bool) -
     """Decrypt, re-hash and check signatures; exit 1 when anything was changed."""
     if bool(call_id) == all_:
         raise InputError("give either a CALL_ID or --all")
-    with Vault.open(config_of(ctx)) as vault:
-        results = vault.calls.verify(call_id)
+    with open_context(config_of(ctx)) as svc:
+        results = verify_recordings(svc, call_id)
     ok = all(r.ok for r in results)
     if as_json:
         echo_json({"ok": ok, "recordings": [r.to_json() for r in results]})
@@ -347,8 +343,8 @@ def audit_list(
     ctx: click.Context, object_id: str | None, action: str | None, limit: int | None, as_json: bool
 ) -> None:
     """Show audit entries, oldest first."""
-    with Vault.open(config_of(ctx)) as vault:
-        entries = vault.audit_entries(object_id=object_id, action=action, limit=limit)
+    with open_context(config_of(ctx)) as svc:
+        entries = audit_entries(svc, object_id=object_id, action=action, limit=limit)
     if as_json:
         echo_json({"entries": [e.to_dict() for e in entries]})
         return
@@ -363,8 +359,8 @@ def audit_list(
 @click.pass_context
 def audit_verify(ctx: click.Context, as_json: bool) -> None:
     """Check the hash chain; exit 1 and say where when it was tampered with."""
-    with Vault.open(config_of(ctx)) as vault:
-        report = vault.verify_audit()
+    with open_context(config_of(ctx)) as svc:
+        report = verify_audit(svc)
     if as_json:
         echo_json(
             {
@@ -394,8 +390,8 @@ def keys() -> None:
 @click.pass_context
 def rotate(ctx: click.Context, as_json: bool) -> None:
     """Re-wrap every data key under a new key-encryption key and retire the old one."""
-    with Vault.open(config_of(ctx)) as vault:
-        result = vault.rotate_keys()
+    with open_context(config_of(ctx)) as svc:
+        result = rotate_keys(svc)
     if as_json:
         echo_json(
             {
@@ -431,8 +427,8 @@ def show_config(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool) -> None:
     """Remove what interrupted ingests left behind (never anything a record points to)."""
-    with Vault.open(config_of(ctx)) as vault:
-        report = vault.collect_garbage(dry_run=dry_run)
+    with open_context(config_of(ctx)) as svc:
+        report = collect_garbage(svc, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {report.incomplete_writes} unfinished write(s) and "
@@ -448,8 +444,8 @@ def demo(ctx: click.Context) -> None:
     # The sample's agent announces the recording before anyone speaks.
     (stored,) = ingest_captured(config, [demo_call()], consent="pre-call-notice")
     wait_for_jobs(config, [stored.job_id] if stored.job_id else [])
-    with Vault.open(config) as vault:
-        record = call_document(vault, stored.call_id, purpose="demo")
+    with open_context(config) as svc:
+        record = call_document(svc, stored.call_id, purpose="demo")
     echo_json({"ingested": stored.to_json(), "call": record})
 
 
@@ -477,8 +473,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
     from callvault.services.demo import seed_demo
 
     config = config_of(ctx)
-    with open_context(config) as context:  # creates and migrates the database, or fails here
-        has_users = accounts.has_users(context)
+    with open_context(config) as svc:  # creates and migrates the database, or fails here
+        users_exist = has_users(svc)
     if demo:
         seed = seed_demo(config)
         click.echo(f"sample call {seed.call_id} stored; the workers transcribe it", err=True)
@@ -488,8 +484,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
                 f"(shown once; change it with: callvault users password {seed.username})",
                 err=True,
             )
-            has_users = True
-    if not has_users:
+            users_exist = True
+    if not users_exist:
         click.echo("no users yet: add one with  callvault users add NAME --role admin", err=True)
     app = create_app(config, workers=workers)
     click.echo(

@@ -15,15 +15,17 @@ from callvault.analysis import list_models, pull_model
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.config import Config
 from callvault.errors import CallvaultError
-from callvault.jobs import JobRecord, JobStatus
 from callvault.services import (
-    enqueue_processing,
-    open_queue,
-    pending_jobs,
-    queue_missing_processing,
+    JobRecord,
+    JobStatus,
+    list_jobs,
+    open_context,
+    queue_missing,
+    reprocess_call,
+    retry_job,
     run_jobs,
+    transcript_info,
 )
-from callvault.vault import Vault
 
 __all__ = ["jobs", "models", "process", "wait_for_jobs"]
 
@@ -66,8 +68,8 @@ def _job_progress() -> Iterator[Callable[[JobRecord], None]]:
 
 def wait_for_jobs(config: Config, job_ids: Sequence[str]) -> list[JobRecord]:
     """Run the jobs in this process with progress shown; raise when one of them failed."""
-    with Vault.open(config) as vault, _job_progress() as show:
-        records = run_jobs(config, vault, job_ids, on_progress=show)
+    with open_context(config) as svc, _job_progress() as show:
+        records = run_jobs(svc, job_ids, on_progress=show)
     for record in records:
         if record.status != JobStatus.SUCCEEDED:
             raise CallvaultError(
@@ -85,12 +87,11 @@ def process(ctx: click.Context, call_id: str, as_json: bool) -> None:
     """Transcribe a call (again), showing progress; the transcript replaces the old one.
     While the call has a queued or running job, this follows that job (one at a time)."""
     config = config_of(ctx)
-    with Vault.open(config) as vault:
-        recording_id = vault.calls.get_call(call_id, purpose="processing").recording.id
-        job = enqueue_processing(open_queue(config, vault), call_id, recording_id, again=True)
+    with open_context(config) as svc:
+        job = reprocess_call(svc, call_id)
     wait_for_jobs(config, [job.id])
-    with Vault.open(config) as vault:
-        info = vault.transcripts.transcript_info(call_id)
+    with open_context(config) as svc:
+        info = transcript_info(svc, call_id)
     assert info is not None
     summary = {
         "call_id": call_id,
@@ -123,8 +124,8 @@ def jobs() -> None:
 def jobs_list(ctx: click.Context, status: str | None, limit: int | None, as_json: bool) -> None:
     """List jobs with their state, progress and, for failures, the reason."""
     config = config_of(ctx)
-    with Vault.open(config) as vault:
-        records = open_queue(config, vault).list_jobs(status=status, limit=limit)
+    with open_context(config) as svc:
+        records = list_jobs(svc, status=status, limit=limit)
     if as_json:
         echo_json({"jobs": [r.to_json() for r in records]})
         return
@@ -152,11 +153,8 @@ def jobs_run(ctx: click.Context, as_json: bool) -> None:
     worker died.
     """
     config = config_of(ctx)
-    with Vault.open(config) as vault:
-        queue = open_queue(config, vault)
-        added = queue_missing_processing(vault, queue)
-        queue.recover_stale()
-        waiting = pending_jobs(queue)
+    with open_context(config) as svc:
+        added, waiting = queue_missing(svc)
     if added:
         click.echo(f"queued {len(added)} call(s) that had no transcription job", err=True)
     records = wait_for_jobs(config, [job.id for job in waiting]) if waiting else []
@@ -173,8 +171,8 @@ def jobs_run(ctx: click.Context, as_json: bool) -> None:
 def jobs_retry(ctx: click.Context, job_id: str, wait: bool) -> None:
     """Queue a failed job again."""
     config = config_of(ctx)
-    with Vault.open(config) as vault:
-        record = open_queue(config, vault).retry(job_id)
+    with open_context(config) as svc:
+        record = retry_job(svc, job_id)
     click.echo(f"job {record.id} queued again")
     if wait:
         wait_for_jobs(config, [record.id])

@@ -9,6 +9,12 @@ import click
 from callvault.cli._common import Group, announce_erased, config_of, echo_json
 from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.errors import InputError
+from callvault.services import (
+    RESTRICTION_GROUNDS,
+    CorrectionRecord,
+    RestrictionRecord,
+    open_context,
+)
 from callvault.services.rectify import (
     correction_history,
     lift_restriction,
@@ -18,7 +24,6 @@ from callvault.services.rectify import (
     restrict_subject,
 )
 from callvault.services.rights import erase_subject, export_subject, find_subject
-from callvault.vault import RESTRICTION_GROUNDS, CorrectionRecord, RestrictionRecord, Vault
 
 __all__ = ["rights"]
 
@@ -37,8 +42,8 @@ def rights() -> None:
 @click.pass_context
 def rights_find(ctx: click.Context, subject: str, purpose: str | None, as_json: bool) -> None:
     """List the calls in which the subject's number or name (any case) is a participant."""
-    with Vault.open(config_of(ctx)) as vault:
-        found = find_subject(vault, subject, purpose=purpose)
+    with open_context(config_of(ctx)) as svc:
+        found = find_subject(svc, subject, purpose=purpose)
     if as_json:
         echo_json(found.to_json())
         return
@@ -65,8 +70,8 @@ def rights_export(
 ) -> None:
     """Write a zip of the subject's calls (record, transcript, original audio), their
     consent records and the audit entries about them; README.txt explains each file."""
-    with Vault.open(config_of(ctx)) as vault:
-        result = export_subject(vault, subject, out, purpose=purpose, overwrite=force)
+    with open_context(config_of(ctx)) as svc:
+        result = export_subject(svc, subject, out, purpose=purpose, overwrite=force)
     if as_json:
         echo_json(result.to_json())
         return
@@ -100,8 +105,8 @@ def rights_erase(
     """
     if not yes:
         raise InputError("rights erase cannot be undone; pass --yes to confirm")
-    with Vault.open(config_of(ctx)) as vault:
-        result = erase_subject(vault, subject, reason=reason, scope=scope)
+    with open_context(config_of(ctx)) as svc:
+        result = erase_subject(svc, subject, reason=reason, scope=scope)
     announce_erased(config_of(ctx), list(result.erased))
     if as_json:
         echo_json(result.to_json())
@@ -137,8 +142,8 @@ def rights_restrict(ctx: click.Context, subject: str, reason: str, as_json: bool
     read unless --purpose names a ground GDPR art. 18(2) allows as its first word:
     legal-claim, subject-consent, protect-rights or public-interest.
     """
-    with Vault.open(config_of(ctx)) as vault:
-        record = restrict_subject(vault, subject, reason=reason)
+    with open_context(config_of(ctx)) as svc:
+        record = restrict_subject(svc, subject, reason=reason)
     if as_json:
         echo_json(record.to_json())
         return
@@ -152,8 +157,8 @@ def rights_restrict(ctx: click.Context, subject: str, reason: str, as_json: bool
 @click.pass_context
 def rights_lift(ctx: click.Context, restriction_id: str, reason: str, as_json: bool) -> None:
     """Lift a restriction: the subject's calls are processed, searched and read again."""
-    with Vault.open(config_of(ctx)) as vault:
-        record = lift_restriction(vault, restriction_id, reason=reason)
+    with open_context(config_of(ctx)) as svc:
+        record = lift_restriction(svc, restriction_id, reason=reason)
     if as_json:
         echo_json(record.to_json())
         return
@@ -166,8 +171,8 @@ def rights_lift(ctx: click.Context, restriction_id: str, reason: str, as_json: b
 @click.pass_context
 def rights_restrictions(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List the active restrictions (with --all, the lifted ones too), oldest first."""
-    with Vault.open(config_of(ctx)) as vault:
-        records = list_restrictions(vault, active_only=not show_all)
+    with open_context(config_of(ctx)) as svc:
+        records = list_restrictions(svc, active_only=not show_all)
     if as_json:
         echo_json({"restrictions": [r.to_json() for r in records]})
         return
@@ -214,17 +219,17 @@ def rights_rectify(
     new value, who and why, encrypted with the call (`rights history` shows it)."""
     if (utterance is None) == (participant is None):
         raise InputError("give exactly one of --utterance and --participant")
-    with Vault.open(config_of(ctx)) as vault:
+    with open_context(config_of(ctx)) as svc:
         if utterance is not None:
             if text is None or name is not None or phone is not None:
                 raise InputError("--utterance takes --text (and not --name or --phone)")
-            record = rectify_utterance(vault, call_id, utterance, text, reason=reason)
+            record = rectify_utterance(svc, call_id, utterance, text, reason=reason)
         else:
             assert participant is not None
             if text is not None:
                 raise InputError("--participant takes --name or --phone, not --text")
             record = rectify_participant(
-                vault, call_id, participant, name=name, phone=phone, reason=reason
+                svc, call_id, participant, name=name, phone=phone, reason=reason
             )
     if as_json:
         echo_json(record.to_json())
@@ -243,8 +248,8 @@ def rights_rectify(
 @click.pass_context
 def rights_history(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
     """Show a call's rectifications, oldest first: old and new value, who, when and why."""
-    with Vault.open(config_of(ctx)) as vault:
-        records = correction_history(vault, call_id, purpose=purpose)
+    with open_context(config_of(ctx)) as svc:
+        records = correction_history(svc, call_id, purpose=purpose)
     if as_json:
         echo_json({"call_id": call_id, "corrections": [r.to_json() for r in records]})
         return

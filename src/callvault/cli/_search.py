@@ -13,8 +13,7 @@ from callvault.capture import parse_language, parse_timestamp
 from callvault.cli._common import config_of, console, echo_json
 from callvault.errors import InputError
 from callvault.search import HybridHit
-from callvault.services import reindex_search, search_calls, semantic_search_calls
-from callvault.vault import Vault
+from callvault.services import open_context, reindex_search, search_calls, semantic_search_calls
 
 __all__ = ["reindex", "search"]
 
@@ -73,9 +72,9 @@ def search(
     each hit says which method found it (fts, semantic).
     """
     if semantic:
-        with Vault.open(config_of(ctx)) as vault:
+        with open_context(config_of(ctx)) as svc:
             found = semantic_search_calls(
-                vault,
+                svc,
                 query,
                 purpose=purpose,
                 speaker_role=role,
@@ -87,9 +86,9 @@ def search(
             )
         _print_hybrid(found, as_json)
         return
-    with Vault.open(config_of(ctx)) as vault:
+    with open_context(config_of(ctx)) as svc:
         page = search_calls(
-            vault,
+            svc,
             query,
             purpose=purpose,
             speaker_role=role,

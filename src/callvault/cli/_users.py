@@ -12,10 +12,10 @@ import os
 import click
 from rich.table import Table
 
-from callvault.accounts import SCOPES
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.config import ROLES
 from callvault.services import accounts, open_context
+from callvault.services.accounts import SCOPES
 
 __all__ = ["users"]
 

@@ -1,6 +1,6 @@
 """Use cases that combine the domains; the CLI, the API and the job queue call these."""
 
-from callvault.services._context import Context, open_context
+from callvault.services._context import Context, Storage, open_context
 from callvault.services.accounts import (
     add_user,
     agents_of_team,
@@ -22,6 +22,24 @@ from callvault.services.accounts import (
     team_of,
     unlock_user,
 )
+from callvault.services.admin import (
+    StorageInfo,
+    collect_garbage,
+    init_storage,
+    readiness,
+    rotate_keys,
+    verify_recordings,
+)
+from callvault.services.audit import audit_entries, audit_page, verify_audit
+from callvault.services.callinfo import (
+    call_record,
+    count_calls,
+    insight_corrections,
+    list_calls,
+    listen_recording,
+    read_insights,
+    transcript_info,
+)
 from callvault.services.calls import (
     call_document,
     erase_call,
@@ -38,12 +56,31 @@ from callvault.services.contacts import (
     push_call_to_crm,
 )
 from callvault.services.demo import demo_call, synthesize_demo_wav
+from callvault.services.governance import (
+    add_hold,
+    list_consents,
+    list_holds,
+    release_hold,
+    set_retention,
+    withdraw_consent,
+)
 from callvault.services.ingest import (
     CallContext,
     IngestedCall,
     admit,
     ingest_captured,
     ingest_files,
+)
+from callvault.services.jobcontrol import (
+    JobRecord,
+    JobStatus,
+    get_job,
+    job_counts,
+    list_jobs,
+    queue_missing,
+    reprocess_call,
+    retry_job,
+    start_workers,
 )
 from callvault.services.jobs import (
     enqueue_processing,
@@ -54,6 +91,7 @@ from callvault.services.jobs import (
     task_registry,
 )
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
+from callvault.services.reach import agent_team, call_scope, reach_agents, require_call
 from callvault.services.reindex import REINDEX_PURPOSE, ReindexResult, reindex_search
 from callvault.services.retention import (
     RetentionErased,
@@ -69,10 +107,21 @@ from callvault.services.rights import (
     export_subject,
     find_subject,
 )
+from callvault.services.upload import EncryptedSpool, ingest_upload, new_spool, upload_agent
 from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
+from callvault.vault import (
+    CONSENT_METHODS,
+    RESTRICTION_GROUNDS,
+    CallRecord,
+    ConsentRecord,
+    CorrectionRecord,
+    HoldRecord,
+    RestrictionRecord,
+)
 
 __all__ = [
     "Context",
+    "Storage",
     "open_context",
     "REINDEX_PURPOSE",
     "ReindexResult",
@@ -137,4 +186,51 @@ __all__ = [
     "set_role",
     "team_of",
     "unlock_user",
+    # Used by the edges (cli, api, web), which import nothing from vault/ or jobs/.
+    "CONSENT_METHODS",
+    "RESTRICTION_GROUNDS",
+    "CallRecord",
+    "ConsentRecord",
+    "CorrectionRecord",
+    "EncryptedSpool",
+    "HoldRecord",
+    "JobRecord",
+    "JobStatus",
+    "RestrictionRecord",
+    "StorageInfo",
+    "add_hold",
+    "agent_team",
+    "audit_entries",
+    "audit_page",
+    "call_record",
+    "call_scope",
+    "collect_garbage",
+    "count_calls",
+    "get_job",
+    "job_counts",
+    "ingest_upload",
+    "init_storage",
+    "insight_corrections",
+    "list_calls",
+    "list_consents",
+    "list_holds",
+    "list_jobs",
+    "listen_recording",
+    "new_spool",
+    "queue_missing",
+    "reach_agents",
+    "read_insights",
+    "readiness",
+    "release_hold",
+    "reprocess_call",
+    "require_call",
+    "retry_job",
+    "rotate_keys",
+    "set_retention",
+    "start_workers",
+    "transcript_info",
+    "upload_agent",
+    "verify_audit",
+    "verify_recordings",
+    "withdraw_consent",
 ]

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from callvault.config import Config
     from callvault.jobs import Queue
 
-__all__ = ["Context", "open_context"]
+__all__ = ["Context", "Storage", "open_context"]
+
+# The storage core a context holds, by the name the edges may use in annotations (the
+# test seam of `create_app`): the edges never import callvault.vault.
+Storage = Vault
 
 
 @dataclass(frozen=True)

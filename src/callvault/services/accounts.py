@@ -12,10 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from callvault.accounts import Accounts, SessionRecord, TokenRecord, UserRecord
+from callvault.accounts import SCOPES, Accounts, SessionRecord, TokenRecord, UserRecord
 from callvault.services._context import Context
 
 __all__ = [
+    # The records the edges render, and the scopes a token may hold.
+    "SCOPES",
+    "SessionRecord",
+    "TokenRecord",
+    "UserRecord",
     "add_user",
     "agents_of_team",
     "authenticate",

@@ -14,6 +14,7 @@ from typing import Any
 from callvault.errors import InputError
 from callvault.jobs import cancel_jobs_of
 from callvault.search import HybridHit, SearchIndex, SearchPage, hybrid_search
+from callvault.services._context import Context
 from callvault.vault import ErasureCertificate, Vault, create_private, restriction_ground
 
 __all__ = [
@@ -51,13 +52,14 @@ def part_file(target: Path) -> Path:
 
 
 def export_audio(
-    vault: Vault, call_id: str, out: Path, *, purpose: str | None, overwrite: bool = False
+    ctx: Context, call_id: str, out: Path, *, purpose: str | None, overwrite: bool = False
 ) -> int:
     """Decrypt a call's stored audio bit-exact to `out`; return the byte count. After a
     redaction the stored audio is the redacted one (a WAV file); see `listen_audio`.
 
     Refuses a destination inside the data directory: plaintext audio never lands there.
     """
+    vault = ctx.vault
     target = export_destination(vault, out, overwrite=overwrite)
     tmp = part_file(target)
     written = 0
@@ -78,7 +80,7 @@ def export_audio(
 
 
 def listen_audio(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     out: Path,
     *,
@@ -91,6 +93,7 @@ def listen_audio(
     """Write what a listener hears as a 16-bit PCM WAV file: the redacted audio, or with
     `original` the kept unredacted original (compliance role and a reason; audited).
     Returns (bytes written, seconds of audio)."""
+    vault = ctx.vault
     from callvault.media import WavSource, decode_pcm
 
     target = export_destination(vault, out, overwrite=overwrite)
@@ -122,12 +125,13 @@ def listen_audio(
 
 @contextmanager
 def open_original_wav(
-    vault: Vault, call_id: str, *, role: str, reason: str, actor: str | None = None
+    ctx: Context, call_id: str, *, role: str, reason: str, actor: str | None = None
 ) -> Iterator[Iterator[bytes]]:
     """The kept unredacted original of a call as 16-bit PCM WAV, for the API: compliance
     role and a reason, audited (`Vault.open_original`) when this is entered. The WAV
     comes block by block, decoded from the encrypted original as it is sent (issue 17):
     a long original is never held whole in memory."""
+    vault = ctx.vault
     from callvault.media import WavSource, decode_pcm, iter_wav
 
     name = f"original of call {call_id}"
@@ -149,7 +153,7 @@ def open_original_wav(
 
 
 def call_document(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     *,
     purpose: str | None,
@@ -163,6 +167,7 @@ def call_document(
     names an art. 18(2) ground ("legal-claim: ..."): the metadata stays visible, the
     content does not. `transcript` and `insights` False leave those parts null without
     reading them (a role that may see only metadata)."""
+    vault = ctx.vault
     from callvault.services.insight_corrections import apply_corrections
     from callvault.services.process import transcript_json
 
@@ -197,7 +202,7 @@ def call_document(
 
 
 def erase_call(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     *,
     reason: str,
@@ -211,6 +216,7 @@ def erase_call(
     A held call is refused before its search rows are touched (and again, atomically, by
     the vault). `expired_by`: see `Vault.delete_call` (retention erasure).
     """
+    vault = ctx.vault
     vault.holds.check_erasable(call_id, expired_by=expired_by)
     SearchIndex(vault.engine, vault.search_key).purge_call(call_id)
     with vault.transaction(actor=actor) as tx:
@@ -224,7 +230,7 @@ def erase_call(
 
 
 def search_calls(
-    vault: Vault,
+    ctx: Context,
     query: str,
     *,
     purpose: str | None = None,
@@ -240,6 +246,7 @@ def search_calls(
 ) -> SearchPage:
     """Search transcripts; the search is audited (its text is not kept: it may be personal).
     `agents`: only calls of these agents (the caller's reach, `access.call_filter`)."""
+    vault = ctx.vault
     index = SearchIndex(vault.engine, vault.search_key, rank_limit=vault.config.search_rank_limit)
     page = index.search_page(
         query,
@@ -266,7 +273,7 @@ def search_calls(
 
 
 def semantic_search_calls(
-    vault: Vault,
+    ctx: Context,
     query: str,
     *,
     purpose: str | None = None,
@@ -282,6 +289,7 @@ def semantic_search_calls(
     """Full-text and semantic hits fused by rank (`hybrid_search`), with the rules of
     `search_calls`: restricted calls left out in the query, the search audited without
     its text."""
+    vault = ctx.vault
     found = hybrid_search(
         vault.engine,
         vault.search_key,

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callvault.errors import InputError
+from callvault.services._context import Context
 from callvault.vault import CorrectionRecord, Vault
 
 __all__ = ["SECTIONS", "add_action", "apply_corrections", "correct_insight"]
@@ -200,7 +201,7 @@ def _current(vault: Vault, call_id: str, actor: str | None) -> dict[str, Any]:
 
 
 def correct_insight(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     section: str,
     index: int,
@@ -212,6 +213,7 @@ def correct_insight(
 ) -> CorrectionRecord:
     """Correct `field` of item `index` (0-based, as `show --json` lists it after earlier
     corrections) of an insight section."""
+    vault = ctx.vault
     spec = SECTIONS.get(section)
     if spec is None:
         raise InputError(f"unknown section {section!r}; use one of {', '.join(SECTIONS)}")
@@ -241,7 +243,7 @@ def correct_insight(
 
 
 def add_action(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     *,
     utterance: int,
@@ -252,6 +254,7 @@ def add_action(
     actor: str | None = None,
 ) -> CorrectionRecord:
     """Add an action item the stages missed, citing the utterance it comes from."""
+    vault = ctx.vault
     document = vault.transcripts.read_transcript(call_id, actor=actor, purpose="insight correction")
     count = len(json.loads(document)["utterances"]) if document is not None else 0
     if not 0 <= utterance < count:

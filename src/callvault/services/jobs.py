@@ -9,6 +9,7 @@ from callvault import jobs
 from callvault.config import Config
 from callvault.jobs import JobRecord, JobStatus, Queue, TaskRegistry
 from callvault.services import webhooks
+from callvault.services._context import Context
 from callvault.services.process import PROCESS_TASK, Progress, process_call
 from callvault.vault import Vault
 
@@ -61,7 +62,7 @@ def enqueue_processing(
     )
 
 
-def queue_missing_processing(vault: Vault, queue: Queue) -> list[JobRecord]:
+def queue_missing_processing(ctx: Context, queue: Queue) -> list[JobRecord]:
     """Queue the transcription of every recording that has neither a transcript nor a job.
 
     Ingest stores a call and then queues its job in a second transaction; a crash between
@@ -70,6 +71,7 @@ def queue_missing_processing(vault: Vault, queue: Queue) -> list[JobRecord]:
     recording is not retried behind the user's back, and a call whose parties have not
     all consented to analysis is not queued.
     """
+    vault = ctx.vault
     missing = vault.transcripts.untranscribed_recordings()
     known = queue.known_dedupe_keys([_process_key(rid) for _, rid in missing])
     return [
@@ -90,14 +92,15 @@ def pending_jobs(queue: Queue) -> list[JobRecord]:
 
 
 def run_jobs(
-    config: Config,
-    vault: Vault,
+    ctx: Context,
     job_ids: Sequence[str],
     *,
     on_progress: Callable[[JobRecord], None] | None = None,
     timeout: float | None = None,
 ) -> list[JobRecord]:
     """Run workers in this process until the given jobs are done; return their records."""
+    config = ctx.config
+    vault = ctx.vault
     queue = open_queue(config, vault)
     with queue.workers(config.workers):
         return [queue.wait(job_id, timeout, on_progress) for job_id in job_ids]

@@ -27,6 +27,7 @@ from callvault.errors import (
     ConsentRequired,
     RecordingRefused,
 )
+from callvault.services._context import Context
 from callvault.services.calls import erase_call
 from callvault.services.capture import CapturedCallReport, NetworkGate, policy_number
 from callvault.services.ingest import CallContext, LoadedPolicy, admit_one
@@ -164,4 +165,8 @@ class NetworkRecorder:
 
     def _discard_earlier_segments(self, key: str | None) -> None:
         for call_id in self._segments.pop(key, []) if key is not None else []:
-            erase_call(self._vault, call_id, reason="a party withdrew consent during the call")
+            erase_call(
+                Context(self._vault.config, self._vault),
+                call_id,
+                reason="a party withdrew consent during the call",
+            )

@@ -15,6 +15,7 @@ from dataclasses import replace
 from callvault.analysis import Transcript
 from callvault.errors import InputError
 from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._context import Context
 from callvault.services._index import index_rows
 from callvault.services._speakers import speakers_by_channel
 from callvault.services.insights import redact_text
@@ -41,27 +42,30 @@ _PURPOSE = "rectification"
 
 
 def restrict_subject(
-    vault: Vault, subject: str, *, reason: str, actor: str | None = None
+    ctx: Context, subject: str, *, reason: str, actor: str | None = None
 ) -> RestrictionRecord:
     """Restrict processing of every call of `subject` (audited as `restriction.add`)."""
+    vault = ctx.vault
     return vault.restrictions.restrict(subject, reason, actor=actor)
 
 
 def lift_restriction(
-    vault: Vault, restriction_id: str, *, reason: str, actor: str | None = None
+    ctx: Context, restriction_id: str, *, reason: str, actor: str | None = None
 ) -> RestrictionRecord:
     """Lift a restriction (audited as `restriction.lift`)."""
+    vault = ctx.vault
     return vault.restrictions.lift_restriction(restriction_id, reason, actor=actor)
 
 
 def list_restrictions(
-    vault: Vault, *, active_only: bool = True, actor: str | None = None
+    ctx: Context, *, active_only: bool = True, actor: str | None = None
 ) -> list[RestrictionRecord]:
+    vault = ctx.vault
     return vault.restrictions.restrictions(active_only=active_only, actor=actor)
 
 
 def rectify_utterance(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     utterance: int,
     text: str,
@@ -71,6 +75,7 @@ def rectify_utterance(
 ) -> CorrectionRecord:
     """Replace an utterance's text; the transcript, the history and the search index
     rows of the recording change in one transaction."""
+    vault = ctx.vault
     # Refused before anything is read when the call is restricted or the input is bad;
     # the vault checks again inside its transaction.
     vault.restrictions.refuse_if_restricted(call_id, doing="rectified")
@@ -92,7 +97,7 @@ def rectify_utterance(
 
 
 def rectify_participant(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     position: int,
     *,
@@ -102,6 +107,7 @@ def rectify_participant(
     actor: str | None = None,
 ) -> CorrectionRecord:
     """Replace a participant's name or phone number (exactly one of them)."""
+    vault = ctx.vault
     if (name is None) == (phone is None):
         raise InputError("give exactly one of --name and --phone to correct a participant")
     field, value = ("name", name) if name is not None else ("phone", phone)
@@ -112,9 +118,10 @@ def rectify_participant(
 
 
 def correction_history(
-    vault: Vault, call_id: str, *, purpose: str | None = None, actor: str | None = None
+    ctx: Context, call_id: str, *, purpose: str | None = None, actor: str | None = None
 ) -> list[CorrectionRecord]:
     """A call's rectifications, oldest first, decrypted (audited as `correction.read`)."""
+    vault = ctx.vault
     return vault.corrections.corrections(call_id, actor=actor, purpose=purpose)
 
 

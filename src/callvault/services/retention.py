@@ -21,6 +21,7 @@ from typing import Any
 
 from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError, NotFound
+from callvault.services._context import Context
 from callvault.services.calls import erase_call
 from callvault.vault import ErasureCertificate, Vault
 
@@ -223,7 +224,7 @@ def _erase(
     consent made since the list of due calls was read)."""
     try:
         return erase_call(
-            vault,
+            Context(vault.config, vault),
             call.call_id,
             reason=_REASONS[call.cause],
             actor=actor,

@@ -26,13 +26,13 @@ from callvault.errors import ErasureRefused, InputError
 from callvault.jobs import cancel_jobs_of
 from callvault.media import SilenceChannels
 from callvault.search import SearchIndex
+from callvault.services._context import Context
 from callvault.services._rewrite import rewrite_call, without_channels
 from callvault.services.calls import call_document, export_destination, part_file
 from callvault.vault import (
     LEG_ERASE_ACTION,
     ErasureBlock,
     SubjectCall,
-    Vault,
     create_private,
 )
 
@@ -115,9 +115,10 @@ def _normalised(subject: str) -> str:
 
 
 def find_subject(
-    vault: Vault, subject: str, *, purpose: str | None = None, actor: str | None = None
+    ctx: Context, subject: str, *, purpose: str | None = None, actor: str | None = None
 ) -> SubjectSearch:
     """The calls of a subject (audited as `rights.find`, ids and a count only)."""
+    vault = ctx.vault
     calls = vault.holds.subject_calls(subject, actor=actor, purpose=purpose)
     return SubjectSearch(_normalised(subject), tuple(calls))
 
@@ -151,7 +152,7 @@ def _readme(subject: str, generated_at: str, files: list[tuple[str, str]]) -> by
 
 
 def export_subject(
-    vault: Vault,
+    ctx: Context,
     subject: str,
     out: Path,
     *,
@@ -165,6 +166,7 @@ def export_subject(
     temporary file next to `out` and renamed into place at the end, so a failure leaves
     nothing behind. Audited as `rights.export` (ids and counts only).
     """
+    vault = ctx.vault
     target = export_destination(vault, out, overwrite=overwrite)
     who = _normalised(subject)
     calls = vault.holds.subject_calls(subject, actor=actor, purpose=purpose)
@@ -196,7 +198,7 @@ def export_subject(
                 )
                 for call in calls:
                     folder = f"calls/{call.call_id}"
-                    document = call_document(vault, call.call_id, purpose=access)
+                    document = call_document(ctx, call.call_id, purpose=access)
                     recording = document["recording"]
                     objects |= {call.call_id, recording["id"]}
                     add(
@@ -265,7 +267,7 @@ def _same_subject(participant: str, subject: str) -> bool:
 
 
 def erase_subject(
-    vault: Vault,
+    ctx: Context,
     subject: str,
     *,
     reason: str,
@@ -286,6 +288,7 @@ def erase_subject(
     blocking call and its rule. One `rights.erase` entry sums up the request, besides
     each call's own `call.erase` or `recording.erase-leg` entry.
     """
+    vault = ctx.vault
     why = reason.strip()
     if not why:
         raise InputError("the reason is empty; say why (it is written to the audit log)")

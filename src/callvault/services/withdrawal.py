@@ -22,11 +22,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from callvault.config import Config
 from callvault.media import CutAt
+from callvault.services._context import Context
 from callvault.services._rewrite import cut_utterance, rewrite_call
 from callvault.services.calls import erase_call
-from callvault.vault import CallWithdrawal, ErasureCertificate, RewriteResult, Vault
+from callvault.vault import CallWithdrawal, ErasureCertificate, RewriteResult
 
 __all__ = ["WithdrawalOutcome", "withdraw_during_call"]
 
@@ -65,7 +65,7 @@ def _outcome(withdrawal: CallWithdrawal, mode: str) -> str:
 
 
 def withdraw_during_call(
-    config_or_vault: Config | Vault,
+    ctx: Context,
     call_id: str,
     participant: int | str,
     at_seconds: float,
@@ -80,14 +80,11 @@ def withdraw_during_call(
     Raises ErasureRefused when a legal hold applies: the withdrawal stays recorded (and
     audited as `consent.withdraw.during-call`), the recording is untouched.
     """
-    if isinstance(config_or_vault, Vault):
-        return _withdraw(config_or_vault, call_id, participant, at_seconds, refused, reason, actor)
-    with Vault.open(config_or_vault) as vault:
-        return _withdraw(vault, call_id, participant, at_seconds, refused, reason, actor)
+    return _withdraw(ctx, call_id, participant, at_seconds, refused, reason, actor)
 
 
 def _withdraw(
-    vault: Vault,
+    ctx: Context,
     call_id: str,
     participant: int | str,
     at_seconds: float,
@@ -95,6 +92,7 @@ def _withdraw(
     reason: str,
     actor: str | None,
 ) -> WithdrawalOutcome:
+    vault = ctx.vault
     mode = vault.config.on_withdrawal
     withdrawal = vault.rewrites.record_call_withdrawal(
         call_id, participant, at_seconds, refused=refused, reason=reason, mode=mode, actor=actor
@@ -102,7 +100,7 @@ def _withdraw(
     why = reason.strip()
     outcome = _outcome(withdrawal, mode)
     if outcome == "erased":
-        certificate = erase_call(vault, call_id, reason=why, actor=actor)
+        certificate = erase_call(ctx, call_id, reason=why, actor=actor)
         log.info("call %s erased after a withdrawal of consent", call_id)
         return WithdrawalOutcome(withdrawal, mode, outcome, certificate=certificate)
     rewrite = rewrite_call(

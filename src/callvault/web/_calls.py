@@ -12,23 +12,16 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from callvault.api._auth import (
+from callvault.api import (
     CSRF_HEADER,
     SESSION_COOKIE,
-    accounts_context,
-    call_scope,
-    reach_agents,
-    vault_of,
+    ReceivedUpload,
+    client_address,
+    context_of,
+    receive_upload,
 )
-from callvault.api._client import client_address
-from callvault.api._upload import ReceivedUpload, receive_upload
 from callvault.api.routers.auth import _secure
-from callvault.api.routers.calls import (
-    actor_of,
-    readable_call,
-    store_upload,
-    upload_agent,
-)
+from callvault.api.routers.calls import actor_of, readable_call, store_upload
 from callvault.capture import CHANNEL_LAYOUTS, FileImportOptions
 from callvault.errors import (
     AccountLocked,
@@ -41,11 +34,19 @@ from callvault.errors import (
 )
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
+    CONSENT_METHODS,
     Context,
     accounts,
+    agent_team,
+    call_scope,
+    callinfo,
     contact_timeline,
+    list_consents,
+    reach_agents,
+    read_insights,
     search_calls,
     semantic_search_calls,
+    upload_agent,
 )
 from callvault.services.access import (
     CALLS_AUDIO,
@@ -62,7 +63,6 @@ from callvault.services.access import (
 )
 from callvault.services.contacts import list_contacts
 from callvault.services.insight_corrections import correct_insight
-from callvault.vault import CONSENT_METHODS, Vault
 from callvault.web._core import (
     CSRF_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -121,7 +121,7 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "")[:64]
     password = str(form.get("password") or "")[:1024]
     target = _safe_next(str(form.get("next") or "/"))
-    context = accounts_context(vault_of(request))
+    context = context_of(request)
     refusal: tuple[int, str] | None = None
     retry_after: int | None = None
     try:
@@ -177,7 +177,7 @@ async def logout(request: Request) -> Response:
     await checked_form(request, signed)
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        accounts.end_session(accounts_context(vault_of(request)), secret)
+        accounts.end_session(context_of(request), secret)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -202,16 +202,15 @@ def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
 
 
 def insight_columns(
-    vault: Vault, who: Principal, call_id: str, agent: str | None
+    ctx: Context, who: Principal, call_id: str, agent: str | None
 ) -> dict[str, Any]:
     """Tracker hits and the customer's sentiment label of a call, when the role may read
     insights and the call has them (none for a restricted or quarantined call)."""
-    team = accounts.team_of(accounts_context(vault), agent) if agent else None
-    scope = CallScope(call_id, agent, team)
+    scope = CallScope(call_id, agent, agent_team(ctx, agent))
     if not can(who, CALLS_INSIGHTS, scope):
         return {"trackers": None, "sentiment": None}
     try:
-        raw = vault.artifacts.read_insights(call_id, actor=actor_of(who))
+        raw = read_insights(ctx, call_id, actor=actor_of(who))
     except CallvaultError:
         return {"trackers": None, "sentiment": None}
     if raw is None:
@@ -238,8 +237,8 @@ def calls_page(
     signed = signed_in(request)
     who = signed.who
     require(who, CALLS_LIST)
-    vault = vault_of(request)
-    agents = reach_agents(vault, who, agent or None)
+    ctx = context_of(request)
+    agents = reach_agents(ctx, who, agent or None)
     filters: dict[str, Any] = {
         "agents": agents,
         "direction": _choice(direction, DIRECTIONS),
@@ -253,10 +252,10 @@ def calls_page(
     sentiment = _choice(sentiment, SENTIMENT_LABELS)
     if tracker or sentiment:
         # Filters on the insights: read the newest 500 calls' insights, then page.
-        candidates = vault.calls.list_calls(limit=500, actor=actor_of(who), **filters)
+        candidates = callinfo.list_calls(ctx, limit=500, actor=actor_of(who), **filters)
         rows = []
         for call in candidates:
-            columns = insight_columns(vault, who, call.id, call.agent)
+            columns = insight_columns(ctx, who, call.id, call.agent)
             if tracker and not (columns["trackers"] or {}).get(tracker):
                 continue
             if sentiment and columns["sentiment"] != sentiment:
@@ -265,11 +264,11 @@ def calls_page(
         total = len(rows)
         rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     else:
-        total = vault.calls.count_calls(**filters)
-        calls = vault.calls.list_calls(
-            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, actor=actor_of(who), **filters
+        total = callinfo.count_calls(ctx, **filters)
+        calls = callinfo.list_calls(
+            ctx, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, actor=actor_of(who), **filters
         )
-        rows = [(c, insight_columns(vault, who, c.id, c.agent)) for c in calls]
+        rows = [(c, insight_columns(ctx, who, c.id, c.agent)) for c in calls]
     query = {
         k: v
         for k, v in {
@@ -385,10 +384,10 @@ def call_view(document: dict[str, Any]) -> dict[str, Any]:
 def call_page(request: Request, call_id: str) -> Response:
     signed = signed_in(request)
     who = signed.who
-    vault = vault_of(request)
-    document, scope = readable_call(vault, who, call_id, None)
+    ctx = context_of(request)
+    document, scope = readable_call(ctx, who, call_id, None)
     consents = (
-        [c.to_json() for c in vault.consent.consents(call_id=call_id, actor=actor_of(who))]
+        [c.to_json() for c in list_consents(ctx, call_id=call_id, actor=actor_of(who))]
         if can(who, CONSENT_READ)
         else None
     )
@@ -411,8 +410,8 @@ def call_page(request: Request, call_id: str) -> Response:
 async def correct(request: Request, call_id: str) -> Response:
     signed = signed_in(request)
     form = await checked_form(request, signed)
-    vault = vault_of(request)
-    require(signed.who, CALLS_CORRECT, call_scope(vault, call_id))
+    ctx = context_of(request)
+    require(signed.who, CALLS_CORRECT, call_scope(ctx, call_id))
     try:
         index = int(form_text(form, "index", 8))
     except ValueError:
@@ -421,7 +420,7 @@ async def correct(request: Request, call_id: str) -> Response:
     if not reason:
         raise InputError("give a reason for the correction")
     correct_insight(
-        vault,
+        ctx,
         call_id,
         form_text(form, "section", 32),
         index,
@@ -443,17 +442,17 @@ def search_page(
     signed = signed_in(request)
     who = signed.who
     require(who, SEARCH)
-    vault = vault_of(request)
+    ctx = context_of(request)
     hits: list[dict[str, Any]] = []
     query = (q or "").strip()[:500]
     page = max(1, min(page, 1000))
     more = False
     if query:
-        filters: dict[str, Any] = {"agents": reach_agents(vault, who), "actor": actor_of(who)}
+        filters: dict[str, Any] = {"agents": reach_agents(ctx, who), "actor": actor_of(who)}
         if semantic:
-            found: list[Any] = semantic_search_calls(vault, query, limit=20, **filters)
+            found: list[Any] = semantic_search_calls(ctx, query, limit=20, **filters)
         else:
-            result = search_calls(vault, query, limit=21, offset=(page - 1) * 20, **filters)
+            result = search_calls(ctx, query, limit=21, offset=(page - 1) * 20, **filters)
             found = list(result.hits)
             more = len(found) > 20
             found = found[:20]
@@ -487,8 +486,7 @@ def search_page(
 
 
 def _contacts_context(request: Request, who: Principal) -> Context:
-    # Until the web app has one request Context helper (issue 18).
-    return Context(config=request.app.state.config, vault=vault_of(request), principal=who)
+    return context_of(request).acting_as(who)
 
 
 @router.get("/contacts")
@@ -544,7 +542,7 @@ async def upload(request: Request) -> Response:
     signed = signed_in(request)
     who = signed.who
     require(who, CALLS_UPLOAD)
-    vault = vault_of(request)
+    ctx = context_of(request)
     header_token = request.headers.get(CSRF_HEADER)
 
     def check_csrf(fields: dict[str, str]) -> None:
@@ -553,20 +551,20 @@ async def upload(request: Request) -> Response:
     def before_file(fields: dict[str, str]) -> None:
         check_csrf(fields)
         if "agent" in fields:
-            upload_agent(vault, who, form_text(fields, "agent", 64) or None)
+            upload_agent(ctx, who, form_text(fields, "agent", 64) or None)
 
-    received = await receive_upload(request, vault, before_file=before_file)
+    received = await receive_upload(request, ctx, before_file=before_file)
     try:
         check_csrf(received.fields)
-        call_id = await _ingest_form(vault, who, received)
+        call_id = await _ingest_form(ctx, who, received)
     finally:
         received.close()
     return RedirectResponse(f"/calls/{call_id}", status_code=303)
 
 
-async def _ingest_form(vault: Vault, who: Principal, received: ReceivedUpload) -> str:
+async def _ingest_form(ctx: Context, who: Principal, received: ReceivedUpload) -> str:
     fields = received.fields
-    agent = upload_agent(vault, who, form_text(fields, "agent", 64) or None)
+    agent = upload_agent(ctx, who, form_text(fields, "agent", 64) or None)
     if received.spool is None:
         raise InputError("choose a recording to upload")
     if received.spool.size == 0:
@@ -582,7 +580,7 @@ async def _ingest_form(vault: Vault, who: Principal, received: ReceivedUpload) -
         channels=form_text(fields, "channels", 32) or None,
     )
     consent = form_text(fields, "consent", 32) or None
-    stored = await store_upload(vault, who, received.spool, received.filename, options, consent)
+    stored = await store_upload(ctx, who, received.spool, received.filename, options, consent)
     return stored.call_id
 
 
@@ -590,7 +588,7 @@ async def _ingest_form(vault: Vault, who: Principal, received: ReceivedUpload) -
 def record_page(request: Request) -> Response:
     signed = signed_in(request)
     require(signed.who, CALLS_UPLOAD)
-    config = vault_of(request).config
+    config = context_of(request).config
     organisation = config.organisation or "this organisation"
     notices = []
     for language in NOTICE_LANGUAGES:

@@ -23,9 +23,7 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from callvault.accounts import SessionRecord
-from callvault.api._auth import SESSION_COOKIE, accounts_context, vault_of
-from callvault.api._errors import status_of
+from callvault.api import SESSION_COOKIE, context_of, status_of
 from callvault.errors import CallvaultError, NotAuthorized
 from callvault.services import accounts
 from callvault.services.access import (
@@ -40,6 +38,7 @@ from callvault.services.access import (
     Principal,
     can,
 )
+from callvault.services.accounts import SessionRecord
 
 __all__ = [
     "CSRF_COOKIE",
@@ -94,12 +93,11 @@ class Signed:
 
 def signed_in(request: Request) -> Signed:
     """The session's user, or LoginRequired."""
-    vault = vault_of(request)
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
         raise LoginRequired()
     try:
-        user, session = accounts.resolve_session(accounts_context(vault), secret)
+        user, session = accounts.resolve_session(context_of(request), secret)
     except NotAuthorized:
         raise LoginRequired() from None
     who = Principal(user.username, user.role, user.team, None)

@@ -10,12 +10,22 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from callvault.api._auth import accounts_context, call_scope, vault_of
+from callvault.api import context_of
 from callvault.api.routers.calls import actor_of
 from callvault.api.routers.governance import announce_erased, export_download
 from callvault.config import ROLES
 from callvault.errors import InputError
-from callvault.services import accounts, erase_subject, export_subject, find_subject, run_retention
+from callvault.services import (
+    accounts,
+    audit,
+    call_scope,
+    erase_subject,
+    export_subject,
+    find_subject,
+    governance,
+    list_consents,
+    run_retention,
+)
 from callvault.services.access import (
     AUDIT_READ,
     CONSENT_READ,
@@ -67,13 +77,13 @@ def compliance_index(request: Request) -> Response:
 def consents_page(request: Request, call_id: str | None = None) -> Response:
     signed = signed_in(request)
     require(signed.who, CONSENT_READ)
-    vault = vault_of(request)
+    ctx = context_of(request)
     records = None
     call_id = (call_id or "").strip()[:64] or None
     if call_id:
-        call_scope(vault, call_id)  # NotFound for a call that does not exist
+        call_scope(ctx, call_id)  # NotFound for a call that does not exist
         records = [
-            r.to_json() for r in vault.consent.consents(call_id=call_id, actor=actor_of(signed.who))
+            r.to_json() for r in list_consents(ctx, call_id=call_id, actor=actor_of(signed.who))
         ]
     return render(
         request,
@@ -103,18 +113,18 @@ async def rights_action(request: Request) -> Response:
     form = await checked_form(request, signed)
     who = signed.who
     require(who, RIGHTS_READ)
-    vault = vault_of(request)
+    ctx = context_of(request)
     action = form_text(form, "action", 16)
     subject = form_text(form, "subject", 256)
     if not subject:
         raise InputError("name the data subject: a phone number (+E.164) or a name")
     context: dict[str, Any] = {"subject": subject, "can_erase": can(who, RIGHTS_WRITE)}
     if action == "find":
-        context["found"] = find_subject(vault, subject, actor=actor_of(who)).to_json()
+        context["found"] = find_subject(ctx, subject, actor=actor_of(who)).to_json()
     elif action == "export":
         return await run_in_threadpool(
             export_download,
-            lambda out: export_subject(vault, subject, out, actor=actor_of(who)).out,
+            lambda out: export_subject(ctx, subject, out, actor=actor_of(who)).out,
         )
     elif action == "erase":
         require(who, RIGHTS_WRITE)
@@ -124,10 +134,10 @@ async def rights_action(request: Request) -> Response:
         context["reason"] = reason
         if form_text(form, "confirm", 8) != "yes":
             # The confirmation step: what would be erased, and a second form.
-            context["confirming"] = find_subject(vault, subject, actor=actor_of(who)).to_json()
+            context["confirming"] = find_subject(ctx, subject, actor=actor_of(who)).to_json()
         else:
             erased = await run_in_threadpool(
-                lambda: erase_subject(vault, subject, reason=reason, actor=actor_of(who))
+                lambda: erase_subject(ctx, subject, reason=reason, actor=actor_of(who))
             )
             announce_erased(request, list(erased.erased))
             context["erased"] = erased.to_json()
@@ -141,7 +151,7 @@ def retention_page(request: Request) -> Response:
     signed = signed_in(request)
     require(signed.who, RETENTION_READ)
     report = run_retention(
-        vault_of(request).config, dry_run=True, actor=actor_of(signed.who)
+        context_of(request).config, dry_run=True, actor=actor_of(signed.who)
     ).to_json()
     return render(request, "retention.html", {"report": report}, signed=signed, title="Retention")
 
@@ -150,7 +160,9 @@ def retention_page(request: Request) -> Response:
 def holds_page(request: Request) -> Response:
     signed = signed_in(request)
     require(signed.who, HOLDS_READ)
-    holds = vault_of(request).holds.holds(active_only=False, actor=actor_of(signed.who))
+    holds = governance.list_holds(
+        context_of(request), active_only=False, actor=actor_of(signed.who)
+    )
     return render(
         request,
         "holds.html",
@@ -167,8 +179,12 @@ async def add_hold(request: Request) -> Response:
     require(signed.who, HOLDS_WRITE)
     call_id = form_text(form, "call_id", 64) or None
     subject = form_text(form, "subject", 256) or None
-    vault_of(request).holds.add_hold(
-        call_id, subject, reason=form_text(form, "reason", 500), actor=actor_of(signed.who)
+    governance.add_hold(
+        context_of(request),
+        call_id,
+        subject,
+        reason=form_text(form, "reason", 500),
+        actor=actor_of(signed.who),
     )
     return RedirectResponse("/compliance/holds", status_code=303)
 
@@ -178,8 +194,11 @@ async def release_hold(request: Request, hold_id: str) -> Response:
     signed = signed_in(request)
     form = await checked_form(request, signed)
     require(signed.who, HOLDS_WRITE)
-    vault_of(request).holds.release_hold(
-        hold_id, reason=form_text(form, "reason", 500), actor=actor_of(signed.who)
+    governance.release_hold(
+        context_of(request),
+        hold_id,
+        reason=form_text(form, "reason", 500),
+        actor=actor_of(signed.who),
     )
     return RedirectResponse("/compliance/holds", status_code=303)
 
@@ -188,14 +207,14 @@ async def release_hold(request: Request, hold_id: str) -> Response:
 def audit_page(request: Request, page: int = 1) -> Response:
     signed = signed_in(request)
     require(signed.who, AUDIT_READ)
-    vault = vault_of(request)
+    ctx = context_of(request)
     page = max(1, page)
-    newest, total = vault.audit_page(limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
+    newest, total = audit.audit_page(ctx, limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
     pages = max(1, (total + AUDIT_PAGE - 1) // AUDIT_PAGE)
     if page > pages:  # past the end: the last page
         page = pages
-        newest, total = vault.audit_page(limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
-    report = vault.verify_audit()
+        newest, total = audit.audit_page(ctx, limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
+    report = audit.verify_audit(ctx)
     return render(
         request,
         "audit.html",
@@ -229,13 +248,13 @@ def admin_page(request: Request) -> Response:
     who = signed.who
     require(who, USERS_READ)
     require(who, POLICY_READ)
-    vault = vault_of(request)
-    config = vault.config
+    context = context_of(request).acting_as(who)
+    config = context.config
     return render(
         request,
         "admin.html",
         {
-            "users": [u.to_json() for u in accounts.list_users(accounts_context(vault))],
+            "users": [u.to_json() for u in accounts.list_users(context)],
             "roles": ROLES,
             "trackers_path": config.trackers,
             "trackers_text": _file_text(config.trackers),
@@ -254,7 +273,7 @@ async def admin_add_user(request: Request) -> Response:
     require(signed.who, USERS_WRITE)
     password = form.get("password")
     accounts.add_user(
-        accounts_context(vault_of(request)).acting_as(signed.who),
+        context_of(request).acting_as(signed.who),
         form_text(form, "username", 64),
         password[:1024] if isinstance(password, str) else "",  # the vault checks its length
         form_text(form, "role", 32),
@@ -269,7 +288,7 @@ async def admin_update_user(request: Request, username: str) -> Response:
     signed = signed_in(request)
     form = await checked_form(request, signed)
     require(signed.who, USERS_WRITE)
-    context = accounts_context(vault_of(request)).acting_as(signed.who)
+    context = context_of(request).acting_as(signed.who)
     user = accounts.get_user(context, username)
     action = form_text(form, "action", 16)
     if action == "disable":

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from callvault.api._auth import accounts_context, principal, vault_of
+from callvault.api._auth import context_of, principal
 from callvault.errors import InputError
 from callvault.services import Context, accounts
 from callvault.services.access import (
@@ -32,7 +32,8 @@ Who = Annotated[Principal, Depends(principal)]
 async def webhooks(app: FastAPI) -> AsyncIterator[None]:
     """Runs inside the app's lifespan (the vault is open): the webhook hub of the
     settings `webhook_urls` and `webhook_secret`."""
-    hub = EventHub.from_config(app.state.vault, app.state.config)
+    context = app.state.context
+    hub = EventHub.from_config(context.vault, context.config)
     app.state.webhooks = hub
     hub.start()
     try:
@@ -45,8 +46,7 @@ router = APIRouter(tags=["admin"], lifespan=webhooks)
 
 
 def _context(request: Request, who: Principal) -> Context:
-    # Until the app hands out a request context: the one of this request's principal.
-    return accounts_context(vault_of(request)).acting_as(who)
+    return context_of(request).acting_as(who)
 
 
 # -- users and tokens --------------------------------------------------------------------
@@ -161,7 +161,7 @@ def policy_check(body: PolicyQuestion, request: Request, who: Who) -> dict[str, 
     """Whether and how a call with these participants may be recorded, and why."""
     require(who, POLICY_READ)
     decision = check_policy(
-        vault_of(request).config,
+        context_of(request).config,
         body.participants,
         direction=body.direction,
         team=body.team,

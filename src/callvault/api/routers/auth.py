@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from callvault.api._auth import SESSION_COOKIE, accounts_context, principal, vault_of
+from callvault.api._auth import SESSION_COOKIE, context_of, principal
 from callvault.api._client import client_address
 from callvault.api._security import secure_cookies
 from callvault.errors import AccountLocked, NotAuthenticated, NotAuthorized
@@ -41,7 +41,7 @@ def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
     """Check the password; set the session cookie and return the CSRF token that unsafe
     requests of this session must send in `X-CSRF-Token`. Failed sign-ins are throttled
     per account and per client address (429 with `Retry-After`)."""
-    context = accounts_context(vault_of(request))
+    context = context_of(request)
     try:
         user = accounts.authenticate(
             context, body.username, body.password, address=client_address(request)
@@ -69,7 +69,7 @@ def logout(
 ) -> dict[str, bool]:
     """End this browser session (a bearer token stays valid: revoke it instead)."""
     secret = request.cookies.get(SESSION_COOKIE)
-    ended = accounts.end_session(accounts_context(vault_of(request)), secret) if secret else False
+    ended = accounts.end_session(context_of(request), secret) if secret else False
     response.delete_cookie(SESSION_COOKIE, path="/")
     return {"ended": ended}
 
@@ -77,7 +77,7 @@ def logout(
 @router.get("/me")
 def me(request: Request, who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
     """The signed-in user, their role and team, and the token's scopes (null: a session)."""
-    user = accounts.get_user(accounts_context(vault_of(request)), who.username)
+    user = accounts.get_user(context_of(request), who.username)
     return {
         "user": user.to_json(),
         "scopes": sorted(who.scopes) if who.scopes is not None else None,

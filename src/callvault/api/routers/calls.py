@@ -11,25 +11,38 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from callvault.api._auth import (
-    accounts_context,
-    call_scope,
-    check_form_csrf,
-    header_principal,
-    principal,
-    reach_agents,
-    require_call,
-    vault_of,
-)
+from callvault.api._auth import check_form_csrf, context_of, header_principal, principal
 from callvault.api._ranges import RangeNotSatisfiable, parse_range
 from callvault.api._upload import UPLOAD_BODY_SCHEMA, receive_upload
-from callvault.capture import FileImportOptions, import_opened
-from callvault.errors import InputError, IntegrityError, NotAuthorized
-from callvault.services import IngestedCall, accounts, call_document, ingest_captured
+from callvault.api.schemas import (
+    ActionIn,
+    CallDocument,
+    CallPage,
+    CorrectionList,
+    CorrectionOut,
+    IngestedCallOut,
+    InsightCorrection,
+)
+from callvault.capture import FileImportOptions
+from callvault.errors import InputError, IntegrityError
+from callvault.services import (
+    Context,
+    EncryptedSpool,
+    IngestedCall,
+    call_document,
+    call_record,
+    call_scope,
+    callinfo,
+    ingest_upload,
+    insight_corrections,
+    listen_recording,
+    reach_agents,
+    require_call,
+    upload_agent,
+)
 from callvault.services.access import (
     CALLS_AUDIO,
     CALLS_CORRECT,
@@ -46,7 +59,6 @@ from callvault.services.access import (
 )
 from callvault.services.calls import open_original_wav
 from callvault.services.insight_corrections import add_action, correct_insight
-from callvault.vault import EncryptedSpool, Vault
 
 log = logging.getLogger("callvault.api")
 
@@ -59,7 +71,7 @@ def actor_of(who: Principal) -> str:
     return f"user:{who.username}"
 
 
-@router.get("")
+@router.get("", response_model=CallPage)
 def list_calls(
     request: Request,
     who: Annotated[Principal, Depends(principal)],
@@ -75,8 +87,8 @@ def list_calls(
 ) -> dict[str, Any]:
     """Calls the caller may see, newest first, one page at a time."""
     require(who, CALLS_LIST)
-    vault = vault_of(request)
-    agents = reach_agents(vault, who, agent)
+    ctx = context_of(request)
+    agents = reach_agents(ctx, who, agent)
     filters: dict[str, Any] = {
         "agents": agents,
         "direction": direction,
@@ -85,18 +97,18 @@ def list_calls(
         "since": since,
         "until": until,
     }
-    calls = vault.calls.list_calls(
-        limit=limit, offset=offset, actor=actor_of(who), purpose=purpose, **filters
+    calls = callinfo.list_calls(
+        ctx, limit=limit, offset=offset, actor=actor_of(who), purpose=purpose, **filters
     )
     return {
         "calls": [c.to_json() for c in calls],
-        "total": vault.calls.count_calls(**filters),
+        "total": callinfo.count_calls(ctx, **filters),
         "limit": limit,
         "offset": offset,
     }
 
 
-@router.get("/{call_id}")
+@router.get("/{call_id}", response_model=CallDocument)
 def get_call(
     call_id: str,
     request: Request,
@@ -105,19 +117,19 @@ def get_call(
 ) -> dict[str, Any]:
     """The call's record; with the transcript, insights and redactions where the role
     may read them (an auditor sees metadata only). Every read is audited."""
-    return readable_call(vault_of(request), who, call_id, purpose)[0]
+    return readable_call(context_of(request), who, call_id, purpose)[0]
 
 
 def readable_call(
-    vault: Vault, who: Principal, call_id: str, purpose: str | None
+    ctx: Context, who: Principal, call_id: str, purpose: str | None
 ) -> tuple[dict[str, Any], CallScope]:
     """The call's document with the parts `who` may read (transcript, insights), once
     they may read the call at all; and its scope, for further checks. The API's call and
     the web's call page both show this."""
-    scope = call_scope(vault, call_id)
+    scope = call_scope(ctx, call_id)
     require(who, CALLS_READ, scope)
     document = call_document(
-        vault,
+        ctx,
         call_id,
         purpose=purpose,
         actor=actor_of(who),
@@ -141,17 +153,15 @@ def get_audio(
     """The audio everyone hears (redacted once processed), with HTTP Range: only the
     encrypted chunks that hold the bytes asked for are decrypted. Every request is
     audited (`recording.listen`)."""
-    vault = vault_of(request)
-    require_call(vault, who, CALLS_AUDIO, call_id)
-    record = vault.calls.get_call(call_id, actor=actor_of(who), purpose=purpose)
+    ctx = context_of(request)
+    require_call(ctx, who, CALLS_AUDIO, call_id)
+    record = call_record(ctx, call_id, actor=actor_of(who), purpose=purpose)
     media_type = _MEDIA_TYPES.get(record.recording.container, "application/octet-stream")
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
     stack = ExitStack()
     try:
         reader = stack.enter_context(
-            vault.calls.open_recording(
-                call_id, action="recording.listen", actor=actor_of(who), purpose=purpose
-            )
+            listen_recording(ctx, call_id, actor=actor_of(who), purpose=purpose)
         )
         size = reader.size
         wanted = parse_range(request.headers.get("range"), size)
@@ -222,16 +232,21 @@ def get_original(
     """The kept unredacted original as 16-bit PCM WAV: the compliance role only, with
     the reason it is opened (audited, and so is a refusal). 404 when none was kept
     (never for card data)."""
-    vault = vault_of(request)
-    require_call(vault, who, CALLS_ORIGINAL, call_id)
+    ctx = context_of(request)
+    require_call(ctx, who, CALLS_ORIGINAL, call_id)
     stack = ExitStack()
     chunks = stack.enter_context(
-        open_original_wav(vault, call_id, role=who.role, reason=reason, actor=actor_of(who))
+        open_original_wav(ctx, call_id, role=who.role, reason=reason, actor=actor_of(who))
     )
     return streamed(chunks, stack, 200, "audio/wav", {"Cache-Control": "private, no-store"})
 
 
-@router.post("", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY_SCHEMA})
+@router.post(
+    "",
+    status_code=201,
+    response_model=IngestedCallOut,
+    openapi_extra={"requestBody": UPLOAD_BODY_SCHEMA},
+)
 async def upload_call(
     request: Request, who: Annotated[Principal, Depends(header_principal)]
 ) -> dict[str, Any]:
@@ -244,14 +259,14 @@ async def upload_call(
     body over CALLVAULT_MAX_UPLOAD_BYTES is refused with 413 (at once when its
     Content-Length says so); the recording is received into an encrypted spool, never
     into memory or the temporary directory (issue 17)."""
-    vault = vault_of(request)
+    ctx = context_of(request)
     require(who, CALLS_UPLOAD)  # 403 for a role that never uploads, before the body
 
     def before_file(fields: dict[str, str]) -> None:
         check_form_csrf(request, fields)
-        upload_agent(vault, who, fields.get("agent") or None)
+        upload_agent(ctx, who, fields.get("agent") or None)
 
-    upload = await receive_upload(request, vault, before_file=before_file)
+    upload = await receive_upload(request, ctx, before_file=before_file)
     try:
         if upload.spool is None:
             raise InputError("the upload has no file part 'file'; send the recording in it")
@@ -260,32 +275,21 @@ async def upload_call(
             caller=fields.get("caller") or None,
             callee=fields.get("callee") or None,
             direction=fields.get("direction") or None,
-            agent=upload_agent(vault, who, fields.get("agent") or None),
+            agent=upload_agent(ctx, who, fields.get("agent") or None),
             started_at=fields.get("started_at") or None,
             language=fields.get("language") or None,
             channels=fields.get("channels") or None,
         )
         stored = await store_upload(
-            vault, who, upload.spool, upload.filename, options, fields.get("consent") or None
+            ctx, who, upload.spool, upload.filename, options, fields.get("consent") or None
         )
     finally:
         upload.close()
     return stored.to_json()
 
 
-def upload_agent(vault: Vault, who: Principal, agent: str | None) -> str | None:
-    """The agent of a call `who` uploads: the one named, else a rep or manager
-    themself. NotAuthorized when that agent's calls are out of `who`'s reach."""
-    agent = agent or (who.username if who.role in ("rep", "manager") else None)
-    team = accounts.team_of(accounts_context(vault), agent) if agent else None
-    if not can(who, CALLS_UPLOAD, CallScope("", agent, team)):
-        require(who, CALLS_UPLOAD)  # 403 for a role that never uploads
-        raise NotAuthorized(f"{who.role} {who.username} may not upload calls of agent {agent}")
-    return agent
-
-
 async def store_upload(
-    vault: Vault,
+    ctx: Context,
     who: Principal,
     spool: EncryptedSpool,
     name: str,
@@ -295,32 +299,14 @@ async def store_upload(
     """Check, gate, store and queue an uploaded recording, audited as `who`. The audio
     is read from its encrypted spool chunk by chunk (probing, then encrypting it into
     the vault), never whole."""
-    if spool.size == 0:
-        raise InputError(f"{name}: the file is empty; give a recording with audio in it")
-
-    def store() -> IngestedCall:
-        # Decoding, encrypting and the database: off the event loop, so that readers
-        # are served while recordings arrive.
-        captured = import_opened(
-            spool.open, spool.size, name, options, max_seconds=vault.config.max_duration
-        )
-        (stored,) = ingest_captured(
-            vault.config, [captured], consent=consent, vault=vault, actor=actor_of(who)
-        )
-        return stored
-
-    return await run_in_threadpool(store)
+    # Decoding, encrypting and the database: off the event loop, so that readers are
+    # served while recordings arrive.
+    return await run_in_threadpool(
+        ingest_upload, ctx, spool, name, options, consent, actor=actor_of(who)
+    )
 
 
-class InsightCorrection(BaseModel):
-    section: str = Field(max_length=32)
-    index: int = Field(ge=0)
-    field: str = Field(max_length=32)
-    value: str = Field(max_length=500)
-    reason: str = Field(min_length=1, max_length=256)
-
-
-@router.get("/{call_id}/corrections")
+@router.get("/{call_id}/corrections", response_model=CorrectionList)
 def correction_history(
     call_id: str,
     request: Request,
@@ -329,13 +315,13 @@ def correction_history(
 ) -> dict[str, Any]:
     """Every correction of the call's insights, oldest first: old and new value, who,
     when and why (audited)."""
-    vault = vault_of(request)
-    require_call(vault, who, CALLS_INSIGHTS, call_id)
-    records = vault.corrections.corrections(call_id, actor=actor_of(who), purpose=purpose)
-    return {"corrections": [r.to_json() for r in records if r.target == "insight"]}
+    ctx = context_of(request)
+    require_call(ctx, who, CALLS_INSIGHTS, call_id)
+    records = insight_corrections(ctx, call_id, actor=actor_of(who), purpose=purpose)
+    return {"corrections": [r.to_json() for r in records]}
 
 
-@router.post("/{call_id}/corrections", status_code=201)
+@router.post("/{call_id}/corrections", status_code=201, response_model=CorrectionOut)
 def correct(
     call_id: str,
     body: InsightCorrection,
@@ -343,10 +329,10 @@ def correct(
     who: Annotated[Principal, Depends(principal)],
 ) -> dict[str, Any]:
     """Correct one insight (it survives re-processing); see docs/insights.md."""
-    vault = vault_of(request)
-    require_call(vault, who, CALLS_CORRECT, call_id)
+    ctx = context_of(request)
+    require_call(ctx, who, CALLS_CORRECT, call_id)
     record = correct_insight(
-        vault,
+        ctx,
         call_id,
         body.section,
         body.index,
@@ -358,15 +344,7 @@ def correct(
     return record.to_json()
 
 
-class ActionIn(BaseModel):
-    utterance: int = Field(ge=0)
-    owner: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=500)
-    due: str | None = Field(default=None, max_length=40)
-    reason: str = Field(min_length=1, max_length=256)
-
-
-@router.post("/{call_id}/actions", status_code=201)
+@router.post("/{call_id}/actions", status_code=201, response_model=CorrectionOut)
 def add_action_item(
     call_id: str,
     body: ActionIn,
@@ -374,10 +352,10 @@ def add_action_item(
     who: Annotated[Principal, Depends(principal)],
 ) -> dict[str, Any]:
     """Add an action item the insight stages missed."""
-    vault = vault_of(request)
-    require_call(vault, who, CALLS_CORRECT, call_id)
+    ctx = context_of(request)
+    require_call(ctx, who, CALLS_CORRECT, call_id)
     record = add_action(
-        vault,
+        ctx,
         call_id,
         utterance=body.utterance,
         owner=body.owner,
@@ -389,4 +367,4 @@ def add_action_item(
     return record.to_json()
 
 
-__all__ = ["actor_of", "readable_call", "router", "store_upload", "upload_agent"]
+__all__ = ["actor_of", "readable_call", "router", "store_upload"]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from callvault.api._auth import principal, vault_of
+from callvault.api._auth import context_of, principal
 from callvault.errors import InputError
 from callvault.services import Context
 from callvault.services import contacts as contact_services
@@ -20,9 +20,7 @@ Who = Annotated[Principal, Depends(principal)]
 
 
 def _context(request: Request, who: Principal) -> Context:
-    # Until the API has one request Context helper (issue 18): the app's config and
-    # storage, acting as the signed-in user.
-    return Context(config=request.app.state.config, vault=vault_of(request), principal=who)
+    return context_of(request).acting_as(who)
 
 
 @router.get("")

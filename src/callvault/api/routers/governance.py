@@ -12,24 +12,51 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from callvault.api._auth import call_scope, principal, require_call, vault_of
+from callvault.api._auth import context_of, principal
 from callvault.api.routers.calls import actor_of
-from callvault.config import SUBJECT_ERASURE_MODES
+from callvault.api.schemas import (
+    AuditCheck,
+    AuditPage,
+    ConsentAddedOut,
+    ConsentIn,
+    ConsentList,
+    EraseSubjectIn,
+    ErasureCertificateOut,
+    HoldIn,
+    HoldList,
+    HoldOut,
+    LiftIn,
+    ReleaseIn,
+    RestrictIn,
+    RestrictionList,
+    RestrictionOut,
+    RetentionIn,
+    RetentionInfoOut,
+    RetentionReportOut,
+    SubjectIn,
+    SubjectSearchOut,
+)
 from callvault.errors import InputError
 from callvault.services import (
     add_consent,
+    audit_page,
+    call_scope,
     erase_call,
     erase_subject,
     export_subject,
     find_subject,
+    governance,
+    list_consents,
+    require_call,
     run_retention,
+    set_retention,
+    verify_audit,
 )
 from callvault.services.access import (
     AUDIT_READ,
@@ -51,8 +78,6 @@ from callvault.services.webhooks import EventHub
 router = APIRouter(tags=["governance"])
 
 Who = Annotated[Principal, Depends(principal)]
-Reason = Annotated[str, Field(min_length=1, max_length=500)]
-Subject = Annotated[str, Field(min_length=1, max_length=256)]
 Purpose = Annotated[str | None, Query(max_length=256)]
 
 
@@ -67,7 +92,7 @@ def announce_erased(request: Request, call_ids: list[str]) -> None:
 # -- erasing one call --------------------------------------------------------------------
 
 
-@router.delete("/calls/{call_id}", tags=["calls"])
+@router.delete("/calls/{call_id}", tags=["calls"], response_model=ErasureCertificateOut)
 def erase_one_call(
     call_id: str,
     request: Request,
@@ -78,11 +103,11 @@ def erase_one_call(
     """Erase a call by crypto-shredding (search rows first); refused under a legal hold.
     Needs `confirm=true` and a reason (written to the audit log). Returns the erasure
     certificate."""
-    vault = vault_of(request)
-    require_call(vault, who, CALLS_ERASE, call_id)
+    ctx = context_of(request)
+    require_call(ctx, who, CALLS_ERASE, call_id)
     if not confirm:
         raise InputError(f"erasing call {call_id} cannot be undone; send confirm=true")
-    certificate = erase_call(vault, call_id, reason=reason, actor=actor_of(who))
+    certificate = erase_call(ctx, call_id, reason=reason, actor=actor_of(who))
     announce_erased(request, [call_id])
     return certificate.to_json()
 
@@ -90,34 +115,23 @@ def erase_one_call(
 # -- consent -----------------------------------------------------------------------------
 
 
-@router.get("/calls/{call_id}/consents", tags=["consent"])
+@router.get("/calls/{call_id}/consents", tags=["consent"], response_model=ConsentList)
 def call_consents(call_id: str, request: Request, who: Who) -> dict[str, Any]:
     """The consent records of one call, oldest first (audited)."""
     require(who, CONSENT_READ)
-    vault = vault_of(request)
-    call_scope(vault, call_id)  # NotFound for a call that does not exist
-    records = vault.consent.consents(call_id=call_id, actor=actor_of(who))
+    ctx = context_of(request)
+    call_scope(ctx, call_id)  # NotFound for a call that does not exist
+    records = list_consents(ctx, call_id=call_id, actor=actor_of(who))
     return {"consents": [r.to_json() for r in records]}
 
 
-class ConsentIn(BaseModel):
-    participant: Subject
-    method: str = Field(min_length=1, max_length=64)
-    scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
-        min_length=1, max_length=8
-    )
-    call_id: str | None = Field(default=None, max_length=64)
-    given_at: datetime | None = None
-    note: str | None = Field(default=None, max_length=500)
-
-
-@router.post("/consents", status_code=201, tags=["consent"])
+@router.post("/consents", status_code=201, tags=["consent"], response_model=ConsentAddedOut)
 def record_consent(body: ConsentIn, request: Request, who: Who) -> dict[str, Any]:
     """Record a consent, for one call or standing (no `call_id`); a quarantined call that
     every party has now consented to is released and queued for processing."""
     require(who, CONSENT_WRITE)
     added = add_consent(
-        vault_of(request).config,
+        context_of(request).config,
         body.participant,
         method=body.method,
         scopes=body.scopes,
@@ -132,16 +146,13 @@ def record_consent(body: ConsentIn, request: Request, who: Who) -> dict[str, Any
 # -- data-subject rights -----------------------------------------------------------------
 
 
-class SubjectIn(BaseModel):
-    subject: Subject
-    purpose: str | None = Field(default=None, max_length=256)
-
-
-@router.post("/rights/find", tags=["rights"])
+@router.post("/rights/find", tags=["rights"], response_model=SubjectSearchOut)
 def rights_find(body: SubjectIn, request: Request, who: Who) -> dict[str, Any]:
     """The calls of a data subject (a number or a name); audited with ids only."""
     require(who, RIGHTS_READ)
-    found = find_subject(vault_of(request), body.subject, purpose=body.purpose, actor=actor_of(who))
+    found = find_subject(
+        context_of(request), body.subject, purpose=body.purpose, actor=actor_of(who)
+    )
     return found.to_json()
 
 
@@ -154,10 +165,10 @@ def rights_find(body: SubjectIn, request: Request, who: Who) -> dict[str, Any]:
 def rights_export(body: SubjectIn, request: Request, who: Who) -> FileResponse:
     """A zip of everything held about the subject (GDPR art. 15 and 20), as a download."""
     require(who, RIGHTS_READ)
-    vault = vault_of(request)
+    ctx = context_of(request)
     return export_download(
         lambda out: (
-            export_subject(vault, body.subject, out, purpose=body.purpose, actor=actor_of(who)).out
+            export_subject(ctx, body.subject, out, purpose=body.purpose, actor=actor_of(who)).out
         )
     )
 
@@ -181,13 +192,6 @@ def export_download(write: Callable[[Path], Path]) -> FileResponse:
     )
 
 
-class EraseSubjectIn(BaseModel):
-    subject: Subject
-    reason: Reason
-    confirm: bool = False
-    scope: Literal[SUBJECT_ERASURE_MODES] | None = None  # type: ignore[valid-type]
-
-
 @router.post("/rights/erase", tags=["rights"])
 def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, Any]:
     """Erase every call of a subject (or their leg of it, `scope` "leg"); refused as a
@@ -196,7 +200,7 @@ def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, 
     if body.confirm is not True:
         raise InputError("erasing a subject's calls cannot be undone; send confirm: true")
     erased = erase_subject(
-        vault_of(request),
+        context_of(request),
         body.subject,
         reason=body.reason,
         actor=actor_of(who),
@@ -206,78 +210,63 @@ def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, 
     return erased.to_json()
 
 
-class RestrictIn(BaseModel):
-    subject: Subject
-    reason: Reason
-
-
-@router.post("/rights/restrict", status_code=201, tags=["rights"])
+@router.post("/rights/restrict", status_code=201, tags=["rights"], response_model=RestrictionOut)
 def rights_restrict(body: RestrictIn, request: Request, who: Who) -> dict[str, Any]:
     """Restrict processing of every call of a subject (GDPR art. 18)."""
     require(who, RIGHTS_WRITE)
     record = restrict_subject(
-        vault_of(request), body.subject, reason=body.reason, actor=actor_of(who)
+        context_of(request), body.subject, reason=body.reason, actor=actor_of(who)
     )
     return record.to_json()
 
 
-class LiftIn(BaseModel):
-    restriction_id: str = Field(min_length=1, max_length=64)
-    reason: Reason
-
-
-@router.post("/rights/lift", tags=["rights"])
+@router.post("/rights/lift", tags=["rights"], response_model=RestrictionOut)
 def rights_lift(body: LiftIn, request: Request, who: Who) -> dict[str, Any]:
     """Lift a restriction of processing."""
     require(who, RIGHTS_WRITE)
     record = lift_restriction(
-        vault_of(request), body.restriction_id, reason=body.reason, actor=actor_of(who)
+        context_of(request), body.restriction_id, reason=body.reason, actor=actor_of(who)
     )
     return record.to_json()
 
 
-@router.get("/rights/restrictions", tags=["rights"])
+@router.get("/rights/restrictions", tags=["rights"], response_model=RestrictionList)
 def rights_restrictions(request: Request, who: Who, active_only: bool = True) -> dict[str, Any]:
     """Restrictions of processing (audited: subjects are personal data)."""
     require(who, RIGHTS_READ)
-    records = list_restrictions(vault_of(request), active_only=active_only, actor=actor_of(who))
+    records = list_restrictions(context_of(request), active_only=active_only, actor=actor_of(who))
     return {"restrictions": [r.to_json() for r in records]}
 
 
 # -- retention ---------------------------------------------------------------------------
 
 
-@router.get("/retention/due", tags=["retention"])
+@router.get("/retention/due", tags=["retention"], response_model=RetentionReportOut)
 def retention_due(request: Request, who: Who, now: datetime | None = None) -> dict[str, Any]:
     """What a retention run would erase at `now` (default: now; a dry run may look
     ahead), and what it would skip (held)."""
     require(who, RETENTION_READ)
-    report = run_retention(vault_of(request).config, now=now, dry_run=True, actor=actor_of(who))
+    report = run_retention(context_of(request).config, now=now, dry_run=True, actor=actor_of(who))
     return report.to_json()
 
 
-@router.post("/retention/run", tags=["retention"])
+@router.post("/retention/run", tags=["retention"], response_model=RetentionReportOut)
 def retention_run(request: Request, who: Who) -> dict[str, Any]:
     """Erase every expired call that is not held; returns each erasure's certificate."""
     require(who, RETENTION_WRITE)
-    report = run_retention(vault_of(request).config, actor=actor_of(who))
+    report = run_retention(context_of(request).config, actor=actor_of(who))
     announce_erased(request, [e.call_id for e in report.erased])
     return report.to_json()
 
 
-class RetentionIn(BaseModel):
-    retention_class: str = Field(min_length=1, max_length=32)
-    retain_until: datetime | None = None
-
-
-@router.put("/calls/{call_id}/retention", tags=["retention"])
+@router.put("/calls/{call_id}/retention", tags=["retention"], response_model=RetentionInfoOut)
 def set_call_retention(
     call_id: str, body: RetentionIn, request: Request, who: Who
 ) -> dict[str, Any]:
     """Set a call's retention class and the time after which it is erased (null: never)."""
     require(who, RETENTION_WRITE)
-    info = vault_of(request).holds.set_retention(
-        call_id, body.retention_class, body.retain_until, actor=actor_of(who)
+    info = set_retention(
+        context_of(request), call_id, body.retention_class, body.retain_until, actor=actor_of(who)
     )
     return info.to_json()
 
@@ -285,46 +274,38 @@ def set_call_retention(
 # -- legal holds -------------------------------------------------------------------------
 
 
-@router.get("/holds", tags=["holds"])
+@router.get("/holds", tags=["holds"], response_model=HoldList)
 def list_holds(request: Request, who: Who, active_only: bool = True) -> dict[str, Any]:
     """Legal holds, oldest first (audited)."""
     require(who, HOLDS_READ)
-    holds = vault_of(request).holds.holds(active_only=active_only, actor=actor_of(who))
+    holds = governance.list_holds(context_of(request), active_only=active_only, actor=actor_of(who))
     return {"holds": [h.to_json() for h in holds]}
 
 
-class HoldIn(BaseModel):
-    call_id: str | None = Field(default=None, max_length=64)
-    subject: str | None = Field(default=None, min_length=1, max_length=256)
-    reason: Reason
-
-
-@router.post("/holds", status_code=201, tags=["holds"])
+@router.post("/holds", status_code=201, tags=["holds"], response_model=HoldOut)
 def add_hold(body: HoldIn, request: Request, who: Who) -> dict[str, Any]:
     """Put a call, or every call of a subject, on legal hold (give exactly one)."""
     require(who, HOLDS_WRITE)
-    hold = vault_of(request).holds.add_hold(
-        body.call_id, body.subject, reason=body.reason, actor=actor_of(who)
+    hold = governance.add_hold(
+        context_of(request), body.call_id, body.subject, reason=body.reason, actor=actor_of(who)
     )
     return hold.to_json()
 
 
-class ReleaseIn(BaseModel):
-    reason: Reason
-
-
-@router.post("/holds/{hold_id}/release", tags=["holds"])
+@router.post("/holds/{hold_id}/release", tags=["holds"], response_model=HoldOut)
 def release_hold(hold_id: str, body: ReleaseIn, request: Request, who: Who) -> dict[str, Any]:
     """Release a hold; what it held may be erased again."""
     require(who, HOLDS_WRITE)
-    hold = vault_of(request).holds.release_hold(hold_id, reason=body.reason, actor=actor_of(who))
+    hold = governance.release_hold(
+        context_of(request), hold_id, reason=body.reason, actor=actor_of(who)
+    )
     return hold.to_json()
 
 
 # -- audit -------------------------------------------------------------------------------
 
 
-@router.get("/audit", tags=["audit"])
+@router.get("/audit", tags=["audit"], response_model=AuditPage)
 def audit_log(
     request: Request,
     who: Who,
@@ -335,8 +316,8 @@ def audit_log(
 ) -> dict[str, Any]:
     """Audit entries, newest first, one page at a time."""
     require(who, AUDIT_READ)
-    page, total = vault_of(request).audit_page(
-        limit=limit, offset=offset, object_id=object_id, action=action
+    page, total = audit_page(
+        context_of(request), limit=limit, offset=offset, object_id=object_id, action=action
     )
     return {
         "entries": [e.to_dict() for e in page],
@@ -346,11 +327,11 @@ def audit_log(
     }
 
 
-@router.get("/audit/verify", tags=["audit"])
+@router.get("/audit/verify", tags=["audit"], response_model=AuditCheck)
 def audit_verify(request: Request, who: Who) -> dict[str, Any]:
     """Check the audit log's hash chain and signatures."""
     require(who, AUDIT_READ)
-    report = vault_of(request).verify_audit()
+    report = verify_audit(context_of(request))
     return {
         "ok": report.ok,
         "entries": report.entries,

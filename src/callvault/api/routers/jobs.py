@@ -15,11 +15,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from callvault.api._auth import principal, require_call, vault_of
-from callvault.jobs import JobRecord, JobStatus, Queue
-from callvault.services import open_queue
+from callvault.api._auth import context_of, principal
+from callvault.api.schemas import JobOut, JobPage
+from callvault.services import Context, JobRecord, JobStatus, jobcontrol, require_call
 from callvault.services.access import CALLS_READ, JOBS_READ, Principal, can, require
-from callvault.vault import Vault
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -27,25 +26,21 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 POLL_S = 0.5
 
 
-def _queue(vault: Vault) -> Queue:
-    return open_queue(vault.config, vault)
-
-
-def _readable_job(vault: Vault, who: Principal, job_id: str) -> JobRecord:
+def _readable_job(ctx: Context, who: Principal, job_id: str) -> JobRecord:
     """The job, when `who` may see it: every job with jobs.read, else the job of a call
     they may read (NotFound for one out of reach, NotAuthorized for a job of no call)."""
-    record = _queue(vault).get(job_id)
+    record = jobcontrol.get_job(ctx, job_id)
     if can(who, JOBS_READ):
         return record
     call_id = record.payload.get("call_id")
     if not isinstance(call_id, str):
         require(who, JOBS_READ)
     else:
-        require_call(vault, who, CALLS_READ, call_id)
+        require_call(ctx, who, CALLS_READ, call_id)
     return record
 
 
-@router.get("")
+@router.get("", response_model=JobPage)
 def list_jobs(
     request: Request,
     who: Annotated[Principal, Depends(principal)],
@@ -54,16 +49,16 @@ def list_jobs(
 ) -> dict[str, Any]:
     """Jobs, newest first (admin)."""
     require(who, JOBS_READ)
-    jobs = _queue(vault_of(request)).list_jobs(status=status, limit=limit)
-    return {"jobs": [j.to_json() for j in jobs], "limit": limit}
+    found = jobcontrol.list_jobs(context_of(request), status=status, limit=limit)
+    return {"jobs": [j.to_json() for j in found], "limit": limit}
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=JobOut)
 def get_job(
     job_id: str, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> dict[str, Any]:
     """One job's record: status, progress, attempts, last error."""
-    return _readable_job(vault_of(request), who, job_id).to_json()
+    return _readable_job(context_of(request), who, job_id).to_json()
 
 
 def _event(name: str, record: JobRecord) -> str:
@@ -85,9 +80,8 @@ async def job_events(
 ) -> StreamingResponse:
     """Server-Sent Events: `progress` ({status, progress, message}) whenever the job's
     record changes, read every 0.5 s, then one `done` with the final record."""
-    vault = vault_of(request)
-    first = await run_in_threadpool(_readable_job, vault, who, job_id)
-    queue = _queue(vault)
+    ctx = context_of(request)
+    first = await run_in_threadpool(_readable_job, ctx, who, job_id)
 
     async def stream() -> AsyncIterator[str]:
         record, last = first, None
@@ -102,7 +96,7 @@ async def job_events(
             await asyncio.sleep(POLL_S)
             if await request.is_disconnected():
                 return
-            record = await run_in_threadpool(queue.get, job_id)
+            record = await run_in_threadpool(jobcontrol.get_job, ctx, job_id)
 
     return StreamingResponse(
         stream(),

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from callvault.api._auth import principal, reach_agents, vault_of
+from callvault.api._auth import context_of, principal
 from callvault.api.routers.calls import actor_of
 from callvault.search import MAX_LIMIT
-from callvault.services import search_calls, semantic_search_calls
+from callvault.services import reach_agents, search_calls, semantic_search_calls
 from callvault.services.access import SEARCH, Principal, require
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -36,8 +36,8 @@ def search(
     `offset`). A rep searches their own calls, a manager their team's. Audited without
     the query's text."""
     require(who, SEARCH)
-    vault = vault_of(request)
-    agents = reach_agents(vault, who)
+    ctx = context_of(request)
+    agents = reach_agents(ctx, who)
     filters: dict[str, Any] = {
         "purpose": purpose,
         "speaker_role": role,
@@ -50,7 +50,7 @@ def search(
         "actor": actor_of(who),
     }
     if semantic:
-        hits = semantic_search_calls(vault, q, **filters)
+        hits = semantic_search_calls(ctx, q, **filters)
         return {
             "hits": [{**_hit(h), "score": h.score, "methods": list(h.methods)} for h in hits],
             "ranked": True,
@@ -58,7 +58,7 @@ def search(
             "limit": limit,
             "offset": 0,
         }
-    page = search_calls(vault, q, offset=offset, **filters)
+    page = search_calls(ctx, q, offset=offset, **filters)
     return {
         "hits": [{**_hit(h), "score": h.score} for h in page.hits],
         "ranked": page.ranked,

@@ -1,0 +1,110 @@
+"""Reads of stored calls for the edges: a page of calls, one call's record, its audio,
+its insights and their corrections. Each is one audited read of the storage, named for
+what the CLI, the API and the web pages ask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+from callvault.services._context import Context
+from callvault.vault import BlobReader, CallRecord, CallSummary, CorrectionRecord, TranscriptInfo
+
+__all__ = [
+    "call_record",
+    "count_calls",
+    "insight_corrections",
+    "list_calls",
+    "listen_recording",
+    "read_insights",
+    "transcript_info",
+]
+
+
+def list_calls(
+    ctx: Context,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    agents: Sequence[str] | None = None,
+    direction: str | None = None,
+    language: str | None = None,
+    consent_state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    purpose: str | None = None,
+) -> list[CallSummary]:
+    """Calls, newest first, filtered (`agents`: only their calls); the listing is audited."""
+    return ctx.vault.calls.list_calls(
+        limit=limit,
+        offset=offset,
+        agents=agents,
+        direction=direction,
+        language=language,
+        consent_state=consent_state,
+        since=since,
+        until=until,
+        actor=actor,
+        purpose=purpose,
+    )
+
+
+def count_calls(
+    ctx: Context,
+    *,
+    agents: Sequence[str] | None = None,
+    direction: str | None = None,
+    language: str | None = None,
+    consent_state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """How many calls `list_calls` would list with no limit (not audited: a count)."""
+    return ctx.vault.calls.count_calls(
+        agents=agents,
+        direction=direction,
+        language=language,
+        consent_state=consent_state,
+        since=since,
+        until=until,
+    )
+
+
+def call_record(
+    ctx: Context, call_id: str, *, actor: str | None = None, purpose: str | None = None
+) -> CallRecord:
+    """One call with its participants, legs and recording (audited)."""
+    return ctx.vault.calls.get_call(call_id, actor=actor, purpose=purpose)
+
+
+@contextmanager
+def listen_recording(
+    ctx: Context, call_id: str, *, actor: str | None = None, purpose: str | None = None
+) -> Iterator[BlobReader]:
+    """The stored audio everyone hears, opened for reading (audited `recording.listen`)."""
+    with ctx.vault.calls.open_recording(
+        call_id, action="recording.listen", actor=actor, purpose=purpose
+    ) as reader:
+        yield reader
+
+
+def read_insights(
+    ctx: Context, call_id: str, *, actor: str | None = None, purpose: str | None = None
+) -> bytes | None:
+    """The call's insights document, decrypted, or None (audited `insights.read`)."""
+    return ctx.vault.artifacts.read_insights(call_id, actor=actor, purpose=purpose)
+
+
+def insight_corrections(
+    ctx: Context, call_id: str, *, actor: str | None = None, purpose: str | None = None
+) -> list[CorrectionRecord]:
+    """The corrections of the call's insights, oldest first (audited `correction.read`)."""
+    records = ctx.vault.corrections.corrections(call_id, actor=actor, purpose=purpose)
+    return [r for r in records if r.target == "insight"]
+
+
+def transcript_info(ctx: Context, call_id: str) -> TranscriptInfo | None:
+    """What is known about the call's transcript without reading it (no text)."""
+    return ctx.vault.transcripts.transcript_info(call_id)
