@@ -2,7 +2,8 @@
 
 Besides the app, the pieces the web pages share with it: who is asking (`principal`,
 the session cookie and CSRF header names, `context_of`), the client's address, the
-status code of an error, and the streamed upload reader.
+status code of an error, whether cookies must be Secure, and the streamed upload
+reader.
 """
 
 from callvault.api._auth import (
@@ -13,6 +14,7 @@ from callvault.api._auth import (
 )
 from callvault.api._client import client_address
 from callvault.api._errors import status_of
+from callvault.api._security import secure_cookies
 from callvault.api._server import uvicorn_options
 from callvault.api._upload import ReceivedUpload, receive_upload
 from callvault.api.app import API_PREFIX, create_app
@@ -27,6 +29,7 @@ __all__ = [
     "create_app",
     "principal",
     "receive_upload",
+    "secure_cookies",
     "status_of",
     "uvicorn_options",
 ]

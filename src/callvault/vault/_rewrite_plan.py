@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from callvault.media._edit import AudioEdit
+from callvault.media import AudioEdit
 from callvault.vault._crypto import SealedBlob
 from callvault.vault._governance import ErasureCertificate
 from callvault.vault._store import BlobWrite

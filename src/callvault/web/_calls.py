@@ -19,8 +19,8 @@ from callvault.api import (
     client_address,
     context_of,
     receive_upload,
+    secure_cookies,
 )
-from callvault.api.routers.auth import _secure
 from callvault.api.routers.calls import actor_of, readable_call, store_upload
 from callvault.capture import CHANNEL_LAYOUTS, FileImportOptions
 from callvault.errors import (
@@ -106,7 +106,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
         request, "login.html", {"login_csrf": token, "next": _safe_next(next)}, title="Sign in"
     )
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request)
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request)
     )
     return response
 
@@ -157,12 +157,16 @@ async def login(request: Request) -> Response:
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         response.set_cookie(
-            LOGIN_CSRF_COOKIE, fresh, httponly=True, samesite="strict", secure=_secure(request)
+            LOGIN_CSRF_COOKIE,
+            fresh,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(request),
         )
         return response
     secret, csrf, expires = await run_in_threadpool(accounts.create_session, context, user)
     response = RedirectResponse(target, status_code=303)
-    secure = _secure(request)
+    secure = secure_cookies(request)
     for name, value in ((SESSION_COOKIE, secret), (CSRF_COOKIE, csrf)):
         response.set_cookie(
             name, value, httponly=True, samesite="lax", secure=secure, expires=expires, path="/"

@@ -22,12 +22,6 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-def _secure(request: Request) -> bool:
-    # By configuration and the connection (`cookie_secure`, `trusted_proxies`), never by
-    # the Host header a client sends (issue 17).
-    return secure_cookies(request)
-
-
 @router.post(
     "/login",
     responses={
@@ -56,7 +50,7 @@ def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
         secret,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure_cookies(request),
         expires=expires,
         path="/",
     )

@@ -143,7 +143,7 @@ class SipMessage:
         match = re.search(r'boundary="?([^";]+)"?', self.header("content-type") or "", re.I)
         if match is None:
             return []
-        return _split_multipart(self.body, match.group(1).encode())
+        return split_multipart(self.body, match.group(1).encode())
 
     def __bytes__(self) -> bytes:
         """The message on the wire: header names in lower case (RFC 3261 section 7.3.1
@@ -214,7 +214,7 @@ class SipMessage:
         return cls(method, uri, status, reason, headers, body)
 
 
-def _split_multipart(body: bytes, boundary: bytes) -> list[tuple[str, bytes]]:
+def split_multipart(body: bytes, boundary: bytes) -> list[tuple[str, bytes]]:
     parts: list[tuple[str, bytes]] = []
     for chunk in body.split(b"--" + boundary)[1:]:
         if chunk.startswith(b"--"):

@@ -38,7 +38,7 @@ from callvault.capture.net._sip import (
     MediaDescription,
     NameAddress,
     SessionDescription,
-    _split_multipart,
+    split_multipart,
 )
 from callvault.errors import ParseError
 
@@ -238,7 +238,7 @@ def _parse(body: bytes, content_type: str, *, require_metadata: bool) -> SiprecO
         boundary = match.group(1).strip()
     else:
         boundary = _sniff_boundary(body)
-    parts = _split_multipart(body, boundary.encode())
+    parts = split_multipart(body, boundary.encode())
     sdp_bodies = [content for kind, content in parts if kind == "application/sdp"]
     if not sdp_bodies:
         raise ParseError("not a SIPREC offer: the multipart body has no application/sdp part")
