@@ -13,8 +13,11 @@ from typing import Any
 
 from callvault.errors import InputError
 from callvault.jobs import cancel_jobs_of
+from callvault.media import WavSource, decode_pcm, iter_wav
 from callvault.search import HybridHit, SearchIndex, SearchPage, hybrid_search
 from callvault.services._context import Context
+from callvault.services.insight_corrections import apply_corrections
+from callvault.services.process import transcript_json
 from callvault.vault import ErasureCertificate, Vault, create_private, restriction_ground
 
 __all__ = [
@@ -94,8 +97,6 @@ def listen_audio(
     `original` the kept unredacted original (compliance role and a reason; audited).
     Returns (bytes written, seconds of audio)."""
     vault = ctx.vault
-    from callvault.media import WavSource, decode_pcm
-
     target = export_destination(vault, out, overwrite=overwrite)
     if original:
         if not reason or not reason.strip():
@@ -132,8 +133,6 @@ def open_original_wav(
     comes block by block, decoded from the encrypted original as it is sent (issue 17):
     a long original is never held whole in memory."""
     vault = ctx.vault
-    from callvault.media import WavSource, decode_pcm, iter_wav
-
     name = f"original of call {call_id}"
     with vault.artifacts.open_original(call_id, role=role, reason=reason, actor=actor) as (
         reader,
@@ -168,9 +167,6 @@ def call_document(
     content does not. `transcript` and `insights` False leave those parts null without
     reading them (a role that may see only metadata)."""
     vault = ctx.vault
-    from callvault.services.insight_corrections import apply_corrections
-    from callvault.services.process import transcript_json
-
     document = vault.calls.get_call(call_id, actor=actor, purpose=purpose).to_json()
     restricted = vault.restrictions.restriction_for_call(call_id)
     readable = restricted is None or restriction_ground(purpose) is not None

@@ -16,6 +16,7 @@ from callvault.accounts import Accounts
 from callvault.capture import CapturedCall, FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.errors import CallvaultError
+from callvault.services.ingest import ingest_captured
 from callvault.vault import Vault
 
 __all__ = [
@@ -114,8 +115,6 @@ def seed_demo(config: Config) -> DemoSeed:
     """Store the sample call (once: the same sample again is the same call) for the
     workers to process, and create the user `admin` with a random password when the
     vault has no users yet (`callvault serve --demo`)."""
-    from callvault.services.ingest import ingest_captured
-
     with Vault.open(config) as vault:
         (stored,) = ingest_captured(
             config, [demo_call()], consent="pre-call-notice", vault=vault, actor="system:demo"
