@@ -9,13 +9,14 @@ import wave
 from datetime import UTC, datetime
 
 import numpy as np
+from sqlalchemy import select
 
 from _audio import tone, wav_bytes
 from callvault.accounts import Accounts
 from callvault.analysis import Transcript, Utterance
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.search import IndexRow, SearchIndex
-from callvault.vault import BlobReader, Vault
+from callvault.vault import BlobReader, CallRow, RetentionInfo, Vault
 
 
 def transcribe(vault: Vault, call_id: str, *utterances: Utterance, role: str | None = None) -> None:
@@ -107,3 +108,12 @@ def held_by(vault: Vault, call_id: str) -> list[str]:
     """The ids of the active legal holds that keep a call from being erased."""
     blocks = vault.holds.erasure_blocks([call_id], datetime.now(UTC))
     return [b.hold_id for b in blocks if b.rule == "legal-hold" and b.hold_id is not None]
+
+
+def retention_of(vault: Vault, call_id: str) -> RetentionInfo:
+    """A call's retention class and date, read from its row (no audited read)."""
+    with vault.reading() as session:
+        retention_class, until = session.execute(
+            select(CallRow.retention_class, CallRow.retain_until).where(CallRow.id == call_id)
+        ).one()
+    return RetentionInfo(call_id, retention_class, until)

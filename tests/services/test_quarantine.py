@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from _audio import tone, wav_bytes
 from _context import as_context
+from _stored import retention_of
 from callvault.capture import CapturedCall, FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.errors import ConsentRequired, Quarantined
@@ -80,7 +81,7 @@ def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Co
     assert second.released and second.job_id
     with Vault.open(config) as vault:
         assert vault.consent.consent_state(stored.call_id) == "given"
-        assert vault.holds.retention_of(stored.call_id).retain_until is not None
+        assert retention_of(vault, stored.call_id).retain_until is not None
         assert "call.release" in actions(vault, stored.call_id)
         assert vault.verify_audit().ok
         assert [job.id for job in pending_jobs(open_queue(config, vault))] == [second.job_id]
@@ -207,7 +208,7 @@ def test_the_decision_is_stored_with_the_call_or_not_at_all(config: Config) -> N
         blobs = config.data_dir / "blobs"
         assert [p for p in blobs.rglob("*") if p.is_file()] == []
         stored = vault.calls.store_call(call(), admission=admission)
-        assert vault.holds.retention_of(stored.call_id).retain_until is not None
+        assert retention_of(vault, stored.call_id).retain_until is not None
         assert vault.consent.consent_state(stored.call_id) == "given"
         assert actions(vault, stored.call_id)[:3] == [
             "call.ingest",

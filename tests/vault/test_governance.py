@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from _audio import tone, wav_bytes
 from _context import as_context
-from _stored import decrypt_copy, held_by
+from _stored import decrypt_copy, held_by, retention_of
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError, KeyDestroyed, NotFound
@@ -169,8 +169,8 @@ def test_set_retention_and_expired_calls(vault: Vault) -> None:
     expired, _ = store(vault, 0)
     later, _ = store(vault, 1)
     never, _ = store(vault, 2)
-    assert vault.holds.retention_of(never).retention_class == "standard"
-    assert vault.holds.retention_of(never).retain_until is None
+    assert retention_of(vault, never).retention_class == "standard"
+    assert retention_of(vault, never).retain_until is None
     vault.holds.set_retention(expired, "short", PAST)
     vault.holds.set_retention(later, "long", datetime(2099, 1, 1, tzinfo=UTC))
     now = datetime(2026, 6, 1, tzinfo=UTC)
@@ -399,7 +399,7 @@ def test_migration_0005_down_and_up_keeps_calls(vault: Vault, engine: Engine) ->
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     with Vault.open(vault.config) as reopened:
-        info = reopened.holds.retention_of(call_id)
+        info = retention_of(reopened, call_id)
         assert (info.retention_class, info.retain_until) == ("standard", None)
         assert reopened.holds.holds() == []
         assert all(r.ok for r in reopened.calls.verify())

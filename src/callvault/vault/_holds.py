@@ -281,12 +281,6 @@ class HoldRepository(Repository):
         )
         return RetentionInfo(call.id, retention_class, until)
 
-    def retention_of(self, call_id: str) -> RetentionInfo:
-        """A call's retention class and date (not audited: no personal data)."""
-        with self._read() as session:
-            call = self._call_row(session, call_id)
-            return RetentionInfo(call.id, call.retention_class, call.retain_until)
-
     def expired_calls(self, now: datetime, *, include_held: bool = False) -> list[ExpiredCall]:
         """Calls whose `retain_until` is at or before `now`, earliest first; held calls,
         and calls under a restriction of processing, only with `include_held` (not
