@@ -112,6 +112,7 @@ from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_cal
 from callvault.vault import (
     CONSENT_METHODS,
     RESTRICTION_GROUNDS,
+    CallFilter,
     CallRecord,
     ConsentRecord,
     CorrectionRecord,
@@ -189,6 +190,7 @@ __all__ = [
     # Used by the edges (cli, api, web), which import nothing from vault/ or jobs/.
     "CONSENT_METHODS",
     "RESTRICTION_GROUNDS",
+    "CallFilter",
     "CallRecord",
     "ConsentRecord",
     "CorrectionRecord",

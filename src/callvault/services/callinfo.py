@@ -4,12 +4,18 @@ what the CLI, the API and the web pages ask."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
 from callvault.services._context import Context
-from callvault.vault import BlobReader, CallRecord, CallSummary, CorrectionRecord, TranscriptInfo
+from callvault.vault import (
+    BlobReader,
+    CallFilter,
+    CallRecord,
+    CallSummary,
+    CorrectionRecord,
+    TranscriptInfo,
+)
 
 __all__ = [
     "call_record",
@@ -24,52 +30,22 @@ __all__ = [
 
 def list_calls(
     ctx: Context,
+    where: CallFilter | None = None,
     *,
     limit: int | None = None,
     offset: int = 0,
-    agents: Sequence[str] | None = None,
-    direction: str | None = None,
-    language: str | None = None,
-    consent_state: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     actor: str | None = None,
     purpose: str | None = None,
 ) -> list[CallSummary]:
-    """Calls, newest first, filtered (`agents`: only their calls); the listing is audited."""
+    """Calls, newest first, those `where` covers; the listing is audited."""
     return ctx.vault.calls.list_calls(
-        limit=limit,
-        offset=offset,
-        agents=agents,
-        direction=direction,
-        language=language,
-        consent_state=consent_state,
-        since=since,
-        until=until,
-        actor=actor,
-        purpose=purpose,
+        where, limit=limit, offset=offset, actor=actor, purpose=purpose
     )
 
 
-def count_calls(
-    ctx: Context,
-    *,
-    agents: Sequence[str] | None = None,
-    direction: str | None = None,
-    language: str | None = None,
-    consent_state: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> int:
-    """How many calls `list_calls` would list with no limit (not audited: a count)."""
-    return ctx.vault.calls.count_calls(
-        agents=agents,
-        direction=direction,
-        language=language,
-        consent_state=consent_state,
-        since=since,
-        until=until,
-    )
+def count_calls(ctx: Context, where: CallFilter | None = None) -> int:
+    """How many calls `list_calls(where)` finds with no limit (not audited: a count)."""
+    return ctx.vault.calls.count_calls(where)
 
 
 def call_record(

@@ -28,6 +28,7 @@ from callvault.vault._governance import (
 from callvault.vault._holds import HoldRepository
 from callvault.vault._models import Base, CallRow, ParticipantRow, RecordingRow, UTCDateTime
 from callvault.vault._records import (
+    CallFilter,
     CallRecord,
     CallSummary,
     GarbageReport,
@@ -99,6 +100,7 @@ __all__ = [
     "BlobReader",
     "BlobStore",
     "BlobWrite",
+    "CallFilter",
     "CallRecord",
     "CallRow",
     "CallSummary",

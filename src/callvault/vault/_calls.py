@@ -39,6 +39,7 @@ from callvault.vault._models import (
     TranscriptRow,
 )
 from callvault.vault._records import (
+    CallFilter,
     CallRecord,
     CallSummary,
     LegRecord,
@@ -76,27 +77,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _call_conditions(
-    agents: Sequence[str] | None,
-    direction: str | None,
-    language: str | None,
-    consent_state: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> list[Any]:
+def _call_conditions(where: CallFilter | None) -> list[Any]:
     conditions: list[Any] = []
-    if agents is not None:
-        conditions.append(CallRow.agent.in_(list(agents)) if agents else false())
-    if direction is not None:
-        conditions.append(CallRow.direction == direction)
-    if language is not None:
-        conditions.append(CallRow.language == language)
-    if consent_state is not None:
-        conditions.append(CallRow.consent_state == consent_state)
-    if since is not None:
-        conditions.append(CallRow.started_at >= since)
-    if until is not None:
-        conditions.append(CallRow.started_at < until)
+    if where is None:
+        return conditions
+    if where.agents is not None:
+        conditions.append(CallRow.agent.in_(list(where.agents)) if where.agents else false())
+    if where.direction is not None:
+        conditions.append(CallRow.direction == where.direction)
+    if where.language is not None:
+        conditions.append(CallRow.language == where.language)
+    if where.consent_state is not None:
+        conditions.append(CallRow.consent_state == where.consent_state)
+    if where.since is not None:
+        conditions.append(CallRow.started_at >= where.since)
+    if where.until is not None:
+        conditions.append(CallRow.started_at < where.until)
     return conditions
 
 
@@ -363,20 +359,14 @@ class CallRepository(Repository):
 
     def list_calls(
         self,
+        where: CallFilter | None = None,
         *,
         limit: int | None = None,
         offset: int = 0,
-        agents: Sequence[str] | None = None,
-        direction: str | None = None,
-        language: str | None = None,
-        consent_state: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
         actor: str | None = None,
         purpose: str | None = None,
     ) -> list[CallSummary]:
-        """Calls, newest first, optionally filtered (`agents`: only calls of these agents,
-        an empty list meaning none; `since`/`until` on the call's start); audited."""
+        """Calls, newest first, those `where` covers (all without it); audited."""
         with self._write() as session:
             participants = (
                 select(ParticipantRow.call_id, func.count().label("n"))
@@ -389,9 +379,7 @@ class CallRepository(Repository):
                 .outerjoin(participants, participants.c.call_id == CallRow.id)
                 .order_by(CallRow.created_at.desc(), CallRow.id)
             )
-            query = query.where(*_call_conditions(
-                agents, direction, language, consent_state, since, until
-            ))  # fmt: skip
+            query = query.where(*_call_conditions(where))
             if limit is not None:
                 query = query.limit(limit)
             if offset:
@@ -423,19 +411,10 @@ class CallRepository(Repository):
             )
         return summaries
 
-    def count_calls(
-        self,
-        *,
-        agents: Sequence[str] | None = None,
-        direction: str | None = None,
-        language: str | None = None,
-        consent_state: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> int:
-        """How many calls `list_calls` with the same filters finds (not audited: a count)."""
+    def count_calls(self, where: CallFilter | None = None) -> int:
+        """How many calls `list_calls(where)` finds with no limit (not audited: a count)."""
         with self._read() as session:
-            conditions = _call_conditions(agents, direction, language, consent_state, since, until)
+            conditions = _call_conditions(where)
             query = select(func.count()).select_from(CallRow).where(*conditions)
             return int(session.execute(query).scalar_one())
 

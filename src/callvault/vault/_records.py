@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,39 @@ CALL_SCHEMA = "callvault.call/1"
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls a listing or a count covers. `agents`: only calls of these agents (an
+    empty sequence: none; None: every agent); `since`/`until`: on the call's start."""
+
+    agents: tuple[str, ...] | None = None
+    direction: str | None = None
+    language: str | None = None
+    consent_state: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        agents: Sequence[str] | None = None,
+        direction: str | None = None,
+        language: str | None = None,
+        consent_state: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> CallFilter:
+        return cls(
+            tuple(agents) if agents is not None else None,
+            direction,
+            language,
+            consent_state,
+            since,
+            until,
+        )
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from callvault.errors import (
 from callvault.policy import NOTICE_LANGUAGES, render_notice
 from callvault.services import (
     CONSENT_METHODS,
+    CallFilter,
     Context,
     accounts,
     agent_team,
@@ -243,20 +244,20 @@ def calls_page(
     require(who, CALLS_LIST)
     ctx = context_of(request)
     agents = reach_agents(ctx, who, agent or None)
-    filters: dict[str, Any] = {
-        "agents": agents,
-        "direction": _choice(direction, DIRECTIONS),
-        "language": (language or None) and language[:16],
-        "consent_state": _choice(consent_state, CONSENT_STATES),
-        "since": _day(since),
-        "until": _day(until, end=True),
-    }
+    where = CallFilter.of(
+        agents=agents,
+        direction=_choice(direction, DIRECTIONS),
+        language=(language or None) and language[:16],
+        consent_state=_choice(consent_state, CONSENT_STATES),
+        since=_day(since),
+        until=_day(until, end=True),
+    )
     page = max(1, min(page, 10_000))
     tracker = (tracker or "").strip() or None
     sentiment = _choice(sentiment, SENTIMENT_LABELS)
     if tracker or sentiment:
         # Filters on the insights: read the newest 500 calls' insights, then page.
-        candidates = callinfo.list_calls(ctx, limit=500, actor=actor_of(who), **filters)
+        candidates = callinfo.list_calls(ctx, where, limit=500, actor=actor_of(who))
         rows = []
         for call in candidates:
             columns = insight_columns(ctx, who, call.id, call.agent)
@@ -268,9 +269,9 @@ def calls_page(
         total = len(rows)
         rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     else:
-        total = callinfo.count_calls(ctx, **filters)
+        total = callinfo.count_calls(ctx, where)
         calls = callinfo.list_calls(
-            ctx, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, actor=actor_of(who), **filters
+            ctx, where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, actor=actor_of(who)
         )
         rows = [(c, insight_columns(ctx, who, c.id, c.agent)) for c in calls]
     query = {

@@ -29,6 +29,7 @@ from callvault.api.schemas import (
 from callvault.capture import FileImportOptions
 from callvault.errors import InputError, IntegrityError
 from callvault.services import (
+    CallFilter,
     Context,
     EncryptedSpool,
     IngestedCall,
@@ -89,20 +90,20 @@ def list_calls(
     require(who, CALLS_LIST)
     ctx = context_of(request)
     agents = reach_agents(ctx, who, agent)
-    filters: dict[str, Any] = {
-        "agents": agents,
-        "direction": direction,
-        "language": language,
-        "consent_state": consent_state,
-        "since": since,
-        "until": until,
-    }
+    where = CallFilter.of(
+        agents=agents,
+        direction=direction,
+        language=language,
+        consent_state=consent_state,
+        since=since,
+        until=until,
+    )
     calls = callinfo.list_calls(
-        ctx, limit=limit, offset=offset, actor=actor_of(who), purpose=purpose, **filters
+        ctx, where, limit=limit, offset=offset, actor=actor_of(who), purpose=purpose
     )
     return {
         "calls": [c.to_json() for c in calls],
-        "total": callinfo.count_calls(ctx, **filters),
+        "total": callinfo.count_calls(ctx, where),
         "limit": limit,
         "offset": offset,
     }
