@@ -113,3 +113,19 @@ def test_no_module_past_the_limit_unless_listed() -> None:
     assert long == {}
     for name in LONG_MODULES:
         assert (SRC / Path(*name.split(".")[1:])).with_suffix(".py").exists(), name
+
+
+def test_no_public_name_of_a_package_shadows_one_of_its_modules() -> None:
+    """`callvault.services.insight_corrections` was once both a module and a function of
+    the package: whichever was imported last won, and a route called the module."""
+    import importlib
+    import pkgutil
+
+    shadowing = {}
+    for package in (p for p in pkgutil.walk_packages(callvault.__path__, "callvault.") if p.ispkg):
+        module = importlib.import_module(package.name)
+        names = set(getattr(module, "__all__", ()))
+        modules = {m.name for m in pkgutil.iter_modules(module.__path__)}
+        if names & modules:
+            shadowing[package.name] = sorted(names & modules)
+    assert shadowing == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from callvault.cli._common import Group, config_of, echo_json
-from callvault.services import CorrectionRecord, insight_corrections, open_context
+from callvault.services import CorrectionRecord, insight_history, open_context
 from callvault.services.insight_corrections import SECTIONS, add_action, correct_insight
 
 __all__ = ["insights"]
@@ -87,7 +87,7 @@ def insights_add_action(
 def insights_history(ctx: click.Context, call_id: str, purpose: str | None, as_json: bool) -> None:
     """Every correction of the call's insights: old and new value, who, when, why."""
     with open_context(config_of(ctx)) as svc:
-        records = insight_corrections(svc, call_id, purpose=purpose)
+        records = insight_history(svc, call_id, purpose=purpose)
     if as_json:
         echo_json({"corrections": [r.to_json() for r in records]})
         return

@@ -34,7 +34,7 @@ from callvault.services.audit import audit_entries, audit_page, verify_audit
 from callvault.services.callinfo import (
     call_record,
     count_calls,
-    insight_corrections,
+    insight_history,
     list_calls,
     listen_recording,
     read_insights,
@@ -212,7 +212,7 @@ __all__ = [
     "job_counts",
     "ingest_upload",
     "init_storage",
-    "insight_corrections",
+    "insight_history",
     "list_calls",
     "list_consents",
     "list_holds",

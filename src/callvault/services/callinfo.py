@@ -20,7 +20,7 @@ from callvault.vault import (
 __all__ = [
     "call_record",
     "count_calls",
-    "insight_corrections",
+    "insight_history",
     "list_calls",
     "listen_recording",
     "read_insights",
@@ -73,7 +73,7 @@ def read_insights(
     return ctx.vault.artifacts.read_insights(call_id, actor=actor, purpose=purpose)
 
 
-def insight_corrections(
+def insight_history(
     ctx: Context, call_id: str, *, actor: str | None = None, purpose: str | None = None
 ) -> list[CorrectionRecord]:
     """The corrections of the call's insights, oldest first (audited `correction.read`)."""

@@ -38,7 +38,7 @@ from callvault.services import (
     call_scope,
     callinfo,
     ingest_upload,
-    insight_corrections,
+    insight_history,
     listen_recording,
     reach_agents,
     require_call,
@@ -318,7 +318,7 @@ def correction_history(
     when and why (audited)."""
     ctx = context_of(request)
     require_call(ctx, who, CALLS_INSIGHTS, call_id)
-    records = insight_corrections(ctx, call_id, actor=actor_of(who), purpose=purpose)
+    records = insight_history(ctx, call_id, actor=actor_of(who), purpose=purpose)
     return {"corrections": [r.to_json() for r in records]}
 
 
