@@ -100,7 +100,7 @@ def run_case(path: str, seconds: float, mode: str, work: str) -> dict[str, Any]:
     from callvault.analysis import AsrParams, PipelineParams, TranscriptionPipeline
     from callvault.capture import FileImportOptions
     from callvault.config import load_config
-    from callvault.services import ingest_files, process_call
+    from callvault.services import ingest_files, open_context, process_call
 
     config = load_config(
         env={},
@@ -114,7 +114,8 @@ def run_case(path: str, seconds: float, mode: str, work: str) -> dict[str, Any]:
     )
     started_rss = rss_mb()
     started = time.perf_counter()
-    (stored,) = ingest_files(config, [Path(path)], options, consent="pre-call-notice")
+    with open_context(config) as ctx:
+        (stored,) = ingest_files(ctx, [Path(path)], options, consent="pre-call-notice")
     ingest_s = time.perf_counter() - started
     ingest_rss = rss_mb()
     pipeline = TranscriptionPipeline(

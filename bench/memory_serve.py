@@ -72,7 +72,7 @@ def serve(data_dir: str, port: int, variant: str) -> None:
     from fastapi.responses import PlainTextResponse, Response
 
     from callvault.api import create_app, uvicorn_options
-    from callvault.api._auth import vault_of
+    from callvault.api._auth import context_of
     from callvault.capture import FileImportOptions, import_bytes
     from callvault.config import load_config
     from callvault.services import ingest_captured
@@ -94,16 +94,15 @@ def serve(data_dir: str, port: int, variant: str) -> None:
             file: Annotated[UploadFile, File()],
             who: Annotated[Principal, Depends(principal)],
         ) -> dict[str, Any]:
-            vault = vault_of(request)
             data = await file.read()
             captured = import_bytes(data, "upload.wav", FileImportOptions(agent=who.username))
             (stored,) = ingest_captured(
-                vault.config, [captured], consent="pre-call-notice", vault=vault, actor="bench"
+                context_of(request), [captured], consent="pre-call-notice", actor="bench"
             )
             return stored.to_json()
 
         def old_audio(call_id: str, request: Request) -> Response:
-            vault = vault_of(request)
+            vault = context_of(request).vault
             with vault.calls.open_recording(call_id, action="recording.listen") as reader:
                 return Response(reader.read_range(0, reader.size), media_type="audio/wav")
 

@@ -58,7 +58,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from callvault.capture import FileImportOptions, import_file
 from callvault.config import Config, load_config
-from callvault.services import ingest_files
+from callvault.services import ingest_files, open_context
 from callvault.vault import Vault
 from callvault.vault._crypto import BLOB_HEADER_SIZE, BlobEncryptor, new_data_key, seal_stream
 
@@ -138,7 +138,8 @@ def measure_short_ingest(config: Config, paths: list[Path]) -> dict[str, float]:
     with Vault.open(config):  # initialise keys and schema outside the timed part
         pass
     start = time.perf_counter()
-    results = ingest_files(config, paths, FileImportOptions(), consent="pre-call-notice")
+    with open_context(config) as ctx:
+        results = ingest_files(ctx, paths, FileImportOptions(), consent="pre-call-notice")
     elapsed = time.perf_counter() - start
     stored = sum(not r.duplicate for r in results)
     if stored != len(paths):

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from callvault.cli import cli
 from callvault.config import Config
 from callvault.errors import CaptureError
+from callvault.services import open_context
 from callvault.services.capture import record_pcaps
 from callvault.vault import Vault
 
@@ -21,7 +22,8 @@ CANCEL = PCAPS / "pkts" / "cancel.pcap"  # a cancelled call: no audio
 
 
 def test_a_call_with_consent_is_stored_with_what_the_network_said(config: Config) -> None:
-    report = record_pcaps(config, [DTMF, CANCEL], consent="verbal")
+    with open_context(config) as ctx:
+        report = record_pcaps(ctx, [DTMF, CANCEL], consent="verbal")
     outcomes = sorted(r.outcome for r in report.calls)
     assert outcomes.count("stored") == 1 and "no-audio" in outcomes
     (stored,) = [r for r in report.calls if r.outcome == "stored"]
@@ -46,7 +48,8 @@ def test_a_call_with_consent_is_stored_with_what_the_network_said(config: Config
 
 def test_each_call_passes_the_gate_on_its_own(config: Config) -> None:
     # The parties' numbers are not E.164: unknown jurisdiction, the strictest rule.
-    report = record_pcaps(config, [DTMF])
+    with open_context(config) as ctx:
+        report = record_pcaps(ctx, [DTMF])
     assert [r.outcome for r in report.calls if r.network.legs and r.outcome != "no-audio"] == [
         "refused"
     ]
@@ -55,15 +58,16 @@ def test_each_call_passes_the_gate_on_its_own(config: Config) -> None:
     with Vault.open(config) as vault:
         assert vault.calls.list_calls() == []
     quarantine = dataclasses.replace(config, consent_missing="quarantine")
-    report = record_pcaps(quarantine, [DTMF])
+    with open_context(quarantine) as ctx:
+        report = record_pcaps(ctx, [DTMF])
     (kept,) = [r for r in report.calls if r.outcome == "stored"]
     assert kept.stored is not None
     assert (kept.stored.consent_state, kept.stored.job_id) == ("quarantined", None)
 
 
 def test_a_missing_file_is_an_error(config: Config, tmp_path: Path) -> None:
-    with pytest.raises(CaptureError, match="no such capture file"):
-        record_pcaps(config, [tmp_path / "nope.pcap"])
+    with open_context(config) as ctx, pytest.raises(CaptureError, match="no such capture"):
+        record_pcaps(ctx, [tmp_path / "nope.pcap"])
 
 
 def test_capture_pcap_cli_json(config: Config) -> None:

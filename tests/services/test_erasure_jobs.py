@@ -21,6 +21,7 @@ from callvault.services import (
     enqueue_processing,
     erase_subject,
     ingest_captured,
+    open_context,
     open_queue,
     process_call,
     run_retention,
@@ -47,7 +48,8 @@ def consented_call(config: Config, scopes: tuple[str, ...] = ("record", "analyse
             vault.consent.record_consent(
                 party, method="web", scopes=list(scopes), given_at=datetime(2026, 1, 1, tzinfo=UTC)
             )
-    (stored,) = ingest_captured(config, [a_call()])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [a_call()])
     assert stored.consent_state == "given"
     return stored.call_id
 

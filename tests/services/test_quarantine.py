@@ -20,6 +20,7 @@ from callvault.services import (
     add_consent,
     admit,
     ingest_captured,
+    open_context,
     open_queue,
     pending_jobs,
     process_call,
@@ -50,14 +51,16 @@ def actions(vault: Vault, call_id: str) -> list[str]:
 
 def test_all_party_call_without_consent_is_refused_and_nothing_is_stored(config: Config) -> None:
     with pytest.raises(ConsentRequired, match="CALLVAULT_CONSENT_MISSING=quarantine"):
-        ingest_captured(config, [call()])
+        with open_context(config) as ctx:
+            ingest_captured(ctx, [call()])
     with Vault.open(config) as vault:
         assert vault.calls.list_calls() == []
 
 
 def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Config) -> None:
     config = quarantining(config)
-    (stored,) = ingest_captured(config, [call()])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [call()])
     assert stored.consent_state == "quarantined" and stored.job_id is None
     with Vault.open(config) as vault:
         record = vault.calls.get_call(stored.call_id)
@@ -69,15 +72,17 @@ def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Co
         # `jobs run` does not pick it up behind the gate's back.
         assert queue_missing_processing(as_context(vault), queue) == []
 
-    first = add_consent(
-        config, CALLER, method="verbal", scopes=["record", "analyse"], call_id=stored.call_id
-    )
+    with open_context(config) as ctx:
+        first = add_consent(
+            ctx, CALLER, method="verbal", scopes=["record", "analyse"], call_id=stored.call_id
+        )
     assert not first.released and first.job_id is None
     with Vault.open(config) as vault:
         assert vault.consent.consent_state(stored.call_id) == "quarantined"
-    second = add_consent(
-        config, CALLEE, method="dtmf", scopes=["record", "analyse"], call_id=stored.call_id
-    )
+    with open_context(config) as ctx:
+        second = add_consent(
+            ctx, CALLEE, method="dtmf", scopes=["record", "analyse"], call_id=stored.call_id
+        )
     assert second.released and second.job_id
     with Vault.open(config) as vault:
         assert vault.consent.consent_state(stored.call_id) == "given"
@@ -89,10 +94,14 @@ def test_quarantined_call_is_kept_unqueued_until_every_party_consents(config: Co
 
 def test_a_consent_without_the_record_scope_does_not_release(config: Config) -> None:
     config = quarantining(config)
-    (stored,) = ingest_captured(config, [call()])
-    for party in (CALLER, CALLEE):
-        added = add_consent(config, party, method="web", scopes=["analyse"], call_id=stored.call_id)
-        assert not added.released
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [call()])
+    with open_context(config) as ctx:
+        for party in (CALLER, CALLEE):
+            added = add_consent(
+                ctx, party, method="web", scopes=["analyse"], call_id=stored.call_id
+            )
+            assert not added.released
     with Vault.open(config) as vault:
         assert vault.consent.consent_state(stored.call_id) == "quarantined"
 
@@ -101,10 +110,10 @@ def test_retention_erases_a_call_whose_quarantine_ended(config: Config) -> None:
     config = quarantining(config)
     with Vault.open(config) as vault:
         past = datetime.now(UTC) - timedelta(days=10)
-        (admission,) = admit(config, vault, [call()], now=past)
+        (admission,) = admit(as_context(vault), [call()], now=past)
         assert admission.quarantine_until == past + timedelta(days=3)
         late = vault.calls.store_call(call(), admission=admission).call_id
-        (fresh,) = admit(config, vault, [call(1)])
+        (fresh,) = admit(as_context(vault), [call(1)])
         waiting = vault.calls.store_call(call(1), admission=fresh).call_id
 
     dry = run_retention(config, dry_run=True)
@@ -120,7 +129,9 @@ def test_retention_erases_a_call_whose_quarantine_ended(config: Config) -> None:
 def test_a_held_quarantined_call_is_not_erased(config: Config) -> None:
     config = quarantining(config)
     with Vault.open(config) as vault:
-        (admission,) = admit(config, vault, [call()], now=datetime.now(UTC) - timedelta(days=10))
+        (admission,) = admit(
+            as_context(vault), [call()], now=datetime.now(UTC) - timedelta(days=10)
+        )
         call_id = vault.calls.store_call(call(), admission=admission).call_id
         vault.holds.add_hold(call_id=call_id, reason="litigation")
     report = run_retention(config)
@@ -137,7 +148,8 @@ def test_standing_consent_of_every_party_admits_the_call(config: Config) -> None
             ).id
             for party in (CALLER, CALLEE)
         ]
-    (stored,) = ingest_captured(config, [call()])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [call()])
     assert stored.consent_state == "given" and stored.job_id
     with Vault.open(config) as vault:
         per_call = vault.consent.consents(call_id=stored.call_id)
@@ -153,16 +165,18 @@ def test_consent_to_record_only_keeps_the_call_unprocessed(config: Config) -> No
     with Vault.open(config) as vault:
         for party in (CALLER, CALLEE):
             vault.consent.record_consent(party, method="web", scopes=["record"], given_at=before)
-    (stored,) = ingest_captured(config, [call()])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [call()])
     assert (stored.consent_state, stored.job_id) == ("given", None)
     with pytest.raises(ConsentRequired, match="consented to analysis"):
         process_call(config, stored.call_id)
     with Vault.open(config) as vault:
         assert queue_missing_processing(as_context(vault), open_queue(config, vault)) == []
-    first = add_consent(config, CALLER, method="web", scopes=["analyse"], call_id=stored.call_id)
-    assert first.job_id is None
-    second = add_consent(config, CALLEE, method="web", scopes=["analyse"], call_id=stored.call_id)
-    assert second.job_id and not second.released
+    with open_context(config) as ctx:
+        first = add_consent(ctx, CALLER, method="web", scopes=["analyse"], call_id=stored.call_id)
+        assert first.job_id is None
+        second = add_consent(ctx, CALLEE, method="web", scopes=["analyse"], call_id=stored.call_id)
+        assert second.job_id and not second.released
 
 
 @pytest.mark.parametrize("flaw", ["withdrawn", "given-after-the-call", "one-party-only"])
@@ -181,7 +195,8 @@ def test_standing_consent_that_does_not_cover_the_call_is_not_used(
             )
             vault.consent.withdraw_consent(record.id, at=datetime(2026, 2, 1, tzinfo=UTC))
     with pytest.raises(ConsentRequired):
-        ingest_captured(config, [call()])
+        with open_context(config) as ctx:
+            ingest_captured(ctx, [call()])
 
 
 def test_a_standing_consent_withdrawn_after_the_call_still_covered_it(config: Config) -> None:
@@ -192,7 +207,8 @@ def test_a_standing_consent_withdrawn_after_the_call_still_covered_it(config: Co
                 party, method="ivr", scopes=["record"], given_at=before
             )
             vault.consent.withdraw_consent(record.id, at=datetime(2026, 6, 1, tzinfo=UTC))
-    (stored,) = ingest_captured(config, [call()])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [call()])
     assert stored.consent_state == "given"
 
 
@@ -200,7 +216,7 @@ def test_the_decision_is_stored_with_the_call_or_not_at_all(config: Config) -> N
     """A decision that cannot be carried out (here: an invalid retention class) rolls
     back the call it came with: no call without its retention date and audit entry."""
     with Vault.open(config) as vault:
-        (admission,) = admit(config, vault, [call()], consent="verbal")
+        (admission,) = admit(as_context(vault), [call()], consent="verbal")
         broken = dataclasses.replace(admission, retention_class="Not A Class")
         with pytest.raises(Exception, match="retention class"):
             vault.calls.store_call(call(), admission=broken)
@@ -227,7 +243,8 @@ def test_admission_checks_its_own_consistency() -> None:
 
 def test_migration_0007_down_and_up_keeps_calls(config: Config) -> None:
     config = quarantining(config)
-    (stored,) = ingest_captured(config, [call()])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [call()])
     with Vault.open(config) as vault:
         engine = vault.engine
         cfg = _alembic_config()
@@ -247,7 +264,8 @@ def test_migration_0007_down_and_up_keeps_calls(config: Config) -> None:
 
 def test_a_quarantined_call_is_neither_processed_nor_read(config: Config) -> None:
     config = quarantining(config)
-    (stored,) = ingest_captured(config, [call()])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [call()])
     with pytest.raises(Quarantined, match="in quarantine"):
         process_call(config, stored.call_id)
     with Vault.open(config) as vault:

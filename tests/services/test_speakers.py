@@ -8,7 +8,7 @@ from _audio import tone, wav_bytes
 from _scripted_asr import AGENT_NUMBER, CUSTOMER_NUMBER, RATE, ScriptedPipeline, said
 from callvault.capture import FileImportOptions
 from callvault.config import Config
-from callvault.services import ingest_files, process_call
+from callvault.services import ingest_files, open_context, process_call
 from callvault.services._speakers import Speaker, speakers_by_channel
 from callvault.vault import CallRecord, LegRecord, ParticipantRecord, RecordingRecord, Vault
 
@@ -69,7 +69,8 @@ def ingest_inbound(config: Config, tmp_path: Path, channels: str | None) -> str:
         language="en",
         channels=channels,
     )
-    (stored,) = ingest_files(config, [path], options, consent="pre-call-notice")
+    with open_context(config) as ctx:
+        (stored,) = ingest_files(ctx, [path], options, consent="pre-call-notice")
     return stored.call_id
 
 

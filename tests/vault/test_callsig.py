@@ -27,7 +27,13 @@ from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
 from callvault.config import Config
-from callvault.services import add_consent, erase_subject, ingest_captured, run_retention
+from callvault.services import (
+    add_consent,
+    erase_subject,
+    ingest_captured,
+    open_context,
+    run_retention,
+)
 from callvault.services.withdrawal import withdraw_during_call
 from callvault.vault import Vault
 from callvault.vault._callsig import BACKFILL_ACTION
@@ -239,12 +245,14 @@ def test_quarantine_then_consent_release_verifies(config: Config) -> None:
     config = dataclasses.replace(config, consent_missing="quarantine", quarantine_days=3)
     opts = FileImportOptions(caller="+493012345678", callee="+498912345678")
     data = wav_bytes(tone(0.4, 8000, 2, 0), 8000)
-    (stored,) = ingest_captured(config, [import_bytes(data, "q.wav", opts)])
+    with open_context(config) as ctx:
+        (stored,) = ingest_captured(ctx, [import_bytes(data, "q.wav", opts)])
     assert stored.consent_state == "quarantined"
     with Vault.open(config) as vault:
         assert all_ok(vault)
-    for party in ("+493012345678", "+498912345678"):
-        add_consent(config, party, method="verbal", scopes=["record"], call_id=stored.call_id)
+    with open_context(config) as ctx:
+        for party in ("+493012345678", "+498912345678"):
+            add_consent(ctx, party, method="verbal", scopes=["record"], call_id=stored.call_id)
     with Vault.open(config) as vault:
         assert vault.consent.consent_state(stored.call_id) == "given"
         assert all_ok(vault)

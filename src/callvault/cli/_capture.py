@@ -20,7 +20,8 @@ from callvault.capture.net import NetworkCall
 from callvault.capture.siprec import SiprecOffer, SiprecOptions, SiprecServer
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.errors import InputError
-from callvault.services.capture import CapturedCallReport, record_pcaps
+from callvault.services import open_context
+from callvault.services.capture import CapturedCallReport, read_pcaps, store_pcaps
 from callvault.services.ingest import CallContext
 from callvault.services.network import NetworkRecorder
 
@@ -78,14 +79,16 @@ def capture_pcap(
         if sys.stderr.isatty():
             err.print(f"capture: {packets:,} packets read ({Path(name).name})", end="\r")
 
-    report = record_pcaps(
-        config_of(ctx),
-        list(paths),
-        consent=consent,
-        context=CallContext(team=team, group=group_, category=category),
-        direction=direction,  # type: ignore[arg-type]  # click.Choice of DIRECTIONS
-        on_progress=progress,
-    )
+    # The files are read before the vault is opened: a bad one leaves nothing behind.
+    read = read_pcaps(config_of(ctx), list(paths), on_progress=progress)
+    with open_context(config_of(ctx)) as svc:
+        report = store_pcaps(
+            svc,
+            read,
+            consent=consent,
+            context=CallContext(team=team, group=group_, category=category),
+            direction=direction,  # type: ignore[arg-type]  # click.Choice of DIRECTIONS
+        )
     if as_json:
         echo_json(report.to_json())
         return

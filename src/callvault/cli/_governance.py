@@ -207,15 +207,17 @@ def consent_add(
     """Record a participant's consent, for one --call or standing (without --call: it
     covers their calls from --at on, until withdrawn). The consent that completes a
     quarantined call releases it and queues its transcription."""
-    added = add_consent(
-        config_of(ctx),
-        participant,
-        method=method,
-        scopes=scopes,
-        call_id=call_id,
-        given_at=_time(at, "--at"),
-        note=note,
-    )
+    given_at = _time(at, "--at")
+    with open_context(config_of(ctx)) as svc:
+        added = add_consent(
+            svc,
+            participant,
+            method=method,
+            scopes=scopes,
+            call_id=call_id,
+            given_at=given_at,
+            note=note,
+        )
     if as_json:
         echo_json(added.to_json())
         return

@@ -30,13 +30,13 @@ from callvault.services import (
     CallContext,
     audit_entries,
     call_document,
+    check_files,
     collect_garbage,
     demo_call,
     erase_call,
     export_audio,
     has_users,
     ingest_captured,
-    ingest_files,
     init_storage,
     list_calls,
     listen_audio,
@@ -140,21 +140,23 @@ def ingest(
     """
     options = FileImportOptions(caller, callee, direction, agent, started_at, language, channels)
     context = CallContext(team=team, group=group_, category=category)
+    # Every file is checked before the vault is opened: a bad one leaves nothing behind.
     if len(paths) > 1 and sys.stderr.isatty():
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("storing", total=len(paths))
-            results = ingest_files(
-                config_of(ctx),
-                list(paths),
-                options,
-                consent=consent,
-                context=context,
-                progress=lambda _call: bar.advance(task),
-            )
+            checked = check_files(config_of(ctx), list(paths), options)
+            with open_context(config_of(ctx)) as svc:
+                results = ingest_captured(
+                    svc,
+                    checked,
+                    consent=consent,
+                    context=context,
+                    progress=lambda _call: bar.advance(task),
+                )
     else:
-        results = ingest_files(
-            config_of(ctx), list(paths), options, consent=consent, context=context
-        )
+        checked = check_files(config_of(ctx), list(paths), options)
+        with open_context(config_of(ctx)) as svc:
+            results = ingest_captured(svc, checked, consent=consent, context=context)
     if wait:
         wait_for_jobs(config_of(ctx), [r.job_id for r in results if r.job_id])
     if as_json:
@@ -442,7 +444,9 @@ def demo(ctx: click.Context) -> None:
     """Synthesize a sample call with espeak-ng, ingest and transcribe it, print its record."""
     config = config_of(ctx)
     # The sample's agent announces the recording before anyone speaks.
-    (stored,) = ingest_captured(config, [demo_call()], consent="pre-call-notice")
+    call = demo_call()  # synthesised before the vault opens: without espeak-ng, no vault
+    with open_context(config) as svc:
+        (stored,) = ingest_captured(svc, [call], consent="pre-call-notice")
     wait_for_jobs(config, [stored.job_id] if stored.job_id else [])
     with open_context(config) as svc:
         record = call_document(svc, stored.call_id, purpose="demo")
@@ -475,8 +479,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: bool, demo: bool) -
     config = config_of(ctx)
     with open_context(config) as svc:  # creates and migrates the database, or fails here
         users_exist = has_users(svc)
-    if demo:
-        seed = seed_demo(config)
+        seed = seed_demo(svc) if demo else None
+    if seed is not None:
         click.echo(f"sample call {seed.call_id} stored; the workers transcribe it", err=True)
         if seed.password is not None:
             click.echo(

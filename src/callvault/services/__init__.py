@@ -68,6 +68,7 @@ from callvault.services.ingest import (
     CallContext,
     IngestedCall,
     admit,
+    check_files,
     ingest_captured,
     ingest_files,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "add_consent",
     "admit",
     "call_document",
+    "check_files",
     "contact_timeline",
     "demo_call",
     "enqueue_processing",

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from callvault.capture import Direction, parse_e164
-from callvault.capture.net import CaptureStats, NetworkCall, read_captures
+from callvault.capture.net import CaptureResult, CaptureStats, NetworkCall, read_captures
 from callvault.config import Config
 from callvault.errors import CaptureError, ConsentRequired, InputError, RecordingRefused
 from callvault.jobs import Queue
+from callvault.services._context import Context
 from callvault.services.ingest import (
     CallContext,
     IngestedCall,
@@ -29,15 +30,17 @@ from callvault.services.ingest import (
     store_admitted,
 )
 from callvault.services.jobs import open_queue
-from callvault.vault import Vault
 
 __all__ = [
     "CapturedCallReport",
     "NetworkGate",
     "PcapReport",
+    "ReadCapture",
     "policy_number",
     "policy_numbers",
+    "read_pcaps",
     "record_pcaps",
+    "store_pcaps",
 ]
 
 log = logging.getLogger("callvault.services")
@@ -134,8 +137,7 @@ class NetworkGate:
     """Stores network calls through the policy gate, one call at a time: the shared
     path of capture files, live capture and the SIPREC server."""
 
-    config: Config
-    vault: Vault
+    ctx: Context
     queue: Queue
     policy: LoadedPolicy
     consent: str | None = None
@@ -155,8 +157,7 @@ class NetworkGate:
             captured = replace(captured, network=replace(captured.network, segment=segment))
         try:
             admission = admit_one(
-                self.config,
-                self.vault,
+                self.ctx,
                 captured.participants,
                 name=captured.source_name,
                 direction=captured.metadata.direction,
@@ -168,12 +169,58 @@ class NetworkGate:
             )
         except (RecordingRefused, ConsentRequired) as exc:
             return CapturedCallReport(call, "refused", reason=str(exc))
-        stored = store_admitted(self.vault, self.queue, captured, admission)
+        stored = store_admitted(self.ctx, self.queue, captured, admission)
         return CapturedCallReport(call, "stored", stored=stored)
 
 
-def record_pcaps(
+@dataclass(frozen=True)
+class ReadCapture:
+    """Capture files read, and the policy to gate their calls with: what `read_pcaps`
+    prepares before any storage is opened."""
+
+    result: CaptureResult
+    policy: LoadedPolicy
+
+
+def read_pcaps(
     config: Config,
+    paths: Sequence[Path],
+    *,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> ReadCapture:
+    """Read `paths` as one capture and load the recording policy, opening no storage:
+    the first half of `record_pcaps`, which the CLI runs before it opens the vault, so
+    that a missing or damaged file leaves nothing behind, not even a new data directory."""
+    for path in paths:
+        if not path.is_file():
+            raise CaptureError(f"{path}: no such capture file")
+    result = read_captures(paths, on_progress=on_progress)
+    return ReadCapture(result, LoadedPolicy.of(config))
+
+
+def store_pcaps(
+    ctx: Context,
+    capture: ReadCapture,
+    *,
+    consent: str | None = None,
+    context: CallContext | None = None,
+    direction: Direction | None = None,
+) -> PcapReport:
+    """Store each call of a capture that the policy admits (`read_pcaps` read it)."""
+    gate = NetworkGate(
+        ctx, open_queue(ctx.config, ctx.vault), capture.policy, consent, context, direction
+    )
+    reports = [gate.store(call, source="pcap") for call in capture.result.calls]
+    log.info(
+        "capture: %d call(s), %d stored",
+        len(reports),
+        sum(r.outcome == "stored" for r in reports),
+    )
+    return PcapReport(tuple(reports), capture.result.stats)
+
+
+def record_pcaps(
+    ctx: Context,
     paths: Sequence[Path],
     *,
     consent: str | None = None,
@@ -182,19 +229,5 @@ def record_pcaps(
     on_progress: Callable[[str, int], None] | None = None,
 ) -> PcapReport:
     """Read `paths` as one capture and store each of its calls that the policy admits."""
-    for path in paths:
-        if not path.is_file():
-            raise CaptureError(f"{path}: no such capture file")
-    result = read_captures(paths, on_progress=on_progress)
-    policy = LoadedPolicy.of(config)
-    with Vault.open(config) as vault:
-        gate = NetworkGate(
-            config, vault, open_queue(config, vault), policy, consent, context, direction
-        )
-        reports = [gate.store(call, source="pcap") for call in result.calls]
-    log.info(
-        "capture: %d call(s), %d stored",
-        len(reports),
-        sum(r.outcome == "stored" for r in reports),
-    )
-    return PcapReport(tuple(reports), result.stats)
+    capture = read_pcaps(ctx.config, paths, on_progress=on_progress)
+    return store_pcaps(ctx, capture, consent=consent, context=context, direction=direction)

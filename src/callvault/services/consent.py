@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from callvault.config import Config
+from callvault.services._context import Context
 from callvault.services.jobs import enqueue_processing, open_queue
-from callvault.vault import ConsentRecord, Vault
+from callvault.vault import ConsentRecord
 
 __all__ = ["ConsentAdded", "add_consent"]
 
@@ -31,7 +31,7 @@ class ConsentAdded:
 
 
 def add_consent(
-    config: Config,
+    ctx: Context,
     participant: str,
     *,
     method: str,
@@ -39,31 +39,30 @@ def add_consent(
     call_id: str | None = None,
     given_at: datetime | None = None,
     note: str | None = None,
-    actor: str | None = None,
 ) -> ConsentAdded:
-    """Record a consent (for `call_id`, or standing); a quarantined call that every party
-    has now consented to is released and queued for processing."""
-    with Vault.open(config) as vault:
-        before = vault.consent.consent_state(call_id) if call_id is not None else None
-        record = vault.consent.record_consent(
-            participant,
-            method=method,
-            scopes=scopes,
-            call_id=call_id,
-            given_at=given_at,
-            note=note,
-            actor=actor,
-        )
-        if call_id is None:
-            return ConsentAdded(record, released=False, job_id=None)
-        released = before == "quarantined" and vault.consent.consent_state(call_id) != "quarantined"
-        if (
-            not vault.consent.analysis_consented(call_id)
-            or vault.transcripts.transcript_info(call_id) is not None
-        ):
-            return ConsentAdded(record, released=released, job_id=None)
-        # Consent to analysis is now complete and nothing was transcribed: queue it (the
-        # queue keeps one job per recording, so this does not queue it twice).
-        recording_id = vault.calls.get_call(call_id, purpose="queue processing").recording.id
-        job = enqueue_processing(open_queue(config, vault), call_id, recording_id)
-        return ConsentAdded(record, released=released, job_id=job.id)
+    """Record a consent (for `call_id`, or standing) as `ctx.actor`; a quarantined call
+    that every party has now consented to is released and queued for processing."""
+    vault = ctx.vault
+    before = vault.consent.consent_state(call_id) if call_id is not None else None
+    record = vault.consent.record_consent(
+        participant,
+        method=method,
+        scopes=scopes,
+        call_id=call_id,
+        given_at=given_at,
+        note=note,
+        actor=ctx.actor,
+    )
+    if call_id is None:
+        return ConsentAdded(record, released=False, job_id=None)
+    released = before == "quarantined" and vault.consent.consent_state(call_id) != "quarantined"
+    if (
+        not vault.consent.analysis_consented(call_id)
+        or vault.transcripts.transcript_info(call_id) is not None
+    ):
+        return ConsentAdded(record, released=released, job_id=None)
+    # Consent to analysis is now complete and nothing was transcribed: queue it (the
+    # queue keeps one job per recording, so this does not queue it twice).
+    recording_id = vault.calls.get_call(call_id, purpose="queue processing").recording.id
+    job = enqueue_processing(open_queue(ctx.config, vault), call_id, recording_id)
+    return ConsentAdded(record, released=released, job_id=job.id)

@@ -14,10 +14,9 @@ import numpy as np
 
 from callvault.accounts import Accounts
 from callvault.capture import CapturedCall, FileImportOptions, import_bytes
-from callvault.config import Config
 from callvault.errors import CallvaultError
+from callvault.services._context import Context
 from callvault.services.ingest import ingest_captured
-from callvault.vault import Vault
 
 __all__ = [
     "DEMO_ADMIN",
@@ -111,17 +110,14 @@ class DemoSeed:
     password: str | None
 
 
-def seed_demo(config: Config) -> DemoSeed:
+def seed_demo(ctx: Context) -> DemoSeed:
     """Store the sample call (once: the same sample again is the same call) for the
     workers to process, and create the user `admin` with a random password when the
     vault has no users yet (`callvault serve --demo`)."""
-    with Vault.open(config) as vault:
-        (stored,) = ingest_captured(
-            config, [demo_call()], consent="pre-call-notice", vault=vault, actor="system:demo"
-        )
-        accounts = Accounts(vault)
-        if accounts.list_users():
-            return DemoSeed(stored.call_id, stored.job_id, None, None)
-        password = secrets.token_urlsafe(12)
-        accounts.add_user(DEMO_ADMIN, password, "admin", display_name="Demo admin")
+    (stored,) = ingest_captured(ctx, [demo_call()], consent="pre-call-notice", actor="system:demo")
+    accounts = Accounts(ctx.vault)
+    if accounts.list_users():
+        return DemoSeed(stored.call_id, stored.job_id, None, None)
+    password = secrets.token_urlsafe(12)
+    accounts.add_user(DEMO_ADMIN, password, "admin", display_name="Demo admin")
     return DemoSeed(stored.call_id, stored.job_id, DEMO_ADMIN, password)

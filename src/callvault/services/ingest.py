@@ -34,9 +34,10 @@ from callvault.policy import (
     load_jurisdiction_table,
     retention_period,
 )
+from callvault.services._context import Context
 from callvault.services.jobs import enqueue_processing, open_queue
 from callvault.services.policy import rules_of
-from callvault.vault import CONSENT_METHODS, Admission, ConsentGrant, Vault
+from callvault.vault import CONSENT_METHODS, Admission, ConsentGrant
 
 __all__ = [
     "CallContext",
@@ -44,6 +45,7 @@ __all__ = [
     "LoadedPolicy",
     "admit",
     "admit_one",
+    "check_files",
     "ingest_captured",
     "ingest_files",
     "refuse_too_long",
@@ -104,8 +106,7 @@ def _decision_details(decision: Decision, consent_state: str) -> dict[str, Any]:
 
 
 def _consent_for(
-    config: Config,
-    vault: Vault,
+    ctx: Context,
     participants: Sequence[Participant],
     name: str,
     decision: Decision,
@@ -122,7 +123,7 @@ def _consent_for(
         return "given", grants
     if decision.consent != "all-party":
         return "not-needed", ()
-    standing = vault.consent.standing_consents(
+    standing = ctx.vault.consent.standing_consents(
         [i for party in participants for i in _identifiers(party)], start
     )
     covered: list[ConsentGrant] = []
@@ -142,7 +143,7 @@ def _consent_for(
     else:
         if participants:
             return "given", tuple(covered)
-    if config.consent_missing == "quarantine":
+    if ctx.config.consent_missing == "quarantine":
         return "quarantined", ()
     where = ", ".join(sorted({j.key for j in decision.jurisdictions}))
     raise ConsentRequired(
@@ -167,8 +168,7 @@ class LoadedPolicy:
 
 
 def admit_one(
-    config: Config,
-    vault: Vault,
+    ctx: Context,
     participants: Sequence[Participant],
     *,
     name: str,
@@ -191,6 +191,7 @@ def admit_one(
             f"--consent {consent!r} is not a consent method; use one of "
             f"{', '.join(CONSENT_METHODS)}"
         )
+    config = ctx.config
     facts = context or CallContext()
     rules = policy or LoadedPolicy.of(config)
     moment = now or datetime.now(UTC)
@@ -216,7 +217,7 @@ def admit_one(
             f"{name}: the recording rules do not allow keeping this call ({why}); "
             "nothing was stored"
         )
-    state, grants = _consent_for(config, vault, participants, name, decision, consent, start)
+    state, grants = _consent_for(ctx, participants, name, decision, consent, start)
     return Admission(
         decision=_decision_details(decision, state),
         retention_class=decision.retention_class,
@@ -240,8 +241,7 @@ def refuse_too_long(config: Config, call: CapturedCall) -> None:
 
 
 def admit(
-    config: Config,
-    vault: Vault,
+    ctx: Context,
     calls: Sequence[CapturedCall],
     *,
     consent: str | None = None,
@@ -254,12 +254,11 @@ def admit(
     so that nothing of a batch is stored when one of its calls is refused.
     """
     for call in calls:
-        refuse_too_long(config, call)
-    policy = LoadedPolicy.of(config)
+        refuse_too_long(ctx.config, call)
+    policy = LoadedPolicy.of(ctx.config)
     return [
         admit_one(
-            config,
-            vault,
+            ctx,
             call.participants,
             name=call.source_name,
             direction=call.metadata.direction,
@@ -274,54 +273,43 @@ def admit(
 
 
 def ingest_captured(
-    config: Config,
+    ctx: Context,
     calls: Sequence[CapturedCall],
     *,
     consent: str | None = None,
     context: CallContext | None = None,
     progress: Callable[[CapturedCall], None] | None = None,
-    vault: Vault | None = None,
     actor: str | None = None,
 ) -> list[IngestedCall]:
     """Store calls that have already been checked and queue their transcription; the same
     recording is queued once. Each call passes the policy gate first (`admit`); `consent`
     is how every party agreed. A quarantined call is stored but not queued: it is queued
-    when its consent is complete (services.consent). `vault`: an open vault to store into
-    (a server's; default: open and close one); `actor`: whom the audit log names."""
-    if vault is None:
-        with Vault.open(config) as opened:
-            return ingest_captured(
-                config,
-                calls,
-                consent=consent,
-                context=context,
-                progress=progress,
-                vault=opened,
-                actor=actor,
-            )
+    when its consent is complete (services.consent). The audit log names `ctx.actor`, or
+    `actor` where the one storing is not the context's (the demo seed's system:demo)."""
     results = []
-    admissions = admit(config, vault, calls, consent=consent, context=context)
-    queue = open_queue(config, vault)
+    admissions = admit(ctx, calls, consent=consent, context=context)
+    queue = open_queue(ctx.config, ctx.vault)
     for call, admission in zip(calls, admissions, strict=True):
-        results.append(store_admitted(vault, queue, call, admission, actor=actor))
+        results.append(store_admitted(ctx, queue, call, admission, actor=actor))
         if progress is not None:
             progress(call)
     return results
 
 
 def store_admitted(
-    vault: Vault,
+    ctx: Context,
     queue: Queue,
     call: CapturedCall,
     admission: Admission,
     *,
     actor: str | None = None,
 ) -> IngestedCall:
-    """Store one call the gate admitted, and queue its processing unless it is
-    quarantined or a party's consent to analysis is missing (`consent add` queues it
-    once given)."""
-    refuse_too_long(vault.config, call)
-    stored = vault.calls.store_call(call, admission=admission, actor=actor)
+    """Store one call the gate admitted, audited as `actor` (default `ctx.actor`), and
+    queue its processing unless it is quarantined or a party's consent to analysis is
+    missing (`consent add` queues it once given)."""
+    vault = ctx.vault
+    refuse_too_long(ctx.config, call)
+    stored = vault.calls.store_call(call, admission=admission, actor=actor or ctx.actor)
     state = (
         vault.consent.consent_state(stored.call_id) if stored.duplicate else admission.consent_state
     )
@@ -333,8 +321,24 @@ def store_admitted(
     )
 
 
+def check_files(
+    config: Config, paths: Sequence[Path], options: FileImportOptions
+) -> list[CapturedCall]:
+    """Check every file (probe and decode within the limits of `config`), opening no
+    storage: the first half of `ingest_files`, which the CLI runs before it opens the
+    vault, so that one bad input leaves nothing behind, not even a new data directory."""
+    checked = [
+        import_file(
+            path, options, max_bytes=config.max_input_bytes, max_seconds=config.max_duration
+        )
+        for path in paths
+    ]
+    log.info("checked %d file(s); storing", len(checked))
+    return checked
+
+
 def ingest_files(
-    config: Config,
+    ctx: Context,
     paths: Sequence[Path],
     options: FileImportOptions,
     *,
@@ -343,11 +347,5 @@ def ingest_files(
     progress: Callable[[CapturedCall], None] | None = None,
 ) -> list[IngestedCall]:
     """Check every file first, then store them all: one bad input means nothing is written."""
-    checked = [
-        import_file(
-            path, options, max_bytes=config.max_input_bytes, max_seconds=config.max_duration
-        )
-        for path in paths
-    ]
-    log.info("checked %d file(s); storing", len(checked))
-    return ingest_captured(config, checked, consent=consent, context=context, progress=progress)
+    checked = check_files(ctx.config, paths, options)
+    return ingest_captured(ctx, checked, consent=consent, context=context, progress=progress)

@@ -68,8 +68,7 @@ class NetworkRecorder:
         self._vault = Vault.open(config)
         self._policy = LoadedPolicy.of(config)
         self._gate = NetworkGate(
-            config,
-            self._vault,
+            Context(config, self._vault),
             open_queue(config, self._vault),
             self._policy,
             consent,
@@ -101,8 +100,7 @@ class NetworkRecorder:
         with self._lock:
             try:
                 admit_one(
-                    self.config,
-                    self._vault,
+                    Context(self.config, self._vault),
                     parties,
                     name="call",
                     direction=self.direction,

@@ -43,7 +43,12 @@ def check_policy(
     language: str | None = None,
     organisation: str | None = None,
 ) -> Decision:
-    """The policy's decision for a call with `participants` (E.164 numbers)."""
+    """The policy's decision for a call with `participants` (E.164 numbers).
+
+    The one use case that takes the configuration, not a `Context`: it reads only the
+    rules and the jurisdiction table, and a context would make `callvault policy check`
+    open (on first use: create and migrate) the storage for a question that stores and
+    audits nothing. The API passes its context's `config`."""
     name = organisation or config.organisation
     if not name:
         raise InputError(

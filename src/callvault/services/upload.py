@@ -47,7 +47,5 @@ def ingest_upload(
     captured = import_opened(
         spool.open, spool.size, name, options, max_seconds=ctx.config.max_duration
     )
-    (stored,) = ingest_captured(
-        ctx.config, [captured], consent=consent, vault=ctx.vault, actor=actor
-    )
+    (stored,) = ingest_captured(ctx, [captured], consent=consent, actor=actor)
     return stored

@@ -131,14 +131,13 @@ def record_consent(body: ConsentIn, request: Request, who: Who) -> dict[str, Any
     every party has now consented to is released and queued for processing."""
     require(who, CONSENT_WRITE)
     added = add_consent(
-        context_of(request).config,
+        context_of(request).acting_as(who),
         body.participant,
         method=body.method,
         scopes=body.scopes,
         call_id=body.call_id,
         given_at=body.given_at,
         note=body.note,
-        actor=actor_of(who),
     )
     return added.to_json()
 
