@@ -6,7 +6,9 @@ declared: FastAPI writes both with pydantic (a route annotated `dict[str, Any]` 
 Timestamps are the ISO 8601 strings the records write; a number that is an integer in
 one record and a float in another is declared `int | float` so neither is converted.
 Free-form parts (a transcript, insights, network metadata, a job's payload) stay
-objects.
+objects. A key that a route writes only sometimes (a semantic hit's `methods`, a leg
+erasure's `scope` and `partial`) is optional with no value by default, and its route is
+declared with `response_model_exclude_unset`, so a body without it stays without it.
 """
 
 from __future__ import annotations
