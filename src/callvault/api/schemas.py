@@ -6,7 +6,9 @@ declared: FastAPI writes both with pydantic (a route annotated `dict[str, Any]` 
 Timestamps are the ISO 8601 strings the records write; a number that is an integer in
 one record and a float in another is declared `int | float` so neither is converted.
 Free-form parts (a transcript, insights, network metadata, a job's payload) stay
-objects.
+objects. A key that a route writes only sometimes (a semantic hit's `methods`, a leg
+erasure's `scope` and `partial`) is optional with no value by default, and its route is
+declared with `response_model_exclude_unset`, so a body without it stays without it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from callvault.config import SUBJECT_ERASURE_MODES
+from callvault.policy import Consent
 
 __all__ = [
     "ActionIn",
+    "ActionItemOut",
     "AuditCheck",
     "AuditEntryOut",
     "AuditFaultOut",
@@ -31,6 +35,10 @@ __all__ = [
     "ConsentIn",
     "ConsentList",
     "ConsentOut",
+    "ContactCallOut",
+    "ContactList",
+    "ContactOut",
+    "ContactTimeline",
     "CorrectionList",
     "CorrectionOut",
     "DestroyedBlobOut",
@@ -41,14 +49,23 @@ __all__ = [
     "HoldIn",
     "HoldList",
     "HoldOut",
+    "ImportedContactsOut",
     "IngestedCallOut",
     "InsightCorrection",
     "JobOut",
     "JobPage",
+    "JurisdictionOut",
     "LegOut",
     "LiftIn",
+    "Login",
+    "LoginOut",
+    "LogoutOut",
     "ManifestOut",
+    "MeOut",
     "ParticipantOut",
+    "PolicyDecisionOut",
+    "PolicyQuestion",
+    "PolicyReasonOut",
     "Reason",
     "RecordingOut",
     "ReleaseIn",
@@ -60,10 +77,20 @@ __all__ = [
     "RetentionInfoOut",
     "RetentionReportOut",
     "RetentionSkippedOut",
+    "SearchHitOut",
+    "SearchPage",
     "Subject",
     "SubjectCallOut",
+    "SubjectErasureOut",
     "SubjectIn",
     "SubjectSearchOut",
+    "TokenCreatedOut",
+    "TokenIn",
+    "TokenOut",
+    "UserIn",
+    "UserList",
+    "UserOut",
+    "UserPatch",
 ]
 
 
@@ -362,6 +389,17 @@ class SubjectSearchOut(_Out):
     calls: list[SubjectCallOut]
 
 
+class SubjectErasureOut(_Out):
+    """The calls of a subject erased whole; with the "leg" scope also `scope` and
+    `partial` (the calls of which only the subject's channel was erased), which a
+    whole-call erasure leaves out (the route writes only the keys it was given)."""
+
+    subject: str
+    erased: list[str]
+    scope: str | None = None
+    partial: list[str] | None = None
+
+
 class RestrictionOut(_Out):
     id: str
     subject: str
@@ -460,3 +498,217 @@ class AuditCheck(_Out):
     ok: bool
     entries: int
     faults: list[AuditFaultOut]
+
+
+# -- accounts: users, tokens, sign-in -----------------------------------------------------
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=12, max_length=1024)
+    role: str = Field(min_length=1, max_length=32)
+    team: str | None = Field(default=None, max_length=64)
+    display_name: str | None = Field(default=None, max_length=128)
+
+
+class UserPatch(BaseModel):
+    role: str | None = Field(default=None, min_length=1, max_length=32)
+    team: str | None = Field(default=None, max_length=64)
+    disabled: bool | None = None
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        min_length=1, max_length=8
+    )
+    expires_in_days: int = Field(default=90, ge=1, le=365)
+
+
+class Login(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(_Out):
+    """A user; `disabled_at` and `locked_at` are null while the account is usable."""
+
+    id: str
+    username: str
+    display_name: str | None
+    role: str
+    team: str | None
+    created_at: str
+    disabled_at: str | None
+    locked_at: str | None
+
+
+class UserList(_Out):
+    users: list[UserOut]
+
+
+class TokenOut(_Out):
+    """An API token (never its secret)."""
+
+    id: str
+    username: str
+    name: str
+    scopes: list[str]
+    created_at: str
+    expires_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class TokenCreatedOut(_Out):
+    """A new token and its secret, which no other answer shows."""
+
+    token: TokenOut
+    secret: str
+
+
+class LoginOut(_Out):
+    """The signed-in user and the CSRF token unsafe requests of the session send."""
+
+    user: UserOut
+    csrf_token: str
+    expires_at: str
+
+
+class LogoutOut(_Out):
+    ended: bool
+
+
+class MeOut(_Out):
+    """The caller; `scopes`: the bearer token's scopes (null: a browser session)."""
+
+    user: UserOut
+    scopes: list[str] | None
+
+
+# -- policy -------------------------------------------------------------------------------
+
+
+class PolicyQuestion(BaseModel):
+    participants: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        min_length=1, max_length=16
+    )
+    direction: str | None = Field(default=None, max_length=16)
+    team: str | None = Field(default=None, max_length=64)
+    group: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=64)
+    at: datetime | None = None
+    language: str | None = Field(default=None, max_length=16)
+    organisation: str | None = Field(default=None, max_length=256)
+
+
+class JurisdictionOut(_Out):
+    country: str
+    region: str | None
+    key: str
+
+
+class PolicyReasonOut(_Out):
+    """One rule or table entry and what it said; `participant`: the index of the
+    participant it is about (null: the whole call)."""
+
+    rule: str
+    participant: int | None
+    said: str
+
+
+class PolicyDecisionOut(_Out):
+    """Whether a call may be recorded, the consent and notice it needs, and why."""
+
+    schema_: str = Field(alias="schema")
+    record: bool
+    consent: Consent
+    notice_required: bool
+    notice_language: str
+    notice_text: str
+    retention_class: str
+    legal_review: bool
+    jurisdictions: list[JurisdictionOut]
+    reasons: list[PolicyReasonOut]
+
+
+# -- contacts -----------------------------------------------------------------------------
+
+
+class ContactOut(_Out):
+    id: str
+    name: str | None
+    phone: str | None
+    email: str | None
+    account: str | None
+    crm_id: str | None
+    created_at: str
+    updated_at: str
+
+
+class ContactList(_Out):
+    contacts: list[ContactOut]
+
+
+class ImportedContactsOut(_Out):
+    """A contacts file imported: its rows, the contacts created and those updated."""
+
+    rows: int
+    created: int
+    updated: int
+
+
+class ActionItemOut(_Out):
+    text: str | None
+    owner: str | None
+    due: str | None
+
+
+class ContactCallOut(_Out):
+    """A call of the contact; `summary` and `action_items` are null until processed and
+    where the caller's role may not read insights (or a restriction covers the call)."""
+
+    id: str
+    started_at: str | None
+    direction: str | None
+    agent: str | None
+    duration_s: int | float
+    consent_state: str
+    contact_ids: list[str]
+    restricted: str | None
+    summary: list[str] | None
+    action_items: list[ActionItemOut] | None
+
+
+class ContactTimeline(_Out):
+    contact: ContactOut
+    calls: list[ContactCallOut]
+
+
+# -- search -------------------------------------------------------------------------------
+
+
+class SearchHitOut(_Out):
+    """One matching utterance; matches in `snippet` are marked « ». `methods` (which
+    searches found it: "fts", "semantic") is written for semantic searches only."""
+
+    call_id: str
+    utterance: int
+    speaker: str | None
+    role: str | None
+    start: int | float
+    end: int | float
+    snippet: str
+    score: int | float
+    methods: list[str] | None = None
+
+
+class SearchPage(_Out):
+    """Hits, best first when `ranked`; `matches`: how many utterances match (null when
+    more did than are ranked, and for semantic searches)."""
+
+    hits: list[SearchHitOut]
+    ranked: bool
+    matches: int | None
+    limit: int
+    offset: int

@@ -5,14 +5,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import context_of, principal
+from callvault.api.schemas import (
+    PolicyDecisionOut,
+    PolicyQuestion,
+    TokenCreatedOut,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserList,
+    UserOut,
+    UserPatch,
+)
 from callvault.errors import InputError
 from callvault.services import Context, accounts
 from callvault.services.access import (
@@ -52,22 +61,14 @@ def _context(request: Request, who: Principal) -> Context:
 # -- users and tokens --------------------------------------------------------------------
 
 
-@router.get("/users")
+@router.get("/users", response_model=UserList)
 def list_users(request: Request, who: Who) -> dict[str, Any]:
     """Every user, disabled ones too."""
     require(who, USERS_READ)
     return {"users": [u.to_json() for u in accounts.list_users(_context(request, who))]}
 
 
-class UserIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=12, max_length=1024)
-    role: str = Field(min_length=1, max_length=32)
-    team: str | None = Field(default=None, max_length=64)
-    display_name: str | None = Field(default=None, max_length=128)
-
-
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserOut)
 def add_user(body: UserIn, request: Request, who: Who) -> dict[str, Any]:
     """Create a user (a manager needs a team)."""
     require(who, USERS_WRITE)
@@ -82,13 +83,7 @@ def add_user(body: UserIn, request: Request, who: Who) -> dict[str, Any]:
     return user.to_json()
 
 
-class UserPatch(BaseModel):
-    role: str | None = Field(default=None, min_length=1, max_length=32)
-    team: str | None = Field(default=None, max_length=64)
-    disabled: bool | None = None
-
-
-@router.patch("/users/{username}")
+@router.patch("/users/{username}", response_model=UserOut)
 def update_user(username: str, body: UserPatch, request: Request, who: Who) -> dict[str, Any]:
     """Change a user's role and/or team (a team of null removes it), or disable them
     (which ends their sessions). Re-enabling is not supported: create a new user."""
@@ -107,7 +102,7 @@ def update_user(username: str, body: UserPatch, request: Request, who: Who) -> d
     return user.to_json()
 
 
-@router.post("/users/{username}/unlock")
+@router.post("/users/{username}/unlock", response_model=UserOut)
 def unlock_user(username: str, request: Request, who: Who) -> dict[str, Any]:
     """Lift the lock that too many failed sign-ins put on an account, and forget its
     failures (audited `user.unlock`; an account that is not locked is left as it is)."""
@@ -115,15 +110,7 @@ def unlock_user(username: str, request: Request, who: Who) -> dict[str, Any]:
     return accounts.unlock_user(_context(request, who), username).to_json()
 
 
-class TokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-    scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
-        min_length=1, max_length=8
-    )
-    expires_in_days: int = Field(default=90, ge=1, le=365)
-
-
-@router.post("/users/{username}/tokens", status_code=201)
+@router.post("/users/{username}/tokens", status_code=201, response_model=TokenCreatedOut)
 def create_token(username: str, body: TokenIn, request: Request, who: Who) -> dict[str, Any]:
     """A new API token for the user; its secret is in this answer only."""
     require(who, USERS_WRITE)
@@ -133,7 +120,7 @@ def create_token(username: str, body: TokenIn, request: Request, who: Who) -> di
     return {"token": token.to_json(), "secret": secret}
 
 
-@router.delete("/tokens/{token_id}")
+@router.delete("/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(token_id: str, request: Request, who: Who) -> dict[str, Any]:
     """Revoke an API token now (again: no change)."""
     require(who, USERS_WRITE)
@@ -143,20 +130,7 @@ def revoke_token(token_id: str, request: Request, who: Who) -> dict[str, Any]:
 # -- policy ------------------------------------------------------------------------------
 
 
-class PolicyQuestion(BaseModel):
-    participants: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
-        min_length=1, max_length=16
-    )
-    direction: str | None = Field(default=None, max_length=16)
-    team: str | None = Field(default=None, max_length=64)
-    group: str | None = Field(default=None, max_length=64)
-    category: str | None = Field(default=None, max_length=64)
-    at: datetime | None = None
-    language: str | None = Field(default=None, max_length=16)
-    organisation: str | None = Field(default=None, max_length=256)
-
-
-@router.post("/policy/check", tags=["policy"])
+@router.post("/policy/check", tags=["policy"], response_model=PolicyDecisionOut)
 def policy_check(body: PolicyQuestion, request: Request, who: Who) -> dict[str, Any]:
     """Whether and how a call with these participants may be recorded, and why."""
     require(who, POLICY_READ)

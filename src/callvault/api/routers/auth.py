@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
 
 from callvault.api._auth import SESSION_COOKIE, context_of, principal
 from callvault.api._client import client_address
 from callvault.api._security import secure_cookies
+from callvault.api.schemas import Login, LoginOut, LogoutOut, MeOut
 from callvault.errors import AccountLocked, NotAuthenticated, NotAuthorized
 from callvault.services import accounts
 from callvault.services.access import Principal
@@ -17,13 +17,9 @@ from callvault.services.access import Principal
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-
-
 @router.post(
     "/login",
+    response_model=LoginOut,
     responses={
         401: {"description": "Wrong username or password"},
         403: {"description": "The account is locked; an administrator can unlock it"},
@@ -57,7 +53,7 @@ def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
     return {"user": user.to_json(), "csrf_token": csrf, "expires_at": expires.isoformat()}
 
 
-@router.post("/logout")
+@router.post("/logout", response_model=LogoutOut)
 def logout(
     request: Request, response: Response, who: Annotated[Principal, Depends(principal)]
 ) -> dict[str, bool]:
@@ -68,7 +64,7 @@ def logout(
     return {"ended": ended}
 
 
-@router.get("/me")
+@router.get("/me", response_model=MeOut)
 def me(request: Request, who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
     """The signed-in user, their role and team, and the token's scopes (null: a session)."""
     user = accounts.get_user(context_of(request), who.username)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import context_of, principal
+from callvault.api.schemas import ContactList, ContactTimeline, ImportedContactsOut
 from callvault.errors import InputError
 from callvault.services import Context
 from callvault.services import contacts as contact_services
@@ -23,7 +24,7 @@ def _context(request: Request, who: Principal) -> Context:
     return context_of(request).acting_as(who)
 
 
-@router.get("")
+@router.get("", response_model=ContactList)
 def list_contacts(
     request: Request,
     who: Who,
@@ -45,7 +46,7 @@ def list_contacts(
 MAX_CSV_BYTES = 16 << 20
 
 
-@router.post("/import")
+@router.post("/import", response_model=ImportedContactsOut)
 async def import_contacts(
     request: Request,
     who: Who,
@@ -66,7 +67,7 @@ async def import_contacts(
     return result.to_json()
 
 
-@router.get("/{contact_id}")
+@router.get("/{contact_id}", response_model=ContactTimeline)
 def contact(
     contact_id: str,
     request: Request,

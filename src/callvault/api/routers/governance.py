@@ -39,6 +39,7 @@ from callvault.api.schemas import (
     RetentionIn,
     RetentionInfoOut,
     RetentionReportOut,
+    SubjectErasureOut,
     SubjectIn,
     SubjectSearchOut,
 )
@@ -191,7 +192,14 @@ def export_download(write: Callable[[Path], Path]) -> FileResponse:
     )
 
 
-@router.post("/rights/erase", tags=["rights"])
+# Exclude unset: `scope` and `partial` are written for a leg erasure only, and every
+# other key is always given, so the bodies stay as they were.
+@router.post(
+    "/rights/erase",
+    tags=["rights"],
+    response_model=SubjectErasureOut,
+    response_model_exclude_unset=True,
+)
 def rights_erase(body: EraseSubjectIn, request: Request, who: Who) -> dict[str, Any]:
     """Erase every call of a subject (or their leg of it, `scope` "leg"); refused as a
     whole when a call is held. Needs `confirm: true`."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from callvault.api._auth import context_of, principal
 from callvault.api.routers.calls import actor_of
+from callvault.api.schemas import SearchPage
 from callvault.search import MAX_LIMIT
 from callvault.services import reach_agents, search_calls, semantic_search_calls
 from callvault.services.access import SEARCH, Principal, require
@@ -16,7 +17,9 @@ from callvault.services.access import SEARCH, Principal, require
 router = APIRouter(prefix="/search", tags=["search"])
 
 
-@router.get("")
+# Exclude unset: `methods` is written for semantic hits only, and every other key is
+# always given, so the bodies stay as they were.
+@router.get("", response_model=SearchPage, response_model_exclude_unset=True)
 def search(
     request: Request,
     who: Annotated[Principal, Depends(principal)],
