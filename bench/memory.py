@@ -100,7 +100,7 @@ def run_case(path: str, seconds: float, mode: str, work: str) -> dict[str, Any]:
     from callvault.analysis import AsrParams, PipelineParams, TranscriptionPipeline
     from callvault.capture import FileImportOptions
     from callvault.config import load_config
-    from callvault.services import ingest_files, process_call
+    from callvault.services import ingest_files, open_context, process_call
 
     config = load_config(
         env={},
@@ -127,7 +127,8 @@ def run_case(path: str, seconds: float, mode: str, work: str) -> dict[str, Any]:
         )
     )
     started = time.perf_counter()
-    result = process_call(config, stored.call_id, pipeline=pipeline)
+    with open_context(config) as ctx:
+        result = process_call(ctx, stored.call_id, pipeline=pipeline)
     return {
         "start_rss": started_rss,
         "ingest_rss": ingest_rss,
