@@ -91,7 +91,7 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
 ) -> None:
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, data = store(vault)
-    result = process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    result = process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     assert result.original_kept is True
     doc = call_document(as_context(vault), call_id, purpose="test")
     assert doc["transcript"]["utterances"][1]["text"] == "[EMAIL]"
@@ -134,7 +134,7 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
         )
 
     # Processed again: the audio is redacted already and the original stays the same.
-    process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     with vault.artifacts.open_original(call_id, role="compliance", reason="complaint 12") as (
         reader,
         _,
@@ -171,7 +171,7 @@ def test_card_data_under_unless_payment_is_not_kept_but_a_hold_keeps_it(
 def test_erasure_destroys_insights_and_original(config: Config, vault: Vault) -> None:
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, _ = store(vault)
-    process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     assert vault.artifacts.read_insights(call_id) is not None
     with vault.artifacts.open_original(call_id, role="compliance", reason="check"):
         pass  # kept
@@ -189,7 +189,7 @@ def test_a_later_cut_drops_insights_and_the_original(config: Config, vault: Vaul
 
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, _ = store(vault)
-    process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     rewrite_call(
         vault, call_id, CutAt(3.0), cut_utterance(3.0), action="consent.cut", reason="withdrawn"
     )
