@@ -219,7 +219,7 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
     from callvault.analysis._asr import vad_options
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
-    from callvault.services import process_call
+    from callvault.services import open_context, process_call
     from callvault.vault import Vault
 
     config = load_config(
@@ -244,7 +244,8 @@ def job_call_callvault(path: str, data_dir: str, cache: str) -> dict:
         marks.append((time.perf_counter(), "store transcript" if done else stage))
 
     t0 = time.perf_counter()
-    result = process_call(config, call_id, progress=progress)
+    with open_context(config) as ctx:  # opening the vault is timed, as before
+        result = process_call(ctx, call_id, progress=progress)
     seconds = time.perf_counter() - t0
     rss = rss_mb()
     stages: dict[str, float] = {}

@@ -340,7 +340,7 @@ def run_call(
 ) -> CallRun:
     from callvault.capture import FileImportOptions, import_file
     from callvault.config import load_config
-    from callvault.services import Context, process_call
+    from callvault.services import Context, open_context, process_call
     from callvault.services.calls import call_document, listen_audio
     from callvault.services.process import pipeline_for
     from callvault.vault import Vault
@@ -372,12 +372,15 @@ def run_call(
             pipelines[call.language] = pipeline_for(config)
         marks: list[tuple[float, str, float]] = []
         t0 = time.perf_counter()
-        result = process_call(
-            config,
-            call_id,
-            pipeline=pipelines[call.language],
-            progress=lambda fraction, stage: marks.append((time.perf_counter(), stage, fraction)),
-        )
+        with open_context(config) as ctx:
+            result = process_call(
+                ctx,
+                call_id,
+                pipeline=pipelines[call.language],
+                progress=lambda fraction, stage: marks.append(
+                    (time.perf_counter(), stage, fraction)
+                ),
+            )
         pii_at = next((t for t, stage, _ in marks if stage == "pii"), t0 + result.seconds)
         redact = [t for t, stage, _ in marks if stage == "redact-audio"]
         with Vault.open(config) as vault:

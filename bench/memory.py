@@ -128,7 +128,8 @@ def run_case(path: str, seconds: float, mode: str, work: str) -> dict[str, Any]:
         )
     )
     started = time.perf_counter()
-    result = process_call(config, stored.call_id, pipeline=pipeline)
+    with open_context(config) as ctx:
+        result = process_call(ctx, stored.call_id, pipeline=pipeline)
     return {
         "start_rss": started_rss,
         "ingest_rss": ingest_rss,

@@ -19,7 +19,7 @@ from _stored import PASSWORD, add_people, agent_call
 from callvault.accounts import Accounts
 from callvault.api import create_app
 from callvault.config import Config
-from callvault.services import process_call
+from callvault.services import Context, process_call
 from callvault.vault import Vault
 
 
@@ -43,7 +43,7 @@ def world(config: Config, vault: Vault) -> Iterator[World]:
         agent: agent_call(vault, agent, seed)
         for seed, agent in enumerate(["alice", "bob", "carol"])
     }
-    process_call(config, calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
+    process_call(Context(config, vault), calls["alice"], pipeline=ScriptedPipeline(CARD_CALL))
     with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
         yield World(client, vault, calls, tokens)
 
@@ -295,7 +295,7 @@ def test_an_upload_longer_than_the_limit_is_413_and_stores_nothing(
 def test_the_kept_original_opens_for_compliance_with_a_reason(world: World, config: Config) -> None:
     keep = dataclasses.replace(config, redaction_keep_original="unless-payment")
     call_id = agent_call(world.vault, "bob", 21)
-    process_call(keep, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    process_call(Context(keep, world.vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     url = f"/api/v1/calls/{call_id}/original"
     got = world.client.get(url, params={"reason": "complaint 12"}, headers=world.bearer("cora"))
     assert got.status_code == 200 and got.headers["content-type"] == "audio/wav"

@@ -26,7 +26,7 @@ from callvault.accounts import Accounts
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.contacts import ContactInput, Contacts
-from callvault.services import PROCESS_TASK, open_queue, process_call
+from callvault.services import PROCESS_TASK, Context, open_queue, process_call
 from callvault.vault import Vault
 
 PREFIX = "/api/v1"
@@ -67,7 +67,7 @@ def build_world(config: Config, vault: Vault, *, process: tuple[str, ...] = AGEN
     tokens = add_people(vault, ALL_SCOPES)
     calls = {agent: agent_call(vault, agent, seed) for seed, agent in enumerate(AGENTS)}
     for agent in process:
-        process_call(config, calls[agent], pipeline=ScriptedPipeline(CARD_CALL))
+        process_call(Context(config, vault), calls[agent], pipeline=ScriptedPipeline(CARD_CALL))
     return World(None, vault, config, calls, tokens)  # type: ignore[arg-type]
 
 
@@ -184,7 +184,7 @@ def _original(world: World, agent: str) -> Request:
     if agent not in world.originals:
         call_id = world.new_call(agent)
         keep = dataclasses.replace(world.config, redaction_keep_original="unless-payment")
-        process_call(keep, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+        process_call(Context(keep, world.vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
         world.originals[agent] = call_id
     return {"url": f"/calls/{world.originals[agent]}/original", "params": {"reason": "dispute"}}
 

@@ -19,7 +19,7 @@ from _receiver import SECRET, Receiver
 from callvault.api import create_app
 from callvault.config import Config, load_config
 from callvault.errors import ConfigError, InputError
-from callvault.services import PROCESS_TASK, open_queue
+from callvault.services import PROCESS_TASK, Context, open_queue
 from callvault.services import jobs as service_jobs
 from callvault.services.webhooks import EventHub, deliver
 from callvault.vault import Vault
@@ -137,7 +137,7 @@ def test_a_processing_job_emits_call_processed(
 ) -> None:
     processed: list[str] = []
 
-    def fake_process(config: Config, call_id: str, **options: Mapping[str, Any]) -> None:
+    def fake_process(ctx: Context, call_id: str, **options: Mapping[str, Any]) -> None:
         processed.append(call_id)
 
     monkeypatch.setattr(service_jobs, "process_call", fake_process)
@@ -165,7 +165,7 @@ def test_a_worker_without_a_hub_delivers_the_event_itself(
     vault: Vault, config: Config, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A `callvault worker` process starts no hub: the task delivers and audits itself.
-    monkeypatch.setattr(service_jobs, "process_call", lambda config, call_id, **_: None)
+    monkeypatch.setattr(service_jobs, "process_call", lambda ctx, call_id, **_: None)
     config = replace(config, webhook_urls=(receiver.url,), webhook_secret=SECRET)
     queue = open_queue(config, vault)
     queue.enqueue(PROCESS_TASK, {"call_id": "c7"})

@@ -66,7 +66,8 @@ def test_a_leg_erased_call_is_processed_with_the_remaining_partys_consent(
         assert erased.partial == (call_id,)
 
     # Before issue 17 this raised ConsentRequired: the erased caller's consent was asked.
-    result = process_call(config, call_id, pipeline=REMAINING)
+    with open_context(config) as ctx:
+        result = process_call(ctx, call_id, pipeline=REMAINING)
 
     assert (result.status, result.utterances) == ("done", 1)
     with Vault.open(config) as vault:
@@ -90,8 +91,8 @@ def test_a_leg_erased_call_still_needs_the_consent_of_those_who_remain(config: C
         erase_subject(as_context(vault), CALLER, reason="art. 17 request 13", scope="leg")
         # The caller, who consented, is gone; the callee never consented to analysis.
         assert not vault.consent.analysis_consented(call_id)
-    with pytest.raises(ConsentRequired, match="not every party consented to analysis"):
-        process_call(config, call_id, pipeline=REMAINING)
+        with pytest.raises(ConsentRequired, match="not every party consented to analysis"):
+            process_call(as_context(vault), call_id, pipeline=REMAINING)
     with Vault.open(config) as vault:
         vault.consent.record_consent(CALLEE, method="web", scopes=["analyse"], call_id=call_id)
         assert vault.consent.analysis_consented(call_id)
@@ -119,7 +120,8 @@ def test_retention_cancels_the_queued_job_of_the_call_it_erases(config: Config) 
         assert (job.payload, job.status) == ({"call_id": call_id}, JobStatus.QUEUED)
         vault.holds.set_retention(call_id, "standard", datetime.now(UTC) - timedelta(days=1))
 
-    report = run_retention(config)
+    with open_context(config) as ctx:
+        report = run_retention(ctx)
 
     assert [e.call_id for e in report.erased] == [call_id]
     with Vault.open(config) as vault:

@@ -26,7 +26,7 @@ def insights(vault: Vault, call_id: str) -> dict:  # type: ignore[type-arg]
 
 def test_corrections_survive_a_rerun(config: Config, vault: Vault) -> None:
     call_id, _ = store(vault)
-    process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
+    process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(CARD_CALL))
     before = insights(vault, call_id)
     assert before["corrections"] == []
     (item,) = before["actions"]["items"]
@@ -60,7 +60,7 @@ def test_corrections_survive_a_rerun(config: Config, vault: Vault) -> None:
     check(insights(vault, call_id))
     # Processed again: the stages run again and the audio is rewritten under a new key;
     # the corrections are re-keyed with it and apply to the new insights.
-    process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
+    process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(CARD_CALL))
     check(insights(vault, call_id))
 
     history = [c for c in vault.corrections.corrections(call_id) if c.target == "insight"]
@@ -74,7 +74,7 @@ def test_bad_corrections_are_refused(config: Config, vault: Vault) -> None:
     call_id, _ = store(vault)
     with pytest.raises(InputError, match="has no insights yet"):
         correct_insight(as_context(vault), call_id, "actions", 0, "due", "2026-03-06", reason="x")
-    process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
+    process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(CARD_CALL))
     with pytest.raises(InputError, match="unknown section 'mood'"):
         correct_insight(as_context(vault), call_id, "mood", 0, "label", "x", reason="x")
     with pytest.raises(InputError, match="no correctable field 'speaker'"):

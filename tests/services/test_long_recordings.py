@@ -9,11 +9,12 @@ import tracemalloc
 import pytest
 
 from _audio import silent_flac, with_declared_frames
+from _context import as_context
 from callvault.analysis import AsrParams, PipelineParams, TranscriptionPipeline
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config
 from callvault.errors import RecordingTooLong
-from callvault.services import process_call
+from callvault.services import Context, process_call
 from callvault.vault import Vault
 
 OPTIONS = FileImportOptions(
@@ -35,12 +36,16 @@ def test_a_long_silent_call_is_processed_in_bounded_memory(config: Config, vault
         )
     )
     # Every model and lazy import loaded before measuring: only what grows with length counts.
-    process_call(config, _stored(vault, silent_flac(5, tone_at=1), "short.flac"), pipeline=pipeline)
+    process_call(
+        as_context(vault),
+        _stored(vault, silent_flac(5, tone_at=1), "short.flac"),
+        pipeline=pipeline,
+    )
     call_id = _stored(vault, silent_flac(20 * 60), "long.flac")
     whole = 20 * 60 * 16000 * 4  # bytes of the leg as one float32 array at 16 kHz
     tracemalloc.start()
     try:
-        result = process_call(config, call_id, pipeline=pipeline)
+        result = process_call(as_context(vault), call_id, pipeline=pipeline)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -58,7 +63,7 @@ def test_processing_stops_decoding_at_the_limit(
     call_id = _stored(vault, data if declared else with_declared_frames(data, 0), "x.flac")
     limited = dataclasses.replace(config, max_duration=60.0)
     with pytest.raises(RecordingTooLong) as info:
-        process_call(limited, call_id)
+        process_call(Context(limited, vault), call_id)
     assert str(info.value) == (
         f"recording of call {call_id}: the audio goes on past the limit of 0:01:00 "
         "(60 s, CALLVAULT_MAX_DURATION); split the recording or raise "

@@ -116,9 +116,10 @@ def test_retention_erases_a_call_whose_quarantine_ended(config: Config) -> None:
         (fresh,) = admit(as_context(vault), [call(1)])
         waiting = vault.calls.store_call(call(1), admission=fresh).call_id
 
-    dry = run_retention(config, dry_run=True)
-    assert [(e.call_id, e.cause) for e in dry.erased] == [(late, "quarantine")]
-    report = run_retention(config)
+    with open_context(config) as ctx:
+        dry = run_retention(ctx, dry_run=True)
+        assert [(e.call_id, e.cause) for e in dry.erased] == [(late, "quarantine")]
+        report = run_retention(ctx)
     assert [(e.call_id, e.cause) for e in report.erased] == [(late, "quarantine")]
     assert report.erased[0].certificate is not None
     with Vault.open(config) as vault:
@@ -134,7 +135,7 @@ def test_a_held_quarantined_call_is_not_erased(config: Config) -> None:
         )
         call_id = vault.calls.store_call(call(), admission=admission).call_id
         vault.holds.add_hold(call_id=call_id, reason="litigation")
-    report = run_retention(config)
+        report = run_retention(as_context(vault))
     assert report.erased == ()
     assert [(s.call_id, s.reason) for s in report.skipped] == [(call_id, "legal-hold")]
 
@@ -168,8 +169,8 @@ def test_consent_to_record_only_keeps_the_call_unprocessed(config: Config) -> No
     with open_context(config) as ctx:
         (stored,) = ingest_captured(ctx, [call()])
     assert (stored.consent_state, stored.job_id) == ("given", None)
-    with pytest.raises(ConsentRequired, match="consented to analysis"):
-        process_call(config, stored.call_id)
+    with open_context(config) as ctx, pytest.raises(ConsentRequired, match="consented to analysis"):
+        process_call(ctx, stored.call_id)
     with Vault.open(config) as vault:
         assert queue_missing_processing(as_context(vault), open_queue(config, vault)) == []
     with open_context(config) as ctx:
@@ -266,8 +267,8 @@ def test_a_quarantined_call_is_neither_processed_nor_read(config: Config) -> Non
     config = quarantining(config)
     with open_context(config) as ctx:
         (stored,) = ingest_captured(ctx, [call()])
-    with pytest.raises(Quarantined, match="in quarantine"):
-        process_call(config, stored.call_id)
+        with pytest.raises(Quarantined, match="in quarantine"):
+            process_call(ctx, stored.call_id)
     with Vault.open(config) as vault:
         with (
             pytest.raises(Quarantined),

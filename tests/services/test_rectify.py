@@ -330,13 +330,13 @@ def test_corrections_survive_processing_again(vault: Vault, call_id: str, config
     fresh = list(transcript(shift=0.04).utterances)
     fresh[2] = Utterance("S0", 0, 4.0, 4.8, "thanks", 0.9, (Word(4.0, 4.8, "thanks", 0.9),))
     result = Transcript("done", "en", "test", "2", tuple(fresh), diarized=False)
-    process_call(config, call_id, pipeline=FakePipeline(result))  # type: ignore[arg-type]
+    process_call(as_context(vault), call_id, pipeline=FakePipeline(result))  # type: ignore[arg-type]
     assert texts(vault, call_id) == [TEXTS[0], "my number is right", "thanks"]
     assert hits(vault, "right") == [(call_id, 1)]
     assert hits(vault, "wrong") == []
     assert len(correction_history(as_context(vault), call_id)) == 2
     # Moved by more than 0.05 s: not the same utterance, the machine's text stays.
-    process_call(config, call_id, pipeline=FakePipeline(transcript(shift=0.1)))  # type: ignore[arg-type]
+    process_call(as_context(vault), call_id, pipeline=FakePipeline(transcript(shift=0.1)))  # type: ignore[arg-type]
     assert texts(vault, call_id) == list(TEXTS)
 
 

@@ -32,7 +32,7 @@ from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
 from callvault.config import Config
 from callvault.errors import NotAuthorized, NotFound
-from callvault.services import call_document, listen_audio, process_call
+from callvault.services import Context, call_document, listen_audio, process_call
 from callvault.services._speakers import speakers_by_channel
 from callvault.services.insights import analyse
 from callvault.vault import Vault
@@ -45,7 +45,7 @@ def settings(config: Config, **changes: object) -> Config:
 def test_card_number_is_cut_from_transcript_and_audio(config: Config, vault: Vault) -> None:
     call_id, data = store(vault)
     before = stored_frames(vault, call_id)
-    result = process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
+    result = process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(CARD_CALL))
     assert result.redactions >= 1 and result.audio_spans >= 1
     assert result.original_kept is False
 
@@ -91,7 +91,7 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
 ) -> None:
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, data = store(vault)
-    result = process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    result = process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     assert result.original_kept is True
     doc = call_document(as_context(vault), call_id, purpose="test")
     assert doc["transcript"]["utterances"][1]["text"] == "[EMAIL]"
@@ -134,7 +134,7 @@ def test_original_is_kept_unless_payment_and_opens_only_for_compliance(
         )
 
     # Processed again: the audio is redacted already and the original stays the same.
-    process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     with vault.artifacts.open_original(call_id, role="compliance", reason="complaint 12") as (
         reader,
         _,
@@ -148,7 +148,7 @@ def test_card_data_under_unless_payment_is_not_kept_but_a_hold_keeps_it(
 ) -> None:
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, _ = store(vault)
-    result = process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
+    result = process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(CARD_CALL))
     assert result.original_kept is False
     reason = call_document(as_context(vault), call_id, purpose="t")["redactions"]["audio"][
         "original"
@@ -157,7 +157,7 @@ def test_card_data_under_unless_payment_is_not_kept_but_a_hold_keeps_it(
 
     held_id, data = store(vault, seconds=9.5)
     vault.holds.add_hold(call_id=held_id, reason="litigation 4")
-    result = process_call(config, held_id, pipeline=ScriptedPipeline(CARD_CALL))
+    result = process_call(Context(config, vault), held_id, pipeline=ScriptedPipeline(CARD_CALL))
     assert result.original_kept is True
     doc = call_document(as_context(vault), held_id, purpose="t")
     assert doc["redactions"]["audio"]["original"] == {"kept": True, "reason": "legal-hold"}
@@ -171,7 +171,7 @@ def test_card_data_under_unless_payment_is_not_kept_but_a_hold_keeps_it(
 def test_erasure_destroys_insights_and_original(config: Config, vault: Vault) -> None:
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, _ = store(vault)
-    process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     assert vault.artifacts.read_insights(call_id) is not None
     with vault.artifacts.open_original(call_id, role="compliance", reason="check"):
         pass  # kept
@@ -189,7 +189,7 @@ def test_a_later_cut_drops_insights_and_the_original(config: Config, vault: Vaul
 
     config = settings(config, redaction_keep_original="unless-payment")
     call_id, _ = store(vault)
-    process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+    process_call(Context(config, vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     rewrite_call(
         vault, call_id, CutAt(3.0), cut_utterance(3.0), action="consent.cut", reason="withdrawn"
     )
@@ -226,7 +226,7 @@ def test_show_before_processing_has_null_insights(config: Config, vault: Vault) 
 
 def test_insights_of_a_processed_call(config: Config, vault: Vault) -> None:
     call_id, _ = store(vault)
-    process_call(config, call_id, pipeline=ScriptedPipeline(CARD_CALL))
+    process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(CARD_CALL))
     insights = call_document(as_context(vault), call_id, purpose="t")["insights"]
     names = [stage["name"] for stage in insights["stages"]]
     assert names == ["metrics", "sentiment", "keywords", "trackers", "summary", "actions"]
@@ -290,7 +290,7 @@ def test_migrations_0009_to_0011_down_and_up(config: Config) -> None:
     config = settings(config, redaction_keep_original="unless-payment")
     with Vault.open(config) as vault:
         call_id, _ = store(vault)
-    process_call(config, call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
+        process_call(as_context(vault), call_id, pipeline=ScriptedPipeline(EMAIL_CALL))
     with Vault.open(config) as vault:
         engine = vault.engine
         cfg = _alembic_config()

@@ -86,7 +86,8 @@ def test_inbound_call_with_the_agent_on_channel_0(config: Config, tmp_path: Path
     pipeline = ScriptedPipeline(
         (said("alice", 0, 0.2, "thank you for calling"), said("customer", 1, 2.0, "hello"))
     )
-    process_call(config, call_id, pipeline=pipeline)
+    with open_context(config) as ctx:
+        process_call(ctx, call_id, pipeline=pipeline)
     assert pipeline.labels == {0: "alice", 1: "customer"}
     with Vault.open(config) as vault:
         document = json.loads(vault.transcripts.read_transcript(call_id) or b"")

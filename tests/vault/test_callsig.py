@@ -344,7 +344,7 @@ def test_retention_run_leaves_the_kept_calls_verifying(config: Config) -> None:
         due, kept = store(vault, 0), store(vault, 1)
         vault.holds.set_retention(due, "standard", STARTED + timedelta(days=1))
         vault.holds.set_retention(kept, "standard", STARTED + timedelta(days=3650))
-    run_retention(config, now=STARTED + timedelta(days=2))
+        run_retention(as_context(vault), now=STARTED + timedelta(days=2))
     with Vault.open(config) as vault:
         assert [r.call_id for r in vault.calls.verify()] == [kept]
         assert all_ok(vault)

@@ -215,7 +215,7 @@ def test_retention_run(vault: Vault, config: Config) -> None:
     kek_id = vault.keyring.current_id()
 
     seen: list[tuple[int, int]] = []
-    report = run_retention(config, hook=lambda done, total: seen.append((done, total)))
+    report = run_retention(as_context(vault), hook=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 2), (2, 2)]
     assert not report.dry_run
     (erased,) = report.erased
@@ -258,7 +258,7 @@ def test_retention_run(vault: Vault, config: Config) -> None:
     assert vault.verify_audit().ok
 
     # Nothing left to do.
-    again = run_retention(config)
+    again = run_retention(as_context(vault))
     assert again.erased == () and [s.call_id for s in again.skipped] == [held]
 
 
@@ -267,7 +267,7 @@ def test_retention_dry_run_changes_nothing(vault: Vault, config: Config) -> None
     vault.holds.set_retention(call_id, "short", PAST)
     entries = len(vault.audit_entries())
     ahead = datetime.now(UTC) + timedelta(days=365)
-    report = run_retention(config, dry_run=True, now=ahead)
+    report = run_retention(as_context(vault), dry_run=True, now=ahead)
     assert [(e.call_id, e.certificate) for e in report.erased] == [(call_id, None)]
     assert vault.calls.get_call(call_id).recording.id == recording_id
     assert blob_path(vault, recording_id).exists()
@@ -275,9 +275,9 @@ def test_retention_dry_run_changes_nothing(vault: Vault, config: Config) -> None
     assert [e.action for e in new] == ["retention.check", "call.show"]
     assert new[0].details["due"] == [call_id]
     with pytest.raises(InputError, match="is in the future: retention erases only calls whose"):
-        run_retention(config, now=ahead)
+        run_retention(as_context(vault), now=ahead)
     with pytest.raises(InputError, match="has no time zone"):
-        run_retention(config, now=datetime(2026, 1, 1))
+        run_retention(as_context(vault), now=datetime(2026, 1, 1))
     assert vault.calls.list_calls()[0].id == call_id
 
 

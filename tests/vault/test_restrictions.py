@@ -219,7 +219,7 @@ def test_processing_is_refused_and_the_job_is_not_retried(vault: Vault, config: 
     with pytest.raises(
         Restricted, match=f"^call {call_id} is restricted by restriction {record.id}"
     ):
-        process_call(config, call_id, pipeline=pipeline)  # type: ignore[arg-type]
+        process_call(as_context(vault), call_id, pipeline=pipeline)  # type: ignore[arg-type]
     assert pipeline.runs == 0
     assert vault.transcripts.transcript_info(call_id) is None
     queue = open_queue(config, vault)
@@ -234,7 +234,7 @@ def test_processing_is_refused_and_the_job_is_not_retried(vault: Vault, config: 
     # Lifted: the same job runs again when retried.
     vault.restrictions.lift_restriction(record.id, "rectified")
     queue.retry(job.id)
-    process_call(config, call_id, pipeline=pipeline)  # type: ignore[arg-type]
+    process_call(as_context(vault), call_id, pipeline=pipeline)  # type: ignore[arg-type]
     assert pipeline.runs == 1
     info = vault.transcripts.transcript_info(call_id)
     assert info is not None and info.utterances == 1
@@ -252,7 +252,7 @@ def test_a_restriction_made_during_processing_refuses_the_store(
 
     pipeline = RestrictingPipeline()
     with pytest.raises(Restricted, match=f"^call {call_id} is restricted by restriction"):
-        process_call(config, call_id, pipeline=pipeline)  # type: ignore[arg-type]
+        process_call(as_context(vault), call_id, pipeline=pipeline)  # type: ignore[arg-type]
     assert pipeline.runs == 1
     assert vault.transcripts.transcript_info(call_id) is None
     assert "transcript.store" not in actions(vault)
@@ -300,7 +300,7 @@ def test_retention_and_erasure_keep_a_restricted_call(vault: Vault, config: Conf
     assert vault.holds.expired_calls(datetime.now(UTC)) == []
     [due] = vault.holds.expired_calls(datetime.now(UTC), include_held=True)
     assert due.restriction_id == record.id and due.hold_ids == ()
-    report = run_retention(config)
+    report = run_retention(as_context(vault))
     assert report.erased == ()
     assert [(s.call_id, s.reason, s.restriction_id) for s in report.skipped] == [
         (call_id, "restriction", record.id)
@@ -318,7 +318,7 @@ def test_retention_and_erasure_keep_a_restricted_call(vault: Vault, config: Conf
     assert vault.calls.get_call(call_id).id == call_id
     # Lifted: retention erases it.
     vault.restrictions.lift_restriction(record.id, "resolved")
-    assert [e.call_id for e in run_retention(config).erased] == [call_id]
+    assert [e.call_id for e in run_retention(as_context(vault)).erased] == [call_id]
     with pytest.raises(NotFound):
         vault.calls.get_call(call_id)
 
@@ -354,7 +354,7 @@ def test_lift_makes_everything_normal_again(vault: Vault, config: Config) -> Non
     assert call_document(as_context(vault), call_id, purpose=None)["restricted"] is None
     vault.holds.check_erasable(call_id)
     assert vault.holds.erasure_blocks([call_id], datetime.now(UTC)) == []
-    process_call(config, call_id, pipeline=FakePipeline())  # type: ignore[arg-type]
+    process_call(as_context(vault), call_id, pipeline=FakePipeline())  # type: ignore[arg-type]
 
 
 # -- CLI -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
+from _context import as_context
 from _scripted_asr import CARD_CALL, ScriptedPipeline, said
 from _stored import PASSWORD, PEOPLE, add_people, agent_call
 from callvault.accounts import Accounts
@@ -66,7 +67,7 @@ THANKED_CALL = (*CARD_CALL, said("customer", 1, 7.8, "great thank you"))
 def site(config: Config, vault: Vault) -> Iterator[Site]:
     add_people(vault)
     calls = {agent: agent_call(vault, agent, seed) for seed, agent in enumerate(["alice", "carol"])}
-    process_call(config, calls["alice"], pipeline=ScriptedPipeline(THANKED_CALL))
+    process_call(as_context(vault), calls["alice"], pipeline=ScriptedPipeline(THANKED_CALL))
     with TestClient(create_app(config, vault=vault), base_url="http://127.0.0.1") as client:
         yield Site(client, vault, calls)
 

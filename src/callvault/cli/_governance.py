@@ -160,7 +160,8 @@ def retention_run(ctx: click.Context, dry_run: bool, now: str | None, as_json: b
         if done == total or done % max(1, total // 20) == 0:
             click.echo(f"retention: {done}/{total} expired call(s) handled", err=True)
 
-    report = run_retention(config_of(ctx), now=moment, dry_run=dry_run, hook=progress)
+    with open_context(config_of(ctx)) as svc:
+        report = run_retention(svc, now=moment, dry_run=dry_run, hook=progress)
     if not dry_run:
         announce_erased(config_of(ctx), [e.call_id for e in report.erased])
     if as_json:

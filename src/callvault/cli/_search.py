@@ -178,7 +178,8 @@ def reindex(ctx: click.Context, as_json: bool) -> None:
 
     Every transcript read is audited. Restricted calls are left out.
     """
-    result = reindex_search(config_of(ctx))
+    with open_context(config_of(ctx)) as svc:
+        result = reindex_search(svc)
     if as_json:
         echo_json(dataclasses.asdict(result))
         return

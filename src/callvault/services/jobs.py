@@ -23,13 +23,14 @@ __all__ = [
 ]
 
 
-def task_registry(config: Config) -> TaskRegistry:
-    """Every task callvault runs, bound to this process's settings."""
+def task_registry(ctx: Context) -> TaskRegistry:
+    """Every task callvault runs, each job with `ctx`: the workers share its storage (no
+    engine opened per job) and act as its principal."""
 
     def process(payload: Mapping[str, Any], progress: Progress) -> None:
         call_id = str(payload["call_id"])
-        process_call(config, call_id, progress=progress)
-        webhooks.publish(config, "call.processed", {"call_id": call_id})
+        process_call(ctx, call_id, progress=progress)
+        webhooks.publish(ctx.config, "call.processed", {"call_id": call_id})
 
     registry = TaskRegistry()
     registry.register(PROCESS_TASK, process)
@@ -37,8 +38,9 @@ def task_registry(config: Config) -> TaskRegistry:
 
 
 def open_queue(config: Config, vault: Vault) -> Queue:
-    """The queue `config` names (`jobs.open_queue`), running callvault's tasks."""
-    return jobs.open_queue(config, vault.engine, task_registry(config))
+    """The queue `config` names (`jobs.open_queue`), running callvault's tasks over
+    `vault` as the operator (the worker's identity, never a request's principal)."""
+    return jobs.open_queue(config, vault.engine, task_registry(Context(config, vault)))
 
 
 def _process_key(recording_id: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
 from callvault.config import Config
 from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._context import Context
 from callvault.services._index import index_rows
 from callvault.services._rewrite import edit_transcript
 from callvault.services._speakers import Speaker, speakers_by_channel
@@ -119,7 +120,7 @@ def _transcribe(
 
 
 def process_call(
-    config: Config,
+    ctx: Context,
     call_id: str,
     *,
     progress: Progress | None = None,
@@ -138,52 +139,51 @@ def process_call(
     """
     started = time.perf_counter()
     hook = _hook(progress)
-    with Vault.open(config) as vault:
-        vault.consent.refuse_if_quarantined(call_id)
-        vault.consent.refuse_unless_analysis_consented(call_id)
-        vault.restrictions.refuse_if_restricted(call_id)
-        record = vault.calls.get_call(call_id, purpose="transcription")
-        speakers = speakers_by_channel(record)
-        transcript = _transcribe(
-            vault, record, speakers, pipeline or pipeline_for(config), progress
+    config = ctx.config
+    vault = ctx.vault
+    vault.consent.refuse_if_quarantined(call_id)
+    vault.consent.refuse_unless_analysis_consented(call_id)
+    vault.restrictions.refuse_if_restricted(call_id)
+    record = vault.calls.get_call(call_id, purpose="transcription")
+    speakers = speakers_by_channel(record)
+    transcript = _transcribe(vault, record, speakers, pipeline or pipeline_for(config), progress)
+    transcript = reapply_corrections(vault, call_id, transcript)
+    held = vault.holds.is_held(call_id)
+    analysis = analyse(config, record, speakers, transcript, held=held, hook=hook)
+    transcript = analysis.transcript
+    plan = analysis.plan
+    words = sum(len(u.words) for u in transcript.utterances)
+    rows = index_rows(record, speakers, transcript)
+    index = SearchIndex(vault.engine, vault.search_key)
+    semantic = SemanticIndex(vault.engine, vault.search_key)
+    hook("embed", 0.0)
+    vectors = semantic.embed_rows(rows)  # before the write transaction: the slow part
+    hook("embed", 1.0)
+    document = insights_document(analysis, applied=not plan.spans)
+    with vault.transaction() as tx:
+        vault.transcripts.store_transcript(
+            call_id,
+            transcript.to_json().encode(),
+            status=transcript.status,
+            language=transcript.language,
+            model_name=transcript.model_name,
+            model_version=transcript.model_version,
+            utterances=len(transcript.utterances),
+            words=words,
+            insights=(document, {"format": 1, "stages": _stage_names(analysis)}),
+            tx=tx,
         )
-        transcript = reapply_corrections(vault, call_id, transcript)
-        held = vault.holds.is_held(call_id)
-        analysis = analyse(config, record, speakers, transcript, held=held, hook=hook)
-        transcript = analysis.transcript
-        plan = analysis.plan
-        words = sum(len(u.words) for u in transcript.utterances)
-        rows = index_rows(record, speakers, transcript)
-        index = SearchIndex(vault.engine, vault.search_key)
-        semantic = SemanticIndex(vault.engine, vault.search_key)
-        hook("embed", 0.0)
-        vectors = semantic.embed_rows(rows)  # before the write transaction: the slow part
-        hook("embed", 1.0)
-        document = insights_document(analysis, applied=not plan.spans)
-        with vault.transaction() as tx:
-            vault.transcripts.store_transcript(
-                call_id,
-                transcript.to_json().encode(),
-                status=transcript.status,
-                language=transcript.language,
-                model_name=transcript.model_name,
-                model_version=transcript.model_version,
-                utterances=len(transcript.utterances),
-                words=words,
-                insights=(document, {"format": 1, "stages": _stage_names(analysis)}),
-                tx=tx,
-            )
-            # A restriction added while the call was being transcribed refuses the whole
-            # store (GDPR art. 18: fail closed).
-            vault.restrictions.refuse_restricted_within(tx.session, call_id)
-            index.index_utterances(tx.session, rows)
-            semantic.index_utterances(tx.session, rows, vectors)
-        if plan.spans:
-            hook("redact-audio", 0.0)
-            _redact_audio(vault, call_id, plan, held)
-            hook("redact-audio", 1.0)
-        if progress is not None:
-            progress(1.0, "stored")
+        # A restriction added while the call was being transcribed refuses the whole
+        # store (GDPR art. 18: fail closed).
+        vault.restrictions.refuse_restricted_within(tx.session, call_id)
+        index.index_utterances(tx.session, rows)
+        semantic.index_utterances(tx.session, rows, vectors)
+    if plan.spans:
+        hook("redact-audio", 0.0)
+        _redact_audio(vault, call_id, plan, held)
+        hook("redact-audio", 1.0)
+    if progress is not None:
+        progress(1.0, "stored")
     seconds = time.perf_counter() - started
     log.info("processed call %s in %.1f s (%s)", call_id, seconds, transcript.status)
     return ProcessResult(

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from callvault.analysis import Transcript
-from callvault.config import Config
 from callvault.search import SearchIndex, SemanticIndex
+from callvault.services._context import Context
 from callvault.services._index import index_rows
 from callvault.services._speakers import speakers_by_channel
-from callvault.vault import Vault
 
 __all__ = ["REINDEX_PURPOSE", "ReindexResult", "reindex_search"]
 
@@ -39,7 +38,7 @@ class ReindexResult:
 
 
 def reindex_search(
-    config: Config,
+    ctx: Context,
     *,
     actor: str | None = None,
     progress: Callable[[int, int], object] | None = None,
@@ -50,31 +49,31 @@ def reindex_search(
     ``progress(done, total)`` is called after each call.
     """
     calls = utterances = restricted = untranscribed = 0
-    with Vault.open(config) as vault:
-        index = SearchIndex(vault.engine, vault.search_key)
-        semantic = SemanticIndex(vault.engine, vault.search_key)
-        kept = vault.restrictions.restricted_calls()
-        summaries = vault.calls.list_calls(actor=actor, purpose=REINDEX_PURPOSE)
-        for done, summary in enumerate(summaries, start=1):
-            if summary.id in kept:
-                restricted += 1
+    vault = ctx.vault
+    index = SearchIndex(vault.engine, vault.search_key)
+    semantic = SemanticIndex(vault.engine, vault.search_key)
+    kept = vault.restrictions.restricted_calls()
+    summaries = vault.calls.list_calls(actor=actor, purpose=REINDEX_PURPOSE)
+    for done, summary in enumerate(summaries, start=1):
+        if summary.id in kept:
+            restricted += 1
+        else:
+            document = vault.transcripts.read_transcript(
+                summary.id, actor=actor, purpose=REINDEX_PURPOSE
+            )
+            if document is None:
+                untranscribed += 1
             else:
-                document = vault.transcripts.read_transcript(
-                    summary.id, actor=actor, purpose=REINDEX_PURPOSE
-                )
-                if document is None:
-                    untranscribed += 1
-                else:
-                    record = vault.calls.get_call(summary.id, actor=actor, purpose=REINDEX_PURPOSE)
-                    transcript = Transcript.from_json(document)
-                    rows = index_rows(record, speakers_by_channel(record), transcript)
-                    vectors = semantic.embed_rows(rows)  # before the write transaction
-                    with vault.transaction(actor=actor, purpose=REINDEX_PURPOSE) as tx:
-                        index.index_utterances(tx.session, rows)
-                        semantic.index_utterances(tx.session, rows, vectors)
-                    calls += 1
-                    utterances += len(rows)
-            if progress is not None:
-                progress(done, len(summaries))
+                record = vault.calls.get_call(summary.id, actor=actor, purpose=REINDEX_PURPOSE)
+                transcript = Transcript.from_json(document)
+                rows = index_rows(record, speakers_by_channel(record), transcript)
+                vectors = semantic.embed_rows(rows)  # before the write transaction
+                with vault.transaction(actor=actor, purpose=REINDEX_PURPOSE) as tx:
+                    index.index_utterances(tx.session, rows)
+                    semantic.index_utterances(tx.session, rows, vectors)
+                calls += 1
+                utterances += len(rows)
+        if progress is not None:
+            progress(done, len(summaries))
     log.info("search index rebuilt: %d calls, %d utterances", calls, utterances)
     return ReindexResult(calls, utterances, restricted, untranscribed)

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from callvault.config import Config
 from callvault.errors import ErasureRefused, InputError, NotFound
 from callvault.services._context import Context
 from callvault.services.calls import erase_call
-from callvault.vault import ErasureCertificate, Vault
+from callvault.vault import ErasureCertificate
 
 __all__ = ["RetentionErased", "RetentionReport", "RetentionSkipped", "run_retention"]
 
@@ -98,7 +97,7 @@ class RetentionReport:
 
 
 def run_retention(
-    config: Config,
+    ctx: Context,
     *,
     now: datetime | None = None,
     dry_run: bool = False,
@@ -122,82 +121,80 @@ def run_retention(
         )
     erased: list[RetentionErased] = []
     skipped: list[RetentionSkipped] = []
-    with Vault.open(config) as vault:
-        due = [
-            _Due(c.call_id, c.retention_class, c.retain_until, c.hold_ids, "retention")
-            for c in vault.holds.expired_calls(now, include_held=True)
-        ]
-        due += [
-            _Due(q.call_id, "quarantine", q.quarantine_until, q.hold_ids, "quarantine")
-            for q in vault.consent.quarantined_calls(ended_by=now)
-            if q.call_id not in {d.call_id for d in due}
-        ]
-        restricted = vault.restrictions.restricted_calls([d.call_id for d in due]) if due else {}
-        for done, call in enumerate(due, 1):
-            if call.hold_ids:
-                skipped.append(
-                    RetentionSkipped(
-                        call.call_id, call.retention_class, call.until, "legal-hold", call.hold_ids
-                    )
+    vault = ctx.vault
+    due = [
+        _Due(c.call_id, c.retention_class, c.retain_until, c.hold_ids, "retention")
+        for c in vault.holds.expired_calls(now, include_held=True)
+    ]
+    due += [
+        _Due(q.call_id, "quarantine", q.quarantine_until, q.hold_ids, "quarantine")
+        for q in vault.consent.quarantined_calls(ended_by=now)
+        if q.call_id not in {d.call_id for d in due}
+    ]
+    restricted = vault.restrictions.restricted_calls([d.call_id for d in due]) if due else {}
+    for done, call in enumerate(due, 1):
+        if call.hold_ids:
+            skipped.append(
+                RetentionSkipped(
+                    call.call_id, call.retention_class, call.until, "legal-hold", call.hold_ids
                 )
-            elif call.call_id in restricted:
-                # The subject restricted processing (art. 18(1)(c): they need the data).
-                skipped.append(
-                    RetentionSkipped(
+            )
+        elif call.call_id in restricted:
+            # The subject restricted processing (art. 18(1)(c): they need the data).
+            skipped.append(
+                RetentionSkipped(
+                    call.call_id,
+                    call.retention_class,
+                    call.until,
+                    "restriction",
+                    restriction_id=restricted[call.call_id],
+                )
+            )
+        elif dry_run:
+            erased.append(
+                RetentionErased(call.call_id, call.retention_class, call.until, None, call.cause)
+            )
+        else:
+            erased_or_skipped = _erase(ctx, call, now, actor)
+            if isinstance(erased_or_skipped, ErasureCertificate):
+                erased.append(
+                    RetentionErased(
                         call.call_id,
                         call.retention_class,
                         call.until,
-                        "restriction",
-                        restriction_id=restricted[call.call_id],
-                    )
-                )
-            elif dry_run:
-                erased.append(
-                    RetentionErased(
-                        call.call_id, call.retention_class, call.until, None, call.cause
+                        erased_or_skipped,
+                        call.cause,
                     )
                 )
             else:
-                erased_or_skipped = _erase(vault, call, now, actor)
-                if isinstance(erased_or_skipped, ErasureCertificate):
-                    erased.append(
-                        RetentionErased(
-                            call.call_id,
-                            call.retention_class,
-                            call.until,
-                            erased_or_skipped,
-                            call.cause,
-                        )
+                reason, hold_ids = erased_or_skipped
+                skipped.append(
+                    RetentionSkipped(
+                        call.call_id, call.retention_class, call.until, reason, hold_ids
                     )
-                else:
-                    reason, hold_ids = erased_or_skipped
-                    skipped.append(
-                        RetentionSkipped(
-                            call.call_id, call.retention_class, call.until, reason, hold_ids
-                        )
-                    )
-            if hook is not None:
-                hook(done, len(due))
-        report = RetentionReport(now, dry_run, tuple(erased), tuple(skipped))
-        vault.record_event(
-            "retention.check" if dry_run else "retention.run",
-            "retention",
-            None,
-            actor=actor,
-            details={
-                "now": _iso(now),
-                "erased" if not dry_run else "due": [e.call_id for e in erased],
-                "skipped": [
-                    {
-                        "call_id": s.call_id,
-                        "reason": s.reason,
-                        "hold_ids": list(s.hold_ids),
-                        "restriction_id": s.restriction_id,
-                    }
-                    for s in skipped
-                ],
-            },
-        )
+                )
+        if hook is not None:
+            hook(done, len(due))
+    report = RetentionReport(now, dry_run, tuple(erased), tuple(skipped))
+    vault.record_event(
+        "retention.check" if dry_run else "retention.run",
+        "retention",
+        None,
+        actor=actor,
+        details={
+            "now": _iso(now),
+            "erased" if not dry_run else "due": [e.call_id for e in erased],
+            "skipped": [
+                {
+                    "call_id": s.call_id,
+                    "reason": s.reason,
+                    "hold_ids": list(s.hold_ids),
+                    "restriction_id": s.restriction_id,
+                }
+                for s in skipped
+            ],
+        },
+    )
     log.info("retention: %d erased, %d skipped (dry run: %s)", len(erased), len(skipped), dry_run)
     return report
 
@@ -218,13 +215,13 @@ _REASONS = {
 
 
 def _erase(
-    vault: Vault, call: _Due, now: datetime, actor: str | None
+    ctx: Context, call: _Due, now: datetime, actor: str | None
 ) -> ErasureCertificate | tuple[str, tuple[str, ...]]:
     """The certificate, or why the call was kept after all (a hold, an extension or a
     consent made since the list of due calls was read)."""
     try:
         return erase_call(
-            Context(vault.config, vault),
+            ctx,
             call.call_id,
             reason=_REASONS[call.cause],
             actor=actor,

@@ -150,9 +150,7 @@ async def rights_action(request: Request) -> Response:
 def retention_page(request: Request) -> Response:
     signed = signed_in(request)
     require(signed.who, RETENTION_READ)
-    report = run_retention(
-        context_of(request).config, dry_run=True, actor=actor_of(signed.who)
-    ).to_json()
+    report = run_retention(context_of(request), dry_run=True, actor=actor_of(signed.who)).to_json()
     return render(request, "retention.html", {"report": report}, signed=signed, title="Retention")
 
 

@@ -253,7 +253,7 @@ def retention_due(request: Request, who: Who, now: datetime | None = None) -> di
     """What a retention run would erase at `now` (default: now; a dry run may look
     ahead), and what it would skip (held)."""
     require(who, RETENTION_READ)
-    report = run_retention(context_of(request).config, now=now, dry_run=True, actor=actor_of(who))
+    report = run_retention(context_of(request), now=now, dry_run=True, actor=actor_of(who))
     return report.to_json()
 
 
@@ -261,7 +261,7 @@ def retention_due(request: Request, who: Who, now: datetime | None = None) -> di
 def retention_run(request: Request, who: Who) -> dict[str, Any]:
     """Erase every expired call that is not held; returns each erasure's certificate."""
     require(who, RETENTION_WRITE)
-    report = run_retention(context_of(request).config, actor=actor_of(who))
+    report = run_retention(context_of(request), actor=actor_of(who))
     announce_erased(request, [e.call_id for e in report.erased])
     return report.to_json()
 
