@@ -29,11 +29,24 @@ if TYPE_CHECKING:
     from callvault.vault._crypto import Signer
     from callvault.vault._store import BlobStore, BlobWrite
 
-__all__ = ["Transaction", "unit_of_work"]
+__all__ = ["Transaction", "seal_blob", "unit_of_work"]
 
 log = logging.getLogger("callvault.vault")
 
 _READ_SIZE = 1 << 20
+
+
+def seal_blob(
+    store: BlobStore, key: str, dek: bytes, object_id: str, source: BinaryIO, chunk_size: int
+) -> tuple[BlobWrite, SealedBlob]:
+    """Encrypt `source` into a new, not yet committed blob `key`; abort it on failure."""
+    write = store.begin_write(key)
+    try:
+        encryptor = BlobEncryptor(dek, object_id, chunk_size)
+        return write, seal_stream(source, encryptor, write.write, read_size=_READ_SIZE)
+    except BaseException:
+        write.abort()
+        raise
 
 
 class Transaction:
@@ -84,13 +97,7 @@ class Transaction:
 
     def seal(self, key: str, dek: bytes, object_id: str, source: BinaryIO) -> SealedBlob:
         """Encrypt `source` into blob `key`, put in place when the transaction commits."""
-        write = self._store.begin_write(key)
-        try:
-            encryptor = BlobEncryptor(dek, object_id, self._chunk_size)
-            sealed = seal_stream(source, encryptor, write.write, read_size=_READ_SIZE)
-        except BaseException:
-            write.abort()
-            raise
+        write, sealed = seal_blob(self._store, key, dek, object_id, source, self._chunk_size)
         self._staged.append((key, write))
         return sealed
 

@@ -23,11 +23,9 @@ from callvault.vault._audit import AuditEntry, AuditReport
 from callvault.vault._calls import CallRepository, no_such_call
 from callvault.vault._consent import ConsentRepository
 from callvault.vault._crypto import (
-    BlobEncryptor,
     KeyRing,
     SealedBlob,
     Signer,
-    seal_stream,
     unwrap_data_key,
     wrap_data_key,
 )
@@ -47,13 +45,11 @@ from callvault.vault._rights import CorrectionRepository, RestrictionRepository
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobStore, BlobWrite
 from callvault.vault._transcripts import TranscriptRepository
-from callvault.vault._unit import Transaction, unit_of_work
+from callvault.vault._unit import Transaction, seal_blob, unit_of_work
 
 __all__ = ["DataPaths", "Vault"]
 
 log = logging.getLogger("callvault.vault")
-
-_READ_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -290,14 +286,8 @@ class Vault:
     def _seal(
         self, key: str, dek: bytes, object_id: str, source: BinaryIO
     ) -> tuple[BlobWrite, SealedBlob]:
-        """Encrypt `source` into a new, not yet committed blob `key`; abort it on failure."""
-        write = self.store.begin_write(key)
-        try:
-            encryptor = BlobEncryptor(dek, object_id, self.config.chunk_size)
-            return write, seal_stream(source, encryptor, write.write, read_size=_READ_SIZE)
-        except BaseException:
-            write.abort()
-            raise
+        """Encrypt `source` into a new, not yet committed blob `key` (`seal_blob`)."""
+        return seal_blob(self.store, key, dek, object_id, source, self.config.chunk_size)
 
     # -- reading -----------------------------------------------------------------------
 
