@@ -12,10 +12,20 @@ from callvault.jobs._base import Queue, Workers
 from callvault.jobs._cancel import cancel_jobs_of
 from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
 from callvault.jobs._records import JobRecord, JobStatus
-from callvault.jobs._registry import Progress, TaskFunction, TaskRegistry
+from callvault.jobs._registry import (
+    DEFAULT_QUEUE,
+    QUEUES,
+    PeriodicTask,
+    Progress,
+    TaskFunction,
+    TaskRegistry,
+)
 from callvault.jobs._worker import Worker, WorkerPool
 
 __all__ = [
+    "DEFAULT_QUEUE",
+    "QUEUES",
+    "PeriodicTask",
     "EmbeddedQueue",
     "JobRecord",
     "JobStatus",
