@@ -167,6 +167,30 @@ def _parse_entities(raw: str) -> tuple[str, ...]:
     return tuple(name for name in REDACTION_ENTITIES if name in chosen)
 
 
+# Bucket names of S3 (the bucket naming rules): 3 to 63 lowercase letters, digits, dots
+# and hyphens, starting and ending with a letter or digit.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _parse_blob_store(raw: str) -> str:
+    """`file:///absolute/path` or `s3://bucket[/prefix]`, as given."""
+    if raw.startswith("file://"):
+        path = raw.removeprefix("file://")
+        if not path.startswith("/"):
+            raise ValueError("a file:// store needs an absolute path, such as file:///srv/blobs")
+        return raw
+    if raw.startswith("s3://"):
+        bucket, _, prefix = raw.removeprefix("s3://").partition("/")
+        if not _BUCKET.fullmatch(bucket):
+            raise ValueError(
+                "the bucket name must be 3 to 63 lowercase letters, digits, dots or hyphens"
+            )
+        if "//" in prefix.strip("/") or any(c in prefix for c in "?#\\"):
+            raise ValueError("the prefix must be a plain path such as recordings/eu")
+        return raw
+    raise ValueError("expected file:///absolute/path or s3://bucket[/prefix]")
+
+
 def http_host(url: str) -> str | None:
     """The host of an http:// or https:// URL, None for any other URL or one without a
     host (what every webhook URL setting and option must be)."""
@@ -256,6 +280,32 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         None,
         secret=True,
+    ),
+    Setting(
+        "blob_store",
+        "Where encrypted blobs are kept: empty means file://<data_dir>/blobs; "
+        "file:///absolute/path, or s3://bucket[/prefix] for an S3-compatible object store.",
+        _parse_blob_store,
+        None,
+    ),
+    Setting(
+        "s3_endpoint_url",
+        "Endpoint of the S3-compatible store (MinIO, Ceph RGW, ...); empty means AWS S3.",
+        str,
+        None,
+    ),
+    Setting(
+        "s3_region",
+        "Region of the S3 bucket; empty means boto3's default (AWS_REGION, a profile).",
+        str,
+        None,
+    ),
+    Setting(
+        "s3_object_lock",
+        "Object lock of the S3 bucket: off, governance or compliance (the retention mode; "
+        "init creates a missing bucket with object lock unless off).",
+        _parse_choice(("off", "governance", "compliance")),
+        lambda: "off",
     ),
     Setting(
         "max_input_bytes",
@@ -577,6 +627,10 @@ class Config:
 
     data_dir: Path
     database_url: str | None
+    blob_store: str | None
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    s3_object_lock: str
     max_input_bytes: int
     max_duration: float
     max_upload_bytes: int
@@ -629,6 +683,13 @@ class Config:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'callvault.db'}"
+
+    @property
+    def effective_blob_store(self) -> str:
+        """`blob_store`, or the `blobs` directory of the data directory as a file:// URL."""
+        if self.blob_store:
+            return self.blob_store
+        return f"file://{(self.data_dir / 'blobs').absolute()}"
 
 
 def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -691,6 +752,8 @@ def masked_values(config: Config) -> list[tuple[Setting, str]]:
         value = getattr(config, setting.name)
         if setting.name == "database_url":
             text = mask_url(config.effective_database_url)
+        elif setting.name == "blob_store":
+            text = mask_url(config.effective_blob_store)
         elif value is None:
             text = ""
         elif setting.secret:

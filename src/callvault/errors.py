@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AccountLocked",
     "AnalysisError",
+    "BlobStoreError",
     "CallvaultError",
     "CaptureError",
     "ConfigError",
@@ -183,6 +184,12 @@ class Overloaded(CallvaultError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BlobStoreError(CallvaultError):
+    """The blob store (an S3-compatible object store) could not be used: missing bucket,
+    refused access, endpoint down. The message names the setting to check, never a
+    credential (HTTP 503)."""
 
 
 class ErasureRefused(CallvaultError):

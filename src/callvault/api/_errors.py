@@ -39,6 +39,7 @@ STATUS: tuple[tuple[type[errors.CallvaultError], int], ...] = (
     (errors.CaptureError, 422),
     (errors.TooManyAttempts, 429),
     (errors.Overloaded, 503),
+    (errors.BlobStoreError, 503),
 )
 
 

@@ -58,8 +58,9 @@ from callvault.vault._rights import (
     corrected_utterance,
     restriction_ground,
 )
+from callvault.vault._s3 import S3BlobStore
 from callvault.vault._spool import EncryptedSpool
-from callvault.vault._store import BlobStore, BlobWrite, LocalBlobStore
+from callvault.vault._store import BlobLocked, BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._transcripts import TranscriptRepository
 from callvault.vault._unit import Transaction
 from callvault.vault._vault import DataPaths, Vault
@@ -98,6 +99,7 @@ __all__ = [
     "AuditReport",
     "Base",
     "BlobReader",
+    "BlobLocked",
     "BlobStore",
     "BlobWrite",
     "CallFilter",
@@ -116,6 +118,7 @@ __all__ = [
     "HoldRecord",
     "LegRecord",
     "LocalBlobStore",
+    "S3BlobStore",
     "ParticipantRecord",
     "ParticipantRow",
     "QuarantinedCall",

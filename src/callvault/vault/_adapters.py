@@ -1,10 +1,13 @@
 """Which adapter stores what, chosen by configuration (ARCHITECTURE.md, "Deployment shapes").
 
-Only the local directory exists today; an S3-compatible store would be picked here, from
-settings, and every consumer already holds a `BlobStore`, not a `LocalBlobStore`.
+`CALLVAULT_BLOB_STORE` picks the blob store: a local directory (`file://`, by default the
+`blobs` directory of the data directory) or an S3-compatible object store (`s3://`).
+Every consumer holds a `BlobStore`, never a particular one.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from callvault.config import Config
 from callvault.vault._store import BlobStore, LocalBlobStore
@@ -13,8 +16,10 @@ __all__ = ["open_blob_store"]
 
 
 def open_blob_store(config: Config) -> BlobStore:
-    """The blob store `config` names: the `blobs` directory under the data directory."""
-    # DataPaths is declared beside Vault, whose module imports this one.
-    from callvault.vault._vault import DataPaths
+    """The blob store `config.effective_blob_store` names."""
+    url = config.effective_blob_store
+    if url.startswith("s3://"):
+        from callvault.vault._s3 import open_s3_store  # boto3 only when it is used
 
-    return LocalBlobStore(DataPaths(config.data_dir).blobs)
+        return open_s3_store(config)
+    return LocalBlobStore(Path(url.removeprefix("file://")))

@@ -7,14 +7,29 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from callvault.vault._fs import create_private, fsync_dir, private_dir, remove_orphans
 
-__all__ = ["BlobStore", "BlobWrite", "LocalBlobStore"]
+__all__ = ["BlobLocked", "BlobStore", "BlobWrite", "LocalBlobStore", "check_key"]
 
 _KEY = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def check_key(key: str) -> str:
+    """`key` when it is a valid blob key (letters, digits, `._-`, not starting with `.`)."""
+    if not _KEY.fullmatch(key) or key.startswith("."):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+class BlobLocked(PermissionError):
+    """The store refused to delete an object under object lock (a legal hold or a
+    retention period). An OSError, so a unit of work that deletes replaced blobs after
+    its commit logs it and leaves the object for `gc`; erasure checks `deletion_block`
+    first and refuses instead."""
 
 
 class BlobWrite(abc.ABC):
@@ -58,6 +73,29 @@ class BlobStore(abc.ABC):
     def sweep_incomplete(self) -> int:
         """Remove writes abandoned by a process that died; return how many."""
 
+    def protect(self, key: str, *, retain_until: datetime | None, legal_hold: bool) -> None:
+        """Ask the store itself to keep object `key`: a legal hold (on or off) and, when
+        given, a retention date (WORM). Stores without object lock do nothing: the local
+        directory relies on the vault's own holds and retention checks."""
+        return None
+
+    def has_object_lock(self) -> bool:
+        """Whether `protect` does anything here (the store has object lock enabled)."""
+        return False
+
+    def deletion_block(self, key: str) -> str | None:
+        """Why the store would refuse to delete `key` now (its object lock), or None."""
+        return None
+
+    def ensure_ready(self, *, object_lock: bool = False) -> bool:
+        """Create what the store needs (a directory, a bucket) when missing; return
+        whether something was created. `object_lock`: create it with object lock."""
+        return False
+
+    @abc.abstractmethod
+    def check_writable(self) -> None:
+        """Raise an error unless an object can be stored now (for readiness)."""
+
 
 class _LocalWrite(BlobWrite):
     def __init__(self, tmp: Path, final: Path) -> None:
@@ -100,9 +138,18 @@ class LocalBlobStore(BlobStore):
         self._incoming = root / ".incoming"
 
     def _path(self, key: str) -> Path:
-        if not _KEY.fullmatch(key) or key.startswith("."):
-            raise ValueError(f"invalid blob key {key!r}")
+        check_key(key)
         return self.root / key[:2] / key
+
+    def ensure_ready(self, *, object_lock: bool = False) -> bool:
+        if self.root.is_dir():
+            return False
+        private_dir(self.root)
+        return True
+
+    def check_writable(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
+            raise PermissionError(f"the blob directory {self.root} is not writable")
 
     def begin_write(self, key: str) -> BlobWrite:
         final = self._path(key)
