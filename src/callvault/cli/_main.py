@@ -78,6 +78,8 @@ def init(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"{state}: {info['data_dir']} ({info['database']}, signing key {info['signing_key']})"
         )
+        where = "created" if info["blobs_created"] else "exists already"
+        click.echo(f"blob store: {info['blobs']} ({where})")
 
 
 @cli.command()

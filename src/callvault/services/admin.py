@@ -4,10 +4,9 @@ and the API's `/readyz` call these."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from callvault.config import Config
+from callvault.config import Config, mask_url
 from callvault.services._context import Context
 from callvault.vault import DataPaths, GarbageReport, RotationResult, Vault, VerifyResult
 
@@ -29,6 +28,7 @@ class StorageInfo:
     data_dir: str
     database: str
     blobs: str
+    blobs_created: bool
     keyring: str
     signing_key: str
 
@@ -42,7 +42,8 @@ def init_storage(config: Config) -> StorageInfo:
             created=created,
             data_dir=str(paths.root),
             database=vault.database_kind(),
-            blobs=str(paths.blobs),
+            blobs=mask_url(config.effective_blob_store),
+            blobs_created=vault.store_created,
             keyring=str(paths.keyring),
             signing_key=vault.signer.key_id,
         )
@@ -75,7 +76,10 @@ def readiness(ctx: Context) -> dict[str, str]:
         checks["database"] = "ok"
     except Exception:  # any failure means not ready; the reason is not leaked
         checks["database"] = "unavailable"
-    blobs = DataPaths(vault.config.data_dir).blobs
-    checks["blobs"] = "ok" if blobs.is_dir() and os.access(blobs, os.W_OK) else "unavailable"
+    try:
+        vault.store.check_writable()  # the blobs directory, or a small put and delete
+        checks["blobs"] = "ok"
+    except Exception:  # any failure means not ready; the reason is not leaked
+        checks["blobs"] = "unavailable"
     checks["keys"] = "ok" if vault.keyring.current_id() else "unavailable"
     return checks

@@ -141,6 +141,8 @@ class CallRepository(Repository):
             raise
         if not result.duplicate:
             log.info("stored recording %s of call %s", recording_id, call_id)
+            # A duty retention class or a subject hold may cover the new call at once.
+            self.vault.holds.protect_calls([call_id])
         return result
 
     def _find_by_sha256(self, sha256: str) -> StoreResult | None:
@@ -570,10 +572,29 @@ class CallRepository(Repository):
             certificates, blob_keys = self._erase_many(
                 unit.session, call_ids, reason, actor, expired_by=expired_by
             )
+            self._refuse_locked_blobs(certificates)
             for blob_key in blob_keys:
                 unit.delete_after_commit(blob_key)
             unit.after_commit(self._checkpoint)
         return certificates
+
+    def _refuse_locked_blobs(self, certificates: Sequence[ErasureCertificate]) -> None:
+        """Raise ErasureRefused, before anything is destroyed, when the blob store would
+        refuse to delete a blob (S3 object lock): an erasure is never reported done while
+        its ciphertext stays. The vault's own holds were checked already; this catches a
+        lock set in the store itself (a retention date not yet passed, say)."""
+        if not self.store.has_object_lock():
+            return
+        for certificate in certificates:
+            for blob in certificate.blobs:
+                block = self.store.deletion_block(blob.key)
+                if block is not None:
+                    raise ErasureRefused(
+                        f"call {certificate.call_id}: blob {blob.key} is kept by {block}; "
+                        "nothing was erased. Release the hold (`callvault hold remove`) "
+                        "or wait for the retention date, then erase again",
+                        call_id=certificate.call_id,
+                    )
 
     def _refuse_any_kept(self, session: Session, call_ids: Sequence[str]) -> None:
         """Raise ErasureRefused for the first of `call_ids` under an active legal hold

@@ -7,13 +7,14 @@ dates and the operator's reasons; never a subject's number or name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callvault.errors import ErasureRefused, InputError
+from callvault.errors import BlobStoreError, ErasureRefused, InputError
 from callvault.vault._governance import (
     DUTY_CLASS_PREFIXES,
     ErasureBlock,
@@ -35,11 +36,21 @@ from callvault.vault._governance import (
     refuse_unless_expired,
     subject_match,
 )
-from callvault.vault._models import CallRow, LegalHoldRow, ParticipantRow, RestrictionRow
+from callvault.vault._models import (
+    ArtifactRow,
+    CallRow,
+    LegalHoldRow,
+    ParticipantRow,
+    RecordingRow,
+    RestrictionRow,
+    TranscriptRow,
+)
 from callvault.vault._repo import Repository
 from callvault.vault._unit import Transaction
 
 __all__ = ["HoldRepository"]
+
+log = logging.getLogger("callvault.vault")
 
 
 class HoldRepository(Repository):
@@ -62,7 +73,8 @@ class HoldRepository(Repository):
             raise InputError("a hold is on a call or on a subject: give exactly one of them")
         why = _reason(reason, "the reason")
         who = _subject(subject, "the subject") if subject is not None else None
-        with self._writing(tx) as session:
+        with self._unit(tx, actor=actor) as unit:
+            session = unit.session
             if call_id is not None:
                 self._call_row(session, call_id)
             row = LegalHoldRow(
@@ -84,6 +96,18 @@ class HoldRepository(Repository):
                 purpose=why,
                 details={"call_id": call_id, "target": "call" if call_id else "subject"},
             )
+            if self.store.has_object_lock():
+                if call_id is not None:
+                    covered = [call_id]
+                else:
+                    covered = list(
+                        session.scalars(
+                            select(ParticipantRow.call_id)
+                            .where(subject_match(who or ""))
+                            .distinct()
+                        )
+                    )
+                unit.after_commit(lambda: self.protect_calls(covered))
             return HoldRecord.of(row)
 
     def release_hold(
@@ -91,7 +115,8 @@ class HoldRepository(Repository):
     ) -> HoldRecord:
         """Release a hold; what it held may be erased again (the row stays, as history)."""
         why = _reason(reason, "the reason")
-        with self._writing(tx) as session:
+        with self._unit(tx, actor=actor) as unit:
+            session = unit.session
             row = session.get(LegalHoldRow, hold_id)
             if row is None:
                 raise _no_such_hold(hold_id)
@@ -111,6 +136,18 @@ class HoldRepository(Repository):
                 purpose=why,
                 details={"call_id": row.call_id},
             )
+            if self.store.has_object_lock():
+                if row.call_id is not None:
+                    covered = [row.call_id]
+                else:
+                    covered = list(
+                        session.scalars(
+                            select(ParticipantRow.call_id)
+                            .where(subject_match(row.subject_id or ""))
+                            .distinct()
+                        )
+                    )
+                unit.after_commit(lambda: self.protect_calls(covered))
             return HoldRecord.of(row)
 
     def holds(self, *, active_only: bool = True, actor: str | None = None) -> list[HoldRecord]:
@@ -129,6 +166,39 @@ class HoldRepository(Repository):
                 details={"count": len(records), "active_only": active_only},
             )
         return records
+
+    def protect_calls(self, call_ids: Iterable[str]) -> int:
+        """Mirror the vault's holds and duty retention onto the blob store's object lock
+        (a no-op unless the store has it): every blob of each call gets a legal hold while
+        an active hold covers the call, and a retain-until date when its retention class
+        is a duty class (MiFID) with a `retain_until`. Returns how many blobs were set.
+
+        Called after the commit of a hold, a release, an ingest and a retention change. A
+        failure is logged, not raised: the vault's own hold already blocks erasure."""
+        if not self.store.has_object_lock():
+            return 0
+        wanted = list(dict.fromkeys(call_ids))
+        if not wanted:
+            return 0
+        with self._read() as session:
+            held = active_holds(session, wanted)
+            plan: list[tuple[str, datetime | None, bool]] = []
+            for call_id in wanted:
+                call = session.get(CallRow, call_id)
+                if call is None:
+                    continue
+                duty = call.retention_class.startswith(DUTY_CLASS_PREFIXES)
+                until = call.retain_until if duty else None
+                for key in _blob_keys(session, call_id):
+                    plan.append((key, until, bool(held.get(call_id))))
+        done = 0
+        for key, until, hold in plan:
+            try:
+                self.store.protect(key, retain_until=until, legal_hold=hold)
+                done += 1
+            except BlobStoreError:
+                log.warning("could not set the object lock of blob %s", key)
+        return done
 
     def is_held(self, call_id: str) -> bool:
         """Whether an active legal hold covers the call (not audited: a yes or no)."""
@@ -250,10 +320,14 @@ class HoldRepository(Repository):
         """Assign a call's retention class and the time after which it is erased
         (None: no expiry; `retention run` never erases such a call)."""
         _check_retention_class(retention_class)  # before the lookup: the input is wrong
-        with self._writing(tx) as session:
-            return self._set_retention(
+        with self._unit(tx, actor=actor) as unit:
+            session = unit.session
+            info = self._set_retention(
                 session, self._call_row(session, call_id), retention_class, retain_until, actor
             )
+            if self.store.has_object_lock():
+                unit.after_commit(lambda: self.protect_calls([call_id]))
+            return info
 
     def _set_retention(
         self,
@@ -307,3 +381,16 @@ def _rows(session: Session, ids: list[str]) -> Iterator[LegalHoldRow]:
         row = session.get(LegalHoldRow, hold_id)
         if row is not None:
             yield row
+
+
+def _blob_keys(session: Session, call_id: str) -> list[str]:
+    """The keys of every blob of a call: its recordings, transcripts and artifacts."""
+    recordings = session.execute(
+        select(RecordingRow.id, RecordingRow.blob_key).where(RecordingRow.call_id == call_id)
+    ).all()
+    keys = [str(key) for _rid, key in recordings]
+    rids = [rid for rid, _key in recordings]
+    if rids:
+        for model in (TranscriptRow, ArtifactRow):
+            keys += session.scalars(select(model.blob_key).where(model.recording_id.in_(rids)))
+    return keys

@@ -257,8 +257,10 @@ class RewriteRepository(Repository):
             result, old_keys = self._write_rows(unit.session, plan, stored, artifacts)
             unit.session.flush()
             for key in old_keys:
-                unit.delete_after_commit(key)
+                unit.delete_after_commit(key)  # a locked one stays, keyless, for `gc`
             unit.after_commit(self._checkpoint)
+            if self.store.has_object_lock():  # a held or MiFID call's new blobs are kept too
+                unit.after_commit(lambda: self.vault.holds.protect_calls([plan.call_id]))
         return result
 
     def _decode_for_rewrite(

@@ -94,6 +94,8 @@ class TranscriptRepository(Repository):
                 if stale is not None:
                     unit.delete_after_commit(stale)
             session.flush()
+            if self.store.has_object_lock():  # a held or MiFID call's new blobs are kept too
+                unit.after_commit(lambda: self.vault.holds.protect_calls([call_id]))
         return rid
 
     def untranscribed_recordings(self) -> list[tuple[str, str]]:

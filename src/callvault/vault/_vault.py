@@ -43,7 +43,7 @@ from callvault.vault._records import GarbageReport, RotationResult
 from callvault.vault._rewrite import RewriteRepository
 from callvault.vault._rights import CorrectionRepository, RestrictionRepository
 from callvault.vault._spool import EncryptedSpool
-from callvault.vault._store import BlobStore, BlobWrite
+from callvault.vault._store import BlobLocked, BlobStore, BlobWrite
 from callvault.vault._transcripts import TranscriptRepository
 from callvault.vault._unit import Transaction, seal_blob, unit_of_work
 
@@ -117,6 +117,8 @@ class Vault:
         self.engine = engine
         self._writer = engine.execution_options(callvault_write=True)
         self.store = store
+        # Whether `Vault.init` created the blobs directory or bucket (for `callvault init`).
+        self.store_created = False
         self.keyring = keyring
         self.signer = signer
         self.calls = CallRepository(self)
@@ -135,9 +137,13 @@ class Vault:
         """Create the data directory, keys and schema where missing; return (vault, created)."""
         paths = DataPaths(config.data_dir)
         created = False
+        store = open_blob_store(config)
         try:
-            for directory in (paths.root, paths.blobs, paths.keyring.parent):
+            for directory in (paths.root, paths.keyring.parent):
                 private_dir(directory)
+            # The blobs directory, or the bucket of an object store (with object lock
+            # when CALLVAULT_S3_OBJECT_LOCK asks for it), when missing.
+            store_created = store.ensure_ready(object_lock=config.s3_object_lock != "off")
             if not config.database_url and not paths.database.exists():
                 # SQLite gives its -wal and -shm files the mode of the database file.
                 os.close(os.open(paths.database, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -156,7 +162,8 @@ class Vault:
                 "CALLVAULT_DATA_DIR to a writable directory"
             ) from None
         _make_private(paths)
-        vault = cls._open(config, paths)
+        vault = cls._open(config, paths, store)
+        vault.store_created = store_created
         return vault, created
 
     @classmethod
@@ -165,13 +172,13 @@ class Vault:
         return cls.init(config)[0]
 
     @classmethod
-    def _open(cls, config: Config, paths: DataPaths) -> Vault:
+    def _open(cls, config: Config, paths: DataPaths, store: BlobStore) -> Vault:
         engine = create_db_engine(config.effective_database_url)
         migrate(engine)
         vault = cls(
             config,
             engine,
-            open_blob_store(config),
+            store,
             KeyRing(paths.keyring),
             Signer.load(paths.signing_key),
         )
@@ -400,8 +407,16 @@ class Vault:
             if key not in known and self.store.modified_at(key) <= cutoff
         )
         if not dry_run:
+            kept = set()
             for key in orphans:
-                self.store.delete(key)
+                try:
+                    self.store.delete(key)
+                except BlobLocked:
+                    # Object lock (a rewrite of a held call left it): keyless, and
+                    # removed by a later run once the lock has ended.
+                    log.warning("orphaned blob %s is under object lock; kept for now", key)
+                    kept.add(key)
+            orphans = tuple(key for key in orphans if key not in kept)
         return GarbageReport(incomplete, orphans)
 
     def database_kind(self) -> str:
