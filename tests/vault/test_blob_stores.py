@@ -395,3 +395,101 @@ def test_erasure_removes_every_version_on_a_lock_enabled_bucket(
         versions = store.client.list_object_versions(Bucket=store.bucket)
         assert versions.get("Versions", []) == []
         assert versions.get("DeleteMarkers", []) == []
+
+
+def test_mifid_retention_sets_the_objects_retain_until(
+    s3_config: Callable[..., Config],
+) -> None:
+    config = s3_config(s3_object_lock="compliance")
+    with Vault.open(config) as vault:
+        store = vault.store
+        assert isinstance(store, S3BlobStore)
+        stored = vault.calls.store_call(import_bytes(_wav(), "call.wav", OPTIONS))
+        name = f"calls/{stored.recording_id}"
+        until = datetime(2033, 1, 31, 12, 0, tzinfo=UTC)
+        vault.holds.set_retention(stored.call_id, "mifid-7y", until)
+        # HEAD, not GetObjectRetention: moto (the emulator) answers that one with a 500.
+        head = store.client.head_object(Bucket=store.bucket, Key=name)
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+        assert head["ObjectLockRetainUntilDate"] == until
+        assert "object-lock retention (COMPLIANCE)" in str(
+            store.deletion_block(stored.recording_id)
+        )
+
+
+def test_a_subject_hold_locks_the_blobs_of_the_subjects_calls(
+    s3_config: Callable[..., Config],
+) -> None:
+    config = s3_config(s3_object_lock="governance")
+    with Vault.open(config) as vault:
+        store = vault.store
+        assert isinstance(store, S3BlobStore)
+        first = vault.calls.store_call(import_bytes(_wav(), "a.wav", OPTIONS))
+        hold = vault.holds.add_hold(subject=OPTIONS.caller, reason="regulator inquiry")
+        # A call of the subject stored while the hold is active is locked at once.
+        later = wav_bytes(tone(1.0, 16000, 2, seed=8), 16000)
+        second = vault.calls.store_call(import_bytes(later, "b.wav", OPTIONS))
+        for rid in (first.recording_id, second.recording_id):
+            answer = store.client.get_object_legal_hold(Bucket=store.bucket, Key=f"calls/{rid}")
+            assert answer["LegalHold"]["Status"] == "ON"
+        vault.holds.release_hold(hold.id, reason="closed")
+        answer = store.client.get_object_legal_hold(
+            Bucket=store.bucket, Key=f"calls/{first.recording_id}"
+        )
+        assert answer["LegalHold"]["Status"] == "OFF"
+
+
+def test_a_file_url_puts_the_blobs_in_that_directory(config: Config, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "blobs"
+    custom = dataclasses.replace(config, blob_store=f"file://{elsewhere}")
+    info = init_storage(custom)
+    assert info.blobs_created is True
+    assert (elsewhere.stat().st_mode & 0o777) == 0o700
+    with Vault.open(custom) as vault:
+        stored = vault.calls.store_call(import_bytes(_wav(), "call.wav", OPTIONS))
+        assert sorted(p.name for p in elsewhere.rglob("*") if p.is_file()) == [stored.recording_id]
+        assert not (config.data_dir / "blobs").exists()
+        assert [r.ok for r in verify_recordings(as_context(vault))] == [True]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_the_commands_work_against_the_object_store(
+    moto_server: str, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    from click.testing import CliRunner, Result
+
+    from callvault.cli import cli
+
+    bucket = _bucket()
+    env = {
+        "CALLVAULT_DATA_DIR": str(tmp_path / "data"),
+        "CALLVAULT_DATABASE_URL": request.getfixturevalue("pg_url")
+        if backend == "postgresql"
+        else "",
+        "CALLVAULT_ACTOR": "test:cli",
+        "CALLVAULT_BLOB_STORE": f"s3://{bucket}/calls",
+        "CALLVAULT_S3_ENDPOINT_URL": moto_server,
+        "CALLVAULT_S3_REGION": REGION,
+    }
+
+    def run(*args: str, **extra: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env={**env, **extra})
+
+    first = run("init")
+    assert first.exit_code == 0, first.output
+    assert f"blob store: s3://{bucket}/calls (created)" in first.output
+    assert "(exists already)" in run("init").output
+    wav = tmp_path / "call.wav"
+    wav.write_bytes(_wav())
+    assert run("ingest", "--consent", "pre-call-notice", str(wav)).exit_code == 0
+    verified = run("verify", "--all")
+    assert verified.exit_code == 0, verified.output
+    swept = run("gc")
+    assert swept.exit_code == 0, swept.output
+    assert "removed 0 unfinished write(s) and 0 orphaned blob(s)" in swept.output
+    # A store that cannot be reached: a message naming the setting, no traceback.
+    down = run("verify", "--all", CALLVAULT_S3_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}")
+    assert down.exit_code == 1
+    assert "CALLVAULT_S3_ENDPOINT_URL" in down.output
+    assert "Traceback" not in down.output
+    assert "testing-secret" not in down.output
