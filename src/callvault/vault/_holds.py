@@ -147,7 +147,7 @@ class HoldRepository(Repository):
                             .distinct()
                         )
                     )
-                unit.after_commit(lambda: self.protect_calls(covered))
+                unit.after_commit(lambda: self.protect_calls(covered, released=True))
             return HoldRecord.of(row)
 
     def holds(self, *, active_only: bool = True, actor: str | None = None) -> list[HoldRecord]:
@@ -167,11 +167,13 @@ class HoldRepository(Repository):
             )
         return records
 
-    def protect_calls(self, call_ids: Iterable[str]) -> int:
+    def protect_calls(self, call_ids: Iterable[str], *, released: bool = False) -> int:
         """Mirror the vault's holds and duty retention onto the blob store's object lock
         (a no-op unless the store has it): every blob of each call gets a legal hold while
         an active hold covers the call, and a retain-until date when its retention class
         is a duty class (MiFID) with a `retain_until`. Returns how many blobs were set.
+        A blob with neither is left alone (a new object has no lock) unless `released`
+        (a hold was released: its legal hold is turned off).
 
         Called after the commit of a hold, a release, an ingest and a retention change. A
         failure is logged, not raised: the vault's own hold already blocks erasure."""
@@ -189,8 +191,11 @@ class HoldRepository(Repository):
                     continue
                 duty = call.retention_class.startswith(DUTY_CLASS_PREFIXES)
                 until = call.retain_until if duty else None
+                hold = bool(held.get(call_id))
+                if until is None and not hold and not released:
+                    continue
                 for key in _blob_keys(session, call_id):
-                    plan.append((key, until, bool(held.get(call_id))))
+                    plan.append((key, until, hold))
         done = 0
         for key, until, hold in plan:
             try:

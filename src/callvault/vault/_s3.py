@@ -214,6 +214,14 @@ class _RangedReader(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
+    def readall(self) -> bytes:
+        # RawIOBase.readall would fetch 8 KiB per request; the rest is one ranged GET.
+        if self._pos >= self._size:
+            return b""
+        data = self._store._get_range(self._key, self._pos, self._size - 1, self._etag)
+        self._pos += len(data)
+        return data
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         if self._pos >= self._size or not len(view):
@@ -324,7 +332,12 @@ class S3BlobStore(BlobStore):
         return True
 
     def check_writable(self) -> None:
-        """Raise BlobStoreError unless a small object can be stored and removed."""
+        """Raise BlobStoreError unless a small object can be stored and removed; on a
+        bucket with object lock only that the bucket answers (HEAD), since a default
+        retention would keep every probe."""
+        if self.lock_enabled():
+            self._call("checking the store", self.client.head_bucket, Bucket=self.bucket)
+            return
         # A blob key never starts with ".", so `iter_keys` and `gc` never see the probe.
         probe = f"{self.prefix}/.readyz" if self.prefix else ".readyz"
         self._call(
