@@ -31,7 +31,7 @@ from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config, load_config
 from callvault.errors import BlobStoreError, ConfigError, ErasureRefused
 from callvault.services import init_storage, listen_recording, readiness, verify_recordings
-from callvault.vault import BlobStore, LocalBlobStore, S3BlobStore, Vault
+from callvault.vault import BlobLocked, BlobStore, LocalBlobStore, S3BlobStore, Vault
 
 PART = 64 << 10  # the multipart part size the S3 store is given here
 REGION = "us-east-1"
@@ -499,3 +499,31 @@ def test_the_commands_work_against_the_object_store(
     assert "CALLVAULT_S3_ENDPOINT_URL" in down.output
     assert "Traceback" not in down.output
     assert "testing-secret" not in down.output
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_locked_object_is_not_deleted_silently(moto_server: str) -> None:
+    s3 = S3BlobStore(_client(moto_server), _bucket(), "p")
+    s3.ensure_ready(object_lock=True)
+    _put(s3, "rec1", b"ciphertext")
+    s3.protect("rec1", retain_until=None, legal_hold=True)
+    assert s3.deletion_block("rec1") == "an object-lock legal hold in the object store"
+    with pytest.raises(BlobLocked, match="rec1 is under object lock"):
+        s3.delete("rec1")
+    assert list(s3.iter_keys()) == ["rec1"]
+    s3.protect("rec1", retain_until=None, legal_hold=False)
+    assert s3.deletion_block("rec1") is None
+    s3.delete("rec1")
+    assert s3.client.list_object_versions(Bucket=s3.bucket).get("Versions", []) == []
+
+
+def test_gc_keeps_a_locked_orphan_for_later(s3_config: Callable[..., Config]) -> None:
+    config = s3_config(s3_object_lock="governance")
+    with Vault.open(config) as vault:
+        store = vault.store
+        _put(store, "orphan1", b"keyless ciphertext")
+        _put(store, "orphan2", b"keyless ciphertext")
+        store.protect("orphan1", retain_until=None, legal_hold=True)
+        report = vault.collect_garbage(min_age_s=0)
+        assert report.orphaned_blobs == ("orphan2",)
+        assert list(store.iter_keys()) == ["orphan1"]
