@@ -527,3 +527,11 @@ def test_gc_keeps_a_locked_orphan_for_later(s3_config: Callable[..., Config]) ->
         report = vault.collect_garbage(min_age_s=0)
         assert report.orphaned_blobs == ("orphan2",)
         assert list(store.iter_keys()) == ["orphan1"]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_missing_bucket_is_not_a_missing_blob(moto_server: str) -> None:
+    s3 = S3BlobStore(_client(moto_server), _bucket())
+    for read in (s3.open, s3.size, s3.modified_at):
+        with pytest.raises(BlobStoreError, match="does not exist.*run `callvault init`"):
+            read("rec1")

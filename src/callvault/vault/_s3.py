@@ -37,7 +37,13 @@ DEFAULT_READ_AHEAD = 1 << 20
 _MIN_PART_SIZE = 5 << 20
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
-_NO_LOCK = {"ObjectLockConfigurationNotFoundError", "InvalidRequest"}
+# What stores answer when a bucket has no object lock, or they do not implement it.
+_NO_LOCK = {
+    "ObjectLockConfigurationNotFoundError",
+    "InvalidRequest",
+    "NotImplemented",
+    "MethodNotAllowed",
+}
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -65,7 +71,7 @@ class _S3Errors:
 
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code == "NoSuchBucket":
+            if code == "NoSuchBucket" or (code == "404" and doing == "checking the bucket"):
                 raise BlobStoreError(
                     f"{doing}: the bucket {self.bucket!r} does not exist in {self.where}; "
                     "run `callvault init`, or check CALLVAULT_BLOB_STORE"
@@ -289,6 +295,9 @@ class S3BlobStore(BlobStore):
             )
         except Exception as exc:
             if _code(exc) in _MISSING:
+                # A HEAD's 404 has no body to say whether the object or the bucket is
+                # missing: a missing bucket is the operator's to fix, not a lost blob.
+                self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
                 raise FileNotFoundError(f"blob {key} is not in the object store") from None
             self._errors.raise_for(exc, f"reading blob {key}")
         return answer
