@@ -28,7 +28,7 @@ import pytest
 from _audio import tone, wav_bytes
 from _context import as_context
 from callvault.capture import FileImportOptions, import_bytes
-from callvault.config import Config, load_config
+from callvault.config import Config, load_config, masked_values
 from callvault.errors import BlobStoreError, ConfigError, ErasureRefused
 from callvault.services import init_storage, listen_recording, readiness, verify_recordings
 from callvault.vault import BlobLocked, BlobStore, LocalBlobStore, S3BlobStore, Vault
@@ -274,8 +274,18 @@ def test_blob_store_setting_is_checked(tmp_path: Path) -> None:
     for bad in ("s3://A", "ftp://x", "file://relative/path", "/srv/blobs"):
         with pytest.raises(ConfigError, match="CALLVAULT_BLOB_STORE"):
             load_config(env={"CALLVAULT_BLOB_STORE": bad})
-    ok = load_config(env={"CALLVAULT_BLOB_STORE": "s3://calls.eu-1/tenant/a"})
+    ok = load_config(
+        env={
+            "CALLVAULT_BLOB_STORE": "s3://calls.eu-1/tenant/a",
+            "CALLVAULT_S3_ENDPOINT_URL": "https://key:hunter2@minio.internal:9000",
+            "CALLVAULT_S3_OBJECT_LOCK": "Compliance",
+        }
+    )
     assert ok.blob_store == "s3://calls.eu-1/tenant/a"
+    assert ok.s3_object_lock == "compliance"
+    shown = {setting.name: text for setting, text in masked_values(ok)}
+    assert shown["s3_endpoint_url"] == "https://key:****@minio.internal:9000"
+    assert shown["blob_store"] == "s3://calls.eu-1/tenant/a"
 
 
 # -- end to end through the vault, on SQLite and PostgreSQL -------------------------
