@@ -7,6 +7,7 @@ delivery id is the same on every try and for a task that ran twice."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -205,7 +206,9 @@ def test_a_processing_job_run_twice_queues_one_call_processed(
     document = receiver.verified(0)
     assert (document["event"], document["data"]) == ("call.processed", {"call_id": "c42"})
     assert document["id"] == delivery_id("call.processed", "c42", run)
-    # Processing again (`process --again`) is another run: another delivery id.
+    # Processing again (`process --again`) is another run: another delivery id. (The
+    # first job is done by now: `run_until_done` ran it, and cancelled it, call c42
+    # being no stored call; so `again` is a new job, not that one.)
     again = service_jobs.enqueue_processing(queue, "c42", "r42", again=True)
     assert again.payload["run"] != run
     task(again.payload, lambda fraction, message: None)
@@ -248,3 +251,21 @@ def test_a_final_4xx_fails_the_delivery_job_at_once(
     assert len(receiver.received) == 1
     (entry,) = vault.audit_entries(action="webhook.deliver")
     assert (entry.details["status"], entry.details["ok"]) == (410, False)
+
+
+def test_an_unreachable_subscriber_leaves_the_job_queued_for_a_retry(
+    vault: Vault, config: Config
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hook"
+    config = replace(config, webhook_urls=(url,), webhook_secret=SECRET)
+    queue = fast_queue(config, vault)
+    (job,) = service_jobs.announce_erased(Context(config, vault, queue=queue), ["c5"])
+    assert queue.run_one("test-worker") is not None
+    waiting = queue.get(job.id)
+    assert (waiting.status, waiting.attempts) == (JobStatus.QUEUED, 1)
+    assert "answered nothing; the queue tries again" in (waiting.last_error or "")
+    (entry,) = vault.audit_entries(action="webhook.deliver")
+    assert (entry.details["status"], entry.details["ok"]) == (None, False)
