@@ -15,7 +15,7 @@ import pytest
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline, store
 from callvault.config import Config
 from callvault.jobs import EmbeddedQueue, JobRecord, TaskRegistry
-from callvault.services import PROCESS_TASK, Context, enqueue_processing, task_registry
+from callvault.services import PROCESS_TASK, Context, enqueue_processing, task_registry, webhooks
 from callvault.services import process as process_module
 from callvault.services.jobs import RETENTION_ACTOR, RETENTION_EVERY_S, RETENTION_TASK
 from callvault.services.webhooks import DELIVER_TASK, delivery_id
@@ -138,7 +138,9 @@ def test_process_call_without_a_run_token_stores_each_time(
     assert actions(vault, "transcript.store") == 2
 
 
-def test_retention_run_twice_erases_and_announces_once(vault: Vault, queue: EmbeddedQueue) -> None:
+def test_retention_run_twice_erases_and_announces_once(
+    vault: Vault, queue: EmbeddedQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     call_id, _ = store(vault)
     vault.holds.set_retention(call_id, "standard", datetime.now(UTC) - timedelta(days=1))
     task = queue.registry.get(RETENTION_TASK)
@@ -147,14 +149,25 @@ def test_retention_run_twice_erases_and_announces_once(vault: Vault, queue: Embe
     def track(fraction: float, message: str) -> None:
         progress.append(fraction)
 
-    task({}, track)
-    task({}, track)  # the same slot again, or a second attempt after a crash
+    publish = webhooks.publish
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("worker killed after the erasure, before its webhook was queued")
+
+    monkeypatch.setattr(webhooks, "publish", killed)
+    with pytest.raises(SystemExit):
+        task({}, track)
+    assert deliveries(queue) == []
+    monkeypatch.setattr(webhooks, "publish", publish)
+    task({}, track)  # the second attempt: nothing left to erase, the event still to send
+    task({}, track)  # the same slot again
     assert progress == [1.0]
     erasures = vault.audit_entries(action="retention.erase")
     assert [e.actor for e in erasures] == [RETENTION_ACTOR]
     runs = vault.audit_entries(action="retention.run")
     assert [(e.actor, e.details["erased"]) for e in runs] == [
         (RETENTION_ACTOR, [call_id]),
+        (RETENTION_ACTOR, []),
         (RETENTION_ACTOR, []),
     ]
     (delivery,) = deliveries(queue)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from callvault import jobs
@@ -70,8 +71,9 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
             progress(done / total, "erasing expired calls")
 
         report = run_retention(ctx, actor=RETENTION_ACTOR, hook=hook)
-        for erased in report.erased:
-            webhooks.publish(ctx.config, follow_ups(), "call.erased", erased.call_id)
+        erased = [e.call_id for e in report.erased] + _recently_erased(ctx)
+        for call_id in dict.fromkeys(erased):
+            webhooks.publish(ctx.config, follow_ups(), "call.erased", call_id)
 
     registry = TaskRegistry()
     registry.register(PROCESS_TASK, process, queue="asr")
@@ -79,6 +81,20 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
     registry.register(RETENTION_TASK, retention, queue="maintenance")
     registry.every(RETENTION_TASK, RETENTION_EVERY_S)
     return registry
+
+
+def _recently_erased(ctx: Context, limit: int = 1000) -> list[str]:
+    """Calls the retention task erased in its last two periods: an attempt killed between
+    an erasure and queueing its `call.erased` leaves the next run to queue it (one
+    job per delivery id: a call announced already is not announced twice)."""
+    since = datetime.now(UTC) - timedelta(seconds=2 * RETENTION_EVERY_S)
+    since_at = since.isoformat(timespec="microseconds")  # as the audit chain writes it
+    entries, _ = ctx.vault.audit_page(limit=limit, action="retention.erase")
+    return [
+        e.object_id
+        for e in reversed(entries)
+        if e.actor == RETENTION_ACTOR and e.object_id and e.at >= since_at
+    ]
 
 
 def open_queue(config: Config, vault: Vault) -> Queue:
