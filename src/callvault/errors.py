@@ -32,6 +32,7 @@ __all__ = [
     "TooLarge",
     "TooManyAttempts",
     "UnsupportedMedia",
+    "WebhookUndelivered",
 ]
 
 
@@ -135,6 +136,17 @@ class CrmPushError(CallvaultError):
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+
+
+class WebhookUndelivered(CallvaultError):
+    """A webhook subscriber did not take a delivery; `status` is its answer (None: none
+    came). `retryable` is False for a final answer (a 4xx other than 408 and 429), which
+    fails the delivery's job at once."""
+
+    def __init__(self, message: str, *, status: int | None, retryable: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
 
 
 class IntegrityError(CallvaultError):

@@ -1,11 +1,13 @@
 """Outgoing webhooks against a real HTTP receiver on 127.0.0.1 (standing in for a
 subscriber, which cannot run here): signatures verify, a 500 is retried with backoff,
 a 4xx is final, every delivery is audited; `call.erased` after DELETE /calls/{id} and
-`call.processed` after a processing job."""
+`call.processed` after a processing job, each a queued `webhook.deliver` job whose
+delivery id is the same on every try and for a task that ran twice."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -19,10 +21,40 @@ from _receiver import SECRET, Receiver
 from callvault.api import create_app
 from callvault.config import Config, load_config
 from callvault.errors import ConfigError, InputError
-from callvault.services import PROCESS_TASK, Context, open_queue
+from callvault.jobs import EmbeddedQueue, JobRecord, JobStatus
+from callvault.services import PROCESS_TASK, Context, task_registry
 from callvault.services import jobs as service_jobs
-from callvault.services.webhooks import EventHub, deliver
+from callvault.services.webhooks import (
+    DELIVER_TASK,
+    DELIVERY_HEADER,
+    check_settings,
+    deliver,
+    delivery_id,
+)
 from callvault.vault import Vault
+
+
+def fast_queue(config: Config, vault: Vault) -> EmbeddedQueue:
+    """The services' tasks on an embedded queue whose retries wait 10 ms, 20 ms, ...
+    (the default waits seconds); follow-up jobs go to this queue too."""
+    opened: list[EmbeddedQueue] = []
+    registry = task_registry(Context(config, vault), queue=lambda: opened[0])
+    opened.append(EmbeddedQueue(vault.engine, registry, backoff_base=0.005))
+    return opened[0]
+
+
+def deliveries(queue: EmbeddedQueue) -> list[JobRecord]:
+    return [j for j in queue.list_jobs(status=JobStatus.QUEUED) if j.task == DELIVER_TASK]
+
+
+def run_until_done(queue: EmbeddedQueue, job_id: str, timeout: float = 10) -> JobRecord:
+    """Run due jobs here until `job_id` is done (retries become due after their backoff)."""
+    deadline = time.monotonic() + timeout
+    while not (record := queue.get(job_id)).done:
+        assert time.monotonic() < deadline, f"job {job_id} not done: {record}"
+        if queue.run_one("test-worker") is None:
+            time.sleep(0.005)  # the retry is not due yet: poll again
+    return record
 
 
 def test_a_500_is_retried_with_backoff_and_each_try_is_signed(receiver: Receiver) -> None:
@@ -42,12 +74,14 @@ def test_a_500_is_retried_with_backoff_and_each_try_is_signed(receiver: Receiver
         "status": 200,
         "attempts": 3,
         "ok": True,
+        "delivery_id": done.delivery_id,
     }
     assert waits == [0.01, 0.02]
     documents = [receiver.verified(i) for i in range(3)]
     assert documents[0]["data"] == {"call_id": "c1"} and documents[0]["event"] == "call.erased"
     # The same delivery each time: a subscriber can drop a duplicate by its id.
-    assert len({d["id"] for d in documents}) == 1
+    assert {d["id"] for d in documents} == {done.delivery_id}
+    assert {headers[DELIVERY_HEADER] for headers, _ in receiver.received} == {done.delivery_id}
 
 
 def test_a_4xx_is_final_and_giving_up_reports_the_last_status(receiver: Receiver) -> None:
@@ -82,7 +116,7 @@ def test_a_4xx_is_final_and_giving_up_reports_the_last_status(receiver: Receiver
 
 def test_bad_settings_are_refused(config: Config, vault: Vault) -> None:
     with pytest.raises(ConfigError) as refused:
-        EventHub.from_config(vault, replace(config, webhook_urls=("https://crm.example/hook",)))
+        check_settings(replace(config, webhook_urls=("https://crm.example/hook",)))
     assert str(refused.value) == (
         "CALLVAULT_WEBHOOK_URLS is set but CALLVAULT_WEBHOOK_SECRET is empty; set both or neither"
     )
@@ -95,82 +129,143 @@ def test_bad_settings_are_refused(config: Config, vault: Vault) -> None:
         "http://127.0.0.1:9/x",
     )
     with pytest.raises(InputError, match="http:// or https://"):
-        EventHub(vault, ["ftp://crm.example/hook"], SECRET)
+        check_settings(
+            replace(config, webhook_urls=("ftp://crm.example/hook",), webhook_secret=SECRET)
+        )
     with pytest.raises(InputError, match="unknown webhook event 'call.viewed'"):
         deliver("call.viewed", {}, url="https://crm.example/hook", secret=SECRET)
-    assert not EventHub.from_config(vault, config).active
+    with pytest.raises(InputError, match="unknown webhook event 'call.viewed'"):
+        delivery_id("call.viewed", "c1")
+    check_settings(config)  # no URL: nothing to check
 
 
-def test_the_app_emits_call_erased_and_audits_the_delivery(
+def test_the_app_queues_call_erased_and_audits_each_try(
     config: Config, vault: Vault, receiver: Receiver
 ) -> None:
     config = replace(config, webhook_urls=(receiver.url,), webhook_secret=SECRET)
     world = build_world(config, vault, process=())
     call = world.calls["carol"]
-    receiver.answers = [500]  # the hub waits 1 s and tries again
+    receiver.answers = [500]  # the job fails once, and the queue tries again
     with TestClient(create_app(world.config, vault=vault), base_url="http://127.0.0.1") as client:
-        hub: EventHub = client.app.state.webhooks  # type: ignore[attr-defined]
-        assert hub.urls == (receiver.url,)
         erased = client.delete(
             f"/api/v1/calls/{call}",
             params={"confirm": "true", "reason": "customer asked"},
             headers=world.bearer("cora"),
         )
         assert erased.status_code == 200, erased.text
-        receiver.wait_for(2)
-        hub.join()
+    assert receiver.received == []  # queued, not sent by the request
+    queue = fast_queue(world.config, vault)
+    (job,) = queue.list_jobs(status=JobStatus.QUEUED)
+    assert job.task == DELIVER_TASK and queue.registry.queue_of(job.task) == "webhooks"
+    assert SECRET not in json.dumps(job.payload) and receiver.url not in json.dumps(job.payload)
+    done = run_until_done(queue, job.id)
+    assert (done.status, done.attempts) == (JobStatus.SUCCEEDED, 2)
+    expected = delivery_id("call.erased", call)
+    assert [receiver.verified(i)["id"] for i in range(2)] == [expected, expected]
     assert receiver.verified(1)["data"] == {"call_id": call}
-    (entry,) = vault.audit_entries(action="webhook.deliver")
-    assert entry.object_id == call and entry.actor == "system:webhooks"
-    assert dict(entry.details) == {
-        "event": "call.erased",
-        "host": "127.0.0.1",
-        "status": 200,
-        "attempts": 2,
-        "ok": True,
-    }
-    assert SECRET not in json.dumps(entry.to_dict())
+    entries = vault.audit_entries(action="webhook.deliver")
+    assert [e.object_id for e in entries] == [call, call]
+    assert {e.actor for e in entries} == {"system:webhooks"}
+    assert [dict(e.details) for e in entries] == [
+        {
+            "event": "call.erased",
+            "host": "127.0.0.1",
+            "status": status,
+            "attempts": 1,
+            "ok": status == 200,
+            "delivery_id": expected,
+        }
+        for status in (500, 200)
+    ]
+    assert SECRET not in json.dumps([e.to_dict() for e in entries])
 
 
-def test_a_processing_job_emits_call_processed(
+def test_a_processing_job_run_twice_queues_one_call_processed(
     vault: Vault, config: Config, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    processed: list[str] = []
+    processed: list[tuple[str, object]] = []
 
     def fake_process(ctx: Context, call_id: str, **options: Mapping[str, Any]) -> None:
-        processed.append(call_id)
+        processed.append((call_id, options["run"]))
 
     monkeypatch.setattr(service_jobs, "process_call", fake_process)
-    hub = EventHub(vault, [receiver.url], SECRET, backoff=0.01)
-    hub.start()
-    try:
-        queue = open_queue(config, vault)
-        job = queue.enqueue(PROCESS_TASK, {"call_id": "c42"})
-        assert queue.run_one("test-worker") is not None
-        assert queue.get(job.id).status == "succeeded"
-        receiver.wait_for(1)
-        hub.join()
-    finally:
-        hub.stop()
-    assert processed == ["c42"]
+    config = replace(config, webhook_urls=(receiver.url,), webhook_secret=SECRET)
+    queue = fast_queue(config, vault)
+    job = service_jobs.enqueue_processing(queue, "c42", "r42")
+    run = job.payload["run"]
+    assert queue.registry.queue_of(PROCESS_TASK) == "asr"
+    # At least once: the task runs again with the same payload (its first worker died
+    # after publishing, before the ledger said succeeded).
+    task = queue.registry.get(PROCESS_TASK)
+    task(job.payload, lambda fraction, message: None)
+    task(job.payload, lambda fraction, message: None)
+    assert processed == [("c42", run), ("c42", run)]
+    (delivery,) = deliveries(queue)
+    assert run_until_done(queue, delivery.id).status == JobStatus.SUCCEEDED
+    assert len(receiver.received) == 1
     document = receiver.verified(0)
     assert (document["event"], document["data"]) == ("call.processed", {"call_id": "c42"})
-    # A stopped hub no longer receives the queue's events.
-    assert queue.enqueue(PROCESS_TASK, {"call_id": "c43"}) and queue.run_one("test-worker")
-    time.sleep(0.2)
-    assert len(receiver.received) == 1
+    assert document["id"] == delivery_id("call.processed", "c42", run)
+    # Processing again (`process --again`) is another run: another delivery id. (The
+    # first job is done by now: `run_until_done` ran it, and cancelled it, call c42
+    # being no stored call; so `again` is a new job, not that one.)
+    again = service_jobs.enqueue_processing(queue, "c42", "r42", again=True)
+    assert again.payload["run"] != run
+    task(again.payload, lambda fraction, message: None)
+    (second,) = deliveries(queue)
+    run_until_done(queue, second.id)
+    assert receiver.verified(1)["id"] == delivery_id("call.processed", "c42", again.payload["run"])
 
 
-def test_a_worker_without_a_hub_delivers_the_event_itself(
-    vault: Vault, config: Config, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+def test_a_subscriber_that_is_down_gets_the_delivery_later(
+    vault: Vault, config: Config, receiver: Receiver
 ) -> None:
-    # A `callvault worker` process starts no hub: the task delivers and audits itself.
-    monkeypatch.setattr(service_jobs, "process_call", lambda ctx, call_id, **_: None)
     config = replace(config, webhook_urls=(receiver.url,), webhook_secret=SECRET)
-    queue = open_queue(config, vault)
-    queue.enqueue(PROCESS_TASK, {"call_id": "c7"})
-    assert queue.run_one("worker-process") is not None
-    receiver.wait_for(1)
-    assert receiver.verified(0)["data"] == {"call_id": "c7"}
+    queue = fast_queue(config, vault)
+    receiver.answers = [503, 502]
+    (job,) = service_jobs.announce_erased(Context(config, vault, queue=queue), ["c9"])
+    assert queue.run_one("test-worker") is not None
+    waiting = queue.get(job.id)
+    assert (waiting.status, waiting.attempts) == (JobStatus.QUEUED, 1)
+    assert waiting.run_after > waiting.created_at  # not due at once: the backoff
+    assert "503" in (waiting.last_error or "")
+    done = run_until_done(queue, job.id)
+    assert (done.status, done.attempts) == (JobStatus.SUCCEEDED, 3)
+    ids = {receiver.verified(i)["id"] for i in range(3)}
+    assert ids == {delivery_id("call.erased", "c9")}
+    # Erasing announces once per call: publishing it again finds the same job.
+    again = service_jobs.announce_erased(Context(config, vault, queue=queue), ["c9"])
+    assert [j.id for j in again] == [job.id]
+
+
+def test_a_final_4xx_fails_the_delivery_job_at_once(
+    vault: Vault, config: Config, receiver: Receiver
+) -> None:
+    config = replace(config, webhook_urls=(receiver.url,), webhook_secret=SECRET)
+    queue = fast_queue(config, vault)
+    receiver.answers = [410]
+    (job,) = service_jobs.announce_erased(Context(config, vault, queue=queue), ["c3"])
+    done = run_until_done(queue, job.id)
+    assert (done.status, done.attempts) == (JobStatus.FAILED, 1)
+    assert done.last_error is not None and "WebhookUndelivered" in done.last_error
+    assert len(receiver.received) == 1
     (entry,) = vault.audit_entries(action="webhook.deliver")
-    assert (entry.object_id, entry.details["ok"], entry.details["attempts"]) == ("c7", True, 1)
+    assert (entry.details["status"], entry.details["ok"]) == (410, False)
+
+
+def test_an_unreachable_subscriber_leaves_the_job_queued_for_a_retry(
+    vault: Vault, config: Config
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hook"
+    config = replace(config, webhook_urls=(url,), webhook_secret=SECRET)
+    queue = fast_queue(config, vault)
+    (job,) = service_jobs.announce_erased(Context(config, vault, queue=queue), ["c5"])
+    assert queue.run_one("test-worker") is not None
+    waiting = queue.get(job.id)
+    assert (waiting.status, waiting.attempts) == (JobStatus.QUEUED, 1)
+    assert "answered nothing; the queue tries again" in (waiting.last_error or "")
+    (entry,) = vault.audit_entries(action="webhook.deliver")
+    assert (entry.details["status"], entry.details["ok"]) == (None, False)

@@ -117,7 +117,7 @@ def test_retention_cancels_the_queued_job_of_the_call_it_erases(config: Config) 
     with Vault.open(config) as vault:
         queue = open_queue(config, vault)
         (job,) = queue.list_jobs()
-        assert (job.payload, job.status) == ({"call_id": call_id}, JobStatus.QUEUED)
+        assert (job.payload["call_id"], job.status) == (call_id, JobStatus.QUEUED)
         vault.holds.set_retention(call_id, "standard", datetime.now(UTC) - timedelta(days=1))
 
     with open_context(config) as ctx:
@@ -161,7 +161,7 @@ def test_rights_erasure_cancels_a_running_job_of_the_call(config: Config) -> Non
     with Vault.open(config) as vault:
         queue = open_queue(config, vault)
         running = queue.claim(W1)
-        assert running is not None and running.payload == {"call_id": call_id}
+        assert running is not None and running.payload["call_id"] == call_id
         erase_subject(as_context(vault), CALLER, reason="art. 17 request 14")  # the whole call
         cancelled = queue.get(running.id)
         assert (cancelled.status, cancelled.last_error) == (JobStatus.CANCELLED, CALL_GONE)

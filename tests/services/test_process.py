@@ -210,7 +210,7 @@ def test_jobs_run_queues_a_call_stored_without_a_job(run) -> None:  # type: igno
     report = json.loads(result.stdout)
     (job,) = report["jobs"]
     assert report["queued"] == [job["id"]] and job["status"] == "succeeded"
-    assert job["payload"] == {"call_id": stored.call_id}
+    assert job["payload"] == {"call_id": stored.call_id, "run": job["payload"]["run"]}
     transcript = json.loads(run("show", stored.call_id, "--json").stdout)["transcript"]
     assert transcript["status"] == "done"
 

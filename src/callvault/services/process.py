@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -10,14 +11,14 @@ from typing import Any
 
 from callvault.analysis import AsrParams, PipelineParams, Transcript, TranscriptionPipeline
 from callvault.config import Config
-from callvault.search import SearchIndex, SemanticIndex
+from callvault.search import IndexRow, SearchIndex, SemanticIndex
 from callvault.services._context import Context
 from callvault.services._index import index_rows
 from callvault.services._rewrite import edit_transcript
 from callvault.services._speakers import Speaker, speakers_by_channel
 from callvault.services.insights import RedactionPlan, analyse, insights_document, mark_applied
 from callvault.services.rectify import reapply_corrections
-from callvault.vault import CallRecord, Vault
+from callvault.vault import CallRecord, Transaction, Vault
 
 __all__ = [
     "PROCESS_TASK",
@@ -63,6 +64,7 @@ class ProcessResult:
     audio_spans: int = 0  # spans cut out of the audio (findings and DTMF tones)
     original_kept: bool = False
     insight_seconds: float = 0.0  # redaction and insight stages together
+    stored: bool = True  # False: this run's token had stored already (an earlier attempt)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +127,7 @@ def process_call(
     *,
     progress: Progress | None = None,
     pipeline: TranscriptionPipeline | None = None,
+    run: str | None = None,
 ) -> ProcessResult:
     """Transcribe a call, cut personal data out of transcript and audio, derive its
     insights, and store it all encrypted; every read is audited.
@@ -136,6 +139,12 @@ def process_call(
     insights are stored in one transaction; the audio is then rewritten with the same
     spans cut, under a new data key (`services.insights`). A failure in between leaves
     the insights saying the audio redaction is not applied, and the job is retried.
+
+    `run` names this request to process (a queued job carries one, `enqueue_processing`),
+    and is kept in the insights' metadata. A run whose token is already stored is a
+    second attempt of a job whose first attempt stored and then died (issue 19:
+    at-least-once): it stores no second transcript, insights or search rows and
+    audits no second store; it only finishes the audio redaction if that is missing.
     """
     started = time.perf_counter()
     hook = _hook(progress)
@@ -154,38 +163,32 @@ def process_call(
     plan = analysis.plan
     words = sum(len(u.words) for u in transcript.utterances)
     rows = index_rows(record, speakers, transcript)
-    index = SearchIndex(vault.engine, vault.search_key)
     semantic = SemanticIndex(vault.engine, vault.search_key)
     hook("embed", 0.0)
     vectors = semantic.embed_rows(rows)  # before the write transaction: the slow part
     hook("embed", 1.0)
     document = insights_document(analysis, applied=not plan.spans)
+    meta: dict[str, Any] = {"format": 1, "stages": _stage_names(analysis)}
+    if run is not None:
+        meta["run"] = run
     with vault.transaction() as tx:
-        vault.transcripts.store_transcript(
-            call_id,
-            transcript.to_json().encode(),
-            status=transcript.status,
-            language=transcript.language,
-            model_name=transcript.model_name,
-            model_version=transcript.model_version,
-            utterances=len(transcript.utterances),
-            words=words,
-            insights=(document, {"format": 1, "stages": _stage_names(analysis)}),
-            tx=tx,
-        )
-        # A restriction added while the call was being transcribed refuses the whole
-        # store (GDPR art. 18: fail closed).
-        vault.restrictions.refuse_restricted_within(tx.session, call_id)
-        index.index_utterances(tx.session, rows)
-        semantic.index_utterances(tx.session, rows, vectors)
-    if plan.spans:
+        # Checked in the transaction that stores, behind the call's row lock: two
+        # attempts of one job cannot both find their token missing.
+        earlier = vault.artifacts.insights_meta(call_id, tx=tx) if run is not None else None
+        stored = run is None or (earlier or {}).get("run") != run
+        if stored:
+            _store(ctx, call_id, transcript, words, document, meta, rows, vectors, tx)
+    if plan.spans and (stored or not _audio_redacted(ctx, call_id)):
         hook("redact-audio", 0.0)
         _redact_audio(vault, call_id, plan, held)
         hook("redact-audio", 1.0)
     if progress is not None:
         progress(1.0, "stored")
     seconds = time.perf_counter() - started
-    log.info("processed call %s in %.1f s (%s)", call_id, seconds, transcript.status)
+    if stored:
+        log.info("processed call %s in %.1f s (%s)", call_id, seconds, transcript.status)
+    else:
+        log.info("call %s: run already stored by an earlier attempt; nothing stored", call_id)
     return ProcessResult(
         call_id=call_id,
         recording_id=record.recording.id,
@@ -199,7 +202,49 @@ def process_call(
         audio_spans=len(plan.spans),
         original_kept=plan.keep_original,
         insight_seconds=analysis.seconds,
+        stored=stored,
     )
+
+
+def _store(
+    ctx: Context,
+    call_id: str,
+    transcript: Transcript,
+    words: int,
+    document: bytes,
+    meta: Mapping[str, Any],
+    rows: list[IndexRow],
+    vectors: Any,
+    tx: Transaction,
+) -> None:
+    """The transcript, its insights and its search rows, in the caller's unit of work."""
+    vault = ctx.vault
+    vault.transcripts.store_transcript(
+        call_id,
+        transcript.to_json().encode(),
+        status=transcript.status,
+        language=transcript.language,
+        model_name=transcript.model_name,
+        model_version=transcript.model_version,
+        utterances=len(transcript.utterances),
+        words=words,
+        insights=(document, meta),
+        tx=tx,
+    )
+    # A restriction added while the call was being transcribed refuses the whole
+    # store (GDPR art. 18: fail closed).
+    vault.restrictions.refuse_restricted_within(tx.session, call_id)
+    SearchIndex(vault.engine, vault.search_key).index_utterances(tx.session, rows)
+    SemanticIndex(vault.engine, vault.search_key).index_utterances(tx.session, rows, vectors)
+
+
+def _audio_redacted(ctx: Context, call_id: str) -> bool:
+    """Whether the stored insights say the audio redaction is applied (a read of the
+    insights, audited as such)."""
+    document = ctx.vault.artifacts.read_insights(call_id, purpose="transcription")
+    if document is None:
+        return False
+    return bool(json.loads(document)["redactions"]["audio"]["applied"])
 
 
 def _stage_names(analysis: Any) -> list[str]:

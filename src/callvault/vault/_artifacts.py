@@ -158,6 +158,22 @@ class ArtifactRepository(Repository):
                 created_at=row.created_at,
             )
 
+    def insights_meta(self, call_id: str, *, tx: Transaction) -> Mapping[str, Any] | None:
+        """Within `tx`: the metadata of a call's insights (no content, so not audited), or
+        None. The call's row is locked first (PostgreSQL: FOR UPDATE; SQLite's writer
+        lock already holds), so two runs of one job that both reach their store meet
+        here one after the other and the second sees what the first stored (issue 19:
+        at-least-once jobs store once)."""
+        session = tx.session
+        call = self._call_row(session, call_id)
+        session.refresh(call, with_for_update=True)
+        recording = self._recording_row(session, call_id)
+        row = session.get(ArtifactRow, (recording.id, INSIGHTS))
+        if row is None:
+            return None
+        meta: dict[str, Any] = json.loads(row.meta)
+        return meta
+
     def read_insights(
         self, call_id: str, *, actor: str | None = None, purpose: str | None = None
     ) -> bytes | None:

@@ -1,5 +1,6 @@
-"""Administration: users and API tokens, the recording policy check, and the webhook
-hub the app starts with (`services.webhooks`, configured by environment variables)."""
+"""Administration: users and API tokens, the recording policy check, and the check of
+the webhook settings the app starts with (`services.webhooks`, configured by environment
+variables; the deliveries themselves are queued jobs)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import context_of, principal
 from callvault.api.schemas import (
@@ -32,23 +32,17 @@ from callvault.services.access import (
     require,
 )
 from callvault.services.policy import check_policy
-from callvault.services.webhooks import EventHub
+from callvault.services.webhooks import check_settings
 
 Who = Annotated[Principal, Depends(principal)]
 
 
 @asynccontextmanager
 async def webhooks(app: FastAPI) -> AsyncIterator[None]:
-    """Runs inside the app's lifespan (the vault is open): the webhook hub of the
-    settings `webhook_urls` and `webhook_secret`."""
-    context = app.state.context
-    hub = EventHub.from_config(context.vault, context.config)
-    app.state.webhooks = hub
-    hub.start()
-    try:
-        yield
-    finally:
-        await run_in_threadpool(hub.stop)
+    """Runs inside the app's lifespan (the vault is open): unusable settings
+    `webhook_urls` and `webhook_secret` stop the start, not the first delivery."""
+    check_settings(app.state.context.config)
+    yield
 
 
 router = APIRouter(tags=["admin"], lifespan=webhooks)

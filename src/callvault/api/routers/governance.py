@@ -73,8 +73,8 @@ from callvault.services.access import (
     Principal,
     require,
 )
+from callvault.services.jobs import announce_erased as queue_erased_events
 from callvault.services.rectify import lift_restriction, list_restrictions, restrict_subject
-from callvault.services.webhooks import EventHub
 
 router = APIRouter(tags=["governance"])
 
@@ -83,11 +83,9 @@ Purpose = Annotated[str | None, Query(max_length=256)]
 
 
 def announce_erased(request: Request, call_ids: list[str]) -> None:
-    """Tell the webhook subscribers (ids only)."""
-    hub: EventHub | None = getattr(request.app.state, "webhooks", None)
-    if hub is not None:
-        for call_id in call_ids:
-            hub.emit("call.erased", {"call_id": call_id})
+    """Tell the webhook subscribers (ids only): one queued delivery per call and URL,
+    made by the workers and retried until the subscriber takes it."""
+    queue_erased_events(context_of(request), call_ids)
 
 
 # -- erasing one call --------------------------------------------------------------------
