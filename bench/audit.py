@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from _common import machine_line, table, verdict
 from sqlalchemy import create_engine, make_url, text
 
+from _common import machine_line, table, verdict
 from callvault.config import load_config
 from callvault.vault import Vault
 from callvault.vault._audit import append
@@ -116,7 +116,9 @@ class Cell:
     wall: float = 0.0
 
 
-def _loop(stop: threading.Event, into: list[float], errors: list[str], op: Callable[[], None]):
+def _loop(
+    stop: threading.Event, into: list[float], errors: list[str], op: Callable[[], None]
+) -> None:
     while not stop.is_set():
         started = time.perf_counter()
         try:

@@ -22,12 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from test_server import _free_port
+
 from _audio import tone, wav_bytes
 from _stored import PASSWORD, add_people
 from callvault.config import Config
 from callvault.services import open_queue
 from callvault.vault import Vault
-from test_server import _free_port
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
