@@ -12,6 +12,11 @@ all of them (head locked and signed once) as the last statement before COMMIT (i
 many writers on one PostgreSQL queue on the chain only for the time of an append, not
 for the rest of every audited transaction). `append` and `append_many` are the immediate
 path, for a caller that needs the entry's seq or hash inside its transaction.
+
+The head is locked with `SELECT ... FOR UPDATE`, not `pg_advisory_xact_lock`: the append
+updates the head row, so its row lock is taken anyway; an advisory lock would add a
+second lock and a round trip, and in `bench/audit.py` it was no faster (equal with 16
+writers, slower with 1 to 8).
 """
 
 from __future__ import annotations
