@@ -30,7 +30,10 @@ from callvault.config import Config
 from callvault.services import open_queue
 from callvault.vault import Vault
 
-pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
+    pytest.mark.slow,  # two servers start per test, and a real transcription runs
+]
 
 API = "/api/v1"
 
