@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from callvault.errors import IntegrityError
 from callvault.vault import EncryptedSpool
 from callvault.vault._crypto import BlobEncryptor, BlobReader, new_data_key, seal_stream
+from callvault.vault._fs import FOREIGN_ORPHAN_AGE_S, process_tag
 from callvault.vault._spool import sweep_spools
 from callvault.vault._store import LocalBlobStore
 
@@ -73,6 +75,24 @@ def test_spools_of_processes_that_are_gone_are_swept(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
     EncryptedSpool(tmp_path, CHUNK).close()  # a new spool sweeps too
     assert live.exists()
+
+
+def test_spools_of_another_host_are_left_to_it(tmp_path: Path) -> None:
+    """Servers on other machines (or containers) share the data directory (issue 19):
+    their pids mean nothing here, so their spools are theirs until a day old."""
+    other = tmp_path / f"{_dead_pid()}.0123456789-0123456789abcdef.spool"
+    other.write_bytes(b"an upload arriving on another machine")
+    stale = tmp_path / f"{_dead_pid()}.0123456789-fedcba9876543210.spool"
+    stale.write_bytes(b"left by a machine that went away")
+    old = time.time() - FOREIGN_ORPHAN_AGE_S - 60
+    os.utime(stale, (old, old))
+    mine = tmp_path / f"{_dead_pid()}.{process_tag().split('.')[1]}-00112233.spool"
+    mine.write_bytes(b"a crashed upload of this host")
+    assert sweep_spools(tmp_path) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [other.name]
+    spool = EncryptedSpool(tmp_path, CHUNK)
+    assert spool.path.name.startswith(f"{process_tag()}-")
+    spool.close()
 
 
 def test_iter_range_gives_what_read_range_gives_one_chunk_at_a_time() -> None:

@@ -5,6 +5,18 @@ link is kept, signed with the vault's Ed25519 key, in `audit_head`, so removing 
 from the end is detected as well as editing, deleting, inserting or reordering entries
 anywhere. Appenders lock the head row, which serialises them on PostgreSQL (SQLite
 serialises writers already).
+
+The lock is held from the append until the transaction ends, so a write session does not
+append when asked: `defer` buffers the entry in the session and `append_deferred` adds
+all of them (head locked and signed once) as the last statement before COMMIT (issue 19:
+many writers on one PostgreSQL queue on the chain only for the time of an append, not
+for the rest of every audited transaction). `append` and `append_many` are the immediate
+path, for a caller that needs the entry's seq or hash inside its transaction.
+
+The head is locked with `SELECT ... FOR UPDATE`, not `pg_advisory_xact_lock`: the append
+updates the head row, so its row lock is taken anyway; an advisory lock would add a
+second lock and a round trip, and in `bench/audit.py` it was no faster (equal with 16
+writers, slower with 1 to 8).
 """
 
 from __future__ import annotations
@@ -16,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from callvault.vault._crypto import Signer
 from callvault.vault._models import AuditHeadRow, AuditRow
@@ -29,7 +41,9 @@ __all__ = [
     "AuditReport",
     "Entry",
     "append",
+    "append_deferred",
     "append_many",
+    "defer",
     "iter_entries",
     "newest_entries",
     "row_hash",
@@ -131,13 +145,15 @@ class Entry:
     object_id: str | None
     purpose: str | None = None
     details: Mapping[str, Any] | None = None
+    actor: str | None = None  # None: the `actor` given to `append_many`
 
 
 def append_many(
     session: Session, signer: Signer, *, actor: str, entries: Sequence[Entry]
 ) -> list[AuditEntry]:
     """Add several entries inside the caller's transaction, in order, signing the head
-    once at the end (the head a reader can see is only ever the committed last one)."""
+    once at the end (the head a reader can see is only ever the committed last one).
+    The head row stays locked until the transaction ends: prefer `defer`."""
     if not entries:
         return []
     head = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).one()
@@ -147,10 +163,11 @@ def append_many(
         seq += 1
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         details_text = json.dumps(dict(entry.details or {}), sort_keys=True, separators=(",", ":"))
+        who = entry.actor or actor
         digest = _entry_hash(
             seq,
             at,
-            actor,
+            who,
             entry.action,
             entry.object_type,
             entry.object_id,
@@ -162,7 +179,7 @@ def append_many(
             AuditRow(
                 seq=seq,
                 at=at,
-                actor=actor,
+                actor=who,
                 action=entry.action,
                 object_type=entry.object_type,
                 object_id=entry.object_id,
@@ -193,6 +210,44 @@ def append(
     """Add one entry inside the caller's transaction (it commits with the change)."""
     entry = Entry(action, object_type, object_id, purpose, details)
     return append_many(session, signer, actor=actor, entries=[entry])[0]
+
+
+_PENDING = "callvault.audit.pending"
+
+
+def defer(session: Session, signer: Signer, entry: Entry) -> None:
+    """Buffer `entry` (its `actor` set) to be appended when `session` commits: by
+    `append_deferred`, called last by the vault's write session, or at the latest by the
+    session's `before_commit`. Entries of a transaction that rolls back are dropped."""
+    if entry.actor is None:
+        raise ValueError("a deferred audit entry names its actor")
+    pending: tuple[Signer, list[Entry]] = session.info.setdefault(_PENDING, (signer, []))
+    pending[1].append(entry)
+
+
+def append_deferred(session: Session) -> list[AuditEntry]:
+    """Append the entries `defer` buffered in `session`, in order, in one `append_many`."""
+    pending: tuple[Signer, list[Entry]] | None = session.info.pop(_PENDING, None)
+    if pending is None or not pending[1]:
+        return []
+    signer, entries = pending
+    return append_many(session, signer, actor="", entries=entries)
+
+
+@event.listens_for(Session, "before_commit")
+def _append_before_commit(session: Session) -> None:
+    # A safety net for a session that commits without `append_deferred` (one committed
+    # by hand): buffered entries are never lost.
+    if _PENDING in session.info:
+        append_deferred(session)
+        session.flush()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # What a rolled-back transaction buffered is not carried into the session's next one.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def _to_entry(row: AuditRow) -> AuditEntry:

@@ -8,6 +8,7 @@ call (its queued jobs, its search rows) is the caller's, in the same unit of wor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -706,6 +707,8 @@ class CallRepository(Repository):
                 _audit.Entry("retention.erase", "call", c.call_id, reason, c.to_json())
                 for c in certificates
             ]
-        _audit.append_many(session, self.signer, actor=actor or self.config.actor, entries=entries)
+        who = actor or self.config.actor
+        for entry in entries:
+            _audit.defer(session, self.signer, dataclasses.replace(entry, actor=who))
         self._refuse_any_kept(session, ids)
         return certificates, blob_keys

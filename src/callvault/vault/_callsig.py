@@ -248,15 +248,17 @@ def sign_pending(session: Session, signer: Signer, *, actor: str) -> list[str]:
         sign(session, signer, call)
     ids = [call.id for call in pending]
     if ids:
-        _audit.append(
+        _audit.defer(
             session,
             signer,
-            actor=actor,
-            action=BACKFILL_ACTION,
-            object_type="vault",
-            object_id=None,
-            purpose="calls stored before their metadata was signed (migration 0014)",
-            details={"calls": ids, "version": SIGNED_VERSION},
+            _audit.Entry(
+                BACKFILL_ACTION,
+                "vault",
+                None,
+                purpose="calls stored before their metadata was signed (migration 0014)",
+                details={"calls": ids, "version": SIGNED_VERSION},
+                actor=actor,
+            ),
         )
     return ids
 
@@ -325,6 +327,14 @@ def _subject_calls(session: Session, subjects: set[str]) -> set[str]:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    sign_changed(session)
+
+
+def sign_changed(session: Session) -> None:
+    """Re-sign the calls whose access metadata `session` changed (what `track` noted):
+    run by the session's `before_commit`, or earlier by a caller that wants it done
+    before its last statements (the vault's write session appends its audit entries
+    after it)."""
     signer = session.info.get(_SIGNER)
     if signer is None:
         return

@@ -4,13 +4,18 @@ umask (issue 17: blobs and exports followed it, 0666 under umask 000)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import secrets
+import socket
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
+    "process_tag",
     "remove_orphans",
     "FILE_MODE",
     "atomic_write",
@@ -121,15 +126,51 @@ def tighten_data_dir(
     return changed
 
 
+# A file of another host older than this is an orphan whatever its pid (an upload is
+# cut off by the request timeouts long before).
+FOREIGN_ORPHAN_AGE_S = 24 * 3600
+
+
+@functools.cache
+def _host_token() -> str:
+    """Which host, boot and PID namespace this process runs in, as 10 hex digits: a pid
+    means one process only there. Several `callvault serve` on one data directory, on
+    other machines or in other containers (issue 19), must not take each other's pids for
+    their own."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        pid_ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        boot, pid_ns = "", ""
+    seen = f"{socket.gethostname()}|{boot}|{pid_ns}"
+    return hashlib.sha256(seen.encode()).hexdigest()[:10]
+
+
+def process_tag() -> str:
+    """`<pid>.<host token>`: what starts the name of a file this process owns until it
+    closes it, so that `remove_orphans` on any host can tell whether its owner is gone."""
+    return f"{os.getpid()}.{_host_token()}"
+
+
 def remove_orphans(directory: Path, pattern: str) -> int:
-    """Remove the files matching `pattern` in `directory` whose name starts with the pid
-    of a process that is gone ("<pid>-..."): what a killed writer left. Returns how many."""
+    """Remove the files matching `pattern` in `directory` whose owner is gone: the name
+    starts with `process_tag()` ("<pid>.<host>-...") of a process of this host that no
+    longer runs, or with a bare "<pid>-" of one (an older name). A file of another host
+    is left to that host, unless older than `FOREIGN_ORPHAN_AGE_S`. Returns how many."""
     removed = 0
     if not directory.is_dir():
         return 0
     for path in directory.glob(pattern):
-        pid = path.name.split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        owner = path.name.split("-", 1)[0]
+        pid, _, host = owner.partition(".")
+        if host and host != _host_token():
+            try:
+                age = time.time() - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age < FOREIGN_ORPHAN_AGE_S:
+                continue
+        elif pid.isdigit() and _alive(int(pid)):
             continue
         path.unlink(missing_ok=True)
         removed += 1

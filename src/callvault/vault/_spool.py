@@ -6,7 +6,8 @@ the data directory's `spool/` (0700; the file 0600), written through the blob fo
 `_crypto` (STREAM chunks of AES-256-GCM) under a data key that exists only in this
 process's memory: the file is unreadable to anyone else, and useless once the process
 is gone. Reading it back authenticates every chunk. A spool is removed when it is
-closed; one left by a process that died is removed by the next spool opened.
+closed; one left by a process that died is removed by the next spool opened on its host
+(the name says which host: several servers may share one data directory, issue 19).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from types import TracebackType
 from typing import BinaryIO
 
 from callvault.vault._crypto import BlobEncryptor, BlobReader, new_data_key
-from callvault.vault._fs import DIR_MODE, create_private, private_dir, remove_orphans
+from callvault.vault._fs import (
+    DIR_MODE,
+    create_private,
+    private_dir,
+    process_tag,
+    remove_orphans,
+)
 
 __all__ = ["EncryptedSpool", "sweep_spools"]
 
@@ -38,7 +45,7 @@ class EncryptedSpool:
         private_dir(directory)
         os.chmod(directory, DIR_MODE)  # an existing one too
         sweep_spools(directory)
-        name = f"{os.getpid()}-{secrets.token_hex(8)}"
+        name = f"{process_tag()}-{secrets.token_hex(8)}"
         self.path = directory / f"{name}{_SUFFIX}"
         self._object = f"spool/{name}"
         self._key = new_data_key()

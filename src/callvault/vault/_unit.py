@@ -83,17 +83,18 @@ class Transaction:
         actor: str | None = None,
         purpose: str | None = None,
     ) -> None:
-        """Append an entry to the audit chain, in this transaction."""
-        _audit.append(
-            self.session,
-            self._signer,
-            actor=actor or self.actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
+        """Add an entry to the audit chain in this transaction: buffered, and appended
+        with the others as the last statement before the commit (`_audit.defer`), so
+        the chain's head is locked only for the time of that append."""
+        entry = _audit.Entry(
+            action,
+            object_type,
+            object_id,
             purpose=purpose if purpose is not None else self.purpose,
             details=details,
+            actor=actor or self.actor,
         )
+        _audit.defer(self.session, self._signer, entry)
 
     def seal(self, key: str, dek: bytes, object_id: str, source: BinaryIO) -> SealedBlob:
         """Encrypt `source` into blob `key`, put in place when the transaction commits."""

@@ -214,6 +214,10 @@ class Vault:
             # before it commits (issue 17).
             _callsig.track(session, self.signer)
             yield session
+            # The audit chain's head is locked by the last statement before COMMIT, for
+            # the time of one append, not for the whole transaction (issue 19).
+            _callsig.sign_changed(session)
+            _audit.append_deferred(session)
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -249,15 +253,17 @@ class Vault:
         purpose: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        _audit.append(
+        _audit.defer(
             session,
             self.signer,
-            actor=actor or self.config.actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            purpose=purpose,
-            details=details,
+            _audit.Entry(
+                action,
+                object_type,
+                object_id,
+                purpose=purpose,
+                details=details,
+                actor=actor or self.config.actor,
+            ),
         )
 
     def record_event(
