@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from _celery_helpers import RedisServer, registry, wait_for
 from _jobs_helpers import FakeClock
-from celery.contrib.testing.worker import start_worker
 from amqp.exceptions import ChannelError
+from celery.contrib.testing.worker import start_worker
 from kombu import Connection
 from sqlalchemy import Engine
 
@@ -31,6 +31,12 @@ from callvault.jobs import (
     broker_queue,
     enqueue_due_periodic,
     use_worker_queue,
+)
+
+# Celery's note that it may cancel running tasks on a lost connection one day; callvault
+# keeps them running (run_celery_worker silences it the same way).
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:(?s).*worker_cancel_long_running_tasks_on_connection_loss"
 )
 
 AMQP_URL = os.environ.get("CALLVAULT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -254,3 +260,25 @@ def test_the_embedded_pool_runs_periodic_tasks(engine: Engine) -> None:
         assert ran.wait(20)
     [job] = queue.list_jobs()
     assert job.task == "tick"
+
+
+def test_a_running_worker_outlives_a_broker_outage(
+    engine: Engine, redis_server: RedisServer, namespace: str, tmp_path: Path
+) -> None:
+    queue = celery_queue(engine, redis_server.url, namespace, republish_after=0.2)
+    log = tmp_path / "runs.log"
+    sweeper = queue.sweeper(interval=0.2)
+    with worker_thread(queue, ("asr",)):
+        sweeper.start()
+        try:
+            before = queue.enqueue("record", {"log": str(log), "n": 1})
+            assert queue.wait(before.id, 30).status is JobStatus.SUCCEEDED
+            redis_server.stop()
+            during = queue.enqueue("record", {"log": str(log), "n": 2})
+            assert queue.get(during.id).status is JobStatus.QUEUED
+            redis_server.start()
+            done = queue.wait(during.id, 60)
+        finally:
+            sweeper.stop()
+    assert (done.status, done.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert log.read_text() == "1\n2\n"

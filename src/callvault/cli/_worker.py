@@ -53,8 +53,8 @@ def worker(
     jobs from the database, for every queue.
     """
     # Imported here: Celery loads only in the process that runs a worker.
-    from callvault.services.workers import load_task_source, parse_queues, run_worker
     from callvault.services.jobs import task_registry
+    from callvault.services.workers import load_task_source, parse_queues, run_worker
 
     names = parse_queues(queues)
     tasks = load_task_source(tasks_spec) if tasks_spec else task_registry

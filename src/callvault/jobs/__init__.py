@@ -65,6 +65,7 @@ __all__ = [
     "enqueue_due_periodic",
     "periodic_key",
     "run_celery_worker",
+    "use_worker_queue",
     "QUEUES",
     "PeriodicTask",
     "EmbeddedQueue",

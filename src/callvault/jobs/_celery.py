@@ -22,12 +22,13 @@ import logging
 import os
 import socket
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from celery import Celery, signals
-from kombu import Queue as BrokerQueue
+from celery import Celery, signals  # type: ignore[import-untyped]
+from kombu.entity import Queue as BrokerQueue
 from sqlalchemy import Engine, exists, select, update
 
 from callvault.errors import InputError, NotFound
@@ -35,8 +36,8 @@ from callvault.jobs._base import Workers
 from callvault.jobs._embedded import (
     _CALLS,
     _T,
-    EmbeddedQueue,
     Clock,
+    EmbeddedQueue,
     _local_worker_gone,
     _utcnow,
     make_worker_id,
@@ -93,8 +94,20 @@ def _make_app(broker: str, namespace: str, lease: float) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": VISIBILITY_LEASES * lease},
-        task_queues=[BrokerQueue(name, routing_key=name) for name in names],
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_LEASES * lease,
+            # Publishing gives up after one quick retry: an enqueue must not wait on a
+            # broker that is down (the database holds the job; the sweep sends it later).
+            # The worker's consumer reconnects on its own schedule.
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
+        task_queues=[
+            BrokerQueue(name, routing_key=name)  # type: ignore[no-untyped-call]
+            for name in names
+        ],
         task_default_queue=broker_queue(DEFAULT_QUEUE, namespace),
         task_create_missing_queues=False,
         task_serializer="json",
@@ -383,6 +396,12 @@ def run_celery_worker(
         raise InputError(
             f"unknown queue(s) {', '.join(unknown) or '(none)'}; use some of {', '.join(QUEUES)}"
         )
+    # Celery warns on every lost broker connection that cancelling running tasks will be
+    # its default one day; callvault keeps them running on purpose (the job holds its
+    # lease in the database), so the warning says nothing to an operator.
+    warnings.filterwarnings(
+        "ignore", message=r"(?s).*worker_cancel_long_running_tasks_on_connection_loss"
+    )
     use_worker_queue(factory)
     main = _worker_queue()
     sweeper = main.sweeper()
