@@ -35,9 +35,7 @@ from callvault.jobs import (
 
 # Celery's note that it may cancel running tasks on a lost connection one day; callvault
 # keeps them running (run_celery_worker silences it the same way).
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:(?s).*worker_cancel_long_running_tasks_on_connection_loss"
-)
+pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning")
 
 AMQP_URL = os.environ.get("CALLVAULT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 

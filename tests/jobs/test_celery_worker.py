@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from callvault.cli import cli
 from callvault.config import Config
-from callvault.jobs import CeleryQueue, JobStatus
+from callvault.jobs import CeleryQueue, EmbeddedQueue, JobStatus
 from callvault.vault import Vault
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +120,24 @@ def test_sigkill_mid_job_gives_the_job_to_another_worker(
     # SIGTERM is a warm shutdown: the worker exits cleanly.
     second.send_signal(signal.SIGTERM)
     assert second.wait(60) == 0
+
+
+def test_worker_on_the_embedded_queue_runs_jobs_until_sigterm(
+    config: Config, vault: Vault, tmp_path: Path
+) -> None:
+    workers = Workers(config, "embedded", tmp_path)
+    queue = EmbeddedQueue(vault.engine, registry())
+    log = tmp_path / "runs.log"
+    process = workers.start("embedded")
+    try:
+        job = queue.enqueue("record", {"log": str(log), "n": 3})
+        done = queue.wait(job.id, 90)
+        assert (done.status, done.progress) == (JobStatus.SUCCEEDED, 1.0)
+        assert log.read_text() == "3\n"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        workers.kill_all()
 
 
 def test_unknown_queue_names_are_refused(tmp_path: Path) -> None:
