@@ -61,7 +61,7 @@ class Workers:
                     "callvault",
                     "worker",
                     "--queues",
-                    "analysis",
+                    "asr,analysis",
                     "--concurrency",
                     "1",
                     "--tasks",
@@ -120,6 +120,26 @@ def test_sigkill_mid_job_gives_the_job_to_another_worker(
     # SIGTERM is a warm shutdown: the worker exits cleanly.
     second.send_signal(signal.SIGTERM)
     assert second.wait(60) == 0
+
+
+@pytest.mark.slow
+def test_jobs_queued_while_redis_is_down_run_once_it_is_back(
+    vault: Vault, workers: Workers, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    queue = CeleryQueue(vault.engine, registry(), redis_server.url, lease=LEASE)
+    log = tmp_path / "runs.log"
+    workers.start("a")
+    first = queue.enqueue("record", {"log": str(log), "n": 1})
+    assert queue.wait(first.id, 90).status is JobStatus.SUCCEEDED
+    # Stopped without persistence: every message it held is lost, as on a lost machine.
+    redis_server.stop()
+    during = [queue.enqueue("record", {"log": str(log), "n": n}) for n in (2, 3)]
+    assert {queue.get(job.id).status for job in during} == {JobStatus.QUEUED}
+    redis_server.start()
+    done = [queue.wait(job.id, 90) for job in during]
+    assert [(job.status, job.attempts) for job in done] == [(JobStatus.SUCCEEDED, 1)] * 2
+    assert sorted(log.read_text().split()) == ["1", "2", "3"]
+    assert queue.counts() == {"succeeded": 3}
 
 
 def test_worker_on_the_embedded_queue_runs_jobs_until_sigterm(
