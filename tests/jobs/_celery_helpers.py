@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from _jobs_helpers import resumable
+
 from callvault.jobs import Progress, TaskRegistry
 
 
@@ -114,6 +116,7 @@ def registry() -> TaskRegistry:
     tasks.register("record", record, queue="asr")
     tasks.register("flaky", flaky, queue="webhooks")
     tasks.register("hold", hold, queue="analysis")
+    tasks.register("resumable", resumable, queue="analysis")  # SIGKILLs itself once
     return tasks
 
 

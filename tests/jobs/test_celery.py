@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from _celery_helpers import RedisServer, registry, wait_for
 from _jobs_helpers import FakeClock
 from amqp.exceptions import ChannelError
 from celery.contrib.testing.worker import start_worker
+from celery.exceptions import CPendingDeprecationWarning
 from kombu import Connection
 from sqlalchemy import Engine
 
@@ -32,10 +34,6 @@ from callvault.jobs import (
     enqueue_due_periodic,
     use_worker_queue,
 )
-
-# Celery's note that it may cancel running tasks on a lost connection one day; callvault
-# keeps them running (run_celery_worker silences it the same way).
-pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning")
 
 AMQP_URL = os.environ.get("CALLVAULT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -267,6 +265,11 @@ def test_a_running_worker_outlives_a_broker_outage(
     log = tmp_path / "runs.log"
     sweeper = queue.sweeper(interval=0.2)
     with worker_thread(queue, ("asr",)):
+        # Celery's note that it may cancel running tasks on a lost connection one day;
+        # callvault keeps them running (run_celery_worker silences it too). Set after the
+        # worker's start, which turns that category to "always"; pytest restores the
+        # filters after the test.
+        warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
         sweeper.start()
         try:
             before = queue.enqueue("record", {"log": str(log), "n": 1})

@@ -1,6 +1,6 @@
-"""`callvault worker` processes on a Celery broker (issue 19): SIGKILL one mid-job and
-another finishes the job; SIGTERM lets the running job finish; bad queue names are
-refused."""
+"""`callvault worker` processes on a Celery broker (issue 19): SIGKILL a worker or one of
+its pool processes mid-job and the job is finished by another; a Redis stop loses no job;
+SIGTERM is a clean exit; bad queue names are refused."""
 
 from __future__ import annotations
 
@@ -120,6 +120,21 @@ def test_sigkill_mid_job_gives_the_job_to_another_worker(
     # SIGTERM is a warm shutdown: the worker exits cleanly.
     second.send_signal(signal.SIGTERM)
     assert second.wait(60) == 0
+
+
+def test_a_pool_process_killed_mid_job_is_replaced_and_the_job_resumes(
+    vault: Vault, workers: Workers, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    queue = CeleryQueue(vault.engine, registry(), redis_server.url, lease=LEASE)
+    marker, done_file = tmp_path / "marker", tmp_path / "done"
+    worker = workers.start("a")
+    job = queue.enqueue("resumable", {"marker": str(marker), "done": str(done_file)})
+    # The pool process SIGKILLs itself on the first attempt; the worker gives the message
+    # back (task_reject_on_worker_lost) and its next pool process resumes the job.
+    done = queue.wait(job.id, 90)
+    assert (done.status, done.attempts) == (JobStatus.SUCCEEDED, 2)
+    assert marker.exists() and done_file.exists()
+    assert worker.poll() is None  # the worker itself lives on
 
 
 @pytest.mark.slow

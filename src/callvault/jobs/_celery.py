@@ -396,12 +396,6 @@ def run_celery_worker(
         raise InputError(
             f"unknown queue(s) {', '.join(unknown) or '(none)'}; use some of {', '.join(QUEUES)}"
         )
-    # Celery warns on every lost broker connection that cancelling running tasks will be
-    # its default one day; callvault keeps them running on purpose (the job holds its
-    # lease in the database), so the warning says nothing to an operator.
-    warnings.filterwarnings(
-        "ignore", message=r"(?s).*worker_cancel_long_running_tasks_on_connection_loss"
-    )
     use_worker_queue(factory)
     main = _worker_queue()
     sweeper = main.sweeper()
@@ -418,6 +412,13 @@ def run_celery_worker(
         without_mingle=True,
         without_gossip=True,
         optimization="fair",
+    )
+    # Celery warns on every lost broker connection that cancelling running tasks will be
+    # its default one day; callvault keeps them running on purpose (the job holds its
+    # lease in the database), so the warning says nothing to an operator. Set after the
+    # worker's logging set-up, which turns Celery's warnings to "always".
+    warnings.filterwarnings(
+        "ignore", message=r"(?s).*worker_cancel_long_running_tasks_on_connection_loss"
     )
     worker.start()
     return int(worker.exitcode or 0)
