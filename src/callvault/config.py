@@ -238,6 +238,24 @@ def _parse_names(raw: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+QUEUE_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+"""Celery broker URL schemes `CALLVAULT_QUEUE` accepts besides `embedded` (issue 19)."""
+
+
+def _parse_queue(raw: str) -> str:
+    """`embedded`, or a Celery broker URL (`redis://host:6379/0`, `amqp://user@host//`)."""
+    value = raw.strip()
+    if value.lower() == "embedded":
+        return "embedded"
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in QUEUE_SCHEMES or not rest:
+        raise ValueError(
+            "expected 'embedded' or a broker URL starting with "
+            + ", ".join(f"{s}://" for s in QUEUE_SCHEMES)
+        )
+    return value
+
+
 def _parse_seconds(low: float, high: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         try:
@@ -597,6 +615,22 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: 1,
     ),
     Setting(
+        "queue",
+        "Where jobs are queued: embedded (threads of each callvault process) or a Celery "
+        "broker URL (redis://, rediss://, amqp://, amqps://, pyamqp://) that `callvault "
+        "worker` processes consume; the database stays the ledger of jobs either way.",
+        _parse_queue,
+        lambda: "embedded",
+        secret=True,
+    ),
+    Setting(
+        "job_lease",
+        "Seconds without a heartbeat after which a running job counts as abandoned and is "
+        "given to another worker.",
+        _parse_seconds(5, 3600),
+        lambda: 60.0,
+    ),
+    Setting(
         "trusted_proxies",
         "Addresses or networks (CIDR), separated by commas, of the reverse proxies in front "
         "of `callvault serve`; only their X-Forwarded-For and X-Forwarded-Proto headers are "
@@ -676,6 +710,8 @@ class Config:
     login_lock_after: int
     login_concurrency: int
     workers: int
+    queue: str
+    job_lease: float
     log_level: str
 
     @property
@@ -707,7 +743,9 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
         try:
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
-            raise ConfigError(f"{setting.env}={raw!r} is not valid: {exc}") from None
+            # A secret is not echoed: a URL keeps its shape with the password masked.
+            shown = (mask_url(raw) if "://" in raw else "****") if setting.secret else raw
+            raise ConfigError(f"{setting.env}={shown!r} is not valid: {exc}") from None
     if values.get("webhook_urls") and not values.get("webhook_secret"):
         # Refused before any command runs: an erasure must not be done and then fail
         # on sending its event.
@@ -754,6 +792,8 @@ def masked_values(config: Config) -> list[tuple[Setting, str]]:
             text = mask_url(config.effective_database_url)
         elif setting.name == "blob_store":
             text = mask_url(config.effective_blob_store)
+        elif setting.name == "queue":
+            text = mask_url(str(value))
         elif value is None:
             text = ""
         elif setting.secret:

@@ -24,6 +24,7 @@ from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._rights import rights
 from callvault.cli._search import reindex, search
 from callvault.cli._users import users
+from callvault.cli._worker import worker
 from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
 from callvault.services import (
@@ -523,6 +524,7 @@ for command in (
     capture,
     siprec,
     insights,
+    worker,
 ):
     cli.add_command(command)
 cli.add_command(contacts)

@@ -4,8 +4,12 @@ Tasks are plain functions `task(payload, progress)` registered by name in a `Tas
 they know nothing about the queue, so the same functions can run under another `Queue`
 implementation later. `open_queue` picks the queue the configuration names; consumers
 hold a `Queue`, never an implementation. `EmbeddedQueue` keeps jobs in the `jobs` table
-and resumes jobs left running by a crashed process (`recover_stale`).
+and resumes jobs left running by a crashed process (`recover_stale`); `CeleryQueue` keeps
+the same ledger and wakes Celery workers through a broker (issue 19). Celery is imported
+only by a process that uses one of its names.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from callvault.jobs._adapters import open_queue
 from callvault.jobs._base import Queue, Workers
@@ -20,10 +24,48 @@ from callvault.jobs._registry import (
     TaskFunction,
     TaskRegistry,
 )
+from callvault.jobs._sweep import Sweeper, enqueue_due_periodic, periodic_key
 from callvault.jobs._worker import Worker, WorkerPool
+
+if TYPE_CHECKING:
+    from callvault.jobs._celery import (
+        RUN_JOB,
+        CeleryQueue,
+        broker_queue,
+        celery_app,
+        run_celery_worker,
+        use_worker_queue,
+    )
+
+_CELERY_NAMES = (
+    "RUN_JOB",
+    "CeleryQueue",
+    "broker_queue",
+    "celery_app",
+    "run_celery_worker",
+    "use_worker_queue",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CELERY_NAMES:
+        from callvault.jobs import _celery
+
+        return getattr(_celery, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "RUN_JOB",
+    "CeleryQueue",
+    "Sweeper",
+    "broker_queue",
+    "celery_app",
+    "enqueue_due_periodic",
+    "periodic_key",
+    "run_celery_worker",
+    "use_worker_queue",
     "QUEUES",
     "PeriodicTask",
     "EmbeddedQueue",

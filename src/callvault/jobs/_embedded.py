@@ -309,6 +309,7 @@ class EmbeddedQueue(Queue):
             )
             record = self._get(conn, job_id)
         log.info("job %s: enqueued task %s", job_id, task)
+        self._queued([(record, 0.0)])
         return record
 
     def get(self, job_id: str) -> JobRecord:
@@ -361,6 +362,7 @@ class EmbeddedQueue(Queue):
             )
             record = self._get(conn, job_id)
         log.info("job %s: queued again by retry", job_id)
+        self._queued([(record, 0.0)])
         return record
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -508,6 +510,7 @@ class EmbeddedQueue(Queue):
                 log.warning("job %s: recovered from a lost worker (%s)", job_id, why)
                 changed.append(job_id)
             records = [self._get(conn, job_id) for job_id in changed]
+        self._queued([(r, 0.0) for r in records if r.status is JobStatus.QUEUED])
         return records
 
     def known_dedupe_keys(self, keys: Sequence[str]) -> set[str]:
@@ -545,6 +548,11 @@ class EmbeddedQueue(Queue):
 
     # -- internals -----------------------------------------------------------------------
 
+    def _queued(self, jobs: Sequence[tuple[JobRecord, float]]) -> None:
+        """Called after the commit that queued `jobs` (each with the seconds until it is
+        due). The embedded workers poll the table, so there is nothing to say; a queue
+        with a broker sends each job a wake-up here."""
+
     def backoff(self, attempts: int) -> float:
         """Seconds to wait before the next attempt after `attempts` failed starts."""
         return float(min(self.backoff_max, self.backoff_base * 2.0 ** min(attempts, 62)))
@@ -569,6 +577,7 @@ class EmbeddedQueue(Queue):
         extra: _Run | None = None,
     ) -> None:
         now = self.clock()
+        requeued: float | None = None  # seconds until the next attempt, when there is one
         values: dict[str, Any] = dict(extra.pending()) if extra is not None else {}
         values.update(locked_by=None, heartbeat_at=now, updated_at=now)
         if outcome is JobStatus.SUCCEEDED:
@@ -579,6 +588,7 @@ class EmbeddedQueue(Queue):
             values.update(status=JobStatus.FAILED.value, last_error=error, finished_at=now)
         else:
             delay = self.backoff(job.attempts)
+            requeued = delay
             values.update(
                 status=JobStatus.QUEUED.value,
                 last_error=error,
@@ -602,6 +612,8 @@ class EmbeddedQueue(Queue):
                     log.info("job %s: superseded %d failed job(s) before it", job.id, superseded)
         if not result.rowcount:
             log.warning("job %s: taken from %s before it ended; result dropped", job.id, worker_id)
+        elif requeued is not None:
+            self._queued([(job, requeued)])
 
     def _active_job(self, conn: Connection, task: str, call_id: str) -> JobRecord | None:
         """The queued or running job of `task` for `call_id`, locked, or None."""

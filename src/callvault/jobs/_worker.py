@@ -12,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 from callvault.errors import InputError
 from callvault.jobs._base import Workers
 from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
+from callvault.jobs._sweep import Sweeper
 
 __all__ = ["Worker", "WorkerPool"]
 
@@ -84,9 +85,10 @@ def _lower_priority(nice: int) -> None:
 
 
 class WorkerPool(Workers):
-    """`n_threads` workers of the embedded queue plus a janitor that calls `recover_stale`
-    at start and every `recover_interval` seconds (default: half the queue's lease). Use as
-    a context manager, or `start()` / `stop()`; `EmbeddedQueue.workers` makes one."""
+    """`n_threads` workers of the embedded queue plus a janitor (`Sweeper`) that calls
+    `recover_stale` and enqueues the due periodic tasks at start and every
+    `recover_interval` seconds (default: half the queue's lease). Use as a context manager,
+    or `start()` / `stop()`; `EmbeddedQueue.workers` makes one."""
 
     def __init__(
         self,
@@ -108,21 +110,19 @@ class WorkerPool(Workers):
             Worker(queue, poll_interval=poll_interval, stop_event=self._stop, nice=nice)
             for _ in range(n_threads)
         ]
-        self._janitor: threading.Thread | None = None
+        self._janitor = Sweeper(queue, interval=self.recover_interval, stop_event=self._stop)
+        self._started = False
 
     @property
     def started(self) -> bool:
-        return self._janitor is not None
+        return self._started
 
     def start(self) -> None:
         if self._stop.is_set():
             raise InputError("a stopped worker pool cannot start again; make a new one")
         if self.started:
             raise InputError("the worker pool is already started")
-        self.queue.recover_stale()
-        self._janitor = threading.Thread(
-            target=self._recover_loop, name="callvault-jobs-janitor", daemon=True
-        )
+        self._started = True
         self._janitor.start()
         for worker in self.workers:
             worker.start()
@@ -133,8 +133,7 @@ class WorkerPool(Workers):
         self._stop.set()
         for worker in self.workers:
             worker.stop(timeout)
-        if self._janitor is not None:
-            self._janitor.join(timeout)
+        self._janitor.stop(timeout)
 
     def run_until_idle(self, timeout: float, *, poll_interval: float = 0.1) -> bool:
         """Start the pool if needed and wait until no job is queued or running, or until
@@ -149,10 +148,3 @@ class WorkerPool(Workers):
             if left <= 0:
                 return False
             time.sleep(min(poll_interval, left))
-
-    def _recover_loop(self) -> None:
-        while not self._stop.wait(self.recover_interval):
-            try:
-                self.queue.recover_stale()
-            except sa_exc.SQLAlchemyError as exc:
-                log.warning("recovering stale jobs failed: %s", type(exc).__name__)
