@@ -1199,7 +1199,7 @@ def main(argv: list[str] | None = None) -> int:
     _detector(config.redaction_entities).load()
     presidio_load = time.perf_counter() - t0
     pipelines: dict[str, Any] = {}
-    from callvault.config import _parse_model_map
+    from callvault.config import parse_model_map as _parse_model_map
 
     asr_models = _parse_model_map(args.asr_models) if args.asr_models else None
     if asr_models:

@@ -13,13 +13,31 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import platformdirs
 
+from callvault.config._values import (
+    QUEUE_SCHEMES,
+    default_model_cache,
+    http_host,
+    parse_blob_store,
+    parse_choice,
+    parse_chunk_size,
+    parse_int_range,
+    parse_log_level,
+    parse_model_map,
+    parse_names,
+    parse_networks,
+    parse_optional_path,
+    parse_positive_size,
+    parse_queue,
+    parse_seconds,
+    parse_size,
+    parse_urls,
+)
 from callvault.errors import ConfigError
 
 __all__ = [
@@ -28,6 +46,7 @@ __all__ = [
     "DIARIZATION_MODES",
     "KEEP_ORIGINAL_MODES",
     "PAYMENT_ENTITY_NAMES",
+    "QUEUE_SCHEMES",
     "REDACTION_AUDIO_MODES",
     "REDACTION_ENTITIES",
     "ROLES",
@@ -36,9 +55,11 @@ __all__ = [
     "WITHDRAWAL_MODES",
     "Config",
     "Setting",
+    "http_host",
     "load_config",
     "mask_url",
     "masked_values",
+    "parse_model_map",
 ]
 
 DIARIZATION_MODES = ("auto", "on", "off")
@@ -80,79 +101,7 @@ def _default_actor() -> str:
         return f"cli:uid{os.getuid()}"
 
 
-def _parse_size(raw: str) -> int:
-    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]i?B?|B)?\s*", raw, flags=re.IGNORECASE)
-    if not match:
-        raise ValueError("expected a byte count such as 4096, 64MiB or 2GiB")
-    number, unit = int(match.group(1)), (match.group(2) or "B").upper().rstrip("B").rstrip("I")
-    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
-    return number * scale
-
-
-def _default_model_cache() -> Path:
-    return Path(platformdirs.user_cache_dir("callvault", appauthor=False)) / "models"
-
-
-def _parse_model_map(raw: str) -> dict[str, str]:
-    """`en=tiny.en-path,de=/models/whisper-small`: a model name or path per language."""
-    models: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        language, sep, model = item.partition("=")
-        if not sep or not language.strip() or not model.strip():
-            raise ValueError(f"expected language=model pairs separated by commas, got {item!r}")
-        models[language.strip().lower()] = model.strip()
-    return models
-
-
-def _parse_int_range(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"expected a whole number from {low} to {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return value
-
-    return parse
-
-
-def _parse_log_level(raw: str) -> str:
-    level = raw.strip().upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
-    return level
-
-
-def _parse_optional_path(raw: str) -> Path:
-    return Path(raw).expanduser()
-
-
-def _parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        mode = raw.strip().lower()
-        if mode not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return mode
-
-    return parse
-
-
-def _parse_chunk_size(raw: str) -> int:
-    size = _parse_size(raw)
-    if not (4096 <= size <= 16 << 20):
-        raise ValueError("must be between 4KiB and 16MiB")
-    return size
-
-
-def _parse_positive_size(raw: str) -> int:
-    size = _parse_size(raw)
-    if size <= 0:
-        raise ValueError("must be greater than zero")
-    return size
-
-
-def _parse_entities(raw: str) -> tuple[str, ...]:
+def parse_entities(raw: str) -> tuple[str, ...]:
     """`all`, or names from REDACTION_ENTITIES separated by commas; the payment ones are
     always added (fail closed: card data is never left in the audio)."""
     names = [part.strip().upper() for part in raw.split(",") if part.strip()]
@@ -165,108 +114,6 @@ def _parse_entities(raw: str) -> tuple[str, ...]:
         )
     chosen = set(names) | set(PAYMENT_ENTITY_NAMES)
     return tuple(name for name in REDACTION_ENTITIES if name in chosen)
-
-
-# Bucket names of S3 (the bucket naming rules): 3 to 63 lowercase letters, digits, dots
-# and hyphens, starting and ending with a letter or digit.
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-
-
-def _parse_blob_store(raw: str) -> str:
-    """`file:///absolute/path` or `s3://bucket[/prefix]`, as given."""
-    if raw.startswith("file://"):
-        path = raw.removeprefix("file://")
-        if not path.startswith("/"):
-            raise ValueError("a file:// store needs an absolute path, such as file:///srv/blobs")
-        return raw
-    if raw.startswith("s3://"):
-        bucket, _, prefix = raw.removeprefix("s3://").partition("/")
-        if not _BUCKET.fullmatch(bucket):
-            raise ValueError(
-                "the bucket name must be 3 to 63 lowercase letters, digits, dots or hyphens"
-            )
-        if "//" in prefix.strip("/") or any(c in prefix for c in "?#\\"):
-            raise ValueError("the prefix must be a plain path such as recordings/eu")
-        return raw
-    raise ValueError("expected file:///absolute/path or s3://bucket[/prefix]")
-
-
-def http_host(url: str) -> str | None:
-    """The host of an http:// or https:// URL, None for any other URL or one without a
-    host (what every webhook URL setting and option must be)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.hostname
-
-
-def _parse_urls(raw: str) -> tuple[str, ...]:
-    """URLs separated by commas, each http:// or https:// with a host."""
-    urls = tuple(part.strip() for part in raw.split(",") if part.strip())
-    if not all(http_host(url) for url in urls):
-        raise ValueError("each URL must be http:// or https:// with a host")
-    return urls
-
-
-def _parse_networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
-    """IP addresses or CIDR networks separated by commas (an address is a /32 or /128)."""
-    networks = []
-    for part in filter(None, (item.strip() for item in raw.split(","))):
-        try:
-            networks.append(ip_network(part, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"{part!r} is not an IP address or network; expected e.g. 10.0.0.5,10.1.0.0/16"
-            ) from None
-    return tuple(networks)
-
-
-def _parse_names(raw: str) -> tuple[str, ...]:
-    """Names separated by commas, blanks dropped, each once (case-insensitively), in the
-    order given."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for part in raw.split(","):
-        name = " ".join(part.split())
-        if not name:
-            continue
-        if not any(c.isalnum() for c in name):
-            raise ValueError("each name needs a letter or digit; separate names with commas")
-        if name.casefold() not in seen:
-            seen.add(name.casefold())
-            names.append(name)
-    return tuple(names)
-
-
-QUEUE_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
-"""Celery broker URL schemes `CALLVAULT_QUEUE` accepts besides `embedded` (issue 19)."""
-
-
-def _parse_queue(raw: str) -> str:
-    """`embedded`, or a Celery broker URL (`redis://host:6379/0`, `amqp://user@host//`)."""
-    value = raw.strip()
-    if value.lower() == "embedded":
-        return "embedded"
-    scheme, sep, rest = value.partition("://")
-    if not sep or scheme.lower() not in QUEUE_SCHEMES or not rest:
-        raise ValueError(
-            "expected 'embedded' or a broker URL starting with "
-            + ", ".join(f"{s}://" for s in QUEUE_SCHEMES)
-        )
-    return value
-
-
-def _parse_seconds(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"expected a number of seconds from {low} to {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a number of seconds from {low} to {high}")
-        return value
-
-    return parse
 
 
 @dataclass(frozen=True)
@@ -303,7 +150,7 @@ SETTINGS: tuple[Setting, ...] = (
         "blob_store",
         "Where encrypted blobs are kept: empty means file://<data_dir>/blobs; "
         "file:///absolute/path, or s3://bucket[/prefix] for an S3-compatible object store.",
-        _parse_blob_store,
+        parse_blob_store,
         None,
     ),
     Setting(
@@ -322,20 +169,20 @@ SETTINGS: tuple[Setting, ...] = (
         "s3_object_lock",
         "Object lock of the S3 bucket: off, governance or compliance (the retention mode; "
         "init creates a missing bucket with object lock unless off).",
-        _parse_choice(("off", "governance", "compliance")),
+        parse_choice(("off", "governance", "compliance")),
         lambda: "off",
     ),
     Setting(
         "max_input_bytes",
         "Largest recording file accepted by ingest (suffixes KiB, MiB, GiB).",
-        _parse_positive_size,
+        parse_positive_size,
         lambda: 4 << 30,
     ),
     Setting(
         "max_duration",
         "Longest recording accepted, in seconds (1 to 604800): ingest refuses a longer "
         "one from its header or while decoding it, and processing stops decoding there.",
-        _parse_seconds(1.0, 604800.0),
+        parse_seconds(1.0, 604800.0),
         lambda: 4 * 3600.0,
     ),
     Setting(
@@ -343,14 +190,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body accepted by the server, an upload included (suffixes KiB, "
         "MiB, GiB): a larger Content-Length is answered 413 before any byte is read, and a "
         "chunked body is cut off with 413 as soon as it passes the limit.",
-        _parse_positive_size,
+        parse_positive_size,
         lambda: 1 << 30,
     ),
     Setting(
         "request_idle_timeout",
         "Seconds the server waits for the next piece of a request's headers or body "
         "(1 to 3600); a client silent for longer is answered 408 and disconnected.",
-        _parse_seconds(1.0, 3600.0),
+        parse_seconds(1.0, 3600.0),
         lambda: 15.0,
     ),
     Setting(
@@ -358,26 +205,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Bytes per second a request body must average once request_idle_timeout has "
         "passed since it began (0: no minimum), so a client that trickles a byte now and "
         "then cannot hold a connection.",
-        _parse_size,
+        parse_size,
         lambda: 4096,
     ),
     Setting(
         "request_body_timeout",
         "Seconds a whole request body may take, however fast it arrives (1 to 86400).",
-        _parse_seconds(1.0, 86400.0),
+        parse_seconds(1.0, 86400.0),
         lambda: 3600.0,
     ),
     Setting(
         "max_connections",
         "Connections and requests `callvault serve` handles at once; beyond them it "
         "answers 503 at once.",
-        _parse_int_range(1, 100000),
+        parse_int_range(1, 100000),
         lambda: 256,
     ),
     Setting(
         "chunk_size",
         "Plaintext bytes per encrypted chunk; a byte range is decrypted chunk by chunk.",
-        _parse_chunk_size,
+        parse_chunk_size,
         lambda: 256 << 10,
     ),
     Setting(
@@ -390,33 +237,33 @@ SETTINGS: tuple[Setting, ...] = (
         "model_cache",
         "Directory where callvault assembles speech models from their packages (once).",
         lambda raw: Path(raw).expanduser(),
-        _default_model_cache,
+        default_model_cache,
     ),
     Setting(
         "asr_models",
         "Speech model per language, overriding the defaults: language=name-or-path pairs "
         "separated by commas (a path is any CTranslate2 Whisper model directory).",
-        _parse_model_map,
+        parse_model_map,
         dict,
     ),
     Setting(
         "asr_beam_size",
         "Beam width of speech recognition (1 is greedy and fastest).",
-        _parse_int_range(1, 10),
+        parse_int_range(1, 10),
         lambda: 1,
     ),
     Setting(
         "diarization",
         "Speakers of mono recordings: auto (diarize when the diarization extra is installed), "
         "on (always; processing fails without the extra) or off (one undiarized speaker).",
-        _parse_choice(DIARIZATION_MODES),
+        parse_choice(DIARIZATION_MODES),
         lambda: "auto",
     ),
     Setting(
         "search_rank_limit",
         "Searches matching at most this many utterances are ranked by relevance; larger "
         "match sets come newest first (ranking them all would be slow).",
-        _parse_int_range(0, 1_000_000),
+        parse_int_range(0, 1_000_000),
         lambda: 2000,
     ),
     Setting(
@@ -437,13 +284,13 @@ SETTINGS: tuple[Setting, ...] = (
         "policy_rules",
         "TOML file of recording rules (docs/policy.md); empty: record every call that no "
         "deny-list excludes, under the consent rules of each participant's jurisdiction.",
-        _parse_optional_path,
+        parse_optional_path,
         None,
     ),
     Setting(
         "policy_jurisdictions",
         "TOML file merged over the shipped table of consent rules per jurisdiction.",
-        _parse_optional_path,
+        parse_optional_path,
         None,
     ),
     Setting(
@@ -451,20 +298,20 @@ SETTINGS: tuple[Setting, ...] = (
         "A call that needs every party's consent arriving without it: refuse (store "
         "nothing) or quarantine (keep it encrypted, unprocessed and unread until consent is "
         "recorded; erased after quarantine_days).",
-        _parse_choice(CONSENT_MISSING_MODES),
+        parse_choice(CONSENT_MISSING_MODES),
         lambda: "refuse",
     ),
     Setting(
         "quarantine_days",
         "Days a quarantined call waits for consent before `retention run` erases it.",
-        _parse_int_range(1, 365),
+        parse_int_range(1, 365),
         lambda: 7,
     ),
     Setting(
         "on_withdrawal",
         "A party refusing or withdrawing consent during a call: discard-call (erase the "
         "whole recording) or keep-before (keep what was recorded before that moment).",
-        _parse_choice(WITHDRAWAL_MODES),
+        parse_choice(WITHDRAWAL_MODES),
         lambda: "discard-call",
     ),
     Setting(
@@ -472,59 +319,59 @@ SETTINGS: tuple[Setting, ...] = (
         "`rights erase` of a person in a call with others: call (erase the whole call) or "
         "leg (erase only their own channel and utterances, marking the call partially "
         "erased; a mono call is erased whole).",
-        _parse_choice(SUBJECT_ERASURE_MODES),
+        parse_choice(SUBJECT_ERASURE_MODES),
         lambda: "call",
     ),
     Setting(
         "redaction_entities",
         "Kinds of personal data cut out of transcripts and audio: all, or names separated "
         "by commas; card number, CVV, expiry and PIN are always cut.",
-        _parse_entities,
+        parse_entities,
         lambda: REDACTION_ENTITIES,
     ),
     Setting(
         "redaction_audio",
         "How redacted spans sound: mute (digital silence) or bleep (a 1 kHz tone).",
-        _parse_choice(REDACTION_AUDIO_MODES),
+        parse_choice(REDACTION_AUDIO_MODES),
         lambda: "mute",
     ),
     Setting(
         "redaction_margin",
         "Seconds of audio cut before and after each redacted word span (0 to 2).",
-        _parse_seconds(0.0, 2.0),
+        parse_seconds(0.0, 2.0),
         lambda: 0.5,
     ),
     Setting(
         "redaction_keep_original",
         "Whether the unredacted original of a redacted call is kept (encrypted, for the "
         "compliance role): never, or unless-payment (kept unless card data was cut).",
-        _parse_choice(KEEP_ORIGINAL_MODES),
+        parse_choice(KEEP_ORIGINAL_MODES),
         lambda: "never",
     ),
     Setting(
         "role",
         "The role the command line acts in: admin, compliance, manager, rep or auditor.",
-        _parse_choice(ROLES),
+        parse_choice(ROLES),
         lambda: "admin",
     ),
     Setting(
         "trackers",
         "A TOML file of user-defined trackers, competitor names and compliance phrases.",
-        _parse_optional_path,
+        parse_optional_path,
         None,
     ),
     Setting(
         "competitors",
         "Competitor names, separated by commas, found in transcripts (exactly and by sound), "
         "besides the trackers file's competitors; empty: none.",
-        _parse_names,
+        parse_names,
         tuple,
     ),
     Setting(
         "disclosure_within",
         "Seconds from the start of a call within which the agent must say that the call "
         "is recorded (1 to 600).",
-        _parse_seconds(1.0, 600.0),
+        parse_seconds(1.0, 600.0),
         lambda: 30.0,
     ),
     Setting(
@@ -551,7 +398,7 @@ SETTINGS: tuple[Setting, ...] = (
         "webhook_urls",
         "URLs, separated by commas, that receive the call.processed and call.erased "
         "events, signed with HMAC-SHA256 and retried with backoff.",
-        _parse_urls,
+        parse_urls,
         tuple,
     ),
     Setting(
@@ -565,53 +412,53 @@ SETTINGS: tuple[Setting, ...] = (
         "login_throttle_after",
         "Failed sign-ins of one account after which each further attempt waits: "
         "login_backoff_base seconds, doubled per failure, at most login_backoff_max.",
-        _parse_int_range(1, 1000),
+        parse_int_range(1, 1000),
         lambda: 5,
     ),
     Setting(
         "login_address_throttle_after",
         "Failed sign-ins from one client address (any usernames) after which each "
         "further attempt from it waits, as for an account.",
-        _parse_int_range(1, 10000),
+        parse_int_range(1, 10000),
         lambda: 20,
     ),
     Setting(
         "login_throttle_window",
         "Seconds after which failed sign-ins are forgotten when no other failure followed "
         "(60 to 604800).",
-        _parse_seconds(60.0, 604800.0),
+        parse_seconds(60.0, 604800.0),
         lambda: 3600.0,
     ),
     Setting(
         "login_backoff_base",
         "Seconds the first throttled sign-in attempt waits (0.1 to 3600).",
-        _parse_seconds(0.1, 3600.0),
+        parse_seconds(0.1, 3600.0),
         lambda: 1.0,
     ),
     Setting(
         "login_backoff_max",
         "The longest wait between throttled sign-in attempts, in seconds (1 to 86400).",
-        _parse_seconds(1.0, 86400.0),
+        parse_seconds(1.0, 86400.0),
         lambda: 900.0,
     ),
     Setting(
         "login_lock_after",
         "Failed sign-ins of one account after which it is locked until an administrator "
         "unlocks it (`callvault users unlock`); 0: never locked.",
-        _parse_int_range(0, 100000),
+        parse_int_range(0, 100000),
         lambda: 20,
     ),
     Setting(
         "login_concurrency",
         "Password checks one process runs at once; a sign-in beyond them is answered 503 "
         "at once, so guessing cannot take the threads that serve everyone else.",
-        _parse_int_range(1, 64),
+        parse_int_range(1, 64),
         lambda: 2,
     ),
     Setting(
         "workers",
         "Worker threads that process jobs inside a callvault process.",
-        _parse_int_range(1, 64),
+        parse_int_range(1, 64),
         lambda: 1,
     ),
     Setting(
@@ -619,7 +466,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Where jobs are queued: embedded (threads of each callvault process) or a Celery "
         "broker URL (redis://, rediss://, amqp://, amqps://, pyamqp://) that `callvault "
         "worker` processes consume; the database stays the ledger of jobs either way.",
-        _parse_queue,
+        parse_queue,
         lambda: "embedded",
         secret=True,
     ),
@@ -627,7 +474,7 @@ SETTINGS: tuple[Setting, ...] = (
         "job_lease",
         "Seconds without a heartbeat after which a running job counts as abandoned and is "
         "given to another worker.",
-        _parse_seconds(5, 3600),
+        parse_seconds(5, 3600),
         lambda: 60.0,
     ),
     Setting(
@@ -635,7 +482,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Addresses or networks (CIDR), separated by commas, of the reverse proxies in front "
         "of `callvault serve`; only their X-Forwarded-For and X-Forwarded-Proto headers are "
         "believed. Empty: no proxy, those headers are ignored.",
-        _parse_networks,
+        parse_networks,
         tuple,
     ),
     Setting(
@@ -643,13 +490,13 @@ SETTINGS: tuple[Setting, ...] = (
         "The Secure flag of session cookies: auto (set unless the request came over plain "
         "HTTP to a server listening on loopback; a trusted proxy's X-Forwarded-Proto "
         "counts), always, or never. Never decided by the Host header a client sends.",
-        _parse_choice(COOKIE_SECURE_MODES),
+        parse_choice(COOKIE_SECURE_MODES),
         lambda: "auto",
     ),
     Setting(
         "log_level",
         "Level of callvault's own log messages on stderr.",
-        _parse_log_level,
+        parse_log_level,
         lambda: "WARNING",
     ),
 )
