@@ -305,6 +305,27 @@ class PrivateMoto:
                 self.process.wait()
 
 
+def s3_objects(endpoint: str, store_url: str) -> int:
+    """How many objects the store `store_url` (s3://bucket/prefix) holds on `endpoint`:
+    0 after a run means callvault did not write there (the setting was not honoured)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    bucket, _, prefix = store_url.removeprefix("s3://").partition("/")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench-secret",
+    )
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return sum(page.get("KeyCount", 0) for page in pages)
+    except ClientError:
+        return 0  # no such bucket
+
+
 @contextmanager
 def private_database() -> Iterator[str]:
     """A PostgreSQL database of its own on the local server, dropped afterwards."""
@@ -407,6 +428,7 @@ class Worker:
     die with it when the group is killed)."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.path = log
         self.log = log.open("ab")
         self.process = subprocess.Popen(
             [str(VENV_BIN / "callvault"), "worker", "--concurrency", "1"],
@@ -593,7 +615,7 @@ def run_celery(
                 for worker in pool:
                     code = worker.process.poll()
                     if code is not None and not faults:
-                        text = (logs / "worker-0.log").read_text(errors="replace")[-3000:]
+                        text = worker.path.read_text(errors="replace")[-3000:]
                         raise BenchError(f"callvault worker exited {code}: {text}")
 
             chaos: threading.Thread | None = None
@@ -629,6 +651,8 @@ def run_celery(
                     f"worker killed >= {args.kills} times", kills >= args.kills, f"{kills} kills"
                 )
             final_checks(env, result, ids)
+            objects = s3_objects(moto.url, env["CALLVAULT_BLOB_STORE"])
+            result.check("blobs are in the S3 store", objects > 0, f"{objects} objects")
             stop_server(server)
             server = None
     finally:
