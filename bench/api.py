@@ -307,7 +307,7 @@ def backing_services(
         env["CALLVAULT_DATABASE_URL"] = stack.enter_context(private_database())
         words = ["PostgreSQL (local server, own database)"]
     if blob_store == "s3":
-        moto = PrivateMoto()
+        moto = PrivateMoto(Path(env["CALLVAULT_DATA_DIR"]).parent)
         moto.start()
         stack.callback(moto.stop)
         env.update(
@@ -428,7 +428,12 @@ def main() -> int:
         )["secret"]
         headers = {"Authorization": f"Bearer {token}"}
         servers: list[tuple[subprocess.Popen[bytes], str]] = []
-        stack.callback(lambda: [stop(process) for process, _ in servers])
+
+        def stop_servers() -> None:
+            for process, _ in servers:
+                stop(process)
+
+        stack.callback(stop_servers)
         servers += start_servers(env, args.servers, args.no_workers)
         base = servers[0][1]
         seeded: list[str] = []
