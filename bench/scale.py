@@ -31,10 +31,13 @@ started again after each kill, and the private redis-server is stopped for
 ``--outage-seconds`` while a batch is ingested (its outcome, stored and queued in the
 database or refused with an error, is recorded), then started again on the same port.
 
-At the end of each mode: every call has exactly one transcript (``callvault audit list
---action transcript.store --json``: one store per call), no job is left running, none failed
-(``callvault jobs list --json``), and ``callvault verify --all`` and ``callvault audit
-verify`` exit 0. A Markdown table of the checks and one of the throughput follow.
+At the end of each mode: every call is listed and has exactly one transcript (``callvault
+audit list --action transcript.store --json``: one store per call; a call transcribed twice
+after a kill shows here), every transcript holds speech (status ``done``), no job is left
+running, none failed (``callvault jobs list --json``), ``callvault verify --all`` and
+``callvault audit verify`` exit 0, and (Celery) the S3 store holds the blobs. A Markdown
+table of the throughput and one of the checks follow; the exit code is 1 if a check
+failed.
 
 The calls are stereo 8 kHz G.711 (mu-law) WAVs built once into a temporary directory from
 the real English recordings of the evaluation corpus (``../shared/eval-data/asr/en``, read
