@@ -46,6 +46,7 @@ import httpx
 import numpy as np
 
 from _common import machine_line, table, verdict
+from _scaleout import PrivateMoto, private_database, s3_objects
 
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "bench-password-0123"
@@ -299,9 +300,6 @@ def backing_services(
 ) -> Iterator[str]:
     """Point `env` at a private PostgreSQL database and a private moto S3 when asked;
     yields the words that describe the storage for the machine line."""
-    # scale.py holds the private services; this folder is on sys.path (run as a script).
-    from scale import PrivateMoto, private_database, s3_objects
-
     words = ["SQLite"]
     if database == "postgresql":
         env["CALLVAULT_DATABASE_URL"] = stack.enter_context(private_database())

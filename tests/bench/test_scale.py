@@ -1,6 +1,7 @@
-"""bench/scale.py's own machinery: the private Redis stops and comes back on its port,
-the /proc sampler keeps the CPU time of a process killed with its group, and the calls
-are distinct stereo telephone audio built from the evaluation corpus."""
+"""The scale-out benches' own machinery (bench/_scaleout.py, bench/scale.py): the private
+Redis stops and comes back on its port, the /proc sampler keeps the CPU time of a process
+killed with its group, and the calls are distinct stereo telephone audio built from the
+evaluation corpus."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 @pytest.fixture(scope="module")
 def scale() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # scale.py imports _common and _telephone
+    sys.path.insert(0, str(BENCH))  # scale.py imports _common, _scaleout and _telephone
     try:
         spec = importlib.util.spec_from_file_location("bench_scale", BENCH / "scale.py")
         assert spec is not None and spec.loader is not None
@@ -35,28 +36,35 @@ def scale() -> ModuleType:
         sys.path.remove(str(BENCH))
 
 
+@pytest.fixture(scope="module")
+def scaleout(scale: ModuleType) -> ModuleType:
+    return sys.modules["_scaleout"]  # imported by scale.py
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
-def test_private_redis_stops_and_comes_back_on_its_port(scale: ModuleType, tmp_path: Path) -> None:
-    redis = scale.PrivateRedis(tmp_path)
+def test_private_redis_stops_and_comes_back_on_its_port(
+    scaleout: ModuleType, tmp_path: Path
+) -> None:
+    redis = scaleout.PrivateRedis(tmp_path)
     redis.start()
     try:
         port = redis.port
         assert redis.url == f"redis://127.0.0.1:{port}/0"
-        assert scale.redis_ping(port)
+        assert scaleout.redis_ping(port)
         redis.stop()
-        assert not scale.redis_ping(port)
+        assert not scaleout.redis_ping(port)
         redis.start()
-        assert redis.port == port and scale.redis_ping(port)
+        assert redis.port == port and scaleout.redis_ping(port)
     finally:
         redis.stop()
 
 
-def test_sampler_keeps_the_cpu_of_a_killed_process_group(scale: ModuleType) -> None:
+def test_sampler_keeps_the_cpu_of_a_killed_process_group(scaleout: ModuleType) -> None:
     burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\n"
     child = subprocess.Popen(
         [sys.executable, "-c", burn + "time.sleep(60)"], start_new_session=True
     )
-    sampler = scale.Sampler(interval=0.05).start()
+    sampler = scaleout.Sampler(interval=0.05).start()
     sampler.watch(child.pid)
     try:
         deadline = time.monotonic() + 30
