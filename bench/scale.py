@@ -30,6 +30,8 @@ one worker's process group is SIGKILLed at random moments ``--kills`` times, a w
 started again after each kill, and the private redis-server is stopped for
 ``--outage-seconds`` while a batch is ingested (its outcome, stored and queued in the
 database or refused with an error, is recorded), then started again on the same port.
+Its wall time runs until the last kill as well as the last job, so its throughput shows
+what the faults cost, not the capacity.
 
 At the end of each mode: every call is listed and has exactly one transcript (``callvault
 audit list --action transcript.store --json``: one store per call; a call transcribed twice
