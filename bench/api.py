@@ -8,7 +8,17 @@ alone, no database, no decryption, no access checks). The difference is callvaul
 Targets (issue 7): 0 errors, 0 lost uploads (every upload answered 201 and readable
 afterwards), p95 read latency reported.
 
+Scale-out (issue 19): ``--servers N`` starts N `callvault serve` processes on one data
+directory (the same key files, as on N machines) and spreads the load over them round
+robin (reader i and upload i go to server i mod N; no load balancer in between); with
+N > 1 the same load (fresh uploads) then runs against one of them alone, so the table
+compares N processes, one process and the peer. ``--database postgresql`` puts the
+metadata in a database of its own on the local PostgreSQL server (created and dropped
+here; default SQLite in the data directory) and ``--blob-store s3`` the blobs in a private
+moto_server (an S3 EMULATOR standing in for an S3-compatible store; its speed is not S3's).
+
     python bench/api.py [--uploads 50] [--readers 200] [--seconds 60] [--no-workers]
+    python bench/api.py --servers 2 --database postgresql --blob-store s3   # issue 19
 """
 
 from __future__ import annotations
@@ -25,8 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +46,7 @@ import httpx
 import numpy as np
 
 from _common import machine_line, table, verdict
+from _scaleout import PrivateMoto, private_database, s3_objects
 
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "bench-password-0123"
@@ -183,7 +196,7 @@ uvicorn.run(Starlette(routes=routes), host="127.0.0.1", port=int(sys.argv[1]),
 
 
 async def run_readers(
-    base: str,
+    base: str | list[str],
     headers: dict[str, str],
     reads: dict[str, Callable[[httpx.AsyncClient, random.Random], Awaitable[httpx.Response]]],
     readers: int,
@@ -191,7 +204,9 @@ async def run_readers(
     uploads: list[bytes] | None = None,
 ) -> tuple[Tally, list[tuple[int, str | None, float]], float]:
     """Readers loop for `seconds`; `uploads` are sent at once, concurrently, at the start.
+    Reader i and upload i use base URL i mod len(`base`) (round robin over the servers).
     Returns the readers' tally, (status, call id, seconds) per upload, and the wall time."""
+    bases = [base] if isinstance(base, str) else base
     limits = httpx.Limits(max_connections=readers + len(uploads or []) + 10)
     timeout = httpx.Timeout(120.0)
     tally = Tally()
@@ -215,15 +230,25 @@ async def run_readers(
         call_id = response.json().get("call_id") if response.status_code == 201 else None
         sent.append((response.status_code, call_id, time.perf_counter() - started))
 
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=timeout
-    ) as client:
+    clients = [
+        httpx.AsyncClient(base_url=b, headers=headers, limits=limits, timeout=timeout)
+        for b in bases
+    ]
+    try:
         began = time.monotonic()
         until = began + seconds
-        tasks = [read_loop(client, reads, until, tally, seed) for seed in range(readers)]
-        tasks += [upload(client, i, data) for i, data in enumerate(uploads or [])]
+        tasks = [
+            read_loop(clients[seed % len(clients)], reads, until, tally, seed)
+            for seed in range(readers)
+        ]
+        tasks += [
+            upload(clients[i % len(clients)], i, data) for i, data in enumerate(uploads or [])
+        ]
         await asyncio.gather(*tasks)
         wall = time.monotonic() - began
+    finally:
+        for client in clients:
+            await client.aclose()
     return tally, sent, wall
 
 
@@ -236,6 +261,113 @@ def cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+@dataclass
+class Run:
+    """One load run against callvault: who served it and what came back."""
+
+    name: str
+    tally: Tally
+    sent: list[tuple[int, str | None, float]]
+    wall: float
+    uploads: int
+    readable: int = 0
+    listed: object = "?"
+
+    @property
+    def lost(self) -> int:
+        return self.uploads - self.readable
+
+
+def start_servers(
+    env: dict[str, str], count: int, no_workers: bool
+) -> list[tuple[subprocess.Popen[bytes], str]]:
+    """`count` `callvault serve` processes on free ports, ready; (process, base URL) each."""
+    servers = []
+    for _ in range(count):
+        port = free_port()
+        command = [str(VENV_BIN / "callvault"), "serve", "--port", str(port)]
+        if no_workers:
+            command.append("--no-workers")
+        servers.append((subprocess.Popen(command, env=env), f"http://127.0.0.1:{port}"))
+    for process, base in servers:
+        wait_ready(f"{base}/readyz", process)
+    return servers
+
+
+@contextmanager
+def backing_services(
+    stack: ExitStack, env: dict[str, str], database: str, blob_store: str
+) -> Iterator[str]:
+    """Point `env` at a private PostgreSQL database and a private moto S3 when asked;
+    yields the words that describe the storage for the machine line."""
+    words = ["SQLite"]
+    if database == "postgresql":
+        env["CALLVAULT_DATABASE_URL"] = stack.enter_context(private_database())
+        words = ["PostgreSQL (local server, own database)"]
+    if blob_store == "s3":
+        moto = PrivateMoto(Path(env["CALLVAULT_DATA_DIR"]).parent)
+        moto.start()
+        stack.callback(moto.stop)
+        env.update(
+            {
+                "CALLVAULT_BLOB_STORE": f"s3://callvault-bench-{uuid.uuid4().hex[:8]}/blobs",
+                "CALLVAULT_S3_ENDPOINT_URL": moto.url,
+                "CALLVAULT_S3_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench-secret",
+            }
+        )
+        words.append("S3 store on moto_server (an emulator)")
+    yield ", ".join(words)
+    if blob_store == "s3" and not s3_objects(moto.url, env["CALLVAULT_BLOB_STORE"]):
+        raise SystemExit(
+            "the S3 store holds no object after the run: CALLVAULT_BLOB_STORE was not used"
+        )
+
+
+def wait_idle(base: str, timeout: float = 900) -> None:
+    """Wait until no job is queued or running (the `callvault_jobs` gauge of /metrics),
+    so that each compared run starts without transcriptions left over from the last."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = 0.0
+        for line in httpx.get(f"{base}/metrics", timeout=30).text.splitlines():
+            if line.startswith(
+                ('callvault_jobs{status="queued"}', 'callvault_jobs{status="running"}')
+            ):
+                busy += float(line.rsplit(" ", 1)[1])
+        if not busy:
+            return
+        time.sleep(1.0)
+    raise SystemExit(f"jobs still queued or running after {timeout:.0f} s; see /metrics")
+
+
+def load_run(
+    name: str,
+    bases: list[str],
+    headers: dict[str, str],
+    seeded: list[str],
+    loads: list[bytes],
+    args: argparse.Namespace,
+) -> Run:
+    """The readers and `loads` against `bases`; then which uploads are readable."""
+    tally, sent, wall = asyncio.run(
+        run_readers(bases, headers, callvault_reads(seeded), args.readers, args.seconds, loads)
+    )
+    run = Run(name, tally, sent, wall, len(loads))
+    stored = {cid for status, cid, _ in sent if status == 201 and cid}
+    run.readable = sum(
+        httpx.get(f"{bases[0]}/api/v1/calls/{cid}", headers=headers, timeout=30).status_code == 200
+        for cid in stored
+    )
+    run.listed = (
+        httpx.get(f"{bases[0]}/api/v1/calls", headers=headers, params={"limit": 1})
+        .json()
+        .get("total", "?")
+    )
+    return run
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uploads", type=int, default=50)
@@ -243,22 +375,36 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed-calls", type=int, default=5)
     parser.add_argument(
+        "--servers", type=int, default=1, help="serve processes, the load round robin over them"
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--blob-store", choices=["local", "s3"], default="local")
+    parser.add_argument(
         "--no-workers", action="store_true", help="serve without in-process processing"
     )
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target fails")
     args = parser.parse_args()
+    if args.servers < 1:
+        parser.error("--servers must be at least 1")
 
-    print(f"Building {args.uploads + args.seed_calls} one-minute stereo calls ...", flush=True)
-    wavs = [call_wav(seed) for seed in range(args.uploads + args.seed_calls)]
+    compare = args.servers > 1  # then the same load again against one process alone
+    count = args.uploads * (2 if compare else 1) + args.seed_calls
+    print(f"Building {count} one-minute stereo calls ...", flush=True)
+    wavs = [call_wav(seed) for seed in range(count)]
     seeds, loads = wavs[: args.seed_calls], wavs[args.seed_calls :]
 
-    with tempfile.TemporaryDirectory(prefix="callvault-bench-api-") as tmp:
+    runs: list[Run] = []
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="callvault-bench-api-"))
         env = {
             **os.environ,
             "CALLVAULT_DATA_DIR": str(Path(tmp) / "data"),
             "CALLVAULT_LOG_LEVEL": "WARNING",
             "CALLVAULT_NEW_PASSWORD": PASSWORD,
         }
+        storage = stack.enter_context(backing_services(stack, env, args.database, args.blob_store))
+        if args.database != "sqlite" or args.blob_store != "local":
+            cli(env, "init")  # creates the bucket
         cli(env, "users", "add", "bench", "--role", "admin")
         scopes = [
             a for s in ("calls:read", "calls:write", "audio:read", "search") for a in ("--scope", s)
@@ -279,62 +425,65 @@ def main() -> int:
             )
         )["secret"]
         headers = {"Authorization": f"Bearer {token}"}
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = [str(VENV_BIN / "callvault"), "serve", "--port", str(port)]
-        if args.no_workers:
-            command.append("--no-workers")
-        server = subprocess.Popen(command, env=env)
-        try:
-            wait_ready(f"{base}/readyz", server)
-            seeded: list[str] = []
-            for index, data in enumerate(seeds):
-                response = httpx.post(
-                    f"{base}/api/v1/calls",
-                    headers=headers,
-                    data={
-                        "caller": f"+1415666{index:04d}",
-                        "callee": "+14155550100",
-                        "direction": "inbound",
-                        "consent": "pre-call-notice",
-                    },
-                    files={"file": (f"seed-{index}.wav", data)},
-                    timeout=120,
+        servers: list[tuple[subprocess.Popen[bytes], str]] = []
+
+        def stop_servers() -> None:
+            for process, _ in servers:
+                stop(process)
+
+        stack.callback(stop_servers)
+        servers += start_servers(env, args.servers, args.no_workers)
+        base = servers[0][1]
+        seeded: list[str] = []
+        for index, data in enumerate(seeds):
+            response = httpx.post(
+                f"{base}/api/v1/calls",
+                headers=headers,
+                data={
+                    "caller": f"+1415666{index:04d}",
+                    "callee": "+14155550100",
+                    "direction": "inbound",
+                    "consent": "pre-call-notice",
+                },
+                files={"file": (f"seed-{index}.wav", data)},
+                timeout=120,
+            )
+            if response.status_code != 201:
+                raise SystemExit(f"seeding failed: {response.status_code} {response.text}")
+            seeded.append(response.json()["call_id"])
+        sizes = {
+            "list": len(
+                httpx.get(f"{base}/api/v1/calls", headers=headers, params={"limit": 20}).content
+            ),
+            "call": len(httpx.get(f"{base}/api/v1/calls/{seeded[0]}", headers=headers).content),
+            "audio": 65536,
+            "search": len(
+                httpx.get(f"{base}/api/v1/search", headers=headers, params={"q": "call"}).content
+            ),
+        }
+        print(
+            f"Load: {args.uploads} uploads of {len(seeds[0]) / 1e6:.2f} MB and "
+            f"{args.readers} readers for {args.seconds:.0f} s"
+            + (f" over {args.servers} servers ..." if compare else " ..."),
+            flush=True,
+        )
+        name = f"callvault, {args.servers} processes" if compare else "callvault"
+        idle = compare and not args.no_workers  # with no workers, the queue only grows
+        if idle:
+            wait_idle(base)
+        bases = [b for _, b in servers]
+        runs.append(load_run(name, bases, headers, seeded, loads[: args.uploads], args))
+        if compare:
+            for process, _ in servers[1:]:
+                stop(process)
+            if idle:
+                wait_idle(base)
+            print("The same load against one of them alone ...", flush=True)
+            runs.append(
+                load_run(
+                    "callvault, 1 process", bases[:1], headers, seeded, loads[args.uploads :], args
                 )
-                if response.status_code != 201:
-                    raise SystemExit(f"seeding failed: {response.status_code} {response.text}")
-                seeded.append(response.json()["call_id"])
-            sizes = {
-                "list": len(
-                    httpx.get(f"{base}/api/v1/calls", headers=headers, params={"limit": 20}).content
-                ),
-                "call": len(httpx.get(f"{base}/api/v1/calls/{seeded[0]}", headers=headers).content),
-                "audio": 65536,
-                "search": len(
-                    httpx.get(
-                        f"{base}/api/v1/search", headers=headers, params={"q": "call"}
-                    ).content
-                ),
-            }
-            print(
-                f"Load: {args.uploads} uploads of {len(seeds[0]) / 1e6:.2f} MB and "
-                f"{args.readers} readers for {args.seconds:.0f} s ...",
-                flush=True,
             )
-            tally, sent, wall = asyncio.run(
-                run_readers(
-                    base, headers, callvault_reads(seeded), args.readers, args.seconds, loads
-                )
-            )
-            stored = {cid for status, cid, _ in sent if status == 201 and cid}
-            readable = sum(
-                httpx.get(f"{base}/api/v1/calls/{cid}", headers=headers, timeout=30).status_code
-                == 200
-                for cid in stored
-            )
-            total = httpx.get(f"{base}/api/v1/calls", headers=headers, params={"limit": 1}).json()
-        finally:
-            stop(server)
 
     peer_port = free_port()
     peer = subprocess.Popen([sys.executable, "-c", PEER_APP, str(peer_port), json.dumps(sizes)])
@@ -349,25 +498,26 @@ def main() -> int:
     finally:
         stop(peer)
 
-    upload_ok = [s for s in sent if s[0] == 201]
-    lost = args.uploads - readable
-    upload_errors = [f"upload: {status} {detail}" for status, detail, _ in sent if status != 201]
-    errors = tally.errors + upload_errors
+    errors = [e for run in runs for e in run.tally.errors]
+    errors += [
+        f"upload: {status} {detail}"
+        for run in runs
+        for status, detail, _ in run.sent
+        if status != 201
+    ]
     print()
     print(
         machine_line(
             ["fastapi", "uvicorn", "httpx"],
             (
                 f"callvault serve {'without' if args.no_workers else 'with'} in-process workers, "
-                f"SQLite, loopback; client and server on the same cores"
+                f"{storage}, loopback; client and server on the same cores"
             ),
         )
     )
     rows = []
-    for name, t, w in (
-        ("callvault", tally, wall),
-        ("bare Starlette (peer)", peer_tally, peer_wall),
-    ):
+    measured = [(run.name, run.tally, run.wall) for run in runs]
+    for name, t, w in (*measured, ("bare Starlette (peer)", peer_tally, peer_wall)):
         values = t.all()
         rows.append(
             [
@@ -385,9 +535,26 @@ def main() -> int:
             kv = t.latencies.get(kind, [])
             rows.append(["", kind, str(len(kv)), "", pct(kv, 50), pct(kv, 95), pct(kv, 99), ""])
     table(["server", "read", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "req/s"], rows)
-    upload_times = [s[2] for s in upload_ok]
+    upload_rows = []
+    for run in runs:
+        upload_ok = [s for s in run.sent if s[0] == 201]
+        upload_times = [s[2] for s in upload_ok]
+        upload_rows.append(
+            ([run.name] if compare else [])
+            + [
+                str(run.uploads),
+                str(len(upload_ok)),
+                str(run.readable),
+                str(run.lost),
+                f"{np.percentile(upload_times, 50):.1f}" if upload_times else "-",
+                f"{np.percentile(upload_times, 95):.1f}" if upload_times else "-",
+                f"{max(upload_times):.1f}" if upload_times else "-",
+                str(run.listed),
+            ]
+        )
     table(
-        [
+        (["server"] if compare else [])
+        + [
             "uploads sent",
             "201",
             "readable after",
@@ -397,21 +564,11 @@ def main() -> int:
             "max s",
             "calls listed",
         ],
-        [
-            [
-                str(args.uploads),
-                str(len(upload_ok)),
-                str(readable),
-                str(lost),
-                f"{np.percentile(upload_times, 50):.1f}" if upload_times else "-",
-                f"{np.percentile(upload_times, 95):.1f}" if upload_times else "-",
-                f"{max(upload_times):.1f}" if upload_times else "-",
-                str(total.get("total", "?")),
-            ]
-        ],
+        upload_rows,
     )
     for line in sorted(set(errors))[:10]:
         print(f"error: {line} (x{errors.count(line)})")
+    lost = sum(run.lost for run in runs)
     ok = not errors and lost == 0
     print(f"Targets: 0 errors ({len(errors)}), 0 lost uploads ({lost}): {verdict(ok)}")
     return 0 if ok or args.no_fail else 1
