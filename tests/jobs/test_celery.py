@@ -23,6 +23,7 @@ from kombu import Connection
 from sqlalchemy import Engine
 
 from callvault.jobs import (
+    MAX_WORKER_LOSSES,
     QUEUES,
     CeleryQueue,
     EmbeddedQueue,
@@ -211,10 +212,16 @@ def test_claim_job_takes_a_job_only_when_it_is_due_and_free(
     assert queue.claim_job(job.id, "w2") is None  # running, heartbeat within the lease
     clock.advance(61)
     taken = queue.claim_job(job.id, "w2")  # no heartbeat for a lease: taken over
-    assert taken is not None and taken.attempts == 2
+    # The lost run is given back (a killed worker is not the task's failure).
+    assert taken is not None and taken.attempts == 1
     assert taken.last_error is not None and taken.last_error.startswith("WorkerLost")
+    for n in range(3, MAX_WORKER_LOSSES + 1):
+        clock.advance(61)
+        again = queue.claim_job(job.id, f"w{n}")
+        assert again is not None and again.attempts == 1
     clock.advance(61)
-    assert queue.claim_job(job.id, "w3") is None  # out of attempts: failed, not run
+    # It lost MAX_WORKER_LOSSES workers: failed, not run again.
+    assert queue.claim_job(job.id, "w-last") is None
     assert queue.get(job.id).status is JobStatus.FAILED
     assert queue.counts() == {"failed": 1}
 

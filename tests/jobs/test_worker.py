@@ -150,13 +150,16 @@ def test_job_killed_mid_task_resumes_after_restart(
         [recovered] = queue.recover_stale()  # at once: the crashed process is gone
         why = "its worker process is gone"
     assert (recovered.id, recovered.status) == (job.id, JobStatus.QUEUED)
-    assert recovered.last_error == f"WorkerLost: the worker stopped during attempt 1 ({why})"
+    assert recovered.last_error == (
+        f"WorkerLost: the worker stopped during attempt 1 ({why}; lost 1)"
+    )
 
+    # The lost run was given back: the restarted worker's run is attempt 1 again.
     finished = queue.run_one("restarted:1:w")
     assert finished is not None and finished.id == job.id
     assert (finished.status, finished.attempts, finished.progress) == (
         JobStatus.SUCCEEDED,
-        2,
+        1,
         1.0,
     )
     assert done.read_text() == "done\n"

@@ -15,7 +15,7 @@ from callvault.jobs._adapters import open_queue
 from callvault.jobs._base import Queue, Workers
 from callvault.jobs._cancel import cancel_jobs_of
 from callvault.jobs._embedded import EmbeddedQueue, make_worker_id
-from callvault.jobs._records import JobRecord, JobStatus
+from callvault.jobs._records import MAX_WORKER_LOSSES, JobRecord, JobStatus
 from callvault.jobs._registry import (
     DEFAULT_QUEUE,
     QUEUES,
@@ -56,6 +56,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "MAX_WORKER_LOSSES",
     "DEFAULT_QUEUE",
     "RUN_JOB",
     "CeleryQueue",

@@ -42,7 +42,7 @@ from callvault.jobs._embedded import (
     _utcnow,
     make_worker_id,
 )
-from callvault.jobs._records import JobRecord, JobStatus, call_gone_values
+from callvault.jobs._records import JobRecord, JobStatus, call_gone_values, worker_lost_values
 from callvault.jobs._registry import DEFAULT_QUEUE, QUEUES, TaskRegistry
 from callvault.jobs._sweep import Sweeper
 
@@ -231,9 +231,10 @@ class CeleryQueue(EmbeddedQueue):
 
     def claim_job(self, job_id: str, worker_id: str) -> JobRecord | None:
         """Take job `job_id` for `worker_id` when it is queued and due, or running for a
-        worker that is gone (process dead here, or no heartbeat within the lease: that
-        counts as an attempt, and a job out of attempts fails). None otherwise: running
-        elsewhere, done, cancelled, not due, or unknown; the wake-up is then dropped."""
+        worker that is gone (process dead here, or no heartbeat within the lease: the
+        lost run is given back, and a job that lost `MAX_WORKER_LOSSES` workers fails).
+        None otherwise: running elsewhere, done, cancelled, not due, or unknown; the
+        wake-up is then dropped."""
         now = self.clock()
         limit = now - timedelta(seconds=self.lease)
         due = _T.c.run_after <= now
@@ -245,7 +246,7 @@ class CeleryQueue(EmbeddedQueue):
                     _T.c.status,
                     _T.c.locked_by,
                     _T.c.attempts,
-                    _T.c.max_attempts,
+                    _T.c.worker_losses,
                     due,
                     stale,
                     call_gone,
@@ -255,28 +256,22 @@ class CeleryQueue(EmbeddedQueue):
             ).first()
             if row is None:
                 return None  # unknown, or another worker is claiming it right now
-            status, worker, attempts, max_attempts, is_due, is_stale, is_gone = row
+            status, worker, attempts, losses, is_due, is_stale, is_gone = row
             values: dict[str, Any] = {}
             if status == JobStatus.RUNNING.value:
                 if not is_stale and not _local_worker_gone(worker):
                     return None
                 why = "no heartbeat within the lease" if is_stale else "its worker process is gone"
-                error = f"WorkerLost: the worker stopped during attempt {attempts} ({why})"
                 log.warning("job %s: recovered from a lost worker (%s)", job_id, why)
-                if attempts >= max_attempts:
-                    conn.execute(
-                        update(_T)
-                        .where(_T.c.id == job_id)
-                        .values(
-                            status=JobStatus.FAILED.value,
-                            locked_by=None,
-                            last_error=error,
-                            updated_at=now,
-                            finished_at=now,
-                        )
-                    )
+                values = worker_lost_values(attempts, losses, now, why)
+                if values["status"] == JobStatus.FAILED.value:
+                    conn.execute(update(_T).where(_T.c.id == job_id).values(**values))
                     return None
-                values["last_error"] = error
+                values = {
+                    "last_error": values["last_error"],
+                    "worker_losses": values["worker_losses"],
+                    "attempts": values["attempts"] + 1,
+                }
             elif status != JobStatus.QUEUED.value or not is_due:
                 return None
             if is_gone:
@@ -288,7 +283,7 @@ class CeleryQueue(EmbeddedQueue):
                 .where(_T.c.id == job_id)
                 .values(
                     status=JobStatus.RUNNING.value,
-                    attempts=_T.c.attempts + 1,
+                    attempts=values.pop("attempts", _T.c.attempts + 1),
                     locked_by=worker_id,
                     heartbeat_at=now,
                     progress=None,

@@ -38,7 +38,14 @@ from sqlalchemy.engine import Connection, RowMapping
 from callvault.errors import InputError, NotFound
 from callvault.jobs._base import Queue, Workers
 from callvault.jobs._models import JobRow
-from callvault.jobs._records import ACTIVE, CALL_GONE, JobRecord, JobStatus, call_gone_values
+from callvault.jobs._records import (
+    ACTIVE,
+    CALL_GONE,
+    JobRecord,
+    JobStatus,
+    call_gone_values,
+    worker_lost_values,
+)
 from callvault.jobs._registry import TaskRegistry
 from callvault.vault import Base
 
@@ -351,6 +358,7 @@ class EmbeddedQueue(Queue):
                 .values(
                     status=JobStatus.QUEUED.value,
                     attempts=0,
+                    worker_losses=0,
                     run_after=now,
                     locked_by=None,
                     heartbeat_at=None,
@@ -491,21 +499,18 @@ class EmbeddedQueue(Queue):
         changed: list[str] = []
         with self._writer.begin() as conn:
             rows = conn.execute(
-                select(_T.c.id, _T.c.locked_by, _T.c.heartbeat_at, _T.c.attempts, _T.c.max_attempts)
+                select(
+                    _T.c.id, _T.c.locked_by, _T.c.heartbeat_at, _T.c.attempts, _T.c.worker_losses
+                )
                 .where(_T.c.status == JobStatus.RUNNING.value)
                 .with_for_update(skip_locked=True)
             ).all()
-            for job_id, worker, beat, attempts, max_attempts in rows:
+            for job_id, worker, beat, attempts, losses in rows:
                 stale = beat is None or beat < limit
                 if not stale and not _local_worker_gone(worker):
                     continue
                 why = "no heartbeat within the lease" if stale else "its worker process is gone"
-                error = f"WorkerLost: the worker stopped during attempt {attempts} ({why})"
-                values: dict[str, Any] = {"locked_by": None, "updated_at": now, "last_error": error}
-                if attempts >= max_attempts:
-                    values.update(status=JobStatus.FAILED.value, finished_at=now)
-                else:
-                    values.update(status=JobStatus.QUEUED.value, run_after=now)
+                values = worker_lost_values(attempts, losses, now, why)
                 conn.execute(update(_T).where(_T.c.id == job_id).values(**values))
                 log.warning("job %s: recovered from a lost worker (%s)", job_id, why)
                 changed.append(job_id)

@@ -30,6 +30,8 @@ class JobRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
+    # Runs lost with their worker (migration 0017): given back, not counted as attempts.
+    worker_losses: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     run_after: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_by: Mapped[str | None] = mapped_column(String(64))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["ACTIVE", "CALL_GONE", "JobRecord", "JobStatus", "call_gone_values"]
+__all__ = [
+    "ACTIVE",
+    "CALL_GONE",
+    "MAX_WORKER_LOSSES",
+    "JobRecord",
+    "JobStatus",
+    "call_gone_values",
+    "worker_lost_values",
+]
 
 
 class JobStatus(StrEnum):
@@ -48,6 +56,37 @@ def call_gone_values(now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "finished_at": now,
     }
+
+
+MAX_WORKER_LOSSES = 10
+"""Workers a job may lose (killed, machine gone, no heartbeat) before it fails: a lost run
+is given back, not counted as an attempt, unless the job keeps killing its workers."""
+
+
+def worker_lost_values(
+    attempts: int, losses: int, now: datetime, why: str, *, max_losses: int = MAX_WORKER_LOSSES
+) -> dict[str, Any]:
+    """The row values of a running job whose worker is gone: queued again with the lost
+    attempt given back (being killed is not the task's failure), or failed once it has
+    lost `max_losses` workers."""
+    lost = losses + 1
+    error = f"WorkerLost: the worker stopped during attempt {attempts} ({why}; lost {lost})"
+    values: dict[str, Any] = {
+        "locked_by": None,
+        "updated_at": now,
+        "last_error": error,
+        "worker_losses": lost,
+    }
+    if lost >= max_losses:
+        values.update(
+            status=JobStatus.FAILED.value,
+            finished_at=now,
+            last_error=f"{error}: it keeps losing its workers (out of memory?); see the "
+            "worker logs, then `callvault jobs retry`",
+        )
+    else:
+        values.update(status=JobStatus.QUEUED.value, run_after=now, attempts=max(0, attempts - 1))
+    return values
 
 
 def _iso(value: datetime | None) -> str | None:
