@@ -250,6 +250,8 @@ def test_periodic_tasks_make_one_job_per_slot_with_many_sweepers(engine: Engine)
 
 
 def test_the_embedded_pool_runs_periodic_tasks(engine: Engine) -> None:
+    """Only a long-lived pool (`serve`, `callvault worker`) enqueues them; a command
+    waiting for its own jobs does not start a retention run on the side."""
     ran = threading.Event()
 
     def tick(payload: object, progress: Progress) -> None:
@@ -260,6 +262,9 @@ def test_the_embedded_pool_runs_periodic_tasks(engine: Engine) -> None:
     tasks.every("tick", 3600)
     queue = EmbeddedQueue(engine, tasks)
     with WorkerPool(queue, 1, poll_interval=0.02):
+        pass
+    assert queue.list_jobs() == []
+    with WorkerPool(queue, 1, poll_interval=0.02, periodic=True):
         assert ran.wait(20)
     [job] = queue.list_jobs()
     assert job.task == "tick"

@@ -94,9 +94,11 @@ class Queue(ABC):
         attempts are used up. Returns the jobs changed."""
 
     @abstractmethod
-    def workers(self, n_threads: int = 2, *, nice: int = 0) -> Workers:
+    def workers(self, n_threads: int = 2, *, nice: int = 0, periodic: bool = False) -> Workers:
         """`n_threads` workers that run this queue's jobs in this process, not started.
-        `nice`: how much lower their CPU priority is than the process's (0 leaves it)."""
+        `nice`: how much lower their CPU priority is than the process's (0 leaves it).
+        `periodic`: they also enqueue the registry's periodic tasks when due (long-lived
+        processes: `serve`, `callvault worker`; not a command waiting for its jobs)."""
 
     def wait(
         self,

@@ -306,13 +306,13 @@ class CeleryQueue(EmbeddedQueue):
             return None
         return self.execute(job, worker_id)
 
-    def workers(self, n_threads: int = 2, *, nice: int = 0) -> Workers:
+    def workers(self, n_threads: int = 2, *, nice: int = 0, periodic: bool = False) -> Workers:
         """Jobs run on the Celery workers; this process only sweeps (recovery, periodic
         tasks, wake-ups that were not sent)."""
-        return SweepOnly(self)
+        return SweepOnly(self, periodic=periodic)
 
-    def sweeper(self, interval: float | None = None) -> Sweeper:
-        return Sweeper(self, interval=interval, steps=(self.republish_waiting,))
+    def sweeper(self, interval: float | None = None, *, periodic: bool = True) -> Sweeper:
+        return Sweeper(self, interval=interval, steps=(self.republish_waiting,), periodic=periodic)
 
 
 class SweepOnly(Workers):
@@ -320,9 +320,9 @@ class SweepOnly(Workers):
 
     _told = False
 
-    def __init__(self, queue: CeleryQueue) -> None:
+    def __init__(self, queue: CeleryQueue, *, periodic: bool = False) -> None:
         self.queue = queue
-        self._sweeper = queue.sweeper()
+        self._sweeper = queue.sweeper(periodic=periodic)
 
     def start(self) -> None:
         if not SweepOnly._told:

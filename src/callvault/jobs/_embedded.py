@@ -545,11 +545,11 @@ class EmbeddedQueue(Queue):
             rows = conn.execute(select(_T.c.status, func.count()).group_by(_T.c.status))
             return {str(status): int(count) for status, count in rows}
 
-    def workers(self, n_threads: int = 2, *, nice: int = 0) -> Workers:
+    def workers(self, n_threads: int = 2, *, nice: int = 0, periodic: bool = False) -> Workers:
         # _worker imports this module (make_worker_id), so it is imported when used.
         from callvault.jobs._worker import WorkerPool
 
-        return WorkerPool(self, n_threads, nice=nice)
+        return WorkerPool(self, n_threads, nice=nice, periodic=periodic)
 
     # -- internals -----------------------------------------------------------------------
 

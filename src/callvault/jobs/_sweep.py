@@ -50,7 +50,8 @@ def enqueue_due_periodic(queue: EmbeddedQueue, now: float | None = None) -> list
 
 class Sweeper:
     """A thread that sweeps `queue` at start and every `interval` seconds (default: half
-    its lease). `steps` run after recovery and the periodic tasks, in order. A step that
+    its lease). `steps` run after recovery and (with `periodic`) the periodic tasks, in
+    order. A step that
     fails (the database or broker away for a moment) is logged and tried next round."""
 
     def __init__(
@@ -60,14 +61,14 @@ class Sweeper:
         interval: float | None = None,
         steps: Sequence[Step] = (),
         stop_event: threading.Event | None = None,
+        periodic: bool = True,
     ) -> None:
         self.queue = queue
         self.interval = interval or queue.lease / 2
-        self.steps: tuple[Step, ...] = (
-            queue.recover_stale,
-            lambda: enqueue_due_periodic(queue),
-            *steps,
-        )
+        first: list[Step] = [queue.recover_stale]
+        if periodic:
+            first.append(lambda: enqueue_due_periodic(queue))
+        self.steps: tuple[Step, ...] = (*first, *steps)
         self._stop = stop_event or threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -86,7 +86,7 @@ def _lower_priority(nice: int) -> None:
 
 class WorkerPool(Workers):
     """`n_threads` workers of the embedded queue plus a janitor (`Sweeper`) that calls
-    `recover_stale` and enqueues the due periodic tasks at start and every
+    `recover_stale` (and, with `periodic`, enqueues the due periodic tasks) at start and every
     `recover_interval` seconds (default: half the queue's lease). Use as a context manager,
     or `start()` / `stop()`; `EmbeddedQueue.workers` makes one."""
 
@@ -98,9 +98,11 @@ class WorkerPool(Workers):
         poll_interval: float = 0.2,
         recover_interval: float | None = None,
         nice: int = 0,
+        periodic: bool = False,
     ) -> None:
         """`nice`: how much lower the workers' CPU priority is than the process's (a
-        server's request threads go first; 0 leaves it)."""
+        server's request threads go first; 0 leaves it). `periodic`: the janitor also
+        enqueues the due periodic tasks."""
         if n_threads < 1:
             raise InputError(f"a worker pool needs at least 1 thread, not {n_threads}")
         self.queue = queue
@@ -110,7 +112,9 @@ class WorkerPool(Workers):
             Worker(queue, poll_interval=poll_interval, stop_event=self._stop, nice=nice)
             for _ in range(n_threads)
         ]
-        self._janitor = Sweeper(queue, interval=self.recover_interval, stop_event=self._stop)
+        self._janitor = Sweeper(
+            queue, interval=self.recover_interval, stop_event=self._stop, periodic=periodic
+        )
         self._started = False
 
     @property

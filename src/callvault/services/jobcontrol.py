@@ -68,6 +68,6 @@ def start_workers(ctx: Context, *, nice: int = 0) -> Workers:
     left unqueued; stop them with the pool's `stop()`."""
     queue = open_queue(ctx.config, ctx.vault)
     _queue_missing(ctx, queue)
-    pool = queue.workers(ctx.config.workers, nice=nice)
+    pool = queue.workers(ctx.config.workers, nice=nice, periodic=True)
     pool.start()
     return pool

@@ -118,7 +118,7 @@ def _run_embedded(config: Config, names: Sequence[str], n: int, tasks: TaskSourc
     try:
         with open_context(config) as ctx:
             queue = jobs.open_queue(config, ctx.vault.engine, tasks(ctx))
-            with queue.workers(n):
+            with queue.workers(n, periodic=True):
                 log.info("embedded worker running %d thread(s)", n)
                 stop.wait()
     finally:
