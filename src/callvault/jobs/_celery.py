@@ -278,23 +278,7 @@ class CeleryQueue(EmbeddedQueue):
                 conn.execute(update(_T).where(_T.c.id == job_id).values(**call_gone_values(now)))
                 log.info("job %s: cancelled, its call is gone", job_id)
                 return None
-            conn.execute(
-                update(_T)
-                .where(_T.c.id == job_id)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    attempts=values.pop("attempts", _T.c.attempts + 1),
-                    locked_by=worker_id,
-                    heartbeat_at=now,
-                    progress=None,
-                    progress_message=None,
-                    updated_at=now,
-                    **values,
-                )
-            )
-            record = self._get(conn, job_id)
-        log.info("job %s: claimed by %s (attempt %d)", job_id, worker_id, record.attempts)
-        return record
+            return self._take(conn, job_id, worker_id, now, **values)
 
     def run_job(self, job_id: str) -> JobRecord | None:
         """What a wake-up does: claim `job_id` and run it here; None when it was not ours

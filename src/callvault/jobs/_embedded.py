@@ -418,20 +418,28 @@ class EmbeddedQueue(Queue):
                 # The call was erased by a path that left its job queued: nothing to do.
                 conn.execute(update(_T).where(_T.c.id == job_id).values(**call_gone_values(now)))
                 log.info("job %s: cancelled, its call is gone", job_id)
-            conn.execute(
-                update(_T)
-                .where(_T.c.id == job_id)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    attempts=_T.c.attempts + 1,
-                    locked_by=worker_id,
-                    heartbeat_at=now,
-                    progress=None,
-                    progress_message=None,
-                    updated_at=now,
-                )
+            return self._take(conn, job_id, worker_id, now)
+
+    def _take(
+        self, conn: Connection, job_id: str, worker_id: str, now: datetime, **values: Any
+    ) -> JobRecord:
+        """Mark `job_id` running for `worker_id` (its next attempt, unless `values` say
+        which) inside the claiming transaction; the job as claimed."""
+        conn.execute(
+            update(_T)
+            .where(_T.c.id == job_id)
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=values.pop("attempts", _T.c.attempts + 1),
+                locked_by=worker_id,
+                heartbeat_at=now,
+                progress=None,
+                progress_message=None,
+                updated_at=now,
+                **values,
             )
-            record = self._get(conn, job_id)
+        )
+        record = self._get(conn, job_id)
         log.info("job %s: claimed by %s (attempt %d)", job_id, worker_id, record.attempts)
         return record
 
