@@ -45,16 +45,6 @@ def namespace() -> str:
     return f"cvtest{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(directory)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["redis", "amqp"])
 def broker(request: pytest.FixtureRequest, namespace: str) -> Iterator[str]:
     if request.param == "redis":

@@ -24,16 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LEASE = 5  # seconds: CALLVAULT_JOB_LEASE of the workers, its smallest value
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(directory)
-    server.start()
-    yield server
-    server.stop()
-
-
 class Workers:
     """`callvault worker` child processes, each in a session of its own so that SIGKILL
     takes its pool processes too (as the OOM killer or a lost machine would)."""
