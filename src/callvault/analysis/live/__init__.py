@@ -1,0 +1,12 @@
+"""Live analysis: streaming transcription of calls in progress, and alert rules on it."""
+
+from callvault.analysis.live._events import (
+    Alert,
+    EventKind,
+    LiveEvent,
+    LiveWord,
+    SpeechSpan,
+    WordsUpdate,
+)
+
+__all__ = ["Alert", "EventKind", "LiveEvent", "LiveWord", "SpeechSpan", "WordsUpdate"]
