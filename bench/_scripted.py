@@ -70,6 +70,7 @@ import numpy as np
 DEFAULT = Path(__file__).resolve().parent / "data" / "scripted_calls.toml"
 TELEPHONE = Path(__file__).resolve().parent / "data" / "telephone_calls.toml"  # held out
 HOLDOUT = Path(__file__).resolve().parent / "data" / "holdout_calls.toml"  # held out too
+REFUSAL = Path(__file__).resolve().parent / "data" / "refusal_calls.toml"  # held out (issue 20)
 GENERATOR_VERSION = "1"  # bump when placement, trimming or span estimation changes
 
 SPEAKERS = {"agent": 0, "customer": 1}  # speaker -> channel
@@ -107,6 +108,7 @@ LABEL_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "buying-signal": ({"text"}, set()),
     "competitor": ({"name"}, set()),
     "disclosure": ({"text"}, set()),
+    "refusal": ({"text"}, set()),  # a party refusing the recording (bench/live.py)
     "action": ({"owner", "text"}, {"due"}),
 }
 CALL_FIELDS = {
