@@ -498,3 +498,22 @@ def test_a_real_call_transcript_fires_a_phrase_rule_at_the_right_time(
         assert not rules_fired & {"card-data", "identity-data", "consent-refused"}, name
         if name != "0002f70f7386445b":
             assert "lost-card" not in rules_fired
+
+
+# --- the documentation ----------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_documented_example_file_loads_and_is_shown_whole() -> None:
+    example = DOCS / "alerts.example.toml"
+    rules = RuleSet.load(example, competitors=["Acme Dialer", "Foo"])
+    assert rules.get("competitor").phrases["*"] == ("Acme Dialer", "Zentra", "Foo")
+    assert not rules.get("talk-over").enabled
+    assert rules.get("bank-details").pause and rules.get("card-data").early_digits == 4
+    assert example.read_text(encoding="utf-8") in (DOCS / "alerts.md").read_text(encoding="utf-8")
+    # Two consent rules see one refusal: two alerts, one stop for the leg.
+    m = monitor(rules, refusal=FakeRefusalDetector())
+    m.on_words(final(CUSTOMER, "I don't want to be recorded", 4.0))
+    assert {a.rule for a in m.alerts} >= {"consent-refused", "refusal-strict"}
+    assert [a.action for a in m.actions] == ["stop-recording"]

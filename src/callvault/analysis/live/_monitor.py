@@ -549,7 +549,10 @@ class CallMonitor:
                 phrase=found.phrase,
             )
             fired = self._fire(key, alert)
-            if fired:
+            stopped = any(
+                a.action == "stop-recording" and a.channel == leg.channel for a in self._actions
+            )
+            if fired and not stopped:  # one stop per leg, whichever consent rule saw it
                 self._act("stop-recording", leg.channel, found.start, rule.name)
             alerts += fired
         return alerts
