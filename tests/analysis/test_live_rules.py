@@ -191,13 +191,16 @@ def test_a_phrase_said_across_two_engine_steps_is_found() -> None:
     assert hit.start == pytest.approx(6.05)
 
 
-def test_prohibited_phrase_is_the_agents_only() -> None:
+def test_prohibited_phrase_is_the_agents_only(tmp_path: Path) -> None:
     m = monitor()
     events = m.on_words(final(CUSTOMER, "you said guaranteed returns", 20.0))
     assert alerts_of(events, "prohibited-phrase") == []
     events = m.on_words(final(AGENT, "these are guaranteed returns for you", 22.0))
     [hit] = alerts_of(events, "prohibited-phrase")
     assert hit.rule == "prohibited-phrase" and hit.text == "guaranteed returns"
+    anyone = monitor(RuleSet.load(write(tmp_path, '[rules.prohibited-phrase]\nrole = "any"\n')))
+    events = anyone.on_words(final(CUSTOMER, "you said guaranteed returns", 20.0))
+    assert [a.confidence for a in alerts_of(events, "prohibited-phrase")] == [1.0]
     unknown = monitor(roles={})
     [loose] = alerts_of(unknown.on_words(final(0, "guaranteed returns", 1.0)), "prohibited-phrase")
     assert loose.confidence == pytest.approx(0.7)  # no agent known: anyone, at 0.7
@@ -517,3 +520,34 @@ def test_the_documented_example_file_loads_and_is_shown_whole() -> None:
     m.on_words(final(CUSTOMER, "I don't want to be recorded", 4.0))
     assert {a.rule for a in m.alerts} >= {"consent-refused", "refusal-strict"}
     assert [a.action for a in m.actions] == ["stop-recording"]
+
+
+@pytest.mark.slow
+def test_words_of_the_real_recogniser_fire_a_phrase_rule_where_it_heard_the_phrase(
+    eval_data: Path, model_cache: Path, tmp_path: Path
+) -> None:
+    """Whisper tiny.en on a telephone-band (8 kHz) Harvard recording, its words fed to the
+    monitor three at a time as if the engine had committed them."""
+    from callvault.analysis import AsrParams, Transcriber, decode_legs, resolve_model
+
+    path = eval_data / "asr" / "en" / "OSR_us_000_0034_8k.wav"
+    audio = decode_legs(lambda: path.open("rb"))[0]
+    result = Transcriber(resolve_model("en", cache_dir=model_cache)).transcribe_leg(
+        audio, language="en", params=AsrParams(beam_size=1)
+    )
+    heard = [
+        LiveWord(w.start, w.end, w.text, w.confidence) for s in result.segments for w in s.words
+    ]
+    folded = [re.sub(r"[^\w]", "", w.text.lower()) for w in heard]
+    at = folded.index("storm")  # "A severe storm tore down the barn."
+    assert folded[at - 1] == "severe"
+    rules = RuleSet.load(
+        write(tmp_path, '[rules.storm]\nkind = "phrase"\nphrases = ["severe storm"]\n')
+    )
+    m = monitor(rules, roles={0: "customer"})
+    fired: list[Alert] = []
+    for i in range(0, len(heard), 3):
+        fired += alerts_of(m.on_words(WordsUpdate(0, final=tuple(heard[i : i + 3]))), "storm")
+    assert len(fired) == 1
+    assert fired[0].start == heard[at - 1].start and fired[0].call_time == heard[at].end
+    assert not {a.rule for a in m.alerts} & {"card-data", "identity-data", "competitor"}

@@ -62,6 +62,7 @@ board's business; alerts never carry digits.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -79,6 +80,7 @@ from callvault.analysis.insights._phonetic import PhoneticName, find
 from callvault.analysis.insights._sentiment import score_english, score_german
 from callvault.analysis.live._events import Alert, LiveEvent, LiveWord, SpeechSpan, WordsUpdate
 from callvault.analysis.live._pii import (
+    CONTEXT_S,
     JOIN_GAP,
     SpokenData,
     find_spoken_data,
@@ -563,8 +565,9 @@ class CallMonitor:
         rules = [r for r in self._rules("pii") if self._factor(r.role, leg) is not None]
         if not rules or not (leg.words or leg.partial):
             return []
+        horizon = self._now - CONTEXT_S - JOIN_GAP  # older words are never read
         found = find_spoken_data(
-            ((other.channel, other.words) for other in self._legs.values()),
+            ((other.channel, _since(other.words, horizon)) for other in self._legs.values()),
             leg.channel,
             leg.partial if with_partial else (),
             now=self._now,
@@ -771,3 +774,8 @@ class CallMonitor:
 def _weighted(utterances: Sequence[_Utterance]) -> float:
     total = sum(u.confidence for u in utterances)
     return sum(u.score * u.confidence for u in utterances) / total if total else 0.0
+
+
+def _since(words: list[LiveWord], time: float) -> list[LiveWord]:
+    """The words that end at or after `time` (final words come in time order)."""
+    return words[bisect.bisect_left(words, time, key=lambda w: w.end) :]

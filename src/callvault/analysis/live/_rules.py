@@ -56,6 +56,7 @@ from callvault.analysis.pii import (
 from callvault.errors import ConfigError
 
 __all__ = [
+    "ANY_ROLE",
     "BUILTIN_RULES",
     "ENTITIES",
     "KINDS",
@@ -80,6 +81,7 @@ BUILTIN_RULES = (
 
 SEVERITIES = ("info", "warning", "critical")
 ROLES = ("agent", "customer")
+ANY_ROLE = "any"  # in a rules file: the rule reads every leg
 MATCH_MODES = ("variants", "exact")
 
 # What a pii rule may watch for, by its name in a rules file (pii package entities).
@@ -176,7 +178,8 @@ class AlertRule:
             )
         if self.role is not None and self.role not in ROLES:
             raise ConfigError(
-                f"{where}: key 'role': {self.role!r} is unknown; use one of {', '.join(ROLES)}"
+                f"{where}: key 'role': {self.role!r} is unknown; "
+                f"use one of {', '.join((*ROLES, ANY_ROLE))}"
             )
         if self.match not in MATCH_MODES:
             raise ConfigError(
@@ -235,6 +238,8 @@ def _typed(rule: str, key: str, value: Any) -> Any:
     if key in ("kind", "severity", "role", "match"):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")
+        if key == "role" and value == ANY_ROLE:
+            return None  # lifts a built-in rule's role: every leg counts
         return value
     if key in ("enabled", "phonetic", "pause"):
         if not isinstance(value, bool):
