@@ -551,3 +551,23 @@ def test_words_of_the_real_recogniser_fire_a_phrase_rule_where_it_heard_the_phra
     assert len(fired) == 1
     assert fired[0].start == heard[at - 1].start and fired[0].call_time == heard[at].end
     assert not {a.rule for a in m.alerts} & {"card-data", "identity-data", "competitor"}
+
+
+def test_german_card_number_and_an_agent_reading_it_back() -> None:
+    m = monitor(language="de")
+    m.on_words(WordsUpdate(AGENT, final=said("und Ihre Kartennummer bitte", 5.0), language="de"))
+    text = "vier eins eins eins eins eins eins eins eins eins eins eins eins eins eins eins"
+    events = m.on_words(WordsUpdate(CUSTOMER, final=said(text, 7.0), language="de"))
+    [alert] = alerts_of(events, "card-data")
+    assert alert.text == "card number (16 digits)" and alert.start == pytest.approx(7.0)
+    # The agent reads it back and asks on in one step: its own pause, resumed at "richtig".
+    back = said("also 4111 1111 1111 1111 richtig", 14.0)
+    m.on_words(WordsUpdate(AGENT, final=back, language="de"))
+    assert [(a.action, a.channel) for a in m.actions] == [
+        ("pci-pause", CUSTOMER),
+        ("pci-resume", CUSTOMER),
+        ("pci-pause", AGENT),
+        ("pci-resume", AGENT),
+    ]
+    assert m.actions[1].call_time == back[0].start  # "also": the agent spoke again
+    assert m.actions[2].call_time == back[1].start and m.actions[3].call_time == back[5].start

@@ -259,9 +259,11 @@ class CallMonitor:
         if update.final:
             first_new = len(leg.words)
             leg.words.extend(update.final)
-            alerts += self._resume(leg, update.final)
+            self._resume(leg, update.final)
             alerts += self._on_final(leg, first_new)
         alerts += self._pii(leg, with_partial=bool(update.partial))
+        if update.final:  # again after `_pii`: "4111 ... 1111, correct?" resumes at "correct"
+            self._resume(leg, update.final)
         alerts += self._timers(self._now)
         return events + [self._event(alert) for alert in alerts]
 
@@ -618,7 +620,7 @@ class CallMonitor:
             self._act("pci-pause", leg.channel, start, rule.name)
         return fired
 
-    def _resume(self, speaker: _Leg, words: Sequence[LiveWord]) -> list[Alert]:
+    def _resume(self, speaker: _Leg, words: Sequence[LiveWord]) -> None:
         """PCI resume: a word of an agent leg (another leg when no agent is known) after
         the last digit word of an open episode, neither a backchannel nor a digit."""
         agents = {c for c, role in self.roles.items() if role == "agent"}
@@ -639,7 +641,6 @@ class CallMonitor:
                     episode.resumed = word.start
                     self._act("pci-resume", channel, word.start, rule)
                     break
-        return []
 
     # --- sentiment --------------------------------------------------------------------
 
