@@ -17,8 +17,8 @@ from callvault.analysis.live._events import (
 from callvault.analysis.live._monitor import (
     CallMonitor,
     RecorderAction,
-    Refusal,
     RefusalDetector,
+    RefusalLike,
 )
 from callvault.analysis.live._rules import BUILTIN_RULES, AlertRule, RuleSet
 
@@ -31,7 +31,7 @@ __all__ = [
     "LiveEvent",
     "LiveWord",
     "RecorderAction",
-    "Refusal",
+    "RefusalLike",
     "RefusalDetector",
     "RuleSet",
     "SpeechSpan",

@@ -91,7 +91,7 @@ from callvault.analysis.live._pii import (
 from callvault.analysis.live._rules import ENTITIES, AlertRule, RuleSet
 from callvault.analysis.pii import CREDIT_CARD
 
-__all__ = ["CallMonitor", "RecorderAction", "Refusal", "RefusalDetector"]
+__all__ = ["CallMonitor", "RecorderAction", "RefusalLike", "RefusalDetector"]
 
 _LOOKBACK = 12  # earlier final words a word rule reads with the new ones
 _PHRASE_GAP = 2.0  # a pause that ends a phrase
@@ -123,8 +123,8 @@ class RecorderAction:
     rule: str
 
 
-class Refusal(Protocol):
-    """What the refusal detector reports (`callvault.analysis._refusal.Refusal`)."""
+class RefusalLike(Protocol):
+    """What the refusal detector reports (structurally, `callvault.analysis._refusal.Refusal`)."""
 
     @property
     def start(self) -> float: ...
@@ -138,8 +138,8 @@ class Refusal(Protocol):
     def phrase(self) -> str: ...
 
 
-# detect_refusals(words, *, language) -> list[Refusal]
-RefusalDetector = Callable[..., Sequence[Refusal]]
+# `callvault.analysis._refusal.detect_refusals(words, *, language) -> list[Refusal]`
+RefusalDetector = Callable[..., Sequence[RefusalLike]]
 
 
 @dataclass
