@@ -368,6 +368,12 @@ SETTINGS: tuple[Setting, ...] = (
         tuple,
     ),
     Setting(
+        "alert_rules",
+        "A TOML file of live alert rules (docs/alerts.md), besides the built-in ones.",
+        parse_optional_path,
+        None,
+    ),
+    Setting(
         "disclosure_within",
         "Seconds from the start of a call within which the agent must say that the call "
         "is recorded (1 to 600).",
@@ -541,6 +547,7 @@ class Config:
     role: str
     trackers: Path | None
     competitors: tuple[str, ...]
+    alert_rules: Path | None
     disclosure_within: float
     llm_url: str | None
     llm_model: str | None

@@ -61,6 +61,7 @@ __all__ = [
     "TimelinePoint",
     "UtteranceSentiment",
     "run",
+    "score_english",
     "score_german",
 ]
 
@@ -253,6 +254,12 @@ def _score_english(text: str) -> tuple[float, float]:
     if words < 3:
         confidence = min(confidence, 0.3)
     return compound, confidence
+
+
+def score_english(text: str) -> tuple[float, float]:
+    """(score -1..1, confidence 0..1) of an English text by VADER, redaction placeholders
+    removed (the live sentiment rule scores utterances one by one with it)."""
+    return _score_english(_PLACEHOLDER.sub(" ", text))
 
 
 def _german_clause(tokens: Sequence[str]) -> tuple[float, int]:

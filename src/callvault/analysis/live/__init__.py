@@ -1,4 +1,10 @@
-"""Live analysis: streaming transcription of calls in progress, and alert rules on it."""
+"""Live analysis: streaming transcription of calls in progress, and alert rules on it.
+
+`CallMonitor` keeps the state of one call and turns the engine's `WordsUpdate`s and
+`SpeechSpan`s into `LiveEvent`s and `Alert`s by a `RuleSet` (built-in rules, plus a rules
+file: docs/alerts.md); it tells the recorder when to pause, resume or stop keeping audio
+(`RecorderAction`).
+"""
 
 from callvault.analysis.live._events import (
     Alert,
@@ -8,5 +14,26 @@ from callvault.analysis.live._events import (
     SpeechSpan,
     WordsUpdate,
 )
+from callvault.analysis.live._monitor import (
+    CallMonitor,
+    RecorderAction,
+    RefusalDetector,
+    RefusalLike,
+)
+from callvault.analysis.live._rules import BUILTIN_RULES, AlertRule, RuleSet
 
-__all__ = ["Alert", "EventKind", "LiveEvent", "LiveWord", "SpeechSpan", "WordsUpdate"]
+__all__ = [
+    "BUILTIN_RULES",
+    "Alert",
+    "AlertRule",
+    "CallMonitor",
+    "EventKind",
+    "LiveEvent",
+    "LiveWord",
+    "RecorderAction",
+    "RefusalLike",
+    "RefusalDetector",
+    "RuleSet",
+    "SpeechSpan",
+    "WordsUpdate",
+]
