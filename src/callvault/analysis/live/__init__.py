@@ -3,9 +3,11 @@
 `CallMonitor` keeps the state of one call and turns the engine's `WordsUpdate`s and
 `SpeechSpan`s into `LiveEvent`s and `Alert`s by a `RuleSet` (built-in rules, plus a rules
 file: docs/alerts.md); it tells the recorder when to pause, resume or stop keeping audio
-(`RecorderAction`).
+(`RecorderAction`). `StreamEngine` is the streaming recogniser: one shared Whisper
+model serving every leg of every call (`LegStream`), words partial then final.
 """
 
+from callvault.analysis.live._engine import LegStream, StreamEngine, StreamParams
 from callvault.analysis.live._events import (
     Alert,
     EventKind,
@@ -28,12 +30,15 @@ __all__ = [
     "AlertRule",
     "CallMonitor",
     "EventKind",
+    "LegStream",
     "LiveEvent",
     "LiveWord",
     "RecorderAction",
-    "RefusalLike",
     "RefusalDetector",
+    "RefusalLike",
     "RuleSet",
     "SpeechSpan",
+    "StreamEngine",
+    "StreamParams",
     "WordsUpdate",
 ]
