@@ -19,6 +19,7 @@ from callvault.cli._common import Group, announce_erased, config_of, console, ec
 from callvault.cli._contacts import contacts, crm
 from callvault.cli._governance import consent, hold, retention
 from callvault.cli._insights import insights
+from callvault.cli._monitor import monitor
 from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._rights import rights
@@ -524,6 +525,7 @@ for command in (
     capture,
     siprec,
     insights,
+    monitor,
     worker,
 ):
     cli.add_command(command)

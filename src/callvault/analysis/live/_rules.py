@@ -380,6 +380,20 @@ class RuleSet:
             raise ConfigError(f"{path}: {exc}") from None
         return cls._with(cls(tuple(rules.values())), competitors, disclosure)
 
+    def with_disclosure_within(self, seconds: float) -> RuleSet:
+        """These rules with the disclosure rules' window set to `seconds` (the batch
+        compliance check's `disclosure_within`, so live and batch judge alike)."""
+        if seconds <= 0:
+            raise ConfigError(f"the disclosure window must be positive, not {seconds:g} s")
+        return RuleSet(
+            tuple(
+                dataclasses.replace(rule, within_s=float(seconds))
+                if rule.kind == "disclosure"
+                else rule
+                for rule in self.rules
+            )
+        )
+
     @classmethod
     def _with(
         cls,
