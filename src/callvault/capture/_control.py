@@ -23,9 +23,7 @@ INVITE), as `DtmfEvent.start` and `LiveNetworkCall.withdrawn_at` are.
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +31,7 @@ import numpy.typing as npt
 from callvault.capture.net._codecs import AUDIO_CODECS, Decoder, get_decoder
 from callvault.capture.net._records import NetworkCall
 from callvault.capture.net._rtp import CodecInfo
+from callvault.capture.net._stream import RtpStream
 
 __all__ = [
     "DTMF_MUTE_PAD_S",
@@ -42,6 +41,7 @@ __all__ = [
     "MediaTap",
     "Withdrawal",
     "edit_call",
+    "truncate_stream",
 ]
 
 Pcm = npt.NDArray[np.int16]
@@ -270,8 +270,16 @@ def edit_call(
     return replace(call, legs=tuple(legs)) if changed else call
 
 
-def seconds_from(start: datetime | None, moment: float) -> float | None:
-    """`moment` (UNIX seconds) as seconds from `start`, rounded as DTMF times are."""
-    if start is None or not math.isfinite(moment):
-        return None
-    return round(moment - start.timestamp(), 6)
+def truncate_stream(stream: RtpStream, moment: float) -> tuple[RtpStream, int]:
+    """`stream` without the packets that arrived after `moment`, and how many those were
+    (a withdrawal decided after its moment: what came after it is not kept)."""
+    arrival = stream.arrival
+    keep = arrival <= moment
+    dropped = int(len(arrival) - np.count_nonzero(keep))
+    if not dropped:
+        return stream, 0
+    merged = stream.merged
+    kept = RtpStream(stream.src, stream.sport, stream.dst, stream.dport, stream.ssrc)
+    if keep.any():
+        kept.add_chunk(merged.buffer, merged.starts[keep], merged.ends[keep], arrival[keep])
+    return kept, dropped

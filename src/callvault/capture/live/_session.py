@@ -42,9 +42,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
-
-from callvault.capture._control import LegPause, MediaFrame, MediaTap, Withdrawal, edit_call
+from callvault.capture._control import (
+    LegPause,
+    MediaFrame,
+    MediaTap,
+    Withdrawal,
+    edit_call,
+    truncate_stream,
+)
 from callvault.capture._optout import OptOutRules, OptOutTracker
 from callvault.capture.live._records import InviteInfo, LiveNetworkCall
 from callvault.capture.net import (
@@ -466,7 +471,7 @@ class LiveSession(CaptureSession):
         for key in call.keys:
             self.fast.pop(_fast_key(key), None)
         for key, stream in list(call.streams.items()):
-            call.streams[key], dropped = _until(stream, time)
+            call.streams[key], dropped = truncate_stream(stream, time)
             self.discarded_packets += dropped
         self.withdrawals += 1
         logger.info("consent withdrawn (%s) on channel %d; audio no longer kept", by, channel)
@@ -658,17 +663,3 @@ class LiveSession(CaptureSession):
         except Exception as error:  # noqa: BLE001 - a callback never stops the capture
             self.delivery_errors += 1
             logger.error("on_call callback raised %s; a call was not stored", type(error).__name__)
-
-
-def _until(stream: RtpStream, moment: float) -> tuple[RtpStream, int]:
-    """`stream` without the packets that arrived after `moment`, and how many those were."""
-    arrival = stream.arrival
-    keep = arrival <= moment
-    dropped = int(len(arrival) - np.count_nonzero(keep))
-    if not dropped:
-        return stream, 0
-    merged = stream.merged
-    kept = RtpStream(stream.src, stream.sport, stream.dst, stream.dport, stream.ssrc)
-    if keep.any():
-        kept.add_chunk(merged.buffer, merged.starts[keep], merged.ends[keep], arrival[keep])
-    return kept, dropped

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from callvault.errors import ConfigError
@@ -97,3 +98,9 @@ class SiprecStats:
     rtp_dropped: int
     rtcp_packets: int
     active_calls: int
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int], *, active_calls: int) -> SiprecStats:
+        """The counters a server keeps by name (a missing one is 0)."""
+        names = [f.name for f in fields(cls) if f.name != "active_calls"]
+        return cls(**{name: counts.get(name, 0) for name in names}, active_calls=active_calls)
