@@ -24,7 +24,7 @@ from callvault.capture.live import (
     Withdrawal,
 )
 from callvault.capture.net import NetworkCall
-from callvault.capture.siprec import SiprecOffer, SiprecOptions, SiprecServer
+from callvault.capture.siprec import SiprecLive, SiprecOffer, SiprecOptions, SiprecServer
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.errors import InputError
 from callvault.services import open_context
@@ -311,12 +311,24 @@ def capture_live(
     metavar="LOW-HIGH",
     help="Port range for the media the SRC sends.",
 )
+@click.option(
+    "--withdraw-digit",
+    default="9",
+    show_default=True,
+    help="The DTMF key a party presses, once, right after the notice to withdraw consent.",
+)
+@_optout_options
 @_policy_options
 @click.pass_context
 def siprec(
     ctx: click.Context,
     listen: str,
     rtp_ports: str,
+    withdraw_digit: str,
+    agent_side: str | None,
+    optout_window: float | None,
+    notice_seconds: float | None,
+    inter_digit: float | None,
     consent: str | None,
     direction: str | None,
     team: str | None,
@@ -326,7 +338,9 @@ def siprec(
     """Run a SIPREC recording server (RFC 7866) until SIGTERM or Ctrl-C.
 
     A PBX or SBC forks its calls here; each offer is checked against the recording
-    policy (refused: 403), and each finished call is stored like any other.
+    policy (refused: 403), and each finished call is stored like any other. A party
+    pressing --withdraw-digit once inside the opt-out window (as for `capture live`)
+    stops the recording of that call.
     """
     low, _, high = rtp_ports.partition("-")
     if not (low.isdigit() and high.isdigit()):
@@ -339,10 +353,15 @@ def siprec(
         context=CallContext(team=team, group=group_, category=category),
         direction=direction,  # type: ignore[arg-type]  # click.Choice of DIRECTIONS
     ) as recorder:
-        asyncio.run(_serve_siprec(recorder, options))
+        rules = _optout(
+            recorder, withdraw_digit, agent_side, optout_window, notice_seconds, inter_digit
+        )
+        asyncio.run(_serve_siprec(recorder, options, rules))
 
 
-async def _serve_siprec(recorder: NetworkRecorder, options: SiprecOptions) -> None:
+async def _serve_siprec(
+    recorder: NetworkRecorder, options: SiprecOptions, rules: OptOutRules
+) -> None:
     def on_offer(offer: SiprecOffer) -> bool:
         caller, callee = offer.caller, offer.callee
         return recorder.decide(
@@ -350,14 +369,23 @@ async def _serve_siprec(recorder: NetworkRecorder, options: SiprecOptions) -> No
         )
 
     async def on_call(call: NetworkCall) -> None:
-        report = await asyncio.to_thread(recorder.record, call)
+        if isinstance(call, LiveNetworkCall):
+            report = await asyncio.to_thread(
+                recorder.record, call, withdrawn_at=call.withdrawn_at, pauses=call.pauses
+            )
+        else:
+            report = await asyncio.to_thread(recorder.record, call)
         click.echo(_report_line(report))
+
+    def on_withdrawal(call_id: str, withdrawal: Withdrawal) -> None:
+        _withdrawn(recorder, call_id, withdrawal)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = SiprecServer(on_call, options, on_offer=on_offer)
+    live = SiprecLive(optout=rules, on_withdrawal=on_withdrawal)
+    server = SiprecServer(on_call, options, on_offer=on_offer, live=live)
     await server.start()
     port = server.udp_address[1] if server.udp_address else options.port
     click.echo(f"siprec: listening on {options.host}:{port}; stop with Ctrl-C or SIGTERM", err=True)
