@@ -83,8 +83,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
 @dataclass(frozen=True)
 class SiprecStats:
     """Counters since the server was made; `malformed` counts SIP messages that did not
-    parse or could not be answered properly, `rtp_dropped` RTP packets that did not parse
-    or carried a payload type the answer did not allow."""
+    parse or could not be answered properly, `rtp_dropped` RTP packets that did not parse,
+    carried a payload type the answer did not allow, or came after a party withdrew
+    consent."""
 
     sip_messages: int
     malformed: int
