@@ -15,7 +15,7 @@ The recorder honours the withdrawal digit only where the notice offers it:
   agent's leg), and speech before its end does not close the window.
 
 A press outside the window or inside a longer sequence stays a DTMF event of the call
-(muted in the delivered audio, see `_control.mute_dtmf`) and never withdraws consent.
+(muted in the delivered audio, see `_control.edit_call`) and never withdraws consent.
 Presses from either party count the same way (the notice is addressed to the customer,
 but which leg is the customer is a deployment setting, `agent_channel`).
 
