@@ -14,7 +14,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from callvault.capture.live import InviteInfo, LiveCapture, LiveNetworkCall
+from callvault.capture._control import DTMF_MUTE_PAD_S
+from callvault.capture.live import (
+    InviteInfo,
+    LiveCapture,
+    LiveNetworkCall,
+    OptOutRules,
+    Withdrawal,
+)
 from callvault.capture.net import END_BYE_CALLER, END_CAPTURE_ENDED, END_RTP_TIMEOUT
 from capture_live._peer import PTIME_SAMPLES, ScriptedCall, decoded, known_ulaw
 
@@ -50,8 +57,9 @@ class Recorder:
     def on_call(self, call: LiveNetworkCall) -> None:
         self.calls.put(call)
 
-    def on_withdrawal(self, invite: InviteInfo, channel: int, at: float) -> None:
-        self.withdrawals.append((invite.call_id, channel, at))
+    def on_withdrawal(self, invite: InviteInfo, withdrawal: Withdrawal) -> None:
+        assert withdrawal.by == "dtmf" and withdrawal.confidence is None
+        self.withdrawals.append((invite.call_id, withdrawal.channel, withdrawal.at))
 
     def next(self) -> LiveNetworkCall:
         return self.calls.get(timeout=WAIT_S)
@@ -137,9 +145,23 @@ def _real_time(call: ScriptedCall, caller_audio: bytes, callee_audio: bytes) -> 
     time.sleep(0.06)  # past the playout end of the last packet
 
 
+# Both legs carry sound from the answer on; the first 5 s stand for the notice, so the
+# agent's leg does not close the opt-out window before the key is pressed.
+NOTICE = OptOutRules(notice_s=5.0)
+
+
+def _assert_muted_before_the_press(
+    pressed: npt.NDArray[np.int16], sent: npt.NDArray[np.int16]
+) -> None:
+    """The presser's leg is as sent, but for the key tone's lead (DTMF_MUTE_PAD_S) muted."""
+    muted = len(sent) - len(np.trim_zeros(pressed, "b"))
+    assert len(pressed) == len(sent) and 0 < muted <= DTMF_MUTE_PAD_S * 8000 + 1
+    np.testing.assert_array_equal(pressed[:-muted], sent[:-muted])
+
+
 def test_dtmf_9_withdraws_and_no_audio_is_kept_from_then_on(call: ScriptedCall) -> None:
     recorder = Recorder()
-    capture = _capture(call, recorder)
+    capture = _capture(call, recorder, optout=NOTICE)
     try:
         before = [known_ulaw(8000, 4), known_ulaw(8000, 5)]
         after = known_ulaw(4000, 6)
@@ -156,18 +178,19 @@ def test_dtmf_9_withdraws_and_no_audio_is_kept_from_then_on(call: ScriptedCall) 
     call_id, channel, at = recorder.withdrawals[0]
     assert (call_id, channel) == (call.call_id, 1)
     assert found.withdrawn_channel == 1 and found.withdrawn_at == at
+    assert found.withdrawn_by == "dtmf"
     assert found.end_reason == END_BYE_CALLER
     assert [(e.digit, e.channel, e.source) for e in found.dtmf] == [("9", 1, "rfc4733")]
     assert found.dtmf[0].start == pytest.approx(at, abs=1e-6)
     np.testing.assert_array_equal(_leg(found, 0), decoded(before[0]))
-    np.testing.assert_array_equal(_leg(found, 1), decoded(before[1]))
+    _assert_muted_before_the_press(_leg(found, 1), decoded(before[1]))
     # Everything after the digit's first packet: its two repeated end packets, then audio.
     assert capture.stats().discarded_packets == 2 + 2 * 25
 
 
 def test_sip_info_digit_withdraws_too(call: ScriptedCall) -> None:
     recorder = Recorder()
-    capture = _capture(call, recorder)
+    capture = _capture(call, recorder, optout=NOTICE)
     try:
         call.invite()
         call.answer()
@@ -181,7 +204,7 @@ def test_sip_info_digit_withdraws_too(call: ScriptedCall) -> None:
         capture.stop()
     assert found.withdrawn_channel == 0 and recorder.withdrawals[0][1] == 0
     assert [(e.digit, e.source) for e in found.dtmf] == [("9", "sip-info")]
-    np.testing.assert_array_equal(_leg(found, 0), decoded(known_ulaw(1600, 7)))
+    _assert_muted_before_the_press(_leg(found, 0), decoded(known_ulaw(1600, 7)))
 
 
 def test_stop_delivers_a_call_in_progress(call: ScriptedCall) -> None:

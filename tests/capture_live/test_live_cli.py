@@ -14,7 +14,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from callvault.cli import cli
 from callvault.config import Config
 from callvault.vault import Vault
 from capture_live._peer import ScriptedCall, decoded, known_ulaw
@@ -110,3 +112,20 @@ def test_a_call_in_progress_is_stored_on_sigterm(config: Config, call: ScriptedC
     with Vault.open(config) as vault:
         (summary,) = vault.calls.list_calls()
         assert vault.calls.get_call(summary.id).network["end_reason"] == "capture_ended"  # type: ignore[index]
+
+
+def test_the_opt_out_options_are_checked_before_capturing(config: Config) -> None:
+    """No root needed: a bad digit is refused before the interface is opened."""
+    with Vault.init(config)[0]:
+        pass
+    env = {
+        "CALLVAULT_DATA_DIR": str(config.data_dir),
+        "CALLVAULT_DATABASE_URL": config.database_url or "",
+    }
+    for command in (["capture", "live", "--interface", "lo"], ["siprec"]):
+        result = CliRunner().invoke(cli, [*command, "--withdraw-digit", "99"], env=env)
+        assert result.exit_code != 0
+        assert "withdraw digit '99' is not a DTMF key; use one of 0-9 * # A-D" in result.output
+    help_text = CliRunner().invoke(cli, ["capture", "live", "--help"]).output
+    for option in ("--agent-side", "--optout-window", "--notice-seconds", "--inter-digit"):
+        assert option in help_text

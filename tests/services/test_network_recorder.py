@@ -6,6 +6,9 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from callvault.capture.live import LegPause, OptOutRules
 from callvault.capture.net import NetworkCall, Party, read_captures
 from callvault.config import Config
 from callvault.services.capture import policy_numbers
@@ -65,7 +68,12 @@ def test_withdrawal_discards_the_call_and_its_earlier_segments(config: Config) -
     with Vault.open(config) as vault:
         assert vault.calls.list_calls() == []
         (entry,) = vault.audit_entries(action="capture.withdrawal")
-        assert entry.details == {"channel": 1, "at_seconds": 12.5, "mode": "discard-call"}
+        assert entry.details == {
+            "channel": 1,
+            "at_seconds": 12.5,
+            "mode": "discard-call",
+            "by": "dtmf",
+        }
         assert call.call_id not in str(entry.to_dict())  # the Call-ID only as a digest
         assert vault.audit_entries(action="call.erase")
 
@@ -94,3 +102,50 @@ def test_a_call_to_an_emergency_number_is_never_stored(config: Config) -> None:
     assert report.outcome == "refused" and "deny.emergency" in (report.reason or "")
     with Vault.open(config) as vault:
         assert vault.calls.list_calls() == []
+
+
+def test_a_spoken_refusal_is_audited_with_its_confidence(config: Config) -> None:
+    call = a_call()
+    with NetworkRecorder(config, source="live", consent="verbal") as recorder:
+        recorder.withdrawn(call.call_id, 0, 7.25, by="speech", confidence=0.8766)
+        report = recorder.record(call, withdrawn_at=7.25)
+    assert report.outcome == "discarded"
+    with Vault.open(config) as vault:
+        (entry,) = vault.audit_entries(action="capture.withdrawal")
+        assert entry.details == {
+            "channel": 0,
+            "at_seconds": 7.25,
+            "mode": "discard-call",
+            "by": "speech",
+            "confidence": 0.877,
+        }
+
+
+def test_pci_pauses_are_audited_with_times_only(config: Config) -> None:
+    call = a_call()
+    pauses = (LegPause(0, 21.5, 30.25), LegPause(1, 40.0))
+    with NetworkRecorder(config, source="live", consent="verbal") as recorder:
+        report = recorder.record(call, segment=2, pauses=pauses)
+    assert report.stored is not None
+    with Vault.open(config) as vault:
+        entries = vault.audit_entries(action="capture.pci-pause")
+        assert {e.object_id for e in entries} == {report.stored.call_id}
+        assert sorted((e.details for e in entries), key=str) == [
+            {"channel": 0, "from_seconds": 21.5, "to_seconds": 30.25, "segment": 2},
+            {"channel": 1, "from_seconds": 40.0, "to_seconds": None, "segment": 2},
+        ]
+
+
+def test_optout_rules_come_from_the_settings_and_the_direction(config: Config) -> None:
+    with NetworkRecorder(config, source="live") as recorder:
+        assert recorder.optout_rules("9") == OptOutRules("9", 30.0, 0.0, 2.0, 1)
+        assert recorder.optout_rules("5", agent_side="caller", window_s=10.0).agent_channel == 0
+    tuned = dataclasses.replace(
+        config, dtmf_optout_window=12.0, notice_seconds=4.0, dtmf_inter_digit=1.5
+    )
+    with NetworkRecorder(tuned, source="live", direction="outbound") as recorder:
+        assert recorder.optout_rules("9") == OptOutRules("9", 12.0, 4.0, 1.5, 0)
+    with NetworkRecorder(dataclasses.replace(config, agent_side="caller"), source="live") as rec:
+        assert rec.optout_rules("9").agent_channel == 0
+        with pytest.raises(ValueError, match="withdraw digit 'x' is not a DTMF key"):
+            rec.optout_rules("x")

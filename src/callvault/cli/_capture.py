@@ -15,9 +15,16 @@ from rich.console import Console
 from rich.table import Table
 
 from callvault.capture import DIRECTIONS
-from callvault.capture.live import LiveCapture, LiveNetworkCall
+from callvault.capture.live import (
+    AGENT_SIDES,
+    InviteInfo,
+    LiveCapture,
+    LiveNetworkCall,
+    OptOutRules,
+    Withdrawal,
+)
 from callvault.capture.net import NetworkCall
-from callvault.capture.siprec import SiprecOffer, SiprecOptions, SiprecServer
+from callvault.capture.siprec import SiprecLive, SiprecOffer, SiprecOptions, SiprecServer
 from callvault.cli._common import Group, config_of, console, echo_json
 from callvault.errors import InputError
 from callvault.services import open_context
@@ -45,6 +52,73 @@ def _policy_options(function: Any) -> Any:
     ):
         function = option(function)
     return function
+
+
+def _optout_options(function: Any) -> Any:
+    """--agent-side, --optout-window, --notice-seconds, --inter-digit: which key press
+    withdraws consent (issue 20); each defaults to its CALLVAULT_* setting."""
+    for option in reversed(
+        (
+            click.option(
+                "--agent-side",
+                type=click.Choice(AGENT_SIDES),
+                help="Which party is the agent, whose first words close the opt-out "
+                "window [default: CALLVAULT_AGENT_SIDE; auto: the caller on outbound "
+                "calls, else the callee].",
+            ),
+            click.option(
+                "--optout-window",
+                type=click.FloatRange(min=0.0, max=600.0),
+                help="Seconds after the answer within which a single press of the "
+                "withdraw digit withdraws consent, at most [default: "
+                "CALLVAULT_DTMF_OPTOUT_WINDOW, 30].",
+            ),
+            click.option(
+                "--notice-seconds",
+                type=click.FloatRange(min=0.0, max=300.0),
+                help="How long the notice plays on the agent's leg after the answer "
+                "[default: CALLVAULT_NOTICE_SECONDS, 0].",
+            ),
+            click.option(
+                "--inter-digit",
+                type=click.FloatRange(min=0.2, max=10.0),
+                help="Seconds that must separate the withdraw digit from any other key "
+                "for a single press [default: CALLVAULT_DTMF_INTER_DIGIT, 2].",
+            ),
+        )
+    ):
+        function = option(function)
+    return function
+
+
+def _optout(
+    recorder: NetworkRecorder,
+    digit: str | None,
+    agent_side: str | None,
+    window: float | None,
+    notice: float | None,
+    inter_digit: float | None,
+) -> OptOutRules:
+    try:
+        return recorder.optout_rules(
+            digit,
+            agent_side=agent_side,
+            window_s=window,
+            notice_s=notice,
+            inter_digit_s=inter_digit,
+        )
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
+def _withdrawn(recorder: NetworkRecorder, call_id: str, withdrawal: Withdrawal) -> None:
+    recorder.withdrawn(
+        call_id,
+        withdrawal.channel,
+        withdrawal.at,
+        by=withdrawal.by,
+        confidence=withdrawal.confidence,
+    )
 
 
 @click.group(cls=Group)
@@ -146,8 +220,9 @@ def _report_line(report: CapturedCallReport) -> str:
     "--withdraw-digit",
     default="9",
     show_default=True,
-    help="The DTMF key a party presses to withdraw consent.",
+    help="The DTMF key a party presses, once, right after the notice to withdraw consent.",
 )
+@_optout_options
 @_policy_options
 @click.pass_context
 def capture_live(
@@ -157,6 +232,10 @@ def capture_live(
     rtp_timeout: float,
     segment_seconds: float,
     withdraw_digit: str,
+    agent_side: str | None,
+    optout_window: float | None,
+    notice_seconds: float | None,
+    inter_digit: float | None,
     consent: str | None,
     direction: str | None,
     team: str | None,
@@ -167,8 +246,11 @@ def capture_live(
 
     The policy is asked at each call's INVITE (a refused call's media is never kept);
     each call is stored when it ends (BYE, CANCEL, error, or no media for
-    --rtp-timeout). A party pressing --withdraw-digit stops the recording of that call
-    (CALLVAULT_ON_WITHDRAWAL says what is kept). Stopping stores every call in progress.
+    --rtp-timeout). A party pressing --withdraw-digit once, inside the opt-out window
+    (from the answer until the agent first speaks after the notice, at most
+    --optout-window seconds), stops the recording of that call (CALLVAULT_ON_WITHDRAWAL
+    says what is kept); other key presses are kept as DTMF events, muted. Stopping
+    stores every call in progress.
     """
     with NetworkRecorder(
         config_of(ctx),
@@ -177,11 +259,19 @@ def capture_live(
         context=CallContext(team=team, group=group_, category=category),
         direction=direction,  # type: ignore[arg-type]  # click.Choice of DIRECTIONS
     ) as recorder:
+        rules = _optout(
+            recorder, withdraw_digit, agent_side, optout_window, notice_seconds, inter_digit
+        )
 
         def on_call(call: LiveNetworkCall) -> None:
             segment = None if (call.segment == 0 and call.final) else call.segment
-            report = recorder.record(call, segment=segment, withdrawn_at=call.withdrawn_at)
+            report = recorder.record(
+                call, segment=segment, withdrawn_at=call.withdrawn_at, pauses=call.pauses
+            )
             click.echo(_report_line(report))
+
+        def on_withdrawal(invite: InviteInfo, withdrawal: Withdrawal) -> None:
+            _withdrawn(recorder, invite.call_id, withdrawal)
 
         live = LiveCapture(
             interface,
@@ -192,10 +282,8 @@ def capture_live(
             ),
             rtp_timeout=rtp_timeout,
             segment_seconds=segment_seconds,
-            withdraw_digit=withdraw_digit,
-            on_withdrawal=lambda invite, channel, at: recorder.withdrawn(
-                invite.call_id, channel, at
-            ),
+            optout=rules,
+            on_withdrawal=on_withdrawal,
         )
         live.open()  # a bad interface or filter fails here, before anything is announced
         click.echo(f"capture: recording on {interface}; stop with Ctrl-C or SIGTERM", err=True)
@@ -223,12 +311,24 @@ def capture_live(
     metavar="LOW-HIGH",
     help="Port range for the media the SRC sends.",
 )
+@click.option(
+    "--withdraw-digit",
+    default="9",
+    show_default=True,
+    help="The DTMF key a party presses, once, right after the notice to withdraw consent.",
+)
+@_optout_options
 @_policy_options
 @click.pass_context
 def siprec(
     ctx: click.Context,
     listen: str,
     rtp_ports: str,
+    withdraw_digit: str,
+    agent_side: str | None,
+    optout_window: float | None,
+    notice_seconds: float | None,
+    inter_digit: float | None,
     consent: str | None,
     direction: str | None,
     team: str | None,
@@ -238,7 +338,9 @@ def siprec(
     """Run a SIPREC recording server (RFC 7866) until SIGTERM or Ctrl-C.
 
     A PBX or SBC forks its calls here; each offer is checked against the recording
-    policy (refused: 403), and each finished call is stored like any other.
+    policy (refused: 403), and each finished call is stored like any other. A party
+    pressing --withdraw-digit once inside the opt-out window (as for `capture live`)
+    stops the recording of that call.
     """
     low, _, high = rtp_ports.partition("-")
     if not (low.isdigit() and high.isdigit()):
@@ -251,10 +353,15 @@ def siprec(
         context=CallContext(team=team, group=group_, category=category),
         direction=direction,  # type: ignore[arg-type]  # click.Choice of DIRECTIONS
     ) as recorder:
-        asyncio.run(_serve_siprec(recorder, options))
+        rules = _optout(
+            recorder, withdraw_digit, agent_side, optout_window, notice_seconds, inter_digit
+        )
+        asyncio.run(_serve_siprec(recorder, options, rules))
 
 
-async def _serve_siprec(recorder: NetworkRecorder, options: SiprecOptions) -> None:
+async def _serve_siprec(
+    recorder: NetworkRecorder, options: SiprecOptions, rules: OptOutRules
+) -> None:
     def on_offer(offer: SiprecOffer) -> bool:
         caller, callee = offer.caller, offer.callee
         return recorder.decide(
@@ -262,14 +369,23 @@ async def _serve_siprec(recorder: NetworkRecorder, options: SiprecOptions) -> No
         )
 
     async def on_call(call: NetworkCall) -> None:
-        report = await asyncio.to_thread(recorder.record, call)
+        if isinstance(call, LiveNetworkCall):
+            report = await asyncio.to_thread(
+                recorder.record, call, withdrawn_at=call.withdrawn_at, pauses=call.pauses
+            )
+        else:
+            report = await asyncio.to_thread(recorder.record, call)
         click.echo(_report_line(report))
+
+    def on_withdrawal(call_id: str, withdrawal: Withdrawal) -> None:
+        _withdrawn(recorder, call_id, withdrawal)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = SiprecServer(on_call, options, on_offer=on_offer)
+    live = SiprecLive(optout=rules, on_withdrawal=on_withdrawal)
+    server = SiprecServer(on_call, options, on_offer=on_offer, live=live)
     await server.start()
     port = server.udp_address[1] if server.udp_address else options.port
     click.echo(f"siprec: listening on {options.host}:{port}; stop with Ctrl-C or SIGTERM", err=True)

@@ -41,6 +41,7 @@ from callvault.config._values import (
 from callvault.errors import ConfigError
 
 __all__ = [
+    "AGENT_SIDE_MODES",
     "CONSENT_MISSING_MODES",
     "COOKIE_SECURE_MODES",
     "DIARIZATION_MODES",
@@ -65,6 +66,7 @@ __all__ = [
 DIARIZATION_MODES = ("auto", "on", "off")
 CONSENT_MISSING_MODES = ("refuse", "quarantine")
 WITHDRAWAL_MODES = ("discard-call", "keep-before")
+AGENT_SIDE_MODES = ("auto", "caller", "callee")
 SUBJECT_ERASURE_MODES = ("call", "leg")
 COOKIE_SECURE_MODES = ("auto", "always", "never")
 REDACTION_AUDIO_MODES = ("mute", "bleep")
@@ -315,6 +317,35 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "discard-call",
     ),
     Setting(
+        "dtmf_optout_window",
+        "Seconds after the answer within which a single press of the withdrawal key "
+        "withdraws consent during live capture, at most (0 to 600); the window closes "
+        "sooner when the agent first speaks after the notice.",
+        parse_seconds(0.0, 600.0),
+        lambda: 30.0,
+    ),
+    Setting(
+        "notice_seconds",
+        "Seconds from the answer that the recording notice lasts on the agent's leg "
+        "(0 to 300); speech before its end does not close the DTMF opt-out window.",
+        parse_seconds(0.0, 300.0),
+        lambda: 0.0,
+    ),
+    Setting(
+        "dtmf_inter_digit",
+        "Seconds (0.2 to 10) that must separate the withdrawal key from any other key "
+        "press for it to count as a single press.",
+        parse_seconds(0.2, 10.0),
+        lambda: 2.0,
+    ),
+    Setting(
+        "agent_side",
+        "Which party of a captured call is the agent: caller, callee, or auto (the "
+        "caller on outbound calls, the callee otherwise).",
+        parse_choice(AGENT_SIDE_MODES),
+        lambda: "auto",
+    ),
+    Setting(
         "subject_erasure",
         "`rights erase` of a person in a call with others: call (erase the whole call) or "
         "leg (erase only their own channel and utterances, marking the call partially "
@@ -539,6 +570,10 @@ class Config:
     consent_missing: str
     quarantine_days: int
     on_withdrawal: str
+    dtmf_optout_window: float
+    notice_seconds: float
+    dtmf_inter_digit: float
+    agent_side: str
     subject_erasure: str
     redaction_entities: tuple[str, ...]
     redaction_audio: str

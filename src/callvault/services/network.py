@@ -8,7 +8,14 @@ through the policy gate and into the vault like a file would.
 A party's withdrawal during a live call follows `on_withdrawal`: with `discard-call`
 nothing of that call is stored, and segments of it stored earlier are erased; with
 `keep-before` what was captured before the moment is stored (the capture keeps nothing
-after it). Both are audited (`capture.withdrawal`, ids and times only).
+after it). Both are audited (`capture.withdrawal`, ids, times, `by` "dtmf" or "speech"
+and a spoken refusal's confidence only).
+
+`optout_rules` turns the settings (`dtmf_optout_window`, `notice_seconds`,
+`dtmf_inter_digit`, `agent_side`) and the call direction into the capture's
+`OptOutRules`: which key press is honoured as a withdrawal (issue 20). A PCI pause the
+live monitor made (a leg not kept while card data was read) is audited per stored call
+or segment as `capture.pci-pause`, with its channel and times only.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from callvault.capture import Direction, Participant
+from callvault.capture.live import LegPause, OptOutRules, agent_channel
 from callvault.capture.net import NetworkCall
 from callvault.config import Config
 from callvault.errors import (
@@ -87,6 +95,29 @@ class NetworkRecorder:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def optout_rules(
+        self,
+        digit: str | None,
+        *,
+        agent_side: str | None = None,
+        window_s: float | None = None,
+        notice_s: float | None = None,
+        inter_digit_s: float | None = None,
+    ) -> OptOutRules:
+        """The DTMF opt-out the capture honours: the settings, overridden by what is
+        given (the command line's options). Raises ValueError for a bad value."""
+        config = self.config
+        side = agent_side or (config.agent_side if config.agent_side != "auto" else None)
+        rules = OptOutRules(
+            digit=digit,
+            window_s=config.dtmf_optout_window if window_s is None else window_s,
+            notice_s=config.notice_seconds if notice_s is None else notice_s,
+            inter_digit_s=config.dtmf_inter_digit if inter_digit_s is None else inter_digit_s,
+            agent_channel=agent_channel(side, self.direction),
+        )
+        rules.validate()
+        return rules
+
     # -- callbacks -----------------------------------------------------------------------
 
     def decide(self, caller: str | None, callee: str | None, at: datetime) -> bool:
@@ -113,20 +144,30 @@ class NetworkRecorder:
                 return False
         return True
 
-    def withdrawn(self, sip_call_id: str | None, channel: int, at_seconds: float) -> None:
-        """A party withdrew consent `at_seconds` into the call: audit it now."""
+    def withdrawn(
+        self,
+        sip_call_id: str | None,
+        channel: int,
+        at_seconds: float,
+        *,
+        by: str = "dtmf",
+        confidence: float | None = None,
+    ) -> None:
+        """A party withdrew consent `at_seconds` into the call, by key press ("dtmf") or
+        by saying so ("speech", with the detector's confidence): audit it now."""
+        details: dict[str, Any] = {
+            "channel": channel,
+            "at_seconds": round(at_seconds, 3),
+            "mode": self.config.on_withdrawal,
+            "by": by,
+        }
+        if confidence is not None:
+            details["confidence"] = round(confidence, 3)
         with self._lock:
             if sip_call_id is not None:
                 self._withdrawn.add(sip_call_id)
             self._vault.record_event(
-                "capture.withdrawal",
-                "capture",
-                _digest(sip_call_id),
-                details={
-                    "channel": channel,
-                    "at_seconds": round(at_seconds, 3),
-                    "mode": self.config.on_withdrawal,
-                },
+                "capture.withdrawal", "capture", _digest(sip_call_id), details=details
             )
 
     def record(self, call: NetworkCall, **facts: Any) -> CapturedCallReport:
@@ -148,6 +189,7 @@ class NetworkRecorder:
         *,
         segment: int | None = None,
         withdrawn_at: float | None = None,
+        pauses: tuple[LegPause, ...] = (),
     ) -> CapturedCallReport:
         key = call.call_id
         if withdrawn_at is not None or (key is not None and key in self._withdrawn):
@@ -159,6 +201,19 @@ class NetworkRecorder:
         report = self._gate.store(call, source=self.source, segment=segment)
         if key is not None and report.stored is not None:
             self._segments.setdefault(key, []).append(report.stored.call_id)
+        if report.stored is not None:
+            for pause in pauses:
+                self._vault.record_event(
+                    "capture.pci-pause",
+                    "call",
+                    report.stored.call_id,
+                    details={
+                        "channel": pause.channel,
+                        "from_seconds": round(pause.start, 3),
+                        "to_seconds": None if pause.end is None else round(pause.end, 3),
+                        "segment": segment,
+                    },
+                )
         return report
 
     def _discard_earlier_segments(self, key: str | None) -> None:

@@ -17,8 +17,17 @@ import threading
 import time
 from types import FrameType, TracebackType
 
+from callvault.capture._optout import OptOutRules
 from callvault.capture.live._records import LiveStats
-from callvault.capture.live._session import Decide, LiveSession, OnCall, OnWithdrawal
+from callvault.capture.live._session import (
+    Decide,
+    LiveSession,
+    OnCall,
+    OnCallEnd,
+    OnCallStart,
+    OnMedia,
+    OnWithdrawal,
+)
 from callvault.capture.live._socket import PacketSocket
 from callvault.errors import CaptureError
 
@@ -37,14 +46,18 @@ class LiveCapture:
     Each finished call, or segment of a call longer than `segment_seconds`, goes to
     `on_call` as a `LiveNetworkCall`; `decide(invite)` is asked at the first INVITE of a
     call whether its media is kept (no `decide`: every call is kept); `withdraw_digit`
-    pressed by a participant (RFC 4733 or SIP INFO) calls `on_withdrawal(invite,
-    channel, at_seconds)` and keeps no more audio of that call (None disables it). A
+    pressed by a participant (RFC 4733 or SIP INFO) where `optout` honours it (a single
+    press in the opt-out window, see `capture._optout`) calls `on_withdrawal(invite,
+    withdrawal)` and keeps no more audio of that call (None disables it). A
     call with no RTP or SIP for `rtp_timeout` seconds ends as "rtp_timeout". A call that
     `decide` refuses (or whose `decide` raises: the policy fails closed) keeps no media
     and is never delivered; `stats().calls_refused` counts it. Rejected and cancelled
     calls are delivered without audio (`has_audio` False), so the wiring can record them.
     Only calls with SIP seen on the interface are recorded (RTP that no SDP names is
     counted in `stats().unmapped_packets`, not paired into RTP-only calls as offline).
+    `on_media`, `on_call_start` and `on_call_end` are `LiveSession`'s hooks for a
+    streaming monitor, and `pause_leg`, `resume_leg`, `withdraw_spoken` and
+    `speech_started` its control methods (safe from any thread).
 
     Use `start()`/`stop()` (a background thread), `run()` (the foreground, until
     SIGTERM/SIGINT or `stop()` from another thread), or a `with` block.
@@ -62,13 +75,16 @@ class LiveCapture:
         withdraw_digit: str | None = "9",
         on_withdrawal: OnWithdrawal | None = None,
         buffer_bytes: int = 64 << 20,
+        optout: OptOutRules | None = None,
+        on_media: OnMedia | None = None,
+        on_call_start: OnCallStart | None = None,
+        on_call_end: OnCallEnd | None = None,
     ) -> None:
-        if withdraw_digit is not None and (
-            len(withdraw_digit) != 1 or withdraw_digit not in "0123456789*#ABCD"
-        ):
-            raise CaptureError(
-                f"withdraw digit {withdraw_digit!r} is not a DTMF key; use one of 0-9 * # A-D"
-            )
+        rules = optout if optout is not None else OptOutRules(digit=withdraw_digit)
+        try:
+            rules.validate()
+        except ValueError as error:
+            raise CaptureError(str(error)) from None
         self.interface = interface
         self.bpf_filter = bpf_filter
         self.buffer_bytes = buffer_bytes
@@ -78,7 +94,10 @@ class LiveCapture:
             on_withdrawal=on_withdrawal,
             rtp_timeout=rtp_timeout,
             segment_seconds=segment_seconds,
-            withdraw_digit=withdraw_digit,
+            optout=rules,
+            on_media=on_media,
+            on_call_start=on_call_start,
+            on_call_end=on_call_end,
         )
         self._socket: PacketSocket | None = None
         self._stop = threading.Event()
@@ -150,6 +169,20 @@ class LiveCapture:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    # -- control, from any thread (queued; applied by the capture thread) -----------------
+
+    def pause_leg(self, call_key: str, channel: int, at: float) -> None:
+        self.session.pause_leg(call_key, channel, at)
+
+    def resume_leg(self, call_key: str, channel: int, at: float) -> None:
+        self.session.resume_leg(call_key, channel, at)
+
+    def withdraw_spoken(self, call_key: str, channel: int, at: float, confidence: float) -> None:
+        self.session.withdraw_spoken(call_key, channel, at, confidence)
+
+    def speech_started(self, call_key: str, channel: int, at: float) -> None:
+        self.session.speech_started(call_key, channel, at)
 
     # -- the loop ------------------------------------------------------------------------
 

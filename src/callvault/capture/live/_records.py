@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from callvault.capture._control import LegPause
 from callvault.capture.net import NetworkCall, Party
 
 __all__ = ["InviteInfo", "LiveNetworkCall", "LiveStats"]
@@ -39,12 +40,20 @@ class LiveNetworkCall(NetworkCall):
     segment delivered after a participant (`withdrawn_channel`, 0 caller, 1 callee)
     pressed the withdrawal digit: the legs hold nothing from that moment on, and what
     they hold from before it is delivered so that the policy decides whether to keep it.
+    `withdrawn_by` says how: "dtmf" (the digit, pressed where the notice offers it) or
+    "speech" (a spoken refusal the streaming monitor heard).
+
+    `pauses` lists the spans (seconds from `started_at`, `end` None while still going)
+    in which a leg's audio was not kept (PCI pause, issue 20): those samples are zero.
+    A pause is listed on each segment it reaches until it ends.
     """
 
     segment: int = 0
     final: bool = True
     withdrawn_at: float | None = None
     withdrawn_channel: int | None = None
+    withdrawn_by: str | None = None
+    pauses: tuple[LegPause, ...] = ()
 
     @property
     def has_audio(self) -> bool:

@@ -7,23 +7,50 @@ endpoints, RTP streams, decoding and quality) with three differences:
    then, or as the reverse of a tied flow), not at the end of the capture. A stream no
    SDP names yet waits, bounded, until one does or until it times out.
 2. The policy is asked once per call, at its first INVITE (`decide`); a call it refuses,
-   or a call whose participant withdrew (the withdrawal digit, by RFC 4733 event or SIP
-   INFO), has no more RTP kept from that moment on.
+   or a call whose participant withdrew, has no more RTP kept from that moment on. A
+   withdrawal is the digit (RFC 4733 event or SIP INFO) pressed where the notice offers
+   it (`capture._optout`: a single press inside the opt-out window, decided
+   `inter_digit_s` after the press, cut at the press), or a spoken refusal the streaming
+   monitor reports (`withdraw_spoken`). Other presses stay DTMF events, muted in the
+   delivered audio.
 3. `tick(now)` finishes calls (BYE, CANCEL or a final error, RTP timeout) and cuts long
    ones into segments; each is decoded, delivered through `on_call` and its packets freed.
    `finish_all` ends every call in progress (capture stopped).
 
+Hooks for a streaming monitor (issue 20): `on_call_start(info, call_key)` and
+`on_call_end(call_key)` bracket each kept call (`call_key` is its SIP Call-ID);
+`on_media(frame)` gets the decoded audio of every kept RTP packet as a `MediaFrame`
+(`capture._control.MediaTap`: reordered over 3 packets, gaps zero-filled, late packets
+dropped, placed as the delivered legs are). The control methods `pause_leg`,
+`resume_leg`, `withdraw_spoken` and `speech_started` may be called from any thread:
+they are queued and applied by the capture thread before its next batch of frames or
+tick, at the call time they name (seconds from the call's start), so a pause is
+sample-exact in the delivered audio although it is asked for seconds later. A pause or
+withdrawal reaching back into a segment already delivered applies from the next segment.
+
 The fast path in `frame` takes plain IPv4/UDP RTP on Ethernet without the general
-decoder; every other frame goes the offline way. Nothing here logs personal data.
+decoder; every other frame goes the offline way. A stream whose audio is decoded as it
+arrives (`on_media` set, or the agent's leg while the opt-out window waits for the
+agent's first words) takes the slower way. Nothing here logs personal data.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from callvault.capture._control import (
+    LegPause,
+    MediaFrame,
+    MediaTap,
+    Withdrawal,
+    edit_call,
+    truncate_stream,
+)
+from callvault.capture._optout import OptOutRules, OptOutTracker
 from callvault.capture.live._records import InviteInfo, LiveNetworkCall
 from callvault.capture.net import (
     END_CAPTURE_ENDED,
@@ -32,6 +59,7 @@ from callvault.capture.net import (
     NetworkCall,
     Party,
 )
+from callvault.capture.net._assemble import stream_codecs
 from callvault.capture.net._engine import Dialog, StreamKey
 from callvault.capture.net._rtp import TelephoneEvent
 from callvault.capture.net._sip import NameAddress, SipMessage
@@ -56,8 +84,12 @@ MAX_CUTS_PER_TICK = 8
 
 Decide = Callable[[InviteInfo], bool]
 OnCall = Callable[[LiveNetworkCall], None]
-OnWithdrawal = Callable[[InviteInfo, int, float], None]
+OnWithdrawal = Callable[[InviteInfo, Withdrawal], None]
+OnMedia = Callable[[MediaFrame], None]
+OnCallStart = Callable[[InviteInfo, str], None]
+OnCallEnd = Callable[[str], None]
 _Flow = tuple[bytes, int, bytes, int]
+_Command = tuple[str, str, int, float, float | None]
 
 
 @dataclass
@@ -72,8 +104,14 @@ class _Call:
     segment: int = 0
     withdrawn_at: float | None = None
     withdrawn_channel: int | None = None
+    withdrawn_by: str | None = None
     event_pts: frozenset[int] = frozenset()
     keeping: bool = True  # keep, and not withdrawn: packets are still added
+    tracker: OptOutTracker = field(default_factory=lambda: OptOutTracker(OptOutRules(None)))
+    presses: set[tuple[StreamKey, int, int]] = field(default_factory=set)
+    taps: dict[StreamKey, MediaTap] = field(default_factory=dict)
+    pauses: list[LegPause] = field(default_factory=list)  # ended, not yet delivered
+    paused: dict[int, float] = field(default_factory=dict)  # channel -> start, still going
 
     def __post_init__(self) -> None:
         self.keeping = self.keep
@@ -105,8 +143,10 @@ class LiveSession(CaptureSession):
 
     `on_call` gets every finished call or segment (see `LiveNetworkCall`); `decide` is
     asked at each new INVITE whether to keep the call's media (an exception counts as
-    no: the policy fails closed); `on_withdrawal(call, channel, at_seconds)` is told when
-    a participant presses `withdraw_digit`. Times are UNIX seconds, as in the frames.
+    no: the policy fails closed); `on_withdrawal(call, withdrawal)` is told when a
+    participant withdraws: the digit of `optout` pressed where it is honoured (default
+    `OptOutRules(digit=withdraw_digit)`), or a spoken refusal (`withdraw_spoken`). Frame
+    times are UNIX seconds; times handed out are seconds from the call's start.
     """
 
     def __init__(
@@ -118,16 +158,26 @@ class LiveSession(CaptureSession):
         rtp_timeout: float = 30.0,
         segment_seconds: float = 300.0,
         withdraw_digit: str | None = "9",
+        optout: OptOutRules | None = None,
+        on_media: OnMedia | None = None,
+        on_call_start: OnCallStart | None = None,
+        on_call_end: OnCallEnd | None = None,
     ) -> None:
         super().__init__()
         if rtp_timeout <= 0 or segment_seconds <= 0:
             raise ValueError("rtp_timeout and segment_seconds must be positive")
+        self.optout = optout if optout is not None else OptOutRules(digit=withdraw_digit)
+        self.optout.validate()
         self.on_call = on_call
         self.decide = decide
         self.on_withdrawal = on_withdrawal
+        self.on_media = on_media
+        self.on_call_start = on_call_start
+        self.on_call_end = on_call_end
         self.rtp_timeout = rtp_timeout
         self.segment_seconds = segment_seconds
-        self.withdraw_digit = withdraw_digit
+        self.withdraw_digit = self.optout.digit
+        self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
         self.calls: dict[str, _Call] = {}
         self.routes: dict[StreamKey, _Call] = {}
         self.flows: dict[_Flow, tuple[_Call, int]] = {}
@@ -143,6 +193,7 @@ class LiveSession(CaptureSession):
         self.segments_delivered = 0
         self.withdrawals = 0
         self.delivery_errors = 0
+        self.late_controls = 0  # control calls for a call no longer in progress
 
     # -- packets in ----------------------------------------------------------------------
 
@@ -154,6 +205,7 @@ class LiveSession(CaptureSession):
         `fast`, a cache filled by `rtp_packet` and emptied of a call's streams whenever
         `_deliver` or `_finish` replaces or drops them.
         """
+        self._apply_commands()
         fast = self.fast
         count = 0
         last = self.last_time
@@ -236,9 +288,36 @@ class LiveSession(CaptureSession):
             return
         stream.add(time, payload)
         self.rtp_packets += 1
-        self.fast[_fast_key(key)] = (call, stream)
+        channel = call.keys[key]
+        if self.on_media is not None or call.tracker.listening(channel, time):
+            self._tap(call, key, channel, time, payload)
+        else:
+            self.fast[_fast_key(key)] = (call, stream)
         if call.event_pts and (payload[1] & 0x7F) in call.event_pts:
             self._telephone_event(call, key, time, payload)
+
+    def _tap(self, call: _Call, key: StreamKey, channel: int, time: float, packet: bytes) -> None:
+        """Decode one packet as it arrives: for `on_media` and the agent's first words."""
+        tap = call.taps.get(key)
+        if tap is None:
+            codecs = stream_codecs(RtpStream(key[0], key[1], key[2], key[3], 0), call.dialog)
+            tap = call.taps[key] = MediaTap(
+                call.dialog.call_id, channel, codecs, call.dialog.started_at
+            )
+        self._hand_out(call, tap.packet(time, packet))
+
+    def _hand_out(self, call: _Call, frames: list[MediaFrame]) -> None:
+        start = call.dialog.started_at
+        for frame in frames:
+            at = start + frame.call_time
+            if call.tracker.listening(frame.channel, at):
+                call.tracker.audio(frame.channel, at, frame.pcm, frame.sample_rate)
+            if self.on_media is not None:
+                try:
+                    self.on_media(frame)
+                except Exception as error:  # noqa: BLE001 - a callback never stops the capture
+                    self.delivery_errors += 1
+                    logger.error("on_media callback raised %s", type(error).__name__)
 
     def _route(self, key: StreamKey, time: float) -> _Call | None:
         """Tie a new stream to its call (as `CaptureSession._place` does at the end)."""
@@ -312,10 +391,13 @@ class LiveSession(CaptureSession):
             for pt, codec in dialog.rtpmaps[side].items()
             if codec.name.lower() == "telephone-event"
         )
+        if dialog.answered_at is not None and call.tracker.answered_at is None:
+            call.tracker.answer(dialog.answered_at)
+            for key in call.keys:  # the agent's leg is listened to from now on
+                self.fast.pop(_fast_key(key), None)
         if len(dialog.dtmf) > infos:  # SIP INFO DTMF (RFC 6086 usage)
             digit, when, _, side = dialog.dtmf[-1]
-            if digit == self.withdraw_digit:
-                self._withdraw(call, side, when)
+            call.tracker.press(digit, when, side)
         if self.pending and message.body:
             for key in list(self.pending):  # an SDP may name where waiting RTP goes
                 self._route(key, self.pending[key].last_time)
@@ -342,6 +424,13 @@ class LiveSession(CaptureSession):
         if not keep:
             self.calls_refused += 1
         call = self.calls[dialog.call_id] = _Call(dialog, info, keep, time, time)
+        call.tracker = OptOutTracker(self.optout)
+        if keep and self.on_call_start is not None:
+            try:
+                self.on_call_start(info, dialog.call_id)
+            except Exception as error:  # noqa: BLE001 - a callback never stops the capture
+                self.delivery_errors += 1
+                logger.error("on_call_start callback raised %s", type(error).__name__)
         return call
 
     def _telephone_event(self, call: _Call, key: StreamKey, time: float, payload: bytes) -> None:
@@ -350,31 +439,108 @@ class LiveSession(CaptureSession):
             event = TelephoneEvent.parse(payload[start : start + 4])
         except Exception:  # noqa: BLE001 - a short payload is not an event
             return
-        if event.digit is not None and event.digit == self.withdraw_digit:
-            self._withdraw(call, call.keys[key], time)
+        if event.digit is None:
+            return
+        # One press is many packets sharing its RTP timestamp (RFC 4733 section 2.5.1.2).
+        press = (key, int.from_bytes(payload[4:8], "big"), event.event)
+        if press not in call.presses:
+            call.presses.add(press)
+            call.tracker.press(event.digit, time, call.keys[key])
 
-    def _withdraw(self, call: _Call, channel: int, time: float) -> None:
-        """From `time` on, nothing more of this call is kept (issue 5: consent withdrawn)."""
+    def _withdraw(
+        self,
+        call: _Call,
+        channel: int,
+        time: float,
+        *,
+        by: str = "dtmf",
+        confidence: float | None = None,
+    ) -> None:
+        """From `time` on, nothing more of this call is kept (consent withdrawn).
+
+        The decision may come after `time` (a press is decided `inter_digit_s` later; a
+        spoken refusal is heard seconds later): packets that arrived after it are
+        dropped from the streams now, and playout after it is cut at delivery.
+        """
         if call.withdrawn_at is not None or not call.keep:
             return
         call.withdrawn_at = time
         call.withdrawn_channel = channel
+        call.withdrawn_by = by
         call.keeping = False
+        for key in call.keys:
+            self.fast.pop(_fast_key(key), None)
+        for key, stream in list(call.streams.items()):
+            call.streams[key], dropped = truncate_stream(stream, time)
+            self.discarded_packets += dropped
         self.withdrawals += 1
-        logger.info("consent withdrawn by DTMF on channel %d; audio no longer kept", channel)
+        logger.info("consent withdrawn (%s) on channel %d; audio no longer kept", by, channel)
         if self.on_withdrawal is not None:
+            withdrawal = Withdrawal(
+                channel, round(time - call.dialog.started_at, 6), by, confidence
+            )
             try:
-                self.on_withdrawal(call.info, channel, round(time - call.dialog.started_at, 6))
+                self.on_withdrawal(call.info, withdrawal)
             except Exception as error:  # noqa: BLE001 - a callback never stops the capture
                 self.delivery_errors += 1
                 logger.error("on_withdrawal callback raised %s", type(error).__name__)
+
+    # -- control, from any thread --------------------------------------------------------
+
+    def pause_leg(self, call_key: str, channel: int, at: float) -> None:
+        """PCI pause: `channel`'s audio is not kept from call time `at` (thread-safe)."""
+        self._commands.put(("pause", call_key, channel, at, None))
+
+    def resume_leg(self, call_key: str, channel: int, at: float) -> None:
+        """End a PCI pause at call time `at` (thread-safe)."""
+        self._commands.put(("resume", call_key, channel, at, None))
+
+    def withdraw_spoken(self, call_key: str, channel: int, at: float, confidence: float) -> None:
+        """A spoken refusal at call time `at`: as the withdrawal digit, `by` "speech"."""
+        self._commands.put(("withdraw", call_key, channel, at, confidence))
+
+    def speech_started(self, call_key: str, channel: int, at: float) -> None:
+        """Someone started speaking on `channel` at call time `at` (closes the opt-out
+        window when it is the agent, after the notice)."""
+        self._commands.put(("speech", call_key, channel, at, None))
+
+    def _apply_commands(self) -> None:
+        commands = self._commands
+        while not commands.empty():
+            try:
+                kind, call_key, channel, at, confidence = commands.get_nowait()
+            except queue.Empty:
+                return
+            call = self.calls.get(call_key)
+            if call is None or not call.keep or channel not in (0, 1):
+                self.late_controls += 1
+                continue
+            moment = call.dialog.started_at + at
+            if kind == "pause":
+                call.paused.setdefault(channel, at)
+            elif kind == "resume":
+                start = call.paused.pop(channel, None)
+                if start is not None and at > start:
+                    call.pauses.append(LegPause(channel, start, at))
+            elif kind == "withdraw":
+                self._withdraw(call, channel, moment, by="speech", confidence=confidence)
+            elif kind == "speech":
+                call.tracker.speech(channel, moment)
+
+    def _decide_presses(self, call: _Call, now: float | None) -> None:
+        decision = call.tracker.due(now) if now is not None else call.tracker.flush()
+        if decision is not None:
+            self._withdraw(call, decision.channel, decision.at)
 
     # -- calls out -------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
         """Finish the calls that ended and cut the ones that ran a segment long."""
+        self._apply_commands()
         cuts = 0
         for call in list(self.calls.values()):
+            if call.tracker.pending:
+                self._decide_presses(call, now)
             dialog = call.dialog
             idle = now - max(call.last_activity, dialog.last_time)
             if dialog.end_reason is not None or dialog.pending_error is not None:
@@ -386,6 +552,7 @@ class LiveSession(CaptureSession):
                 cuts < MAX_CUTS_PER_TICK
                 and call.keep
                 and (call.keeping or call.streams)
+                and not call.tracker.pending  # a press waits: its cut may fall here
                 and now - call.segment_started >= self.segment_seconds
             ):
                 # Calls that started together are cut a few per tick, so decoding never
@@ -406,6 +573,7 @@ class LiveSession(CaptureSession):
 
     def finish_all(self, now: float) -> None:
         """The capture stops: deliver every call in progress as it stands."""
+        self._apply_commands()
         for call in list(self.calls.values()):
             self._finish(call, END_CAPTURE_ENDED, now)
         self.unmapped_packets += sum(len(w.stream) + w.dropped for w in self.pending.values())
@@ -417,7 +585,14 @@ class LiveSession(CaptureSession):
             dialog.end_reason = reason
             dialog.ended_at = when
         if call.keep:
+            self._decide_presses(call, None)
             self._deliver(call, final=True)
+            if self.on_call_end is not None:
+                try:
+                    self.on_call_end(dialog.call_id)
+                except Exception as error:  # noqa: BLE001 - a callback never stops the capture
+                    self.delivery_errors += 1
+                    logger.error("on_call_end callback raised %s", type(error).__name__)
         self.forget(dialog)
         del self.calls[dialog.call_id]
         until = when + max(CLOSED_LINGER_S, self.rtp_timeout)
@@ -432,6 +607,10 @@ class LiveSession(CaptureSession):
         """Decode this call's packets so far into one `LiveNetworkCall`, then free them."""
         for key in call.keys:
             self.fast.pop(_fast_key(key), None)  # its streams are replaced below
+        for tap in call.taps.values():
+            self._hand_out(call, tap.restart())
+        if final:
+            call.taps.clear()
         legs: dict[int, list[RtpStream]] = {0: [], 1: []}
         for key, stream in call.streams.items():
             legs[call.keys[key]].append(stream)
@@ -452,28 +631,28 @@ class LiveSession(CaptureSession):
                 )
             else:
                 del call.streams[key]
+        pauses = tuple(call.pauses) + tuple(
+            LegPause(channel, start) for channel, start in sorted(call.paused.items())
+        )
+        call.pauses = []
         if built is None:
             return
         withdrawn = call.withdrawn_at
-        if withdrawn is not None and built.audio_started_at is not None:
-            # Nothing from the moment of withdrawal on: cut what playout put after it.
-            cut = withdrawn - built.audio_started_at.timestamp()
-            built = replace(
-                built,
-                legs=tuple(
-                    replace(leg, pcm=leg.pcm[: max(0, int(round(cut * leg.sample_rate)))])
-                    for leg in built.legs
-                ),
-            )
+        withdrawn_at = (
+            round(withdrawn - call.dialog.started_at, 6) if withdrawn is not None else None
+        )
+        # Nothing from the moment of withdrawal on (cut what playout put after it),
+        # nothing of a paused leg, no key tones.
+        built = edit_call(built, withdrawn_at=withdrawn_at, pauses=pauses)
         extra = {} if final else {"end_reason": None, "ended_at": None}
         delivered = LiveNetworkCall.from_call(
             built,
             segment=segment,
             final=final,
-            withdrawn_at=(
-                round(withdrawn - call.dialog.started_at, 6) if withdrawn is not None else None
-            ),
+            withdrawn_at=withdrawn_at,
             withdrawn_channel=call.withdrawn_channel,
+            withdrawn_by=call.withdrawn_by,
+            pauses=pauses,
             **extra,
         )
         self.segments_delivered += 1

@@ -4,9 +4,12 @@
 forks calls to a recorder), answers with recvonly SDP on its own RTP ports, receives the
 participants' streams, and hands every finished call to `on_call` as a capture/net
 `NetworkCall` (so `to_captured_call()` gives the vault's `CapturedCall`).
-`parse_siprec_offer(body, content_type)` reads an offer on its own.
+`parse_siprec_offer(body, content_type)` reads an offer on its own. `SiprecLive` gives
+the server the DTMF opt-out window of live capture and a streaming monitor's hooks and
+controls (issue 20).
 """
 
+from callvault.capture.siprec._live import SiprecLive
 from callvault.capture.siprec._offer import (
     METADATA_TYPES,
     SiprecMedia,
@@ -36,6 +39,7 @@ __all__ = [
     "OnOffer",
     "SiprecMedia",
     "SiprecOffer",
+    "SiprecLive",
     "SiprecOptions",
     "SiprecParticipant",
     "SiprecServer",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from callvault.errors import ConfigError
@@ -82,8 +83,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
 @dataclass(frozen=True)
 class SiprecStats:
     """Counters since the server was made; `malformed` counts SIP messages that did not
-    parse or could not be answered properly, `rtp_dropped` RTP packets that did not parse
-    or carried a payload type the answer did not allow."""
+    parse or could not be answered properly, `rtp_dropped` RTP packets that did not parse,
+    carried a payload type the answer did not allow, or came after a party withdrew
+    consent."""
 
     sip_messages: int
     malformed: int
@@ -97,3 +99,9 @@ class SiprecStats:
     rtp_dropped: int
     rtcp_packets: int
     active_calls: int
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int], *, active_calls: int) -> SiprecStats:
+        """The counters a server keeps by name (a missing one is 0)."""
+        names = [f.name for f in fields(cls) if f.name != "active_calls"]
+        return cls(**{name: counts.get(name, 0) for name in names}, active_calls=active_calls)

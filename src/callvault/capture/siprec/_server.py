@@ -58,6 +58,7 @@ from callvault.capture.net._sip import MAX_MESSAGE, SipMessage
 from callvault.capture.net._stream import RtpStream
 from callvault.capture.siprec._answer import answer_sdp
 from callvault.capture.siprec._call import RecordingCall
+from callvault.capture.siprec._live import SiprecLive
 from callvault.capture.siprec._media import (
     MediaPort,
     PortPool,
@@ -122,7 +123,9 @@ class SiprecServer:
 
     `on_call` may be a plain function or a coroutine function; it runs on the event loop,
     so a slow one should hand the call on (the vault write belongs in a worker). An
-    exception from it is logged (type only) and counted, never raised here.
+    exception from it is logged (type only) and counted, never raised here. `live`
+    holds the DTMF opt-out rules and a streaming monitor's hooks and controls (issue 20);
+    calls are then delivered as `LiveNetworkCall`s.
     """
 
     def __init__(
@@ -131,9 +134,11 @@ class SiprecServer:
         options: SiprecOptions | None = None,
         *,
         on_offer: OnOffer | None = None,
+        live: SiprecLive | None = None,
     ) -> None:
         self.options = options or SiprecOptions()
         self.options.validate()
+        self.live = live or SiprecLive()
         self._on_call = on_call
         self._on_offer = on_offer
         self._counts: Counter[str] = Counter()
@@ -173,6 +178,7 @@ class SiprecServer:
             name = self._tcp.sockets[0].getsockname()
             self.tcp_address = (str(name[0]), int(name[1]))
         self._running = True
+        self.live.loop = loop
         self._ticker = asyncio.create_task(self._tick())
         logger.info("SIPREC server listening (udp=%s, tcp=%s)", options.udp, options.tcp)
 
@@ -217,21 +223,7 @@ class SiprecServer:
         await self.stop()
 
     def stats(self) -> SiprecStats:
-        c = self._counts
-        return SiprecStats(
-            sip_messages=c["sip_messages"],
-            malformed=c["malformed"],
-            calls_started=c["calls_started"],
-            calls_rejected=c["calls_rejected"],
-            calls_cancelled=c["calls_cancelled"],
-            calls_finished=c["calls_finished"],
-            calls_delivered=c["calls_delivered"],
-            delivery_errors=c["delivery_errors"],
-            rtp_packets=c["rtp_packets"],
-            rtp_dropped=c["rtp_dropped"],
-            rtcp_packets=c["rtcp_packets"],
-            active_calls=len(self._calls),
-        )
+        return SiprecStats.of(self._counts, active_calls=len(self._calls))
 
     # -- transports ----------------------------------------------------------------------
 
@@ -451,6 +443,7 @@ class SiprecServer:
         assert call.invite is not None and call.invite_reply is not None
         call.answered_at = time.time()
         call.last_activity = call.answered_at
+        self.live.answered(call)
         self._final(call, call.invite, call.invite_reply, 200, "OK", sdp=True)
 
     def _final(
@@ -651,8 +644,10 @@ class SiprecServer:
                 self._counts["rtp_dropped"] += 1
                 return
         host = addr[0]
-        if data[1] & 0x7F not in port.accepted or (
-            port.sources is not None and host not in port.sources
+        if (
+            data[1] & 0x7F not in port.accepted
+            or (port.sources is not None and host not in port.sources)
+            or not self.live.keeps(call)  # consent withdrawn
         ):
             self._counts["rtp_dropped"] += 1
             return
@@ -665,6 +660,7 @@ class SiprecServer:
             port.streams[key] = stream
             port.recorded.streams[(stream.src, stream.sport, ssrc)] = stream
         stream.add(arrival, data)
+        self.live.packet(call, port.recorded.channel, port.recorded.codecs, stream, data, arrival)
         call.last_activity = max(call.last_activity, arrival)
         call.bytes_held += len(data)
         self._counts["rtp_packets"] += 1
@@ -689,7 +685,9 @@ class SiprecServer:
         call.release()
         self._retransmits.stop_call(call.call_id)
         self._counts["calls_finished"] += 1
+        self.live.ended(call)
         self._deliver(call, reason, keep_going=False)
+        self.live.forget(call)
         logger.info("SIPREC call finished: %s", reason)
 
     def _deliver(self, call: RecordingCall, reason: str, *, keep_going: bool) -> None:
@@ -712,6 +710,7 @@ class SiprecServer:
             call.segment += 1
             call.bytes_held = 0
             call.started_at = now
+        edit = self.live.edits(call, started)
         build = functools.partial(
             build_network_call,
             call_id=call.call_id,
@@ -723,11 +722,11 @@ class SiprecServer:
             end_reason=reason,
             notes=tuple(notes),
         )
-        task = asyncio.get_running_loop().create_task(self._hand_over(build))
+        task = asyncio.get_running_loop().create_task(self._hand_over(lambda: edit(build())))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
-    async def _hand_over(self, build: functools.partial[NetworkCall]) -> None:
+    async def _hand_over(self, build: Callable[[], NetworkCall]) -> None:
         """Build the call in a worker thread (decoding is CPU-bound), then `on_call`."""
         try:
             network_call = await asyncio.to_thread(build)
@@ -745,6 +744,7 @@ class SiprecServer:
         while True:
             await asyncio.sleep(period)
             now = time.time()
+            self.live.tick(now)
             for call in list(self._calls.values()):
                 if (
                     call.answered_at is not None
