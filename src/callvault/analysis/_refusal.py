@@ -72,6 +72,7 @@ _GAP = 3  # glue words "~" may stand for
 _PAUSE = 1.5  # seconds of silence that end a clause
 _LOOKBACK = 12  # tokens searched back for a condition, an offer or a negation
 _NEG_BEFORE = 4  # tokens before a non-negated pattern searched for a negation
+_NEG_AFTER = 2  # and tokens after it
 _CLAUSE_END = re.compile(r"[.!?;:…]['\")\]]*$")
 
 
@@ -104,9 +105,22 @@ class Refusal:
 # --- phrase data ----------------------------------------------------------------------
 
 
+# Serbian Cyrillic as Serbian Latin (then folded like it): Whisper often writes Serbian
+# in Cyrillic, the phrase data is in Latin.
+_CYRILLIC = str.maketrans(
+    {
+        "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "dj", "е": "e", "ж": "z",
+        "з": "z", "и": "i", "ј": "j", "к": "k", "л": "l", "љ": "lj", "м": "m", "н": "n",
+        "њ": "nj", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "ћ": "c", "у": "u",
+        "ф": "f", "х": "h", "ц": "c", "ч": "c", "џ": "dz", "ш": "s",
+    }
+)  # fmt: skip
+
+
 def normalise(text: str) -> str:
-    """One folded word as the matcher compares it: `fold`, then accents dropped."""
-    folded = fold(text)
+    """One folded word as the matcher compares it: `fold`, accents dropped, Serbian
+    Cyrillic written in Latin letters."""
+    folded = fold(text).translate(_CYRILLIC)
     decomposed = unicodedata.normalize("NFD", folded)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return plain.replace("đ", "dj").replace("ł", "l").replace("ø", "o").replace("œ", "oe")
@@ -147,8 +161,10 @@ class _Language:
     other_senses: tuple[tuple[str, ...], ...]
     elisions: frozenset[str]
     skip: frozenset[str]
-    pronouns: frozenset[str]
+    openers: frozenset[str]
     requests: frozenset[tuple[str, ...]]
+    recording: _Element  # every recording word of the language's patterns
+    reach: int  # the most tokens a match can span
 
 
 def _word_set(words: Sequence[str]) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -177,6 +193,9 @@ def _phrases(items: Sequence[str]) -> tuple[tuple[str, ...], ...]:
 
 def _language(code: str, table: Mapping[str, Any]) -> _Language:
     classes: Mapping[str, Sequence[str]] = table["classes"]
+    for entry in table["patterns"]:
+        if not str(entry["id"]).startswith(f"{table.get('code', code)}-"):
+            raise ValueError(f"refusal.toml: pattern {entry['id']} must start with its language")
     patterns: list[_Pattern] = []
     for entry in table["patterns"]:
         for text in entry["match"]:
@@ -185,7 +204,7 @@ def _language(code: str, table: Mapping[str, Any]) -> _Language:
                 raise ValueError(f"refusal.toml: pattern {entry['id']} has no REC word")
             patterns.append(
                 _Pattern(
-                    id=entry["id"],
+                    id=f"{code}-{entry['id'].split('-', 1)[1]}",
                     elements=elements,
                     directness=float(entry.get("directness", 1.0)),
                     negated=any(e.negation for e in elements),
@@ -194,6 +213,11 @@ def _language(code: str, table: Mapping[str, Any]) -> _Language:
                 )
             )
     glue, _ = _word_set(table["glue"])
+    rec_words = frozenset(w for p in patterns for e in p.elements if e.recording for w in e.words)
+    rec_prefixes = tuple(
+        sorted({x for p in patterns for e in p.elements if e.recording for x in e.prefixes})
+    )
+    reach = max(sum(_GAP if e.gap else 1 for e in p.elements) for p in patterns)
     exact, prefixes = _word_set(classes["NEG"])
     return _Language(
         code=code,
@@ -206,15 +230,22 @@ def _language(code: str, table: Mapping[str, Any]) -> _Language:
         other_senses=_phrases(table.get("other_senses", [])),
         elisions=frozenset(normalise(w) for w in table.get("elisions", [])),
         skip=frozenset(normalise(w) for w in table.get("skip", [])),
-        pronouns=frozenset(normalise(w) for w in table.get("pronouns", [])),
+        openers=frozenset(normalise(w) for w in table.get("openers", [])),
         requests=frozenset(_phrases(table.get("requests", []))),
+        recording=_Element(rec_words, rec_prefixes, False, False, False, True),
+        reach=reach,
     )
 
 
 @functools.cache
 def _languages() -> dict[str, _Language]:
     data = read_words("callvault.analysis", "refusal.toml")
-    return {code: _language(code, table) for code, table in data.items()}
+    return {
+        code: _language(code, {**data[table["same_as"]], "code": table["same_as"]})
+        if "same_as" in table
+        else _language(code, table)
+        for code, table in data.items()
+    }
 
 
 REFUSAL_LANGUAGES: tuple[str, ...] = tuple(_languages())
@@ -234,7 +265,8 @@ class _Token:
 _APOSTROPHE = re.compile(r"['’ʼ`]")
 
 
-def _pieces(text: str, elisions: frozenset[str]) -> list[str]:
+@functools.lru_cache(maxsize=16384)
+def _pieces(text: str, elisions: frozenset[str]) -> tuple[str, ...]:
     """A word's folded pieces, an elided article or pronoun split off ("l'appel")."""
     out: list[str] = []
     for chunk in text.split():
@@ -244,7 +276,7 @@ def _pieces(text: str, elisions: frozenset[str]) -> list[str]:
             out.extend(normalise(p) for p in words_of(parts[1]))
         else:
             out.extend(normalise(p) for p in words_of(chunk))
-    return out
+    return tuple(out)
 
 
 def _tokens(words: Sequence[WordLike], elisions: frozenset[str]) -> list[_Token]:
@@ -349,10 +381,12 @@ def _rejected(
     if not request:
         if subject in lang.subjects and not pattern.any_subject:
             return True  # "customers who do not want to be recorded", "it stops recording"
-        if pattern.imperative and subject in lang.pronouns:
+        if pattern.imperative and subject and subject not in lang.openers:
             return True  # "we don't record card numbers" is no "don't record me"
-    if not pattern.negated and any(lang.negations.accepts(w) for w in before[-_NEG_BEFORE:]):
-        return True  # "I don't object to being recorded", "don't stop recording"
+    if not pattern.negated:
+        after = [t.text for t in tokens[last + 1 : last + 1 + _NEG_AFTER]]
+        if any(lang.negations.accepts(w) for w in before[-_NEG_BEFORE:] + after):
+            return True  # "I don't object to being recorded", "ich widerspreche ... nicht"
     texts = [t.text for t in tokens]
     for index, element in matched:
         if not pattern.elements[element].recording:
@@ -368,7 +402,13 @@ def _rejected(
 def _detect_one(words: Sequence[WordLike], lang: _Language) -> list[Refusal]:
     tokens = _tokens(words, lang.elisions)
     found: list[Refusal] = []
-    for at in range(len(tokens)):
+    # Every pattern has a recording word: only starts within reach of one are tried, so a
+    # leg without one costs a scan of its tokens.
+    starts: set[int] = set()
+    for i, token in enumerate(tokens):
+        if lang.recording.accepts(token.text):
+            starts.update(range(max(0, i - lang.reach + 1), i + 1))
+    for at in sorted(starts):
         for pattern in lang.patterns:
             matched = _match(pattern.elements, tokens, at, lang.glue)
             if matched is None or _rejected(lang, pattern, words, tokens, matched):
