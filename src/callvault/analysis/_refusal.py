@@ -12,7 +12,7 @@ classes (NEG = "don't", "nicht", "ne", ...; REC = "record*", "aufnehm*", "enregi
 ...) and token patterns over them, such as ``NEG WANT ~ BE REC`` ("I don't want this call
 to be recorded"). A pattern element is a class (upper case), a literal word (lower case,
 ``*`` at the end matches any ending, ``a|b`` either word), ``x?`` an optional element, or
-``~``: up to three *glue* words of the language ("this", "call", "to", "really",
+``~``: up to four *glue* words of the language ("this", "call", "to", "really",
 "please", ...). Allowing only glue words between the parts, never any word, is what keeps
 "I don't want to be charged for recorded delivery" or "ich möchte keinen Kredit
 aufnehmen" out. Words are folded before matching: case, apostrophes and umlauts as the
@@ -68,7 +68,7 @@ from callvault.analysis.insights._matching import fold, words_of
 
 __all__ = ["REFUSAL_LANGUAGES", "Refusal", "WordLike", "detect_refusals"]
 
-_GAP = 3  # glue words "~" may stand for
+_GAP = 4  # glue words "~" may stand for ("this phone call to")
 _PAUSE = 1.5  # seconds of silence that end a clause
 _LOOKBACK = 12  # tokens searched back for a condition, an offer or a negation
 _NEG_BEFORE = 4  # tokens before a non-negated pattern searched for a negation
