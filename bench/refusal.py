@@ -13,28 +13,39 @@ Not a test: it prints Markdown tables on stdout; the exit status is 0 whatever t
      use it): its figures are *tuned-on* figures;
    - ``bench/data/refusal_holdout.toml``: written before the French, Spanish, Italian,
      Croatian and Serbian patterns and before any run, never edited after: the figures
-     to quote.
+     to quote. Its first run (commit e664a34 data, 3c3f859 code): 96 lines, 48
+     refusals, 44 found, 0 false positives (precision 1.000, recall 0.917), the same with
+     the language given and with None. The phrase data gained wordings after that run,
+     from the tune set only (commit 4a606f2), so later runs of this set are no longer
+     quite untouched;
+   - ``bench/data/refusal_holdout2.toml``: a second held-out set, written after the
+     phrase data was frozen and before it was run. Its first run: 80 lines, 35 refusals,
+     32 found, 0 false positives (precision 1.000, recall 0.914). Two of the three misses
+     were a bug (a leading "No," / "Non," counted as a double negation in French and
+     Spanish), fixed after that run with tune lines of the same shape.
 
    Each text is split on spaces into words 0.4 s apart (0.3 s long, recogniser confidence
    0.9) and run once with its language given and once with ``language=None`` (every
    language tried, as for a call whose language is unknown). An utterance is a true
    positive when at least one refusal is found in a refusal line, a false positive when
    one is found in any other line. Precision, recall, the false positives by kind and the
-   misses (held-out set only) are listed.
+   misses (held-out sets only) are listed.
 2. The recording notices callvault itself speaks (``policy/data/notices/*.toml``: the
    spoken notice with each refusal sentence, placeholders filled in), in their language:
    every hit is a false positive (the agent's disclosure offers the choice).
-3. Real human transcripts, none of which contains a refusal, so every hit is a false
-   positive: the Harper Valley Bank calls of the eval data
-   (``call_transcripts/harper_valley_bank/*.json``, ``human_transcript`` per segment, the
-   words of one speaker role in time order, each segment's words spread evenly over it;
-   with "en" and with None) and the ASR reference texts of ``asr/*/references.tsv``
+3. Transcripts without a refusal, so every hit is a false positive: the scripted
+   two-party calls of the other benchmarks (``bench/data/*_calls.toml``, en and de, each
+   speaker's lines as one leg; written by people, spoken by espeak-ng there; they contain
+   the agents' recording disclosures), and real human transcripts: the Harper Valley
+   Bank calls of the eval data (``call_transcripts/harper_valley_bank/*.json``,
+   ``human_transcript`` per segment, the words of one speaker role in time order, each
+   segment's words spread evenly over it; with "en" and with None) and the ASR reference texts of ``asr/*/references.tsv``
    (read speech in en, de, fr, es, it, pt: one utterance per line).
 4. Speed: a 2,000-word leg, the median of 5 runs, with the language given and with None:
    the English held-out lines repeated (a recording word in nearly every line: the worst
    case) and the English ASR references repeated (ordinary speech: only the places near a
    recording word are matched, so this is a scan of the words).
-5. ``--asr`` (optional, slow: about two minutes on 2 cores): the English lines of both sets
+5. ``--asr`` (optional, slow: about two minutes on 2 cores): the English lines of all sets
    spoken by espeak-ng (a SYNTHETIC voice, ``en-us``, 160 words a minute), turned into
    8 kHz telephone audio (300-3400 Hz band, mu-law G.711 round trip, ``bench/_telephone``),
    back to 16 kHz, transcribed by the real Whisper tiny.en ``Transcriber`` (beam 5, VAD on,
@@ -72,7 +83,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 EVAL = ROOT.parent / "shared" / "eval-data"
 NOTICES = ROOT / "src" / "callvault" / "policy" / "data" / "notices"
-SETS = {"tune": DATA / "refusal_tune.toml", "holdout": DATA / "refusal_holdout.toml"}
+SETS = {
+    "tune": DATA / "refusal_tune.toml",
+    "holdout": DATA / "refusal_holdout.toml",
+    "holdout2": DATA / "refusal_holdout2.toml",
+}
+HELD_OUT = ("holdout", "holdout2")
 
 
 @dataclass(frozen=True)
@@ -143,9 +159,9 @@ def labelled() -> None:
     header = ["set", "language", "lines", "refusals", "TP", "FP", "FN", "precision", "recall"]
     table(header, rows)
 
-    print("Held-out set, language given, per language:\n")
+    print("Held-out sets together, language given, per language:\n")
     per: list[list[str]] = []
-    holdout = sets["holdout"]
+    holdout = [line for name in HELD_OUT for line in sets[name]]
     for language in sorted({line.language for line in holdout}):
         row, _, _ = score([x for x in holdout if x.language == language], given=True)
         per.append([language, *row])
@@ -164,16 +180,17 @@ def labelled() -> None:
         kind_rows.append(cells)
     table(["kind", *(f"{name}: FP given / None" for name in SETS)], kind_rows)
 
-    for given in (True, False):
-        misses, false_hits = details[("holdout", given)]
-        mode = "given" if given else "None"
-        print(f"Held-out, language {mode}: missed refusals ({len(misses)}):\n")
-        for line in misses:
-            print(f"- [{line.language}] {line.text}")
-        print(f"\nHeld-out, language {mode}: false positives ({len(false_hits)}):\n")
-        for line in false_hits:
-            print(f"- [{line.language}, {line.kind}] {line.text}")
-        print()
+    for name in HELD_OUT:
+        for given in (True, False):
+            misses, false_hits = details[(name, given)]
+            mode = "given" if given else "None"
+            print(f"{name}, language {mode}: missed refusals ({len(misses)}):\n")
+            for line in misses:
+                print(f"- [{line.language}] {line.text}")
+            print(f"\n{name}, language {mode}: false positives ({len(false_hits)}):\n")
+            for line in false_hits:
+                print(f"- [{line.language}, {line.kind}] {line.text}")
+            print()
 
 
 def notices() -> None:
@@ -246,9 +263,34 @@ def references() -> list[list[str]]:
     return rows
 
 
+def scripted_calls() -> list[list[str]]:
+    rows = []
+    for path in sorted(DATA.glob("*_calls.toml")):
+        calls = tomllib.loads(path.read_text("utf-8"))["calls"]
+        words = hits = hits_none = 0
+        texts: list[str] = []
+        for call in calls:
+            for speaker in ("agent", "customer"):
+                leg: list[Word] = []
+                for line in call["lines"]:
+                    if line["speaker"] == speaker:
+                        leg.extend(words_of(line["text"], at=leg[-1].end + 2.0 if leg else 0.0))
+                found = detect_refusals(leg, language=call["language"])
+                found_none = detect_refusals(leg, language=None)
+                words += len(leg)
+                hits += len(found)
+                hits_none += len(found_none)
+                texts.extend(h.text for h in found + found_none)
+        rows.append(
+            [f"{path.name} ({len(calls)} scripted calls)", str(words), str(hits), str(hits_none)]
+            + ["; ".join(texts) or "-"]
+        )
+    return rows
+
+
 def real_transcripts() -> None:
-    print("## 3. Real human transcripts without a refusal (every hit is a false positive)\n")
-    rows = harper_valley() + references()
+    print("## 3. Transcripts without a refusal (every hit is a false positive)\n")
+    rows = scripted_calls() + harper_valley() + references()
     table(["transcript", "words", "hits (en / given)", "hits (None)", "hit words"], rows)
 
 

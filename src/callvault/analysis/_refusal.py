@@ -132,7 +132,6 @@ class _Element:
     prefixes: tuple[str, ...]  # words ending in "*"
     optional: bool
     gap: bool  # "~"
-    negation: bool  # the element is the class NEG
     recording: bool  # the element is a recording word (class REC or RECN)
 
     def accepts(self, token: str) -> bool:
@@ -144,7 +143,7 @@ class _Pattern:
     id: str
     elements: tuple[_Element, ...]
     directness: float
-    negated: bool  # the pattern carries its own negation (a NEG word)
+    negated: bool  # the pattern carries its own negation (a word of the class NEG)
     imperative: bool  # "don't record ...": no pronoun may be its subject
     any_subject: bool  # "you don't have my permission to record": any subject
 
@@ -177,14 +176,14 @@ def _element(spec: str, classes: Mapping[str, Sequence[str]], pattern_id: str) -
     optional = spec.endswith("?") and spec != "?"
     name = spec[:-1] if optional else spec
     if name == "~":
-        return _Element(frozenset(), (), True, True, False, False)
+        return _Element(frozenset(), (), True, True, False)
     if name.isupper():
         if name not in classes:
             raise ValueError(f"refusal.toml: pattern {pattern_id} names unknown class {name}")
         exact, prefixes = _word_set(classes[name])
-        return _Element(exact, prefixes, optional, False, name == "NEG", name.startswith("REC"))
+        return _Element(exact, prefixes, optional, False, name.startswith("REC"))
     exact, prefixes = _word_set(name.split("|"))
-    return _Element(exact, prefixes, optional, False, False, False)
+    return _Element(exact, prefixes, optional, False, False)
 
 
 def _phrases(items: Sequence[str]) -> tuple[tuple[str, ...], ...]:
@@ -196,6 +195,7 @@ def _language(code: str, table: Mapping[str, Any]) -> _Language:
     for entry in table["patterns"]:
         if not str(entry["id"]).startswith(f"{table.get('code', code)}-"):
             raise ValueError(f"refusal.toml: pattern {entry['id']} must start with its language")
+    negations, _ = _word_set(classes["NEG"])
     patterns: list[_Pattern] = []
     for entry in table["patterns"]:
         for text in entry["match"]:
@@ -207,7 +207,7 @@ def _language(code: str, table: Mapping[str, Any]) -> _Language:
                     id=f"{code}-{entry['id'].split('-', 1)[1]}",
                     elements=elements,
                     directness=float(entry.get("directness", 1.0)),
-                    negated=any(e.negation for e in elements),
+                    negated=any(e.words & negations for e in elements),
                     imperative=bool(entry.get("imperative", False)),
                     any_subject=bool(entry.get("any_subject", False)),
                 )
@@ -223,7 +223,7 @@ def _language(code: str, table: Mapping[str, Any]) -> _Language:
         code=code,
         patterns=tuple(patterns),
         glue=glue,
-        negations=_Element(exact, prefixes, False, False, True, False),
+        negations=_Element(exact, prefixes, False, False, False),
         conditions=_phrases(table.get("conditions", [])),
         offers=_phrases(table.get("offers", [])),
         subjects=frozenset(normalise(w) for w in table.get("subjects", [])),
@@ -232,7 +232,7 @@ def _language(code: str, table: Mapping[str, Any]) -> _Language:
         skip=frozenset(normalise(w) for w in table.get("skip", [])),
         openers=frozenset(normalise(w) for w in table.get("openers", [])),
         requests=frozenset(_phrases(table.get("requests", []))),
-        recording=_Element(rec_words, rec_prefixes, False, False, False, True),
+        recording=_Element(rec_words, rec_prefixes, False, False, True),
         reach=reach,
     )
 
@@ -384,8 +384,11 @@ def _rejected(
         if pattern.imperative and subject and subject not in lang.openers:
             return True  # "we don't record card numbers" is no "don't record me"
     if not pattern.negated:
-        after = [t.text for t in tokens[last + 1 : last + 1 + _NEG_AFTER]]
-        if any(lang.negations.accepts(w) for w in before[-_NEG_BEFORE:] + after):
+        # In the same comma-level part: "No, stop the recording" is no double negation.
+        part, end = tokens[first].part, tokens[last].part
+        near = [t.text for t in tokens[max(0, first - _NEG_BEFORE) : first] if t.part == part]
+        after = [t.text for t in tokens[last + 1 : last + 1 + _NEG_AFTER] if t.part == end]
+        if any(lang.negations.accepts(w) for w in near + after):
             return True  # "I don't object to being recorded", "ich widerspreche ... nicht"
     texts = [t.text for t in tokens]
     for index, element in matched:
