@@ -39,8 +39,9 @@ Not a test: it prints Markdown tables on stdout; the exit status is 0 whatever t
    the agents' recording disclosures), and real human transcripts: the Harper Valley
    Bank calls of the eval data (``call_transcripts/harper_valley_bank/*.json``,
    ``human_transcript`` per segment, the words of one speaker role in time order, each
-   segment's words spread evenly over it; with "en" and with None) and the ASR reference texts of ``asr/*/references.tsv``
-   (read speech in en, de, fr, es, it, pt: one utterance per line).
+   segment's words spread evenly over it; with "en" and with None) and the ASR
+   reference texts of ``asr/*/references.tsv`` (read speech in en, de, fr, es, it, pt:
+   one utterance per line).
 4. Speed: a 2,000-word leg, the median of 5 runs, with the language given and with None:
    the English held-out lines repeated (a recording word in nearly every line: the worst
    case) and the English ASR references repeated (ordinary speech: only the places near a
