@@ -286,3 +286,36 @@ def test_review_is_for_compliance_only(keep_before: Vault) -> None:
         list_refusals(admin)
     with pytest.raises(NotAuthorized, match="the admin role may not refusals.write"):
         reverse_refusal(admin, "x", reason="r")
+
+
+def test_cli_lists_shows_and_reverses(keep_before: Vault) -> None:
+    from click.testing import CliRunner
+
+    from callvault.cli import cli
+
+    call_id, transcript = processed(keep_before, *REFUSING)
+    original = stored_frames(keep_before, call_id)
+    detection = detect_and_honour(ctx_of(keep_before), call_id, transcript)
+    assert detection is not None
+    env = {
+        "CALLVAULT_DATA_DIR": str(keep_before.config.data_dir),
+        "CALLVAULT_DATABASE_URL": keep_before.config.database_url or "",
+        "CALLVAULT_ACTOR": "test:cli",
+        "CALLVAULT_ROLE": "compliance",
+    }
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["refusals", "list", "--status", "applied", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    (shown,) = json.loads(listed.output)["refusals"]
+    assert shown["id"] == detection.id and "recorded" in shown["words"]
+    assert shown["outcome"] == "cut" and shown["confidence"] >= 0.5
+    one = runner.invoke(cli, ["refusals", "show", detection.id], env=env)
+    assert one.exit_code == 0 and "words:" in one.output and "recorded" in one.output
+    admin = runner.invoke(cli, ["refusals", "list"], env={**env, "CALLVAULT_ROLE": "admin"})
+    assert admin.exit_code != 0 and "the admin role may not refusals.read" in admin.output
+    back = runner.invoke(
+        cli, ["refusals", "reverse", detection.id, "--reason", "false alarm", "--json"], env=env
+    )
+    assert back.exit_code == 0, back.output
+    assert json.loads(back.output)["status"] == "reversed"
+    assert np.array_equal(stored_frames(keep_before, call_id), original)

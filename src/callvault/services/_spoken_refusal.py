@@ -133,18 +133,26 @@ def _said_before(utterances: Sequence[Utterance], found: _Found) -> bool:
     return any(w.end <= opening for u in utterances for w in u.words)
 
 
-def _position(record: CallRecord, channel: int | None) -> int:
-    """The participant who spoke on `channel`; on a mixed leg the first who is not the
-    agent (see the module's limits)."""
+def _position(record: CallRecord, channel: int | None) -> int | None:
+    """The participant who spoke on `channel`; None on a mixed leg (who it was cannot
+    be told apart)."""
     parties = {p.id: p for p in record.participants}
     for leg in record.legs:
         if leg.channel == channel and leg.participant_id in parties:
             return parties[leg.participant_id].position
-    others = [p for p in record.participants if not p.is_agent]
-    chosen = others or list(record.participants)
+    return None
+
+
+def _refusing(record: CallRecord, position: int | None) -> list[int]:
+    """Whose withdrawal to record: the speaker, or on a mixed leg every party who is not
+    the agent (any of them may have said it), else every party."""
+    if position is not None:
+        return [position]
+    others = [p.position for p in record.participants if not p.is_agent]
+    chosen = others or [p.position for p in record.participants]
     if not chosen:
         raise NotFound(f"call {record.id} has no participant to record a withdrawal for")
-    return min(p.position for p in chosen)
+    return sorted(chosen)
 
 
 def detect_and_honour(ctx: Context, call_id: str, transcript: Transcript) -> RefusalRecord | None:
@@ -212,15 +220,20 @@ def honour(ctx: Context, detection: RefusalRecord, *, actor: str) -> RefusalReco
         )
     mode = config.on_withdrawal
     why = f"spoken refusal to be recorded (detection {detection.id})"
-    withdrawal = vault.rewrites.record_call_withdrawal(
-        call_id,
-        detection.position if detection.position is not None else 0,
-        detection.start,
-        refused=detection.outcome == "erased",
-        reason=why,
-        mode=mode,
-        actor=actor,
-    )
+    record = vault.calls.get_call(call_id, actor=actor, purpose=why)
+    withdrawals = [
+        vault.rewrites.record_call_withdrawal(
+            call_id,
+            position,
+            detection.start,
+            refused=detection.outcome == "erased",
+            reason=why,
+            mode=mode,
+            actor=actor,
+        )
+        for position in _refusing(record, detection.position)
+    ]
+    withdrawal = withdrawals[0]
     erase = (
         detection.outcome == "erased"
         or CutAt(withdrawal.at_seconds).frame(withdrawal.sample_rate) <= 0
@@ -251,7 +264,7 @@ def honour(ctx: Context, detection: RefusalRecord, *, actor: str) -> RefusalReco
         detection.id,
         status="applied",
         outcome="erased" if erase else "cut",
-        consent_ids=withdrawal.consent_ids,
+        consent_ids=[c for w in withdrawals for c in w.consent_ids],
     )
     log.info("call %s: spoken refusal honoured (%s)", call_id, applied.outcome)
     return applied

@@ -37,8 +37,10 @@ whose time has passed, audited `refusal.quarantine.shred` with a certificate; a 
 call keeps its quarantine. The audit log holds ids, times and numbers only.
 
 Limits: on a mixed (mono) leg the parties cannot be told apart; the withdrawal is then
-recorded for the first party that is not the agent. The cut is at the refusal's first
-word as the recogniser timed it (tiny models can be early or late by a word).
+recorded for every party who is not the agent (all of them on a call without one). The
+cut is at the refusal's first word as the detector reports it ("don't want to be
+recorded": the "I" before it stays) and as the recogniser timed it (tiny models can be
+early or late by a word).
 """
 
 from __future__ import annotations
