@@ -25,6 +25,7 @@ from callvault.analysis._models import (
 )
 from callvault.analysis._pull import PULLABLE, pull_model
 from callvault.analysis._records import Transcript, TranscriptStatus, Utterance, Word
+from callvault.analysis._refusal import REFUSAL_LANGUAGES, Refusal, detect_refusals
 from callvault.analysis.pipeline import (
     MONO_SPEAKER,
     STAGES,
@@ -37,6 +38,7 @@ __all__ = [
     "MODELS",
     "MONO_SPEAKER",
     "PULLABLE",
+    "REFUSAL_LANGUAGES",
     "SAMPLE_RATE",
     "STAGES",
     "AsrParams",
@@ -47,6 +49,7 @@ __all__ = [
     "ModelSpec",
     "PipelineParams",
     "ProgressHook",
+    "Refusal",
     "ResolvedModel",
     "SpeakerTurn",
     "Transcriber",
@@ -58,6 +61,7 @@ __all__ = [
     "assign_speakers",
     "decode_legs",
     "decode_whole",
+    "detect_refusals",
     "diarization_available",
     "iter_blocks",
     "list_models",
