@@ -442,6 +442,7 @@ class RetentionReportOut(_Out):
     dry_run: bool
     erased: list[RetentionErasedOut]
     skipped: list[RetentionSkippedOut]
+    refusal_quarantines: list[dict[str, Any]] = []  # spoken refusals (issue 20)
 
 
 class RetentionInfoOut(_Out):

@@ -99,6 +99,13 @@ class RetentionReport:
     skipped: tuple[RetentionSkipped, ...]
     refusals: tuple[RefusalExpiry, ...] = ()  # spoken-refusal quarantines ended (issue 20)
 
+    @property
+    def erased_call_ids(self) -> list[str]:
+        """Every call this run erased: past retention, or erased by a spoken refusal
+        whose quarantine ended (for the `call.erased` webhook)."""
+        refused = [r.call_id for r in self.refusals if r.erasure is not None]
+        return [e.call_id for e in self.erased if e.certificate is not None] + refused
+
     def to_json(self) -> dict[str, Any]:
         return {
             "now": _iso(self.now),
