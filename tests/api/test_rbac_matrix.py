@@ -189,11 +189,35 @@ def _original(world: World, agent: str) -> Request:
     return {"url": f"/calls/{world.originals[agent]}/original", "params": {"reason": "dispute"}}
 
 
+def _refusal(action: str) -> Prepare:
+    """A flagged spoken refusal on a new call of `agent` (issue 20), and `action` on it."""
+
+    def prepare(world: World, agent: str) -> Request:
+        detection = world.vault.refusals.record_detection(
+            world.new_call(agent),
+            channel=1,
+            position=1,
+            start=2.0,
+            end=3.0,
+            confidence=0.9,
+            phrase="en-not-want-recorded",
+            language="en",
+            words="I do not want to be recorded",
+            decision="flag",
+            status="flagged",
+        )
+        url = f"/refusals/{detection.id}" + (f"/{action}" if action else "")
+        return {"url": url, **({"json": {"reason": "review"}} if action else {})}
+
+    return prepare
+
+
 def _job(template: str) -> Prepare:
     return lambda world, agent: {"url": template.format(job_id=world.jobs[agent])}
 
 
 GOVERNANCE = "yes yes - - -"
+COMPLIANCE = "- yes - - -"
 ADMIN = "yes - - - -"
 SUBJECT = {"subject": "+15550002222"}
 
@@ -242,6 +266,10 @@ TABLE: dict[tuple[str, str], Row] = {
         True,
     ),
     ("GET", "/holds"): Row(GOVERNANCE, _plain()),
+    ("GET", "/refusals"): Row(COMPLIANCE, _plain()),
+    ("GET", "/refusals/{detection_id}"): Row(COMPLIANCE, _refusal("")),
+    ("POST", "/refusals/{detection_id}/reverse"): Row(COMPLIANCE, _refusal("reverse")),
+    ("POST", "/refusals/{detection_id}/apply"): Row(COMPLIANCE, _refusal("apply")),
     ("POST", "/holds"): Row(
         GOVERNANCE, lambda w, a: {"json": {"call_id": w.calls["bob"], "reason": "litigation"}}
     ),

@@ -40,6 +40,8 @@ MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     "retention.write": ("A", "A", "X", "X", "X"),
     "holds.read": ("A", "A", "X", "X", "X"),
     "holds.write": ("A", "A", "X", "X", "X"),
+    "refusals.read": ("X", "A", "X", "X", "X"),
+    "refusals.write": ("X", "A", "X", "X", "X"),
     "audit.read": ("A", "A", "X", "X", "A"),
     "users.read": ("A", "X", "X", "X", "X"),
     "users.write": ("A", "X", "X", "X", "X"),

@@ -134,6 +134,7 @@ PAGES = {
     "/compliance/rights": {"root", "cora"},
     "/compliance/retention": {"root", "cora"},
     "/compliance/holds": {"root", "cora"},
+    "/compliance/refusals": {"cora"},
     "/compliance/audit": {"root", "cora", "otto"},
     "/admin": {"root"},
 }

@@ -68,6 +68,9 @@ __all__ = [
     "PolicyReasonOut",
     "Reason",
     "RecordingOut",
+    "RefusalList",
+    "RefusalOut",
+    "RefusalReviewIn",
     "ReleaseIn",
     "RestrictIn",
     "RestrictionList",
@@ -439,6 +442,7 @@ class RetentionReportOut(_Out):
     dry_run: bool
     erased: list[RetentionErasedOut]
     skipped: list[RetentionSkippedOut]
+    refusal_quarantines: list[dict[str, Any]] = []  # spoken refusals (issue 20)
 
 
 class RetentionInfoOut(_Out):
@@ -712,3 +716,44 @@ class SearchPage(_Out):
     matches: int | None
     limit: int
     offset: int
+
+
+# -- spoken refusals (issue 20) -----------------------------------------------------------
+
+
+class RefusalOut(_Out):
+    """A spoken refusal found by processing: the decision, the words (null once
+    destroyed), the confidence, its quarantine and its review."""
+
+    id: str
+    call_id: str
+    recording_id: str
+    channel: int | None
+    position: int | None
+    start: float
+    end: float
+    confidence: float
+    phrase: str
+    language: str | None
+    decision: str
+    outcome: str | None
+    status: str
+    quarantined: bool
+    quarantine_until: str | None
+    consent_ids: list[str]
+    detected_at: str | None
+    applied_at: str | None
+    reviewed_by: str | None
+    reviewed_at: str | None
+    review_reason: str | None
+    shredded_at: str | None
+    words: str | None
+    job_id: str | None
+
+
+class RefusalList(_Out):
+    refusals: list[RefusalOut]
+
+
+class RefusalReviewIn(BaseModel):
+    reason: Reason

@@ -163,7 +163,7 @@ def retention_run(ctx: click.Context, dry_run: bool, now: str | None, as_json: b
     with open_context(config_of(ctx)) as svc:
         report = run_retention(svc, now=moment, dry_run=dry_run, hook=progress)
     if not dry_run:
-        announce_erased(config_of(ctx), [e.call_id for e in report.erased])
+        announce_erased(config_of(ctx), report.erased_call_ids)
     if as_json:
         echo_json(report.to_json())
         return
@@ -173,6 +173,11 @@ def retention_run(ctx: click.Context, dry_run: bool, now: str | None, as_json: b
     for s in report.skipped:
         why = f"hold {', '.join(s.hold_ids)}" if s.hold_ids else s.reason
         click.echo(f"kept   call {s.call_id}  ({why})")
+    for r in report.refusals:
+        # A spoken refusal's quarantined audio (issue 20), and the call it erased.
+        done = "kept (legal hold)" if r.skipped else ("would shred" if dry_run else "shredded")
+        erased = "; call erased" if r.erasure is not None else ""
+        click.echo(f"{done}  refusal quarantine {r.detection_id} of call {r.call_id}{erased}")
     click.echo(f"{len(report.erased)} call(s) {verb}, {len(report.skipped)} kept")
 
 

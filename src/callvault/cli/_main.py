@@ -22,6 +22,7 @@ from callvault.cli._insights import insights
 from callvault.cli._monitor import monitor
 from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
+from callvault.cli._refusals import refusals
 from callvault.cli._rights import rights
 from callvault.cli._search import reindex, search
 from callvault.cli._users import users
@@ -520,6 +521,7 @@ for command in (
     hold,
     retention,
     consent,
+    refusals,
     policy,
     rights,
     capture,

@@ -26,6 +26,7 @@ from callvault.config._values import (
     parse_blob_store,
     parse_choice,
     parse_chunk_size,
+    parse_fraction,
     parse_int_range,
     parse_log_level,
     parse_model_map,
@@ -52,6 +53,7 @@ __all__ = [
     "REDACTION_ENTITIES",
     "ROLES",
     "SETTINGS",
+    "SPOKEN_REFUSAL_MODES",
     "SUBJECT_ERASURE_MODES",
     "WITHDRAWAL_MODES",
     "Config",
@@ -67,6 +69,7 @@ DIARIZATION_MODES = ("auto", "on", "off")
 CONSENT_MISSING_MODES = ("refuse", "quarantine")
 WITHDRAWAL_MODES = ("discard-call", "keep-before")
 AGENT_SIDE_MODES = ("auto", "caller", "callee")
+SPOKEN_REFUSAL_MODES = ("honour", "flag", "off")
 SUBJECT_ERASURE_MODES = ("call", "leg")
 COOKIE_SECURE_MODES = ("auto", "always", "never")
 REDACTION_AUDIO_MODES = ("mute", "bleep")
@@ -346,6 +349,27 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "auto",
     ),
     Setting(
+        "spoken_refusal",
+        "A party saying in a processed call that they do not want to be recorded: honour "
+        "(cut or erase the recording as on_withdrawal says, the cut part quarantined for "
+        "review), flag (cut nothing, list it for compliance review) or off.",
+        parse_choice(SPOKEN_REFUSAL_MODES),
+        lambda: "honour",
+    ),
+    Setting(
+        "refusal_min_confidence",
+        "Least confidence (0 to 1) of a detected spoken refusal for it to be acted on.",
+        parse_fraction,
+        lambda: 0.5,
+    ),
+    Setting(
+        "refusal_quarantine_days",
+        "Days the part of a recording cut for a spoken refusal stays sealed, so that a "
+        "false detection can be reversed, before `retention run` crypto-shreds it.",
+        parse_int_range(1, 365),
+        lambda: 30,
+    ),
+    Setting(
         "subject_erasure",
         "`rights erase` of a person in a call with others: call (erase the whole call) or "
         "leg (erase only their own channel and utterances, marking the call partially "
@@ -574,6 +598,9 @@ class Config:
     notice_seconds: float
     dtmf_inter_digit: float
     agent_side: str
+    spoken_refusal: str
+    refusal_min_confidence: float
+    refusal_quarantine_days: int
     subject_erasure: str
     redaction_entities: tuple[str, ...]
     redaction_audio: str

@@ -16,6 +16,7 @@ __all__ = [
     "default_model_cache",
     "http_host",
     "parse_blob_store",
+    "parse_fraction",
     "parse_choice",
     "parse_chunk_size",
     "parse_int_range",
@@ -204,3 +205,14 @@ def parse_seconds(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def parse_fraction(raw: str) -> float:
+    """A number from 0 to 1 (a confidence)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("expected a number from 0 to 1")
+    return value

@@ -93,6 +93,13 @@ from callvault.services.jobs import (
 )
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
 from callvault.services.reach import agent_team, call_scope, reach_agents, require_call
+from callvault.services.refusals import (
+    RefusalView,
+    apply_refusal,
+    list_refusals,
+    reverse_refusal,
+    show_refusal,
+)
 from callvault.services.reindex import REINDEX_PURPOSE, ReindexResult, reindex_search
 from callvault.services.retention import (
     RetentionErased,
@@ -164,6 +171,10 @@ __all__ = [
     "queue_missing_processing",
     "run_jobs",
     "run_retention",
+    "apply_refusal",
+    "list_refusals",
+    "reverse_refusal",
+    "show_refusal",
     "search_calls",
     "semantic_search_calls",
     "synthesize_demo_wav",
@@ -195,6 +206,7 @@ __all__ = [
     "CallFilter",
     "CallRecord",
     "ConsentRecord",
+    "RefusalView",
     "CorrectionRecord",
     "EncryptedSpool",
     "HoldRecord",

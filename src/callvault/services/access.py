@@ -83,6 +83,8 @@ POLICY_READ = "policy.read"
 POLICY_WRITE = "policy.write"
 JOBS_READ = "jobs.read"
 CONTACTS_WRITE = "contacts.write"
+REFUSALS_READ = "refusals.read"
+REFUSALS_WRITE = "refusals.write"
 
 # The token scope each action needs (scopes: `callvault.accounts.SCOPES`).
 ACTION_SCOPES: Mapping[str, str] = {
@@ -111,6 +113,8 @@ ACTION_SCOPES: Mapping[str, str] = {
     POLICY_WRITE: "admin",
     JOBS_READ: "admin",
     CONTACTS_WRITE: "admin",
+    REFUSALS_READ: "compliance",
+    REFUSALS_WRITE: "compliance",
 }
 ACTIONS = tuple(ACTION_SCOPES)
 
@@ -146,8 +150,11 @@ _READ_CALLS = frozenset({CALLS_LIST, CALLS_READ, CALLS_TRANSCRIPT, CALLS_INSIGHT
 
 # What each role may do at all; how far over the calls is `_REACH`.
 _ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
-    "admin": frozenset(ACTIONS) - {CALLS_ORIGINAL},
-    "compliance": _READ_CALLS | _GOVERNANCE | {CALLS_ORIGINAL, CALLS_ERASE, SEARCH, POLICY_READ},
+    # Spoken refusals (issue 20): their words and their reversal are for compliance only.
+    "admin": frozenset(ACTIONS) - {CALLS_ORIGINAL, REFUSALS_READ, REFUSALS_WRITE},
+    "compliance": _READ_CALLS
+    | _GOVERNANCE
+    | {CALLS_ORIGINAL, CALLS_ERASE, SEARCH, POLICY_READ, REFUSALS_READ, REFUSALS_WRITE},
     "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH},
     "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH},
     "auditor": frozenset({CALLS_LIST, CALLS_READ, AUDIT_READ}),

@@ -71,7 +71,7 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
             progress(done / total, "erasing expired calls")
 
         report = run_retention(ctx, actor=RETENTION_ACTOR, hook=hook)
-        erased = [e.call_id for e in report.erased] + _recently_erased(ctx)
+        erased = report.erased_call_ids + _recently_erased(ctx)
         for call_id in dict.fromkeys(erased):
             webhooks.publish(ctx.config, follow_ups(), "call.erased", call_id)
 

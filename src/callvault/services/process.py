@@ -16,9 +16,10 @@ from callvault.services._context import Context
 from callvault.services._index import index_rows
 from callvault.services._rewrite import edit_transcript
 from callvault.services._speakers import Speaker, speakers_by_channel
+from callvault.services._spoken_refusal import detect_and_honour
 from callvault.services.insights import RedactionPlan, analyse, insights_document, mark_applied
 from callvault.services.rectify import reapply_corrections
-from callvault.vault import CallRecord, Transaction, Vault
+from callvault.vault import CallRecord, RefusalRecord, Transaction, Vault
 
 __all__ = [
     "PROCESS_TASK",
@@ -65,6 +66,7 @@ class ProcessResult:
     original_kept: bool = False
     insight_seconds: float = 0.0  # redaction and insight stages together
     stored: bool = True  # False: this run's token had stored already (an earlier attempt)
+    refusal: RefusalRecord | None = None  # a spoken refusal found and recorded (issue 20)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,9 @@ def process_call(
     second attempt of a job whose first attempt stored and then died (issue 19:
     at-least-once): it stores no second transcript, insights or search rows and
     audits no second store; it only finishes the audio redaction if that is missing.
+
+    Last, a party's spoken refusal to be recorded is looked for in the stored transcript
+    and honoured or flagged (`services.refusals`, CALLVAULT_SPOKEN_REFUSAL).
     """
     started = time.perf_counter()
     hook = _hook(progress)
@@ -182,6 +187,10 @@ def process_call(
         hook("redact-audio", 0.0)
         _redact_audio(vault, call_id, plan, held)
         hook("redact-audio", 1.0)
+    # A spoken refusal to be recorded: honoured (cut or silenced, quarantined) or flagged,
+    # as CALLVAULT_SPOKEN_REFUSAL says; after everything is stored, through the
+    # withdrawal path (`services.refusals`).
+    refusal = detect_and_honour(ctx, call_id, transcript) if stored else None
     if progress is not None:
         progress(1.0, "stored")
     seconds = time.perf_counter() - started
@@ -203,6 +212,7 @@ def process_call(
         original_kept=plan.keep_original,
         insight_seconds=analysis.seconds,
         stored=stored,
+        refusal=refusal,
     )
 
 

@@ -9,6 +9,10 @@ erasure certificate to the audit chain in the same transaction as the erasure. E
 ends with one audit entry: `retention.run`, or `retention.check` for a dry run, which
 reads metadata only and changes nothing else. A call under a restriction of processing is
 kept too.
+
+The same run crypto-shreds the quarantined audio of spoken refusals whose quarantine
+ended (`expire_refusal_quarantines`, `services.refusals`), each audited with a
+certificate, and erases the calls such a refusal erased; a held call keeps both.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from callvault.services._context import Context
 from callvault.services.calls import erase_call
 from callvault.vault import ErasureCertificate
 
-__all__ = ["RetentionErased", "RetentionReport", "RetentionSkipped", "run_retention"]
+__all__ = [
+    "RefusalExpiry",
+    "RetentionErased",
+    "RetentionReport",
+    "RetentionSkipped",
+    "expire_refusal_quarantines",
+    "run_retention",
+]
 
 log = logging.getLogger("callvault.services")
 
@@ -86,6 +97,14 @@ class RetentionReport:
     dry_run: bool
     erased: tuple[RetentionErased, ...]
     skipped: tuple[RetentionSkipped, ...]
+    refusals: tuple[RefusalExpiry, ...] = ()  # spoken-refusal quarantines ended (issue 20)
+
+    @property
+    def erased_call_ids(self) -> list[str]:
+        """Every call this run erased: past retention, or erased by a spoken refusal
+        whose quarantine ended (for the `call.erased` webhook)."""
+        refused = [r.call_id for r in self.refusals if r.erasure is not None]
+        return [e.call_id for e in self.erased if e.certificate is not None] + refused
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +112,7 @@ class RetentionReport:
             "dry_run": self.dry_run,
             "erased": [e.to_json() for e in self.erased],
             "skipped": [s.to_json() for s in self.skipped],
+            "refusal_quarantines": [r.to_json() for r in self.refusals],
         }
 
 
@@ -122,6 +142,7 @@ def run_retention(
     erased: list[RetentionErased] = []
     skipped: list[RetentionSkipped] = []
     vault = ctx.vault
+    refusals = expire_refusal_quarantines(ctx, now=now, dry_run=dry_run, actor=actor)
     due = [
         _Due(c.call_id, c.retention_class, c.retain_until, c.hold_ids, "retention")
         for c in vault.holds.expired_calls(now, include_held=True)
@@ -175,7 +196,7 @@ def run_retention(
                 )
         if hook is not None:
             hook(done, len(due))
-    report = RetentionReport(now, dry_run, tuple(erased), tuple(skipped))
+    report = RetentionReport(now, dry_run, tuple(erased), tuple(skipped), tuple(refusals))
     vault.record_event(
         "retention.check" if dry_run else "retention.run",
         "retention",
@@ -193,6 +214,7 @@ def run_retention(
                 }
                 for s in skipped
             ],
+            "refusal_quarantines": [r.detection_id for r in refusals],
         },
     )
     log.info("retention: %d erased, %d skipped (dry run: %s)", len(erased), len(skipped), dry_run)
@@ -233,3 +255,60 @@ def _erase(
         return "not-due", ()
     except NotFound:
         return "gone", ()
+
+
+@dataclass(frozen=True)
+class RefusalExpiry:
+    """A quarantine that ended: shredded (`certificate`), the call erased too when the
+    refusal had erased it (`erasure`), or kept (`skipped`: "legal-hold")."""
+
+    detection_id: str
+    call_id: str
+    certificate: dict[str, Any] | None
+    erasure: ErasureCertificate | None = None
+    skipped: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detection_id": self.detection_id,
+            "call_id": self.call_id,
+            "certificate": self.certificate,
+            "erasure": self.erasure.to_json() if self.erasure is not None else None,
+            "skipped": self.skipped,
+        }
+
+
+def expire_refusal_quarantines(
+    ctx: Context, *, now: datetime | None = None, dry_run: bool = False, actor: str | None = None
+) -> list[RefusalExpiry]:
+    """Crypto-shred every quarantine whose time has passed (`retention run`), and erase
+    the calls that a refusal erased; a held call keeps both."""
+    when = now or datetime.now(UTC)
+    vault = ctx.vault
+    done: list[RefusalExpiry] = []
+    for detection in vault.refusals.due_quarantines(when):
+        if vault.holds.is_held(detection.call_id):
+            done.append(RefusalExpiry(detection.id, detection.call_id, None, skipped="legal-hold"))
+            continue
+        if dry_run:
+            done.append(RefusalExpiry(detection.id, detection.call_id, None))
+            continue
+        certificate = vault.refusals.shred_quarantine(
+            detection.id,
+            reason="quarantine of a spoken refusal ended",
+            status="expired",
+            actor=actor,
+        )
+        erasure = None
+        if detection.status == "applied" and detection.outcome == "erased":
+            try:
+                erasure = erase_call(
+                    ctx,
+                    detection.call_id,
+                    reason="spoken refusal to be recorded; its quarantine ended",
+                    actor=actor,
+                )
+            except (ErasureRefused, NotFound) as exc:
+                log.info("call %s kept after its refusal quarantine: %s", detection.call_id, exc)
+        done.append(RefusalExpiry(detection.id, detection.call_id, certificate, erasure))
+    return done

@@ -40,6 +40,7 @@ from callvault.vault._records import (
     TranscriptInfo,
     VerifyResult,
 )
+from callvault.vault._refusals import REFUSAL_STATUSES, RefusalRecord, RefusalRepository
 from callvault.vault._rewrite import RewriteRepository
 from callvault.vault._rewrite_plan import (
     CallWithdrawal,
@@ -72,15 +73,18 @@ __all__ = [
     "ConsentRepository",
     "CorrectionRepository",
     "HoldRepository",
+    "RefusalRepository",
     "RestrictionRepository",
     "RewriteRepository",
     "TranscriptRepository",
     "LEG_ERASE_ACTION",
+    "REFUSAL_STATUSES",
     "RESTRICTION_GROUNDS",
     "CallWithdrawal",
     "CorrectionRecord",
     "ErasureBlock",
     "LegPlan",
+    "RefusalRecord",
     "RestrictionRecord",
     "RewritePlan",
     "RewriteResult",

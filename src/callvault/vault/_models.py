@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -38,6 +39,7 @@ __all__ = [
     "ManifestRow",
     "ParticipantRow",
     "RecordingRow",
+    "RefusalRow",
     "RestrictionRow",
     "TranscriptRow",
 ]
@@ -359,3 +361,49 @@ class ArtifactRow(Base):
     ciphertext_size: Mapped[int] = mapped_column(BigInteger)
     meta: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+REFUSAL_STATUSES = ("pending", "applied", "flagged", "reversed", "expired")
+
+
+class RefusalRow(Base):
+    """A spoken refusal to be recorded, found in a processed call (migration 0018).
+
+    The words are personal data: sealed (AES-GCM, `{id}/words` as associated data) under
+    the detection's own data key, wrapped in `wrapped` like a recording's. The part of
+    the recording cut away for it (`quarantine_key`, sealed under the same key with
+    `{id}/quarantine`) is kept until `quarantine_until`, then crypto-shredded: the
+    wrapped key is overwritten and the blob deleted. Goes with its call (CASCADE: the
+    key row with it, so an erased call's detection is shredded too)."""
+
+    __tablename__ = "refusal_detections"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    recording_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int | None] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    phrase: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16))
+    decision: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    kek_id: Mapped[str | None] = mapped_column(String(32))
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    words: Mapped[bytes | None] = mapped_column(LargeBinary)
+    quarantine_key: Mapped[str | None] = mapped_column(String(128))
+    quarantine_sha256: Mapped[str | None] = mapped_column(String(64))
+    quarantine_size: Mapped[int | None] = mapped_column(BigInteger)
+    quarantine_ciphertext_size: Mapped[int | None] = mapped_column(BigInteger)
+    quarantine_meta: Mapped[str | None] = mapped_column(Text)
+    quarantine_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    consent_ids: Mapped[str | None] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_reason: Mapped[str | None] = mapped_column(String(256))
+    shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

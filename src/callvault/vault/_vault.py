@@ -37,9 +37,11 @@ from callvault.vault._models import (
     CallRow,
     DataKeyRow,
     RecordingRow,
+    RefusalRow,
     TranscriptRow,
 )
 from callvault.vault._records import GarbageReport, RotationResult
+from callvault.vault._refusals import RefusalRepository
 from callvault.vault._rewrite import RewriteRepository
 from callvault.vault._rights import CorrectionRepository, RestrictionRepository
 from callvault.vault._spool import EncryptedSpool
@@ -107,7 +109,8 @@ class Vault:
     (calls and recordings), `transcripts` (transcripts), `artifacts` (insights and kept
     originals), `rewrites` (audio rewritten under a new key, withdrawals during a call),
     `holds` (legal holds, retention, erasure checks), `consent` (consent records and
-    quarantine), `restrictions` (GDPR art. 18) and `corrections` (GDPR art. 16).
+    quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and
+    `refusals` (spoken refusals found by processing, their quarantined audio).
     """
 
     def __init__(
@@ -129,6 +132,7 @@ class Vault:
         self.consent = ConsentRepository(self)
         self.restrictions = RestrictionRepository(self)
         self.corrections = CorrectionRepository(self)
+        self.refusals = RefusalRepository(self)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -344,6 +348,7 @@ class Vault:
                 row.wrapped = wrap_data_key(new_key, new_id, row.recording_id, dek)
                 row.kek_id = new_id
                 count += 1
+            count += self.refusals.rewrap(session, new_key, new_id)
             self._record(
                 session,
                 "keys.rotate",
@@ -406,6 +411,9 @@ class Vault:
             known = set(session.scalars(select(RecordingRow.blob_key)))
             known |= set(session.scalars(select(TranscriptRow.blob_key)))
             known |= set(session.scalars(select(ArtifactRow.blob_key)))
+            known |= {
+                key for key in session.scalars(select(RefusalRow.quarantine_key)) if key is not None
+            }
         cutoff = time.time() - min_age_s
         orphans = tuple(
             key

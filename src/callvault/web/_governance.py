@@ -1,5 +1,6 @@
-"""Compliance pages (consent, data-subject rights, retention, legal holds, the audit
-log) and administration (users, trackers, recording rules)."""
+"""Compliance pages (consent, data-subject rights, retention, legal holds, spoken
+refusals found by processing, the audit log) and administration (users, trackers,
+recording rules)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from callvault.config import ROLES
 from callvault.errors import InputError
 from callvault.services import (
     accounts,
+    apply_refusal,
     audit,
     call_scope,
     erase_subject,
@@ -24,6 +26,8 @@ from callvault.services import (
     find_subject,
     governance,
     list_consents,
+    list_refusals,
+    reverse_refusal,
     run_retention,
 )
 from callvault.services.access import (
@@ -32,6 +36,8 @@ from callvault.services.access import (
     HOLDS_READ,
     HOLDS_WRITE,
     POLICY_READ,
+    REFUSALS_READ,
+    REFUSALS_WRITE,
     RETENTION_READ,
     RIGHTS_READ,
     RIGHTS_WRITE,
@@ -59,6 +65,8 @@ def _compliance_links(who: Principal) -> list[tuple[str, str]]:
         links.append(("/compliance/retention", "Retention"))
     if can(who, HOLDS_READ):
         links.append(("/compliance/holds", "Legal holds"))
+    if can(who, REFUSALS_READ):
+        links.append(("/compliance/refusals", "Spoken refusals"))
     if can(who, AUDIT_READ):
         links.append(("/compliance/audit", "Audit log"))
     return links
@@ -199,6 +207,36 @@ async def release_hold(request: Request, hold_id: str) -> Response:
         actor=actor_of(signed.who),
     )
     return RedirectResponse("/compliance/holds", status_code=303)
+
+
+@router.get("/compliance/refusals")
+def refusals_page(request: Request) -> Response:
+    """Spoken refusals found by processing: decision, words, confidence; reverse or
+    apply with a reason (issue 20)."""
+    signed = signed_in(request)
+    require(signed.who, REFUSALS_READ)
+    views = list_refusals(context_of(request).acting_as(signed.who))
+    return render(
+        request,
+        "refusals.html",
+        {"refusals": [v.to_json() for v in views], "can_write": can(signed.who, REFUSALS_WRITE)},
+        signed=signed,
+        title="Spoken refusals",
+    )
+
+
+@router.post("/compliance/refusals/{detection_id}/{action}")
+async def review_refusal(request: Request, detection_id: str, action: str) -> Response:
+    signed = signed_in(request)
+    form = await checked_form(request, signed)
+    require(signed.who, REFUSALS_WRITE)
+    if action not in ("reverse", "apply"):
+        raise InputError(f"unknown action {action!r} on a spoken refusal: reverse or apply")
+    review = reverse_refusal if action == "reverse" else apply_refusal
+    ctx = context_of(request).acting_as(signed.who)
+    reason = form_text(form, "reason", 500)
+    await run_in_threadpool(review, ctx, detection_id, reason=reason)
+    return RedirectResponse("/compliance/refusals", status_code=303)
 
 
 @router.get("/compliance/audit")

@@ -7,12 +7,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from callvault.api.routers import admin, auth, calls, contacts, governance, jobs, search
+from callvault.api.routers import (
+    admin,
+    auth,
+    calls,
+    contacts,
+    governance,
+    jobs,
+    refusals,
+    search,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     calls.router,
     governance.router,
+    refusals.router,
     search.router,
     contacts.router,
     jobs.router,

@@ -260,7 +260,7 @@ def retention_run(request: Request, who: Who) -> dict[str, Any]:
     """Erase every expired call that is not held; returns each erasure's certificate."""
     require(who, RETENTION_WRITE)
     report = run_retention(context_of(request), actor=actor_of(who))
-    announce_erased(request, [e.call_id for e in report.erased])
+    announce_erased(request, report.erased_call_ids)
     return report.to_json()
 
 
