@@ -26,6 +26,15 @@ from callvault.vault._governance import (
     SubjectCall,
 )
 from callvault.vault._holds import HoldRepository
+from callvault.vault._live import (
+    LIVE_KINDS,
+    LiveAlertRecord,
+    LiveCallRecord,
+    LiveEntry,
+    LiveEventRecord,
+    LiveRepository,
+    NewLiveAlert,
+)
 from callvault.vault._models import Base, CallRow, ParticipantRow, RecordingRow, UTCDateTime
 from callvault.vault._records import (
     CallFilter,
@@ -72,6 +81,13 @@ __all__ = [
     "ConsentRepository",
     "CorrectionRepository",
     "HoldRepository",
+    "LIVE_KINDS",
+    "LiveAlertRecord",
+    "LiveCallRecord",
+    "LiveEntry",
+    "LiveEventRecord",
+    "LiveRepository",
+    "NewLiveAlert",
     "RestrictionRepository",
     "RewriteRepository",
     "TranscriptRepository",

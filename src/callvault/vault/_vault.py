@@ -32,6 +32,7 @@ from callvault.vault._crypto import (
 from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._holds import HoldRepository
+from callvault.vault._live import LiveRepository
 from callvault.vault._models import (
     ArtifactRow,
     CallRow,
@@ -107,7 +108,8 @@ class Vault:
     (calls and recordings), `transcripts` (transcripts), `artifacts` (insights and kept
     originals), `rewrites` (audio rewritten under a new key, withdrawals during a call),
     `holds` (legal holds, retention, erasure checks), `consent` (consent records and
-    quarantine), `restrictions` (GDPR art. 18) and `corrections` (GDPR art. 16).
+    quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and `live`
+    (the live board of calls in progress).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class Vault:
         self.consent = ConsentRepository(self)
         self.restrictions = RestrictionRepository(self)
         self.corrections = CorrectionRepository(self)
+        self.live = LiveRepository(self)
 
     # -- opening -----------------------------------------------------------------------
 
