@@ -54,8 +54,11 @@ from callvault.vault import (
 
 __all__ = [
     "ALERT_EVENT",
+    "LiveAlertRecord",
     "LiveBoard",
+    "LiveCallRecord",
     "LiveCallView",
+    "LiveEventRecord",
     "LiveMetrics",
     "live_metrics",
 ]

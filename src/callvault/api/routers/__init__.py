@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from callvault.api.routers import admin, auth, calls, contacts, governance, jobs, search
+from callvault.api.routers import admin, auth, calls, contacts, governance, jobs, live, search
 
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
@@ -16,6 +16,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     contacts.router,
     jobs.router,
+    live.router,
     admin.router,
 )
 
