@@ -72,7 +72,7 @@
     var key = channel === null || channel === undefined ? "-" : String(channel);
     var leg = call.legs[key];
     if (leg) return leg;
-    var box = el("div", "live-leg lane-" + (key === "1" ? "1" : "0"));
+    var box = el("div", "live-leg live-lane-" + (key === "1" ? "1" : "0"));
     var name = call.roles[key] || speaker || (key === "-" ? "call" : "channel " + key);
     box.append(el("h3", null, name));
     var partial = el("p", "live-partial");
