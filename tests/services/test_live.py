@@ -296,3 +296,32 @@ def test_concurrent_publishers_leave_no_gap_for_a_follower(vault: Vault) -> None
     done.set()
     follower.join()
     assert seen == list(range(start + 1, start + 61))
+
+
+def test_the_migration_goes_down_and_up_again(config: Config) -> None:
+    """Migration 0019 (the head on this branch) drops the board's tables and makes them
+    again, with the cursor row a publish needs."""
+    from alembic import command
+
+    from callvault.vault._db import _alembic_config
+
+    with Vault.open(config) as vault:
+        board = LiveBoard(Context(config, vault))
+        board.publish(board.open_call(source="x", roles={}), [final("gone", 1.0)])
+        cfg = _alembic_config()
+        with vault.engine.execution_options(callvault_write=True).begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "-1")
+        with vault.engine.connect() as conn:
+            tables = {
+                name
+                for name in vault.engine.dialect.get_table_names(conn)
+                if name.startswith("live_")
+            }
+        assert tables == set()
+        with vault.engine.execution_options(callvault_write=True).begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        live = board.open_call(source="x", roles={0: "agent"})
+        board.publish(live, [final("back", 1.0)])
+        assert [e.seq for e in vault.live.events()] == [1, 2]
