@@ -23,10 +23,11 @@ from _audio import tone, wav_bytes
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from _stored import PASSWORD, add_people, agent_call
 from callvault.accounts import Accounts
+from callvault.analysis.live import Alert, LiveEvent
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.contacts import ContactInput, Contacts
-from callvault.services import PROCESS_TASK, Context, open_queue, process_call
+from callvault.services import PROCESS_TASK, Context, LiveBoard, open_queue, process_call
 from callvault.vault import Vault
 
 PREFIX = "/api/v1"
@@ -51,6 +52,7 @@ class World:
     tokens: dict[str, str]  # username -> bearer secret
     jobs: dict[str, str] = dataclasses.field(default_factory=dict)  # agent -> job id
     originals: dict[str, str] = dataclasses.field(default_factory=dict)  # agent -> call id
+    live: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # -> (call, alert)
     serial: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
     def bearer(self, username: str) -> dict[str, str]:
@@ -212,6 +214,25 @@ def _refusal(action: str) -> Prepare:
     return prepare
 
 
+def _live(world: World, agent: str) -> tuple[str, str]:
+    """A call of `agent` on the live board with one alert (made once per agent)."""
+    if agent not in world.live:
+        board = LiveBoard(Context(world.config, world.vault))
+        live_id = board.open_call(source="test", roles={0: "agent"}, agent=agent)
+        fired = Alert("competitor", "phrase", 1, 2.0, 1.0, "acme", 0.9)
+        board.publish(live_id, [LiveEvent("alert", 2.0, 1, None, "acme", alert=fired)])
+        world.live[agent] = (live_id, world.vault.live.alerts(live_id)[0].id)
+    return world.live[agent]
+
+
+def _live_path(template: str) -> Prepare:
+    return lambda world, agent: {"url": template.format(live_id=_live(world, agent)[0])}
+
+
+def _ack(world: World, agent: str) -> Request:
+    return {"url": f"/live/alerts/{_live(world, agent)[1]}/ack"}
+
+
 def _job(template: str) -> Prepare:
     return lambda world, agent: {"url": template.format(job_id=world.jobs[agent])}
 
@@ -288,6 +309,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/jobs/{job_id}/events"): Row(
         "all all team own all", _job("/jobs/{job_id}/events"), True
     ),
+    ("GET", "/live/calls"): Row("yes yes yes yes -", _plain()),
+    ("GET", "/live/calls/{live_id}"): Row(
+        "all all team own -", _live_path("/live/calls/{live_id}"), True
+    ),
+    ("GET", "/live/calls/{live_id}/events"): Row(
+        "all all team own -", _live_path("/live/calls/{live_id}/events"), True
+    ),
+    ("POST", "/live/alerts/{alert_id}/ack"): Row("all all team - -", _ack, True),
+    ("GET", "/live/stream"): Row("yes yes yes yes -", _plain(params={"max_s": 0.01})),
     ("GET", "/users"): Row(ADMIN, _plain()),
     ("POST", "/users"): Row(ADMIN, _new_user),
     ("PATCH", "/users/{username}"): Row(ADMIN, _patch_user),

@@ -49,6 +49,10 @@ MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     "policy.write": ("A", "X", "X", "X", "X"),
     "jobs.read": ("A", "X", "X", "X", "X"),
     "contacts.write": ("A", "X", "X", "X", "X"),
+    # The live board (issue 20): read like a call's transcript; a rep does not clear
+    # the alerts of their own call.
+    "live.read": ("A", "A", "T", "O", "X"),
+    "live.ack": ("A", "A", "T", "X", "X"),
 }
 CALLS = ("own", "team", "other")
 EXPECTED = {

@@ -17,7 +17,13 @@ from callvault.config import Config
 from callvault.jobs import EmbeddedQueue, JobRecord, TaskRegistry
 from callvault.services import PROCESS_TASK, Context, enqueue_processing, task_registry, webhooks
 from callvault.services import process as process_module
-from callvault.services.jobs import RETENTION_ACTOR, RETENTION_EVERY_S, RETENTION_TASK
+from callvault.services.jobs import (
+    LIVE_PRUNE_EVERY_S,
+    LIVE_PRUNE_TASK,
+    RETENTION_ACTOR,
+    RETENTION_EVERY_S,
+    RETENTION_TASK,
+)
 from callvault.services.webhooks import DELIVER_TASK, delivery_id
 from callvault.vault import Vault
 
@@ -60,13 +66,12 @@ def test_tasks_run_in_their_resource_class_and_retention_is_periodic(
         PROCESS_TASK: "asr",
         DELIVER_TASK: "webhooks",
         RETENTION_TASK: "maintenance",
+        LIVE_PRUNE_TASK: "maintenance",
     }
-    (periodic,) = registry.periodic()
-    assert (periodic.task, periodic.every_s, dict(periodic.payload)) == (
-        RETENTION_TASK,
-        RETENTION_EVERY_S,
-        {},
-    )
+    assert [(p.task, p.every_s, dict(p.payload)) for p in registry.periodic()] == [
+        (LIVE_PRUNE_TASK, LIVE_PRUNE_EVERY_S, {}),
+        (RETENTION_TASK, RETENTION_EVERY_S, {}),
+    ]
 
 
 def test_a_processing_job_run_twice_stores_once(

@@ -137,6 +137,7 @@ PAGES = {
     "/compliance/refusals": {"cora"},
     "/compliance/audit": {"root", "cora", "otto"},
     "/admin": {"root"},
+    "/live": {"root", "cora", "mona", "alice", "bob", "carol"},
 }
 
 
@@ -148,6 +149,9 @@ def test_each_role_sees_its_pages_and_no_other(site: Site, who: str) -> None:
         expected = 200 if who in allowed else 403
         assert page.status_code == expected, (who, path, page.text[:300])
         _check_html(page.text)
+    # The live page is linked for the supervisors (a rep may open it for their own calls).
+    nav = site.client.get("/").text
+    assert ('href="/live"' in nav) == (who in ("root", "cora", "mona")), who
     consents = site.client.get(f"/compliance/consents?call_id={site.calls['alice']}")
     assert consents.status_code == (200 if who in ("root", "cora") else 403)
 

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,6 +35,7 @@ from callvault.services import (
     Storage,
     count_calls,
     job_counts,
+    live_metrics,
     open_context,
     readiness,
     start_workers,
@@ -47,7 +48,8 @@ WORKER_NICE = 10
 
 
 class _VaultCollector(Collector):
-    """Gauges read from the database at scrape time: calls stored, jobs by status."""
+    """Gauges read from the database at scrape time: calls stored, jobs by status, calls
+    on the live board and its alerts per rule (so that every process says the same)."""
 
     def __init__(self, context: Context) -> None:
         self._context = context
@@ -58,8 +60,20 @@ class _VaultCollector(Collector):
         calls.add_metric([], float(count_calls(self._context)))
         for status, count in job_counts(self._context).items():
             jobs.add_metric([status], float(count))
+        live = live_metrics(self._context)
+        active = GaugeMetricFamily(
+            "callvault_live_calls_active", "Calls in progress on the live board."
+        )
+        active.add_metric([], float(live.active_calls))
+        alerts = CounterMetricFamily(
+            "callvault_live_alerts", "Alerts raised on calls in progress.", labels=["rule"]
+        )
+        for rule, count in sorted(live.alerts.items()):
+            alerts.add_metric([rule], float(count))
         yield calls
         yield jobs
+        yield active
+        yield alerts
 
 
 class _Metrics:

@@ -470,6 +470,13 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "live_keep_minutes",
+        "Minutes the live board keeps a call's words and alerts after the call ended "
+        "(the stored call keeps its own transcript); then a periodic job deletes them.",
+        parse_int_range(1, 10080),
+        lambda: 60,
+    ),
+    Setting(
         "login_throttle_after",
         "Failed sign-ins of one account after which each further attempt waits: "
         "login_backoff_base seconds, doubled per failure, at most login_backoff_max.",
@@ -616,6 +623,7 @@ class Config:
     llm_api_key: str | None
     webhook_urls: tuple[str, ...]
     webhook_secret: str | None
+    live_keep_minutes: int
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
     cookie_secure: str
     login_throttle_after: int

@@ -91,6 +91,7 @@ from callvault.services.jobs import (
     run_jobs,
     task_registry,
 )
+from callvault.services.live import LiveBoard, live_metrics
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
 from callvault.services.reach import agent_team, call_scope, reach_agents, require_call
 from callvault.services.refusals import (
@@ -224,6 +225,8 @@ __all__ = [
     "count_calls",
     "get_job",
     "job_counts",
+    "live_metrics",
+    "LiveBoard",
     "ingest_upload",
     "init_storage",
     "insight_history",

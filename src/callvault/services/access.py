@@ -19,6 +19,8 @@ calls.original               compliance  -     all        -       -     -
 calls.correct                calls:write all   -          team    own   -
 calls.upload (call-scoped)   calls:write all   -          team    own   -
 calls.erase                  compliance  all   all        -       -     -
+live.read   (call-scoped)    calls:read  all   all        team    own   -
+live.ack    (call-scoped)    calls:write all   all        team    -     -
 search                       search      yes   yes        team    own   -
 consent.read / .write        compliance  yes   yes        -       -     -
 rights.read / .write         compliance  yes   yes        -       -     -
@@ -32,6 +34,9 @@ jobs.read                    admin       yes   -          -       -     -
 contacts.write               admin       yes   -          -       -     -
 ============================ =========== ===== ========== ======= ===== =======
 
+"live.read" is the live board of calls in progress (words and alerts), scoped like the
+stored calls; "live.ack" acknowledges one of its alerts (a rep never clears the alerts of
+their own call).
 "team": calls whose agent is in the manager's team; "own": calls whose agent is the rep
 (an upload is in reach when the agent it names is).
 A call outside the principal's reach looks absent: `require` raises NotFound (the same
@@ -85,6 +90,8 @@ JOBS_READ = "jobs.read"
 CONTACTS_WRITE = "contacts.write"
 REFUSALS_READ = "refusals.read"
 REFUSALS_WRITE = "refusals.write"
+LIVE_READ = "live.read"
+LIVE_ACK = "live.ack"
 
 # The token scope each action needs (scopes: `callvault.accounts.SCOPES`).
 ACTION_SCOPES: Mapping[str, str] = {
@@ -115,6 +122,8 @@ ACTION_SCOPES: Mapping[str, str] = {
     CONTACTS_WRITE: "admin",
     REFUSALS_READ: "compliance",
     REFUSALS_WRITE: "compliance",
+    LIVE_READ: "calls:read",
+    LIVE_ACK: "calls:write",
 }
 ACTIONS = tuple(ACTION_SCOPES)
 
@@ -130,6 +139,8 @@ CALL_ACTIONS = frozenset(
         CALLS_CORRECT,
         CALLS_ERASE,
         CALLS_UPLOAD,  # the scope of the call being uploaded: its agent
+        LIVE_READ,
+        LIVE_ACK,
     }
 )
 
@@ -154,9 +165,18 @@ _ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
     "admin": frozenset(ACTIONS) - {CALLS_ORIGINAL, REFUSALS_READ, REFUSALS_WRITE},
     "compliance": _READ_CALLS
     | _GOVERNANCE
-    | {CALLS_ORIGINAL, CALLS_ERASE, SEARCH, POLICY_READ, REFUSALS_READ, REFUSALS_WRITE},
-    "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH},
-    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH},
+    | {
+        CALLS_ORIGINAL,
+        CALLS_ERASE,
+        SEARCH,
+        POLICY_READ,
+        REFUSALS_READ,
+        REFUSALS_WRITE,
+        LIVE_READ,
+        LIVE_ACK,
+    },
+    "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK},
+    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ},
     "auditor": frozenset({CALLS_LIST, CALLS_READ, AUDIT_READ}),
 }
 _REACH: Mapping[str, str] = {

@@ -19,11 +19,14 @@ from callvault.config import Config
 from callvault.jobs import JobRecord, JobStatus, Queue, TaskRegistry
 from callvault.services import webhooks
 from callvault.services._context import Context
+from callvault.services.live_retention import prune_live
 from callvault.services.process import PROCESS_TASK, Progress, process_call
 from callvault.services.retention import run_retention
 from callvault.vault import Vault
 
 __all__ = [
+    "LIVE_PRUNE_EVERY_S",
+    "LIVE_PRUNE_TASK",
     "RETENTION_ACTOR",
     "RETENTION_EVERY_S",
     "RETENTION_TASK",
@@ -41,6 +44,10 @@ RETENTION_TASK = "retention.run"
 # one audit entry. (A setting would belong in config.py; none exists yet.)
 RETENTION_EVERY_S = 3600.0
 RETENTION_ACTOR = "system:retention"
+# The live board's rows of ended calls go `live_keep_minutes` after the end, give or take
+# this period (issue 20).
+LIVE_PRUNE_TASK = "live.prune"
+LIVE_PRUNE_EVERY_S = 300.0
 
 
 def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> TaskRegistry:
@@ -75,11 +82,16 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
         for call_id in dict.fromkeys(erased):
             webhooks.publish(ctx.config, follow_ups(), "call.erased", call_id)
 
+    def prune(payload: Mapping[str, Any], progress: Progress) -> None:
+        prune_live(ctx)
+
     registry = TaskRegistry()
     registry.register(PROCESS_TASK, process, queue="asr")
     registry.register(webhooks.DELIVER_TASK, deliver, queue="webhooks")
     registry.register(RETENTION_TASK, retention, queue="maintenance")
     registry.every(RETENTION_TASK, RETENTION_EVERY_S)
+    registry.register(LIVE_PRUNE_TASK, prune, queue="maintenance")
+    registry.every(LIVE_PRUNE_TASK, LIVE_PRUNE_EVERY_S)
     return registry
 
 

@@ -1,11 +1,15 @@
-"""Outgoing webhooks: `call.processed` and `call.erased`, signed like the CRM push, each
-delivery a durable job of the queue (issue 19).
+"""Outgoing webhooks: `call.processed`, `call.erased` and `call.alert` (a rule fired on a
+call in progress, issue 20), signed like the CRM push, each delivery a durable job of the
+queue (issue 19).
 
 A subscriber is a URL; every request carries `X-Callvault-Event`, `X-Callvault-Delivery`,
 `X-Callvault-Timestamp` and `X-Callvault-Signature` ("sha256=" + hex HMAC-SHA256 of
 "<timestamp>.<body>", see `services.contacts.sign`; receivers check it with
 `verify_signature`). The body holds ids only, never transcript text or numbers:
-`{"event", "id", "created_at", "data"}`.
+`{"event", "id", "created_at", "data"}`. A `call.alert`'s data is the live call's id,
+the alert's id, the stored call's id once known, and the rule's name, kind, severity,
+leg, call time and confidence: not the words that triggered it, which a subscriber reads
+through the API (`GET /api/v1/live/calls/{id}/events`, access-checked and audited).
 
 The delivery id (`id` in the body, `X-Callvault-Delivery` in the headers) is derived from
 the event, not drawn per request (`delivery_id`): a retried delivery, and a task that ran
@@ -63,7 +67,7 @@ URLS_ENV = "CALLVAULT_WEBHOOK_URLS"  # the settings' variables, named in message
 SECRET_ENV = "CALLVAULT_WEBHOOK_SECRET"
 EVENT_HEADER = "X-Callvault-Event"
 DELIVERY_HEADER = "X-Callvault-Delivery"
-EVENTS = ("call.processed", "call.erased")
+EVENTS = ("call.processed", "call.erased", "call.alert")
 DELIVER_TASK = "webhook.deliver"
 # With the embedded queue's backoff (2 s doubling, at most 5 min) ten tries span about
 # twenty minutes: a subscriber restarting or deploying gets its events.
@@ -189,12 +193,20 @@ def _audit(vault: Vault, done: Delivery, call_id: str | None) -> None:
 
 
 def publish(
-    config: Config, queue: Queue, event: str, call_id: str, *, source: str = ""
+    config: Config,
+    queue: Queue,
+    event: str,
+    call_id: str,
+    *,
+    source: str = "",
+    data: Mapping[str, Any] | None = None,
 ) -> list[JobRecord]:
     """Enqueue the delivery of `event` about `call_id` to every URL of `webhook_urls`
-    (none: nothing). Publishing the same event again (a task run twice) finds the jobs
-    it queued the first time (their dedupe key is the delivery id and the URL's
-    position), so a subscriber gets it once, or, retried, with the same id."""
+    (none: nothing). `data`: the body's data (ids and figures only, never words or
+    numbers); default `{"call_id": call_id}`. Publishing the same event again (a task
+    run twice) finds the jobs it queued the first time (their dedupe key is the delivery
+    id and the URL's position), so a subscriber gets it once, or, retried, with the same
+    id."""
     _check_event(event)
     if not config.webhook_urls:
         return []
@@ -204,7 +216,7 @@ def publish(
     for n, url in enumerate(config.webhook_urls):
         payload = {
             "event": event,
-            "data": {"call_id": call_id},
+            "data": dict(data) if data is not None else {"call_id": call_id},
             "delivery_id": delivery,
             "created_at": created_at,
             "url": n,
@@ -256,7 +268,7 @@ def deliver_job(config: Config, vault: Vault, payload: Mapping[str, Any]) -> Del
         delivery=delivery,
         created_at=str(payload["created_at"]),
     )
-    _audit(vault, done, data.get("call_id"))
+    _audit(vault, done, data.get("call_id") or data.get("live_call_id"))
     if not done.ok:
         raise WebhookUndelivered(
             f"webhook {event} to {done.host} (delivery {delivery}) answered "

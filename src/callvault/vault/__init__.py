@@ -26,6 +26,15 @@ from callvault.vault._governance import (
     SubjectCall,
 )
 from callvault.vault._holds import HoldRepository
+from callvault.vault._live import (
+    LIVE_KINDS,
+    LiveAlertRecord,
+    LiveCallRecord,
+    LiveEntry,
+    LiveEventRecord,
+    LiveRepository,
+    NewLiveAlert,
+)
 from callvault.vault._models import Base, CallRow, ParticipantRow, RecordingRow, UTCDateTime
 from callvault.vault._records import (
     CallFilter,
@@ -74,6 +83,13 @@ __all__ = [
     "CorrectionRepository",
     "HoldRepository",
     "RefusalRepository",
+    "LIVE_KINDS",
+    "LiveAlertRecord",
+    "LiveCallRecord",
+    "LiveEntry",
+    "LiveEventRecord",
+    "LiveRepository",
+    "NewLiveAlert",
     "RestrictionRepository",
     "RewriteRepository",
     "TranscriptRepository",

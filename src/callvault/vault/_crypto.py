@@ -59,6 +59,7 @@ TAG_SIZE = 16  # AES-GCM authentication tag
 _DEK_AAD = b"callvault/dek/v1"
 _BLOB_INFO = b"callvault/blob/v1"
 SEARCH_KEY_FILE = "search.key"
+BOARD_KEY_FILE = "live.key"
 
 
 def new_data_key() -> bytes:
@@ -355,7 +356,19 @@ class KeyRing:
         on first use and never replaced: the blind index's tokens and the wrapping of its
         per-call keys derive from it (``callvault.search``), so a new one would orphan
         the whole index. Key rotation leaves it alone; it never goes into the database."""
-        path = self.directory / SEARCH_KEY_FILE
+        return self._secret(SEARCH_KEY_FILE, "search key")
+
+    def board_key(self) -> bytes:
+        """The live board's data key (`<dir>/live.key`, 32 bytes, mode 0600), created on
+        first use like `search_key`: the words of calls in progress are sealed under it
+        (AES-256-GCM, ``vault._live``) in every process that shares this key ring (the
+        recorder, the monitors, each `serve`). Board rows live for minutes (pruned after
+        `live_keep_minutes`), so key rotation leaves it alone; it never goes into the
+        database."""
+        return self._secret(BOARD_KEY_FILE, "live board key")
+
+    def _secret(self, name: str, what: str) -> bytes:
+        path = self.directory / name
         if not path.exists():
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -375,7 +388,7 @@ class KeyRing:
                 tmp.unlink(missing_ok=True)
         data = path.read_bytes()
         if len(data) != 32:
-            raise ConfigError(f"search key file {path} is damaged (not 32 bytes)")
+            raise ConfigError(f"{what} file {path} is damaged (not 32 bytes)")
         return data
 
     def destroy(self, kek_id: str) -> None:

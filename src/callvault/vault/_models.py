@@ -36,6 +36,11 @@ __all__ = [
     "DataKeyRow",
     "LegRow",
     "LegalHoldRow",
+    "LiveAlertCountRow",
+    "LiveAlertRow",
+    "LiveCallRow",
+    "LiveCursorRow",
+    "LiveEventRow",
     "ManifestRow",
     "ParticipantRow",
     "RecordingRow",
@@ -407,3 +412,89 @@ class RefusalRow(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_reason: Mapped[str | None] = mapped_column(String(256))
     shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# -- the live board (migration 0019, issue 20) ----------------------------------------
+
+
+class LiveCallRow(Base):
+    """A call being monitored while it goes on. `label` is a display name that is not
+    personal data (the source's trunk or line, never a number); `roles` is JSON
+    {channel: role}; `call_id` is the stored call once the recorder knows it."""
+
+    __tablename__ = "live_calls"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(128))
+    roles: Mapped[str] = mapped_column(Text)
+    agent: Mapped[str | None] = mapped_column(String(64), index=True)
+    team: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    call_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class LiveEventRow(Base):
+    """One event of the board, in the order of `seq`, which is board-wide (the cursor of
+    the live stream) and handed out from `LiveCursorRow` so that the rows commit in
+    the order of their numbers. `payload` is the sealed JSON of the event (speaker,
+    text, words): AES-256-GCM under the board key, the live call id and `seq` bound as
+    associated data; never clear text in a column. `kind`: open, partial, final,
+    alert, ack, close."""
+
+    __tablename__ = "live_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    live_id: Mapped[str] = mapped_column(
+        ForeignKey("live_calls.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[int | None] = mapped_column(Integer)
+    call_time: Mapped[float | None] = mapped_column(Float)
+    alert_id: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class LiveAlertRow(Base):
+    """An alert of a live call; `text` (the triggering words, masked for card and
+    identity data by the rules) is sealed like an event's payload."""
+
+    __tablename__ = "live_alerts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    live_id: Mapped[str] = mapped_column(
+        ForeignKey("live_calls.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger)
+    rule: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[int | None] = mapped_column(Integer)
+    call_time: Mapped[float] = mapped_column(Float)
+    start: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    text: Mapped[bytes] = mapped_column(LargeBinary)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LiveCursorRow(Base):
+    """The board's last event number (one row): a publish raises it in its
+    transaction, which locks the row until the commit, so events become visible in the
+    order of their numbers and a reader's cursor never skips one."""
+
+    __tablename__ = "live_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class LiveAlertCountRow(Base):
+    """Alerts raised per rule since the board began: the `callvault_live_alerts_total`
+    counter, kept apart from the alerts (which are pruned) so it never goes down."""
+
+    __tablename__ = "live_alert_counts"
+
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -32,6 +32,7 @@ from callvault.vault._crypto import (
 from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._holds import HoldRepository
+from callvault.vault._live import LiveRepository
 from callvault.vault._models import (
     ArtifactRow,
     CallRow,
@@ -111,6 +112,8 @@ class Vault:
     `holds` (legal holds, retention, erasure checks), `consent` (consent records and
     quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and
     `refusals` (spoken refusals found by processing, their quarantined audio).
+    quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and `live`
+    (the live board of calls in progress).
     """
 
     def __init__(
@@ -133,6 +136,7 @@ class Vault:
         self.restrictions = RestrictionRepository(self)
         self.corrections = CorrectionRepository(self)
         self.refusals = RefusalRepository(self)
+        self.live = LiveRepository(self)
 
     # -- opening -----------------------------------------------------------------------
 

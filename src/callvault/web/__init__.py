@@ -2,7 +2,7 @@
 
 Every page checks access on the server with `services.access` (the API's rules); a call
 out of reach is a 404 page. No front-end build step: templates, one stylesheet and two
-small scripts (`static/player.js`, `static/record.js`).
+small scripts (`static/player.js`, `static/record.js`, `static/live.js`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ def mount(app: FastAPI) -> None:
     """Add the web pages and their static files (under /static) to `app`."""
     from callvault.web._calls import router as calls
     from callvault.web._governance import router as governance
+    from callvault.web._live import router as live
 
     app.include_router(calls)
     app.include_router(governance)
+    app.include_router(live)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -31,6 +31,7 @@ from callvault.services.access import (
     CALLS_LIST,
     CALLS_UPLOAD,
     HOLDS_READ,
+    LIVE_ACK,
     POLICY_READ,
     RIGHTS_READ,
     SEARCH,
@@ -134,6 +135,9 @@ def nav(who: Principal) -> list[tuple[str, str]]:
         links += [("/", "Calls"), ("/contacts", "Contacts")]
     if can(who, SEARCH):
         links.append(("/search", "Search"))
+    if can(who, LIVE_ACK):
+        # The supervisors' page (managers, compliance, admin); a rep may open it too.
+        links.append(("/live", "Live"))
     if can(who, CALLS_UPLOAD):
         links += [("/upload", "Upload"), ("/record", "Record")]
     if any(can(who, a) for a in (RIGHTS_READ, HOLDS_READ, AUDIT_READ)):

@@ -14,6 +14,7 @@ from callvault.api.routers import (
     contacts,
     governance,
     jobs,
+    live,
     refusals,
     search,
 )
@@ -26,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     contacts.router,
     jobs.router,
+    live.router,
     admin.router,
 )
 
