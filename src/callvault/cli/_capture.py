@@ -8,7 +8,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -32,6 +32,9 @@ from callvault.services.capture import CapturedCallReport, read_pcaps, store_pca
 from callvault.services.ingest import CallContext
 from callvault.services.network import NetworkRecorder
 
+if TYPE_CHECKING:
+    from callvault.services.monitor import CaptureMonitor
+
 __all__ = ["capture", "siprec"]
 
 
@@ -52,6 +55,17 @@ def _policy_options(function: Any) -> Any:
     ):
         function = option(function)
     return function
+
+
+def _monitor_option(function: Any) -> Any:
+    return click.option(
+        "--monitor",
+        "live_monitor",
+        is_flag=True,
+        help="Transcribe calls while they go on, raise alerts (CALLVAULT_ALERT_RULES) and "
+        "show them on the web app's live page; a card number read out pauses that leg's "
+        "recording until the agent speaks again, and a spoken refusal stops it.",
+    )(function)
 
 
 def _optout_options(function: Any) -> Any:
@@ -223,6 +237,7 @@ def _report_line(report: CapturedCallReport) -> str:
     help="The DTMF key a party presses, once, right after the notice to withdraw consent.",
 )
 @_optout_options
+@_monitor_option
 @_policy_options
 @click.pass_context
 def capture_live(
@@ -236,6 +251,7 @@ def capture_live(
     optout_window: float | None,
     notice_seconds: float | None,
     inter_digit: float | None,
+    live_monitor: bool,
     consent: str | None,
     direction: str | None,
     team: str | None,
@@ -262,12 +278,16 @@ def capture_live(
         rules = _optout(
             recorder, withdraw_digit, agent_side, optout_window, notice_seconds, inter_digit
         )
+        monitor = _open_monitor(ctx, live_monitor, "live", rules)
 
         def on_call(call: LiveNetworkCall) -> None:
             segment = None if (call.segment == 0 and call.final) else call.segment
             report = recorder.record(
                 call, segment=segment, withdrawn_at=call.withdrawn_at, pauses=call.pauses
             )
+            if monitor is not None and call.final and call.call_id is not None:
+                stored = report.stored.call_id if report.stored is not None else None
+                monitor.call_ended(call.call_id, stored)
             click.echo(_report_line(report))
 
         def on_withdrawal(invite: InviteInfo, withdrawal: Withdrawal) -> None:
@@ -284,10 +304,18 @@ def capture_live(
             segment_seconds=segment_seconds,
             optout=rules,
             on_withdrawal=on_withdrawal,
+            on_media=monitor.media if monitor is not None else None,
+            on_call_end=monitor.call_ended if monitor is not None else None,
         )
-        live.open()  # a bad interface or filter fails here, before anything is announced
-        click.echo(f"capture: recording on {interface}; stop with Ctrl-C or SIGTERM", err=True)
-        live.run()
+        try:
+            if monitor is not None:
+                monitor.attach(live)
+            live.open()  # a bad interface or filter fails here, before anything is announced
+            click.echo(f"capture: recording on {interface}; stop with Ctrl-C or SIGTERM", err=True)
+            live.run()
+        finally:
+            if monitor is not None:
+                monitor.close()
         stats = live.stats()
     click.echo(
         f"capture: {stats.packets:,} packets ({stats.kernel_drops:,} dropped by the kernel), "
@@ -318,6 +346,7 @@ def capture_live(
     help="The DTMF key a party presses, once, right after the notice to withdraw consent.",
 )
 @_optout_options
+@_monitor_option
 @_policy_options
 @click.pass_context
 def siprec(
@@ -329,6 +358,7 @@ def siprec(
     optout_window: float | None,
     notice_seconds: float | None,
     inter_digit: float | None,
+    live_monitor: bool,
     consent: str | None,
     direction: str | None,
     team: str | None,
@@ -356,11 +386,29 @@ def siprec(
         rules = _optout(
             recorder, withdraw_digit, agent_side, optout_window, notice_seconds, inter_digit
         )
-        asyncio.run(_serve_siprec(recorder, options, rules))
+        monitor = _open_monitor(ctx, live_monitor, "siprec", rules)
+        try:
+            asyncio.run(_serve_siprec(recorder, options, rules, monitor))
+        finally:
+            if monitor is not None:
+                monitor.close()
+
+
+def _open_monitor(
+    ctx: click.Context, wanted: bool, source: str, rules: OptOutRules
+) -> CaptureMonitor | None:
+    if not wanted:
+        return None
+    from callvault.services.monitor import CaptureMonitor
+
+    return CaptureMonitor(config_of(ctx), source=source, agent_channel=rules.agent_channel)
 
 
 async def _serve_siprec(
-    recorder: NetworkRecorder, options: SiprecOptions, rules: OptOutRules
+    recorder: NetworkRecorder,
+    options: SiprecOptions,
+    rules: OptOutRules,
+    monitor: CaptureMonitor | None = None,
 ) -> None:
     def on_offer(offer: SiprecOffer) -> bool:
         caller, callee = offer.caller, offer.callee
@@ -373,6 +421,9 @@ async def _serve_siprec(
             report = await asyncio.to_thread(
                 recorder.record, call, withdrawn_at=call.withdrawn_at, pauses=call.pauses
             )
+            if monitor is not None and call.final and call.call_id is not None:
+                stored = report.stored.call_id if report.stored is not None else None
+                monitor.call_ended(call.call_id, stored)
         else:
             report = await asyncio.to_thread(recorder.record, call)
         click.echo(_report_line(report))
@@ -384,7 +435,14 @@ async def _serve_siprec(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    live = SiprecLive(optout=rules, on_withdrawal=on_withdrawal)
+    live = SiprecLive(
+        optout=rules,
+        on_withdrawal=on_withdrawal,
+        on_media=monitor.media if monitor is not None else None,
+        on_call_end=monitor.call_ended if monitor is not None else None,
+    )
+    if monitor is not None:
+        monitor.attach(live)
     server = SiprecServer(on_call, options, on_offer=on_offer, live=live)
     await server.start()
     port = server.udp_address[1] if server.udp_address else options.port

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callvault.analysis.live import Alert, LiveEvent
+from callvault.config import Config
 from callvault.errors import NotFound
 from callvault.jobs import Queue
 from callvault.services import webhooks
@@ -50,6 +51,7 @@ from callvault.vault import (
     LiveEntry,
     LiveEventRecord,
     NewLiveAlert,
+    Vault,
 )
 
 __all__ = [
@@ -143,6 +145,22 @@ class LiveBoard:
     def __init__(self, ctx: Context, *, queue: Queue | None = None) -> None:
         self.ctx = ctx
         self._queue = queue if queue is not None else ctx.queue
+        self._owned: Vault | None = None
+
+    @classmethod
+    def open(cls, config: Config) -> LiveBoard:
+        """A board over the vault `config` names, for a monitor in its own process
+        (`capture live --monitor`, `siprec --monitor`, `monitor replay --live`); `close`
+        closes that vault."""
+        vault = Vault.open(config)
+        board = cls(Context(config, vault))
+        board._owned = vault
+        return board
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
 
     def _webhook_queue(self) -> Queue:
         if self._queue is None:

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import bisect
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +46,7 @@ import numpy as np
 from callvault.analysis import SAMPLE_RATE, decode_legs, detect_refusals, resolve_model
 from callvault.analysis.live import (
     CallMonitor,
+    LegStream,
     LiveEvent,
     RecorderAction,
     RuleSet,
@@ -57,6 +60,7 @@ from callvault.errors import InputError, UnsupportedMedia
 
 __all__ = [
     "FRAME_S",
+    "CaptureMonitor",
     "MonitorHub",
     "MonitoredCall",
     "RecorderControl",
@@ -74,6 +78,9 @@ FRAME_S = 0.02
 TICK_S = 0.1
 #: the most a replayed file may last
 MAX_REPLAY_S = 4 * 3600.0
+
+#: moments of call time remembered for `delay_s` (20 ms apart: about 6 minutes)
+_CLOCK_KEEP = 18000
 
 Sink = Callable[[str, LiveEvent], None]
 
@@ -100,8 +107,12 @@ class _FeedClock:
         self._walls: list[float] = []
 
     def mark(self, call_time: float, wall: float) -> None:
+        if self._times and call_time <= self._times[-1]:
+            return
         self._times.append(call_time)
         self._walls.append(wall)
+        if len(self._times) > _CLOCK_KEEP:  # an event refers to the last minutes at most
+            del self._times[: _CLOCK_KEEP // 2], self._walls[: _CLOCK_KEEP // 2]
 
     def delay(self, call_time: float, now: float) -> float | None:
         at = bisect.bisect_left(self._times, call_time)
@@ -119,7 +130,7 @@ class MonitoredCall:
         key: str,
         *,
         roles: Mapping[int, str],
-        sample_rates: Mapping[int, int],
+        sample_rates: Mapping[int, int] | None,
         language: str | None,
         answered_at: float,
         live_id: str | None,
@@ -140,27 +151,46 @@ class MonitoredCall:
             refusal=detect_refusals,
             on_action=self._actions.append,
         )
-        self._legs = {
-            channel: hub.engine.open_leg(
-                channel,
-                sample_rate=rate,
-                language=language,
-                on_update=self._on_update,
-                on_speech=self._on_speech,
-            )
-            for channel, rate in sorted(sample_rates.items())
-        }
+        self._language = language
+        self._legs: dict[int, LegStream] = {}
+        for channel, rate in sorted((sample_rates or {}).items()):
+            self._open_leg(channel, rate, 0.0)
         self._fed = 0.0
         self._ticked = 0.0
         self._closed = False
 
     # -- audio in ------------------------------------------------------------------------
 
-    def feed(self, channel: int, pcm: np.ndarray) -> None:
-        """Audio of one leg as it arrives (int16 or float32 at the leg's rate)."""
-        leg = self._legs.get(channel)
-        if leg is None or self._closed:
+    def _open_leg(self, channel: int, sample_rate: int, start_time: float) -> LegStream:
+        leg = self.hub.engine.open_leg(
+            channel,
+            sample_rate=sample_rate,
+            language=self._language,
+            on_update=self._on_update,
+            on_speech=self._on_speech,
+            start_time=start_time,
+        )
+        self._legs[channel] = leg
+        return leg
+
+    def feed(
+        self,
+        channel: int,
+        pcm: np.ndarray,
+        *,
+        sample_rate: int | None = None,
+        call_time: float | None = None,
+    ) -> None:
+        """Audio of one leg as it arrives (int16 or float32 at the leg's rate). A leg
+        not opened with the call opens at its first audio, which needs `sample_rate`
+        and starts at `call_time` (default 0)."""
+        if self._closed:
             return
+        leg = self._legs.get(channel)
+        if leg is None:
+            if sample_rate is None:
+                return  # a leg the call was not opened with, and no rate to open it
+            leg = self._open_leg(channel, sample_rate, call_time or 0.0)
         leg.feed(pcm)
 
     def fed_until(self, call_time: float, wall: float | None = None) -> None:
@@ -221,6 +251,16 @@ class MonitoredCall:
             return self._monitor.alerts
 
 
+@dataclass(frozen=True)
+class _Post:
+    """Events of a live call for the board, and whether the call ended with them."""
+
+    live_id: str
+    events: list[LiveEvent]
+    ended: bool = False
+    call_id: str | None = None
+
+
 @dataclass
 class MonitorHub:
     """The engine, rules and outlets shared by every call a process monitors."""
@@ -232,6 +272,8 @@ class MonitorHub:
     control: RecorderControl | None = None
     calls: dict[str, MonitoredCall] = field(default_factory=dict)
     _sink_lock: threading.Lock = field(default_factory=threading.Lock)
+    _queue: queue.Queue[_Post | None] = field(default_factory=queue.Queue)
+    _publisher: threading.Thread | None = None
 
     @classmethod
     def from_config(
@@ -258,7 +300,7 @@ class MonitorHub:
         key: str,
         *,
         roles: Mapping[int, str],
-        sample_rates: Mapping[int, int],
+        sample_rates: Mapping[int, int] | None = None,
         language: str | None = None,
         answered_at: float = 0.0,
         source: str = "replay",
@@ -280,21 +322,28 @@ class MonitorHub:
         return call
 
     def close_call(self, key: str, *, call_id: str | None = None) -> list[LiveEvent]:
+        """End the call `key`: its last words are decoded (this waits for them)."""
         call = self.calls.pop(key, None)
         if call is None:
             return []
-        events = call.finish()
+        return self.end_call(call, call_id)
+
+    def end_call(self, call: MonitoredCall, call_id: str | None = None) -> list[LiveEvent]:
+        """End `call`, already taken out of `calls`."""
+        try:
+            events = call.finish()
+        except Exception as error:  # noqa: BLE001 - one call's trouble never stops the rest
+            log.error("monitor: a call could not be finished (%s)", type(error).__name__)
+            events = call.events
         if self.board is not None and call.live_id is not None:
-            self.board.close_call(call.live_id, call_id=call_id)
+            self._outbox().put(_Post(call.live_id, [], ended=True, call_id=call_id))
         return events
 
     def deliver(self, call: MonitoredCall, events: Sequence[LiveEvent]) -> None:
-        """Events of `call`: to the board and the sink."""
+        """Events of `call`: to the board (by the publisher thread, so that a database
+        write never holds up recognition) and to the sink (at once)."""
         if self.board is not None and call.live_id is not None:
-            try:
-                self.board.publish(call.live_id, events)
-            except Exception as error:  # noqa: BLE001 - the board never stops the call
-                log.error("monitor: publishing to the live board failed (%s)", type(error).__name__)
+            self._outbox().put(_Post(call.live_id, list(events)))
         if self.sink is not None:
             with self._sink_lock:
                 for event in events:
@@ -323,10 +372,133 @@ class MonitorHub:
         except Exception as error:  # noqa: BLE001 - the recorder's trouble is its own
             log.error("monitor: the recorder refused an action (%s)", type(error).__name__)
 
+    def _outbox(self) -> queue.Queue[_Post | None]:
+        with self._sink_lock:
+            if self._publisher is None:
+                self._publisher = threading.Thread(
+                    target=self._publish, name="callvault-live-board", daemon=True
+                )
+                self._publisher.start()
+        return self._queue
+
+    def _publish(self) -> None:
+        """Drain the outbox into the board: the events of each live call in one publish
+        per round, then the calls that ended (after their last events)."""
+        assert self.board is not None
+        while True:
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            merged: dict[str, list[LiveEvent]] = {}
+            ended: list[_Post] = []
+            for post in batch:
+                if post is None:
+                    continue
+                merged.setdefault(post.live_id, []).extend(post.events)
+                if post.ended:
+                    ended.append(post)
+            for live_id, events in merged.items():
+                if not events:
+                    continue
+                try:
+                    self.board.publish(live_id, events)
+                except Exception as error:  # noqa: BLE001 - the board never stops a call
+                    log.error("monitor: the live board refused events (%s)", type(error).__name__)
+            for post in ended:
+                try:
+                    self.board.close_call(post.live_id, call_id=post.call_id)
+                except Exception as error:  # noqa: BLE001
+                    log.error("monitor: a live call could not be closed (%s)", type(error).__name__)
+            if None in batch:
+                return
+
+    def flush(self) -> None:
+        """Wait until every event handed to the board is published."""
+        if self._publisher is not None:
+            self._queue.put(None)
+            self._publisher.join()
+            self._publisher = None
+
     def close(self) -> None:
         for key in list(self.calls):
             self.close_call(key)
+        self.flush()
         self.engine.close()
+
+
+# -- live capture and SIPREC ----------------------------------------------------------------
+
+
+class CaptureMonitor:
+    """Monitors the calls a live capture or the SIPREC server records.
+
+    Give `media` as the capture's `on_media`, `call_ended` as its `on_call_end`, and
+    `attach` the capture itself (its `pause_leg`, `resume_leg`, `withdraw_spoken` and
+    `speech_started` are the `RecorderControl`). A call is monitored from its first
+    audio, which also counts as its answer (the disclosure clock starts there); its
+    events go to the live page. `stored(call_key, call_id)` links the live call to the
+    call stored when it ended.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        source: str,
+        agent_channel: int = 1,
+        language: str | None = None,
+        rules_path: Path | None = None,
+        board: Any | None = None,
+    ) -> None:
+        if board is None:
+            from callvault.services.live import LiveBoard
+
+            board = LiveBoard.open(config)
+        self._own_board = board
+        self.source = source
+        self.language = language
+        self.roles = {agent_channel: "agent", 1 - agent_channel: "customer"}
+        self.hub = MonitorHub.from_config(
+            config, language=language, rules_path=rules_path, board=board
+        )
+        self._lock = threading.Lock()
+        # Ending a call waits for its last words: never on the capture's own thread.
+        self._closer = ThreadPoolExecutor(1, thread_name_prefix="callvault-monitor-close")
+
+    def attach(self, control: RecorderControl) -> None:
+        self.hub.control = control
+
+    def media(self, frame: Any) -> None:
+        """One decoded RTP packet (`capture.live.MediaFrame`) of a call being recorded."""
+        with self._lock:
+            call = self.hub.calls.get(frame.call_key)
+            if call is None:
+                call = self.hub.open_call(
+                    frame.call_key,
+                    roles=self.roles,
+                    language=self.language,
+                    answered_at=frame.call_time,
+                    source=self.source,
+                )
+        call.feed(
+            frame.channel, frame.pcm, sample_rate=frame.sample_rate, call_time=frame.call_time
+        )
+        call.fed_until(frame.call_time + frame.pcm.shape[0] / frame.sample_rate)
+
+    def call_ended(self, call_key: str, call_id: str | None = None) -> None:
+        """The call is over (stored as `call_id`, when it was): its last words, then
+        the live page shows it ended."""
+        with self._lock:
+            call = self.hub.calls.pop(call_key, None)
+        if call is not None:
+            self._closer.submit(self.hub.end_call, call, call_id)
+
+    def close(self) -> None:
+        self._closer.shutdown(wait=True)
+        self.hub.close()
+        close = getattr(self._own_board, "close", None)
+        if close is not None:
+            close()
 
 
 # -- replay --------------------------------------------------------------------------------
