@@ -197,10 +197,14 @@ class MonitoredCall:
         """Every leg has been fed up to `call_time`: timers run, delays count from now."""
         self._clock.mark(call_time, time.monotonic() if wall is None else wall)
         self._fed = max(self._fed, call_time)
-        if self._fed - self._ticked >= TICK_S:
-            self._ticked = self._fed
+        # Timers (silence, a missing disclosure) run on what the engine has heard, not on
+        # what was fed: a backlog must not read as silence.
+        heard = min((leg.heard_time for leg in self._legs.values()), default=self._fed)
+        now = min(self._fed, heard)
+        if now - self._ticked >= TICK_S:
+            self._ticked = now
             with self._lock:
-                events = self._monitor.tick(self._fed)
+                events = self._monitor.tick(now)
             self._emit(events)
 
     def finish(self) -> list[LiveEvent]:

@@ -173,6 +173,13 @@ class LegStream:
         """Call time of the end of the audio fed so far."""
         return self.start_time + self._fed / self.sample_rate
 
+    @property
+    def heard_time(self) -> float:
+        """Call time up to which the engine has resampled and VAD-judged the leg's audio
+        (behind `call_time` while the worker catches up): speech spans before it are
+        known. Safe to read from any thread."""
+        return self._time(self._buf_end)
+
     def feed(self, pcm: np.ndarray) -> None:
         """Queue int16 (or float32 in -1..1) mono samples at the leg's sample rate; never
         waits for the model. A gap in the call is fed as silence (zeros)."""
