@@ -3,6 +3,7 @@ realistic timings, and one real call transcript (Harper Valley Bank)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -160,8 +161,31 @@ def test_a_missing_rules_file_names_the_path(tmp_path: Path) -> None:
 # --- phrases ------------------------------------------------------------------------------
 
 
+def finals_only(rules: RuleSet) -> RuleSet:
+    """`rules` with every phrase rule firing on final words only (`partials = false`)."""
+    return RuleSet(tuple(dataclasses.replace(rule, partials=False) for rule in rules.rules))
+
+
+def test_a_phrase_fires_on_partial_words_heard_clearly_and_not_again_when_final() -> None:
+    m = monitor(RuleSet.builtin(competitors=["Acme Dialer"]))
+    [early] = alerts_of(m.on_words(partial(CUSTOMER, "we looked at Acme Dialer", 10.0)))
+    assert early.rule == "competitor" and early.text == "Acme Dialer"
+    assert early.detail == {"phrase": "Acme Dialer", "match": "exact", "partial": True}
+    # The words agree and become final (times moved a little): no second alert.
+    assert alerts_of(m.on_words(final(CUSTOMER, "we looked at Acme Dialer last", 10.05))) == []
+    # Words heard unsurely do not fire early; they fire once final.
+    m = monitor(RuleSet.builtin(competitors=["Zentra"]))
+    unsure = partial(CUSTOMER, "maybe Zentra", 3.0)
+    unsure = dataclasses.replace(
+        unsure, partial=tuple(dataclasses.replace(w, confidence=0.3) for w in unsure.partial)
+    )
+    assert alerts_of(m.on_words(unsure)) == []
+    [hit] = alerts_of(m.on_words(final(CUSTOMER, "maybe Zentra", 3.0)), "competitor")
+    assert "partial" not in hit.detail
+
+
 def test_competitor_fires_on_final_words_once_not_on_partials_nor_inside_words() -> None:
-    m = monitor(RuleSet.builtin(competitors=["Acme Dialer", "Zentra"]))
+    m = monitor(finals_only(RuleSet.builtin(competitors=["Acme Dialer", "Zentra"])))
     assert alerts_of(m.on_words(partial(CUSTOMER, "we looked at Acme Dialer", 10.0))) == []
     events = m.on_words(final(CUSTOMER, "we looked at Acme Dialer last", 10.0))
     [hit] = alerts_of(events, "competitor")

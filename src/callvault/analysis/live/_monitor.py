@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from callvault.analysis.insights._matching import (
@@ -96,6 +96,11 @@ __all__ = ["CallMonitor", "RecorderAction", "RefusalLike", "RefusalDetector"]
 _LOOKBACK = 12  # earlier final words a word rule reads with the new ones
 _PHRASE_GAP = 2.0  # a pause that ends a phrase
 _REFUSAL_S = 20.0
+# A phrase rule fires on partial words heard at least this surely (Whisper's word
+# probability), and not again when the same phrase, starting within `_SAME_PHRASE_S` of
+# it, becomes final.
+_EARLY_PROBABILITY = 0.5
+_SAME_PHRASE_S = 1.0
 _UTT_GAP = 1.0  # a pause that ends an utterance (sentiment)
 _UTT_LAG = 2.0  # clock time after the last word at which an utterance is taken as ended
 _UNKNOWN_ROLE = 0.7
@@ -261,6 +266,8 @@ class CallMonitor:
             leg.words.extend(update.final)
             self._resume(leg, update.final)
             alerts += self._on_final(leg, first_new)
+        if update.partial:
+            alerts += self._early_phrases(leg, update.partial)
         alerts += self._pii(leg, with_partial=bool(update.partial))
         if update.final:  # again after `_pii`: "4111 ... 1111, correct?" resumes at "correct"
             self._resume(leg, update.final)
@@ -425,6 +432,46 @@ class CallMonitor:
         alerts += self._sentiment_words(leg, leg.words[first_new:])
         return alerts
 
+    def _early_phrases(self, leg: _Leg, partial: Sequence[LiveWord]) -> list[Alert]:
+        """Phrase rules on the leg's recent final words plus its partial tail: a phrase
+        that reaches into the tail fires now, a decode or two before its words would
+        agree and become final, when each of its partial words was heard with a
+        probability of at least `_EARLY_PROBABILITY`. The same phrase becoming final
+        later (at a start within `_SAME_PHRASE_S`) does not fire again."""
+        rules = [rule for rule in self._rules("phrase") if rule.partials]
+        if not rules:
+            return []
+        lo = self._recent(leg, len(leg.words))
+        words = list(leg.words[lo:]) + list(partial)
+        first_partial = len(words) - len(partial)
+        tokens, owners = self._tokens(words)
+        alerts: list[Alert] = []
+        for rule in rules:
+            for alert in self._phrase(rule, leg, words, tokens, owners, fire=False):
+                said = [
+                    w for w in words[first_partial:] if alert.start <= w.start < alert.call_time
+                ]
+                if not said or min(w.confidence for w in said) < _EARLY_PROBABILITY:
+                    continue  # all final (the final path fires it) or not heard clearly
+                alert = replace(alert, detail={**alert.detail, "partial": True})
+                alerts += self._fire_once(alert)
+        return alerts
+
+    def _fire_once(self, alert: Alert) -> list[Alert]:
+        """`alert` unless the same rule already fired on the same phrase of the leg
+        starting within `_SAME_PHRASE_S` (as partial words it may have moved a little)."""
+        phrase = alert.detail.get("phrase")
+        for earlier in self._alerts:
+            if (
+                earlier.rule == alert.rule
+                and earlier.channel == alert.channel
+                and earlier.detail.get("phrase") == phrase
+                and abs(earlier.start - alert.start) < _SAME_PHRASE_S
+            ):
+                return []
+        key = (alert.rule, alert.channel, phrase, round(alert.start, 2))
+        return self._fire(key, alert)
+
     def _phrase(
         self,
         rule: AlertRule,
@@ -432,6 +479,8 @@ class CallMonitor:
         words: Sequence[LiveWord],
         tokens: Sequence[Token],
         owners: Sequence[int],
+        *,
+        fire: bool = True,
     ) -> list[Alert]:
         factor = self._factor(rule.role, leg)
         if factor is None or not tokens:
@@ -460,7 +509,7 @@ class CallMonitor:
                 phrase=phrase,
                 match=how,
             )
-            alerts += self._fire((rule.name, leg.channel, phrase, round(said[0].start, 2)), alert)
+            alerts += self._fire_once(alert) if fire else [alert]
         return alerts
 
     def _phonetic(

@@ -7,7 +7,9 @@ A rule has a name, a *kind* (what it checks), a severity ("info", "warning",
 - "phrase": `phrases` (per language, "*" for any), `role`, `match` ("variants": exact,
   inflection variants and a word more between as the batch trackers match; "exact": word
   for word only), `phonetic` (names heard as other words, as the batch competitor tracker
-  finds them).
+  finds them), `partials` (default true: fire as soon as the phrase is heard in the
+  engine's partial words, when each is heard with a probability of at least 0.5, rather
+  than waiting for them to become final; the alert then says `"partial": true`).
 - "disclosure": `phrases`, `role`, `within_s` (from the moment the call was answered),
   `grace_s` (how long to wait for late final words before firing).
 - "pii": `entities` ("card", "cvv", "expiry", "pin", "ssn", "iban", "dob", "phone",
@@ -102,7 +104,7 @@ ENTITIES: Mapping[str, str] = MappingProxyType(
 # The keys each kind takes besides kind, severity and enabled.
 KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "phrase": ("phrases", "role", "match", "phonetic"),
+        "phrase": ("phrases", "role", "match", "phonetic", "partials"),
         "disclosure": ("phrases", "role", "within_s", "grace_s"),
         "pii": ("entities", "role", "early_digits", "pause"),
         "sentiment": ("role", "window_s", "utterances", "threshold", "drop"),
@@ -128,6 +130,7 @@ class AlertRule:
     role: str | None = None
     match: str = "variants"
     phonetic: bool = False
+    partials: bool = True  # a phrase rule may fire on words not yet final (see _monitor)
     within_s: float = 30.0
     grace_s: float = 5.0
     entities: tuple[str, ...] = ()
@@ -241,7 +244,7 @@ def _typed(rule: str, key: str, value: Any) -> Any:
         if key == "role" and value == ANY_ROLE:
             return None  # lifts a built-in rule's role: every leg counts
         return value
-    if key in ("enabled", "phonetic", "pause"):
+    if key in ("enabled", "phonetic", "pause", "partials"):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false")
         return value
