@@ -26,7 +26,7 @@ public recording of a human refusing a recording exists; `bench/data/refusal_cal
 was written before the detector was tried on it and is held out: the detector was tuned
 on the sets of its own tests and bench/refusal.py). Half the calls hold a refusal; the
 other half say "record" in other senses, offer the choice or agree. For each call:
-the live engine (replayed as fast as it decodes) and the batch pipeline (the stored
+the live engine (three calls at once, at real-time pace) and the batch pipeline (the stored
 transcript) each decide whether it holds a refusal. Precision and recall per path; for
 the live path the time from the end of the refusal words to the `consent-refused` alert
 (after which the recorder keeps nothing of the call from the start of the refusal on, as
@@ -258,7 +258,7 @@ def part_latency(counts: Sequence[int], tmp: Path) -> None:
 # -- part 2: refusals -----------------------------------------------------------------------
 
 
-def part_refusal(tmp: Path) -> None:
+def part_refusal(tmp: Path, group: int) -> None:
     from callvault.analysis import Transcriber, detect_refusals, resolve_model
     from callvault.services.monitor import replay
 
@@ -266,68 +266,91 @@ def part_refusal(tmp: Path) -> None:
     outdir = tmp / "refusal"
     outdir.mkdir(exist_ok=True)
     config = _config(tmp, None)
-    rows = []
-    live_tp = live_fp = live_fn = batch_tp = batch_fp = batch_fn = 0
-    delays: list[float] = []
+    synthesized = {call.id: _scripted.synthesize(call, outdir, sample_rate=RATE) for call in calls}
+    truth: dict[str, tuple[float, float] | None] = {}
     for call in calls:
-        result = _scripted.synthesize(call, outdir, sample_rate=RATE)
-        labels = [t for t in result.labels if t.label.type == "refusal"]
-        truth = labels[0].span if labels else None
-        alerts: list[Any] = []
+        labels = [t for t in synthesized[call.id].labels if t.label.type == "refusal"]
+        truth[call.id] = labels[0].span if labels else None
+    # Live: the calls of a language replayed `group` at a time, at real-time pace.
+    alerts: dict[str, list[Any]] = {call.id: [] for call in calls}
+    lock = threading.Lock()
+    for language in sorted({call.language for call in calls}):
+        same = [call for call in calls if call.language == language]
+        for low in range(0, len(same), group):
+            chunk = same[low : low + group]
+            names = {synthesized[c.id].wav.name: c.id for c in chunk}
 
-        def sink(name: str, event: Any, alerts: list[Any] = alerts) -> None:
-            if event.event == "alert" and event.rule == "consent-refused":
-                alerts.append(event)
+            def sink(name: str, event: Any, names: dict[str, str] = names) -> None:
+                if event.event == "alert" and event.rule == "consent-refused":
+                    with lock:
+                        alerts[names[name.split("#")[0]]].append(event)
 
-        replay(config, [result.wav], realtime=False, language=call.language, sink=sink)
-        live_hit = bool(alerts)
-        if truth is not None and live_hit:
-            live_tp += 1
-            delays.extend(a.delay_s or 0.0 for a in alerts[:1])
-        elif truth is None and live_hit:
-            live_fp += 1
-        elif truth is not None:
-            live_fn += 1
-
+            replay(
+                config,
+                [synthesized[c.id].wav for c in chunk],
+                realtime=True,
+                language=language,
+                sink=sink,
+            )
+    # Batch: the stored transcript's words, per channel, as processing reads them.
+    found: dict[str, list[Any]] = {}
+    for call in calls:
         model = resolve_model(call.language, cache_dir=config.model_cache)
         transcriber = Transcriber(model)
-        legs = _decode16k(result.wav)
-        found = []
-        for channel, audio in enumerate(legs):
+        hits = []
+        for audio in _decode16k(synthesized[call.id].wav):
             leg = transcriber.transcribe_leg(audio, language=call.language)
             words = [w for s in leg.segments for w in s.words]
-            found += [(channel, r) for r in detect_refusals(words, language=call.language)]
-        batch_hit = bool(found)
-        cut = f"{found[0][1].start:.2f}" if found else "-"
-        if truth is not None and batch_hit:
-            batch_tp += 1
-        elif truth is None and batch_hit:
-            batch_fp += 1
-        elif truth is not None:
-            batch_fn += 1
+            hits += detect_refusals(words, language=call.language)
+        found[call.id] = hits
+    rows = []
+    live = {"tp": 0, "fp": 0, "fn": 0}
+    batch = {"tp": 0, "fp": 0, "fn": 0}
+    stops: list[float] = []
+    for call in calls:
+        span = truth[call.id]
+        for outcome, hit in ((live, bool(alerts[call.id])), (batch, bool(found[call.id]))):
+            if span is not None and hit:
+                outcome["tp"] += 1
+            elif span is None and hit:
+                outcome["fp"] += 1
+            elif span is not None:
+                outcome["fn"] += 1
+        first = alerts[call.id][0] if alerts[call.id] else None
+        stop = "-"
+        if first is not None and span is not None:
+            # wall time from the end of the refusal (as scripted) having been fed to the
+            # alert, on which the recorder stops keeping audio from the refusal's start
+            after = (first.delay_s or 0.0) + first.call_time - span[1]
+            stops.append(after)
+            stop = f"{after:.2f}"
         rows.append(
             [
                 call.id,
-                "yes" if truth else "no",
-                f"{truth[0]:.2f}-{truth[1]:.2f}" if truth else "-",
-                "yes" if live_hit else "no",
-                f"{alerts[0].call_time:.2f}" if alerts else "-",
-                "yes" if batch_hit else "no",
-                cut,
+                f"{span[0]:.2f}-{span[1]:.2f}" if span else "-",
+                f"{first.alert.start:.2f}-{first.call_time:.2f}" if first is not None else "-",
+                stop,
+                f"{found[call.id][0].start:.2f}" if found[call.id] else "-",
             ]
         )
     print("### Spoken refusals (held-out scripted calls, espeak-ng voices)\n")
-    table(["call", "refusal", "said (s)", "live", "live alert at", "batch", "batch cut at"], rows)
+    table(["call", "refusal said (s)", "live alert on (s)", "stop after (s)", "batch cut at"], rows)
 
-    def pr(tp: int, fp: int, fn: int) -> str:
+    def pr(counts: dict[str, int]) -> str:
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
         precision = tp / (tp + fp) if tp + fp else 1.0
         recall = tp / (tp + fn) if tp + fn else 1.0
         return f"precision {precision:.2f}, recall {recall:.2f} (tp {tp}, fp {fp}, fn {fn})"
 
-    print(f"Live: {pr(live_tp, live_fp, live_fn)}")
-    print(f"Batch: {pr(batch_tp, batch_fp, batch_fn)}")
-    if delays:
-        print(f"Refusal end to alert (replayed as fast as it decodes): {_pcts(delays)}")
+    print(f"Live ({group} calls at once, real-time): {pr(live)}")
+    print(f"Batch (stored transcript): {pr(batch)}")
+    if stops:
+        p50, p95, worst = _pcts(stops)
+        print(
+            f"From the end of the refusal to the recorder told to stop: p50 {p50} s, "
+            f"p95 {p95} s, max {worst} s (the audio is cut at the refusal's start, so "
+            "nothing said after it is kept)"
+        )
     print()
 
 
@@ -341,6 +364,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=["latency", "refusal", "all"], default="all")
     parser.add_argument("--calls", default="1,4,8", help="concurrent calls, e.g. 1,4,8")
+    parser.add_argument(
+        "--refusal-group", type=int, default=3, help="refusal calls replayed at once"
+    )
     args = parser.parse_args()
     counts = [int(part) for part in args.calls.split(",") if part.strip()]
     print(
@@ -353,7 +379,7 @@ def main() -> None:
         if args.part in ("latency", "all"):
             part_latency(counts, tmp)
         if args.part in ("refusal", "all"):
-            part_refusal(tmp)
+            part_refusal(tmp, args.refusal_group)
 
 
 if __name__ == "__main__":
