@@ -598,6 +598,19 @@ def load_replay(path: Path) -> list[ReplayCall]:
     return [ReplayCall(path.name, tuple(audio), rate)]
 
 
+def _unique_names(calls: Sequence[ReplayCall]) -> list[ReplayCall]:
+    """The calls, a name given twice (the same file, or files of one name in two
+    folders) made unique with "#2", "#3", ...: the hub keys its calls by name."""
+    seen: dict[str, int] = {}
+    out = []
+    for call in calls:
+        seen[call.name] = seen.get(call.name, 0) + 1
+        if seen[call.name] > 1:
+            call = replace(call, name=f"{call.name}#{seen[call.name]}")
+        out.append(call)
+    return out
+
+
 def _roles(channels: Sequence[str] | None, count: int) -> dict[int, str]:
     if channels:
         if len(channels) < count:
@@ -627,7 +640,7 @@ def replay(
     """Feed the calls in `paths` through the live engine together, 20 ms at a time;
     every event goes to `sink(call_name, event)` as it happens (and, with `live`, to the
     live board of the vault `config` names, as a live capture's calls do)."""
-    calls = [call for path in paths for call in load_replay(path)]
+    calls = _unique_names([call for path in paths for call in load_replay(path)])
     board = None
     if live:
         from callvault.services.live import LiveBoard
