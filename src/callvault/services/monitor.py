@@ -76,6 +76,8 @@ log = logging.getLogger("callvault.services")
 FRAME_S = 0.02
 #: timer rules (silence, a missing disclosure) are checked this often, in call time
 TICK_S = 0.1
+#: a replay not on the wall clock lets the engine catch up after this much audio
+CATCH_UP_S = 2.0
 #: the most a replayed file may last
 MAX_REPLAY_S = 4 * 3600.0
 
@@ -687,10 +689,18 @@ def replay(
 
 
 def _pace(monitored: Sequence[tuple[ReplayCall, MonitoredCall]], *, realtime: bool) -> None:
-    """Feed every call's legs 20 ms at a time, on the wall clock when `realtime`."""
+    """Feed every call's legs 20 ms at a time, on the wall clock when `realtime`;
+    otherwise as fast as the engine keeps up: after each `CATCH_UP_S` of audio it
+    hears, VAD-checks and decodes what was fed (`wait_idle`), as a machine fast enough
+    for real time would. Fed further ahead, the timer rules would run on audio the
+    engine has not heard yet (a silence alert in the middle of speech, a disclosure
+    missing because the agent's words were still queued) and every utterance would be
+    decoded once, at its end, with no partials."""
     started = time.monotonic()
     longest = max((call.duration for call, _ in monitored), default=0.0)
     frames = int(np.ceil(longest / FRAME_S))
+    step = max(1, int(round(CATCH_UP_S / FRAME_S)))
+    engines = {id(live.hub.engine): live.hub.engine for _, live in monitored}
     for index in range(frames):
         at = index * FRAME_S
         if realtime:
@@ -708,3 +718,6 @@ def _pace(monitored: Sequence[tuple[ReplayCall, MonitoredCall]], *, realtime: bo
                     fed = True
             if fed:
                 live.fed_until(min(call.duration, at + FRAME_S))
+        if not realtime and (index + 1) % step == 0:
+            for engine in engines.values():
+                engine.wait_idle()
