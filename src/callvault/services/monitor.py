@@ -19,9 +19,11 @@ Both go through `RecorderControl`, which the live capture and the SIPREC server
 implement; a replay has none.
 
 `replay(...)` is `callvault monitor replay`: a WAV (or any audio) file or a pcap is fed
-through the same hub at the pace of the wall clock (`realtime`) or as fast as it can be
-decoded, and every event is handed to the sink as it happens, with `delay_s` the wall
-time from the moment the event refers to having been fed to the event being emitted.
+through the same hub at the pace of the wall clock (`realtime`) or as fast as the engine
+keeps up (it catches up after every `CATCH_UP_S` of audio, so that the timer rules never
+run ahead of what it has heard), and every event is handed to the sink as it happens,
+with `delay_s` the wall time from the moment the event refers to having been fed to the
+event being emitted.
 Several files replay at once, as concurrent calls sharing the engine.
 
 Threads: the engine calls back from its own thread; each call's monitor is guarded by a
