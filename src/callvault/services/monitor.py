@@ -83,6 +83,8 @@ CATCH_UP_S = 2.0
 #: the most a replayed file may last
 MAX_REPLAY_S = 4 * 3600.0
 
+#: ended calls remembered for a stored call id that comes after the end
+_ENDED_KEEP = 1000
 #: moments of call time remembered for `delay_s` (20 ms apart: about 6 minutes)
 _CLOCK_KEEP = 18000
 
@@ -343,6 +345,11 @@ class MonitorHub:
             self._outbox().put(_Post(call.live_id, [], ended=True, call_id=call_id))
         return events
 
+    def link_stored(self, live_id: str, call_id: str) -> None:
+        """The live call `live_id`, already ended, was stored as `call_id`."""
+        if self.board is not None:
+            self._outbox().put(_Post(live_id, [], ended=True, call_id=call_id))
+
     def deliver(self, call: MonitoredCall, events: Sequence[LiveEvent]) -> None:
         """Events of `call`: to the board (by the publisher thread, so that a database
         write never holds up recognition) and to the sink (at once)."""
@@ -440,8 +447,10 @@ class CaptureMonitor:
     `attach` the capture itself (its `pause_leg`, `resume_leg`, `withdraw_spoken` and
     `speech_started` are the `RecorderControl`). A call is monitored from its first
     audio, which also counts as its answer (the disclosure clock starts there); its
-    events go to the live page. `stored(call_key, call_id)` links the live call to the
-    call stored when it ended.
+    events go to the live page. `call_ended(call_key, call_id)` also links the live
+    call to the call stored when it ended, whether it comes before the capture's own
+    end of the call (the live capture stores the call first) or after it (the SIPREC
+    server stores it in a task of its own).
     """
 
     def __init__(
@@ -466,6 +475,8 @@ class CaptureMonitor:
             config, language=language, rules_path=rules_path, board=board
         )
         self._lock = threading.Lock()
+        # The live ids of the calls ended lately, for a stored call id that comes after.
+        self._ended: dict[str, str] = {}
         # Ending a call waits for its last words: never on the capture's own thread.
         self._closer = ThreadPoolExecutor(1, thread_name_prefix="callvault-monitor-close")
 
@@ -494,8 +505,17 @@ class CaptureMonitor:
         the live page shows it ended."""
         with self._lock:
             call = self.hub.calls.pop(call_key, None)
+            if call is not None and call.live_id is not None:
+                self._ended[call_key] = call.live_id
+                while len(self._ended) > _ENDED_KEEP:
+                    del self._ended[next(iter(self._ended))]
+            late = self._ended.get(call_key) if call is None and call_id is not None else None
+        # One closer thread, in order: a late link is posted after the call's close
+        # (which waits for its last words), so it never ends the call early.
         if call is not None:
             self._closer.submit(self.hub.end_call, call, call_id)
+        elif late is not None:
+            self._closer.submit(self.hub.link_stored, late, call_id)
 
     def close(self) -> None:
         self._closer.shutdown(wait=True)
