@@ -511,10 +511,19 @@ def test_capture_monitor_follows_a_call_from_its_frames(plain: Config) -> None:
                 "label": "k1",
             }
         ]
+        # A second call, silent, ended as the live capture ends one: stored first.
+        silence = np.zeros(size, np.int16)
+        for n in range(50):
+            monitor.media(FrameDouble("k2", n % 2, silence, rate, n // 2 * FRAME_S))
+        monitor.call_ended("k2", "stored-2")
+        monitor.call_ended("k2")
+        # The first ended as the SIPREC server ends one: the capture's end, then the
+        # stored call's id, from another task.
+        monitor.call_ended("k1")
         monitor.call_ended("k1", "stored-1")
     finally:
         monitor.close()
-    assert board.closed == [("live-1", "stored-1")]
+    assert board.closed == [("live-2", "stored-2"), ("live-1", None), ("live-1", "stored-1")]
     finals = [e for e in board.published if e.event == "final"]
     assert {(e.channel, e.speaker) for e in finals} == {(0, "customer"), (1, "agent")}
     assert all(e.call_time >= start for e in finals)
