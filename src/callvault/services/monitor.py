@@ -514,7 +514,7 @@ class CaptureMonitor:
         # (which waits for its last words), so it never ends the call early.
         if call is not None:
             self._closer.submit(self.hub.end_call, call, call_id)
-        elif late is not None:
+        elif late is not None and call_id is not None:
             self._closer.submit(self.hub.link_stored, late, call_id)
 
     def close(self) -> None:
