@@ -279,6 +279,12 @@ def test_a_pcap_replays_its_sip_call_with_two_legs(plain: Config) -> None:
     for line in sink.json_lines():
         assert KEYS <= set(line)
         assert line["speaker"] in (None, "agent", "customer")
+    # Both parties speak (the capture has no transcript, and tiny.en's English words for
+    # it are no reference, so only who and when are checked): finals on each leg, under
+    # its role, within the call.
+    finals = sink.of("final")
+    assert {(e.channel, e.speaker) for e in finals} == {(0, "agent"), (1, "customer")}
+    assert all(0 < e.call_time <= call.duration + 0.5 for e in finals)
 
 
 def test_bad_inputs_are_refused_with_clear_errors(plain: Config, tmp_path: Path) -> None:
