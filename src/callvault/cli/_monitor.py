@@ -26,7 +26,7 @@ def monitor() -> None:
     "--realtime",
     is_flag=True,
     help="Feed the audio at the pace of the wall clock, as a live call arrives "
-    "(default: as fast as it decodes).",
+    "(default: as fast as the engine keeps up, which it does every 2 s of audio).",
 )
 @click.option(
     "--channels",

@@ -19,9 +19,11 @@ Both go through `RecorderControl`, which the live capture and the SIPREC server
 implement; a replay has none.
 
 `replay(...)` is `callvault monitor replay`: a WAV (or any audio) file or a pcap is fed
-through the same hub at the pace of the wall clock (`realtime`) or as fast as it can be
-decoded, and every event is handed to the sink as it happens, with `delay_s` the wall
-time from the moment the event refers to having been fed to the event being emitted.
+through the same hub at the pace of the wall clock (`realtime`) or as fast as the engine
+keeps up (it catches up after every `CATCH_UP_S` of audio, so that the timer rules never
+run ahead of what it has heard), and every event is handed to the sink as it happens,
+with `delay_s` the wall time from the moment the event refers to having been fed to the
+event being emitted.
 Several files replay at once, as concurrent calls sharing the engine.
 
 Threads: the engine calls back from its own thread; each call's monitor is guarded by a
@@ -76,9 +78,13 @@ log = logging.getLogger("callvault.services")
 FRAME_S = 0.02
 #: timer rules (silence, a missing disclosure) are checked this often, in call time
 TICK_S = 0.1
+#: a replay not on the wall clock lets the engine catch up after this much audio
+CATCH_UP_S = 2.0
 #: the most a replayed file may last
 MAX_REPLAY_S = 4 * 3600.0
 
+#: ended calls remembered for a stored call id that comes after the end
+_ENDED_KEEP = 1000
 #: moments of call time remembered for `delay_s` (20 ms apart: about 6 minutes)
 _CLOCK_KEEP = 18000
 
@@ -343,6 +349,11 @@ class MonitorHub:
             self._outbox().put(_Post(call.live_id, [], ended=True, call_id=call_id))
         return events
 
+    def link_stored(self, live_id: str, call_id: str) -> None:
+        """The live call `live_id`, already ended, was stored as `call_id`."""
+        if self.board is not None:
+            self._outbox().put(_Post(live_id, [], ended=True, call_id=call_id))
+
     def deliver(self, call: MonitoredCall, events: Sequence[LiveEvent]) -> None:
         """Events of `call`: to the board (by the publisher thread, so that a database
         write never holds up recognition) and to the sink (at once)."""
@@ -440,8 +451,10 @@ class CaptureMonitor:
     `attach` the capture itself (its `pause_leg`, `resume_leg`, `withdraw_spoken` and
     `speech_started` are the `RecorderControl`). A call is monitored from its first
     audio, which also counts as its answer (the disclosure clock starts there); its
-    events go to the live page. `stored(call_key, call_id)` links the live call to the
-    call stored when it ended.
+    events go to the live page. `call_ended(call_key, call_id)` also links the live
+    call to the call stored when it ended, whether it comes before the capture's own
+    end of the call (the live capture stores the call first) or after it (the SIPREC
+    server stores it in a task of its own).
     """
 
     def __init__(
@@ -466,6 +479,8 @@ class CaptureMonitor:
             config, language=language, rules_path=rules_path, board=board
         )
         self._lock = threading.Lock()
+        # The live ids of the calls ended lately, for a stored call id that comes after.
+        self._ended: dict[str, str] = {}
         # Ending a call waits for its last words: never on the capture's own thread.
         self._closer = ThreadPoolExecutor(1, thread_name_prefix="callvault-monitor-close")
 
@@ -494,8 +509,17 @@ class CaptureMonitor:
         the live page shows it ended."""
         with self._lock:
             call = self.hub.calls.pop(call_key, None)
+            if call is not None and call.live_id is not None:
+                self._ended[call_key] = call.live_id
+                while len(self._ended) > _ENDED_KEEP:
+                    del self._ended[next(iter(self._ended))]
+            late = self._ended.get(call_key) if call is None and call_id is not None else None
+        # One closer thread, in order: a late link is posted after the call's close
+        # (which waits for its last words), so it never ends the call early.
         if call is not None:
             self._closer.submit(self.hub.end_call, call, call_id)
+        elif late is not None and call_id is not None:
+            self._closer.submit(self.hub.link_stored, late, call_id)
 
     def close(self) -> None:
         self._closer.shutdown(wait=True)
@@ -602,6 +626,19 @@ def load_replay(path: Path) -> list[ReplayCall]:
     return [ReplayCall(path.name, tuple(audio), rate)]
 
 
+def _unique_names(calls: Sequence[ReplayCall]) -> list[ReplayCall]:
+    """The calls, a name given twice (the same file, or files of one name in two
+    folders) made unique with "#2", "#3", ...: the hub keys its calls by name."""
+    seen: dict[str, int] = {}
+    out = []
+    for call in calls:
+        seen[call.name] = seen.get(call.name, 0) + 1
+        if seen[call.name] > 1:
+            call = replace(call, name=f"{call.name}#{seen[call.name]}")
+        out.append(call)
+    return out
+
+
 def _roles(channels: Sequence[str] | None, count: int) -> dict[int, str]:
     if channels:
         if len(channels) < count:
@@ -631,7 +668,7 @@ def replay(
     """Feed the calls in `paths` through the live engine together, 20 ms at a time;
     every event goes to `sink(call_name, event)` as it happens (and, with `live`, to the
     live board of the vault `config` names, as a live capture's calls do)."""
-    calls = [call for path in paths for call in load_replay(path)]
+    calls = _unique_names([call for path in paths for call in load_replay(path)])
     board = None
     if live:
         from callvault.services.live import LiveBoard
@@ -678,10 +715,18 @@ def replay(
 
 
 def _pace(monitored: Sequence[tuple[ReplayCall, MonitoredCall]], *, realtime: bool) -> None:
-    """Feed every call's legs 20 ms at a time, on the wall clock when `realtime`."""
+    """Feed every call's legs 20 ms at a time, on the wall clock when `realtime`;
+    otherwise as fast as the engine keeps up: after each `CATCH_UP_S` of audio it
+    hears, VAD-checks and decodes what was fed (`wait_idle`), as a machine fast enough
+    for real time would. Fed further ahead, the timer rules would run on audio the
+    engine has not heard yet (a silence alert in the middle of speech, a disclosure
+    missing because the agent's words were still queued) and every utterance would be
+    decoded once, at its end, with no partials."""
     started = time.monotonic()
     longest = max((call.duration for call, _ in monitored), default=0.0)
     frames = int(np.ceil(longest / FRAME_S))
+    step = max(1, int(round(CATCH_UP_S / FRAME_S)))
+    engines = {id(live.hub.engine): live.hub.engine for _, live in monitored}
     for index in range(frames):
         at = index * FRAME_S
         if realtime:
@@ -699,3 +744,6 @@ def _pace(monitored: Sequence[tuple[ReplayCall, MonitoredCall]], *, realtime: bo
                     fed = True
             if fed:
                 live.fed_until(min(call.duration, at + FRAME_S))
+        if not realtime and (index + 1) % step == 0:
+            for engine in engines.values():
+                engine.wait_idle()
