@@ -384,6 +384,7 @@ class BrowserMonitor:
     # -- inside --------------------------------------------------------------------------
 
     def _owned(self, session_id: str, principal: Principal, *, ended_ok: bool = False) -> _Session:
+        require(principal, CALLS_UPLOAD)  # a role that never records: 403, not 404
         with self._lock:
             session = self._sessions.get(session_id)
         if session is None or session.owner != principal.username:
