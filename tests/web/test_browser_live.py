@@ -16,6 +16,7 @@ No Content-Security-Policy violation is reported. Screenshots land in test-artif
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -62,12 +63,16 @@ class Served:
             return json.loads(answer.read())
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh)")
-    data = tmp_path_factory.mktemp("browser-live") / "data"
-    env = {**os.environ, "CALLVAULT_DATA_DIR": str(data), "CALLVAULT_DATABASE_URL": ""}
+@contextlib.contextmanager
+def _serve(data: Path, **settings: str) -> Iterator[Served]:
+    """`callvault serve` over a new data directory, with users alice (a rep of team
+    east) and mona (her manager, with an API token) and the CALLVAULT_* `settings`."""
+    env = {
+        **os.environ,
+        "CALLVAULT_DATA_DIR": str(data),
+        "CALLVAULT_DATABASE_URL": "",
+        **{f"CALLVAULT_{k.upper()}": v for k, v in settings.items()},
+    }
     with Vault.open(load_config(env={}, data_dir=data, actor="test:pytest")) as vault:
         accounts = Accounts(vault)
         accounts.add_user("alice", PASSWORD, "rep", team="east", display_name="Alice")
@@ -97,6 +102,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=90)
     assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh)")
+    with _serve(tmp_path_factory.mktemp("browser-live") / "data") as opened:
+        yield opened
 
 
 def _resample(pcm: np.ndarray, rate: int, to: int) -> np.ndarray:
@@ -135,9 +148,10 @@ def _microphone(path: Path, pcm: np.ndarray) -> Path:
     return path
 
 
-def _record(served: Served, microphone: Path, shot: str, then: Any) -> None:
-    """Sign alice in, record from `microphone` (the consent gate ticked), and hand the
-    page to `then`; no CSP violation may be reported meanwhile."""
+def _record(served: Served, microphone: Path, shot: str, then: Any, *, live: bool = True) -> None:
+    """Sign alice in, record from `microphone` (the consent gate ticked), wait for the
+    live session (with `live`), and hand the page and the moment Record was pressed to
+    `then`; no CSP violation may be reported meanwhile."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -171,12 +185,13 @@ def _record(served: Served, microphone: Path, shot: str, then: Any) -> None:
             page.locator("#agreed").check()
             clicked = time.monotonic()
             page.locator("#record").click()
-            # The live session is open once the page says so (the model loads first).
-            page.wait_for_function(
-                "() => document.getElementById('status').textContent.includes('monitored live')",
-                timeout=60_000,
-            )
-            assert page.locator("#live-note").is_hidden()
+            if live:  # the live session is open once the page says so (the model first)
+                page.wait_for_function(
+                    "() => document.getElementById('status').textContent"
+                    ".includes('monitored live')",
+                    timeout=60_000,
+                )
+                assert page.locator("#live-note").is_hidden()
             then(page, clicked)
             page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
             assert violations == []
@@ -264,3 +279,23 @@ def test_a_spoken_refusal_stops_the_browser_recording(served: Served, tmp_path: 
         _ended(served, call["id"])
 
     _record(served, microphone, "record-refused", during)
+
+
+def test_live_monitoring_failing_never_stops_the_recording(tmp_path: Path) -> None:
+    microphone = _microphone(tmp_path / "mic.wav", _osr())
+
+    def during(page: Any, began: float) -> None:
+        note = page.locator("#live-note")
+        note.wait_for(state="visible", timeout=30_000)
+        assert "Live monitoring stopped" in note.inner_text()
+        assert "not available on this server" in note.inner_text()
+        assert "the recording goes on" in note.inner_text()
+        assert page.locator("#status").inner_text() == "Recording…"
+        time.sleep(2.0)  # still recording
+        page.locator("#stop").click()
+        page.wait_for_url(f"{served.url}/calls/*", timeout=60_000)  # uploaded as ever
+
+    # No model for live transcription on this server.
+    with _serve(tmp_path / "data", asr_models=f"auto={tmp_path / 'no-such-model'}") as served:
+        _record(served, microphone, "record-live-unavailable", during, live=False)
+        assert served.get("/live/calls")["calls"] == []

@@ -218,6 +218,12 @@ class BrowserMonitor:
                         f"live transcription is not available on this server ({error}); "
                         "the recording goes on without it"
                     ) from None
+                except Exception as error:  # noqa: BLE001 - a model that will not load
+                    raise AnalysisError(
+                        "live transcription is not available on this server (its model "
+                        f"could not be loaded: {type(error).__name__}); the recording goes "
+                        "on without it"
+                    ) from None
                 hub.control = self
                 self._hub = hub
             return self._hub
