@@ -9,7 +9,10 @@ brings it to 16 kHz and POSTs it in quarter-second chunks:
   the call leaves the board;
 * a recording in which the other party says "I don't want to be recorded" (espeak-ng,
   between OSR sentences) stops by itself, the page says why and uploads what was
-  recorded before; the board has the consent-refused alert.
+  recorded; the board has the consent-refused alert, and processing the upload honours
+  the same refusal (the recording cut or erased at it);
+* with no model for live transcription, the page says so and records and uploads as
+  before.
 
 No Content-Security-Policy violation is reported. Screenshots land in test-artifacts/.
 """
@@ -51,13 +54,15 @@ pytestmark = pytest.mark.slow
 
 
 class Served:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, compliance: str) -> None:
         self.url = url
         self.token = token  # mona's (the rep's manager) API token
+        self.compliance = compliance  # cora's (compliance) API token
 
-    def get(self, path: str) -> Any:
+    def get(self, path: str, *, token: str | None = None) -> Any:
         request = urllib.request.Request(
-            f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {self.token}"}
+            f"{self.url}/api/v1{path}",
+            headers={"Authorization": f"Bearer {token or self.token}"},
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read())
@@ -66,7 +71,8 @@ class Served:
 @contextlib.contextmanager
 def _serve(data: Path, **settings: str) -> Iterator[Served]:
     """`callvault serve` over a new data directory, with users alice (a rep of team
-    east) and mona (her manager, with an API token) and the CALLVAULT_* `settings`."""
+    east), mona (her manager) and cora (compliance), these two with an API token, and
+    the CALLVAULT_* `settings`."""
     env = {
         **os.environ,
         "CALLVAULT_DATA_DIR": str(data),
@@ -78,6 +84,8 @@ def _serve(data: Path, **settings: str) -> Iterator[Served]:
         accounts.add_user("alice", PASSWORD, "rep", team="east", display_name="Alice")
         accounts.add_user("mona", PASSWORD, "manager", team="east", display_name="Mona")
         token = accounts.create_token("mona", "test", ["calls:read"], 1)[1]
+        accounts.add_user("cora", PASSWORD, "compliance", display_name="Cora")
+        compliance = accounts.create_token("cora", "test", ["compliance"], 1)[1]
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
@@ -97,7 +105,7 @@ def _serve(data: Path, **settings: str) -> Iterator[Served]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(0.3)
-        yield Served(url, token)
+        yield Served(url, token, compliance)
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=90)
@@ -277,6 +285,18 @@ def test_a_spoken_refusal_stops_the_browser_recording(served: Served, tmp_path: 
         refusals = [a for a in view["alerts"] if a["rule"] == "consent-refused"]
         assert refusals and said_at - 1.5 <= refusals[0]["start"] <= said_at + 2.0, refusals
         _ended(served, call["id"])
+        # Processing the upload finds the same refusal and honours it (cut or erased, as
+        # the policy says), so nothing after it is kept.
+        call_id = page.locator("#recorded-call").get_attribute("href").rsplit("/", 1)[-1]
+        deadline = time.monotonic() + 180
+        while not (
+            found := served.get(f"/refusals?call_id={call_id}", token=served.compliance)["refusals"]
+        ):
+            assert time.monotonic() < deadline, "processing did not honour the refusal"
+            time.sleep(1.0)
+        (detection,) = found
+        assert detection["status"] == "applied", detection
+        assert said_at - 1.5 <= detection["start"] <= said_at + 2.0, detection
 
     _record(served, microphone, "record-refused", during)
 
