@@ -27,7 +27,15 @@ from callvault.analysis.live import Alert, LiveEvent
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.contacts import ContactInput, Contacts
-from callvault.services import PROCESS_TASK, Context, LiveBoard, open_queue, process_call
+from callvault.services import (
+    PROCESS_TASK,
+    Context,
+    LiveBoard,
+    browser_monitor,
+    open_queue,
+    process_call,
+)
+from callvault.services.access import Principal
 from callvault.vault import Vault
 
 PREFIX = "/api/v1"
@@ -54,6 +62,7 @@ class World:
     originals: dict[str, str] = dataclasses.field(default_factory=dict)  # agent -> call id
     live: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # -> (call, alert)
     serial: Iterator[int] = dataclasses.field(default_factory=itertools.count)
+    requester: str = "alice"  # who makes the request being prepared
 
     def bearer(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
@@ -233,6 +242,33 @@ def _ack(world: World, agent: str) -> Request:
     return {"url": f"/live/alerts/{_live(world, agent)[1]}/ack"}
 
 
+def _browser(action: str) -> Prepare:
+    """POST /live/browser (action ""), or `action` ("audio", "stop") on a live session of
+    the in-browser recorder started by the requester (by alice for a role that never
+    records: it is refused before the session is looked up)."""
+
+    def prepare(world: World, agent: str) -> Request:
+        monitor = browser_monitor.monitor_for(Context(world.config, world.vault))
+        monitor.max_sessions = 100  # the table's sessions are many, and short
+        if not action:
+            return {}
+        role = next(r for r, name in ROLES.items() if name == world.requester)
+        owner = world.requester if role in ("admin", "manager", "rep") else "alice"
+        user = Accounts(world.vault).get_user(owner)
+        session = monitor.start(Principal(user.username, user.role, user.team)).session_id
+        url = f"/live/browser/{session}/{action}"
+        if action == "audio":
+            return {
+                "url": url,
+                "params": {"seq": 0},
+                "content": b"\x00\x01" * 4000,
+                "headers_extra": {"Content-Type": "application/octet-stream"},
+            }
+        return {"url": url}
+
+    return prepare
+
+
 def _job(template: str) -> Prepare:
     return lambda world, agent: {"url": template.format(job_id=world.jobs[agent])}
 
@@ -318,6 +354,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/live/alerts/{alert_id}/ack"): Row("all all team - -", _ack, True),
     ("GET", "/live/stream"): Row("yes yes yes yes -", _plain(params={"max_s": 0.01})),
+    ("POST", "/live/browser"): Row("yes - yes yes -", _browser("")),
+    ("POST", "/live/browser/{session_id}/audio"): Row("yes - yes yes -", _browser("audio")),
+    ("POST", "/live/browser/{session_id}/stop"): Row("yes - yes yes -", _browser("stop")),
     ("GET", "/users"): Row(ADMIN, _plain()),
     ("POST", "/users"): Row(ADMIN, _new_user),
     ("PATCH", "/users/{username}"): Row(ADMIN, _patch_user),
@@ -381,9 +420,11 @@ def test_each_role_gets_what_the_access_table_says(world: World) -> None:
         assert len(tokens) == len(ROLES), template
         for (role, username), token in zip(ROLES.items(), tokens, strict=True):
             for agent in AGENTS if row.on_object else (None,):
+                world.requester = username
                 request = row.prepare(world, agent or "alice")
                 url = PREFIX + request.pop("url", template)
-                got = world.client.request(method, url, headers=world.bearer(username), **request)
+                headers = {**world.bearer(username), **request.pop("headers_extra", {})}
+                got = world.client.request(method, url, headers=headers, **request)
                 want = expected(token, agent)
                 status = got.status_code // 100 if want == 2 else got.status_code
                 cells += 1

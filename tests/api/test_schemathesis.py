@@ -5,7 +5,9 @@ generated for every operation, sent as the admin, never answer 5xx. Deterministi
 The erasing operations are left out: generated input must not be able to destroy the
 world the other operations run against (they have their own tests); so is the live
 board's event stream, which answers for as long as it is asked to (up to 10 minutes) and
-has its own tests (tests/api/test_live_api.py).
+has its own tests (tests/api/test_live_api.py); and starting a live session of the
+in-browser recorder, since each one holds a share of the engine and a process monitors
+at most `MAX_SESSIONS` at once (the next is 503 by design; tests/api/test_browser_live_api.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ DESTRUCTIVE = {
     ("POST", "/api/v1/rights/erase"),
     ("POST", "/api/v1/retention/run"),
 }
-LONG_LIVED = {("GET", "/api/v1/live/stream")}
+LONG_LIVED = {("GET", "/api/v1/live/stream"), ("POST", "/api/v1/live/browser")}
 # The schema does not depend on the data directory: an app that is never started.
 SCHEMA = schemathesis.openapi.from_dict(
     create_app(load_config(env={}, data_dir=Path("unused"))).openapi()

@@ -33,6 +33,7 @@ from callvault.errors import CallvaultError, InputError
 from callvault.services import (
     Context,
     Storage,
+    browser_monitor,
     count_calls,
     job_counts,
     live_metrics,
@@ -204,6 +205,9 @@ def create_app(config: Config, *, vault: Storage | None = None, workers: bool = 
             try:
                 yield
             finally:
+                # Live sessions of the in-browser recorder end (their last words
+                # decoded) while the storage is still open.
+                browser_monitor.shutdown(context)
                 if pool is not None:
                     pool.stop()
 

@@ -22,6 +22,8 @@ from callvault.config import SUBJECT_ERASURE_MODES
 from callvault.policy import Consent
 
 __all__ = [
+    "BrowserLiveOut",
+    "BrowserPauseOut",
     "LiveAlertOut",
     "LiveCallList",
     "LiveCallOut",
@@ -348,6 +350,30 @@ class LiveEventPage(_Out):
 
     events: list[LiveEventOut]
     after: int
+
+
+class BrowserPauseOut(_Out):
+    """A span of card data being read (PCI pause): `to` None while it lasts."""
+
+    from_: float = Field(alias="from")
+    to: float | None
+
+
+class BrowserLiveOut(_Out):
+    """A live session of the in-browser recorder: `next_seq` is the number of the audio
+    chunk expected next, `call_time` the seconds fed so far; `stop_at` (seconds) is set
+    when a party refused the recording (stop recording now), `paused` lists card data
+    spans."""
+
+    session: str
+    live_call_id: str | None
+    next_seq: int
+    call_time: float
+    stop_at: float | None
+    paused: list[BrowserPauseOut]
+    gaps: int
+    repeats: int
+    ended: bool
 
 
 # -- governance: request bodies -----------------------------------------------------------

@@ -477,6 +477,13 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: 60,
     ),
     Setting(
+        "live_browser_idle",
+        "Seconds without audio after which a live session of the in-browser recorder "
+        "ends by itself (5 to 3600); its call leaves the live board.",
+        parse_seconds(5.0, 3600.0),
+        lambda: 30.0,
+    ),
+    Setting(
         "login_throttle_after",
         "Failed sign-ins of one account after which each further attempt waits: "
         "login_backoff_base seconds, doubled per failure, at most login_backoff_max.",
@@ -624,6 +631,7 @@ class Config:
     webhook_urls: tuple[str, ...]
     webhook_secret: str | None
     live_keep_minutes: int
+    live_browser_idle: float
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
     cookie_secure: str
     login_throttle_after: int

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from callvault.api.routers import (
     admin,
     auth,
+    browser_live,
     calls,
     contacts,
     governance,
@@ -28,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     contacts.router,
     jobs.router,
     live.router,
+    browser_live.router,
     admin.router,
 )
 
