@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import context_of, principal
-from callvault.api.schemas import BrowserLiveOut
+from callvault.api.live_schemas import BrowserLiveOut
 from callvault.errors import InputError, UnsupportedMedia
 from callvault.services import browser_monitor
 from callvault.services.access import Principal

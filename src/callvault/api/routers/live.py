@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api._auth import context_of, principal
-from callvault.api.schemas import LiveAlertOut, LiveCallList, LiveCallOut, LiveEventPage
+from callvault.api.live_schemas import LiveAlertOut, LiveCallList, LiveCallOut, LiveEventPage
 from callvault.errors import InputError, NotFound
 from callvault.services.access import Principal
 from callvault.services.live import LiveBoard, LiveEventRecord
