@@ -157,6 +157,7 @@ class LegStream:
         self._buf_start = 0  # 16 kHz sample of the leg where the buffer begins
         self._buf_end = 0  # samples resampled so far
         self._decoded_to = 0  # buffer end at the last decode
+        self._decoding_to = 0  # where the buffer sent to the model ends
         self._due_since: float | None = None
         self._flushes: deque[int] = deque()  # utterance ends (samples) to decode and commit
         self._committed: list[LiveWord] = []
@@ -265,7 +266,16 @@ class LegStream:
         return False
 
     def _request(self) -> BufferRequest:
-        up_to = self._flushes[0] if self._flushes else None
+        # Whisper hears 30 s: a buffer grown past `max_buffer_s` (the engine fell behind)
+        # is decoded up to there and the rest next round.
+        limit = self._buf_start + int(self._engine.params.max_buffer_s * SAMPLE_RATE)
+        up_to = min(self._buf_end, limit)
+        if self._flushes:
+            # Every utterance that ended since the last decode is decoded in one go (up
+            # to the limit): one decode per leg and round, however far behind.
+            fitting = [at for at in self._flushes if at <= limit]
+            up_to = fitting[-1] if fitting else min(self._flushes[0], limit)
+        self._decoding_to = up_to
         words = [w for w in self._committed if w.end <= self._time(self._buf_start) + 1e-6]
         prompt = " ".join(w.text for w in words[-_SEAM_WORDS * 10 :])
         return BufferRequest(self._audio(up_to), prompt, self.language)
@@ -295,7 +305,9 @@ class LegStream:
         if self.language is None:
             self.language = hypothesis.language
         flushing = bool(self._flushes)
-        flush_at = self._flushes.popleft() if flushing else self._buf_end
+        flush_at = self._decoding_to
+        while self._flushes and self._flushes[0] <= flush_at:
+            self._flushes.popleft()
         words, ends = self._words_of(hypothesis)
         last_end = self._committed[-1].end if self._committed else -1.0
         new = [w for w in words if w.start > last_end - _SEAM_SLACK]
@@ -358,7 +370,7 @@ class LegStream:
             final = self._ordered(self._previous, done)
             self._committed.extend(final)
             self._previous = []
-            self._cut(self._buf_end - self._pad)
+            self._cut(self._decoding_to - self._pad)
 
     def _finished(self) -> bool:
         return self._flushed_input and not self._flushes
@@ -380,6 +392,7 @@ class StreamEngine:
         self.whisper = _load(model.path, cpu_threads, compute_type)
         self.decodes = 0  # buffers decoded
         self.batches = 0  # decoder passes
+        self.decode_seconds = 0.0  # wall time spent in the model
         self._legs: list[LegStream] = []
         self._cond = threading.Condition()
         self._stop = False
@@ -542,7 +555,9 @@ class StreamEngine:
 
     def _decode(self, legs: Sequence[LegStream]) -> None:
         requests = [leg._request() for leg in legs]
+        begun = time.perf_counter()
         hypotheses = decode_batch(self.whisper, requests, beam_size=self.params.beam_size)
+        self.decode_seconds += time.perf_counter() - begun
         self.decodes += len(requests)
         self.batches += 1
         for leg, hypothesis in zip(legs, hypotheses, strict=True):
