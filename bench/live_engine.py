@@ -54,12 +54,14 @@ from _telephone import read_mono, telephone
 from asr import wer
 
 from callvault.analysis import AsrParams, Transcriber, decode_legs, resolve_model
-from callvault.analysis.live import LiveWord, StreamEngine, WordsUpdate
+from callvault.analysis.live import LiveWord, StreamEngine, StreamParams, WordsUpdate
 
 EVAL = Path(os.environ.get("EVAL_DATA", "/work/shared/eval-data")) / "asr" / "en"
 RATE = 8000
 FRAME = RATE // 50  # 20 ms
 GAP_S = 0.8
+PARAMS = StreamParams()
+VERBOSE = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def part_wer(clips: list[Clip], model: Any, report: dict[str, Any]) -> None:
 
     texts: dict[str, list[tuple[str, str]]] = {}
     seconds: dict[str, float] = {}
-    with StreamEngine(model) as engine:
+    with StreamEngine(model, params=PARAMS) as engine:
         for label, paced in (("stream, paced", True), ("stream, at once", False)):
             begun, before = time.perf_counter(), engine.decodes
             texts[label] = [(c.reference, stream_clip(engine, c, paced)) for c in clips]
@@ -162,6 +164,15 @@ def part_wer(clips: list[Clip], model: Any, report: dict[str, Any]) -> None:
     print(f"## 1. WER on {len(clips)} English clips at 8 kHz ({audio_s:.0f} s of audio)\n")
     table(["transcript", "WER", "CPU wall s"], rows)
     print(f"Decodes by the engine: {report['decodes']}\n")
+    if VERBOSE:
+        for i, clip in enumerate(clips):
+            print(
+                f"- {clip.name}: "
+                + "; ".join(
+                    f"{label} {100 * wer([pairs[i]]):.0f} % {pairs[i][1]!r}"
+                    for label, pairs in texts.items()
+                )
+            )
 
 
 def leg_audio(clips: list[Clip], first: int, seconds: float) -> tuple[np.ndarray, str]:
@@ -183,7 +194,7 @@ def part_latency(
     for count in counts:
         legs_audio = [leg_audio(clips, 3 * k, seconds) for k in range(count)]
         emitted: list[list[tuple[float, LiveWord]]] = [[] for _ in range(count)]
-        with StreamEngine(model) as engine:
+        with StreamEngine(model, params=PARAMS) as engine:
 
             def collect(update: WordsUpdate) -> None:
                 now = time.perf_counter()
@@ -268,8 +279,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="audio per leg, part 2")
     parser.add_argument("--no-wer", action="store_true", help="skip part 1")
     parser.add_argument("--no-latency", action="store_true", help="skip part 2")
+    parser.add_argument(
+        "--context",
+        type=float,
+        default=None,
+        help="StreamParams.encoder_context_s (default: 30 s windows, as Whisper was trained)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="part 1 per clip, with text")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
+    global PARAMS, VERBOSE
+    PARAMS = StreamParams(encoder_context_s=args.context)
+    VERBOSE = args.verbose
     cache = Path(tempfile.gettempdir()) / "callvault-bench-models"
     model = resolve_model("en", cache_dir=cache)
     clips = load_clips(6 if args.quick else None)

@@ -76,6 +76,8 @@ _WAKE_SECONDS = 0.1
 _SEAM_SLACK = 0.1
 _SEAM_WORDS = 5
 _SEAM_REACH = 1.0
+# Speech this long after the last word of a decoded utterance was not heard: decode it again.
+_TAIL_SECONDS = 0.8
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ class StreamParams:
     beam_size: int = 1
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 500
-    vad_speech_pad_ms: int = 300
+    vad_speech_pad_ms: int = 400
     max_batch: int = 8
+    encoder_context_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.vad_speech_pad_ms >= self.vad_min_silence_ms:
@@ -159,7 +162,7 @@ class LegStream:
         self._decoded_to = 0  # buffer end at the last decode
         self._decoding_to = 0  # where the buffer sent to the model ends
         self._due_since: float | None = None
-        self._flushes: deque[int] = deque()  # utterance ends (samples) to decode and commit
+        self._flushes: deque[int] = deque()  # ends of utterances (samples) to make final
         self._committed: list[LiveWord] = []
         self._previous: list[LiveWord] = []  # the newest hypothesis after the committed words
         self._segment_ends: list[float] = []  # call times of the newest hypothesis's segments
@@ -234,7 +237,7 @@ class LegStream:
                 self._cut(edge.start - self._pad)
             self._decoded_to = max(self._decoded_to, edge.start)
             return SpeechSpan(self.channel, self._time(edge.start), None)
-        self._flushes.append(min(self._buf_end, edge.end + self._pad))
+        self._flushes.append(edge.end)
         return SpeechSpan(self.channel, self._time(edge.start), self._time(edge.end))
 
     def _audio(self, up_to: int | None = None) -> np.ndarray:
@@ -244,6 +247,13 @@ class LegStream:
         if up_to is not None:
             audio = audio[: max(0, up_to - self._buf_start)]
         return audio
+
+    def _flush_point(self, speech_end: int) -> int:
+        """Where the buffer is decoded to for an utterance ending at `speech_end`."""
+        return min(self._buf_end, speech_end + self._pad)
+
+    def _sample(self, call_time: float) -> int:
+        return int(round((call_time - self.start_time) * SAMPLE_RATE))
 
     def _cut(self, at: int) -> None:
         """Drop the buffer's audio before sample `at`."""
@@ -273,8 +283,9 @@ class LegStream:
         if self._flushes:
             # Every utterance that ended since the last decode is decoded in one go (up
             # to the limit): one decode per leg and round, however far behind.
-            fitting = [at for at in self._flushes if at <= limit]
-            up_to = fitting[-1] if fitting else min(self._flushes[0], limit)
+            fitting = [self._flush_point(end) for end in self._flushes]
+            fitting = [at for at in fitting if at <= limit]
+            up_to = fitting[-1] if fitting else min(self._flush_point(self._flushes[0]), limit)
         self._decoding_to = up_to
         words = [w for w in self._committed if w.end <= self._time(self._buf_start) + 1e-6]
         prompt = " ".join(w.text for w in words[-_SEAM_WORDS * 10 :])
@@ -306,8 +317,9 @@ class LegStream:
             self.language = hypothesis.language
         flushing = bool(self._flushes)
         flush_at = self._decoding_to
-        while self._flushes and self._flushes[0] <= flush_at:
-            self._flushes.popleft()
+        speech_end = flush_at
+        while self._flushes and self._flush_point(self._flushes[0]) <= flush_at:
+            speech_end = self._flushes.popleft()
         words, ends = self._words_of(hypothesis)
         last_end = self._committed[-1].end if self._committed else -1.0
         new = [w for w in words if w.start > last_end - _SEAM_SLACK]
@@ -334,7 +346,15 @@ class LegStream:
         self._decoded_to = flush_at
         if flushing:
             self._previous = []
-            self._cut(flush_at)
+            heard = self._sample(final[-1].end) if final else flush_at
+            if speech_end - heard >= _TAIL_SECONDS * SAMPLE_RATE:
+                # Whisper ended early and left speech unheard (as a 30-second window of
+                # `transcribe` does, which then decodes again from there): the rest of
+                # the utterance is decoded on its own next round.
+                self._cut(heard)
+                self._flushes.appendleft(speech_end)
+            else:
+                self._cut(flush_at)
         else:
             self._trim()
         floor = self._committed[-1].end if self._committed else -1.0
@@ -362,9 +382,9 @@ class LegStream:
         done = self._committed[-1].end
         ends = [e for e in self._segment_ends[:-1] if e <= done + 1e-6]
         if ends:
-            self._cut(int((max(ends) - self.start_time) * SAMPLE_RATE))
+            self._cut(self._sample(max(ends)))
         elif length > params.max_buffer_s:
-            self._cut(int((done - self.start_time) * SAMPLE_RATE))
+            self._cut(self._sample(done))
         length = (self._buf_end - self._buf_start) / SAMPLE_RATE
         if length > params.max_buffer_s:  # nothing agreed for 25 s: let the words go final
             final = self._ordered(self._previous, done)
@@ -556,7 +576,12 @@ class StreamEngine:
     def _decode(self, legs: Sequence[LegStream]) -> None:
         requests = [leg._request() for leg in legs]
         begun = time.perf_counter()
-        hypotheses = decode_batch(self.whisper, requests, beam_size=self.params.beam_size)
+        hypotheses = decode_batch(
+            self.whisper,
+            requests,
+            beam_size=self.params.beam_size,
+            context_s=self.params.encoder_context_s,
+        )
         self.decode_seconds += time.perf_counter() - begun
         self.decodes += len(requests)
         self.batches += 1
