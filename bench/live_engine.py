@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import tempfile
-import threading
 import time
 import wave
 from dataclasses import dataclass
@@ -52,7 +51,6 @@ import numpy as np
 from _common import machine_line, table
 from _telephone import read_mono, telephone
 from asr import wer
-
 from callvault.analysis import AsrParams, Transcriber, decode_legs, resolve_model
 from callvault.analysis.live import LiveWord, StreamEngine, StreamParams, WordsUpdate
 
@@ -136,7 +134,7 @@ def part_wer(clips: list[Clip], model: Any, report: dict[str, Any]) -> None:
         for clip in clips:
             path = Path(tmp) / "clip.wav"
             write_wav(path, clip.pcm)
-            audio = decode_legs(lambda: path.open("rb"))[0]
+            audio = decode_legs(lambda path=path: path.open("rb"))[0]
             begun = time.perf_counter()
             result = transcriber.transcribe_leg(audio, language="en", params=AsrParams(beam_size=1))
             seconds["callvault batch"] += time.perf_counter() - begun
@@ -196,7 +194,7 @@ def part_latency(
         emitted: list[list[tuple[float, LiveWord]]] = [[] for _ in range(count)]
         with StreamEngine(model, params=PARAMS) as engine:
 
-            def collect(update: WordsUpdate) -> None:
+            def collect(update: WordsUpdate, emitted: list[Any] = emitted) -> None:
                 now = time.perf_counter()
                 emitted[update.channel].extend((now, w) for w in update.final)
 
