@@ -26,7 +26,13 @@ live`` feeds an RTP leg. The model is Whisper tiny.en, greedy, on 2 CPU threads.
    about N calls). For every final word: the wall time its update was emitted minus the
    wall time the audio at its end was fed; p50, p95 and max per N, with the number of
    decodes and the mean batch size, and the WER of those finals (the load makes the
-   engine decode less often, which can change the words).
+   engine decode less often, which can change the words). "cores used" is the CPU time
+   of this process per wall second during the run (2.0 is the whole 2-core machine) and
+   "load avg" the 1-minute load average after it: on a machine shared with other work
+   the engine gets less than two cores, and the latencies grow accordingly.
+
+``--context S`` runs both parts with ``StreamParams(encoder_context_s=S)``: the encoder
+hears the longest buffer plus S seconds (in 5 s steps) instead of Whisper's 30 s window.
 
 Run it from the repository root (``--quick``: 6 clips in part 1, 20 s legs in part 2)::
 
@@ -39,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 import wave
@@ -173,6 +180,11 @@ def part_wer(clips: list[Clip], model: Any, report: dict[str, Any]) -> None:
             )
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def leg_audio(clips: list[Clip], first: int, seconds: float) -> tuple[np.ndarray, str]:
     parts, refs, total, index = [], [], 0, first
     gap = np.zeros(int(GAP_S * RATE), dtype=np.int16)
@@ -192,6 +204,7 @@ def part_latency(
     for count in counts:
         legs_audio = [leg_audio(clips, 3 * k, seconds) for k in range(count)]
         emitted: list[list[tuple[float, LiveWord]]] = [[] for _ in range(count)]
+        cpu_before = cpu_seconds()
         with StreamEngine(model, params=PARAMS) as engine:
 
             def collect(update: WordsUpdate, emitted: list[Any] = emitted) -> None:
@@ -218,6 +231,8 @@ def part_latency(
             for leg in legs:
                 leg.finish()
             decodes, batches = engine.decodes, engine.batches
+            wall = time.perf_counter() - begun
+        cores = (cpu_seconds() - cpu_before) / wall
         delays = []
         for words in emitted:
             for now, word in words:
@@ -239,6 +254,8 @@ def part_latency(
             "batches": batches,
             "wer": rate,
             "feeder_lag_s": lag,
+            "cores_used": cores,
+            "load_average": os.getloadavg()[0],
         }
         rows.append(
             [
@@ -251,6 +268,8 @@ def part_latency(
                 str(decodes),
                 f"{decodes / max(batches, 1):.1f}",
                 f"{100 * rate:.1f} %",
+                f"{cores:.2f}",
+                f"{os.getloadavg()[0]:.1f}",
             ]
         )
     print("## 2. Word latency at real-time pace (final words; emitted minus fed)\n")
@@ -265,6 +284,8 @@ def part_latency(
             "decodes",
             "mean batch",
             "WER",
+            "cores used",
+            "load avg",
         ],
         rows,
     )
