@@ -42,14 +42,14 @@ leg; they must be quick (hand the update to a queue) and must not call `finish`.
 exception in a callback is logged by type (never its text) and ignored.
 
 Measured (bench/live_engine.py, 22 English clips brought to 8 kHz telephone band, on
-the shared 2-core machine): WER 6.3 % fed at a pace the engine keeps up with and 5.2 %
-fed at once, against 5.2 % for the batch `Transcriber` and bare faster-whisper; final
-words 2.0 s after they were spoken at p50 (2.7 s p95) on one leg. The encoder hears
-Whisper's full 30 s window for every buffer, so its cost per decode is fixed and batching
-saves decoder time only: several legs speaking at once exceed two cores (see the bench
-for p50/p95 at 4 and 8 legs). `encoder_context_s` gives the encoder only the buffer plus
-that much padding: faster (p95 2.2 s on one leg with 10 s), but Whisper was trained on
-30 s windows and loops more often on short ones, so it is off by default.
+the 2-core machine shared with other work): fed at a pace the engine keeps up with, WER
+6.3 % against 5.2 % for the batch `Transcriber` and for bare faster-whisper (6.1 % fed
+all at once); on one leg at real-time pace final words came 1.5 s (p50) and 2.2 s (p95)
+after they were spoken. The encoder's cost per buffer does not shrink with batching
+(only the decoder's does), so it is given the buffer plus `encoder_context_s` (10 s)
+rather than Whisper's 30 s window: the same WER fed at pace (6.3 % with 30 s windows,
+5.2 % all at once), about twice the throughput. Several legs speaking at once still
+exceed two cores (the bench prints p50/p95 at 4 and 8 legs).
 
 Limits: no temperature fallback (a buffer is decoded again within a second anyway);
 word times are Whisper's cross-attention alignment, in call time (the leg's
@@ -106,9 +106,9 @@ class StreamParams:
     `max_buffer_s`: at the last committed word once longer than this. `vad_min_silence_ms`
     of silence end an utterance (batch: 2000); `vad_speech_pad_ms` of audio are kept
     before speech starts and after it ends. `max_batch`: legs decoded in one pass.
-    `encoder_context_s`: None gives the encoder Whisper's 30 s window (as trained); a
-    number gives it the longest buffer of the batch plus that many seconds (cheaper,
-    less accurate: see the module docstring).
+    `encoder_context_s`: the encoder hears the longest buffer of the batch plus this
+    many seconds (in 5 s steps, at most 30 s); None gives it Whisper's 30 s window
+    always, as it was trained (slower: see the module docstring).
     """
 
     min_chunk_s: float = 1.0
@@ -119,7 +119,7 @@ class StreamParams:
     vad_min_silence_ms: int = 500
     vad_speech_pad_ms: int = 400
     max_batch: int = 8
-    encoder_context_s: float | None = None
+    encoder_context_s: float | None = 10.0
 
     def __post_init__(self) -> None:
         if self.vad_speech_pad_ms >= self.vad_min_silence_ms:
