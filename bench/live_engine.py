@@ -31,8 +31,9 @@ live`` feeds an RTP leg. The model is Whisper tiny.en, greedy, on 2 CPU threads.
    "load avg" the 1-minute load average after it: on a machine shared with other work
    the engine gets less than two cores, and the latencies grow accordingly.
 
-``--context S`` runs both parts with ``StreamParams(encoder_context_s=S)``: the encoder
-hears the longest buffer plus S seconds (in 5 s steps) instead of Whisper's 30 s window.
+The engine runs with its default ``StreamParams`` (the encoder hears each buffer plus
+10 s); ``--context S`` runs both parts with ``StreamParams(encoder_context_s=S)`` (``30``:
+Whisper's whole 30 s window for every buffer, as before that default).
 
 Run it from the repository root (``--quick``: 6 clips in part 1, 20 s legs in part 2)::
 
@@ -302,13 +303,15 @@ def main() -> None:
         "--context",
         type=float,
         default=None,
-        help="StreamParams.encoder_context_s (default: 30 s windows, as Whisper was trained)",
+        help="StreamParams.encoder_context_s (default: the engine's, 10 s; 30 = Whisper's window)",
     )
     parser.add_argument("--verbose", action="store_true", help="part 1 per clip, with text")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     global PARAMS, VERBOSE
-    PARAMS = StreamParams(encoder_context_s=args.context)
+    PARAMS = (
+        StreamParams() if args.context is None else StreamParams(encoder_context_s=args.context)
+    )
     VERBOSE = args.verbose
     cache = Path(tempfile.gettempdir()) / "callvault-bench-models"
     model = resolve_model("en", cache_dir=cache)
