@@ -343,3 +343,19 @@ def test_whisper_output_is_split_at_timestamps_and_keeps_an_unfinished_tail(
         (0.0, 1.0, hello),
         (1.0, 2.5, world),
     ]
+
+
+def test_a_multilingual_model_detects_the_language_of_a_leg(
+    base_model, eval_data: Path, references: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    name = "de/thorsten/e3b0d27c39d2a719d60f4ad335f04b15.wav"
+    audio = decode_legs(lambda: (eval_data / "asr" / name).open("rb"))[0]
+    seen = Recorder()
+    with StreamEngine(base_model) as engine:
+        leg = engine.open_leg(0, sample_rate=16000, language=None, on_update=seen.update)
+        for i in range(0, audio.shape[0], 320):
+            leg.feed(audio[i : i + 320])
+        leg.finish()
+    assert {u.language for u in seen.updates} == {"de"}
+    wer = word_error_rate(references[name], seen.text)
+    assert wer <= 0.35, (wer, seen.text)
