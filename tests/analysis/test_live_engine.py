@@ -21,6 +21,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
 
 from callvault.analysis import AsrParams, Transcriber, decode_legs, resolve_model
 from callvault.analysis.live import (
+    LegStream,
     LiveWord,
     SpeechSpan,
     StreamEngine,
@@ -294,3 +295,67 @@ def test_a_batch_decodes_each_buffer_with_its_own_prompt(
     words = [w for s in together[0].segments for w in s.words]
     assert "ring" in [w.text.strip(".,").lower() for w in words]
     assert all(0.0 <= w.start <= w.end <= 3.05 for w in words)
+
+
+def test_long_speech_is_trimmed_and_stays_within_whisper_window(
+    engine: StreamEngine, eval_data: Path, references: dict[str, str]
+) -> None:
+    # LJSpeech clips back to back: about 40 s with pauses too short to end an utterance,
+    # so the buffer has to be cut at committed segments (buffer_trim_s, max_buffer_s).
+    names = [f"en/ljspeech/LJ001-000{i}.wav" for i in (1, 3, 4, 5, 6)]
+    pcm = np.concatenate([_pcm(eval_data / "asr" / name)[0][0] for name in names])
+    rate = _pcm(eval_data / "asr" / names[0])[1]
+    longest: list[float] = []
+    seen = Recorder()
+    legs: list[LegStream] = []
+
+    def update(update: WordsUpdate) -> None:  # on the engine thread: the buffer is still
+        longest.append((legs[0]._buf_end - legs[0]._buf_start) / 16000)
+        seen.update(update)
+
+    leg = engine.open_leg(4, sample_rate=rate, language="en", on_update=update)
+    legs.append(leg)
+    step = rate // 2
+    for i in range(0, pcm.shape[0], step):
+        for frame in _frames(pcm[i : i + step], rate):
+            leg.feed(frame)
+        assert engine.wait_idle(timeout=60)
+    leg.finish()
+    reference = " ".join(references[name] for name in names)
+    assert word_error_rate(reference, seen.text) <= 0.2, seen.text
+    assert max(longest) <= engine.params.max_buffer_s + 1.0
+    assert min(longest[len(longest) // 2 :]) < engine.params.buffer_trim_s  # it was cut
+
+
+def test_whisper_output_is_split_at_timestamps_and_keeps_an_unfinished_tail(
+    engine: StreamEngine,
+) -> None:
+    from faster_whisper.tokenizer import Tokenizer
+
+    from callvault.analysis.live._whisper import _split
+
+    tokenizer = Tokenizer(engine.whisper.hf_tokenizer, False, task="transcribe", language=None)
+    at = tokenizer.timestamp_begin
+    hello, world = tokenizer.encode(" Hello"), tokenizer.encode(" world")
+    tokens = [at, *hello, at + 50, at + 50, *world]  # the second segment never closed
+    segments = _split(tokens, tokenizer, duration=2.5)
+    assert [(s["start"], s["end"], s["tokens"]) for s in segments] == [
+        (0.0, 1.0, hello),
+        (1.0, 2.5, world),
+    ]
+
+
+def test_a_multilingual_model_detects_the_language_of_a_leg(
+    base_model, eval_data: Path, references: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    name = "de/thorsten/e3b0d27c39d2a719d60f4ad335f04b15.wav"
+    audio = decode_legs(lambda: (eval_data / "asr" / name).open("rb"))[0]
+    seen = Recorder()
+    with StreamEngine(base_model) as engine:
+        leg = engine.open_leg(0, sample_rate=16000, language=None, on_update=seen.update)
+        for i in range(0, audio.shape[0], 320):
+            leg.feed(audio[i : i + 320])
+        leg.finish()
+    assert {u.language for u in seen.updates} == {"de"}
+    wer = word_error_rate(references[name], seen.text)
+    assert wer <= 0.35, (wer, seen.text)

@@ -105,9 +105,8 @@ class StreamingVad:
         if self._pending.shape[0]:
             pad = np.zeros(FRAME - self._pending.shape[0], dtype=np.float32)
             edges = self.feed(pad)
-        if self.speaking:
-            stop = self._temp_end or end
-            edges.append(SpeechEdge(self.speech_start, min(stop, end)))
+        if self.speaking:  # as in batch: speech going on at the end lasts to the end
+            edges.append(SpeechEdge(self.speech_start, end))
             self.speaking = False
             self._temp_end = 0
         return edges

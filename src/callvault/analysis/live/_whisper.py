@@ -129,17 +129,36 @@ def _tokenizer(whisper: Any, language: str) -> Tokenizer:
     )
 
 
+def _frames(requests: Sequence[BufferRequest], context_s: float | None) -> int:
+    """Mel frames the encoder is given: Whisper's 30 s, or (`context_s` set) the longest
+    buffer plus `context_s`, in steps of 5 s."""
+    if context_s is None:
+        return int(WINDOW_SECONDS * 100)
+    longest = max(r.audio.shape[0] for r in requests) / SAMPLE_RATE + context_s
+    return int(min(WINDOW_SECONDS, math.ceil(longest / 5.0) * 5.0) * 100)
+
+
 def decode_batch(
-    whisper: Any, requests: Sequence[BufferRequest], *, beam_size: int = 1
+    whisper: Any,
+    requests: Sequence[BufferRequest],
+    *,
+    beam_size: int = 1,
+    context_s: float | None = None,
 ) -> list[Hypothesis]:
     """Recognise every buffer of `requests` with one encoder and one decoder pass of the
-    faster-whisper model `whisper`; one `Hypothesis` per request, in order."""
+    faster-whisper model `whisper`; one `Hypothesis` per request, in order.
+
+    `context_s` None pads every buffer to Whisper's 30 s, as it was trained; a number
+    gives the encoder only the longest buffer plus that much padding (cheaper, see
+    `StreamParams.encoder_context_s`)."""
     if not requests:
         return []
+    frames = _frames(requests, context_s)
     features = np.stack(
         [
             pad_or_trim(
-                whisper.feature_extractor(r.audio[: int(WINDOW_SECONDS * SAMPLE_RATE)])[..., :-1]
+                whisper.feature_extractor(r.audio[: int(WINDOW_SECONDS * SAMPLE_RATE)])[..., :-1],
+                frames,
             )
             for r in requests
         ]
