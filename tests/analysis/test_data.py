@@ -20,7 +20,7 @@ PACKAGE = ROOT / "src" / "callvault"
 
 # Every data file, by package: a file added or removed has to be listed here.
 DATA_FILES = {
-    "callvault.analysis": ("screen.toml",),
+    "callvault.analysis": ("alert_rules.toml", "refusal.toml", "screen.toml"),
     "callvault.analysis.pii": ("context.toml", "dates.toml", "numbers.toml", "recognizers.toml"),
     "callvault.analysis.insights": (
         "actions.toml",
