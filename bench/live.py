@@ -319,9 +319,9 @@ def part_refusal(tmp: Path, group: int) -> None:
         first = alerts[call.id][0] if alerts[call.id] else None
         stop = "-"
         if first is not None and span is not None:
-            # wall time from the end of the refusal (as scripted) having been fed to the
-            # alert, on which the recorder stops keeping audio from the refusal's start
-            after = (first.delay_s or 0.0) + first.call_time - span[1]
+            # wall time from the end of the refusal words (as recognised) having been fed
+            # to the alert, on which the recorder stops keeping audio from their start
+            after = first.delay_s or 0.0
             stops.append(after)
             stop = f"{after:.2f}"
         rows.append(
@@ -334,7 +334,10 @@ def part_refusal(tmp: Path, group: int) -> None:
             ]
         )
     print("### Spoken refusals (held-out scripted calls, espeak-ng voices)\n")
-    table(["call", "refusal said (s)", "live alert on (s)", "stop after (s)", "batch cut at"], rows)
+    table(
+        ["call", "refusal said (s, script)", "live alert on (s)", "stop after (s)", "batch cut at"],
+        rows,
+    )
 
     def pr(counts: dict[str, int]) -> str:
         tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
