@@ -366,7 +366,7 @@ def _decode16k(path: Path) -> list[np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=["latency", "refusal", "all"], default="all")
-    parser.add_argument("--calls", default="1,4,8", help="concurrent calls, e.g. 1,4,8")
+    parser.add_argument("--calls", default="1,2,3,4,8", help="concurrent calls, e.g. 1,4,8")
     parser.add_argument(
         "--refusal-group", type=int, default=3, help="refusal calls replayed at once"
     )
