@@ -33,6 +33,7 @@ lock, and the sink is called with no lock held but never concurrently (one lock 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import queue
 import threading
@@ -315,10 +316,13 @@ class MonitorHub:
         answered_at: float = 0.0,
         source: str = "replay",
         agent: str | None = None,
+        label: str | None = None,
     ) -> MonitoredCall:
         live_id = None
         if self.board is not None:
-            live_id = self.board.open_call(source=source, roles=roles, agent=agent, label=key)
+            live_id = self.board.open_call(
+                source=source, roles=roles, agent=agent, label=key if label is None else label
+            )
         call = MonitoredCall(
             self,
             key,
@@ -441,6 +445,11 @@ class MonitorHub:
         self.engine.close()
 
 
+def _digest(call_key: str) -> str:
+    """A SIP Call-ID as the live board names it (as the audit chain does, 16 hex)."""
+    return hashlib.sha256(call_key.encode()).hexdigest()[:16]
+
+
 # -- live capture and SIPREC ----------------------------------------------------------------
 
 
@@ -498,6 +507,8 @@ class CaptureMonitor:
                     language=self.language,
                     answered_at=frame.call_time,
                     source=self.source,
+                    # The board shows a digest: a SIP Call-ID may hold host names.
+                    label=f"{self.source} {_digest(frame.call_key)}",
                 )
         call.feed(
             frame.channel, frame.pcm, sample_rate=frame.sample_rate, call_time=frame.call_time
