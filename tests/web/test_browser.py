@@ -9,6 +9,7 @@ A screenshot of each page lands in test-artifacts/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,37 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(env: Mapping[str, str], *, stop_timeout: float = 60) -> Iterator[str]:
+    """A real `callvault serve` with `env` on a free port: its URL once `/readyz` says
+    ready (60 s at most). On leaving, SIGINT, and the process must stop cleanly (exit 0)
+    within `stop_timeout` seconds."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                    if json.loads(answer.read())["status"] == "ready":
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=stop_timeout)
+    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
 
 
 # A short two-voice call, one voice per channel (the demo's synthesiser, another script).
@@ -73,30 +105,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     demo_call = json.loads(demo.stdout)["call"]["id"]
     with Vault.open(load_config(env={}, data_dir=data, actor="test:pytest")) as vault:
         Accounts(vault).add_user("root", PASSWORD, "admin", display_name="Root Admin")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                    if json.loads(answer.read())["status"] == "ready":
-                        break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.3)
+    with serving(env) as url:
         yield Server(url, demo_call)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
 
 
 def test_the_web_app_in_a_browser(server: Server, tmp_path: Path) -> None:

@@ -24,9 +24,7 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import wave
@@ -36,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_browser import ARTIFACTS, CHROMIUM, _free_port
+from test_browser import ARTIFACTS, CHROMIUM, serving
 
 from _stored import PASSWORD
 from callvault.accounts import Accounts
@@ -86,30 +84,8 @@ def _serve(data: Path, **settings: str) -> Iterator[Served]:
         token = accounts.create_token("mona", "test", ["calls:read"], 1)[1]
         accounts.add_user("cora", PASSWORD, "compliance", display_name="Cora")
         compliance = accounts.create_token("cora", "test", ["compliance"], 1)[1]
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                    if json.loads(answer.read())["status"] == "ready":
-                        break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.3)
+    with serving(env, stop_timeout=90) as url:
         yield Served(url, token, compliance)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=90)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
 
 
 @pytest.fixture(scope="module")

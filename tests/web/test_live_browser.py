@@ -9,19 +9,14 @@ test-artifacts/live.png."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_browser import ARTIFACTS, CHROMIUM, _free_port
+from test_browser import ARTIFACTS, CHROMIUM, serving
 
 from _stored import PASSWORD
 from callvault.accounts import Accounts
@@ -60,30 +55,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         accounts.add_user("mona", PASSWORD, "manager", team="east", display_name="Mona")
         accounts.add_user("alice", PASSWORD, "rep", team="east")
         accounts.add_user("carol", PASSWORD, "rep", team="west")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                    if json.loads(answer.read())["status"] == "ready":
-                        break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.3)
+    with serving(env) as url:
         yield Served(url, config)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
 
 
 class Monitor(threading.Thread):

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import ARTIFACTS, CHROMIUM, _free_port
+from test_browser import ARTIFACTS, CHROMIUM, serving
 
 from _stored import PASSWORD
 from callvault.accounts import Accounts
@@ -57,30 +54,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     config = load_config(env={}, data_dir=data, actor="test:monitor")
     with Vault.open(config) as vault:
         Accounts(vault).add_user("cora", PASSWORD, "compliance")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                    if json.loads(answer.read())["status"] == "ready":
-                        break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.3)
+    with serving(env) as url:
         yield Served(url, config, env)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
 
 
 def _clip(tmp_path: Path) -> Path:

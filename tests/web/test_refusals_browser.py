@@ -5,18 +5,12 @@ refusal that cut a call, reverses it with a reason, and the recording is whole a
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_browser import ARTIFACTS, CHROMIUM, serving
 
 from _audio import tone, wav_bytes
 from _stored import PASSWORD, stored_frames, transcribe
@@ -29,16 +23,7 @@ from callvault.services.access import Principal
 from callvault.services.refusals import detect_and_honour
 from callvault.vault import Vault
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _said(channel: int, start: float, text: str) -> Utterance:
@@ -85,25 +70,7 @@ def test_compliance_reverses_a_refusal_in_the_browser(tmp_path: Path) -> None:
         "CALLVAULT_DATABASE_URL": "",
         "CALLVAULT_ON_WITHDRAWAL": "keep-before",
     }
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as answer:
-                    if json.loads(answer.read())["status"] == "ready":
-                        break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.3)
+    with serving(env, stop_timeout=120) as base:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM))
             try:
@@ -139,10 +106,6 @@ def test_compliance_reverses_a_refusal_in_the_browser(tmp_path: Path) -> None:
                 assert violations == [], violations
             finally:
                 browser.close()
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
     with Vault.open(load_config(env={}, data_dir=data, actor="test:pytest")) as vault:
         assert np.array_equal(stored_frames(vault, call_id), original)
         (entry,) = vault.audit_entries(action="refusal.reverse")
