@@ -23,7 +23,7 @@ INVITE), as `DtmfEvent.start` and `LiveNetworkCall.withdrawn_at` are.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,7 @@ __all__ = [
     "LegPause",
     "MediaFrame",
     "MediaTap",
+    "PauseLog",
     "Withdrawal",
     "edit_call",
     "truncate_stream",
@@ -77,6 +78,31 @@ class LegPause:
     channel: int
     start: float
     end: float | None = None
+
+
+@dataclass
+class PauseLog:
+    """A call's PCI pauses (`pause_leg` / `resume_leg`), in call time: the ones that
+    ended and are not yet delivered, and the ones still going, by leg. The first pause of
+    a leg holds until it is resumed; a resume not after its pause records nothing."""
+
+    ended: list[LegPause] = field(default_factory=list)
+    going: dict[int, float] = field(default_factory=dict)  # channel -> start
+
+    def pause(self, channel: int, at: float) -> None:
+        self.going.setdefault(channel, at)
+
+    def resume(self, channel: int, at: float) -> None:
+        start = self.going.pop(channel, None)
+        if start is not None and at > start:
+            self.ended.append(LegPause(channel, start, at))
+
+    def take(self) -> tuple[LegPause, ...]:
+        """The pauses of the segment being delivered: every ended one (forgotten now)
+        and every one still going (open-ended, kept going)."""
+        taken = (*self.ended, *(LegPause(c, s) for c, s in sorted(self.going.items())))
+        self.ended = []
+        return taken
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from callvault.capture._control import (
-    LegPause,
     MediaFrame,
     MediaTap,
+    PauseLog,
     Withdrawal,
     edit_call,
     truncate_stream,
@@ -110,8 +110,7 @@ class _Call:
     tracker: OptOutTracker = field(default_factory=lambda: OptOutTracker(OptOutRules(None)))
     presses: set[tuple[StreamKey, int, int]] = field(default_factory=set)
     taps: dict[StreamKey, MediaTap] = field(default_factory=dict)
-    pauses: list[LegPause] = field(default_factory=list)  # ended, not yet delivered
-    paused: dict[int, float] = field(default_factory=dict)  # channel -> start, still going
+    pauses: PauseLog = field(default_factory=PauseLog)
 
     def __post_init__(self) -> None:
         self.keeping = self.keep
@@ -517,11 +516,9 @@ class LiveSession(CaptureSession):
                 continue
             moment = call.dialog.started_at + at
             if kind == "pause":
-                call.paused.setdefault(channel, at)
+                call.pauses.pause(channel, at)
             elif kind == "resume":
-                start = call.paused.pop(channel, None)
-                if start is not None and at > start:
-                    call.pauses.append(LegPause(channel, start, at))
+                call.pauses.resume(channel, at)
             elif kind == "withdraw":
                 self._withdraw(call, channel, moment, by="speech", confidence=confidence)
             elif kind == "speech":
@@ -631,10 +628,7 @@ class LiveSession(CaptureSession):
                 )
             else:
                 del call.streams[key]
-        pauses = tuple(call.pauses) + tuple(
-            LegPause(channel, start) for channel, start in sorted(call.paused.items())
-        )
-        call.pauses = []
+        pauses = call.pauses.take()
         if built is None:
             return
         withdrawn = call.withdrawn_at

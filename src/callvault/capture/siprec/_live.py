@@ -28,6 +28,7 @@ from callvault.capture._control import (
     LegPause,
     MediaFrame,
     MediaTap,
+    PauseLog,
     Withdrawal,
     edit_call,
     truncate_stream,
@@ -57,8 +58,7 @@ class _State:
     tracker: OptOutTracker
     presses: set[tuple[int, int, int]] = field(default_factory=set)
     taps: dict[int, MediaTap] = field(default_factory=dict)  # by id(stream)
-    pauses: list[LegPause] = field(default_factory=list)
-    paused: dict[int, float] = field(default_factory=dict)
+    pauses: PauseLog = field(default_factory=PauseLog)
     withdrawal: Withdrawal | None = None
 
 
@@ -156,9 +156,8 @@ class SiprecLive:
         shift = state.origin - segment_start  # call time -> seconds from this segment
         pauses = tuple(
             LegPause(p.channel, p.start + shift, None if p.end is None else p.end + shift)
-            for p in (*state.pauses, *(LegPause(c, s) for c, s in sorted(state.paused.items())))
+            for p in state.pauses.take()
         )
-        state.pauses = []
         withdrawal = state.withdrawal
         cut = None if withdrawal is None else round(withdrawal.at + shift, 6)
 
@@ -219,11 +218,9 @@ class SiprecLive:
             return
         call, state = entry
         if kind == "pause":
-            state.paused.setdefault(channel, at)
+            state.pauses.pause(channel, at)
         elif kind == "resume":
-            start = state.paused.pop(channel, None)
-            if start is not None and at > start:
-                state.pauses.append(LegPause(channel, start, at))
+            state.pauses.resume(channel, at)
         elif kind == "withdraw":
             self._withdraw(call, state, channel, state.origin + at, "speech", confidence)
         elif kind == "speech":
