@@ -10,6 +10,9 @@ from __future__ import annotations
 __all__ = [
     "AccountLocked",
     "AnalysisError",
+    "AnchorError",
+    "BackupError",
+    "BackupIncomplete",
     "BlobStoreError",
     "CallvaultError",
     "CaptureError",
@@ -27,7 +30,9 @@ __all__ = [
     "ParseError",
     "Quarantined",
     "RecordingTooLong",
+    "RecoveryKeyError",
     "RequestTimeout",
+    "RestoreRefused",
     "Restricted",
     "TooLarge",
     "TooManyAttempts",
@@ -233,3 +238,27 @@ class Quarantined(CallvaultError):
     processed or read before."""
 
     retryable = False  # a job for it fails at once; `jobs retry` after the release
+
+
+class BackupError(CallvaultError):
+    """A backup could not be made, read or trusted: the message says which object or
+    manifest and what is wrong with it (issue 21)."""
+
+
+class BackupIncomplete(BackupError):
+    """The backup set was never finished (its signed manifest is missing): it is not
+    verified or restored as if it were whole."""
+
+
+class RecoveryKeyError(BackupError):
+    """The backup's key material cannot be opened: no identity or passphrase was given,
+    or the one given does not match."""
+
+
+class RestoreRefused(InputError):
+    """`restore` only writes into an empty data directory and an empty database."""
+
+
+class AnchorError(CallvaultError):
+    """An audit checkpoint could not be anchored (the place refused it, or it would have
+    overwritten an earlier one)."""

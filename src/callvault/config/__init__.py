@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -19,8 +19,10 @@ from typing import Any
 
 import platformdirs
 
+from callvault.config._backup import BACKUP_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
+    Setting,
     default_model_cache,
     http_host,
     parse_blob_store,
@@ -119,21 +121,6 @@ def parse_entities(raw: str) -> tuple[str, ...]:
         )
     chosen = set(names) | set(PAYMENT_ENTITY_NAMES)
     return tuple(name for name in REDACTION_ENTITIES if name in chosen)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting: where it comes from, what it means, how it is parsed."""
-
-    name: str
-    help: str
-    parse: Callable[[str], Any]
-    default: Callable[[], Any] | None
-    secret: bool = False
-
-    @property
-    def env(self) -> str:
-        return f"CALLVAULT_{self.name.upper()}"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -574,6 +561,7 @@ SETTINGS: tuple[Setting, ...] = (
         parse_log_level,
         lambda: "WARNING",
     ),
+    *BACKUP_SETTINGS,
 )
 
 
@@ -645,6 +633,18 @@ class Config:
     queue: str
     job_lease: float
     log_level: str
+    backup_to: str | None
+    backup_recipient: tuple[str, ...]
+    backup_passphrase: str | None
+    backup_identity: Path | None
+    backup_keep_daily: int
+    backup_keep_weekly: int
+    erasure_ledger_to: str | None
+    audit_anchor_to: str | None
+    audit_anchor_tsa: str | None
+    audit_anchor_tsa_cert: Path | None
+    audit_anchor_every: float
+    audit_anchor_retain_days: int
 
     @property
     def effective_database_url(self) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -13,6 +15,7 @@ import platformdirs
 __all__ = [
     "BUCKET",
     "QUEUE_SCHEMES",
+    "Setting",
     "default_model_cache",
     "http_host",
     "parse_blob_store",
@@ -216,3 +219,18 @@ def parse_fraction(raw: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError("expected a number from 0 to 1")
     return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: where it comes from, what it means, how it is parsed."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Callable[[], Any] | None
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return f"CALLVAULT_{self.name.upper()}"

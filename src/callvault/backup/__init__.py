@@ -1,0 +1,7 @@
+"""Copies kept elsewhere: backup targets (a directory or an S3 bucket), the sealing of a
+backup's key material to a recovery key (age X25519 or an scrypt passphrase), the backup
+set's signed manifest, and the places audit checkpoints are anchored (issue 21).
+
+This package knows nothing of the vault: `services.backup` reads the vault and hands
+bytes and streams to it.
+"""
