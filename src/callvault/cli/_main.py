@@ -14,6 +14,8 @@ from rich.table import Table
 
 from callvault import __version__
 from callvault.capture import FileImportOptions
+from callvault.cli._audit import audit
+from callvault.cli._backup import backup, restore
 from callvault.cli._capture import capture, siprec
 from callvault.cli._common import Group, announce_erased, config_of, console, echo_json
 from callvault.cli._contacts import contacts, crm
@@ -31,7 +33,6 @@ from callvault.config import load_config, masked_values
 from callvault.errors import CallvaultError, InputError
 from callvault.services import (
     CallContext,
-    audit_entries,
     call_document,
     check_files,
     collect_garbage,
@@ -45,7 +46,6 @@ from callvault.services import (
     listen_audio,
     open_context,
     rotate_keys,
-    verify_audit,
     verify_recordings,
 )
 
@@ -336,58 +336,6 @@ def verify(ctx: click.Context, call_id: str | None, all_: bool, as_json: bool) -
 
 
 @cli.group(cls=Group)
-def audit() -> None:
-    """The tamper-evident audit log."""
-
-
-@audit.command(name="list")
-@click.option("--object", "object_id", help="Only entries about this object id.")
-@click.option("--action", help="Only entries with this action, e.g. call.ingest.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the last N entries.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def audit_list(
-    ctx: click.Context, object_id: str | None, action: str | None, limit: int | None, as_json: bool
-) -> None:
-    """Show audit entries, oldest first."""
-    with open_context(config_of(ctx)) as svc:
-        entries = audit_entries(svc, object_id=object_id, action=action, limit=limit)
-    if as_json:
-        echo_json({"entries": [e.to_dict() for e in entries]})
-        return
-    table = Table("seq", "at", "actor", "action", "object", "purpose")
-    for e in entries:
-        table.add_row(str(e.seq), e.at, e.actor, e.action, e.object_id or "", e.purpose or "")
-    console().print(table)
-
-
-@audit.command(name="verify")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def audit_verify(ctx: click.Context, as_json: bool) -> None:
-    """Check the hash chain; exit 1 and say where when it was tampered with."""
-    with open_context(config_of(ctx)) as svc:
-        report = verify_audit(svc)
-    if as_json:
-        echo_json(
-            {
-                "ok": report.ok,
-                "entries": report.entries,
-                "faults": [
-                    {"seq": f.seq, "kind": f.kind, "message": f.message} for f in report.faults
-                ],
-            }
-        )
-    elif report.ok:
-        click.echo(f"audit chain intact: {report.entries} entries")
-    else:
-        for fault in report.faults:
-            click.echo(f"FAULT  {fault.message}")
-        click.echo(f"audit chain broken: {len(report.faults)} fault(s) in {report.entries} entries")
-    ctx.exit(0 if report.ok else 1)
-
-
-@cli.group(cls=Group)
 def keys() -> None:
     """Key-encryption keys."""
 
@@ -529,6 +477,9 @@ for command in (
     insights,
     monitor,
     worker,
+    audit,
+    backup,
+    restore,
 ):
     cli.add_command(command)
 cli.add_command(contacts)
