@@ -5,7 +5,14 @@ from callvault.vault._artifacts import ArtifactInfo, ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
 from callvault.vault._calls import CallRepository
 from callvault.vault._consent import ConsentRepository
-from callvault.vault._crypto import BlobReader
+from callvault.vault._crypto import BlobEncryptor, BlobReader, new_data_key
+from callvault.vault._exported import (
+    SnapshotBlob,
+    SnapshotContents,
+    audit_line,
+    check_exported_audit,
+    snapshot_contents,
+)
 from callvault.vault._fs import create_private
 from callvault.vault._governance import (
     CONSENT_METHODS,
@@ -26,6 +33,7 @@ from callvault.vault._governance import (
     SubjectCall,
 )
 from callvault.vault._holds import HoldRepository
+from callvault.vault._keyfiles import RESTORE_MARKER, install_key_files, read_key_files
 from callvault.vault._live import (
     LIVE_KINDS,
     LiveAlertRecord,
@@ -76,6 +84,16 @@ from callvault.vault._unit import Transaction
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
+    "BlobEncryptor",
+    "RESTORE_MARKER",
+    "SnapshotBlob",
+    "SnapshotContents",
+    "audit_line",
+    "check_exported_audit",
+    "install_key_files",
+    "new_data_key",
+    "read_key_files",
+    "snapshot_contents",
     "ArtifactInfo",
     "ArtifactRepository",
     "CallRepository",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from callvault.config import Config
 from callvault.errors import ConfigError, KeyDestroyed
-from callvault.vault import _audit, _callsig
+from callvault.vault import _audit, _callsig, _keyfiles
 from callvault.vault._adapters import open_blob_store
 from callvault.vault._artifacts import ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditReport
@@ -141,9 +141,17 @@ class Vault:
     # -- opening -----------------------------------------------------------------------
 
     @classmethod
-    def init(cls, config: Config) -> tuple[Vault, bool]:
-        """Create the data directory, keys and schema where missing; return (vault, created)."""
+    def init(cls, config: Config, *, restoring: bool = False) -> tuple[Vault, bool]:
+        """Create the data directory, keys and schema where missing; return (vault, created).
+
+        Refused while a restore into this data directory has not finished replaying the
+        erasure ledger (issue 21); `restoring` is the restore's own way in."""
         paths = DataPaths(config.data_dir)
+        if not restoring and _keyfiles.restoring(paths.root):
+            raise ConfigError(
+                f"a restore into {paths.root} has not finished (erasures may not yet be "
+                "replayed); run `callvault restore` again, or remove the data directory"
+            )
         created = False
         store = open_blob_store(config)
         try:
