@@ -5,3 +5,33 @@ set's signed manifest, and the places audit checkpoints are anchored (issue 21).
 This package knows nothing of the vault: `services.backup` reads the vault and hands
 bytes and streams to it.
 """
+
+from callvault.backup._seal import (
+    RecoveryKey,
+    generate_identity,
+    open_sealed,
+    read_identities,
+    seal,
+    write_identity,
+)
+from callvault.backup._target import (
+    BackupTarget,
+    LocalTarget,
+    S3Target,
+    check_name,
+    open_target,
+)
+
+__all__ = [
+    "BackupTarget",
+    "LocalTarget",
+    "RecoveryKey",
+    "S3Target",
+    "check_name",
+    "generate_identity",
+    "open_sealed",
+    "open_target",
+    "read_identities",
+    "seal",
+    "write_identity",
+]
