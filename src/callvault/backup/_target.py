@@ -18,6 +18,7 @@ temporary file.
 from __future__ import annotations
 
 import abc
+import contextlib
 import io
 import logging
 import os
@@ -201,17 +202,32 @@ class LocalTarget(BackupTarget):
         written = 0
         try:
             with out:
+                # A failing source raises as it is; a failing target (a full disk, an
+                # unmounted share) becomes a BackupError that names the target.
                 while piece := stream.read(PIECE):
-                    out.write(piece)
+                    with self._writing(name):
+                        out.write(piece)
                     written += len(piece)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
+                with self._writing(name):
+                    out.flush()
+                    os.fsync(out.fileno())
+            with self._writing(name):
+                os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(path.parent)
         return written
+
+    @contextlib.contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise BackupError(
+                f"cannot write {name} to the backup directory {self.url}: "
+                f"{exc.strerror or type(exc).__name__}"
+            ) from None
 
     def put_new(self, name: str, data: bytes) -> None:
         path = self._path(name)
@@ -294,14 +310,21 @@ _EXISTS = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 class _Body(io.RawIOBase):
     """A boto StreamingBody as a raw stream, so it can be buffered and closed as a file."""
 
-    def __init__(self, body: Any) -> None:
+    def __init__(self, body: Any, target: S3Target, name: str) -> None:
         self._body = body
+        self._target = target
+        self._name = name
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._body.read(len(buffer))
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            data = self._body.read(len(buffer))
+        except BotoCoreError as exc:  # the connection broke mid-object
+            self._target._fail(exc, f"reading {self._name}")
         buffer[: len(data)] = data
         return len(data)
 
@@ -443,6 +466,7 @@ class S3Target(BackupTarget):
             self._fail(exc, "checking the bucket")
 
     def put(self, name: str, source: BinaryIO | bytes) -> int:
+        from boto3.exceptions import S3UploadFailedError
         from boto3.s3.transfer import TransferConfig
 
         key = self._key(name)
@@ -453,14 +477,18 @@ class S3Target(BackupTarget):
         config = TransferConfig(
             multipart_threshold=self.part_size, multipart_chunksize=self.part_size
         )
-        self._call(
-            f"storing {name}",
-            self.client.upload_fileobj,
-            Fileobj=counted,
-            Bucket=self.bucket,
-            Key=key,
-            Config=config,
-        )
+        try:
+            self._call(
+                f"storing {name}",
+                self.client.upload_fileobj,
+                Fileobj=counted,
+                Bucket=self.bucket,
+                Key=key,
+                Config=config,
+            )
+        except S3UploadFailedError as exc:  # boto3's wrapper around the store's answer
+            answer = exc.__cause__ or exc.__context__
+            self._fail(answer if isinstance(answer, Exception) else exc, f"storing {name}")
         return counted.count
 
     def put_new(self, name: str, data: bytes) -> None:
@@ -501,7 +529,7 @@ class S3Target(BackupTarget):
         answer = self._call(
             f"reading {name}", self.client.get_object, name, Bucket=self.bucket, Key=self._key(name)
         )
-        return io.BufferedReader(_Body(answer["Body"]), PIECE)
+        return io.BufferedReader(_Body(answer["Body"], self, name), PIECE)
 
     def _pages(self, doing: str, operation: str, **kwargs: Any) -> Iterator[Any]:
         """The pages of a listing, fetched as they are consumed."""
