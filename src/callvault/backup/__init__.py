@@ -18,16 +18,42 @@ from callvault.backup._manifest import (
     set_file,
     set_id_of,
 )
+from callvault.backup._seal import (
+    RecoveryKey,
+    generate_identity,
+    open_sealed,
+    read_identities,
+    seal,
+    write_identity,
+)
+from callvault.backup._target import (
+    BackupTarget,
+    LocalTarget,
+    S3Target,
+    check_name,
+    open_target,
+)
 
 __all__ = [
-    "FORMAT",
-    "MANIFEST",
-    "Manifest",
+    "BackupTarget",
     "canonical",
+    "check_name",
+    "FORMAT",
+    "generate_identity",
     "keep_sets",
+    "LocalTarget",
+    "Manifest",
+    "MANIFEST",
     "new_set_id",
     "object_name",
+    "open_sealed",
+    "open_target",
+    "read_identities",
+    "RecoveryKey",
+    "S3Target",
+    "seal",
     "set_created",
     "set_file",
     "set_id_of",
+    "write_identity",
 ]
