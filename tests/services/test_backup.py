@@ -8,21 +8,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from _audio import tone, wav_bytes
 from _context import as_context
 from _stored import decrypt_copy, retention_of, transcribe
 from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
-from callvault.config import Config
+from callvault.config import Config, load_config
 from callvault.errors import (
     BackupError,
     BackupIncomplete,
@@ -41,7 +38,6 @@ from callvault.services import (
     verify_backup,
 )
 from callvault.vault import DataKeyRow, Vault
-from conftest import POSTGRES_ADMIN_URL, make_config
 
 SUBJECT = "+14155550100"
 OTHER = "+14155550199"
@@ -55,24 +51,8 @@ def identity(tmp_path: Path) -> tuple[Path, str]:
     return path, make_identity(path)
 
 
-@pytest.fixture
-def fresh_database() -> Iterator[Callable[[], str]]:
-    """Makes new empty PostgreSQL databases for restores; drops them after the test."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"callvault_restore_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        made.append(name)
-        return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-    yield make
-    with admin.connect() as conn:
-        for name in made:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def make_config(data_dir: Path, database_url: str | None = None) -> Config:
+    return load_config(env={}, data_dir=data_dir, database_url=database_url, actor="test:pytest")
 
 
 def with_keys(config: Config, identity: tuple[Path, str], **more: object) -> Config:
@@ -84,7 +64,7 @@ def with_keys(config: Config, identity: tuple[Path, str], **more: object) -> Con
 def restore_config(
     config: Config, tmp_path: Path, fresh_database: Callable[[], str], name: str = "restored"
 ) -> Config:
-    url = fresh_database() if config.database_url else None
+    url = fresh_database() if config.database_url else None  # a new, empty database
     return dataclasses.replace(
         make_config(tmp_path / name, url),
         backup_recipient=config.backup_recipient,
