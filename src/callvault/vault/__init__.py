@@ -2,6 +2,7 @@
 
 from callvault.vault._adapters import open_blob_store
 from callvault.vault._artifacts import ArtifactInfo, ArtifactRepository
+from callvault.vault._anchor import AnchorFault, Checkpoint
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
 from callvault.vault._calls import CallRepository
 from callvault.vault._consent import ConsentRepository
@@ -115,6 +116,7 @@ __all__ = [
     "Admission",
     "Base",
     "AuditEntry",
+    "AnchorFault",
     "AuditFault",
     "AuditReport",
     "Base",
@@ -123,6 +125,7 @@ __all__ = [
     "BlobStore",
     "BlobWrite",
     "CallFilter",
+    "Checkpoint",
     "CallRecord",
     "CallRow",
     "CallSummary",
