@@ -190,17 +190,17 @@ def verify_anchors(ctx: Context, source: str) -> AnchorReport:
         else:
             name = by_checkpoint[fault.checkpoint]
             notes.setdefault(name, []).append(f"{name}: {fault.message}")
+    by_name = dict(parsed)
     checks = []
-    seqs = {name: checkpoint for name, checkpoint in parsed}
     for _, _, name in stored:
-        checkpoint = seqs.get(name)
+        found = by_name.get(name)
         messages = tuple(notes.get(name, ()))
         faults.extend(messages)
         checks.append(
             AnchorCheck(
                 name,
-                checkpoint.seq if checkpoint else None,
-                checkpoint.at if checkpoint else None,
+                found.seq if found else None,
+                found.at if found else None,
                 not messages,
                 stamps.get(name),
                 messages,
