@@ -24,7 +24,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from callvault.backup import AnchorSink, S3AnchorSink, read_anchors, verify_timestamp
+from callvault.backup import AnchorSink, S3AnchorSink, TsaClient, read_anchors, verify_timestamp
 from callvault.errors import AnchorError, ConfigError
 from callvault.services import Context, anchor_audit, verify_anchors
 from callvault.services.anchors import ANCHOR_TASK
@@ -387,3 +387,22 @@ def test_the_bucket_never_overwrites(moto_server: str, aws_env: None) -> None:
         f"s3://{bucket}/p/{name} exists already; an anchored checkpoint is never overwritten"
     )
     assert len(s3.list_object_versions(Bucket=bucket)["Versions"]) == 1
+
+
+def test_verify_reports_a_token_for_another_checkpoint(
+    vault: Vault, tsa: Tsa, tmp_path: Path
+) -> None:
+    place = tmp_path / "anchors"
+    ctx = context(vault, audit_anchor_tsa_cert=tsa.root)
+    add_entries(vault, 1)
+    result = anchor_audit(ctx, to=str(place))
+    assert result.name is not None
+    # A genuine token of this TSA, but over other bytes, put next to the checkpoint.
+    other = TsaClient(tsa.url, tsa.root.read_bytes()).timestamp(b"another checkpoint")
+    (place / result.name.replace(".json", ".tsr")).write_bytes(other)
+    report = verify_anchors(ctx, str(place))
+    assert not report.ok
+    (check,) = report.checkpoints
+    assert check.messages == (
+        f"{result.name}: the timestamp token does not verify: Mismatch between messages",
+    )

@@ -166,7 +166,8 @@ def verify_anchors(ctx: Context, source: str) -> AnchorReport:
     still has exactly its hash at its seq; plus the chain's own check."""
     config = ctx.config
     stored = read_anchors(source, endpoint_url=config.s3_endpoint_url, region=config.s3_region)
-    chain_pem = config.audit_anchor_tsa_cert.read_bytes() if config.audit_anchor_tsa_cert else None
+    # Tokens are checked where the authority's chain is configured, else only listed.
+    chain_pem = _chain_pem(ctx) if config.audit_anchor_tsa_cert else None
     parsed: list[tuple[str, Checkpoint]] = []
     notes: dict[str, list[str]] = {}
     stamps: dict[str, str] = {}
