@@ -6,6 +6,17 @@ This package knows nothing of the vault: `services.backup` reads the vault and h
 bytes and streams to it.
 """
 
+from callvault.backup._anchors import (
+    AnchorPlace,
+    AnchorSink,
+    S3AnchorSink,
+    StoredAnchor,
+    TsaClient,
+    anchor_name,
+    open_anchor_place,
+    read_anchors,
+    verify_timestamp,
+)
 from callvault.backup._manifest import (
     FORMAT,
     MANIFEST,
@@ -35,6 +46,9 @@ from callvault.backup._target import (
 )
 
 __all__ = [
+    "anchor_name",
+    "AnchorPlace",
+    "AnchorSink",
     "BackupTarget",
     "canonical",
     "check_name",
@@ -42,18 +56,24 @@ __all__ = [
     "generate_identity",
     "keep_sets",
     "LocalTarget",
-    "Manifest",
     "MANIFEST",
+    "Manifest",
     "new_set_id",
     "object_name",
+    "open_anchor_place",
     "open_sealed",
     "open_target",
+    "read_anchors",
     "read_identities",
     "RecoveryKey",
+    "S3AnchorSink",
     "S3Target",
     "seal",
     "set_created",
     "set_file",
     "set_id_of",
+    "StoredAnchor",
+    "TsaClient",
+    "verify_timestamp",
     "write_identity",
 ]

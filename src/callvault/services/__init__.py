@@ -30,6 +30,7 @@ from callvault.services.admin import (
     rotate_keys,
     verify_recordings,
 )
+from callvault.services.anchors import AnchorReport, AnchorResult, anchor_audit, verify_anchors
 from callvault.services.audit import audit_entries, audit_page, verify_audit
 from callvault.services.backup import (
     BackupResult,
@@ -238,6 +239,10 @@ __all__ = [
     "StorageInfo",
     "add_hold",
     "agent_team",
+    "AnchorReport",
+    "AnchorResult",
+    "anchor_audit",
+    "verify_anchors",
     "audit_entries",
     "audit_page",
     "call_record",

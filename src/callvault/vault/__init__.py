@@ -1,6 +1,7 @@
 """The vault: metadata, encrypted blobs, envelope keys, signed manifests, audit chain."""
 
 from callvault.vault._adapters import open_blob_store
+from callvault.vault._anchor import AnchorFault, Checkpoint
 from callvault.vault._artifacts import ArtifactInfo, ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
 from callvault.vault._calls import CallRepository
@@ -133,6 +134,7 @@ __all__ = [
     "Admission",
     "Base",
     "AuditEntry",
+    "AnchorFault",
     "AuditFault",
     "AuditReport",
     "Base",
@@ -141,6 +143,7 @@ __all__ = [
     "BlobStore",
     "BlobWrite",
     "CallFilter",
+    "Checkpoint",
     "CallRecord",
     "CallRow",
     "CallSummary",

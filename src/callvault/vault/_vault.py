@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from callvault.config import Config
 from callvault.errors import ConfigError, KeyDestroyed
-from callvault.vault import _audit, _callsig, _keyfiles
+from callvault.vault import _anchor, _audit, _callsig, _keyfiles
 from callvault.vault._adapters import open_blob_store
+from callvault.vault._anchor import AnchorFault, Checkpoint
 from callvault.vault._artifacts import ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditReport
 from callvault.vault._calls import CallRepository, no_such_call
@@ -409,6 +410,16 @@ class Vault:
     def verify_audit(self) -> AuditReport:
         with self._read() as session:
             return _audit.verify(session, self.signer)
+
+    def audit_checkpoint(self) -> Checkpoint:
+        """The chain's head now, signed as a checkpoint to anchor elsewhere (issue 21)."""
+        with self._read() as session:
+            return _anchor.make_checkpoint(session, self.signer)
+
+    def check_anchors(self, checkpoints: Sequence[Checkpoint]) -> list[AnchorFault]:
+        """Where the chain no longer extends `checkpoints`, and the chain's own faults."""
+        with self._read() as session:
+            return _anchor.check_anchors(session, checkpoints, self.signer)
 
     # -- housekeeping ------------------------------------------------------------------
 
