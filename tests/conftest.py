@@ -25,6 +25,8 @@ from callvault.vault._db import create_db_engine, migrate
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _moto import moto, set_aws_env  # noqa: E402 - after the path is set
+
 if TYPE_CHECKING:
     from _clock import Clock
     from _receiver import Receiver
@@ -80,6 +82,20 @@ def pg_url(postgres_server: str) -> Iterator[str]:
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     yield postgres_server
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto server (an S3 emulator, tests/_moto.py) for the whole session: its URL."""
+    # Parts of 1 KiB keep the vault's multipart tests small; real stores want 5 MiB.
+    with moto({"S3_UPLOAD_PART_MIN_SIZE": "1024"}) as url:
+        yield url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials for the emulator; no profile or real account is reachable."""
+    set_aws_env(monkeypatch)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""Fixtures of the backup tests: moto's server mode, an S3 EMULATOR run as a subprocess
-(no real S3-compatible server can be installed here), speaking the S3 REST protocol over
-HTTP to boto3, multipart uploads and conditional writes included; and dummy credentials
-so that no profile or real account is ever reached."""
+"""moto's server mode, an S3 EMULATOR run as a subprocess (no real S3-compatible server can
+be installed here), speaking the S3 REST protocol over HTTP to boto3: multipart uploads,
+object lock and conditional writes included. The fixtures `moto_server` and `aws_env` of
+tests/conftest.py use it."""
 
 from __future__ import annotations
 
@@ -12,22 +12,32 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
+# Dummy credentials: no profile or real account is ever reached.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
 
-def _free_port() -> int:
+
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """moto server on a free port for the whole session; its URL."""
-    port = _free_port()
+@contextmanager
+def moto(env: dict[str, str] | None = None) -> Iterator[str]:
+    """A moto server on a free port until the block ends; its URL."""
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -49,17 +59,7 @@ def moto_server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing-secret",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials for the emulator; no profile or real account is reachable."""
+def set_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
