@@ -24,7 +24,7 @@ from callvault.vault import (
     dump_database,
     load_database,
 )
-from callvault.vault._db import create_db_engine, migrate
+from callvault.vault._db import create_db_engine, migrate, migrate_to
 from callvault.vault._snapshot import _FrameWriter, _Table
 from conftest import make_config
 
@@ -376,3 +376,46 @@ def test_an_unreachable_postgresql_database_is_named_without_its_password() -> N
         "callvault_no_such_db (OperationalError); check that it exists and the server is "
         "running"
     )
+
+
+def test_load_into_a_database_a_vault_opened_but_never_wrote(
+    vault: Vault, config: Config, target_url: str, dump_dir: Path, tmp_path: Path
+) -> None:
+    fill(vault, calls=1)
+    source = contents(config.effective_database_url)
+    dump, _ = dump_database(vault.engine, dump_dir / "db.dump")
+    restored_config = target_config(config, target_url, tmp_path)
+    Vault.open(restored_config).close()  # a schema at head, only the seeded rows
+    assert database_is_empty(target_url)
+
+    load_database(target_url, dump_dir / "db.dump", dump.kind)
+
+    assert contents(target_url) == source
+    with Vault.open(restored_config) as restored:
+        assert restored.verify_audit().ok
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_migrate_to_goes_down_and_up(config: Config) -> None:
+    engine = create_db_engine(config.effective_database_url)
+    migrate(engine)
+    with engine.begin() as conn:
+        migrate_to(conn, "0017")
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0017"
+        assert "live_calls" not in inspect(conn).get_table_names()
+        migrate_to(conn, HEAD)
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+    engine.dispose()
+
+
+def test_a_database_never_migrated_is_not_dumped(config: Config, dump_dir: Path) -> None:
+    config.data_dir.mkdir(parents=True)
+    engine = create_db_engine(config.effective_database_url)
+    with pytest.raises(IntegrityError) as refused:
+        dump_database(engine, dump_dir / "db.dump")
+    engine.dispose()
+    assert str(refused.value) == (
+        "the database has 0 schema revisions (alembic_version), not one: open it with "
+        "callvault once to migrate it, then back it up"
+    )
+    assert list(dump_dir.iterdir()) == []

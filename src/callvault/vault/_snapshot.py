@@ -94,11 +94,14 @@ def dump_database(
     0600, in a private directory the caller gives). `inspect(conn)` runs against the same
     snapshot and its result is returned; `progress(table, rows)` follows each table."""
     kind = engine.dialect.name
-    if kind == "sqlite":
-        return _dump_sqlite(engine, dest, inspect, progress)
-    if kind == "postgresql":
-        return _dump_postgresql(engine, dest, inspect, progress)
-    raise ConfigError(f"cannot dump a {kind} database; callvault runs on SQLite or PostgreSQL")
+    if kind not in ("sqlite", "postgresql"):
+        raise ConfigError(f"cannot dump a {kind} database; callvault runs on SQLite or PostgreSQL")
+    dump = _dump_sqlite if kind == "sqlite" else _dump_postgresql
+    try:
+        return dump(engine, dest, inspect, progress)
+    except BaseException:
+        dest.unlink(missing_ok=True)  # half a dump is no dump
+        raise
 
 
 def load_database(url: str, src: Path, kind: str) -> None:
@@ -154,7 +157,7 @@ def _dump_sqlite(
     with open(dest, "rb+") as handle:
         os.fsync(handle.fileno())
     with closing(_sqlite_open(dest, read_only=True)) as db:
-        revision = _sqlite_revision(db, dest)
+        revision = _sqlite_revision(db)
         tables = {}
         for table in _sqlite_tables(db):
             tables[table] = db.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0]
@@ -249,14 +252,21 @@ def _sqlite_nonempty(path: Path) -> list[str]:
         return _sqlite_tables_with_rows(db)
 
 
-def _sqlite_revision(db: sqlite3.Connection, dest: Path) -> str:
+def _sqlite_revision(db: sqlite3.Connection) -> str:
     try:
         rows = db.execute(f"SELECT version_num FROM {_VERSION_TABLE}").fetchall()
     except sqlite3.OperationalError:
         rows = []
+    return _one_revision([row[0] for row in rows])
+
+
+def _one_revision(rows: list[Any]) -> str:
     if len(rows) != 1:
-        raise IntegrityError(f"the database has no single schema revision; dump {dest.name}")
-    return str(rows[0][0])
+        raise IntegrityError(
+            f"the database has {len(rows)} schema revisions (alembic_version), not one: "
+            "open it with callvault once to migrate it, then back it up"
+        )
+    return str(rows[0])
 
 
 def _quote(name: str) -> str:
@@ -421,11 +431,9 @@ def _parents_first(tables: Iterable[_Table], references: set[tuple[str, str]]) -
 
 def _pg_revision(conn: Connection, tables: list[_Table]) -> str:
     if not any(t.name == _VERSION_TABLE for t in tables):
-        raise IntegrityError("the database has no schema revision (alembic_version)")
-    rows = conn.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars().all()
-    if len(rows) != 1:
-        raise IntegrityError(f"the database has {len(rows)} schema revisions, not one")
-    return str(rows[0])
+        return _one_revision([])
+    version = conn.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}"))
+    return _one_revision(list(version.scalars()))
 
 
 def _pg_sequences(conn: Connection) -> list[tuple[str, int, bool]]:
