@@ -162,6 +162,10 @@ def test_inspect_sees_the_snapshot_not_later_writes(vault: Vault, dump_dir: Path
     fill(vault, calls=1)
 
     def audit_rows(conn: Connection) -> tuple[int, int]:
+        if conn.dialect.name == "postgresql":
+            assert conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
+            isolation = conn.execute(text("SHOW transaction_isolation")).scalar()
+            assert isolation == "repeatable read"
         count = "SELECT count(*) FROM audit_log"
         before = conn.execute(text(count)).scalar_one()
         # Another connection commits while the snapshot is open.
