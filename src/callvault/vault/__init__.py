@@ -78,6 +78,12 @@ from callvault.vault._rights import (
     restriction_ground,
 )
 from callvault.vault._s3 import S3BlobStore
+from callvault.vault._snapshot import (
+    DatabaseDump,
+    database_is_empty,
+    dump_database,
+    load_database,
+)
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobLocked, BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._transcripts import TranscriptRepository
@@ -176,4 +182,8 @@ __all__ = [
     "VerifyResult",
     "create_private",
     "open_blob_store",
+    "DatabaseDump",
+    "database_is_empty",
+    "dump_database",
+    "load_database",
 ]
