@@ -26,6 +26,14 @@ from callvault.vault._governance import (
     SubjectCall,
 )
 from callvault.vault._holds import HoldRepository
+from callvault.vault._ledger import (
+    LEDGER_KINDS,
+    REPLAY_ACTION,
+    LedgerEntry,
+    LedgerRepository,
+    ReplayReport,
+    verify_entries,
+)
 from callvault.vault._live import (
     LIVE_KINDS,
     LiveAlertRecord,
@@ -82,6 +90,12 @@ __all__ = [
     "ConsentRepository",
     "CorrectionRepository",
     "HoldRepository",
+    "LEDGER_KINDS",
+    "LedgerEntry",
+    "LedgerRepository",
+    "REPLAY_ACTION",
+    "ReplayReport",
+    "verify_entries",
     "RefusalRepository",
     "LIVE_KINDS",
     "LiveAlertRecord",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from callvault.config import Config
 from callvault.errors import ConfigError, KeyDestroyed
-from callvault.vault import _audit, _callsig
+from callvault.vault import _audit, _callsig, _ledger
 from callvault.vault._adapters import open_blob_store
 from callvault.vault._artifacts import ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditReport
@@ -32,6 +32,7 @@ from callvault.vault._crypto import (
 from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._holds import HoldRepository
+from callvault.vault._ledger import LedgerRepository
 from callvault.vault._live import LiveRepository
 from callvault.vault._models import (
     ArtifactRow,
@@ -113,7 +114,8 @@ class Vault:
     quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and
     `refusals` (spoken refusals found by processing, their quarantined audio).
     quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and `live`
-    (the live board of calls in progress).
+    (the live board of calls in progress), `ledger` (the erasure ledger, replayed at
+    restore).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class Vault:
         self.corrections = CorrectionRepository(self)
         self.refusals = RefusalRepository(self)
         self.live = LiveRepository(self)
+        self.ledger = LedgerRepository(self)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -361,6 +364,10 @@ class Vault:
                 actor=actor,
                 details={"rewrapped": count, "retired": old_ids},
             )
+            # The old keys are destroyed after this commits; a restored older backup
+            # still holding one destroys it again (issue 21).
+            for old in old_ids:
+                _ledger.defer(session, self.signer, "kek", {"kek_id": old})
         self.keyring.set_current(new_id)
         for old in old_ids:
             self.keyring.destroy(old)
