@@ -514,6 +514,9 @@ class LedgerRepository(Repository):
             shredded: list[str] = []
             kept_rewrites: list[str] = []
             retire: list[str] = []
+            # The keys wrapped the data keys destroyed here: the backup this database came
+            # from still holds those wrapped keys, so they are retired too (below).
+            shredded_under = {k.kek_id for c in certificates for k in c.data_keys if k.kek_id}
             not_found = 0
             for entry in ordered:
                 body = entry.body
@@ -542,6 +545,8 @@ class LedgerRepository(Repository):
                         or (body.get("key_destroyed", True) and row.wrapped is not None)
                     ):
                         found = True
+                        if row.kek_id is not None and body.get("key_destroyed", True):
+                            shredded_under.add(row.kek_id)
                         if row.quarantine_key is not None:
                             doomed[row.quarantine_key] = None
                         destroyed["refusal"] = _refusals.shred_row(
@@ -570,7 +575,25 @@ class LedgerRepository(Repository):
                     actor=actor,
                     purpose="erasure ledger replayed at restore",
                 )
-            rewrapped = self._retire_keks(session, unit, retire, actor) if retire else 0
+            present = set(self.keyring.key_ids())
+            retiring = [
+                k for k in dict.fromkeys([*retire, *sorted(shredded_under)]) if k in present
+            ]
+            rewrapped = 0
+            if retiring:
+                new_id, rewrapped = self._retire_keks(session, unit, retiring)
+                unit.audit(
+                    "keys.rotate",
+                    "keyring",
+                    new_id,
+                    details={
+                        "rewrapped": rewrapped,
+                        "retired": retiring,
+                        "why": "erasure ledger replayed at restore: the backup still holds "
+                        "the destroyed data keys wrapped under the retired keys",
+                    },
+                    actor=actor,
+                )
             for key in doomed:
                 unit.delete_after_commit(key)
             unit.after_commit(self._checkpoint)
@@ -580,7 +603,7 @@ class LedgerRepository(Repository):
             erased_calls=tuple(c.call_id for c in certificates),
             rewritten_calls=tuple(dict.fromkeys(kept_rewrites)),
             shredded_refusals=tuple(shredded),
-            destroyed_keks=tuple(retire),
+            destroyed_keks=tuple(retiring),
             deleted_blobs=tuple(doomed),
             rewrapped_keys=rewrapped,
             not_found=not_found,
@@ -608,28 +631,27 @@ class LedgerRepository(Repository):
         return blanked
 
     def _retire_keks(
-        self, session: Session, unit: Transaction, retire: Sequence[str], actor: str
-    ) -> int:
-        """Re-wrap every data key wrapped under one of `retire` under the current KEK (a
-        new one when the current is retired), then, once committed, destroy them."""
-        current = self.keyring.current_id()
-        if current in retire:
-            current = self.keyring.create_key()
-        new_key = self.keyring.key(current)
+        self, session: Session, unit: Transaction, retire: Sequence[str]
+    ) -> tuple[str, int]:
+        """Re-wrap every data key wrapped under one of `retire` under a new KEK and, once
+        committed, make it current and destroy `retire` (as `Vault.rotate_keys`, for the
+        keys a replay retires); returns the new KEK's id and how many keys were re-wrapped."""
+        new_id = self.keyring.create_key()
+        new_key = self.keyring.key(new_id)
         count = 0
         for row in session.scalars(select(DataKeyRow).where(DataKeyRow.kek_id.in_(retire))):
             dek = unwrap_data_key(
                 self.keyring.key(row.kek_id), row.kek_id, row.recording_id, row.wrapped
             )
-            row.wrapped = wrap_data_key(new_key, current, row.recording_id, dek)
-            row.kek_id = current
+            row.wrapped = wrap_data_key(new_key, new_id, row.recording_id, dek)
+            row.kek_id = new_id
             count += 1
-        count += self.vault.refusals.rewrap(session, new_key, current, only=retire)
+        count += self.vault.refusals.rewrap(session, new_key, new_id, only=retire)
 
         def destroy() -> None:
-            self.keyring.set_current(current)
+            self.keyring.set_current(new_id)
             for kek_id in retire:
                 self.keyring.destroy(kek_id)
 
         unit.after_commit(destroy)
-        return count
+        return new_id, count
