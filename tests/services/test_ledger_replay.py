@@ -257,6 +257,7 @@ def test_backup_with_the_rewrite_keeps_the_call(config: Config, backup: Backup) 
         record = restored.calls.get_call(legged)
         blanked = entries[0].body["participants"]
         assert [p.name for p in record.participants if p.id in blanked] == [None]
+        assert [r.ok for r in restored.calls.verify()] == [True]
         assert restored.verify_audit().ok
 
 
@@ -298,3 +299,71 @@ def test_an_empty_ledger_replays_nothing(vault: Vault) -> None:
     report = replay_erasures(as_context(vault), [])
     assert report.to_json()["entries"] == 0 and not report.destroyed_anything
     assert vault.audit_entries(action="ledger.replay") == []
+
+
+def test_restore_destroys_a_rotated_key_and_ignores_holds(config: Config, backup: Backup) -> None:
+    with Vault.open(config) as live:
+        kept, erased = store(live, 0, KEPT), store(live, 1, SUBJECT)
+        old_kek = live.keyring.current_id()
+    older = backup(config)
+    with Vault.open(config) as live:
+        erase_subject(as_context(live), SUBJECT, reason="art. 17 request 1")
+        live.rotate_keys()
+        entries = live.ledger.entries()
+    assert [e.kind for e in entries] == ["call", "kek"]
+    with Vault.open(older) as restored:
+        # A hold the backup knew of does not keep what was lawfully erased since.
+        restored.holds.add_hold(erased, reason="Smith v Acme")
+        assert old_kek in restored.keyring.key_ids()
+
+        report = replay_erasures(as_context(restored), entries)
+
+        assert report.erased_calls == (erased,) and report.destroyed_keks == (old_kek,)
+        assert old_kek not in restored.keyring.key_ids()
+        assert restored.keyring.current_id() != old_kek
+        assert report.rewrapped_keys == 1
+        assert restored.calls.get_call(kept).recording.kek_id == restored.keyring.current_id()
+        assert [r.ok for r in restored.calls.verify()] == [True]
+        (kek_replay,) = restored.audit_entries(action="ledger.replay", object_id=old_kek)
+        assert kek_replay.details["found"] and kek_replay.details["destroyed"]["kek"] == old_kek
+        assert len(restored.audit_entries(action="keys.rotate")) == 1
+        assert restored.verify_audit().ok
+
+
+def test_restore_shreds_a_refusal_quarantine_again(config: Config, backup: Backup) -> None:
+    keep_before = dataclasses.replace(config, on_withdrawal="keep-before")
+    talk = (
+        said(0, 0.1, "thanks for calling how can I help"),
+        said(1, 2.0, "I do not want to be recorded"),
+    )
+    with Vault.open(keep_before) as live:
+        refused = store(live, 1, SUBJECT, seconds=4.0)
+        transcribe(live, refused, *talk)
+        transcript = Transcript("done", "en", "test", "1", talk, False)
+        detection = detect_and_honour(Context(live.config, live), refused, transcript)
+        assert detection is not None and detection.quarantined
+        head = live.ledger.head()
+    older = backup(keep_before)
+    with Vault.open(keep_before) as live:
+        with live.engine.begin() as conn:
+            conn.execute(update(RefusalRow).values(quarantine_until=datetime.now(UTC)))
+        run_retention(Context(live.config, live))
+        entries = live.ledger.entries(after_seq=head[0])
+    assert [e.kind for e in entries] == ["refusal"]
+    with Vault.open(older) as restored:
+        with restored.reading() as session:
+            row = session.get(RefusalRow, detection.id)
+            assert row is not None and row.quarantine_key is not None
+            quarantine = row.quarantine_key
+        assert quarantine in set(restored.store.iter_keys())
+
+        report = replay_erasures(as_context(restored), entries)
+
+        assert report.shredded_refusals == (detection.id,) and report.erased_calls == ()
+        assert quarantine not in set(restored.store.iter_keys())
+        with restored.reading() as session:
+            row = session.get(RefusalRow, detection.id)
+            assert row is not None and row.quarantine_key is None and row.wrapped is None
+        # The cut call stays, readable under the key its data key was re-wrapped under.
+        assert [r.ok for r in restored.calls.verify()] == [True]
+        assert restored.verify_audit().ok

@@ -61,8 +61,12 @@ __all__ = [
     "LedgerEntry",
     "LedgerRepository",
     "ReplayReport",
+    "append_deferred",
+    "blob_list",
+    "canonical",
     "defer",
     "defer_calls",
+    "entry_hash",
     "key_hash",
     "verify_entries",
 ]
@@ -244,6 +248,7 @@ def defer(session: Session, signer: Signer, kind: str, body: Mapping[str, Any]) 
 
 
 def blob_list(blobs: Iterable[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """Blobs as an entry names them: key and ciphertext SHA-256."""
     return [{"key": key, "sha256": sha256} for key, sha256 in blobs]
 
 
@@ -301,6 +306,7 @@ def _lock_head(session: Session) -> ErasureLedgerHeadRow:
 
 @event.listens_for(Session, "before_commit")
 def _append_before_commit(session: Session) -> None:
+    # A safety net for a session committed by hand, not through `Vault._write`.
     if _PENDING in session.info:
         append_deferred(session)
         session.flush()
@@ -502,12 +508,20 @@ class LedgerRepository(Repository):
             imported = self._import(session, ordered)
             wanted, rewritten = self._plan(session, ordered)
             calls = _calls.lock_calls(session, sorted(wanted))
+            doomed: dict[str, None] = {}
+            for start in range(0, len(calls), 500):
+                chunk = sorted(calls)[start : start + 500]
+                # A refusal's quarantined audio goes with its call's rows (CASCADE): its
+                # blob must go too. The live board's rows of these calls go with them.
+                quarantined = session.scalars(
+                    select(RefusalRow.quarantine_key).where(
+                        RefusalRow.call_id.in_(chunk), RefusalRow.quarantine_key.is_not(None)
+                    )
+                )
+                doomed.update((str(key), None) for key in quarantined)
+                session.execute(delete(LiveCallRow).where(LiveCallRow.call_id.in_(chunk)))
             certificates = _calls.destroy_calls(session, [calls[i] for i in sorted(calls)])
             by_call = {c.call_id: c for c in certificates}
-            for chunk_start in range(0, len(certificates), 500):
-                chunk = [c.call_id for c in certificates[chunk_start : chunk_start + 500]]
-                session.execute(delete(LiveCallRow).where(LiveCallRow.call_id.in_(chunk)))
-            doomed: dict[str, None] = {}
             for certificate in certificates:
                 doomed.update((b.key, None) for b in certificate.blobs)
             report_certs: list[Mapping[str, Any]] = []

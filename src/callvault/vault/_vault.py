@@ -228,6 +228,9 @@ class Vault:
             # The audit chain's head is locked by the last statement before COMMIT, for
             # the time of one append, not for the whole transaction (issue 19).
             _callsig.sign_changed(session)
+            # The erasure ledger's head before the audit chain's, in every transaction
+            # (a replay locks it early), so two writers never wait on each other.
+            _ledger.append_deferred(session)
             _audit.append_deferred(session)
 
     @contextmanager
