@@ -35,6 +35,14 @@ from callvault.vault._governance import (
 )
 from callvault.vault._holds import HoldRepository
 from callvault.vault._keyfiles import RESTORE_MARKER, install_key_files, read_key_files
+from callvault.vault._ledger import (
+    LEDGER_KINDS,
+    REPLAY_ACTION,
+    LedgerEntry,
+    LedgerRepository,
+    ReplayReport,
+    verify_entries,
+)
 from callvault.vault._live import (
     LIVE_KINDS,
     LiveAlertRecord,
@@ -107,6 +115,12 @@ __all__ = [
     "ConsentRepository",
     "CorrectionRepository",
     "HoldRepository",
+    "LEDGER_KINDS",
+    "LedgerEntry",
+    "LedgerRepository",
+    "REPLAY_ACTION",
+    "ReplayReport",
+    "verify_entries",
     "RefusalRepository",
     "LIVE_KINDS",
     "LiveAlertRecord",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from callvault.config import Config
 from callvault.errors import ConfigError, KeyDestroyed
-from callvault.vault import _anchor, _audit, _callsig, _keyfiles
+from callvault.vault import _anchor, _audit, _callsig, _keyfiles, _ledger
 from callvault.vault._adapters import open_blob_store
 from callvault.vault._anchor import AnchorFault, Checkpoint
 from callvault.vault._artifacts import ArtifactRepository
@@ -33,6 +33,7 @@ from callvault.vault._crypto import (
 from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._holds import HoldRepository
+from callvault.vault._ledger import LedgerRepository
 from callvault.vault._live import LiveRepository
 from callvault.vault._models import (
     ArtifactRow,
@@ -114,7 +115,8 @@ class Vault:
     quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and
     `refusals` (spoken refusals found by processing, their quarantined audio).
     quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and `live`
-    (the live board of calls in progress).
+    (the live board of calls in progress), `ledger` (the erasure ledger, replayed at
+    restore).
     """
 
     def __init__(
@@ -138,6 +140,7 @@ class Vault:
         self.corrections = CorrectionRepository(self)
         self.refusals = RefusalRepository(self)
         self.live = LiveRepository(self)
+        self.ledger = LedgerRepository(self)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -234,6 +237,9 @@ class Vault:
             # The audit chain's head is locked by the last statement before COMMIT, for
             # the time of one append, not for the whole transaction (issue 19).
             _callsig.sign_changed(session)
+            # The erasure ledger's head before the audit chain's, in every transaction
+            # (a replay locks it early), so two writers never wait on each other.
+            _ledger.append_deferred(session)
             _audit.append_deferred(session)
 
     @contextmanager
@@ -370,6 +376,10 @@ class Vault:
                 actor=actor,
                 details={"rewrapped": count, "retired": old_ids},
             )
+            # The old keys are destroyed after this commits; a restored older backup
+            # still holding one destroys it again (issue 21).
+            for old in old_ids:
+                _ledger.defer(session, self.signer, "kek", {"kek_id": old})
         self.keyring.set_current(new_id)
         for old in old_ids:
             self.keyring.destroy(old)
