@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import select
 
 from _audio import tone, wav_bytes
+from _config import make_config
 from _context import as_context
 from _stored import decrypt_copy, retention_of, transcribe
 from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
-from callvault.config import Config, load_config
+from callvault.config import Config
 from callvault.errors import (
     BackupError,
     BackupIncomplete,
@@ -51,10 +52,6 @@ def identity(tmp_path: Path) -> tuple[Path, str]:
     path = tmp_path / "recovery" / "backup.key"
     path.parent.mkdir()
     return path, make_identity(path)
-
-
-def make_config(data_dir: Path, database_url: str | None = None) -> Config:
-    return load_config(env={}, data_dir=data_dir, database_url=database_url, actor="test:pytest")
 
 
 def with_keys(config: Config, identity: tuple[Path, str], **more: object) -> Config:
