@@ -162,21 +162,36 @@ class SiprecServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         options = self.options
-        port = options.port
-        if options.udp:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: SipUdpProtocol(self._sip), local_addr=(options.host, port)
-            )
-            self._udp = transport
-            name = transport.get_extra_info("sockname")
-            self.udp_address = (str(name[0]), int(name[1]))
-            port = port or int(name[1])  # TCP on the same port as UDP (RFC 3261 18)
-        if options.tcp:
-            self._tcp = await asyncio.start_server(
-                self._tcp_connection, options.host, port, limit=MAX_MESSAGE + 1
-            )
+        # With port 0 the system picks the UDP port and TCP takes the same one (RFC 3261
+        # 18), which a TCP connection of another program may hold already: then another
+        # port is picked, a few times. A port given explicitly fails at once.
+        tries = 20 if options.port == 0 and options.udp and options.tcp else 1
+        for attempt in range(tries):
+            port = options.port
+            if options.udp:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: SipUdpProtocol(self._sip), local_addr=(options.host, port)
+                )
+                self._udp = transport
+                name = transport.get_extra_info("sockname")
+                self.udp_address = (str(name[0]), int(name[1]))
+                port = port or int(name[1])
+            if not options.tcp:
+                break
+            try:
+                self._tcp = await asyncio.start_server(
+                    self._tcp_connection, options.host, port, limit=MAX_MESSAGE + 1
+                )
+            except OSError:
+                if self._udp is not None:  # not left bound behind the error
+                    self._udp.close()
+                    self._udp = None
+                if attempt == tries - 1:
+                    raise
+                continue
             name = self._tcp.sockets[0].getsockname()
             self.tcp_address = (str(name[0]), int(name[1]))
+            break
         self._running = True
         self.live.loop = loop
         self._ticker = asyncio.create_task(self._tick())
