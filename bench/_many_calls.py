@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -259,12 +260,17 @@ def store_calls(config: Config, options: ManyCallsOptions, hook: Hook = print) -
     batches = [indices[i : i + batch] for i in range(0, len(indices), batch)]
     url = config.database_url
     erase, hold, done = [], [], 0
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(options.workers) as pool:
-        args = [
-            (str(config.data_dir), url, b, options.seconds, options.transcripts) for b in batches
+    # An executor, not a Pool: a worker that dies fails the build instead of hanging it.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(options.workers, mp_context=spawn) as pool:
+        shards = [
+            pool.submit(
+                _store_shard, str(config.data_dir), url, b, options.seconds, options.transcripts
+            )
+            for b in batches
         ]
-        for to_erase, to_hold, stored in pool.imap_unordered(_star_store, args):
+        for shard in as_completed(shards):
+            to_erase, to_hold, stored = shard.result()
             erase += to_erase
             hold += to_hold
             done += len(stored)
@@ -286,12 +292,6 @@ def store_calls(config: Config, options: ManyCallsOptions, hook: Hook = print) -
         wav_bytes=len(mulaw_wav(bytes(round(options.seconds * RATE) * 2))),
         build_s=time.monotonic() - began,
     )
-
-
-def _star_store(
-    args: tuple[str, str | None, list[int], float, bool],
-) -> tuple[list[str], list[str], list[str]]:
-    return _store_shard(*args)
 
 
 @contextmanager
