@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,8 @@ from callvault.vault import Vault
 from callvault.vault._db import create_db_engine, migrate
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from _moto import moto, set_aws_env  # noqa: E402 - after the path is set
 
 if TYPE_CHECKING:
     from _clock import Clock
@@ -80,6 +82,41 @@ def pg_url(postgres_server: str) -> Iterator[str]:
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     yield postgres_server
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto server (an S3 emulator, tests/_moto.py) for the whole session: its URL."""
+    # Parts of 1 KiB keep the vault's multipart tests small; real stores want 5 MiB.
+    with moto({"S3_UPLOAD_PART_MIN_SIZE": "1024"}) as url:
+        yield url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials for the emulator; no profile or real account is reachable."""
+    set_aws_env(monkeypatch)
+
+
+@pytest.fixture
+def fresh_database(postgres_server: str) -> Iterator[Callable[[], str]]:
+    """Makes new, empty PostgreSQL databases (a restore's target, say) on the server of
+    the session's database; drops them after the test."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"callvault_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def make_config(data_dir: Path, database_url: str | None = None, **overrides: object) -> Config:

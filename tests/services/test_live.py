@@ -299,8 +299,8 @@ def test_concurrent_publishers_leave_no_gap_for_a_follower(vault: Vault) -> None
 
 
 def test_the_migration_goes_down_and_up_again(config: Config) -> None:
-    """Migration 0019 (the head on this branch) drops the board's tables and makes them
-    again, with the cursor row a publish needs."""
+    """Migration 0019 drops the board's tables going down (to 0018) and makes them again,
+    with the cursor row a publish needs."""
     from alembic import command
 
     from callvault.vault._db import _alembic_config
@@ -311,7 +311,7 @@ def test_the_migration_goes_down_and_up_again(config: Config) -> None:
         cfg = _alembic_config()
         with vault.engine.execution_options(callvault_write=True).begin() as conn:
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "-1")
+            command.downgrade(cfg, "0018")
         with vault.engine.connect() as conn:
             tables = {
                 name

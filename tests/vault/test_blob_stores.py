@@ -12,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 
 from _audio import tone, wav_bytes
 from _context import as_context
+from _moto import free_port
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.config import Config, load_config, masked_values
 from callvault.errors import BlobStoreError, ConfigError, ErasureRefused
@@ -38,53 +37,6 @@ REGION = "us-east-1"
 OPTIONS = FileImportOptions(
     caller="+14155550100", callee="+442071838750", direction="inbound", language="en"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """moto server, an S3 emulator, on a free port for the whole session."""
-    port = _free_port()
-    # Parts of 64 KiB keep the multipart tests small; real stores want 5 MiB.
-    env = {**os.environ, "S3_UPLOAD_PART_MIN_SIZE": "1024"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the moto server (S3 emulator) did not start") from None
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials for the emulator; no profile or real account is reachable."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
 def _client(url: str) -> Any:
@@ -259,7 +211,7 @@ def test_store_errors_name_the_setting_and_no_credential(moto_server: str) -> No
         list(missing.iter_keys())
     assert "does not exist" in str(info.value)
     assert "CALLVAULT_BLOB_STORE" in str(info.value)
-    down = S3BlobStore(_client(f"http://127.0.0.1:{_free_port()}"), "some-bucket")
+    down = S3BlobStore(_client(f"http://127.0.0.1:{free_port()}"), "some-bucket")
     down.client.meta.config.retries = {"max_attempts": 0}
     with pytest.raises(BlobStoreError) as info:
         down.size("rec1")
@@ -504,7 +456,7 @@ def test_the_commands_work_against_the_object_store(
     assert swept.exit_code == 0, swept.output
     assert "removed 0 unfinished write(s) and 0 orphaned blob(s)" in swept.output
     # A store that cannot be reached: a message naming the setting, no traceback.
-    down = run("verify", "--all", CALLVAULT_S3_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}")
+    down = run("verify", "--all", CALLVAULT_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
     assert down.exit_code == 1
     assert "CALLVAULT_S3_ENDPOINT_URL" in down.output
     assert "Traceback" not in down.output

@@ -30,7 +30,17 @@ from callvault.services.admin import (
     rotate_keys,
     verify_recordings,
 )
+from callvault.services.anchors import AnchorReport, AnchorResult, anchor_audit, verify_anchors
 from callvault.services.audit import audit_entries, audit_page, verify_audit
+from callvault.services.backup import (
+    BackupResult,
+    PruneResult,
+    create_backup,
+    list_backups,
+    make_identity,
+    prune_backups,
+)
+from callvault.services.backup_check import BackupFault, BackupReport, verify_backup
 from callvault.services.callinfo import (
     call_record,
     count_calls,
@@ -102,6 +112,7 @@ from callvault.services.refusals import (
     show_refusal,
 )
 from callvault.services.reindex import REINDEX_PURPOSE, ReindexResult, reindex_search
+from callvault.services.restore import RestoreResult, restore_backup
 from callvault.services.retention import (
     RetentionErased,
     RetentionReport,
@@ -130,6 +141,17 @@ from callvault.vault import (
 )
 
 __all__ = [
+    "BackupFault",
+    "BackupReport",
+    "BackupResult",
+    "PruneResult",
+    "RestoreResult",
+    "create_backup",
+    "list_backups",
+    "make_identity",
+    "prune_backups",
+    "restore_backup",
+    "verify_backup",
     "Context",
     "Storage",
     "open_context",
@@ -217,6 +239,10 @@ __all__ = [
     "StorageInfo",
     "add_hold",
     "agent_team",
+    "AnchorReport",
+    "AnchorResult",
+    "anchor_audit",
+    "verify_anchors",
     "audit_entries",
     "audit_page",
     "call_record",

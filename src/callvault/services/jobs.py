@@ -19,6 +19,7 @@ from callvault.config import Config
 from callvault.jobs import JobRecord, JobStatus, Queue, TaskRegistry
 from callvault.services import webhooks
 from callvault.services._context import Context
+from callvault.services.anchors import register_anchor_task
 from callvault.services.live_retention import prune_live
 from callvault.services.process import PROCESS_TASK, Progress, process_call
 from callvault.services.retention import run_retention
@@ -92,6 +93,7 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
     registry.every(RETENTION_TASK, RETENTION_EVERY_S)
     registry.register(LIVE_PRUNE_TASK, prune, queue="maintenance")
     registry.every(LIVE_PRUNE_TASK, LIVE_PRUNE_EVERY_S)
+    register_anchor_task(registry, ctx)
     return registry
 
 

@@ -1,11 +1,19 @@
 """The vault: metadata, encrypted blobs, envelope keys, signed manifests, audit chain."""
 
 from callvault.vault._adapters import open_blob_store
+from callvault.vault._anchor import AnchorFault, Checkpoint
 from callvault.vault._artifacts import ArtifactInfo, ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditFault, AuditReport
 from callvault.vault._calls import CallRepository
 from callvault.vault._consent import ConsentRepository
-from callvault.vault._crypto import BlobReader
+from callvault.vault._crypto import BlobEncryptor, BlobReader, new_data_key
+from callvault.vault._exported import (
+    SnapshotBlob,
+    SnapshotContents,
+    audit_line,
+    check_exported_audit,
+    snapshot_contents,
+)
 from callvault.vault._fs import create_private
 from callvault.vault._governance import (
     CONSENT_METHODS,
@@ -26,6 +34,15 @@ from callvault.vault._governance import (
     SubjectCall,
 )
 from callvault.vault._holds import HoldRepository
+from callvault.vault._keyfiles import RESTORE_MARKER, install_key_files, read_key_files
+from callvault.vault._ledger import (
+    LEDGER_KINDS,
+    REPLAY_ACTION,
+    LedgerEntry,
+    LedgerRepository,
+    ReplayReport,
+    verify_entries,
+)
 from callvault.vault._live import (
     LIVE_KINDS,
     LiveAlertRecord,
@@ -69,6 +86,12 @@ from callvault.vault._rights import (
     restriction_ground,
 )
 from callvault.vault._s3 import S3BlobStore
+from callvault.vault._snapshot import (
+    DatabaseDump,
+    database_is_empty,
+    dump_database,
+    load_database,
+)
 from callvault.vault._spool import EncryptedSpool
 from callvault.vault._store import BlobLocked, BlobStore, BlobWrite, LocalBlobStore
 from callvault.vault._transcripts import TranscriptRepository
@@ -76,12 +99,28 @@ from callvault.vault._unit import Transaction
 from callvault.vault._vault import DataPaths, Vault
 
 __all__ = [
+    "BlobEncryptor",
+    "RESTORE_MARKER",
+    "SnapshotBlob",
+    "SnapshotContents",
+    "audit_line",
+    "check_exported_audit",
+    "install_key_files",
+    "new_data_key",
+    "read_key_files",
+    "snapshot_contents",
     "ArtifactInfo",
     "ArtifactRepository",
     "CallRepository",
     "ConsentRepository",
     "CorrectionRepository",
     "HoldRepository",
+    "LEDGER_KINDS",
+    "LedgerEntry",
+    "LedgerRepository",
+    "REPLAY_ACTION",
+    "ReplayReport",
+    "verify_entries",
     "RefusalRepository",
     "LIVE_KINDS",
     "LiveAlertRecord",
@@ -115,6 +154,7 @@ __all__ = [
     "Admission",
     "Base",
     "AuditEntry",
+    "AnchorFault",
     "AuditFault",
     "AuditReport",
     "Base",
@@ -123,6 +163,7 @@ __all__ = [
     "BlobStore",
     "BlobWrite",
     "CallFilter",
+    "Checkpoint",
     "CallRecord",
     "CallRow",
     "CallSummary",
@@ -155,4 +196,8 @@ __all__ = [
     "VerifyResult",
     "create_private",
     "open_blob_store",
+    "DatabaseDump",
+    "database_is_empty",
+    "dump_database",
+    "load_database",
 ]

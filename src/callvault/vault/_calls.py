@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from callvault.capture import CapturedCall
 from callvault.errors import ErasureRefused, IntegrityError, NotFound
-from callvault.vault import _audit, _callsig, _governance
+from callvault.vault import _audit, _callsig, _governance, _ledger
 from callvault.vault._artifacts import artifact_object, transcript_object
 from callvault.vault._crypto import BlobReader, SealedBlob, new_data_key, wrap_data_key
 from callvault.vault._governance import Admission, ErasureCertificate
@@ -55,7 +55,7 @@ from callvault.vault._store import BlobWrite
 from callvault.vault._unit import Transaction
 from callvault.vault._verify import check_blob, check_manifest
 
-__all__ = ["CallRepository", "no_such_call"]
+__all__ = ["CallRepository", "destroy_calls", "lock_calls", "no_such_call"]
 
 log = logging.getLogger("callvault.vault")
 
@@ -638,60 +638,17 @@ class CallRepository(Repository):
         ids = list(dict.fromkeys(call_ids))
         self._refuse_any_kept(session, ids)
         # The row locks make a concurrent retention change or hold on these calls wait.
-        calls: dict[str, CallRow] = {}
-        for chunk in _chunks(ids):
-            locking = select(CallRow).where(CallRow.id.in_(chunk)).with_for_update()
-            for call in session.scalars(locking.execution_options(populate_existing=True)):
-                calls[call.id] = call
+        calls = lock_calls(session, ids)
         for call_id in ids:
             if call_id not in calls:
                 raise no_such_call(call_id)
             if expired_by is not None:
                 _governance.refuse_unless_expired(calls[call_id], expired_by)
-        recordings: dict[str, list[RecordingRow]] = {call_id: [] for call_id in ids}
-        for chunk in _chunks(ids):
-            for recording in session.scalars(
-                select(RecordingRow).where(RecordingRow.call_id.in_(chunk))
-            ):
-                recordings[recording.call_id].append(recording)
-        rids = [r.id for rows in recordings.values() for r in rows]
-        keys: dict[str, str] = {}
-        transcripts: dict[str, TranscriptRow] = {}
-        artifacts: dict[str, list[ArtifactRow]] = {}
-        for chunk in _chunks(rids):
-            found = session.execute(
-                select(DataKeyRow.recording_id, DataKeyRow.kek_id).where(
-                    DataKeyRow.recording_id.in_(chunk)
-                )
-            )
-            keys.update((str(rid), str(kek)) for rid, kek in found)
-            for transcript in session.scalars(
-                select(TranscriptRow).where(TranscriptRow.recording_id.in_(chunk))
-            ):
-                transcripts[transcript.recording_id] = transcript
-            for artifact in session.scalars(
-                select(ArtifactRow).where(ArtifactRow.recording_id.in_(chunk))
-            ):
-                artifacts.setdefault(artifact.recording_id, []).append(artifact)
-        now = _now()
-        certificates = [
-            _governance.erasure_certificate(
-                calls[i], recordings[i], now, keys, transcripts, artifacts
-            )
-            for i in ids
-        ]
+        certificates = destroy_calls(session, [calls[i] for i in ids])
         blob_keys = [b.key for c in certificates for b in c.blobs]
-        # Set-based deletes, children first; the data keys go first of all. Consents
-        # keep their rows (the foreign key sets call_id to null), corrections go with
-        # their recording (ON DELETE CASCADE). Only released holds can be left here.
-        for chunk in _chunks(rids):
-            for model in (DataKeyRow, ManifestRow, TranscriptRow, ArtifactRow):
-                session.execute(delete(model).where(model.recording_id.in_(chunk)))
-        for chunk in _chunks(ids):
-            session.execute(delete(LegalHoldRow).where(LegalHoldRow.call_id.in_(chunk)))
-            for child in (LegRow, RecordingRow, ParticipantRow):
-                session.execute(delete(child).where(child.call_id.in_(chunk)))
-            session.execute(delete(CallRow).where(CallRow.id.in_(chunk)))
+        # What was destroyed, by ids only, into the erasure ledger in this transaction:
+        # a restored older backup erases these calls again (issue 21).
+        _ledger.defer_calls(session, self.signer, certificates)
         entries = [
             _audit.Entry(
                 "call.erase",
@@ -712,3 +669,67 @@ class CallRepository(Repository):
             _audit.defer(session, self.signer, dataclasses.replace(entry, actor=who))
         self._refuse_any_kept(session, ids)
         return certificates, blob_keys
+
+
+def lock_calls(session: Session, call_ids: Sequence[str]) -> dict[str, CallRow]:
+    """The rows of those of `call_ids` that exist, locked until the transaction ends."""
+    calls: dict[str, CallRow] = {}
+    for chunk in _chunks(call_ids):
+        locking = select(CallRow).where(CallRow.id.in_(chunk)).with_for_update()
+        for call in session.scalars(locking.execution_options(populate_existing=True)):
+            calls[call.id] = call
+    return calls
+
+
+def destroy_calls(session: Session, calls: Sequence[CallRow]) -> list[ErasureCertificate]:
+    """Delete `calls` (locked rows) within `session`, set-based (a few statements for
+    the whole batch, so erasing a subject's thousand calls stays fast): the data keys
+    first, then every row of them. Returns a certificate per call, in order; its blobs
+    are the caller's to delete once the transaction has committed. Nothing is checked
+    here (holds, restrictions, retention): the callers do that, or, replaying the
+    erasure ledger, carry out an erasure that was already decided."""
+    ids = [call.id for call in calls]
+    recordings: dict[str, list[RecordingRow]] = {call_id: [] for call_id in ids}
+    for chunk in _chunks(ids):
+        for recording in session.scalars(
+            select(RecordingRow).where(RecordingRow.call_id.in_(chunk))
+        ):
+            recordings[recording.call_id].append(recording)
+    rids = [r.id for rows in recordings.values() for r in rows]
+    keys: dict[str, str] = {}
+    transcripts: dict[str, TranscriptRow] = {}
+    artifacts: dict[str, list[ArtifactRow]] = {}
+    for chunk in _chunks(rids):
+        found = session.execute(
+            select(DataKeyRow.recording_id, DataKeyRow.kek_id).where(
+                DataKeyRow.recording_id.in_(chunk)
+            )
+        )
+        keys.update((str(rid), str(kek)) for rid, kek in found)
+        for transcript in session.scalars(
+            select(TranscriptRow).where(TranscriptRow.recording_id.in_(chunk))
+        ):
+            transcripts[transcript.recording_id] = transcript
+        for artifact in session.scalars(
+            select(ArtifactRow).where(ArtifactRow.recording_id.in_(chunk))
+        ):
+            artifacts.setdefault(artifact.recording_id, []).append(artifact)
+    now = _now()
+    certificates = [
+        _governance.erasure_certificate(
+            call, recordings[call.id], now, keys, transcripts, artifacts
+        )
+        for call in calls
+    ]
+    # Set-based deletes, children first; the data keys go first of all. Consents
+    # keep their rows (the foreign key sets call_id to null), corrections go with
+    # their recording (ON DELETE CASCADE). Only released holds can be left here.
+    for chunk in _chunks(rids):
+        for model in (DataKeyRow, ManifestRow, TranscriptRow, ArtifactRow):
+            session.execute(delete(model).where(model.recording_id.in_(chunk)))
+    for chunk in _chunks(ids):
+        session.execute(delete(LegalHoldRow).where(LegalHoldRow.call_id.in_(chunk)))
+        for child in (LegRow, RecordingRow, ParticipantRow):
+            session.execute(delete(child).where(child.call_id.in_(chunk)))
+        session.execute(delete(CallRow).where(CallRow.id.in_(chunk)))
+    return certificates

@@ -446,6 +446,12 @@ class Signer:
     def sign(self, message: bytes) -> str:
         return self._private.sign(message).hex()
 
+    def public_key_bytes(self) -> bytes:
+        """The raw 32-byte Ed25519 public key (what a backup manifest names its signer by)."""
+        return self.public_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
     def verify(self, message: bytes, signature_hex: str) -> bool:
         try:
             self.public_key.verify(bytes.fromhex(signature_hex), message)

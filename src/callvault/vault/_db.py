@@ -11,13 +11,13 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import NoSuchModuleError as NoDriver
 
 from callvault.errors import ConfigError
 
-__all__ = ["create_db_engine", "migrate"]
+__all__ = ["create_db_engine", "migrate", "migrate_to"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -128,3 +128,19 @@ def migrate(engine: Engine) -> None:
             f"cannot open the database ({type(exc.orig).__name__}); check "
             "CALLVAULT_DATABASE_URL and that the server is running"
         ) from None
+
+
+def migrate_to(conn: Connection, revision: str) -> None:
+    """Bring the schema on `conn` to `revision`, up or down, inside the caller's
+    transaction: a restore makes the dump's schema before it copies the rows in (issue 21)."""
+    cfg = _alembic_config()
+    current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == {revision}:
+        return
+    cfg.attributes["connection"] = conn
+    script = ScriptDirectory.from_config(cfg)
+    below = {rev.revision for head in current for rev in script.iterate_revisions(head, "base")}
+    if revision in below:
+        command.downgrade(cfg, revision)
+    else:
+        command.upgrade(cfg, revision)

@@ -34,6 +34,8 @@ __all__ = [
     "ConsentRow",
     "CorrectionRow",
     "DataKeyRow",
+    "ErasureLedgerHeadRow",
+    "ErasureLedgerRow",
     "LegRow",
     "LegalHoldRow",
     "LiveAlertCountRow",
@@ -498,3 +500,34 @@ class LiveAlertCountRow(Base):
 
     rule: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- the erasure ledger (migration 0020, issue 21) ------------------------------------
+
+
+class ErasureLedgerRow(Base):
+    """One erasure, by ids only (never personal data): what was destroyed, chained by
+    SHA-256 like the audit log and signed entry by entry, so a copy kept outside the
+    database (in every backup) can be checked offline and replayed at restore."""
+
+    __tablename__ = "erasure_ledger"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64))
+
+
+class ErasureLedgerHeadRow(Base):
+    """The ledger's last entry (one row): appenders lock it, which serialises them on
+    PostgreSQL, and an entry removed from the end is seen against it."""
+
+    __tablename__ = "erasure_ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callvault.errors import InputError, IntegrityError, NotFound
-from callvault.vault import _governance
+from callvault.vault import _governance, _ledger
 from callvault.vault._crypto import BlobReader, new_data_key, unwrap_data_key, wrap_data_key
 from callvault.vault._models import REFUSAL_STATUSES, ConsentRow, RefusalRow
 from callvault.vault._repo import Repository
@@ -435,38 +435,25 @@ class RefusalRepository(Repository):
         with self._unit(tx, actor=actor) as unit:
             session = unit.session
             row = self._row(session, detection_id, lock=True)
-            now = _now()
-            certificate: dict[str, Any] = {
-                "detection_id": row.id,
-                "call_id": row.call_id,
-                "recording_id": row.recording_id,
-                "erased_at": now.isoformat(),
-                "method": "crypto-shredding",
-                "kek_id": row.kek_id,
-                "blobs": (
-                    [
-                        {
-                            "key": row.quarantine_key,
-                            "sha256": row.quarantine_sha256,
-                            "size": row.quarantine_size,
-                        }
-                    ]
-                    if row.quarantine_key is not None
-                    else []
-                ),
-                "words": not keep_words and row.words is not None,
-            }
-            if row.quarantine_key is not None:
-                unit.delete_after_commit(row.quarantine_key)
-            row.quarantine_key = None
-            row.quarantine_sha256 = None
-            row.quarantine_size = row.quarantine_ciphertext_size = None
-            row.quarantine_meta = None
-            if not keep_words:
-                row.wrapped, row.kek_id, row.words = None, None, None
-            row.shredded_at = now
-            if status is not None:
-                row.status = status
+            quarantine_key = row.quarantine_key
+            certificate = shred_row(row, keep_words=keep_words, status=status)
+            if quarantine_key is not None:
+                unit.delete_after_commit(quarantine_key)
+            # By ids only, into the erasure ledger: a restored older backup shreds it
+            # again (issue 21).
+            _ledger.defer(
+                session,
+                self.signer,
+                "refusal",
+                {
+                    "refusal_id": row.id,
+                    "call_id": row.call_id,
+                    "blobs": _ledger.blob_list(
+                        (b["key"], b["sha256"]) for b in certificate["blobs"]
+                    ),
+                    "key_destroyed": not keep_words,
+                },
+            )
             unit.audit(
                 "refusal.quarantine.shred",
                 "call",
@@ -478,10 +465,16 @@ class RefusalRepository(Repository):
             unit.after_commit(self._checkpoint)
         return certificate
 
-    def rewrap(self, session: Session, new_key: bytes, new_id: str) -> int:
-        """Within `rotate_keys`: re-wrap every detection key under the new KEK."""
+    def rewrap(
+        self, session: Session, new_key: bytes, new_id: str, *, only: Sequence[str] = ()
+    ) -> int:
+        """Within `rotate_keys`: re-wrap every detection key under the new KEK (with
+        `only`, those wrapped under one of these KEKs)."""
         count = 0
-        for row in session.scalars(select(RefusalRow).where(RefusalRow.wrapped.is_not(None))):
+        query = select(RefusalRow).where(RefusalRow.wrapped.is_not(None))
+        if only:
+            query = query.where(RefusalRow.kek_id.in_(list(only)))
+        for row in session.scalars(query):
             dek = self._unwrap(row)
             row.wrapped = wrap_data_key(new_key, new_id, refusal_key_object(row.id), dek)
             row.kek_id = new_id
@@ -508,3 +501,40 @@ class RefusalRepository(Repository):
                 f"no refusal detection {detection_id}; `callvault refusals list` shows them"
             )
         return row
+
+
+def shred_row(row: RefusalRow, *, keep_words: bool, status: str | None = None) -> dict[str, Any]:
+    """Crypto-shred a detection's row in place (the quarantine's blob is the caller's to
+    delete after the commit): its quarantine forgotten and, unless `keep_words`, its
+    wrapped key overwritten (the words go with it). Returns the certificate."""
+    now = _now()
+    certificate: dict[str, Any] = {
+        "detection_id": row.id,
+        "call_id": row.call_id,
+        "recording_id": row.recording_id,
+        "erased_at": now.isoformat(),
+        "method": "crypto-shredding",
+        "kek_id": row.kek_id,
+        "blobs": (
+            [
+                {
+                    "key": row.quarantine_key,
+                    "sha256": row.quarantine_sha256,
+                    "size": row.quarantine_size,
+                }
+            ]
+            if row.quarantine_key is not None
+            else []
+        ),
+        "words": not keep_words and row.words is not None,
+    }
+    row.quarantine_key = None
+    row.quarantine_sha256 = None
+    row.quarantine_size = row.quarantine_ciphertext_size = None
+    row.quarantine_meta = None
+    if not keep_words:
+        row.wrapped, row.kek_id, row.words = None, None, None
+    row.shredded_at = now
+    if status is not None:
+        row.status = status
+    return certificate

@@ -35,7 +35,7 @@ from callvault.media import (
     WavSource,
     decode_pcm,
 )
-from callvault.vault import _governance
+from callvault.vault import _governance, _ledger
 from callvault.vault._artifacts import (
     INSIGHTS,
     ORIGINAL,
@@ -385,6 +385,13 @@ class RewriteRepository(Repository):
             {rid: old_transcript} if old_transcript is not None else {},
         )
         old_keys = [recording.blob_key]
+        # What the ledger entry names: the old ciphertexts' hashes and the old wrapped key's.
+        old_hashes: dict[str, str | None] = {b.key: b.ciphertext_sha256 for b in certificate.blobs}
+        old_hashes.update(
+            (a.blob_key, a.ciphertext_sha256)
+            for a in session.scalars(select(ArtifactRow).where(ArtifactRow.recording_id == rid))
+        )
+        old_wrapped = _ledger.key_hash(key_row.wrapped) if key_row is not None else None
         if recording.source_sha256 is None:
             recording.source_sha256 = recording.sha256
         recording.sha256 = sealed.sha256
@@ -460,6 +467,20 @@ class RewriteRepository(Repository):
         )
         if erasure_state is not None:
             call.erasure_state = erasure_state
+        # By ids only, into the erasure ledger: a restored older backup, which holds the
+        # audio as it was before, erases the call again (issue 21).
+        _ledger.defer(
+            session,
+            self.signer,
+            "rewrite",
+            {
+                "call_id": call_id,
+                "recording_id": rid,
+                "blobs": _ledger.blob_list((key, old_hashes.get(key)) for key in old_keys),
+                "old_key": old_wrapped,
+                "participants": sorted(blank_participants),
+            },
+        )
         result = RewriteResult(
             call_id=call_id,
             recording_id=rid,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from callvault.config import Config
 from callvault.errors import ConfigError, KeyDestroyed
-from callvault.vault import _audit, _callsig
+from callvault.vault import _anchor, _audit, _callsig, _keyfiles, _ledger
 from callvault.vault._adapters import open_blob_store
+from callvault.vault._anchor import AnchorFault, Checkpoint
 from callvault.vault._artifacts import ArtifactRepository
 from callvault.vault._audit import AuditEntry, AuditReport
 from callvault.vault._calls import CallRepository, no_such_call
@@ -32,6 +33,7 @@ from callvault.vault._crypto import (
 from callvault.vault._db import create_db_engine, migrate
 from callvault.vault._fs import private_dir, tighten_data_dir
 from callvault.vault._holds import HoldRepository
+from callvault.vault._ledger import LedgerRepository
 from callvault.vault._live import LiveRepository
 from callvault.vault._models import (
     ArtifactRow,
@@ -113,7 +115,8 @@ class Vault:
     quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and
     `refusals` (spoken refusals found by processing, their quarantined audio).
     quarantine), `restrictions` (GDPR art. 18), `corrections` (GDPR art. 16) and `live`
-    (the live board of calls in progress).
+    (the live board of calls in progress), `ledger` (the erasure ledger, replayed at
+    restore).
     """
 
     def __init__(
@@ -137,13 +140,22 @@ class Vault:
         self.corrections = CorrectionRepository(self)
         self.refusals = RefusalRepository(self)
         self.live = LiveRepository(self)
+        self.ledger = LedgerRepository(self)
 
     # -- opening -----------------------------------------------------------------------
 
     @classmethod
-    def init(cls, config: Config) -> tuple[Vault, bool]:
-        """Create the data directory, keys and schema where missing; return (vault, created)."""
+    def init(cls, config: Config, *, restoring: bool = False) -> tuple[Vault, bool]:
+        """Create the data directory, keys and schema where missing; return (vault, created).
+
+        Refused while a restore into this data directory has not finished replaying the
+        erasure ledger (issue 21); `restoring` is the restore's own way in."""
         paths = DataPaths(config.data_dir)
+        if not restoring and _keyfiles.restoring(paths.root):
+            raise ConfigError(
+                f"a restore into {paths.root} has not finished (erasures may not yet be "
+                "replayed); run `callvault restore` again, or remove the data directory"
+            )
         created = False
         store = open_blob_store(config)
         try:
@@ -225,6 +237,9 @@ class Vault:
             # The audit chain's head is locked by the last statement before COMMIT, for
             # the time of one append, not for the whole transaction (issue 19).
             _callsig.sign_changed(session)
+            # The erasure ledger's head before the audit chain's, in every transaction
+            # (a replay locks it early), so two writers never wait on each other.
+            _ledger.append_deferred(session)
             _audit.append_deferred(session)
 
     @contextmanager
@@ -361,6 +376,10 @@ class Vault:
                 actor=actor,
                 details={"rewrapped": count, "retired": old_ids},
             )
+            # The old keys are destroyed after this commits; a restored older backup
+            # still holding one destroys it again (issue 21).
+            for old in old_ids:
+                _ledger.defer(session, self.signer, "kek", {"kek_id": old})
         self.keyring.set_current(new_id)
         for old in old_ids:
             self.keyring.destroy(old)
@@ -401,6 +420,16 @@ class Vault:
     def verify_audit(self) -> AuditReport:
         with self._read() as session:
             return _audit.verify(session, self.signer)
+
+    def audit_checkpoint(self) -> Checkpoint:
+        """The chain's head now, signed as a checkpoint to anchor elsewhere (issue 21)."""
+        with self._read() as session:
+            return _anchor.make_checkpoint(session, self.signer)
+
+    def check_anchors(self, checkpoints: Sequence[Checkpoint]) -> list[AnchorFault]:
+        """Where the chain no longer extends `checkpoints`, and the chain's own faults."""
+        with self._read() as session:
+            return _anchor.check_anchors(session, checkpoints, self.signer)
 
     # -- housekeeping ------------------------------------------------------------------
 
