@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from callvault.config import Config, load_config
+from callvault.config import Config
 from callvault.vault import Vault
 from callvault.vault._db import create_db_engine, migrate
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _moto import moto, set_aws_env  # noqa: E402 - after the path is set
+from _config import POSTGRES_ADMIN_URL, make_config  # noqa: E402 - after the path is set
+from _moto import moto, set_aws_env  # noqa: E402
 
 if TYPE_CHECKING:
     from _clock import Clock
@@ -46,9 +47,6 @@ settings.register_profile(
 settings.register_profile("explore", max_examples=500, deadline=None)
 settings.load_profile("deterministic")
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "CALLVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -117,12 +115,6 @@ def fresh_database(postgres_server: str) -> Iterator[Callable[[], str]]:
         for name in made:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-def make_config(data_dir: Path, database_url: str | None = None, **overrides: object) -> Config:
-    return load_config(
-        env={}, data_dir=data_dir, database_url=database_url, actor="test:pytest", **overrides
-    )
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
+import _forge as forge
 from callvault.cli import cli
 from callvault.config import Config
 from callvault.vault import Vault
-from callvault.vault._audit import _head_message, row_hash
-from callvault.vault._models import AuditHeadRow, AuditRow
 
 Invoke = Callable[..., Result]
 
@@ -38,36 +35,18 @@ def run(config: Config) -> Invoke:
 
 
 def add_entries(config: Config, count: int, tag: str = "x") -> None:
-    with Vault.open(config) as vault, vault.transaction() as tx:
-        for n in range(count):
-            tx.audit("test.event", "test", f"{tag}{n}", details={"n": n})
+    with Vault.open(config) as vault:
+        forge.add_entries(vault, count, tag)
 
 
 def rewrite_history(config: Config, seq: int) -> None:
-    """What someone holding the signing key can do: edit entry `seq`, recompute every
-    later hash and sign the new head with the vault's own key."""
-    with Vault.open(config) as vault, Session(vault.engine) as session, session.begin():
-        rows = list(
-            session.scalars(select(AuditRow).where(AuditRow.seq >= seq).order_by(AuditRow.seq))
-        )
-        rows[0].details = '{"forged":true}'
-        prev = rows[0].prev_hash
-        for row in rows:
-            row.prev_hash = prev
-            row.hash = row_hash(row)
-            prev = row.hash
-        head = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1)).one()
-        head.hash = prev
-        head.signature = vault.signer.sign(_head_message(head.seq, prev))
+    with Vault.open(config) as vault:
+        forge.rewrite_history(vault, seq)
 
 
 def truncate_history(config: Config, keep: int) -> None:
-    with Vault.open(config) as vault, Session(vault.engine) as session, session.begin():
-        session.execute(delete(AuditRow).where(AuditRow.seq > keep))
-        last = session.scalars(select(AuditRow).where(AuditRow.seq == keep)).one()
-        head = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1)).one()
-        head.seq, head.hash = keep, last.hash
-        head.signature = vault.signer.sign(_head_message(keep, last.hash))
+    with Vault.open(config) as vault:
+        forge.truncate_history(vault, keep)
 
 
 def anchor(run: Invoke, place: Path, *extra: str) -> dict[str, object]:

@@ -13,13 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from _audio import tone, wav_bytes
+from _config import make_config
 from _context import as_context
 from _stored import decrypt_copy, retention_of, transcribe
 from callvault.analysis import Utterance, Word
 from callvault.capture import FileImportOptions, import_bytes
-from callvault.config import Config, load_config
+from callvault.config import Config
 from callvault.errors import (
     BackupError,
     BackupIncomplete,
@@ -37,7 +39,8 @@ from callvault.services import (
     restore_backup,
     verify_backup,
 )
-from callvault.vault import DataKeyRow, Vault
+from callvault.vault import Vault
+from callvault.vault._models import DataKeyRow, RecordingRow
 
 SUBJECT = "+14155550100"
 OTHER = "+14155550199"
@@ -49,10 +52,6 @@ def identity(tmp_path: Path) -> tuple[Path, str]:
     path = tmp_path / "recovery" / "backup.key"
     path.parent.mkdir()
     return path, make_identity(path)
-
-
-def make_config(data_dir: Path, database_url: str | None = None) -> Config:
-    return load_config(env={}, data_dir=data_dir, database_url=database_url, actor="test:pytest")
 
 
 def with_keys(config: Config, identity: tuple[Path, str], **more: object) -> Config:
@@ -80,8 +79,17 @@ def store(vault: Vault, seed: int, caller: str = SUBJECT) -> str:
 
 
 def say(vault: Vault, call_id: str, text_: str) -> None:
-    words = tuple(Word(w, 0.1 * i, 0.1 * i + 0.1, 0.9) for i, w in enumerate(text_.split()))
-    transcribe(vault, call_id, Utterance("S1", 0.0, 1.0, text_, words))
+    words = tuple(Word(0.1 * i, 0.1 * i + 0.1, w, 0.9) for i, w in enumerate(text_.split()))
+    transcribe(vault, call_id, Utterance("S1", 0, 0.0, 1.0, text_, 0.9, words))
+
+
+def blob_key_of(vault: Vault, call_id: str) -> str:
+    with vault.reading() as session:
+        return str(
+            session.scalars(
+                select(RecordingRow.blob_key).where(RecordingRow.call_id == call_id)
+            ).one()
+        )
 
 
 def audio_of(vault: Vault, call_id: str) -> bytes:
@@ -114,24 +122,29 @@ def test_round_trip_restores_calls_holds_retention_and_audit(
         assert info.retention_class == "mifid" and info.retain_until == until
         assert vault.verify_audit().ok
         actions = [e.action for e in vault.audit_entries()]
-        assert "backup.create" not in actions[-1:] and actions[-1] == "backup.restore"
+        # The backup's own entry came after its snapshot; the restore's is in the chain.
+        assert "backup.create" not in actions and "backup.restore" in actions
         assert all(r.ok for r in vault.calls.verify())
 
 
 def test_an_erasure_after_the_backup_stays_erased(
     config: Config, tmp_path: Path, identity: tuple[Path, str], fresh_database: Callable[[], str]
 ) -> None:
-    """The issue's test: back up, erase a subject, restore the older backup."""
-    config = with_keys(config, identity)
+    """The issue's test: back up, erase a subject, restore the older backup. The erasure's
+    ledger entry reaches the backup location when it commits (CALLVAULT_BACKUP_TO)."""
     target = str(tmp_path / "backups")
+    config = with_keys(config, identity, backup_to=target)
     with Vault.open(config) as vault:
         theirs = [store(vault, 1), store(vault, 2)]
         kept = store(vault, 3, caller=OTHER)
         say(vault, theirs[0], "my card is blocked")
         create_backup(as_context(vault), to=target)
         recording = vault.calls.get_call(theirs[0]).recording
-        old_ciphertext = (tmp_path / "backups" / "objects" / recording.blob_key).read_bytes()
+        blob = blob_key_of(vault, theirs[0])
+        old_ciphertext = (tmp_path / "backups" / "objects" / blob).read_bytes()
         erase_subject(as_context(vault), SUBJECT, reason="art. 17 request")
+    copied = sorted(p.name for p in (tmp_path / "backups" / "ledger").iterdir())
+    assert copied == ["000000000001.json", "000000000002.json"]  # one per call erased
     restored = restore_config(config, tmp_path, fresh_database)
     done = restore_backup(restored, target)
     assert done.replayed >= 1
@@ -141,7 +154,7 @@ def test_an_erasure_after_the_backup_stays_erased(
             assert session.get(DataKeyRow, recording.id) is None
         with pytest.raises(KeyDestroyed):
             decrypt_copy(vault, recording.id, old_ciphertext)
-        assert not any(key == recording.blob_key for key in vault.store.iter_keys())
+        assert blob not in set(vault.store.iter_keys())
         replays = [e for e in vault.audit_entries() if e.action == "ledger.replay"]
         assert {e.object_id for e in replays} >= set(theirs)
         assert vault.verify_audit().ok
@@ -155,8 +168,9 @@ def test_keys_are_never_written_in_the_clear(
     with Vault.open(config) as vault:
         store(vault, 1)
         create_backup(as_context(vault), to=str(target))
-    secrets = [p.read_bytes() for p in (config.data_dir / "keys").iterdir() if p.suffix != ".pub"]
-    assert len(secrets) >= 4
+    keys = (config.data_dir / "keys").rglob("*")
+    secrets = [p.read_bytes() for p in keys if p.is_file() and p.suffix != ".pub"]
+    assert len(secrets) >= 4  # a key-encryption key, the search key, current, the signer
     for path in target.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
@@ -192,7 +206,7 @@ def test_verify_names_a_changed_object_manifest_and_audit_row(
     with Vault.open(config) as vault:
         call = store(vault, 1)
         result = create_backup(as_context(vault), to=str(target))
-        blob = vault.calls.get_call(call).recording.blob_key
+        blob = blob_key_of(vault, call)
     [report] = verify_backup(config, str(target))
     assert report.ok, report.faults
     set_dir = target / "sets" / result.set_id
@@ -298,7 +312,7 @@ def test_an_interrupted_restore_keeps_the_vault_closed_and_resumes(
     with Vault.open(config) as vault:
         call = store(vault, 1)
         create_backup(as_context(vault), to=str(target))
-        blob = vault.calls.get_call(call).recording.blob_key
+        blob = blob_key_of(vault, call)
     hidden = tmp_path / "hidden"
     os.replace(target / "objects" / blob, hidden)
     restored = restore_config(config, tmp_path, fresh_database)
@@ -321,7 +335,7 @@ def test_prune_keeps_the_newest_and_deletes_what_no_kept_set_needs(
     with Vault.open(config) as vault:
         gone = store(vault, 1)
         first = create_backup(as_context(vault), to=str(target))
-        blob = vault.calls.get_call(gone).recording.blob_key
+        blob = blob_key_of(vault, gone)
         vault.calls.delete_calls([gone], reason="test")
         store(vault, 2)
         second = create_backup(as_context(vault), to=str(target))
@@ -340,7 +354,7 @@ def test_a_backup_of_an_erased_blob_during_the_copy_is_explained_by_the_ledger(
     config = with_keys(config, identity)
     with Vault.open(config) as vault:
         call = store(vault, 1)
-        key = vault.calls.get_call(call).recording.blob_key
+        key = blob_key_of(vault, call)
         original = vault.store.open
 
         def open_after_erasure(name: str):  # type: ignore[no-untyped-def]
@@ -356,8 +370,10 @@ def test_a_backup_of_an_erased_blob_during_the_copy_is_explained_by_the_ledger(
 def test_retention_keeps_newest_of_days_and_weeks() -> None:
     from callvault.backup import keep_sets  # noqa: PLC0415 - the pure rule itself
 
-    start = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    start = datetime(2026, 12, 7, 3, tzinfo=UTC)  # a Monday; a set every 12 hours before
     created = {f"s{i}": start - timedelta(hours=12 * i) for i in range(30)}
-    kept = keep_sets(created, daily=3, weekly=2)
-    assert kept == {"s0", "s2", "s4", "s12"}
+    # Days: 7 Dec (s0), 6 Dec 15:00 (s1), 5 Dec 15:00 (s3). Weeks: this one (s0), the one
+    # ending 6 Dec (s1), the one ending 29 Nov, whose newest is 29 Nov 15:00 (s15).
+    kept = keep_sets(created, daily=3, weekly=3)
+    assert kept == {"s0", "s1", "s3", "s15"}
     assert keep_sets(created, daily=0, weekly=0) == {"s0"}

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
 from _audio import tone, wav_bytes
+from _config import POSTGRES_ADMIN_URL
 from _context import as_context
 from _stored import hits, stored_frames, transcribe
 from callvault.analysis import Transcript, Utterance, Word
@@ -33,7 +34,6 @@ from callvault.services.withdrawal import withdraw_during_call
 from callvault.vault import LedgerEntry, Vault, verify_entries
 from callvault.vault._crypto import unwrap_data_key
 from callvault.vault._models import DataKeyRow, ParticipantRow, RefusalRow
-from conftest import POSTGRES_ADMIN_URL
 
 RATE = 8000
 SUBJECT, LEGGED, KEPT, CALLEE = "+14155550100", "+14155550111", "+14155550122", "+442071838750"

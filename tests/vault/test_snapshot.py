@@ -6,13 +6,13 @@ import hashlib
 import shutil
 import sqlite3
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, inspect, make_url, text
 
+from _config import make_config
 from _stored import agent_call, transcribe
 from callvault.analysis import Utterance, Word
 from callvault.config import Config, mask_url
@@ -24,11 +24,11 @@ from callvault.vault import (
     dump_database,
     load_database,
 )
-from callvault.vault._db import create_db_engine, migrate, migrate_to
+from callvault.vault._db import _alembic_config, create_db_engine, migrate, migrate_to
 from callvault.vault._snapshot import _FrameWriter, _Table
-from conftest import make_config
 
-HEAD = "0019"
+# The newest migration, read from the migrations themselves (a new one moves it).
+HEAD = ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def utterance(channel: int, start: float, text: str) -> Utterance:
@@ -39,29 +39,12 @@ def utterance(channel: int, start: float, text: str) -> Utterance:
 
 
 @pytest.fixture
-def target_url(backend: str, tmp_path: Path) -> Iterator[str]:
+def target_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """An empty database to restore into: a new SQLite path, or a new PostgreSQL database
     on the test server (dropped after)."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'restored' / 'callvault.db'}"
-        return
-    yield from _new_pg_database()
-
-
-def _new_pg_database() -> Iterator[str]:
-    from conftest import POSTGRES_ADMIN_URL
-
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"callvault_restore_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(POSTGRES_ADMIN_URL).set(database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        return f"sqlite:///{tmp_path / 'restored' / 'callvault.db'}"
+    return str(request.getfixturevalue("fresh_database")())
 
 
 @pytest.fixture
@@ -322,7 +305,7 @@ def test_a_failed_load_rolls_back_the_schema_too(target_url: str, dump_dir: Path
         load_database(target_url, dest, "postgresql")
 
     assert str(refused.value) == (
-        "the database dump db.dump holds tables that revision 0019 does not have: no_such_table"
+        f"the database dump db.dump holds tables that revision {HEAD} does not have: no_such_table"
     )
     assert contents(target_url) == {}
 

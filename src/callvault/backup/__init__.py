@@ -17,6 +17,7 @@ from callvault.backup._anchors import (
     read_anchors,
     verify_timestamp,
 )
+from callvault.backup._ledger_copy import LEDGER_PREFIX, copy_ledger_entries, ledger_name
 from callvault.backup._manifest import (
     FORMAT,
     MANIFEST,
@@ -46,6 +47,9 @@ from callvault.backup._target import (
 )
 
 __all__ = [
+    "LEDGER_PREFIX",
+    "copy_ledger_entries",
+    "ledger_name",
     "anchor_name",
     "AnchorPlace",
     "AnchorSink",

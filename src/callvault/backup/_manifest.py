@@ -35,20 +35,21 @@ __all__ = [
 
 FORMAT = "callvault-backup/1"
 MANIFEST = "manifest.json"
-_SET_ID = re.compile(r"(\d{8}T\d{6}Z)-([0-9a-f]{6})")
+_SET_ID = re.compile(r"(\d{8}T\d{6}\.\d{6}Z)-([0-9a-f]{6})")
 
 
 def new_set_id(now: datetime | None = None) -> str:
-    """`20261207T134400Z-1a2b3c`: sorts by time, unique by its random tail."""
+    """`20261207T134400.123456Z-1a2b3c`: sorts by time (to the microsecond: two backups
+    in one second are still in order), unique by its random tail."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{moment:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
 
 
 def set_created(set_id: str) -> datetime:
     match = _SET_ID.fullmatch(set_id)
     if match is None:
-        raise BackupError(f"{set_id!r} is not a backup id (such as 20261207T134400Z-1a2b3c)")
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        raise BackupError(f"{set_id!r} is not a backup id (such as 20261207T134400.123456Z-1a2b3c)")
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
 
 
 def set_file(set_id: str, name: str) -> str:

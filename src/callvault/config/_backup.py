@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from callvault.config._values import (
-    BUCKET,
     Setting,
+    check_s3_url,
     http_host,
     parse_int_range,
     parse_optional_path,
@@ -19,14 +19,7 @@ __all__ = ["BACKUP_SETTINGS", "parse_location", "parse_recipients"]
 def parse_location(raw: str) -> str:
     """An absolute directory or `s3://bucket[/prefix]`, as given."""
     if raw.startswith("s3://"):
-        bucket, _, prefix = raw.removeprefix("s3://").partition("/")
-        if not BUCKET.fullmatch(bucket):
-            raise ValueError(
-                "the bucket name must be 3 to 63 lowercase letters, digits, dots or hyphens"
-            )
-        if "//" in prefix.strip("/") or any(c in prefix for c in "?#\\"):
-            raise ValueError("the prefix must be a plain path such as backups/eu")
-        return raw
+        return check_s3_url(raw, "backups/eu")
     if "://" in raw:
         raise ValueError("expected an absolute directory or s3://bucket[/prefix]")
     if not Path(raw).is_absolute():

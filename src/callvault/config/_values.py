@@ -15,6 +15,7 @@ import platformdirs
 __all__ = [
     "BUCKET",
     "QUEUE_SCHEMES",
+    "check_s3_url",
     "Setting",
     "default_model_cache",
     "http_host",
@@ -121,15 +122,20 @@ def parse_blob_store(raw: str) -> str:
             raise ValueError("a file:// store needs an absolute path, such as file:///srv/blobs")
         return raw
     if raw.startswith("s3://"):
-        bucket, _, prefix = raw.removeprefix("s3://").partition("/")
-        if not BUCKET.fullmatch(bucket):
-            raise ValueError(
-                "the bucket name must be 3 to 63 lowercase letters, digits, dots or hyphens"
-            )
-        if "//" in prefix.strip("/") or any(c in prefix for c in "?#\\"):
-            raise ValueError("the prefix must be a plain path such as recordings/eu")
-        return raw
+        return check_s3_url(raw, "recordings/eu")
     raise ValueError("expected file:///absolute/path or s3://bucket[/prefix]")
+
+
+def check_s3_url(raw: str, example_prefix: str) -> str:
+    """`raw` (`s3://bucket[/prefix]`) when its bucket and prefix are well formed."""
+    bucket, _, prefix = raw.removeprefix("s3://").partition("/")
+    if not BUCKET.fullmatch(bucket):
+        raise ValueError(
+            "the bucket name must be 3 to 63 lowercase letters, digits, dots or hyphens"
+        )
+    if "//" in prefix.strip("/") or any(c in prefix for c in "?#\\"):
+        raise ValueError(f"the prefix must be a plain path such as {example_prefix}")
+    return raw
 
 
 def http_host(url: str) -> str | None:

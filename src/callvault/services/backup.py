@@ -39,6 +39,7 @@ from callvault.backup import (
     BackupTarget,
     Manifest,
     RecoveryKey,
+    copy_ledger_entries,
     keep_sets,
     new_set_id,
     object_name,
@@ -231,18 +232,8 @@ def _seal_keys(config: Config, recovery: RecoveryKey, dek: bytes) -> list[tuple[
 def mirror_ledger(entries: Sequence[LedgerEntry], target: BackupTarget) -> int:
     """Copy ledger entries the target's `ledger/` does not hold yet (one object per entry,
     created only, never overwritten); returns how many were written."""
-    present = set(target.list("ledger/"))
-    written = 0
-    for entry in entries:
-        name = f"ledger/{entry.seq:012d}.json"
-        if name in present:
-            continue
-        try:
-            target.put_new(name, json.dumps(entry.to_json(), sort_keys=True).encode() + b"\n")
-        except FileExistsError:
-            continue
-        written += 1
-    return written
+    documents = [(e.seq, json.dumps(e.to_json(), sort_keys=True).encode() + b"\n") for e in entries]
+    return copy_ledger_entries(target, documents)
 
 
 def create_backup(

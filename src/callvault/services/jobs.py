@@ -26,6 +26,8 @@ from callvault.services.retention import run_retention
 from callvault.vault import Vault
 
 __all__ = [
+    "LEDGER_MIRROR_EVERY_S",
+    "LEDGER_MIRROR_TASK",
     "LIVE_PRUNE_EVERY_S",
     "LIVE_PRUNE_TASK",
     "RETENTION_ACTOR",
@@ -49,6 +51,10 @@ RETENTION_ACTOR = "system:retention"
 # this period (issue 20).
 LIVE_PRUNE_TASK = "live.prune"
 LIVE_PRUNE_EVERY_S = 300.0
+# Each erasure copies its ledger entry out when it commits; this catches up on a copy that
+# failed (the place was down) (issue 21).
+LEDGER_MIRROR_TASK = "ledger.mirror"
+LEDGER_MIRROR_EVERY_S = 300.0
 
 
 def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> TaskRegistry:
@@ -86,6 +92,9 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
     def prune(payload: Mapping[str, Any], progress: Progress) -> None:
         prune_live(ctx)
 
+    def mirror(payload: Mapping[str, Any], progress: Progress) -> None:
+        ctx.vault.mirror_ledger()
+
     registry = TaskRegistry()
     registry.register(PROCESS_TASK, process, queue="asr")
     registry.register(webhooks.DELIVER_TASK, deliver, queue="webhooks")
@@ -94,6 +103,9 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
     registry.register(LIVE_PRUNE_TASK, prune, queue="maintenance")
     registry.every(LIVE_PRUNE_TASK, LIVE_PRUNE_EVERY_S)
     register_anchor_task(registry, ctx)
+    if ctx.vault.ledger_places():
+        registry.register(LEDGER_MIRROR_TASK, mirror, queue="maintenance")
+        registry.every(LEDGER_MIRROR_TASK, LEDGER_MIRROR_EVERY_S)
     return registry
 
 

@@ -320,6 +320,9 @@ def restore_backup(
         report = replay_erasures(ctx, newer)
         step("replay", len(newer), len(newer))
         calls = vault.calls.count_calls()
+        if vault.store.has_object_lock():
+            # The store's own object lock (legal holds, duty retention) as the rows say.
+            vault.holds.protect_calls([c.id for c in vault.calls.list_calls()])
         vault.record_event(
             "backup.restore",
             "backup",

@@ -17,7 +17,11 @@ from callvault.vault._fs import atomic_write, private_dir
 
 __all__ = ["RESTORE_MARKER", "install_key_files", "read_key_files", "restoring"]
 
-_NAME = re.compile(r"(kek-[0-9a-f]+\.key|current|search\.key|live\.key|signing\.key|signing\.pub)")
+# Relative to keys/: the key ring's folder `kek/` (key-encryption keys, `current`, the
+# search and live board keys) and the signing key beside it.
+_NAME = re.compile(
+    r"(kek/(kek-[0-9a-f]+\.key|current|search\.key|live\.key)|signing\.key|signing\.pub)"
+)
 
 # Present in the data directory from the moment a restore starts writing until the
 # erasure ledger has been replayed: a vault that finds it refuses to open (`Vault.init`),
@@ -32,11 +36,11 @@ def restoring(data_dir: Path) -> bool:
 def read_key_files(keys_dir: Path) -> dict[str, bytes]:
     """Every key file of the key ring, by name."""
     files = {
-        path.name: path.read_bytes()
-        for path in sorted(keys_dir.iterdir())
-        if path.is_file() and _NAME.fullmatch(path.name)
+        name: path.read_bytes()
+        for path in sorted(keys_dir.rglob("*"))
+        if path.is_file() and _NAME.fullmatch(name := path.relative_to(keys_dir).as_posix())
     }
-    if "current" not in files or "signing.key" not in files:
+    if "kek/current" not in files or "signing.key" not in files:
         raise IntegrityError(f"the key ring {keys_dir} is incomplete (no current key or signer)")
     return files
 
@@ -46,11 +50,11 @@ def install_key_files(keys_dir: Path, files: Mapping[str, bytes]) -> None:
     bad = [name for name in files if not _NAME.fullmatch(name)]
     if bad:
         raise IntegrityError(f"the backup's key material holds an unexpected file {bad[0]!r}")
-    if keys_dir.exists() and any(keys_dir.iterdir()):
+    if keys_dir.exists() and any(path.is_file() for path in keys_dir.rglob("*")):
         raise RestoreRefused(
             f"{keys_dir} already holds keys; restore only writes into an empty data directory"
         )
-    private_dir(keys_dir.parent)
-    private_dir(keys_dir)
     for name, data in files.items():
-        atomic_write(keys_dir / name, data, mode=0o644 if name.endswith(".pub") else 0o600)
+        path = keys_dir / name
+        private_dir(path.parent)
+        atomic_write(path, data, mode=0o644 if name.endswith(".pub") else 0o600)

@@ -68,8 +68,13 @@ _CHUNK = 1 << 20
 _MAX_FRAME = 16 << 20
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # Rows that the migrations themselves insert (the audit chain's genesis head, the live
-# board's cursor): a database holding only these is as empty as a new one.
-_SEEDED = {"audit_head": "seq <> 0", "live_cursor": "last_seq <> 0"}
+# board's cursor, the erasure ledger's head): a database holding only these is as empty
+# as a new one.
+_SEEDED = {
+    "audit_head": "seq <> 0",
+    "live_cursor": "last_seq <> 0",
+    "erasure_ledger_head": "seq <> 0",
+}
 _VERSION_TABLE = "alembic_version"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -14,7 +15,8 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from callvault.config import Config
+from callvault.backup import copy_ledger_entries, open_target
+from callvault.config import Config, mask_url
 from callvault.errors import ConfigError, KeyDestroyed
 from callvault.vault import _anchor, _audit, _callsig, _keyfiles, _ledger
 from callvault.vault._adapters import open_blob_store
@@ -130,6 +132,8 @@ class Vault:
         self.store_created = False
         self.keyring = keyring
         self.signer = signer
+        # The newest erasure ledger entry copied to each place, by this process.
+        self._mirrored: dict[str, int] = {}
         self.calls = CallRepository(self)
         self.transcripts = TranscriptRepository(self)
         self.artifacts = ArtifactRepository(self)
@@ -239,8 +243,50 @@ class Vault:
             _callsig.sign_changed(session)
             # The erasure ledger's head before the audit chain's, in every transaction
             # (a replay locks it early), so two writers never wait on each other.
-            _ledger.append_deferred(session)
+            erasures = _ledger.append_deferred(session)
             _audit.append_deferred(session)
+        if erasures:
+            # Committed: copied at once to the places apart from the data (issue 21).
+            self.mirror_ledger(quiet=True)
+
+    def ledger_places(self) -> list[str]:
+        """Where the erasure ledger is copied: CALLVAULT_ERASURE_LEDGER_TO and the backup
+        location (its `ledger/`), those that are set."""
+        places = (self.config.erasure_ledger_to, self.config.backup_to)
+        return list(dict.fromkeys(p for p in places if p))
+
+    def mirror_ledger(self, *, quiet: bool = False) -> int:
+        """Copy the erasure ledger's entries that `ledger_places` lack; returns how many
+        were written. `quiet`: a place that cannot be reached is logged, not raised (an
+        erasure has committed; the periodic `ledger.mirror` job and every backup retry)."""
+        written = 0
+        for place in self.ledger_places():
+            seen = self._mirrored.get(place, 0)
+            try:
+                target = open_target(
+                    place,
+                    s3_endpoint_url=self.config.s3_endpoint_url,
+                    s3_region=self.config.s3_region,
+                )
+                entries = self.ledger.entries(after_seq=seen)
+                documents = [
+                    (e.seq, json.dumps(e.to_json(), sort_keys=True).encode() + b"\n")
+                    for e in entries
+                ]
+                written += copy_ledger_entries(target, documents)
+            except Exception as exc:
+                if not quiet:
+                    raise
+                log.warning(
+                    "the erasure ledger could not be copied to %s (%s); the periodic copy "
+                    "and the next backup retry",
+                    mask_url(place),
+                    type(exc).__name__,
+                )
+                continue
+            if entries:
+                self._mirrored[place] = entries[-1].seq
+        return written
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
