@@ -115,3 +115,23 @@ def test_a_tiny_run_measures_the_peers_and_restores_every_call(tmp_path: Path) -
     } <= steps
     assert [c["detail"] for c in report["checks"]] == ["11", "11"]  # 10 - 1 erased + 2
     assert list(tmp_path.iterdir()) == []  # the bench cleans up after itself
+
+
+def test_a_tiny_run_backs_up_kills_and_tampers_on_sqlite(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "backup.py"), "--calls", "10", "--add", "2"]
+        + ["--backends", "sqlite", "--workers", "1", "--kills", "2", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = json.loads(done.stdout)
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert done.returncode == 0 and not failed, (failed, done.stderr[-3000:])
+    tools = {(m["tool"], m["step"]) for m in report["measures"]}
+    assert {("callvault backup", s) for s in ("full", "incremental", "restore")} <= tools
+    assert len([r for r in report["faults"] if r["kill"] != "-"]) == 2
+    assert [t["case"] for t in report["tamper"]] == ["object", "manifest", "audit row", "database"]
+    assert all(t["exit"] == 1 and t["names_it"] for t in report["tamper"])
