@@ -162,18 +162,15 @@ class SiprecServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         options = self.options
-        # With port 0 the system picks the UDP port and TCP takes the same one (RFC 3261
-        # 18), which a TCP connection of another program may hold already: then another
-        # port is picked, a few times. A port given explicitly fails at once.
+        # Port 0: TCP takes the UDP port picked (RFC 3261 18), or, held by another, both again.
         tries = 20 if options.port == 0 and options.udp and options.tcp else 1
         for attempt in range(tries):
             port = options.port
             if options.udp:
-                transport, _ = await loop.create_datagram_endpoint(
+                self._udp, _ = await loop.create_datagram_endpoint(
                     lambda: SipUdpProtocol(self._sip), local_addr=(options.host, port)
                 )
-                self._udp = transport
-                name = transport.get_extra_info("sockname")
+                name = self._udp.get_extra_info("sockname")
                 self.udp_address = (str(name[0]), int(name[1]))
                 port = port or int(name[1])
             if not options.tcp:
