@@ -35,6 +35,7 @@ __all__ = [
     "HashingReader",
     "decrypt_file",
     "file_aad",
+    "file_sha256",
     "list_sets",
     "read_manifest",
     "target_of",
@@ -131,6 +132,15 @@ def list_sets(target: BackupTarget) -> list[SetInfo]:
         except BackupError:
             sets.append(SetInfo(set_id, False))
     return sets
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a local file, read in pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while data := handle.read(1 << 20):
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def file_aad(set_id: str, name: str) -> str:

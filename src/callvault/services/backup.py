@@ -60,6 +60,7 @@ from callvault.services._backup_sets import (
     Progress,
     SetInfo,
     file_aad,
+    file_sha256,
     list_sets,
     progress_or_quiet,
     target_of,
@@ -130,14 +131,6 @@ def _ledger_head(conn: Connection) -> int:
 
 def _inspect(conn: Connection) -> tuple[SnapshotContents, int]:
     return snapshot_contents(conn), _ledger_head(conn)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while data := handle.read(1 << 20):
-            digest.update(data)
-    return digest.hexdigest()
 
 
 def _work_dir(config: Config, set_id: str) -> Path:
@@ -274,7 +267,7 @@ def create_backup(
             files[name] = {"sha256": reader.sha256.hexdigest(), "size": reader.size}
 
         put_encrypted(DATABASE_FILE, dump_path)
-        plain_sha = _file_sha256(dump_path)
+        plain_sha = file_sha256(dump_path)
         dump_path.unlink()
         step("database", 1, 1)
 

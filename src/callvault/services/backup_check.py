@@ -39,6 +39,7 @@ from callvault.services._backup_sets import (
     Progress,
     decrypt_file,
     file_aad,
+    file_sha256,
     jsonl,
     list_sets,
     progress_or_quiet,
@@ -257,12 +258,7 @@ def _keyed_faults(
         except BackupError as exc:
             faults.append(BackupFault(name, str(exc).removeprefix(f"{target.url} {name}: ")))
         else:
-            want = manifest.body["database"]["plain_sha256"]
-            digest = hashlib.sha256()
-            with open(plain, "rb") as handle:
-                while data := handle.read(1 << 20):
-                    digest.update(data)
-            if digest.hexdigest() != want:
+            if file_sha256(plain) != manifest.body["database"]["plain_sha256"]:
                 faults.append(BackupFault(name, "decrypts, but not to the dump the manifest names"))
         step("database", 1, 1)
     finally:

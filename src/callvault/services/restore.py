@@ -36,6 +36,7 @@ from callvault.services._backup_sets import (
     Progress,
     decrypt_file,
     file_aad,
+    file_sha256,
     jsonl,
     list_sets,
     progress_or_quiet,
@@ -292,11 +293,7 @@ def restore_backup(
                 plain,
                 work,
             )
-            digest = hashlib.sha256()
-            with open(plain, "rb") as handle:
-                while data := handle.read(1 << 20):
-                    digest.update(data)
-            if digest.hexdigest() != manifest.body["database"]["plain_sha256"]:
+            if file_sha256(plain) != manifest.body["database"]["plain_sha256"]:
                 raise BackupError(
                     f"backup {set_id}: the database dump decrypts, but not to the dump the "
                     "manifest names; nothing was loaded"
