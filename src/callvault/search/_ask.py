@@ -6,7 +6,8 @@ Method (extractive; every part is a number one can print and check):
   text and its neighbouring utterances in the same call). A hit's neighbours are
   candidates too: the answer to "what amount was transferred" is often the reply to
   the utterance the search found ("what is the transfer amount" / "the amount is ...").
-- Each candidate scores ``0.5 * retrieval + 0.35 * overlap + 0.15 * cue``:
+- Each candidate scores ``0.4 * retrieval + 0.3 * overlap + 0.3 * cue``, halved when
+  the utterance itself asks something (`is_asking`: "what is the transfer amount"):
   *retrieval* is the hit's fused rank score (`HybridHit.confidence`, 0..1), halved for a
   neighbour and divided by its distance from the hit; *overlap* is the share of the
   question's content words (stop words dropped, plural/-ed/-ing stripped) that the
@@ -55,6 +56,7 @@ __all__ = [
     "compose_answer",
     "content_words",
     "extractive_text",
+    "is_asking",
     "llm_answer",
     "llm_prompt",
     "nothing_found",
@@ -67,8 +69,10 @@ MIN_COSINE = 0.83
 DUPLICATE_JACCARD = 0.8
 NOTHING_FOUND = "Nothing found: no call you may read says anything that answers this question."
 _MAX_QUESTION_CHARS = 1000
-_W_RETRIEVAL, _W_OVERLAP, _W_CUE = 0.5, 0.35, 0.15
+_W_RETRIEVAL, _W_OVERLAP, _W_CUE = 0.4, 0.3, 0.3
 _NEIGHBOUR = 0.5
+# An utterance that asks something restates the question rather than answering it.
+_ASKING = 0.5
 
 Method = Literal["extractive", "llm"]
 
@@ -145,7 +149,8 @@ _STOP = frozenset(
     if in into is it its me my no not of on or our she so that the their them then there
     these they this those to uh um us was we were what when where which who whom whose why
     will with would you your yes he his her hers him about any some did tell said say says
-    customer caller agent call calls""".split()
+    customer caller agent call calls okay ok alright hi hello bye thank thanks yeah oh well
+    please sure""".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER_WORDS = frozenset(
@@ -162,6 +167,11 @@ _TIME_WORDS = frozenset(
     morning afternoon evening tonight week weeks month months year years day days oclock
     am pm hour hours minute minutes""".split()
 )
+_ASKS = frozenset(
+    """what which who whom whose when where why how can could would will do does did is
+    are shall should may""".split()
+)
+_FILLER = frozenset("uh um so and okay ok alright oh well sure right".split())
 _REASON = re.compile(r"\b(because|since|due to|so that|the reason|as a result|reason)\b")
 _NAME = re.compile(r"\b(my name is|name's|this is|speaking|i am|i'm)\b")
 _CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -182,8 +192,12 @@ def _stem(word: str) -> str:
     return word
 
 
+# Transcribers' tags such as "[noise]" or "[laughter]" are not words anyone said.
+_TAG = re.compile(r"\[[^\]]*\]")
+
+
 def _words(text: str) -> list[str]:
-    return _WORD.findall(unicodedata.normalize("NFC", text).casefold())
+    return _WORD.findall(_TAG.sub(" ", unicodedata.normalize("NFC", text).casefold()))
 
 
 def content_words(text: str) -> frozenset[str]:
@@ -199,6 +213,17 @@ def question_cue(question: str) -> str | None:
         if pattern.search(lowered):
             return name
     return None
+
+
+def is_asking(text: str) -> bool:
+    """Whether an utterance asks something: it ends with "?" or its first word (after
+    fillers such as "uh", "okay") is a question word or an auxiliary ("can you ...")."""
+    if text.rstrip().endswith("?"):
+        return True
+    words = [w for w in _words(text)]
+    while words and words[0] in _FILLER:
+        words.pop(0)
+    return bool(words) and words[0] in _ASKS
 
 
 def _has_cue(cue: str | None, text: str) -> bool:
@@ -252,7 +277,7 @@ def _candidates(
             _W_RETRIEVAL * min(1.0, max(0.0, retrieval))
             + _W_OVERLAP * overlap
             + _W_CUE * _has_cue(cue, quote.text)
-        )
+        ) * (_ASKING if is_asking(quote.text) else 1.0)
         if not words:
             return  # "[noise]", "okay": nothing to quote
         key = (quote.call_id, quote.utterance)
@@ -417,7 +442,8 @@ def llm_answer(
         number = int(match.group(1))
         return f"[{renumber[number]}]" if number in renumber else ""
 
-    text = re.sub(r"[ \t]+([.,;:])", r"\1", _CITATION.sub(cite, reply)).strip()
+    text = _CITATION.sub(cite, reply)
+    text = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     logger.debug("LLM answer cites %d of %d quotes", len(order), given)
     return Answer(
         text,
