@@ -48,13 +48,15 @@ def store_call(vault: Vault, agent: str, seed: int) -> str:
     return vault.calls.store_call(import_bytes(data, f"{agent}.wav", opts)).call_id
 
 
-def asked_world(config: Config, vault: Vault) -> dict[str, str]:
-    """The users of `PEOPLE` and one processed call of alice, bob and carol: agent ->
-    call id."""
-    add_people(vault)
+def asked_world(
+    config: Config, vault: Vault, scopes: list[str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The users of `PEOPLE` (with `scopes`, a token each) and one processed call of
+    alice, bob and carol: (agent -> call id, username -> token)."""
+    tokens = add_people(vault, scopes)
     ctx = Context(dataclasses.replace(config, workers=1), vault)
     calls = {}
     for seed, (agent, script) in enumerate(SCRIPTS.items()):
         calls[agent] = store_call(vault, agent, seed)
         process_call(ctx, calls[agent], pipeline=ScriptedPipeline(script))
-    return calls
+    return calls, tokens

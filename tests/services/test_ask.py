@@ -24,7 +24,7 @@ AMOUNT = "how much money was transferred"
 
 @pytest.fixture
 def calls(config: Config, vault: Vault) -> dict[str, str]:
-    return asked_world(config, vault)
+    return asked_world(config, vault)[0]
 
 
 def _ctx(config: Config, vault: Vault, **settings: object) -> Context:
