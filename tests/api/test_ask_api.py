@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _asked import DOG_CALL, asked_world
 from fastapi.testclient import TestClient
 
+from _asked import DOG_CALL, asked_world
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.search import NOTHING_FOUND

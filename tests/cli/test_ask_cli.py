@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-from _asked import TRANSFER_CALL, asked_world
-from _fake_llm import fake_llm
 from click.testing import CliRunner, Result
 
+from _asked import TRANSFER_CALL, asked_world
+from _fake_llm import fake_llm
 from callvault.cli import cli
 from callvault.config import Config
 from callvault.vault import Vault

@@ -4,8 +4,8 @@ the LLM wording against a local stand-in server (tests/_fake_llm.py)."""
 from __future__ import annotations
 
 import pytest
-from _fake_llm import fake_llm
 
+from _fake_llm import fake_llm
 from callvault.errors import InputError
 from callvault.search import (
     NOTHING_FOUND,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from _asked import CARD_DIGITS, CUSTOMERS, DOG_CALL, asked_world
 from _fake_llm import fake_llm
-
 from callvault.config import Config
 from callvault.errors import InputError
 from callvault.search import NOTHING_FOUND

@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from _asked import DOG_CALL, TRANSFER_CALL, asked_world
 from fastapi.testclient import TestClient
 from test_pages import Site, _check_html
 
+from _asked import DOG_CALL, TRANSFER_CALL, asked_world
 from callvault.api import create_app
 from callvault.config import Config
 from callvault.vault import Vault

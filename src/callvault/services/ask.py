@@ -155,8 +155,7 @@ def _with_context(
         context = tuple(
             q
             for q in lines[low:high]
-            if q.utterance != hit.utterance
-            and (speaker_role is None or q.role == speaker_role)
+            if q.utterance != hit.utterance and (speaker_role is None or q.role == speaker_role)
         )
         found.append(Retrieved(quote, hit.confidence, hit.methods, hit.cosine, context))
     return found
