@@ -173,7 +173,8 @@ _ASKS = frozenset(
 )
 _FILLER = frozenset("uh um so and okay ok alright oh well sure right".split())
 _REASON = re.compile(r"\b(because|since|due to|so that|the reason|as a result|reason)\b")
-_NAME = re.compile(r"\b(my name is|name's|this is|speaking|i am|i'm)\b")
+# Matched against the words joined by spaces: "I'm" is "i m" there.
+_NAME = re.compile(r"\b(my name is|name s|this is|speaking|i am|i m)\b")
 _CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("amount", re.compile(r"\b(how much|how many|what amount|amount|balance|cost|price)\b")),
     ("time", re.compile(r"\b(when|what time|what date|which day|how long)\b")),
@@ -189,6 +190,8 @@ def _stem(word: str) -> str:
             break
     if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "aeiouls":
         word = word[:-1]  # transferr(ed) -> transfer
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]  # replace, replac(ed), replac(ing) -> replac
     return word
 
 
@@ -202,7 +205,7 @@ def _words(text: str) -> list[str]:
 
 def content_words(text: str) -> frozenset[str]:
     """The stemmed words of ``text`` that carry meaning (stop words left out)."""
-    return frozenset(_stem(w) for w in _words(text) if w not in _STOP and not w.isdigit())
+    return frozenset(_stem(w) for w in _words(text) if w not in _STOP)
 
 
 def question_cue(question: str) -> str | None:
@@ -220,7 +223,7 @@ def is_asking(text: str) -> bool:
     fillers such as "uh", "okay") is a question word or an auxiliary ("can you ...")."""
     if text.rstrip().endswith("?"):
         return True
-    words = [w for w in _words(text)]
+    words = _words(text)
     while words and words[0] in _FILLER:
         words.pop(0)
     return bool(words) and words[0] in _ASKS
