@@ -14,6 +14,7 @@ from rich.table import Table
 
 from callvault import __version__
 from callvault.capture import FileImportOptions
+from callvault.cli._ask import ask
 from callvault.cli._audit import audit
 from callvault.cli._backup import backup, restore
 from callvault.cli._capture import capture, siprec
@@ -465,6 +466,7 @@ for command in (
     jobs,
     models,
     search,
+    ask,
     reindex,
     hold,
     retention,

@@ -19,6 +19,7 @@ from typing import Any
 
 import platformdirs
 
+from callvault.config._ask import ASK_SETTINGS
 from callvault.config._backup import BACKUP_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
@@ -562,6 +563,7 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "WARNING",
     ),
     *BACKUP_SETTINGS,
+    *ASK_SETTINGS,
 )
 
 
@@ -645,6 +647,10 @@ class Config:
     audit_anchor_tsa_cert: Path | None
     audit_anchor_every: float
     audit_anchor_retain_days: int
+    ask_llm_url: str | None
+    ask_llm_model: str
+    ask_llm_key: str | None
+    ask_llm_timeout: float
 
     @property
     def effective_database_url(self) -> str:

@@ -9,9 +9,21 @@ ring's search key (`Vault.search_key`).
 
 `SemanticIndex` adds multilingual sentence embeddings of the same utterances (stored
 sealed, searched by cosine similarity) and `hybrid_search` fuses both rankings; see
-``_semantic.py``.
+``_semantic.py``. `compose_answer` answers a question from retrieved utterances by
+quoting them, `llm_answer` has an OpenAI-compatible server word it; see ``_ask.py``.
 """
 
+from callvault.search._ask import (
+    MIN_COSINE,
+    NOTHING_FOUND,
+    Answer,
+    Quote,
+    Retrieved,
+    compose_answer,
+    llm_answer,
+    llm_prompt,
+    nothing_found,
+)
 from callvault.search._index import (
     MAX_LIMIT,
     RANK_LIMIT,
@@ -46,6 +58,8 @@ from callvault.search._semantic import (
 __all__ = [
     "EMBEDDING_DIM",
     "MAX_LIMIT",
+    "MIN_COSINE",
+    "NOTHING_FOUND",
     "RANK_LIMIT",
     "RRF_K",
     "SCAN_CHUNK",
@@ -55,20 +69,27 @@ __all__ = [
     "SNIPPET_ELLIPSIS",
     "SNIPPET_END",
     "SNIPPET_START",
+    "Answer",
     "E5Embedder",
     "Embedder",
     "HybridHit",
     "IndexRow",
+    "Quote",
+    "Retrieved",
     "SearchHit",
     "SearchIndex",
     "SearchPage",
     "SemanticHit",
     "SemanticIndex",
     "Term",
+    "compose_answer",
     "decode_vectors",
     "encode_vectors",
     "hybrid_search",
     "is_search_table",
+    "llm_answer",
+    "llm_prompt",
+    "nothing_found",
     "parse_query",
     "reciprocal_rank_fusion",
 ]

@@ -31,6 +31,7 @@ from callvault.services.admin import (
     verify_recordings,
 )
 from callvault.services.anchors import AnchorReport, AnchorResult, anchor_audit, verify_anchors
+from callvault.services.ask import ask_calls
 from callvault.services.audit import audit_entries, audit_page, verify_audit
 from callvault.services.backup import (
     BackupResult,
@@ -243,6 +244,7 @@ __all__ = [
     "AnchorResult",
     "anchor_audit",
     "verify_anchors",
+    "ask_calls",
     "audit_entries",
     "audit_page",
     "call_record",

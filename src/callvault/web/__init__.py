@@ -17,11 +17,13 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI) -> None:
     """Add the web pages and their static files (under /static) to `app`."""
+    from callvault.web._ask import router as ask
     from callvault.web._calls import router as calls
     from callvault.web._governance import router as governance
     from callvault.web._live import router as live
 
     app.include_router(calls)
+    app.include_router(ask)
     app.include_router(governance)
     app.include_router(live)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

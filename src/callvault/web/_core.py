@@ -135,6 +135,7 @@ def nav(who: Principal) -> list[tuple[str, str]]:
         links += [("/", "Calls"), ("/contacts", "Contacts")]
     if can(who, SEARCH):
         links.append(("/search", "Search"))
+        links.append(("/ask", "Ask"))
     if can(who, LIVE_ACK):
         # The supervisors' page (managers, compliance, admin); a rep may open it too.
         links.append(("/live", "Live"))

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from callvault.api.routers import (
     admin,
+    ask,
     auth,
     browser_live,
     calls,
@@ -26,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     governance.router,
     refusals.router,
     search.router,
+    ask.router,
     contacts.router,
     jobs.router,
     live.router,
