@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from callvault.config._backup import BACKUP_SETTINGS
+from callvault.config._team import TEAM_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
     Setting,
@@ -562,6 +563,7 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "WARNING",
     ),
     *BACKUP_SETTINGS,
+    *TEAM_SETTINGS,
 )
 
 
@@ -645,6 +647,8 @@ class Config:
     audit_anchor_tsa_cert: Path | None
     audit_anchor_every: float
     audit_anchor_retain_days: int
+    team_min_group: int
+    team_epsilon: float | None
 
     @property
     def effective_database_url(self) -> str:
