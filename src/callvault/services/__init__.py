@@ -103,6 +103,8 @@ from callvault.services.jobs import (
 )
 from callvault.services.live import LiveBoard, live_metrics
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
+from callvault.services.team import TeamDashboard, team_dashboard
+from callvault.services.training import TrainingExport, export_training
 from callvault.services.reach import agent_team, call_scope, reach_agents, require_call
 from callvault.services.refusals import (
     RefusalView,
@@ -141,6 +143,8 @@ from callvault.vault import (
 )
 
 __all__ = [
+    "TeamDashboard",
+    "TrainingExport",
     "BackupFault",
     "BackupReport",
     "BackupResult",
@@ -180,6 +184,7 @@ __all__ = [
     "enqueue_processing",
     "erase_call",
     "erase_subject",
+    "export_training",
     "export_audio",
     "export_subject",
     "find_subject",
@@ -273,6 +278,7 @@ __all__ = [
     "rotate_keys",
     "set_retention",
     "start_workers",
+    "team_dashboard",
     "transcript_info",
     "upload_agent",
     "verify_audit",

@@ -200,7 +200,10 @@ def _exact(kind: str, name: str, calls: Sequence[CallFigures], weeks: Sequence[s
         objections_handled=exact(handled / objections if objections else None),
         sentiment=tuple(
             WeekPoint(
-                w, exact(_mean([c.sentiment for c in calls if c.week == w and c.sentiment is not None]))
+                w,
+                exact(
+                    _mean([c.sentiment for c in calls if c.week == w and c.sentiment is not None])
+                ),
             )
             for w in weeks
         ),
@@ -262,8 +265,10 @@ def _noisy(kind: str, name: str, calls: Sequence[CallFigures], weeks: Sequence[s
         )  # fmt: skip
     sentiment = tuple(
         WeekPoint(
-            w, mean([c.sentiment for c in calls if c.week == w and c.sentiment is not None],
-                    "sentiment"),
+            w,
+            mean(
+                [c.sentiment for c in calls if c.week == w and c.sentiment is not None], "sentiment"
+            ),
         )  # fmt: skip
         for w in weeks
     )
@@ -317,4 +322,3 @@ def observed(calls: Iterable[CallFigures]) -> tuple[list[str], list[str]]:
     """The weeks and the trackers of `calls`, sorted: the keys every group is shown on."""
     rows = list(calls)
     return sorted({c.week for c in rows}), sorted({t for c in rows for t in c.trackers})
-

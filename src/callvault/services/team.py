@@ -200,4 +200,3 @@ def team_dashboard(
         },
     )
     return dashboard
-
