@@ -3,8 +3,9 @@
 The stored transcript is already redacted at processing (`[CREDIT_CARD]`, ...). For a
 training set each utterance is further scrubbed, in order:
 
-1. the PII detector again on the text (`insights.redact_text`), for what an older
-   detector version or a rectification left;
+1. the PII detector again over the whole transcript, word by word with its context (the
+   caller does this: `analysis.pii`), for what an older detector version or a
+   rectification left;
 2. every name known for the call (participants' names, the agent's username, and each
    part of a name of 3 letters or more) becomes `[PERSON]`;
 3. every run of digits (with the separators of a written number) becomes `[NUMBER]`, and
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["PLACEHOLDER", "Scrubber", "placeholders"]
@@ -56,20 +57,15 @@ def _name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
 class Scrubber:
     """Scrubs the utterances of one call and counts what it replaced."""
 
-    redact: Callable[[str], str]
     names: tuple[str, ...]
-    detected: Counter[str]
     names_dropped: int = 0
     numbers_dropped: int = 0
 
     @classmethod
-    def of(cls, redact: Callable[[str], str], names: Iterable[str]) -> Scrubber:
-        return cls(redact, tuple(n for n in names if n and n.strip()), Counter())
+    def of(cls, names: Iterable[str]) -> Scrubber:
+        return cls(tuple(n for n in names if n and n.strip()))
 
     def scrub(self, text: str) -> str:
-        before = placeholders(text)
-        text = self.redact(text)
-        self.detected.update(placeholders(text) - before)
         pattern = _name_pattern(self.names)
         if pattern is not None:
             text, n = pattern.subn("[PERSON]", text)

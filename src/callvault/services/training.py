@@ -37,13 +37,13 @@ import numpy as np
 
 from callvault import __version__
 from callvault.analysis import Transcript
+from callvault.analysis.pii import PiiDetector, PiiParams, redact_transcript
 from callvault.errors import ConfigError, InputError
 from callvault.services._context import Context
 from callvault.services._deidentify import Scrubber, placeholders
 from callvault.services.access import TRAINING_EXPORT, Principal, require
 from callvault.services.calls import export_destination
 from callvault.services.callinfo import call_record, list_calls
-from callvault.services.insights import redact_text
 from callvault.vault import CallFilter, CallRecord, create_private
 
 __all__ = ["TrainingExport", "export_training"]
@@ -168,6 +168,7 @@ def export_training(
         detected: Counter[str] = Counter()
         names = numbers = utterances = 0
         exported: list[str] = []
+        detector = PiiDetector(PiiParams(entities=ctx.config.redaction_entities))
         for call in calls:
             if call.id in restricted:
                 skipped["restricted"] += 1
@@ -189,7 +190,12 @@ def export_training(
             known += [p.phone for p in record.participants if p.phone]
             if record.agent:
                 known.append(record.agent)
-            scrubber = Scrubber.of(lambda text: redact_text(ctx.config, text, language), known)
+            scrubber = Scrubber.of(known)
+            before = sum((placeholders(u.text) for u in transcript.utterances), Counter())
+            if transcript.utterances:
+                found = detector.detect(transcript)
+                transcript = redact_transcript(transcript, found, detector=detector)
+            after = sum((placeholders(u.text) for u in transcript.utterances), Counter())
             lines = []
             for u in transcript.utterances:
                 text = scrubber.scrub(u.text)
@@ -217,7 +223,7 @@ def export_training(
                 _write(tmp / "audio" / f"{opaque}.wav", _wav(samples, rate))
                 entry["audio"] = f"audio/{opaque}.wav"
             index.append(entry)
-            detected += scrubber.detected
+            detected += after - before
             names += scrubber.names_dropped
             numbers += scrubber.numbers_dropped
             utterances += len(lines)
