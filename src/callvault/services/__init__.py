@@ -103,7 +103,7 @@ from callvault.services.jobs import (
 )
 from callvault.services.live import LiveBoard, live_metrics
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
-from callvault.services.team import TeamDashboard, team_dashboard
+from callvault.services.team import GroupFigures, TeamDashboard, team_dashboard
 from callvault.services.training import TrainingExport, export_training
 from callvault.services.reach import agent_team, call_scope, reach_agents, require_call
 from callvault.services.refusals import (
@@ -143,6 +143,7 @@ from callvault.vault import (
 )
 
 __all__ = [
+    "GroupFigures",
     "TeamDashboard",
     "TrainingExport",
     "BackupFault",

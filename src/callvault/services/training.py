@@ -22,12 +22,13 @@ directory. One audit event `training.export` (counts and the source call ids).
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import shutil
 import wave
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,9 +43,9 @@ from callvault.errors import ConfigError, InputError
 from callvault.services._context import Context
 from callvault.services._deidentify import Scrubber, placeholders
 from callvault.services.access import TRAINING_EXPORT, Principal, require
-from callvault.services.calls import export_destination
 from callvault.services.callinfo import call_record, list_calls
-from callvault.vault import CallFilter, CallRecord, create_private
+from callvault.services.calls import export_destination
+from callvault.vault import CallFilter, CallRecord, CallSummary, create_private
 
 __all__ = ["TrainingExport", "export_training"]
 
@@ -110,8 +111,6 @@ def _write(path: Path, data: bytes) -> None:
 
 def _wav(samples: np.ndarray, rate: int) -> bytes:
     """channels x samples float32 in [-1, 1] as 16-bit PCM WAV bytes."""
-    import io
-
     frames = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
     if frames.ndim == 1:
         frames = frames[np.newaxis, :]
@@ -136,6 +135,65 @@ def _voice() -> Callable[..., tuple[np.ndarray, int]]:
     return anonymized_audio
 
 
+@dataclass
+class _Tally:
+    """What the export removed so far (the data sheet's figures)."""
+
+    entities: Counter[str] = field(default_factory=Counter)
+    detected: Counter[str] = field(default_factory=Counter)
+    names: int = 0
+    numbers: int = 0
+    utterances: int = 0
+
+
+def _skip_reason(ctx: Context, call: CallSummary, restricted: Mapping[str, str]) -> str | None:
+    if call.id in restricted:
+        return "restricted"
+    if call.consent_state == "quarantined":
+        return "quarantined"
+    if not ctx.vault.consent.every_party_consented(call.id, "training"):
+        return "no-training-consent"
+    return None
+
+
+def _transcript_lines(
+    ctx: Context, call_id: str, detector: PiiDetector, tally: _Tally, purpose: str
+) -> tuple[list[str], str | None] | None:
+    """The call's utterances as de-identified JSON lines, and its language; None when
+    it has no transcript."""
+    raw = ctx.vault.transcripts.read_transcript(call_id, actor=ctx.actor, purpose=purpose)
+    if raw is None:
+        return None
+    record = call_record(ctx, call_id, actor=ctx.actor, purpose=purpose)
+    transcript = Transcript.from_json(raw)
+    known = [p.name for p in record.participants if p.name]
+    known += [p.phone for p in record.participants if p.phone]
+    if record.agent:
+        known.append(record.agent)
+    scrubber = Scrubber.of(known)
+    before = sum((placeholders(u.text) for u in transcript.utterances), Counter[str]())
+    if transcript.utterances:
+        found = detector.detect(transcript)
+        transcript = redact_transcript(transcript, found, detector=detector)
+    after = sum((placeholders(u.text) for u in transcript.utterances), Counter[str]())
+    lines = []
+    for u in transcript.utterances:
+        text = scrubber.scrub(u.text)
+        tally.entities.update(placeholders(text))
+        line = {
+            "role": _role_of(record, u.speaker, u.channel),
+            "start": round(u.start, 2),
+            "end": round(u.end, 2),
+            "text": text,
+        }
+        lines.append(json.dumps(line, ensure_ascii=False))
+    tally.detected.update(after - before)
+    tally.names += scrubber.names_dropped
+    tally.numbers += scrubber.numbers_dropped
+    tally.utterances += len(lines)
+    return lines, transcript.language or record.language
+
+
 def export_training(
     ctx: Context,
     out_dir: Path,
@@ -156,58 +214,27 @@ def export_training(
         ctx, CallFilter.of(since=since, until=until), actor=ctx.actor, purpose=purpose
     )
     restricted = ctx.vault.restrictions.restricted_calls([c.id for c in calls])
+    detector = PiiDetector(PiiParams(entities=ctx.config.redaction_entities))
     skipped: Counter[str] = Counter()
+    tally = _Tally()
+    index: list[dict[str, Any]] = []
+    exported: list[str] = []
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     tmp.mkdir(mode=0o700)
     try:
         (tmp / "transcripts").mkdir(mode=0o700)
         if voice is not None:
             (tmp / "audio").mkdir(mode=0o700)
-        index: list[dict[str, Any]] = []
-        entities: Counter[str] = Counter()
-        detected: Counter[str] = Counter()
-        names = numbers = utterances = 0
-        exported: list[str] = []
-        detector = PiiDetector(PiiParams(entities=ctx.config.redaction_entities))
         for call in calls:
-            if call.id in restricted:
-                skipped["restricted"] += 1
+            why = _skip_reason(ctx, call, restricted)
+            done = None if why else _transcript_lines(ctx, call.id, detector, tally, purpose)
+            if done is None:
+                skipped[why or "no-transcript"] += 1
                 continue
-            if call.consent_state == "quarantined":
-                skipped["quarantined"] += 1
-                continue
-            if not ctx.vault.consent.every_party_consented(call.id, "training"):
-                skipped["no-training-consent"] += 1
-                continue
-            raw = ctx.vault.transcripts.read_transcript(call.id, actor=ctx.actor, purpose=purpose)
-            if raw is None:
-                skipped["no-transcript"] += 1
-                continue
-            record = call_record(ctx, call.id, actor=ctx.actor, purpose=purpose)
-            transcript = Transcript.from_json(raw)
-            language = transcript.language or record.language
-            known = [p.name for p in record.participants if p.name]
-            known += [p.phone for p in record.participants if p.phone]
-            if record.agent:
-                known.append(record.agent)
-            scrubber = Scrubber.of(known)
-            before = sum((placeholders(u.text) for u in transcript.utterances), Counter())
-            if transcript.utterances:
-                found = detector.detect(transcript)
-                transcript = redact_transcript(transcript, found, detector=detector)
-            after = sum((placeholders(u.text) for u in transcript.utterances), Counter())
-            lines = []
-            for u in transcript.utterances:
-                text = scrubber.scrub(u.text)
-                entities.update(placeholders(text))
-                lines.append(json.dumps({
-                    "role": _role_of(record, u.speaker, u.channel),
-                    "start": round(u.start, 2), "end": round(u.end, 2), "text": text,
-                }, ensure_ascii=False))  # fmt: skip
-            opaque = secrets.token_hex(12)
-            _write(
-                tmp / "transcripts" / f"{opaque}.jsonl", "".join(f"{x}\n" for x in lines).encode()
-            )
+            lines, language = done
+            opaque = secrets.token_hex(12)  # random: nothing maps it back to the call
+            body = "".join(f"{line}\n" for line in lines).encode()
+            _write(tmp / "transcripts" / f"{opaque}.jsonl", body)
             entry: dict[str, Any] = {
                 "id": opaque,
                 "day": (call.started_at or call.created_at).date().isoformat(),
@@ -223,17 +250,19 @@ def export_training(
                 _write(tmp / "audio" / f"{opaque}.wav", _wav(samples, rate))
                 entry["audio"] = f"audio/{opaque}.wav"
             index.append(entry)
-            detected += after - before
-            names += scrubber.names_dropped
-            numbers += scrubber.numbers_dropped
-            utterances += len(lines)
             exported.append(call.id)
         result = TrainingExport(
-            out_dir=target, calls=len(index), utterances=utterances, audio=voice is not None,
-            entities=dict(sorted(entities.items())), detected_at_export=dict(sorted(detected.items())),
-            names_dropped=names, numbers_dropped=numbers, skipped=dict(sorted(skipped.items())),
-        )  # fmt: skip
-        index.sort(key=lambda e: (e["day"], e["id"]))  # not the calls' order: nothing to join on
+            out_dir=target,
+            calls=len(index),
+            utterances=tally.utterances,
+            audio=voice is not None,
+            entities=dict(sorted(tally.entities.items())),
+            detected_at_export=dict(sorted(tally.detected.items())),
+            names_dropped=tally.names,
+            numbers_dropped=tally.numbers,
+            skipped=dict(sorted(skipped.items())),
+        )
+        index.sort(key=lambda e: (e["day"], e["id"]))  # not the calls' order: nothing to join
         _write(tmp / "calls.jsonl", "".join(json.dumps(e) + "\n" for e in index).encode())
         sheet = datasheet(ctx, result, since=since, until=until, purpose=purpose)
         _write(tmp / "datasheet.json", json.dumps(sheet, indent=2).encode())
