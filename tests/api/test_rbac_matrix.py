@@ -334,6 +334,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/audit"): Row("yes yes - - yes", _plain()),
     ("GET", "/audit/verify"): Row("yes yes - - yes", _plain()),
     ("GET", "/search"): Row("yes yes yes yes -", _plain(params={"q": "receipt"})),
+    ("GET", "/team"): Row("yes yes yes yes -", _plain()),
     ("GET", "/contacts"): Row("yes yes yes yes yes", _plain(params={"q": "Jane"})),
     ("GET", "/contacts/{contact_id}"): Row("yes yes yes yes yes", _contact),
     ("POST", "/contacts/import"): Row(

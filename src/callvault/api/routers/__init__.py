@@ -18,6 +18,7 @@ from callvault.api.routers import (
     live,
     refusals,
     search,
+    team,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -26,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     governance.router,
     refusals.router,
     search.router,
+    team.router,
     contacts.router,
     jobs.router,
     live.router,
