@@ -103,8 +103,6 @@ from callvault.services.jobs import (
 )
 from callvault.services.live import LiveBoard, live_metrics
 from callvault.services.process import PROCESS_TASK, ProcessResult, process_call, transcript_json
-from callvault.services.team import GroupFigures, TeamDashboard, team_dashboard
-from callvault.services.training import TrainingExport, export_training
 from callvault.services.reach import agent_team, call_scope, reach_agents, require_call
 from callvault.services.refusals import (
     RefusalView,
@@ -129,6 +127,8 @@ from callvault.services.rights import (
     export_subject,
     find_subject,
 )
+from callvault.services.team import GroupFigures, TeamDashboard, team_dashboard
+from callvault.services.training import TrainingExport, export_training
 from callvault.services.upload import EncryptedSpool, ingest_upload, new_spool, upload_agent
 from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
 from callvault.vault import (

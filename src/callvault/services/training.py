@@ -22,6 +22,7 @@ directory. One audit event `training.export` (counts and the source call ids).
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import secrets
@@ -32,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -125,14 +126,19 @@ def _wav(samples: np.ndarray, rate: int) -> bytes:
 
 
 def _voice() -> Callable[..., tuple[np.ndarray, int]]:
+    """`services.voice.anonymized_audio`, imported when audio is asked for (written
+    beside this module for issue 22; an installation without it refuses --audio)."""
     try:
-        from callvault.services.voice import anonymized_audio
+        module = importlib.import_module("callvault.services.voice")
     except ImportError:
+        module = None
+    found = getattr(module, "anonymized_audio", None)
+    if not callable(found):
         raise ConfigError(
             "voice anonymisation (callvault.services.voice) is not available in this "
             "installation; export without --audio"
-        ) from None
-    return anonymized_audio
+        )
+    return cast(Callable[..., tuple[np.ndarray, int]], found)
 
 
 @dataclass
