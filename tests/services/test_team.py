@@ -4,6 +4,8 @@ left out, one audit event per dashboard."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
@@ -147,6 +149,15 @@ def test_restricted_calls_are_left_out_and_the_read_is_audited(world: Vault) -> 
     details = entries[0].details
     assert details["calls"] == 8 and details["skipped"]["restricted"] == 1
     assert "alice" not in str(details)  # counts only, no names
+
+
+def test_period_naive_times_taken_as_utc(world: Vault) -> None:
+    board = team_dashboard(
+        as_context(world), k=1, since=datetime(2026, 3, 1), until=datetime(2026, 3, 5, tzinfo=UTC)
+    )
+    assert board.calls == 4  # the first week's call of each agent
+    with pytest.raises(InputError, match="is after --until"):
+        team_dashboard(as_context(world), since=datetime(2026, 3, 9), until=datetime(2026, 3, 1))
 
 
 def test_refusals(world: Vault) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -92,6 +92,13 @@ def _principal(ctx: Context) -> Principal:
     return Principal(username=ctx.config.actor, role=ctx.config.role)
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC (a date given on the command line is)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def _gather(
     ctx: Context, agents: Sequence[str] | None, since: datetime | None, until: datetime | None
 ) -> tuple[list[CallFigures], dict[str, int]]:
@@ -144,6 +151,7 @@ def team_dashboard(
         epsilon = ctx.config.team_epsilon
     if epsilon is not None:
         epsilon = check_epsilon(epsilon)
+    since, until = _aware(since), _aware(until)
     if since is not None and until is not None and since > until:
         raise InputError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
     reach = reach_agents(ctx, who)  # None: every call
