@@ -335,6 +335,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/audit/verify"): Row("yes yes - - yes", _plain()),
     ("GET", "/search"): Row("yes yes yes yes -", _plain(params={"q": "receipt"})),
     ("POST", "/ask"): Row("yes yes yes yes -", _plain(json={"question": "what receipt"})),
+    ("GET", "/team"): Row("yes yes yes yes -", _plain()),
     ("GET", "/contacts"): Row("yes yes yes yes yes", _plain(params={"q": "Jane"})),
     ("GET", "/contacts/{contact_id}"): Row("yes yes yes yes yes", _contact),
     ("POST", "/contacts/import"): Row(

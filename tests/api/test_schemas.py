@@ -79,6 +79,7 @@ DECLARED = {
     ("post", "/api/v1/contacts/import"): "ImportedContactsOut",
     ("get", "/api/v1/contacts/{contact_id}"): "ContactTimeline",
     ("get", "/api/v1/search"): "SearchPage",
+    ("get", "/api/v1/team"): "TeamDashboardOut",
     ("post", "/api/v1/rights/erase"): "SubjectErasureOut",
 }
 

@@ -53,6 +53,9 @@ MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     # the alerts of their own call.
     "live.read": ("A", "A", "T", "O", "X"),
     "live.ack": ("A", "A", "T", "X", "X"),
+    # Team views (issue 22): not call-scoped; services.team narrows persons by reach.
+    "team.read": ("A", "A", "A", "A", "X"),
+    "training.export": ("A", "A", "X", "X", "X"),
 }
 CALLS = ("own", "team", "other")
 EXPECTED = {

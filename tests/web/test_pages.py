@@ -138,6 +138,7 @@ PAGES = {
     "/compliance/audit": {"root", "cora", "otto"},
     "/admin": {"root"},
     "/live": {"root", "cora", "mona", "alice", "bob", "carol"},
+    "/team": {"root", "cora", "mona", "alice", "bob", "carol"},
 }
 
 

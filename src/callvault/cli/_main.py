@@ -28,6 +28,7 @@ from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._refusals import refusals
 from callvault.cli._rights import rights
 from callvault.cli._search import reindex, search
+from callvault.cli._team import export_training_command, team
 from callvault.cli._users import users
 from callvault.cli._worker import worker
 from callvault.config import load_config, masked_values
@@ -482,6 +483,8 @@ for command in (
     audit,
     backup,
     restore,
+    team,
+    export_training_command,
 ):
     cli.add_command(command)
 cli.add_command(contacts)

@@ -21,6 +21,7 @@ import platformdirs
 
 from callvault.config._ask import ASK_SETTINGS
 from callvault.config._backup import BACKUP_SETTINGS
+from callvault.config._team import TEAM_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
     Setting,
@@ -564,6 +565,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     *BACKUP_SETTINGS,
     *ASK_SETTINGS,
+    *TEAM_SETTINGS,
 )
 
 
@@ -651,6 +653,8 @@ class Config:
     ask_llm_model: str
     ask_llm_key: str | None
     ask_llm_timeout: float
+    team_min_group: int
+    team_epsilon: float | None
 
     @property
     def effective_database_url(self) -> str:

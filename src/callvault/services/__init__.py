@@ -128,6 +128,8 @@ from callvault.services.rights import (
     export_subject,
     find_subject,
 )
+from callvault.services.team import GroupFigures, TeamDashboard, team_dashboard
+from callvault.services.training import TrainingExport, export_training
 from callvault.services.upload import EncryptedSpool, ingest_upload, new_spool, upload_agent
 from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
 from callvault.vault import (
@@ -142,6 +144,9 @@ from callvault.vault import (
 )
 
 __all__ = [
+    "GroupFigures",
+    "TeamDashboard",
+    "TrainingExport",
     "BackupFault",
     "BackupReport",
     "BackupResult",
@@ -181,6 +186,7 @@ __all__ = [
     "enqueue_processing",
     "erase_call",
     "erase_subject",
+    "export_training",
     "export_audio",
     "export_subject",
     "find_subject",
@@ -275,6 +281,7 @@ __all__ = [
     "rotate_keys",
     "set_retention",
     "start_workers",
+    "team_dashboard",
     "transcript_info",
     "upload_agent",
     "verify_audit",

@@ -32,8 +32,13 @@ policy.read                  admin       yes   yes        -       -     -
 policy.write                 admin       yes   -          -       -     -
 jobs.read                    admin       yes   -          -       -     -
 contacts.write               admin       yes   -          -       -     -
+team.read                    calls:read  yes   yes        team    own   -
+training.export              compliance  yes   yes        -       -     -
 ============================ =========== ===== ========== ======= ===== =======
 
+"team.read" is the team dashboard (issue 22): persons' figures within the role's reach,
+other figures only for groups of at least k agents (`services.team`); "training.export"
+the de-identified training export.
 "live.read" is the live board of calls in progress (words and alerts), scoped like the
 stored calls; "live.ack" acknowledges one of its alerts (a rep never clears the alerts of
 their own call).
@@ -92,6 +97,8 @@ REFUSALS_READ = "refusals.read"
 REFUSALS_WRITE = "refusals.write"
 LIVE_READ = "live.read"
 LIVE_ACK = "live.ack"
+TEAM_READ = "team.read"
+TRAINING_EXPORT = "training.export"
 
 # The token scope each action needs (scopes: `callvault.accounts.SCOPES`).
 ACTION_SCOPES: Mapping[str, str] = {
@@ -124,6 +131,8 @@ ACTION_SCOPES: Mapping[str, str] = {
     REFUSALS_WRITE: "compliance",
     LIVE_READ: "calls:read",
     LIVE_ACK: "calls:write",
+    TEAM_READ: "calls:read",
+    TRAINING_EXPORT: "compliance",
 }
 ACTIONS = tuple(ACTION_SCOPES)
 
@@ -174,9 +183,11 @@ _ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
         REFUSALS_WRITE,
         LIVE_READ,
         LIVE_ACK,
+        TEAM_READ,
+        TRAINING_EXPORT,
     },
-    "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK},
-    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ},
+    "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK, TEAM_READ},
+    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, TEAM_READ},
     "auditor": frozenset({CALLS_LIST, CALLS_READ, AUDIT_READ}),
 }
 _REACH: Mapping[str, str] = {

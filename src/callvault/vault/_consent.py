@@ -237,6 +237,14 @@ class ConsentRepository(Repository):
                 return False
             return self._every_party_consented(session, call_id, "analyse")
 
+    def every_party_consented(self, call_id: str, scope: str) -> bool:
+        """Whether every remaining party of the call has an active consent for this call
+        with `scope` (such as "training", issue 22: secondary use); not audited."""
+        if scope not in CONSENT_SCOPES:
+            raise ValueError(f"consent scope {scope!r} is unknown")
+        with self._read() as session:
+            return self._every_party_consented(session, call_id, scope)
+
     def refuse_unless_analysis_consented(self, call_id: str) -> None:
         """Raise ConsentRequired while a party's consent to analysis is missing."""
         if not self.analysis_consented(call_id):

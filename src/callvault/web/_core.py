@@ -35,6 +35,7 @@ from callvault.services.access import (
     POLICY_READ,
     RIGHTS_READ,
     SEARCH,
+    TEAM_READ,
     USERS_READ,
     Principal,
     can,
@@ -141,6 +142,8 @@ def nav(who: Principal) -> list[tuple[str, str]]:
         links.append(("/live", "Live"))
     if can(who, CALLS_UPLOAD):
         links += [("/upload", "Upload"), ("/record", "Record")]
+    if can(who, TEAM_READ):
+        links.append(("/team", "Team"))
     if any(can(who, a) for a in (RIGHTS_READ, HOLDS_READ, AUDIT_READ)):
         links.append(("/compliance", "Compliance"))
     if can(who, USERS_READ) or can(who, POLICY_READ) and who.role == "admin":

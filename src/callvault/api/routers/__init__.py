@@ -19,6 +19,7 @@ from callvault.api.routers import (
     live,
     refusals,
     search,
+    team,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -28,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     refusals.router,
     search.router,
     ask.router,
+    team.router,
     contacts.router,
     jobs.router,
     live.router,
