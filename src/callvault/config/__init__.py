@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from callvault.config._backup import BACKUP_SETTINGS
+from callvault.config._outcomes import OUTCOME_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
     Setting,
@@ -562,6 +563,7 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "WARNING",
     ),
     *BACKUP_SETTINGS,
+    *OUTCOME_SETTINGS,
 )
 
 
@@ -645,6 +647,9 @@ class Config:
     audit_anchor_tsa_cert: Path | None
     audit_anchor_every: float
     audit_anchor_retain_days: int
+    outcome_min_calls: int
+    outcome_min_per_class: int
+    outcome_warning_threshold: float
 
     @property
     def effective_database_url(self) -> str:

@@ -68,7 +68,9 @@ def call_features(document: Mapping[str, Any]) -> dict[str, float]:
     ]
     trend = sentiment.get("customer")
     trend = trend if isinstance(trend, Mapping) else {}
-    actions = [a for a in _section(insights, "actions").get("items") or () if isinstance(a, Mapping)]
+    actions = [
+        a for a in _section(insights, "actions").get("items") or () if isinstance(a, Mapping)
+    ]
     trackers = _section(insights, "trackers")
     counts = trackers.get("counts")
     counts = counts if isinstance(counts, Mapping) else {}

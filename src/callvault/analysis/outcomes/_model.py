@@ -212,7 +212,9 @@ class OutcomeModel:
             raise InputError(f"the stored outcome model is not valid JSON of a model: {exc}")
         width = len(features)
         if not folds or any(len(x) != width for x in (mean, scale, *(f.coef for f in folds))):
-            raise InputError("the stored outcome model's feature, scaler and coefficient sizes differ")
+            raise InputError(
+                "the stored outcome model's feature, scaler and coefficient sizes differ"
+            )
         return model
 
 
