@@ -32,6 +32,8 @@ policy.read                  admin       yes   yes        -       -     -
 policy.write                 admin       yes   -          -       -     -
 jobs.read                    admin       yes   -          -       -     -
 contacts.write               admin       yes   -          -       -     -
+outcomes.write               outcomes:w. yes   -          yes     -     -
+predict                      calls:read  yes   -          yes     -     -
 ============================ =========== ===== ========== ======= ===== =======
 
 "live.read" is the live board of calls in progress (words and alerts), scoped like the
@@ -55,6 +57,8 @@ from callvault.errors import NotAuthorized, NotFound
 __all__ = [
     "ACTIONS",
     "ACTION_SCOPES",
+    "OUTCOMES_WRITE",
+    "PREDICT",
     "CALL_ACTIONS",
     "CallScope",
     "Principal",
@@ -92,6 +96,8 @@ REFUSALS_READ = "refusals.read"
 REFUSALS_WRITE = "refusals.write"
 LIVE_READ = "live.read"
 LIVE_ACK = "live.ack"
+OUTCOMES_WRITE = "outcomes.write"
+PREDICT = "predict"
 
 # The token scope each action needs (scopes: `callvault.accounts.SCOPES`).
 ACTION_SCOPES: Mapping[str, str] = {
@@ -124,6 +130,9 @@ ACTION_SCOPES: Mapping[str, str] = {
     REFUSALS_WRITE: "compliance",
     LIVE_READ: "calls:read",
     LIVE_ACK: "calls:write",
+    # Issue 22: a CRM's webhook token needs only "outcomes:write".
+    OUTCOMES_WRITE: "outcomes:write",
+    PREDICT: "calls:read",
 }
 ACTIONS = tuple(ACTION_SCOPES)
 
@@ -175,7 +184,8 @@ _ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
         LIVE_READ,
         LIVE_ACK,
     },
-    "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK},
+    "manager": _READ_CALLS
+    | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK, OUTCOMES_WRITE, PREDICT},
     "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ},
     "auditor": frozenset({CALLS_LIST, CALLS_READ, AUDIT_READ}),
 }
