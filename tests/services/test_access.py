@@ -54,7 +54,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     "live.read": ("A", "A", "T", "O", "X"),
     "live.ack": ("A", "A", "T", "X", "X"),
     # Outcomes and their prediction (issue 22): a manager's are narrowed to their team.
-    "outcomes.write": ("A", "X", "A", "X", "X"),
+    "outcomes.write": ("A", "X", "T", "X", "X"),
     "predict": ("A", "X", "A", "X", "X"),
 }
 CALLS = ("own", "team", "other")

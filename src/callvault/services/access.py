@@ -32,7 +32,7 @@ policy.read                  admin       yes   yes        -       -     -
 policy.write                 admin       yes   -          -       -     -
 jobs.read                    admin       yes   -          -       -     -
 contacts.write               admin       yes   -          -       -     -
-outcomes.write               outcomes:w. yes   -          yes     -     -
+outcomes.write               outcomes:w. all   -          team    -     -
 predict                      calls:read  yes   -          yes     -     -
 ============================ =========== ===== ========== ======= ===== =======
 
@@ -150,6 +150,7 @@ CALL_ACTIONS = frozenset(
         CALLS_UPLOAD,  # the scope of the call being uploaded: its agent
         LIVE_READ,
         LIVE_ACK,
+        OUTCOMES_WRITE,  # on a call: within reach; on a contact or a deal: any
     }
 )
 

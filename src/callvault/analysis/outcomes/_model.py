@@ -209,7 +209,9 @@ class OutcomeModel:
                 str(data["trained_at"]), dict(data.get("metrics") or {}),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"the stored outcome model is not valid JSON of a model: {exc}")
+            raise InputError(
+                f"the stored outcome model is not valid JSON of a model: {exc}"
+            ) from None
         width = len(features)
         if not folds or any(len(x) != width for x in (mean, scale, *(f.coef for f in folds))):
             raise InputError(

@@ -16,6 +16,7 @@ from callvault.api.routers import (
     governance,
     jobs,
     live,
+    outcomes,
     refusals,
     search,
 )
@@ -27,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     refusals.router,
     search.router,
     contacts.router,
+    outcomes.router,
     jobs.router,
     live.router,
     browser_live.router,
