@@ -124,6 +124,11 @@ def predict_train(ctx: click.Context, purpose: str | None, as_json: bool) -> Non
         f"base rate baseline:    AUC {e.baseline_auc:.3f}  Brier {e.baseline_brier:.3f}  "
         f"ECE {e.baseline_ece:.3f}"
     )
+    if not e.beats_baseline:
+        click.echo(
+            "warning: on held-out calls the model predicts no better than the base rate; "
+            "label more calls before relying on its predictions"
+        )
 
 
 @predict.command(name="call")

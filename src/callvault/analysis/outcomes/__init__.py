@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from callvault.analysis.outcomes._features import BASE_FEATURES, call_features
 from callvault.analysis.outcomes._model import (
+    DEFAULT_C,
     MIN_CALLS,
     MIN_PER_CLASS,
     NEGATIVE,
@@ -24,6 +25,7 @@ from callvault.analysis.outcomes._model import (
 )
 
 __all__ = [
+    "DEFAULT_C",
     "BASE_FEATURES",
     "MIN_CALLS",
     "MIN_PER_CLASS",
