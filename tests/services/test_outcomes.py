@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from _audio import tone, wav_bytes
+from _outcome_model import store_synthetic_model
 from callvault.analysis import Transcript, Utterance
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.errors import InputError, NotFound
@@ -179,3 +180,13 @@ def test_train_predict_and_warn(ctx: Context, vault: Vault) -> None:
     assert [(w.kind, w.id, w.call_ids) for w in warnings] == [("deal", "D-9", (gloomy,))]
     assert warnings[0].probability == pytest.approx(low.probability)
     assert any(e.action == "outcome_model.store" for e in vault.audit_entries())
+
+
+def test_the_model_survives_a_key_rotation(ctx: Context, vault: Vault) -> None:
+    model_id = store_synthetic_model(vault)
+    before = vault.outcomes.load_model()
+    result = vault.rotate_keys()
+    assert result.rewrapped == 1  # no recording: the model's key only
+    after = vault.outcomes.load_model()
+    assert after == before and after is not None and after[0] == model_id
+    assert json.loads(after[1])["format"] == 1

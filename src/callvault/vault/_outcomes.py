@@ -8,7 +8,8 @@ read is audited with ids only; a note is never put in the audit chain.
 
 The trained model (`OutcomeModelRow`) is JSON sealed with AES-GCM under its own data
 key, wrapped by the key ring like a recording's key (bound to `outcome-model:{id}`); a
-model whose key-encryption key was destroyed reads as absent and is trained again.
+model's key is re-wrapped when the keys rotate (`rewrap`); one whose key-encryption key
+was destroyed otherwise reads as absent and is trained again.
 """
 
 from __future__ import annotations
@@ -266,6 +267,23 @@ class OutcomeRepository(Repository):
             return None
         body = AESGCM(dek).decrypt(sealed[:12], sealed[12:], _model_object(model_id).encode())
         return model_id, body
+
+    def rewrap(
+        self, session: Session, new_key: bytes, new_id: str, *, only: Sequence[str] = ()
+    ) -> int:
+        """Within `rotate_keys` (and a replay's retirement of KEKs): re-wrap every model's
+        key under the new KEK (with `only`, those wrapped under one of these KEKs)."""
+        count = 0
+        query = select(OutcomeModelRow)
+        if only:
+            query = query.where(OutcomeModelRow.kek_id.in_(list(only)))
+        for row in session.scalars(query):
+            name = _model_object(row.id)
+            dek = unwrap_data_key(self.keyring.key(row.kek_id), row.kek_id, name, row.wrapped)
+            row.wrapped = wrap_data_key(new_key, new_id, name, dek)
+            row.kek_id = new_id
+            count += 1
+        return count
 
 
 def _contact_exists(session: Session, contact_id: str) -> bool:

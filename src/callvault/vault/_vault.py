@@ -416,6 +416,7 @@ class Vault:
                 row.kek_id = new_id
                 count += 1
             count += self.refusals.rewrap(session, new_key, new_id)
+            count += self.outcomes.rewrap(session, new_key, new_id)
             self._record(
                 session,
                 "keys.rotate",
