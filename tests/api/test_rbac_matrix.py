@@ -20,6 +20,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from _audio import tone, wav_bytes
+from _outcome_model import store_synthetic_model
 from _scripted_asr import CARD_CALL, EMAIL_CALL, ScriptedPipeline
 from _stored import PASSWORD, add_people, agent_call
 from callvault.accounts import Accounts
@@ -39,7 +40,15 @@ from callvault.services.access import Principal
 from callvault.vault import Vault
 
 PREFIX = "/api/v1"
-ALL_SCOPES = ["calls:read", "calls:write", "audio:read", "search", "compliance", "admin"]
+ALL_SCOPES = [
+    "calls:read",
+    "calls:write",
+    "audio:read",
+    "search",
+    "compliance",
+    "admin",
+    "outcomes:write",
+]
 # One user per role: the rep is alice (team east, with bob); carol is a rep of west.
 ROLES = {
     "admin": "root",
@@ -188,6 +197,17 @@ def _contact(world: World, agent: str) -> Request:
     Contacts(world.vault).import_rows([ContactInput(name="Jane Roe", phone="+14155550100")])
     (contact,) = Contacts(world.vault).find(query="Jane")
     return {"url": f"/contacts/{contact.id}"}
+
+
+def _with_model(template: str, on_call: bool) -> Prepare:
+    """A request that needs a trained outcome model (issue 22): one is stored first."""
+
+    def prepare(world: World, agent: str) -> Request:
+        if world.vault.outcomes.load_model() is None:
+            store_synthetic_model(world.vault)
+        return {"url": template.format(call_id=world.calls[agent]) if on_call else template}
+
+    return prepare
 
 
 def _original(world: World, agent: str) -> Request:
@@ -342,6 +362,13 @@ TABLE: dict[tuple[str, str], Row] = {
         ADMIN,
         _plain(files={"file": ("c.csv", b"name,phone\nJane Roe,+14155550100\n", "text/csv")}),
     ),
+    ("POST", "/outcomes"): Row(
+        "yes - yes - -", _plain(json={"deal": "D-1", "outcome": "open", "source": "crm"})
+    ),
+    ("GET", "/calls/{call_id}/prediction"): Row(
+        "all - team - -", _with_model("/calls/{call_id}/prediction", True), True
+    ),
+    ("GET", "/predict/warnings"): Row("yes - yes - -", _with_model("/predict/warnings", False)),
     ("GET", "/jobs"): Row(ADMIN, _plain()),
     ("GET", "/jobs/{job_id}"): Row("all all team own all", _job("/jobs/{job_id}"), True),
     ("GET", "/jobs/{job_id}/events"): Row(

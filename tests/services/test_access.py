@@ -56,6 +56,9 @@ MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     # Team views (issue 22): not call-scoped; services.team narrows persons by reach.
     "team.read": ("A", "A", "A", "A", "X"),
     "training.export": ("A", "A", "X", "X", "X"),
+    # Outcomes and their prediction (issue 22): a manager's are narrowed to their team.
+    "outcomes.write": ("A", "X", "T", "X", "X"),
+    "predict": ("A", "X", "A", "X", "X"),
 }
 CALLS = ("own", "team", "other")
 EXPECTED = {

@@ -36,7 +36,15 @@ __all__ = [
 ]
 
 # What an API token may be used for; `services.access` maps every action to one of them.
-SCOPES = ("calls:read", "calls:write", "audio:read", "search", "compliance", "admin")
+SCOPES = (
+    "calls:read",
+    "calls:write",
+    "audio:read",
+    "search",
+    "compliance",
+    "admin",
+    "outcomes:write",
+)
 TOKEN_PREFIX = "cvt_"
 MAX_TOKEN_DAYS = 365
 MIN_PASSWORD_LENGTH = 12

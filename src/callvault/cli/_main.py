@@ -23,6 +23,7 @@ from callvault.cli._contacts import contacts, crm
 from callvault.cli._governance import consent, hold, retention
 from callvault.cli._insights import insights
 from callvault.cli._monitor import monitor
+from callvault.cli._outcomes import outcome, predict
 from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._refusals import refusals
@@ -490,6 +491,8 @@ for command in (
 cli.add_command(contacts)
 cli.add_command(crm)
 cli.add_command(users)
+cli.add_command(outcome)
+cli.add_command(predict)
 
 
 def main() -> None:

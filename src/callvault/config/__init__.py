@@ -22,6 +22,7 @@ import platformdirs
 from callvault.config._ask import ASK_SETTINGS
 from callvault.config._backup import BACKUP_SETTINGS
 from callvault.config._team import TEAM_SETTINGS
+from callvault.config._outcomes import OUTCOME_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
     Setting,
@@ -566,6 +567,7 @@ SETTINGS: tuple[Setting, ...] = (
     *BACKUP_SETTINGS,
     *ASK_SETTINGS,
     *TEAM_SETTINGS,
+    *OUTCOME_SETTINGS,
 )
 
 
@@ -655,6 +657,9 @@ class Config:
     ask_llm_timeout: float
     team_min_group: int
     team_epsilon: float | None
+    outcome_min_calls: int
+    outcome_min_per_class: int
+    outcome_warning_threshold: float
 
     @property
     def effective_database_url(self) -> str:

@@ -34,6 +34,8 @@ jobs.read                    admin       yes   -          -       -     -
 contacts.write               admin       yes   -          -       -     -
 team.read                    calls:read  yes   yes        team    own   -
 training.export              compliance  yes   yes        -       -     -
+outcomes.write               outcomes:w. all   -          team    -     -
+predict                      calls:read  yes   -          yes     -     -
 ============================ =========== ===== ========== ======= ===== =======
 
 "team.read" is the team dashboard (issue 22): persons' figures within the role's reach,
@@ -60,6 +62,8 @@ from callvault.errors import NotAuthorized, NotFound
 __all__ = [
     "ACTIONS",
     "ACTION_SCOPES",
+    "OUTCOMES_WRITE",
+    "PREDICT",
     "CALL_ACTIONS",
     "CallScope",
     "Principal",
@@ -99,6 +103,8 @@ LIVE_READ = "live.read"
 LIVE_ACK = "live.ack"
 TEAM_READ = "team.read"
 TRAINING_EXPORT = "training.export"
+OUTCOMES_WRITE = "outcomes.write"
+PREDICT = "predict"
 
 # The token scope each action needs (scopes: `callvault.accounts.SCOPES`).
 ACTION_SCOPES: Mapping[str, str] = {
@@ -133,6 +139,9 @@ ACTION_SCOPES: Mapping[str, str] = {
     LIVE_ACK: "calls:write",
     TEAM_READ: "calls:read",
     TRAINING_EXPORT: "compliance",
+    # Issue 22: a CRM's webhook token needs only "outcomes:write".
+    OUTCOMES_WRITE: "outcomes:write",
+    PREDICT: "calls:read",
 }
 ACTIONS = tuple(ACTION_SCOPES)
 
@@ -150,6 +159,7 @@ CALL_ACTIONS = frozenset(
         CALLS_UPLOAD,  # the scope of the call being uploaded: its agent
         LIVE_READ,
         LIVE_ACK,
+        OUTCOMES_WRITE,  # on a call: within reach; on a contact or a deal: any
     }
 )
 
@@ -188,6 +198,9 @@ _ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
     },
     "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK, TEAM_READ},
     "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, TEAM_READ},
+    "manager": _READ_CALLS
+    | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK, OUTCOMES_WRITE, PREDICT},
+    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ},
     "auditor": frozenset({CALLS_LIST, CALLS_READ, AUDIT_READ}),
 }
 _REACH: Mapping[str, str] = {

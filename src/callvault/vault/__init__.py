@@ -53,6 +53,13 @@ from callvault.vault._live import (
     NewLiveAlert,
 )
 from callvault.vault._models import Base, CallRow, ParticipantRow, RecordingRow, UTCDateTime
+from callvault.vault._outcomes import (
+    OUTCOME_SOURCES,
+    OUTCOME_VALUES,
+    OutcomeInput,
+    OutcomeRecord,
+    OutcomeRepository,
+)
 from callvault.vault._records import (
     CallFilter,
     CallRecord,
@@ -122,6 +129,11 @@ __all__ = [
     "ReplayReport",
     "verify_entries",
     "RefusalRepository",
+    "OUTCOME_SOURCES",
+    "OUTCOME_VALUES",
+    "OutcomeInput",
+    "OutcomeRecord",
+    "OutcomeRepository",
     "LIVE_KINDS",
     "LiveAlertRecord",
     "LiveCallRecord",

@@ -661,6 +661,7 @@ class LedgerRepository(Repository):
             row.kek_id = new_id
             count += 1
         count += self.vault.refusals.rewrap(session, new_key, new_id, only=retire)
+        count += self.vault.outcomes.rewrap(session, new_key, new_id, only=retire)
 
         def destroy() -> None:
             self.keyring.set_current(new_id)

@@ -45,6 +45,7 @@ from callvault.vault._models import (
     RefusalRow,
     TranscriptRow,
 )
+from callvault.vault._outcomes import OutcomeRepository
 from callvault.vault._records import GarbageReport, RotationResult
 from callvault.vault._refusals import RefusalRepository
 from callvault.vault._rewrite import RewriteRepository
@@ -143,6 +144,7 @@ class Vault:
         self.restrictions = RestrictionRepository(self)
         self.corrections = CorrectionRepository(self)
         self.refusals = RefusalRepository(self)
+        self.outcomes = OutcomeRepository(self)
         self.live = LiveRepository(self)
         self.ledger = LedgerRepository(self)
 
@@ -414,6 +416,7 @@ class Vault:
                 row.kek_id = new_id
                 count += 1
             count += self.refusals.rewrap(session, new_key, new_id)
+            count += self.outcomes.rewrap(session, new_key, new_id)
             self._record(
                 session,
                 "keys.rotate",
