@@ -21,8 +21,8 @@ import platformdirs
 
 from callvault.config._ask import ASK_SETTINGS
 from callvault.config._backup import BACKUP_SETTINGS
-from callvault.config._team import TEAM_SETTINGS
 from callvault.config._outcomes import OUTCOME_SETTINGS
+from callvault.config._team import TEAM_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
     Setting,

@@ -196,11 +196,18 @@ _ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
         TEAM_READ,
         TRAINING_EXPORT,
     },
-    "manager": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK, TEAM_READ},
-    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, TEAM_READ},
     "manager": _READ_CALLS
-    | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, LIVE_ACK, OUTCOMES_WRITE, PREDICT},
-    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ},
+    | {
+        CALLS_CORRECT,
+        CALLS_UPLOAD,
+        SEARCH,
+        LIVE_READ,
+        LIVE_ACK,
+        TEAM_READ,
+        OUTCOMES_WRITE,
+        PREDICT,
+    },
+    "rep": _READ_CALLS | {CALLS_CORRECT, CALLS_UPLOAD, SEARCH, LIVE_READ, TEAM_READ},
     "auditor": frozenset({CALLS_LIST, CALLS_READ, AUDIT_READ}),
 }
 _REACH: Mapping[str, str] = {
