@@ -41,6 +41,7 @@ from callvault.config._values import (
     parse_size,
     parse_urls,
 )
+from callvault.config._voice import VOICE_SETTINGS
 from callvault.errors import ConfigError
 
 __all__ = [
@@ -562,6 +563,7 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "WARNING",
     ),
     *BACKUP_SETTINGS,
+    *VOICE_SETTINGS,
 )
 
 
@@ -645,6 +647,7 @@ class Config:
     audit_anchor_tsa_cert: Path | None
     audit_anchor_every: float
     audit_anchor_retain_days: int
+    voice_anonymize: str
 
     @property
     def effective_database_url(self) -> str:

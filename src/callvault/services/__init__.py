@@ -128,6 +128,11 @@ from callvault.services.rights import (
     find_subject,
 )
 from callvault.services.upload import EncryptedSpool, ingest_upload, new_spool, upload_agent
+from callvault.services.voice import (
+    AnonymizedWav,
+    anonymized_audio,
+    write_anonymized_audio,
+)
 from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
 from callvault.vault import (
     CONSENT_METHODS,
@@ -141,6 +146,9 @@ from callvault.vault import (
 )
 
 __all__ = [
+    "AnonymizedWav",
+    "anonymized_audio",
+    "write_anonymized_audio",
     "BackupFault",
     "BackupReport",
     "BackupResult",
