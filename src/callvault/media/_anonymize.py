@@ -63,12 +63,13 @@ def lpc_order(rate: int) -> int:
 
 def anonymize_voice(samples: np.ndarray, rate: int, *, alpha: float) -> np.ndarray:
     """`samples` (mono float in [-1, 1]) with its formants moved by the McAdams
-    coefficient `alpha`: float32, the same length, finite, in [-1, 1]. α = 1 returns
-    the input resynthesised nearly unchanged; VoicePrivacy uses 0.5..0.9."""
+    coefficient `alpha` (0.1..1): float32, the same length, finite, in [-1, 1]. α = 1
+    returns the input resynthesised nearly unchanged; VoicePrivacy uses 0.5..0.9."""
     if not MIN_RATE <= rate <= MAX_RATE:
         raise InputError(f"sample rate {rate} Hz: voice anonymisation takes 8000..48000 Hz")
-    if not 0.1 <= alpha <= 2.0 or not np.isfinite(alpha):
-        raise InputError(f"McAdams coefficient {alpha}: must be in 0.1..2.0")
+    # Above 1 every pole over 1 rad would pile up at the Nyquist frequency (π^α > π).
+    if not 0.1 <= alpha <= 1.0 or not np.isfinite(alpha):
+        raise InputError(f"McAdams coefficient {alpha}: must be in 0.1..1.0")
     signal = np.asarray(samples, dtype=np.float64)
     if signal.ndim != 1:
         raise InputError(f"voice anonymisation takes mono audio, not shape {signal.shape}")
