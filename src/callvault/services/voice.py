@@ -209,8 +209,8 @@ def _units(
         spans.setdefault((channel, u.speaker), []).append((u.start, u.end))
     alone = {channel for channel, _ in spans} if len(spans) == len({c for c, _ in spans}) else set()
     for (channel, label), found in sorted(spans.items()):
-        speaker = speakers.get(channel)
-        role = speaker.role if speaker is not None and channels > 1 else label
+        party = speakers.get(channel)
+        role = party.role if party is not None and channels > 1 else label
         # The only speaker of a channel: the whole channel, speech missed by ASR too.
         where = None if channel in alone else tuple(found)
         units.append(VoiceUnit(f"speaker:{channel}:{label}", role, label, channel, where))
