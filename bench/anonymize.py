@@ -45,6 +45,7 @@ import csv
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,10 @@ from asr import decode, wer
 from callvault.media import anonymize_voice, mcadams_coefficient
 
 SR = 16000
-EVAL = Path(os.environ.get("EVAL_DATA", "/work/shared/eval-data")) / "asr" / "en"
+EVAL_DATA = Path(os.environ.get("EVAL_DATA", "/work/shared/eval-data"))
+EVAL = EVAL_DATA / "asr" / "en"
+AMI = EVAL_DATA / "diarization" / "pyannote_ami_debug"
+AMI_MIN_S = 2.0
 PIECE_S = 4.0
 FIXED_ALPHA = 0.8
 
@@ -90,20 +94,42 @@ def load_clips() -> list[Clip]:
     return clips
 
 
-def pieces(clip: Clip, original: np.ndarray, audio: np.ndarray | None = None) -> list[np.ndarray]:
-    """The utterances a clip gives: itself (LJSpeech), else 4 s pieces of its speech (a
-    shorter clip: itself whole). Silence (20 ms frames 40 dB under the loudest) is
-    dropped where the original is silent, so `audio` (the clip anonymised) is cut where
-    the original is and piece i holds the same words."""
-    audio = original if audio is None else audio
+def speech_of(original: np.ndarray, audio: np.ndarray) -> np.ndarray:
+    """`audio` without the 20 ms frames where `original` is silent (40 dB under its
+    loudest): cut where the original is, so an anonymised copy keeps its words in place."""
     size = SR // 50
     count = min(original.size, audio.size) // size
     energy = (original[: count * size].reshape(-1, size) ** 2).mean(axis=1)
-    speech = audio[: count * size].reshape(-1, size)[energy > energy.max() * 1e-4].reshape(-1)
+    return audio[: count * size].reshape(-1, size)[energy > energy.max() * 1e-4].reshape(-1)
+
+
+def pieces(speech: np.ndarray) -> list[np.ndarray]:
+    """4 s utterances of `speech`; a shorter rest over 2 s (or a speaker's only, shorter
+    speech) repeated up to 4 s. One input length: the CPU embedding model is much slower
+    on each new length it sees."""
     step = int(PIECE_S * SR)
-    if clip.speaker == "LJ" or speech.size < 2 * step:
-        return [speech]
-    return [speech[i : i + step] for i in range(0, speech.size - step + 1, step)]
+    cut = [speech[i : i + step] for i in range(0, speech.size, step)]
+    kept = [c for c in cut if c.size >= step // 2] or cut[:1]
+    return [np.resize(c, step) for c in kept if c.size]
+
+
+def utterances(
+    speakers: list[str], originals: list[np.ndarray], anonymised: list[np.ndarray]
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """Each speaker's speech (all their clips, silence dropped) cut into 4 s pieces, the
+    anonymised copy cut at the same places: (speaker per piece, originals, anonymised)."""
+    who: list[str] = []
+    found_o: list[np.ndarray] = []
+    found_a: list[np.ndarray] = []
+    for speaker in dict.fromkeys(speakers):
+        mine = [i for i, s in enumerate(speakers) if s == speaker]
+        original = np.concatenate([speech_of(originals[i], originals[i]) for i in mine])
+        moved = np.concatenate([speech_of(originals[i], anonymised[i]) for i in mine])
+        a, b = pieces(original), pieces(moved)
+        who += [speaker] * len(a)
+        found_o += a
+        found_a += b
+    return who, found_o, found_a
 
 
 class Embedder:
@@ -174,6 +200,32 @@ def similarity(
     }
 
 
+def ami_segments() -> list[tuple[str, np.ndarray]]:
+    """(speaker, 16 kHz audio) of every stretch of at least 2 s of an AMI turn that no
+    one else speaks into, from the 14 excerpts' RTTM."""
+    turns: dict[str, list[tuple[float, float, str]]] = {}
+    for rttm in sorted(AMI.glob("*.rttm")):
+        for line in rttm.read_text().splitlines():
+            field = line.split()
+            if len(field) > 7 and field[0] == "SPEAKER":
+                start, length = float(field[3]), float(field[4])
+                turns.setdefault(field[1], []).append((start, start + length, field[7]))
+    found = []
+    for uri, spans in sorted(turns.items()):
+        audio = decode(AMI / f"{uri}.wav").mean(axis=0)
+        for n, (start, end, speaker) in enumerate(spans):
+            others = sorted((s, e) for m, (s, e, _) in enumerate(spans) if m != n)
+            cursor = start
+            for s, e in [*others, (end, end)]:  # the parts of the turn no one else is in
+                if min(s, end) - cursor >= AMI_MIN_S:
+                    piece = audio[int(cursor * SR) : int(min(s, end) * SR)]
+                    found.append((speaker, piece.astype(np.float32)))
+                cursor = max(cursor, e)
+                if cursor >= end:
+                    break
+    return found
+
+
 def transcriber() -> Any:
     import tempfile
 
@@ -193,6 +245,31 @@ def transcriber() -> Any:
     return text
 
 
+def alphas() -> list[tuple[str, Callable[[str], float]]]:
+    """The anonymised variants: label, speaker -> McAdams coefficient."""
+    return [
+        (
+            "anonymised, α per speaker 0.5-0.9",
+            lambda speaker: mcadams_coefficient(b"bench:" + speaker.encode()),
+        ),
+        (f"anonymised, α = {FIXED_ALPHA}", lambda speaker: FIXED_ALPHA),
+    ]
+
+
+def similarity_row(condition: str, label: str, found: dict[str, float]) -> list[str]:
+    return [
+        condition,
+        label,
+        f"{found['cos_same_utt']:.3f}",
+        f"{found['cos_same_spk']:.3f} → {found['cos_anon_same_spk']:.3f}",
+        f"{found['cos_other_spk']:.3f} → {found['cos_anon_other_spk']:.3f}",
+        f"{found['eer_before']:.1%}",
+        f"{found['eer_after']:.1%}",
+        f"{found['eer_lazy']:.1%}",
+        f"{found['targets']:.0f}/{found['nontargets']:.0f}",
+    ]
+
+
 def main() -> None:
     started = time.perf_counter()
     clips = load_clips()
@@ -210,22 +287,17 @@ def main() -> None:
     speaker_rows = []
     wer_rows = []
     time_rows = []
+    embedded: dict[str, np.ndarray] = {}
     for condition in ("wideband 16 kHz", "telephone 8 kHz"):
         rate = SR if condition.startswith("wideband") else 8000
         inputs = [c.audio if rate == SR else telephone(c.audio, SR) for c in clips]
         variants: dict[str, list[np.ndarray]] = {"original (peer)": inputs}
-        for label, alpha_of in (
-            (
-                "anonymised, α per speaker 0.5-0.9",
-                lambda c: mcadams_coefficient(b"bench:" + c.speaker.encode()),
-            ),
-            (f"anonymised, α = {FIXED_ALPHA}", lambda c: FIXED_ALPHA),
-        ):
+        for label, alpha_of in alphas():
             spent = 0.0
             outputs = []
             for clip, audio in zip(clips, inputs, strict=True):
                 t0 = time.perf_counter()
-                outputs.append(anonymize_voice(audio, rate, alpha=alpha_of(clip)))
+                outputs.append(anonymize_voice(audio, rate, alpha=alpha_of(clip.speaker)))
                 spent += time.perf_counter() - t0
             variants[label] = outputs
             seconds = sum(a.size for a in inputs) / rate
@@ -242,12 +314,6 @@ def main() -> None:
                 "-",
             ]
         )
-        utt_speakers = [
-            c.speaker for c, a in zip(clips, original, strict=True) for _ in pieces(c, a)
-        ]
-        emb_original = np.stack(
-            [embed(p) for c, a in zip(clips, original, strict=True) for p in pieces(c, a)]
-        )
         for label in list(heard)[1:]:
             hyps = [transcribe(a) for a in heard[label]]
             wer_rows.append(
@@ -258,26 +324,25 @@ def main() -> None:
                     f"{wer(list(zip(hyp_original, hyps, strict=True))):.1%}",
                 ]
             )
-            # The same cut points as the original's, so piece i is the same words.
-            emb_anon = [
-                embed(piece)
-                for clip, a_orig, a_anon in zip(clips, original, heard[label], strict=True)
-                for piece in pieces(clip, a_orig, a_anon)
-            ]
-            s = similarity(utt_speakers, emb_original, np.stack(emb_anon))
-            speaker_rows.append(
-                [
-                    condition,
-                    label,
-                    f"{s['cos_same_utt']:.3f}",
-                    f"{s['cos_same_spk']:.3f} → {s['cos_anon_same_spk']:.3f}",
-                    f"{s['cos_other_spk']:.3f} → {s['cos_anon_other_spk']:.3f}",
-                    f"{s['eer_before']:.1%}",
-                    f"{s['eer_after']:.1%}",
-                    f"{s['eer_lazy']:.1%}",
-                    f"{s['targets']}/{s['nontargets']}",
-                ]
-            )
+            who, found_o, found_a = utterances([c.speaker for c in clips], original, heard[label])
+            if condition not in embedded:
+                embedded[condition] = np.stack([embed(p) for p in found_o])
+            found = similarity(who, embedded[condition], np.stack([embed(p) for p in found_a]))
+            speaker_rows.append(similarity_row(condition, label, found))
+    # AMI: every speaker in the same rooms and microphones, so only the voice tells
+    # them apart (in the clips above each speaker also has a recording channel of their own).
+    segments = ami_segments()
+    ami_speakers = [speaker for speaker, _ in segments]
+    ami_audio = [audio for _, audio in segments]
+    condition = f"AMI meetings 16 kHz ({len(set(ami_speakers))} speakers)"
+    ami_embedded: np.ndarray | None = None
+    for label, alpha_of in alphas():
+        moved = [anonymize_voice(a, SR, alpha=alpha_of(s)) for s, a in segments]
+        who, found_o, found_a = utterances(ami_speakers, ami_audio, moved)
+        if ami_embedded is None:
+            ami_embedded = np.stack([embed(p) for p in found_o])
+        found = similarity(who, ami_embedded, np.stack([embed(p) for p in found_a]))
+        speaker_rows.append(similarity_row(condition, label, found))
     print("## 1. Who is speaking (CAM++ cosine similarity and verification EER)\n")
     table(
         [
