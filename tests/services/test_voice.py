@@ -26,6 +26,7 @@ from callvault.cli import cli
 from callvault.config import Config
 from callvault.errors import InputError
 from callvault.services import anonymized_audio, write_anonymized_audio
+from callvault.services.voice import anonymized_wav
 from callvault.vault import Vault
 
 
@@ -196,3 +197,23 @@ def test_listeners_hear_the_customer_anonymised_unless_compliance(
     with vault.calls.open_recording(call_id) as reader:
         assert compliance.content == b"".join(reader.iter_chunks())
     assert len(vault.audit_entries(action="recording.anonymized")) == 2
+
+
+def test_the_sharing_setting_fails_closed_on_unknown_speakers(vault: Vault) -> None:
+    """A mono call without a transcript: nobody is known to be the agent, so a listener
+    under CALLVAULT_VOICE_ANONYMIZE=customer hears every voice anonymised."""
+    audio = wav_bytes(tone(1.0, 8000, 1, seed=6), 8000)
+    call_id = vault.calls.store_call(
+        import_bytes(audio, "mono.wav", FileImportOptions(direction="inbound"))
+    ).call_id
+    before = stored_frames(vault, call_id)[:, 0]
+    shared = anonymized_wav(as_context(vault), call_id, "customer", actor=None, purpose=None)
+    data = b"".join(shared.iter_chunks())
+    assert shared.size == len(data) == 44 + 2 * 8000
+    with wave.open(io.BytesIO(data)) as wav:
+        heard = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+    assert wav.getframerate() == 8000
+    changed = np.abs(heard.astype(np.int32) - before) > 30
+    assert changed.mean() > 0.5
+    with pytest.raises(InputError, match="its speakers are not known"):
+        anonymized_audio(as_context(vault), call_id, speaker_role="customer", purpose=None)

@@ -236,7 +236,7 @@ def _choose(units: list[VoiceUnit], speaker_role: str | None, mode: str | None) 
         return units
     chosen = [u for u in units if speaker_role in (u.role, u.label)]
     if not chosen:
-        present = sorted({u.role for u in units} | {u.label for u in units} - {"unknown"})
+        present = sorted(({u.role for u in units} | {u.label for u in units}) - {"unknown"})
         raise InputError(
             f"--speaker {speaker_role!r}: the call has no such speaker; its speakers are "
             f"{', '.join(present) or 'not known (process the call first)'}"
