@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import io
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,15 +174,15 @@ def _anonymized(
     units = _units(vault, record, pcm.shape[0], actor=actor, purpose=purpose)
     chosen = _choose(units, speaker_role, mode)
     secret = _voice_secret(vault)
-    out = pcm.astype(np.float32) / 32768.0
+    heard = pcm.astype(np.float32) / 32768.0
+    out = heard.copy()
     for unit in chosen:
         alpha = mcadams_coefficient(_seed(secret, call_id, unit.key))
-        channel = out[unit.channel]
         if unit.spans is None:
-            out[unit.channel] = anonymize_voice(channel, rate, alpha=alpha)
+            out[unit.channel] = anonymize_voice(heard[unit.channel], rate, alpha=alpha)
             continue
         for start, end in unit.spans:
-            _anonymize_span(channel, rate, start, end, alpha)
+            _anonymize_span(heard[unit.channel], out[unit.channel], rate, (start, end), alpha)
     return out, rate
 
 
@@ -207,12 +208,12 @@ def _units(
     for u in transcript.utterances if transcript is not None else ():
         channel = u.channel if u.channel is not None and u.channel < channels else 0
         spans.setdefault((channel, u.speaker), []).append((u.start, u.end))
-    alone = {channel for channel, _ in spans} if len(spans) == len({c for c, _ in spans}) else set()
+    labels_of = Counter(channel for channel, _ in spans)
     for (channel, label), found in sorted(spans.items()):
         party = speakers.get(channel)
         role = party.role if party is not None and channels > 1 else label
         # The only speaker of a channel: the whole channel, speech missed by ASR too.
-        where = None if channel in alone else tuple(found)
+        where = None if labels_of[channel] == 1 else tuple(found)
         units.append(VoiceUnit(f"speaker:{channel}:{label}", role, label, channel, where))
     if not units:
         units = [
@@ -253,22 +254,24 @@ def _seed(secret: bytes, call_id: str, key: str) -> bytes:
     return hmac.new(secret, f"{call_id}\x00{key}".encode(), hashlib.sha256).digest()
 
 
-def _anonymize_span(channel: np.ndarray, rate: int, start: float, end: float, alpha: float) -> None:
-    """Anonymise [start, end] (seconds, with a margin) of `channel` in place, cross-faded
-    into the audio around it."""
-    first = max(0, int((start - SPAN_MARGIN) * rate))
-    last = min(channel.shape[0], int(np.ceil((end + SPAN_MARGIN) * rate)))
+def _anonymize_span(
+    source: np.ndarray, target: np.ndarray, rate: int, span: tuple[float, float], alpha: float
+) -> None:
+    """Anonymise `span` (seconds, with a margin) of `source` into `target`, cross-faded
+    into the audio around it. From `source`, the audio as heard: where two speakers'
+    spans overlap, neither is anonymised twice."""
+    first = max(0, int((span[0] - SPAN_MARGIN) * rate))
+    last = min(source.shape[0], int(np.ceil((span[1] + SPAN_MARGIN) * rate)))
     if last <= first:
         return
-    piece = channel[first:last]
-    moved = anonymize_voice(piece, rate, alpha=alpha)
+    moved = anonymize_voice(source[first:last], rate, alpha=alpha)
     weight = np.ones(last - first, dtype=np.float32)
     fade = min(int(FADE * rate), (last - first) // 2)
     if fade > 0:
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
         weight[:fade] = ramp
         weight[-fade:] = ramp[::-1]
-    channel[first:last] = piece * (1.0 - weight) + moved * weight
+    target[first:last] = target[first:last] * (1.0 - weight) + moved * weight
 
 
 def _to_int16(samples: np.ndarray) -> np.ndarray:
