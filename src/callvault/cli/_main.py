@@ -50,6 +50,7 @@ from callvault.services import (
     open_context,
     rotate_keys,
     verify_recordings,
+    write_anonymized_audio,
 )
 
 __all__ = ["cli", "main"]
@@ -262,6 +263,17 @@ def export(ctx: click.Context, call_id: str, out: Path, purpose: str | None, for
     help="The kept unredacted original instead (compliance role and --reason).",
 )
 @click.option("--reason", help="Why the original is opened (audit log); needed with --original.")
+@click.option(
+    "--anonymize-voice",
+    is_flag=True,
+    help="Anonymise the voices (McAdams formant shifting, one voice per speaker).",
+)
+@click.option(
+    "--speaker",
+    "speaker_role",
+    metavar="ROLE",
+    help="With --anonymize-voice: only this speaker (agent, customer, or a speaker label).",
+)
 @click.option("--purpose", help="Why you listen (written to the audit log).")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.pass_context
@@ -271,6 +283,8 @@ def audio(
     out: Path,
     original: bool,
     reason: str | None,
+    anonymize_voice: bool,
+    speaker_role: str | None,
     purpose: str | None,
     force: bool,
 ) -> None:
@@ -278,9 +292,20 @@ def audio(
 
     With --original, the unredacted original where the policy kept it; only the
     compliance role (CALLVAULT_ROLE=compliance) opens it, with a reason, audited.
+    With --anonymize-voice, the voices (or the --speaker's) anonymised.
     """
+    if anonymize_voice and original:
+        raise InputError("--anonymize-voice and --original cannot be used together")
+    if speaker_role is not None and not anonymize_voice:
+        raise InputError("--speaker needs --anonymize-voice")
     config = config_of(ctx)
     with open_context(config) as svc:
+        if anonymize_voice:
+            size, seconds = write_anonymized_audio(
+                svc, call_id, out, speaker_role=speaker_role, purpose=purpose, overwrite=force
+            )
+            click.echo(f"wrote {seconds:.1f} s of voice-anonymised audio ({size} bytes) to {out}")
+            return
         size, seconds = listen_audio(
             svc,
             call_id,

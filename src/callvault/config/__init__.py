@@ -44,6 +44,7 @@ from callvault.config._values import (
     parse_size,
     parse_urls,
 )
+from callvault.config._voice import VOICE_SETTINGS
 from callvault.errors import ConfigError
 
 __all__ = [
@@ -568,6 +569,7 @@ SETTINGS: tuple[Setting, ...] = (
     *ASK_SETTINGS,
     *TEAM_SETTINGS,
     *OUTCOME_SETTINGS,
+    *VOICE_SETTINGS,
 )
 
 
@@ -660,6 +662,7 @@ class Config:
     outcome_min_calls: int
     outcome_min_per_class: int
     outcome_warning_threshold: float
+    voice_anonymize: str
 
     @property
     def effective_database_url(self) -> str:

@@ -1,5 +1,6 @@
 """Audio handling that knows nothing about calls: probing, codecs, resampling, metrics."""
 
+from callvault.media._anonymize import MCADAMS_RANGE, anonymize_voice, mcadams_coefficient
 from callvault.media._edit import (
     WAV_CODEC,
     WAV_CONTAINER,
@@ -16,6 +17,7 @@ from callvault.media._redact import BLEEP_HZ, REDACTION_MODES, AudioSpan, Redact
 
 __all__ = [
     "BLEEP_HZ",
+    "MCADAMS_RANGE",
     "REDACTION_MODES",
     "SUPPORTED_CODECS",
     "WAV_CODEC",
@@ -27,9 +29,11 @@ __all__ = [
     "RedactSpans",
     "SilenceChannels",
     "WavSource",
+    "anonymize_voice",
     "declared_seconds",
     "decode_pcm",
     "iter_wav",
+    "mcadams_coefficient",
     "probe_audio",
     "wav_header",
 ]

@@ -131,6 +131,11 @@ from callvault.services.rights import (
 from callvault.services.team import GroupFigures, TeamDashboard, team_dashboard
 from callvault.services.training import TrainingExport, export_training
 from callvault.services.upload import EncryptedSpool, ingest_upload, new_spool, upload_agent
+from callvault.services.voice import (
+    AnonymizedWav,
+    anonymized_audio,
+    write_anonymized_audio,
+)
 from callvault.services.withdrawal import WithdrawalOutcome, withdraw_during_call
 from callvault.vault import (
     CONSENT_METHODS,
@@ -147,6 +152,9 @@ __all__ = [
     "GroupFigures",
     "TeamDashboard",
     "TrainingExport",
+    "AnonymizedWav",
+    "anonymized_audio",
+    "write_anonymized_audio",
     "BackupFault",
     "BackupReport",
     "BackupResult",

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from callvault.services._context import Context
+from callvault.services.voice import AnonymizedWav, anonymized_wav, listener_anonymizes
 from callvault.vault import (
     BlobReader,
     CallFilter,
@@ -57,9 +58,21 @@ def call_record(
 
 @contextmanager
 def listen_recording(
-    ctx: Context, call_id: str, *, actor: str | None = None, purpose: str | None = None
-) -> Iterator[BlobReader]:
-    """The stored audio everyone hears, opened for reading (audited `recording.listen`)."""
+    ctx: Context,
+    call_id: str,
+    *,
+    actor: str | None = None,
+    purpose: str | None = None,
+    role: str | None = None,
+) -> Iterator[BlobReader | AnonymizedWav]:
+    """The stored audio everyone hears, opened for reading (audited `recording.listen`).
+    A listener in `role` that CALLVAULT_VOICE_ANONYMIZE covers (every role but
+    compliance, when it is not off) gets the audio with those voices anonymised, as WAV
+    (audited `recording.anonymized`; issue 22)."""
+    mode = listener_anonymizes(ctx.config, role)
+    if mode is not None:
+        yield anonymized_wav(ctx, call_id, mode, actor=actor, purpose=purpose)
+        return
     with ctx.vault.calls.open_recording(
         call_id, action="recording.listen", actor=actor, purpose=purpose
     ) as reader:

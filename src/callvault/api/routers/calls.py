@@ -29,6 +29,7 @@ from callvault.api.schemas import (
 from callvault.capture import FileImportOptions
 from callvault.errors import InputError, IntegrityError
 from callvault.services import (
+    AnonymizedWav,
     CallFilter,
     Context,
     EncryptedSpool,
@@ -162,8 +163,10 @@ def get_audio(
     stack = ExitStack()
     try:
         reader = stack.enter_context(
-            listen_recording(ctx, call_id, actor=actor_of(who), purpose=purpose)
+            listen_recording(ctx, call_id, actor=actor_of(who), purpose=purpose, role=who.role)
         )
+        if isinstance(reader, AnonymizedWav):  # CALLVAULT_VOICE_ANONYMIZE (issue 22)
+            media_type = _MEDIA_TYPES.get(reader.container, media_type)
         size = reader.size
         wanted = parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiable as exc:

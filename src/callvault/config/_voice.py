@@ -1,0 +1,21 @@
+"""The setting of voice anonymisation for listeners without the compliance role (issue 22)."""
+
+from __future__ import annotations
+
+from callvault.config._values import Setting, parse_choice
+
+__all__ = ["VOICE_ANONYMIZE_MODES", "VOICE_SETTINGS"]
+
+# Whose voice a listener without the compliance role hears anonymised.
+VOICE_ANONYMIZE_MODES = ("off", "customer", "agent", "all")
+
+VOICE_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "voice_anonymize",
+        "Whose voice the audio of a call is anonymised for (McAdams formant shifting, "
+        "the same voice throughout a call) when a user without the compliance role "
+        "listens to or downloads it from the API or web: off, customer, agent or all.",
+        parse_choice(VOICE_ANONYMIZE_MODES),
+        lambda: "off",
+    ),
+)
