@@ -22,30 +22,30 @@ directory. One audit event `training.export` (counts and the source call ids).
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import secrets
 import shutil
 import wave
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from callvault import __version__
 from callvault.analysis import Transcript
 from callvault.analysis.pii import PiiDetector, PiiParams, redact_transcript
-from callvault.errors import ConfigError, InputError
+from callvault.errors import InputError
 from callvault.services._context import Context
 from callvault.services._deidentify import Scrubber, placeholders
 from callvault.services.access import TRAINING_EXPORT, Principal, require
 from callvault.services.callinfo import call_record, list_calls
 from callvault.services.calls import export_destination
+from callvault.services.voice import anonymized_audio
 from callvault.vault import CallFilter, CallRecord, CallSummary, create_private
 
 __all__ = ["TrainingExport", "export_training"]
@@ -125,22 +125,6 @@ def _wav(samples: np.ndarray, rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def _voice() -> Callable[..., tuple[np.ndarray, int]]:
-    """`services.voice.anonymized_audio`, imported when audio is asked for (written
-    beside this module for issue 22; an installation without it refuses --audio)."""
-    try:
-        module = importlib.import_module("callvault.services.voice")
-    except ImportError:
-        module = None
-    found = getattr(module, "anonymized_audio", None)
-    if not callable(found):
-        raise ConfigError(
-            "voice anonymisation (callvault.services.voice) is not available in this "
-            "installation; export without --audio"
-        )
-    return cast(Callable[..., tuple[np.ndarray, int]], found)
-
-
 @dataclass
 class _Tally:
     """What the export removed so far (the data sheet's figures)."""
@@ -215,7 +199,7 @@ def export_training(
     if not purpose or not purpose.strip():
         raise InputError("a training export needs a purpose (--purpose)")
     target = _destination(ctx, out_dir)
-    voice = _voice() if with_audio else None
+    voice = anonymized_audio if with_audio else None
     calls = list_calls(
         ctx, CallFilter.of(since=since, until=until), actor=ctx.actor, purpose=purpose
     )
