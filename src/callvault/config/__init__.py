@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from callvault.config._backup import BACKUP_SETTINGS
+from callvault.config._scorecards import SCORECARD_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
     Setting,
@@ -562,6 +563,7 @@ SETTINGS: tuple[Setting, ...] = (
         lambda: "WARNING",
     ),
     *BACKUP_SETTINGS,
+    *SCORECARD_SETTINGS,
 )
 
 
@@ -645,6 +647,7 @@ class Config:
     audit_anchor_tsa_cert: Path | None
     audit_anchor_every: float
     audit_anchor_retain_days: int
+    scorecard_rubric: str = "default"
 
     @property
     def effective_database_url(self) -> str:
