@@ -10,7 +10,7 @@ __all__ = ["SCORECARD_SETTINGS", "parse_rubric_setting"]
 
 
 def parse_rubric_setting(raw: str) -> str:
-    """"default" (the bundled rubric), "off", or the path of a rubric TOML file; the file's
+    """ "default" (the bundled rubric), "off", or the path of a rubric TOML file; the file's
     content is checked when the workers start (`services.scorecards.check_rubric`)."""
     value = raw.strip()
     if value.lower() in ("default", "off"):

@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
@@ -454,6 +455,7 @@ def load_rubric(path: Path) -> Rubric:
     return parse_rubric(text, str(path))
 
 
+@functools.cache
 def default_rubric() -> Rubric:
     """The bundled rubric (data/default.toml): opening, discovery, objection handling,
     next steps, compliance."""
