@@ -180,7 +180,8 @@ class _Where:
 
     def error(self, key: str, problem: str) -> ConfigError:
         place = " ".join((*self.parts, f"key {key!r}")) if key else " ".join(self.parts)
-        return ConfigError(f"rubric {self.source}: {place}: {problem}")
+        where = f"{place}: " if place else ""
+        return ConfigError(f"rubric {self.source}: {where}{problem}")
 
 
 def _table(raw: Any, where: _Where, key: str) -> Mapping[str, Any]:

@@ -244,21 +244,21 @@ def _present_or_absent(
     evidence: tuple[int, ...],
     absent_basis: float,
     note: str,
-) -> _Outcome | None:
+) -> _Outcome | str:
     if holds:
         if rule.found is None:
-            return None
+            return f"{note}; no score for found"
         return _Outcome(rule.found, sure, evidence, rule.weight, note)
     if rule.missing is None:
-        return None
+        return f"{note}; no score for missing"
     return _Outcome(rule.missing, absent_basis, evidence, rule.weight, note)
 
 
-def _phrase(rule: PhraseRule, call: _Call) -> _Outcome | None:
+def _phrase(rule: PhraseRule, call: _Call) -> _Outcome | str:
     utterances = call.transcript.utterances
     spoken = [i for i in range(len(utterances)) if rule.role == "any" or call.role(i) == rule.role]
     if not spoken:
-        return None  # that role never speaks (or is not known): nothing to judge
+        return f"phrase ({rule.role}): that role never speaks, or is not known"
     if rule.within_first is not None:
         window = f", first {rule.within_first:g} s"
         cutoff = rule.within_first
@@ -283,10 +283,10 @@ def _phrase(rule: PhraseRule, call: _Call) -> _Outcome | None:
     return _present_or_absent(rule, holds, sure, evidence, basis, note)
 
 
-def _tracker(rule: TrackerRule, call: _Call) -> _Outcome | None:
+def _tracker(rule: TrackerRule, call: _Call) -> _Outcome | str:
     trackers = call.insights.get("trackers")
     if not isinstance(trackers, Mapping) or not isinstance(trackers.get("hits"), list):
-        return None
+        return f"tracker {rule.tracker}: the insights have no trackers section"
     hits = [
         h for h in trackers["hits"] if isinstance(h, Mapping) and h.get("tracker") == rule.tracker
     ]
@@ -298,17 +298,17 @@ def _tracker(rule: TrackerRule, call: _Call) -> _Outcome | None:
     return _present_or_absent(rule, holds, mean * call.asr(evidence), evidence, basis, note)
 
 
-def _compliance(rule: ComplianceRule, call: _Call) -> _Outcome | None:
+def _compliance(rule: ComplianceRule, call: _Call) -> _Outcome | str:
     trackers = call.insights.get("trackers")
     compliance = trackers.get("compliance") if isinstance(trackers, Mapping) else None
     checks = compliance.get("checks") if isinstance(compliance, Mapping) else None
     if not isinstance(checks, list):
-        return None
+        return f"compliance {rule.check}: the insights have no compliance checks"
     check = next(
         (c for c in checks if isinstance(c, Mapping) and c.get("name") == rule.check), None
     )
     if check is None or not isinstance(check.get("passed"), bool):
-        return None
+        return f"compliance {rule.check}: not checked on this call"
     hits = check.get("hits")
     evidence = set(_indices(check.get("utterances")))
     for hit in hits if isinstance(hits, list) else []:
@@ -352,14 +352,14 @@ def _metric_value(rule: MetricRule, call: _Call) -> tuple[float, tuple[int, ...]
     return None if value is None else (value, evidence, sure)
 
 
-def _metric(rule: MetricRule, call: _Call) -> _Outcome | None:
+def _metric(rule: MetricRule, call: _Call) -> _Outcome | str:
     found = _metric_value(rule, call)
     if found is None:
-        return None
+        return f"metric {rule.metric}: no value on this call"
     value, evidence, sure = found
     band = next((b for b in rule.bands if b.low <= value < b.high), None)
     if band is None:
-        return None  # outside every band: the rubric has no score for it
+        return f"metric {rule.metric} = {value:.3g}: outside every band"
     # Edges where the score changes, and how near the value is to the nearest of them.
     edges = [
         a.high
@@ -375,7 +375,7 @@ def _metric(rule: MetricRule, call: _Call) -> _Outcome | None:
     return _Outcome(band.score, sure * factor * call.asr(evidence), evidence, rule.weight, note)
 
 
-def _outcome(rule: Rule, call: _Call) -> _Outcome | None:
+def _outcome(rule: Rule, call: _Call) -> _Outcome | str:
     if isinstance(rule, PhraseRule):
         return _phrase(rule, call)
     if isinstance(rule, TrackerRule):
@@ -394,8 +394,8 @@ def _question(question: Question, call: _Call, rubric: Rubric) -> QuestionScore:
     notes: list[str] = []
     for rule in question.rules:
         outcome = _outcome(rule, call)
-        if outcome is None:
-            notes.append(f"{rule.kind}: no evidence either way")
+        if isinstance(outcome, str):
+            notes.append(outcome)
         else:
             outcomes.append(outcome)
             notes.append(outcome.note)
