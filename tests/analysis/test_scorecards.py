@@ -169,7 +169,8 @@ def test_no_evidence_either_way_scores_none_and_is_not_weighted() -> None:
     by_id = {q.id: q for q in card.questions()}
     assert by_id["price"].score is None and by_id["price"].confidence == 0.0
     assert by_id["prohibited"].score is None  # no compliance section at all
-    assert by_id["price"].notes == ("tracker objection.price: 0 hit(s), 1 needed; no score for missing",)
+    (note,) = by_id["price"].notes
+    assert note == "tracker objection.price: 0 hit(s), 1 needed; no score for missing"
     assert card.sections[0].score == 5.0  # greeting only: price is skipped, not a 0
     assert card.sections[1].score == 5.0  # silence only
     assert card.unscored == 2
