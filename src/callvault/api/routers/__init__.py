@@ -17,12 +17,14 @@ from callvault.api.routers import (
     jobs,
     live,
     refusals,
+    scorecards,
     search,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     calls.router,
+    scorecards.router,
     governance.router,
     refusals.router,
     search.router,
