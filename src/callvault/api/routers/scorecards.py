@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from callvault.api._auth import context_of, principal
-from callvault.api.schemas import ScorecardOut, ScoreOverrideIn, ScoreOverrideOut
+from callvault.api.scorecard_schemas import ScorecardOut, ScoreOverrideIn, ScoreOverrideOut
 from callvault.services import require_call
 from callvault.services.access import CALLS_CORRECT, CALLS_INSIGHTS, Principal
 from callvault.services.scorecards import override_score, read_scorecard
