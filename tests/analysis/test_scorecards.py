@@ -306,3 +306,15 @@ def test_default_rubric_uses_every_rule_kind() -> None:
     assert {
         r.check for _, q in rubric.questions() for r in q.rules if r.kind == "compliance"
     } == set(COMPLIANCE_CHECKS)  # type: ignore[union-attr]
+
+
+def test_the_phrase_itself_must_be_inside_the_window() -> None:
+    rubric = parse_rubric(RUBRIC, "sales.toml")
+    # The utterance starts at 15 s (inside the first 20 s) but the phrase is said at
+    # 15 + 0.5 * 12 = 21 s, after the window.
+    late = call(
+        utt("ann", 15.0, "so um well ok right then yes sure fine now here thank you for calling")
+    )
+    assert score_call(rubric, late, insights()).questions()[0].score == 1
+    early = call(utt("ann", 15.0, "thank you for calling so um well ok right then yes sure fine"))
+    assert score_call(rubric, early, insights()).questions()[0].score == 5

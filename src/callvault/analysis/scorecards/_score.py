@@ -272,9 +272,16 @@ def _phrase(rule: PhraseRule, call: _Call) -> _Outcome | str:
     patterns = [(p, tuple(words_of(p))) for p in rule.phrases]
     hits: list[tuple[int, float]] = []
     for i in candidates:
-        found = matches(patterns, tokens_of(utterances[i]))
+        tokens = tokens_of(utterances[i])
+        found = [
+            conf
+            for _, at, conf in matches(patterns, tokens)
+            # The phrase itself, not only its utterance, within the window.
+            if (rule.within_first is None or tokens[at].start < rule.within_first)
+            and (rule.within_last is None or tokens[at].start >= call.duration - rule.within_last)
+        ]
         if found:
-            hits.append((i, max(conf for _, _, conf in found)))
+            hits.append((i, max(found)))
     evidence = tuple(i for i, _ in hits)
     holds = len(hits) >= rule.min
     sure = (sum(c for _, c in hits) / len(hits) if hits else 1.0) * call.asr(evidence)
