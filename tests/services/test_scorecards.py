@@ -13,7 +13,7 @@ from _context import as_context
 from _scripted_asr import CARD_CALL, ScriptedPipeline, store
 from _stored import add_people
 from callvault.config import Config
-from callvault.errors import ConfigError, InputError, NotFound
+from callvault.errors import ConfigError, InputError, NotFound, Restricted
 from callvault.services import Context, process_call, require_call
 from callvault.services.access import CALLS_CORRECT, CALLS_INSIGHTS, Principal
 from callvault.services.jobs import task_registry
@@ -159,3 +159,16 @@ def test_another_teams_manager_gets_not_found(config: Config, vault: Vault) -> N
     require_call(ctx, Principal("mona", "manager", "east"), CALLS_CORRECT, call_id)
     with pytest.raises(NotFound):
         require_call(ctx, Principal("wes", "manager", "west"), CALLS_INSIGHTS, call_id)
+
+
+def test_a_restricted_call_is_neither_read_nor_scored(config: Config, vault: Vault) -> None:
+    call_id = processed(vault)
+    ctx = as_context(vault)
+    vault.restrictions.restrict("+442071838750", "accuracy contested")
+    with pytest.raises(Restricted):
+        read_scorecard(ctx, call_id)
+    with pytest.raises(Restricted):
+        score_call(ctx, call_id)
+    with pytest.raises(Restricted):
+        override_score(ctx, call_id, "greeting", 1, reason="x")
+    assert "scorecard.read.refused" in actions(vault)
