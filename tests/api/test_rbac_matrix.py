@@ -155,6 +155,12 @@ def _correction(world: World, agent: str) -> Request:
     return {"url": f"/calls/{world.calls[agent]}/corrections", "json": body}
 
 
+def _override(world: World, agent: str) -> Request:
+    score = next(world.serial) % 5 + 1  # a new value for each success on one call
+    body = {"question": "acknowledged", "score": score, "reason": "r"}
+    return {"url": f"/calls/{world.calls[agent]}/scorecard/overrides", "json": body}
+
+
 def _action(world: World, agent: str) -> Request:
     body = {"utterance": 2, "owner": "alice", "text": "call back", "reason": "missed"}
     return {"url": f"/calls/{world.calls[agent]}/actions", "json": body}
@@ -316,6 +322,10 @@ TABLE: dict[tuple[str, str], Row] = {
         "all all team own -", _call_path("/calls/{call_id}/corrections"), True
     ),
     ("POST", "/calls/{call_id}/actions"): Row("all - team own -", _action, True),
+    ("GET", "/calls/{call_id}/scorecard"): Row(
+        "all all team own -", _call_path("/calls/{call_id}/scorecard"), True
+    ),
+    ("POST", "/calls/{call_id}/scorecard/overrides"): Row("all - team own -", _override, True),
     ("DELETE", "/calls/{call_id}"): Row("all all - - -", _erase, True),
     ("GET", "/calls/{call_id}/consents"): Row(
         GOVERNANCE, _call_path("/calls/{call_id}/consents"), True

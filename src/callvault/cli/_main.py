@@ -28,6 +28,7 @@ from callvault.cli._policy import policy
 from callvault.cli._processing import jobs, models, process, wait_for_jobs
 from callvault.cli._refusals import refusals
 from callvault.cli._rights import rights
+from callvault.cli._scorecards import scorecard
 from callvault.cli._search import reindex, search
 from callvault.cli._team import export_training_command, team
 from callvault.cli._users import users
@@ -504,6 +505,7 @@ for command in (
     capture,
     siprec,
     insights,
+    scorecard,
     monitor,
     worker,
     audit,

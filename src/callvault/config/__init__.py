@@ -22,6 +22,7 @@ import platformdirs
 from callvault.config._ask import ASK_SETTINGS
 from callvault.config._backup import BACKUP_SETTINGS
 from callvault.config._outcomes import OUTCOME_SETTINGS
+from callvault.config._scorecards import SCORECARD_SETTINGS
 from callvault.config._team import TEAM_SETTINGS
 from callvault.config._values import (
     QUEUE_SCHEMES,
@@ -570,6 +571,7 @@ SETTINGS: tuple[Setting, ...] = (
     *TEAM_SETTINGS,
     *OUTCOME_SETTINGS,
     *VOICE_SETTINGS,
+    *SCORECARD_SETTINGS,
 )
 
 
@@ -663,6 +665,7 @@ class Config:
     outcome_min_per_class: int
     outcome_warning_threshold: float
     voice_anonymize: str
+    scorecard_rubric: str = "default"
 
     @property
     def effective_database_url(self) -> str:

@@ -154,6 +154,8 @@ def apply_corrections(
         if record.target != "insight":
             continue
         section_name, anchor, field = _parse_key(record.key)
+        if section_name == "scorecard":
+            continue  # a reviewer's score override: applied to the scorecard (services.scorecards)
         section = SECTIONS.get(section_name)
         items = section.items(out) if section is not None else None
         applied = False

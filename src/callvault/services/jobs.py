@@ -23,6 +23,7 @@ from callvault.services.anchors import register_anchor_task
 from callvault.services.live_retention import prune_live
 from callvault.services.process import PROCESS_TASK, Progress, process_call
 from callvault.services.retention import run_retention
+from callvault.services.scorecards import check_rubric
 from callvault.vault import Vault
 
 __all__ = [
@@ -95,6 +96,7 @@ def task_registry(ctx: Context, queue: Callable[[], Queue] | None = None) -> Tas
     def mirror(payload: Mapping[str, Any], progress: Progress) -> None:
         ctx.vault.mirror_ledger()
 
+    check_rubric(ctx.config)  # a bad scorecard rubric stops the workers (fail closed)
     registry = TaskRegistry()
     registry.register(PROCESS_TASK, process, queue="asr")
     registry.register(webhooks.DELIVER_TASK, deliver, queue="webhooks")

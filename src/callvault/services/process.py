@@ -19,6 +19,7 @@ from callvault.services._speakers import Speaker, speakers_by_channel
 from callvault.services._spoken_refusal import detect_and_honour
 from callvault.services.insights import RedactionPlan, analyse, insights_document, mark_applied
 from callvault.services.rectify import reapply_corrections
+from callvault.services.scorecards import score_processed
 from callvault.vault import CallRecord, RefusalRecord, Transaction, Vault
 
 __all__ = [
@@ -191,6 +192,8 @@ def process_call(
     # as CALLVAULT_SPOKEN_REFUSAL says; after everything is stored, through the
     # withdrawal path (`services.refusals`).
     refusal = detect_and_honour(ctx, call_id, transcript) if stored else None
+    if refusal is None:  # scored last: a rewrite of the audio drops the scorecard
+        score_processed(ctx, call_id, transcript, document)
     if progress is not None:
         progress(1.0, "stored")
     seconds = time.perf_counter() - started

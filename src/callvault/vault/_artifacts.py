@@ -13,7 +13,9 @@ compliance role opens it, with a stated reason, and every open (or refusal) is a
 
 from __future__ import annotations
 
+import io
 import json
+import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ __all__ = [
     "COMPLIANCE_ROLE",
     "INSIGHTS",
     "ORIGINAL",
+    "SCORECARD",
     "ArtifactInfo",
     "ArtifactRepository",
     "artifact_object",
@@ -42,6 +45,8 @@ __all__ = [
 
 INSIGHTS = "insights"
 ORIGINAL = "original"
+SCORECARD = "scorecard"
+_STORABLE = (SCORECARD,)  # kinds `store_artifact` writes; the others have their own paths
 COMPLIANCE_ROLE = "compliance"
 
 
@@ -266,3 +271,67 @@ class ArtifactRepository(Repository):
             raise refusal  # after the commit: the refusal stays in the audit chain
         with self.store.open(key) as handle:
             yield BlobReader(handle, size, dek, artifact_object(rid, ORIGINAL)), info
+
+    def store_artifact(
+        self,
+        call_id: str,
+        kind: str,
+        document: bytes,
+        meta: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        tx: Transaction | None = None,
+    ) -> None:
+        """Encrypt a derived document (a scorecard) under the recording's data key as its
+        artifact `kind`, replacing the one before; audited as `KIND.store` (ids only),
+        refused on a restricted call. A rewrite of the audio drops it."""
+        if kind not in _STORABLE:
+            raise InputError(f"artifact kind {kind!r} is not stored this way; use {_STORABLE}")
+        self.vault.restrictions.refuse_if_restricted(call_id, doing="scored")
+        with self._unit(tx, actor=actor) as unit:
+            session = unit.session
+            self.vault.restrictions.refuse_restricted_within(session, call_id, doing="scored")
+            recording = self._recording_row(session, call_id)
+            rid = recording.id
+            dek = self._data_key(session, recording)
+            key = f"{rid}.a{secrets.token_hex(6)}"
+            sealed = unit.seal(key, dek, artifact_object(rid, kind), io.BytesIO(document))
+            stale = put_artifact(session, rid, kind, key, sealed, meta)
+            if stale is not None:
+                unit.delete_after_commit(stale)
+            self._record(
+                session, f"{kind}.store", "recording", rid, actor=actor,
+                details={"call_id": call_id},
+            )  # fmt: skip
+            session.flush()
+            if self.store.has_object_lock():
+                unit.after_commit(lambda: self.vault.holds.protect_calls([call_id]))
+
+    def read_artifact(
+        self, call_id: str, kind: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> bytes | None:
+        """A decrypted `store_artifact` document, or None; audited as `KIND.read` and
+        refused on a restricted or quarantined call as an insights read is."""
+        if kind not in _STORABLE:
+            raise InputError(f"artifact kind {kind!r} is not read this way; use {_STORABLE}")
+        with self._write() as session:
+            recording = self._recording_row(session, call_id)
+            refused = self.vault.restrictions._read_refusal(
+                session, call_id, "recording", recording.id, f"{kind}.read",
+                actor=actor, purpose=purpose,
+            )  # fmt: skip
+            row = None if refused is not None else session.get(ArtifactRow, (recording.id, kind))
+            if row is not None:
+                dek = self._data_key(session, recording)
+                self._record(
+                    session, f"{kind}.read", "recording", recording.id, actor=actor,
+                    purpose=purpose, details={"call_id": call_id},
+                )  # fmt: skip
+                rid, blob_key, size = recording.id, row.blob_key, row.ciphertext_size
+        if refused is not None:
+            raise refused
+        if row is None:
+            return None
+        with self.store.open(blob_key) as handle:
+            reader = BlobReader(handle, size, dek, artifact_object(rid, kind))
+            return b"".join(reader.iter_chunks())

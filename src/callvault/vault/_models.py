@@ -344,7 +344,7 @@ class CorrectionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-ARTIFACT_KINDS = ("insights", "original")
+ARTIFACT_KINDS = ("insights", "original", "scorecard")
 
 
 class ArtifactRow(Base):
@@ -352,7 +352,8 @@ class ArtifactRow(Base):
     the recording's data key with `{recording_id}/{kind}` as associated data, so erasing
     the recording erases it. `kind` is one of ARTIFACT_KINDS: "insights" (the document of
     the insight stages and redactions) or "original" (the unredacted audio, kept only
-    where the redaction policy allows it). `meta` is JSON without content (the format
+    where the redaction policy allows it) or "scorecard" (a call scored against a rubric,
+    dropped by a rewrite of the audio: score again). `meta` is JSON without content (the format
     of the original, the stage versions of the insights)."""
 
     __tablename__ = "artifacts"

@@ -21,6 +21,7 @@ def mount(app: FastAPI) -> None:
     from callvault.web._calls import router as calls
     from callvault.web._governance import router as governance
     from callvault.web._live import router as live
+    from callvault.web._scorecards import router as scorecards
     from callvault.web._team import router as team
 
     app.include_router(calls)
@@ -28,4 +29,5 @@ def mount(app: FastAPI) -> None:
     app.include_router(governance)
     app.include_router(live)
     app.include_router(team)
+    app.include_router(scorecards)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

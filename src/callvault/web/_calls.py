@@ -75,6 +75,7 @@ from callvault.web._core import (
     render,
     signed_in,
 )
+from callvault.web._scorecards import scorecard_panel
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -405,6 +406,7 @@ def call_page(request: Request, call_id: str) -> Response:
             "consents": consents,
             "can_audio": can(who, CALLS_AUDIO, scope),
             "can_correct": can(who, CALLS_CORRECT, scope),
+            "scorecard": scorecard_panel(ctx, who, call_id, scope),
         },
         signed=signed,
         title=f"Call {call_id[:8]}",

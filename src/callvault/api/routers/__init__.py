@@ -19,6 +19,7 @@ from callvault.api.routers import (
     live,
     outcomes,
     refusals,
+    scorecards,
     search,
     team,
 )
@@ -26,6 +27,7 @@ from callvault.api.routers import (
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     calls.router,
+    scorecards.router,
     governance.router,
     refusals.router,
     search.router,
