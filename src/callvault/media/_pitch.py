@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import parselmouth
-from parselmouth.praat import call
+from parselmouth.praat import run
 
 from callvault.errors import InputError
 from callvault.media._anonymize import MAX_RATE, MIN_RATE, anonymize_voice, mcadams_coefficient
@@ -46,6 +46,7 @@ MAX_PITCH = 600.0
 # Praat needs a few periods of the lowest pitch to analyse: shorter input is padded with
 # silence to this many seconds and cut back.
 MIN_SECONDS = 0.1
+_PRAAT_SEED = 22
 # Peak under which the input is treated as silence (about -100 dBFS).
 _SILENT_PEAK = 1e-5
 
@@ -130,9 +131,14 @@ def change_pitch_formants(
         voiced = f0[f0 > 0]
         # 0 keeps the pitch as it is (Praat's convention).
         target = float(np.median(voiced)) * pitch_factor if voiced.size else 0.0
-        changed = call(
-            sound, "Change gender", MIN_PITCH, MAX_PITCH, formant_ratio, target, 1.0, 1.0
+        # PSOLA places the pulses of unvoiced stretches at random: a fixed seed makes
+        # the same input give the same output on every read.
+        script = (
+            f"random_initializeWithSeedUnsafelyButPredictably ({_PRAAT_SEED})\n"
+            f"Change gender: {MIN_PITCH:.1f}, {MAX_PITCH:.1f}, {formant_ratio:.6f}, "
+            f"{target:.6f}, 1, 1\n"
         )
+        changed = run(sound, script)[0]
     out = np.asarray(changed.values, dtype=np.float64).reshape(-1)
     # Same length: "Change gender" at duration factor 1 keeps it, to within a sample.
     out = out[:count] if out.shape[0] >= count else np.pad(out, (0, count - out.shape[0]))
