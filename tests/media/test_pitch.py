@@ -72,9 +72,7 @@ def test_the_setting_offers_the_methods_the_media_package_has() -> None:
 @needs_voice
 @pytest.mark.parametrize("rate", [8000, 16000])
 @pytest.mark.parametrize("method", VOICE_METHODS)
-def test_every_method_keeps_length_dtype_range_and_is_deterministic(
-    rate: int, method: str
-) -> None:
+def test_every_method_keeps_length_dtype_range_and_is_deterministic(rate: int, method: str) -> None:
     voice = read_voice(rate)
     out = transform_voice(voice, rate, UP, method=method)
     assert out.dtype == np.float32

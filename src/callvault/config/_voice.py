@@ -27,6 +27,6 @@ VOICE_SETTINGS: tuple[Setting, ...] = (
         "Praat's Change gender) or both (pitch-formant, then McAdams). Each speaker "
         "of a call gets their own parameters, the same throughout the call.",
         parse_choice(VOICE_METHODS),
-        lambda: "DEFAULT_TBD",
+        lambda: "both",
     ),
 )
