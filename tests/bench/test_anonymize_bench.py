@@ -52,3 +52,26 @@ def test_utterances_are_cut_alike_in_original_and_copy(bench: ModuleType) -> Non
         assert np.array_equal(moved, -original)
     # The second piece starts 4 s of speech in: at 5 s, past the silent second.
     assert np.array_equal(originals[1], speech[5 * rate : 9 * rate])
+
+
+def test_methods_are_the_settings_methods_with_mcadams_as_before(bench: ModuleType) -> None:
+    from callvault.media import anonymize_voice, mcadams_coefficient
+
+    found = dict(bench.methods())
+    assert list(found) == [
+        "McAdams, α per speaker 0.5-0.9",
+        "McAdams, α = 0.8",
+        "pitch-formant per speaker",
+        "both (pitch-formant + McAdams) per speaker",
+    ]
+    rng = np.random.default_rng(1)
+    audio = (np.sin(np.arange(8000) * 2 * np.pi * 150 / 8000) * 0.3).astype(np.float32)
+    audio += rng.normal(0, 0.01, audio.size).astype(np.float32)
+    # The McAdams row is the earlier baseline: α of the same seed, so its figures stay.
+    alpha = mcadams_coefficient(b"bench:LJ")
+    assert np.array_equal(
+        found["McAdams, α per speaker 0.5-0.9"](audio, 8000, "LJ"),
+        anonymize_voice(audio, 8000, alpha=alpha),
+    )
+    moved = found["pitch-formant per speaker"](audio, 8000, "LJ")
+    assert moved.shape == audio.shape and not np.allclose(moved, audio, atol=0.01)

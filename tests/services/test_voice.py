@@ -25,7 +25,7 @@ from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
 from callvault.config import Config
 from callvault.errors import InputError
-from callvault.services import anonymized_audio, write_anonymized_audio
+from callvault.services import Context, anonymized_audio, write_anonymized_audio
 from callvault.services.voice import anonymized_wav
 from callvault.vault import Vault
 
@@ -79,6 +79,27 @@ def test_each_call_and_speaker_has_its_own_voice(vault: Vault) -> None:
     assert np.array_equal(as_float(stored_frames(vault, second))[channel, 8000:24000], before)
     # The same voice in two calls: different coefficients, so different output.
     assert np.abs(a[channel, 8000:24000] - b[channel, 8000:24000]).mean() > 0.005
+
+
+def test_the_voice_method_setting_picks_the_transformation(vault: Vault) -> None:
+    call_id = agent_call(vault, "alice", seed=3, seconds=2.0)
+    before = as_float(stored_frames(vault, call_id))
+    agent = agent_channel(vault, call_id)
+    customer = 1 - agent
+    heard = {}
+    for method in ("mcadams", "pitch-formant", "both"):
+        ctx = Context(dataclasses.replace(vault.config, voice_method=method), vault)
+        samples, _ = anonymized_audio(ctx, call_id, speaker_role="customer", purpose=None)
+        assert np.array_equal(samples[agent], before[agent])
+        again, _ = anonymized_audio(ctx, call_id, speaker_role="customer", purpose=None)
+        assert np.array_equal(again, samples)  # the same voice on every read
+        heard[method] = samples[customer]
+    for one, other in [
+        ("mcadams", "pitch-formant"),
+        ("mcadams", "both"),
+        ("pitch-formant", "both"),
+    ]:
+        assert np.abs(heard[one] - heard[other]).mean() > 0.005, (one, other)
 
 
 def test_an_unknown_speaker_is_refused_naming_those_present(vault: Vault) -> None:

@@ -665,6 +665,7 @@ class Config:
     outcome_min_per_class: int
     outcome_warning_threshold: float
     voice_anonymize: str
+    voice_method: str = "both"
     scorecard_rubric: str = "default"
 
     @property

@@ -12,6 +12,13 @@ from callvault.media._edit import (
     iter_wav,
     wav_header,
 )
+from callvault.media._pitch import (
+    VOICE_METHODS,
+    VoiceParameters,
+    change_pitch_formants,
+    transform_voice,
+    voice_parameters,
+)
 from callvault.media._probe import SUPPORTED_CODECS, AudioInfo, declared_seconds, probe_audio
 from callvault.media._redact import BLEEP_HZ, REDACTION_MODES, AudioSpan, RedactSpans
 
@@ -20,6 +27,7 @@ __all__ = [
     "MCADAMS_RANGE",
     "REDACTION_MODES",
     "SUPPORTED_CODECS",
+    "VOICE_METHODS",
     "WAV_CODEC",
     "WAV_CONTAINER",
     "AudioEdit",
@@ -28,12 +36,16 @@ __all__ = [
     "CutAt",
     "RedactSpans",
     "SilenceChannels",
+    "VoiceParameters",
     "WavSource",
     "anonymize_voice",
+    "change_pitch_formants",
     "declared_seconds",
     "decode_pcm",
     "iter_wav",
     "mcadams_coefficient",
     "probe_audio",
+    "transform_voice",
+    "voice_parameters",
     "wav_header",
 ]

@@ -1,10 +1,11 @@
 """A call's audio with speakers' voices anonymised (issue 22).
 
 What a listener hears (the redacted audio), with the voice of the chosen speakers moved
-by McAdams-coefficient formant shifting (`callvault.media.anonymize_voice`). Each speaker
-gets their own coefficient, derived from a secret of the vault with the call and the
-speaker: the same person sounds the same throughout a call and on every read, and the
-coefficient cannot be recomputed (and the shift undone) by someone without the keys.
+by the method CALLVAULT_VOICE_METHOD names (`callvault.media.transform_voice`: McAdams
+formant shifting, pitch and formant transformation, or both). Each speaker gets their
+own parameters, derived from a secret of the vault with the call and the speaker: the
+same person sounds the same throughout a call and on every read, and the parameters
+cannot be recomputed (and the shift undone) by someone without the keys.
 
 Who is a speaker: on a call with a party per channel, the party of each leg
 (`speakers_by_channel`: agent, customer, caller, callee); on a mixed (mono) call, each
@@ -28,7 +29,13 @@ import numpy as np
 from callvault.analysis import Transcript
 from callvault.config import Config
 from callvault.errors import InputError
-from callvault.media import WavSource, anonymize_voice, decode_pcm, mcadams_coefficient
+from callvault.media import (
+    VoiceParameters,
+    WavSource,
+    decode_pcm,
+    transform_voice,
+    voice_parameters,
+)
 from callvault.services._context import Context
 from callvault.services._speakers import speakers_by_channel
 from callvault.services.calls import export_destination, part_file
@@ -56,7 +63,7 @@ CLEAR_VOICE_ROLES = frozenset({"compliance"})
 class VoiceUnit:
     """One speaker to anonymise: a whole channel, or spans of a mono channel."""
 
-    key: str  # what the coefficient is derived from: a participant, leg or speaker label
+    key: str  # what the voice parameters are derived from: a participant, leg or speaker label
     role: str  # agent, customer, caller, callee, or the speaker label on a mono call
     label: str
     channel: int
@@ -176,13 +183,16 @@ def _anonymized(
     secret = _voice_secret(vault)
     heard = pcm.astype(np.float32) / 32768.0
     out = heard.copy()
+    method = ctx.config.voice_method
     for unit in chosen:
-        alpha = mcadams_coefficient(_seed(secret, call_id, unit.key))
+        params = voice_parameters(_seed(secret, call_id, unit.key))
         if unit.spans is None:
-            out[unit.channel] = anonymize_voice(heard[unit.channel], rate, alpha=alpha)
+            out[unit.channel] = transform_voice(heard[unit.channel], rate, params, method=method)
             continue
         for start, end in unit.spans:
-            _anonymize_span(heard[unit.channel], out[unit.channel], rate, (start, end), alpha)
+            _anonymize_span(
+                heard[unit.channel], out[unit.channel], rate, (start, end), params, method
+            )
     return out, rate
 
 
@@ -255,7 +265,12 @@ def _seed(secret: bytes, call_id: str, key: str) -> bytes:
 
 
 def _anonymize_span(
-    source: np.ndarray, target: np.ndarray, rate: int, span: tuple[float, float], alpha: float
+    source: np.ndarray,
+    target: np.ndarray,
+    rate: int,
+    span: tuple[float, float],
+    params: VoiceParameters,
+    method: str,
 ) -> None:
     """Anonymise `span` (seconds, with a margin) of `source` into `target`, cross-faded
     into the audio around it. From `source`, the audio as heard: where two speakers'
@@ -264,7 +279,7 @@ def _anonymize_span(
     last = min(source.shape[0], int(np.ceil((span[1] + SPAN_MARGIN) * rate)))
     if last <= first:
         return
-    moved = anonymize_voice(source[first:last], rate, alpha=alpha)
+    moved = transform_voice(source[first:last], rate, params, method=method)
     weight = np.ones(last - first, dtype=np.float32)
     fade = min(int(FADE * rate), (last - first) // 2)
     if fade > 0:
