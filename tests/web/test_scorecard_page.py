@@ -70,3 +70,12 @@ def test_panel_override_and_history(site: tuple[TestClient, str]) -> None:
     csrf = login(client, "carol")
     other = client.post(f"/calls/{call_id}/scorecard/overrides", data={**body, "csrf_token": csrf})
     assert other.status_code == 404
+    # Signed out, the form's target sends the browser to sign in (a page route, not an
+    # API operation: it is not in the OpenAPI schema).
+    client.cookies.clear()
+    signed_out = client.post(
+        f"/calls/{call_id}/scorecard/overrides", data=body, follow_redirects=False
+    )
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not any(p.startswith("/calls/") for p in paths)

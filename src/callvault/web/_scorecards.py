@@ -14,11 +14,11 @@ from callvault.services import Context, call_scope
 from callvault.services.access import CALLS_CORRECT, CALLS_INSIGHTS, CallScope, Principal, can
 from callvault.services.access import require as require_access
 from callvault.services.scorecards import override_score, read_scorecard
-from callvault.web._core import checked_form, form_text, signed_in
+from callvault.web._core import PageRoute, checked_form, form_text, signed_in
 
 __all__ = ["router", "scorecard_panel"]
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 def scorecard_panel(
