@@ -108,6 +108,12 @@ def listen_audio(
             call_id, action="recording.listen", purpose=purpose
         ) as reader:
             pcm, rate = decode_pcm(reader.as_file(), name=f"recording of call {call_id}")
+    return write_wav(target, pcm, rate), pcm.shape[1] / rate
+
+
+def write_wav(target: Path, pcm: Any, rate: int) -> int:
+    """Write `pcm` (channels x samples, int16) as a WAV file at `target`, private (0600)
+    and complete or not at all (a hidden part file renamed); returns the byte count."""
     tmp = part_file(target)
     written = 0
     try:
@@ -121,7 +127,7 @@ def listen_audio(
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return written, pcm.shape[1] / rate
+    return written
 
 
 @contextmanager

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ from callvault.media import (
 )
 from callvault.services._context import Context
 from callvault.services._speakers import speakers_by_channel
-from callvault.services.calls import export_destination, part_file
-from callvault.vault import CallRecord, Vault, create_private
+from callvault.services.calls import export_destination, write_wav
+from callvault.vault import CallRecord, Vault
 
 __all__ = [
     "ANONYMIZED_ACTION",
@@ -99,20 +98,7 @@ def write_anonymized_audio(
     when complete). Returns (bytes written, seconds of audio)."""
     target = export_destination(ctx.vault, out, overwrite=overwrite)
     samples, rate = anonymized_audio(ctx, call_id, speaker_role=speaker_role, purpose=purpose)
-    tmp = part_file(target)
-    written = 0
-    try:
-        source = WavSource(_to_int16(samples), rate)
-        with create_private(tmp) as handle:
-            while block := source.read(1 << 20):
-                handle.write(block)
-                written += len(block)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return written, samples.shape[1] / rate
+    return write_wav(target, _to_int16(samples), rate), samples.shape[1] / rate
 
 
 def listener_anonymizes(config: Config, role: str | None) -> str | None:
