@@ -182,6 +182,28 @@ def test_train_predict_and_warn(ctx: Context, vault: Vault) -> None:
     assert any(e.action == "outcome_model.store" for e in vault.audit_entries())
 
 
+def test_no_prediction_from_a_model_that_did_not_beat_the_base_rate(
+    ctx: Context, vault: Vault
+) -> None:
+    # A model whose held-out Brier score was no better than the base rate's (what 30
+    # calls often give: bench/outcomes.py) is kept, and refuses to predict.
+    store_synthetic_model(vault)
+    _, body = vault.outcomes.load_model() or ("", b"")
+    model = json.loads(body)
+    measured = {"auc": 0.49, "brier": 0.251, "baseline_brier": 0.246, "beats_baseline": False}
+    vault.outcomes.store_model(json.dumps({**model, "metrics": measured}).encode())
+    call_id = store(vault, 400)
+    process(vault, call_id, 0.3)
+    with pytest.raises(InputError, match=r"Brier 0\.251 against 0\.246, AUC 0\.49, 60 calls"):
+        predict_call(ctx, call_id)
+    with pytest.raises(InputError, match="did no better than always predicting the base rate"):
+        deal_warnings(ctx)
+    # The same model measured as better than the base rate predicts.
+    skilled = {**measured, "brier": 0.2, "beats_baseline": True}
+    vault.outcomes.store_model(json.dumps({**model, "metrics": skilled}).encode())
+    assert 0.0 <= predict_call(ctx, call_id).probability <= 1.0
+
+
 def test_the_model_survives_a_key_rotation(ctx: Context, vault: Vault) -> None:
     model_id = store_synthetic_model(vault)
     before = vault.outcomes.load_model()

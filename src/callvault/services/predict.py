@@ -35,7 +35,14 @@ from callvault.services.access import CALLS_INSIGHTS, can
 from callvault.services.outcomes import resolve_labels
 from callvault.services.reach import call_scope
 
-__all__ = ["DealWarning", "ModelReport", "deal_warnings", "predict_call", "train_outcome_model"]
+__all__ = [
+    "DealWarning",
+    "ModelReport",
+    "deal_warnings",
+    "predict_call",
+    "refuse_unskilled",
+    "train_outcome_model",
+]
 
 log = logging.getLogger("callvault.services")
 
@@ -143,7 +150,24 @@ def _model(ctx: Context, purpose: str | None) -> OutcomeModel:
     found = ctx.vault.outcomes.load_model(actor=ctx.actor, purpose=purpose)
     if found is None:
         raise NotFound("no outcome model has been trained yet; run `callvault predict train`")
-    return OutcomeModel.from_json(json.loads(found[1]))
+    model = OutcomeModel.from_json(json.loads(found[1]))
+    refuse_unskilled(model)
+    return model
+
+
+def refuse_unskilled(model: OutcomeModel) -> None:
+    """InputError when the model's held-out Brier score was not below the base rate's:
+    its probabilities would say no more than the share of won calls does, dressed as a
+    prediction of this call (a model kept before the measure existed passes)."""
+    measured = model.metrics
+    if "brier" not in measured or measured.get("beats_baseline", True):
+        return
+    raise InputError(
+        "the outcome model did no better than always predicting the base rate on held-out "
+        f"calls (Brier {measured['brier']:.3f} against {measured['baseline_brier']:.3f}, "
+        f"AUC {measured['auc']:.2f}, {model.n} calls); no prediction is made from it. "
+        "Record the outcomes of more calls and run `callvault predict train` again"
+    )
 
 
 def predict_call(ctx: Context, call_id: str, *, purpose: str | None = None) -> Prediction:
