@@ -4,7 +4,7 @@ what the CLI, the API and the web pages ask."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from callvault.services._context import Context
@@ -84,6 +84,14 @@ def read_insights(
 ) -> bytes | None:
     """The call's insights document, decrypted, or None (audited `insights.read`)."""
     return ctx.vault.artifacts.read_insights(call_id, actor=actor, purpose=purpose)
+
+
+def read_insights_many(
+    ctx: Context, call_ids: Iterable[str], *, actor: str | None = None, purpose: str | None = None
+) -> dict[str, bytes]:
+    """The insights documents of many calls, by call id (each read audited
+    `insights.read`, in batches); calls without insights or refused are left out."""
+    return ctx.vault.artifacts.read_insights_many(call_ids, actor=actor, purpose=purpose)
 
 
 def insight_history(

@@ -114,15 +114,23 @@ def train_outcome_model(ctx: Context, *, purpose: str | None = None) -> ModelRep
     skipped = {"restricted": 0, "unreadable": 0}
     samples: list[dict[str, float]] = []
     targets: list[bool] = []
+    who = ctx.principal
+    readable = [
+        call_id
+        for call_id in sorted(labels)
+        if call_id not in restricted
+        and (who is None or can(who, CALLS_INSIGHTS, call_scope(ctx, call_id)))
+    ]
+    documents = ctx.vault.artifacts.read_insights_many(readable, actor=ctx.actor, purpose=purpose)
     for call_id, outcome in sorted(labels.items()):
         if call_id in restricted:
             skipped["restricted"] += 1
             continue
-        features = _features(ctx, call_id, purpose)
-        if features is None:
+        raw = documents.get(call_id)
+        if raw is None:
             skipped["unreadable"] += 1
             continue
-        samples.append(features)
+        samples.append(call_features(json.loads(raw)))
         targets.append(bool(label_of(outcome)))
     limits = {"min_calls": config.outcome_min_calls, "min_per_class": config.outcome_min_per_class}
     try:

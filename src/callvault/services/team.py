@@ -39,7 +39,7 @@ from callvault.services._team_figures import (
 )
 from callvault.services.access import TEAM_READ, Principal, require
 from callvault.services.accounts import agents_of_team
-from callvault.services.callinfo import list_calls, read_insights
+from callvault.services.callinfo import list_calls, read_insights_many
 from callvault.services.reach import agent_team, reach_agents
 from callvault.vault import CallFilter
 
@@ -111,6 +111,8 @@ def _gather(
     skipped = {"restricted": 0, "quarantined": 0, "no-insights": 0}
     teams: dict[str, str | None] = {}
     figures = []
+    readable = [c for c in calls if c.id not in restricted and c.consent_state != "quarantined"]
+    documents = read_insights_many(ctx, [c.id for c in readable], actor=ctx.actor, purpose=PURPOSE)
     for call in calls:
         if call.id in restricted:
             skipped["restricted"] += 1
@@ -118,7 +120,7 @@ def _gather(
         if call.consent_state == "quarantined":
             skipped["quarantined"] += 1
             continue
-        raw = read_insights(ctx, call.id, actor=ctx.actor, purpose=PURPOSE)
+        raw = documents.get(call.id)
         if raw is None:
             skipped["no-insights"] += 1
             continue
