@@ -24,8 +24,10 @@ from callvault.api import create_app
 from callvault.capture import FileImportOptions, import_bytes
 from callvault.cli import cli
 from callvault.config import Config
-from callvault.errors import InputError
+from callvault.errors import InputError, NotFound
 from callvault.services import Context, anonymized_audio, write_anonymized_audio
+from callvault.services import voice as voice_module
+from callvault.services.calls import erase_call
 from callvault.services.voice import anonymized_wav
 from callvault.vault import Vault
 
@@ -238,3 +240,35 @@ def test_the_sharing_setting_fails_closed_on_unknown_speakers(vault: Vault) -> N
     assert changed.mean() > 0.5
     with pytest.raises(InputError, match="its speakers are not known"):
         anonymized_audio(as_context(vault), call_id, speaker_role="customer", purpose=None)
+
+
+def test_a_players_seeks_reuse_the_anonymised_call_while_it_is_unchanged(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id = agent_call(vault, "alice", seed=5, seconds=2.0)
+    ctx = as_context(vault)
+    made: list[int] = []
+    real = voice_module.transform_voice
+
+    def counted(*args: object, **kwargs: object) -> np.ndarray:
+        made.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(voice_module, "transform_voice", counted)
+    first = anonymized_wav(ctx, call_id, "customer", actor="user:a", purpose=None)
+    second = anonymized_wav(ctx, call_id, "customer", actor="user:b", purpose=None)
+    assert b"".join(second.iter_chunks()) == b"".join(first.iter_chunks())
+    assert len(made) == 1  # the customer's channel, transformed once for both requests
+    # Every request is still a read of the recording, audited as such.
+    entries = vault.audit_entries(action="recording.anonymized")
+    assert [e.actor for e in entries][-2:] == ["user:a", "user:b"]
+    # Another mode, or another method, is another WAV.
+    anonymized_wav(ctx, call_id, "all", actor=None, purpose=None)
+    assert len(made) == 3
+    other = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, voice_method="mcadams"))
+    anonymized_wav(other, call_id, "customer", actor=None, purpose=None)
+    assert len(made) == 4
+    # Erased: refused, though a copy of its anonymised audio is still in memory.
+    erase_call(ctx, call_id, reason="erasure request")
+    with pytest.raises(NotFound):
+        anonymized_wav(ctx, call_id, "customer", actor=None, purpose=None)

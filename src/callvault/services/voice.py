@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-from collections import Counter
+import threading
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,9 @@ __all__ = [
 ]
 
 ANONYMIZED_ACTION = "recording.anonymized"
+# How long, and how many bytes of, anonymised WAVs a process keeps for a player's seeks.
+CACHE_SECONDS = 300.0
+CACHE_BYTES = 256 << 20
 # Seconds of audio around each utterance of a mono call that are anonymised with it
 # (word timings are approximate), and of the cross-fade at each end.
 SPAN_MARGIN = 0.1
@@ -138,15 +143,73 @@ def anonymized_wav(
     """The call as a listener under CALLVAULT_VOICE_ANONYMIZE `mode` hears it (customer:
     every party but the agent; agent; all). Fails closed: when the call's speakers are
     not known (a mono call without a transcript, a call without an agent), every voice
-    is anonymised."""
-    samples, rate = _anonymized(
-        ctx, call_id, speaker_role=None, purpose=purpose, actor=actor, mode=mode
-    )
-    buffer = io.BytesIO()
-    source = WavSource(_to_int16(samples), rate)
-    while block := source.read(1 << 20):
-        buffer.write(block)
-    return AnonymizedWav(buffer.getvalue(), ctx.vault.config.chunk_size)
+    is anonymised.
+
+    A player asks again for each seek (an HTTP range); the anonymised WAV of a call is
+    kept in this process's memory for `CACHE_SECONDS`, so a seek does not transform the
+    whole call again. Every request still opens the recording through the vault (audited
+    `recording.anonymized`, refused once the call is erased or restricted), and the
+    cached copy is used only while the recording, its transcript, the method and the
+    mode are the ones it was made from."""
+    vault = ctx.vault
+    record = vault.calls.get_call(call_id, actor=actor, purpose=purpose)
+    info = vault.transcripts.transcript_info(call_id)
+    with vault.calls.open_recording(
+        call_id, action=ANONYMIZED_ACTION, actor=actor, purpose=purpose
+    ) as reader:
+        key = (
+            call_id,
+            record.recording.id,
+            record.recording.ciphertext_sha256,
+            mode,
+            ctx.config.voice_method,
+            info.created_at.isoformat() if info is not None else "",
+        )
+        data = _WAVS.get(key)
+        if data is None:
+            pcm, rate = decode_pcm(reader.as_file(), name=f"recording of call {call_id}")
+    if data is None:
+        samples = _transform(ctx, record, pcm, rate, None, mode, actor=actor, purpose=purpose)
+        buffer = io.BytesIO()
+        source = WavSource(_to_int16(samples), rate)
+        while block := source.read(1 << 20):
+            buffer.write(block)
+        data = buffer.getvalue()
+        _WAVS.put(key, data)
+    return AnonymizedWav(data, vault.config.chunk_size)
+
+
+class _WavCache:
+    """Anonymised WAVs by what they were made from, for `CACHE_SECONDS`, at most
+    `CACHE_BYTES` in all (the oldest go first); in memory only, never on disk."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> bytes | None:
+        now = time.monotonic()
+        with self._lock:
+            for old in [k for k, (until, _) in self._entries.items() if until <= now]:
+                del self._entries[old]
+            found = self._entries.get(key)
+            return None if found is None else found[1]
+
+    def put(self, key: tuple[str, ...], data: bytes) -> None:
+        if len(data) > CACHE_BYTES:
+            return
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (time.monotonic() + CACHE_SECONDS, data)
+            while sum(len(d) for _, d in self._entries.values()) > CACHE_BYTES:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_WAVS = _WavCache()
 
 
 def _anonymized(
@@ -156,7 +219,6 @@ def _anonymized(
     speaker_role: str | None,
     purpose: str | None,
     actor: str | None,
-    mode: str | None = None,
 ) -> tuple[np.ndarray, int]:
     vault = ctx.vault
     record = vault.calls.get_call(call_id, actor=actor, purpose=purpose)
@@ -164,6 +226,23 @@ def _anonymized(
         call_id, action=ANONYMIZED_ACTION, actor=actor, purpose=purpose
     ) as reader:
         pcm, rate = decode_pcm(reader.as_file(), name=f"recording of call {call_id}")
+    samples = _transform(ctx, record, pcm, rate, speaker_role, None, actor=actor, purpose=purpose)
+    return samples, rate
+
+
+def _transform(
+    ctx: Context,
+    record: CallRecord,
+    pcm: np.ndarray,
+    rate: int,
+    speaker_role: str | None,
+    mode: str | None,
+    *,
+    actor: str | None,
+    purpose: str | None,
+) -> np.ndarray:
+    """`pcm` (int16, channels x samples) with the chosen speakers' voices anonymised."""
+    vault = ctx.vault
     units = _units(vault, record, pcm.shape[0], actor=actor, purpose=purpose)
     chosen = _choose(units, speaker_role, mode)
     secret = _voice_secret(vault)
@@ -171,7 +250,7 @@ def _anonymized(
     out = heard.copy()
     method = ctx.config.voice_method
     for unit in chosen:
-        params = voice_parameters(_seed(secret, call_id, unit.key))
+        params = voice_parameters(_seed(secret, record.id, unit.key))
         if unit.spans is None:
             out[unit.channel] = transform_voice(heard[unit.channel], rate, params, method=method)
             continue
@@ -179,7 +258,7 @@ def _anonymized(
             _anonymize_span(
                 heard[unit.channel], out[unit.channel], rate, (start, end), params, method
             )
-    return out, rate
+    return out
 
 
 def _units(
