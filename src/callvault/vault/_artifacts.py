@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from callvault.errors import InputError, NotAuthorized, NotFound
+from callvault.errors import InputError, NotAuthorized, NotFound, Quarantined, Restricted
 from callvault.vault import _governance
 from callvault.vault._crypto import BlobReader, SealedBlob
 from callvault.vault._models import ArtifactRow
@@ -107,6 +107,16 @@ def drop_artifact(session: Session, recording_id: str, kind: str) -> str | None:
     return row.blob_key
 
 
+@dataclass(frozen=True)
+class _InsightsBlob:
+    """Where a call's insights document is and the key that opens it."""
+
+    recording_id: str
+    key: str
+    size: int
+    dek: bytes
+
+
 class ArtifactRepository(Repository):
     """Artifacts (`vault.artifacts`): reading them, and correcting insights."""
 
@@ -186,33 +196,10 @@ class ArtifactRepository(Repository):
         `insights.read`, and refused on a restricted or quarantined call as a transcript
         read is."""
         with self._write() as session:
-            recording = self._recording_row(session, call_id)
-            refused = self.vault.restrictions._read_refusal(
-                session, call_id, "recording", recording.id, "insights.read",
-                actor=actor, purpose=purpose,
-            )  # fmt: skip
-            row = (
-                None if refused is not None else session.get(ArtifactRow, (recording.id, INSIGHTS))
-            )
-            if row is not None:
-                dek = self._data_key(session, recording)
-                self._record(
-                    session,
-                    "insights.read",
-                    "recording",
-                    recording.id,
-                    actor=actor,
-                    purpose=purpose,
-                    details={"call_id": call_id},
-                )
-                rid, key, size = recording.id, row.blob_key, row.ciphertext_size
+            refused, planned = self._insights_read(session, call_id, actor, purpose)
         if refused is not None:
             raise refused  # after the commit: the refusal stays in the audit chain
-        if row is None:
-            return None
-        with self.store.open(key) as handle:
-            reader = BlobReader(handle, size, dek, artifact_object(rid, INSIGHTS))
-            return b"".join(reader.iter_chunks())
+        return None if planned is None else self._open_insights(planned)
 
     def read_insights_many(
         self,
@@ -229,37 +216,49 @@ class ArtifactRepository(Repository):
         found: dict[str, bytes] = {}
         ids = list(dict.fromkeys(call_ids))
         for first in range(0, len(ids), batch):
-            planned: list[tuple[str, str, str, int, bytes]] = []
+            planned: dict[str, _InsightsBlob] = {}
             with self._write() as session:
                 for call_id in ids[first : first + batch]:
-                    recording = self._recording_row(session, call_id)
-                    refused = self.vault.restrictions._read_refusal(
-                        session, call_id, "recording", recording.id, "insights.read",
-                        actor=actor, purpose=purpose,
-                    )  # fmt: skip
-                    row = (
-                        None
-                        if refused is not None
-                        else session.get(ArtifactRow, (recording.id, INSIGHTS))
-                    )
-                    if row is None:
-                        continue
-                    dek = self._data_key(session, recording)
-                    self._record(
-                        session,
-                        "insights.read",
-                        "recording",
-                        recording.id,
-                        actor=actor,
-                        purpose=purpose,
-                        details={"call_id": call_id},
-                    )
-                    planned.append((call_id, recording.id, row.blob_key, row.ciphertext_size, dek))
-            for call_id, rid, key, size, dek in planned:
-                with self.store.open(key) as handle:
-                    reader = BlobReader(handle, size, dek, artifact_object(rid, INSIGHTS))
-                    found[call_id] = b"".join(reader.iter_chunks())
+                    _refused, blob = self._insights_read(session, call_id, actor, purpose)
+                    if blob is not None:
+                        planned[call_id] = blob
+            for call_id, blob in planned.items():
+                found[call_id] = self._open_insights(blob)
         return found
+
+    def _insights_read(
+        self, session: Session, call_id: str, actor: str | None, purpose: str | None
+    ) -> tuple[Restricted | Quarantined | None, _InsightsBlob | None]:
+        """Within a read's transaction: the refusal to raise after the commit (audited),
+        or the insights blob to open (the read audited); (None, None) without insights."""
+        recording = self._recording_row(session, call_id)
+        refused = self.vault.restrictions._read_refusal(
+            session, call_id, "recording", recording.id, "insights.read",
+            actor=actor, purpose=purpose,
+        )  # fmt: skip
+        if refused is not None:
+            return refused, None
+        row = session.get(ArtifactRow, (recording.id, INSIGHTS))
+        if row is None:
+            return None, None
+        dek = self._data_key(session, recording)
+        self._record(
+            session,
+            "insights.read",
+            "recording",
+            recording.id,
+            actor=actor,
+            purpose=purpose,
+            details={"call_id": call_id},
+        )
+        return None, _InsightsBlob(recording.id, row.blob_key, row.ciphertext_size, dek)
+
+    def _open_insights(self, blob: _InsightsBlob) -> bytes:
+        with self.store.open(blob.key) as handle:
+            reader = BlobReader(
+                handle, blob.size, blob.dek, artifact_object(blob.recording_id, INSIGHTS)
+            )
+            return b"".join(reader.iter_chunks())
 
     @contextmanager
     def open_original(
