@@ -44,6 +44,13 @@ class Context:
             return f"user:{self.principal.username}"
         return self.config.actor
 
+    @property
+    def who(self) -> Principal:
+        """The signed-in user, else the command line's operator in `Config.role`."""
+        if self.principal is not None:
+            return self.principal
+        return Principal(username=self.config.actor, role=self.config.role)
+
     def acting_as(self, principal: Principal | None) -> Context:
         """The same context for another principal (one per request)."""
         return replace(self, principal=principal)

@@ -61,7 +61,7 @@ from callvault.services._spoken_refusal import (
     detect_and_honour,
     honour,
 )
-from callvault.services.access import REFUSALS_READ, REFUSALS_WRITE, Principal, require
+from callvault.services.access import REFUSALS_READ, REFUSALS_WRITE, require
 from callvault.services.jobs import enqueue_processing, open_queue
 from callvault.services.retention import RefusalExpiry, expire_refusal_quarantines
 from callvault.vault import RefusalRecord
@@ -99,18 +99,11 @@ class RefusalView:
 # -- review ----------------------------------------------------------------------------
 
 
-def _principal(ctx: Context) -> Principal:
-    """The signed-in user, else the command line's operator in `Config.role`."""
-    if ctx.principal is not None:
-        return ctx.principal
-    return Principal(username=ctx.config.actor, role=ctx.config.role)
-
-
 def list_refusals(
     ctx: Context, *, status: str | None = None, call_id: str | None = None
 ) -> list[RefusalView]:
     """Detections, newest first, with their words (one audited read); compliance only."""
-    require(_principal(ctx), REFUSALS_READ)
+    require(ctx.who, REFUSALS_READ)
     detections = ctx.vault.refusals.list_detections(status=status, call_id=call_id)
     words = ctx.vault.refusals.read_words(
         [d.id for d in detections], actor=ctx.actor, purpose="review of spoken refusals"
@@ -120,7 +113,7 @@ def list_refusals(
 
 def show_refusal(ctx: Context, detection_id: str) -> RefusalView:
     """One detection with its words (audited read); compliance only."""
-    require(_principal(ctx), REFUSALS_READ)
+    require(ctx.who, REFUSALS_READ)
     detection = ctx.vault.refusals.get(detection_id)
     words = ctx.vault.refusals.read_words(
         [detection.id], actor=ctx.actor, purpose="review of a spoken refusal"
@@ -138,7 +131,7 @@ def _reason(reason: str) -> str:
 def apply_refusal(ctx: Context, detection_id: str, *, reason: str) -> RefusalView:
     """Honour a flagged detection now (quarantine, withdrawal, cut or silence);
     compliance only. Refused for a detection that is not flagged."""
-    require(_principal(ctx), REFUSALS_WRITE)
+    require(ctx.who, REFUSALS_WRITE)
     why = _reason(reason)
     vault = ctx.vault
     detection = vault.refusals.get(detection_id)
@@ -172,7 +165,7 @@ def reverse_refusal(ctx: Context, detection_id: str, *, reason: str) -> RefusalV
     once the quarantine has ended (the cut part was destroyed), and for a detection
     reversed before.
     """
-    require(_principal(ctx), REFUSALS_WRITE)
+    require(ctx.who, REFUSALS_WRITE)
     why = _reason(reason)
     vault = ctx.vault
     actor = ctx.actor

@@ -37,7 +37,7 @@ from callvault.services._team_figures import (
     observed,
     week_of,
 )
-from callvault.services.access import TEAM_READ, Principal, require
+from callvault.services.access import TEAM_READ, require
 from callvault.services.accounts import agents_of_team
 from callvault.services.callinfo import list_calls, read_insights_many
 from callvault.services.reach import agent_team, reach_agents
@@ -83,13 +83,6 @@ class TeamDashboard:
             "persons": [p.to_json() for p in self.persons],
             "groups": [g.to_json() for g in self.groups],
         }
-
-
-def _principal(ctx: Context) -> Principal:
-    """The signed-in user, else the command line's operator in `Config.role`."""
-    if ctx.principal is not None:
-        return ctx.principal
-    return Principal(username=ctx.config.actor, role=ctx.config.role)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -146,7 +139,7 @@ def team_dashboard(
 ) -> TeamDashboard:
     """The dashboard the acting principal may see (see the module). `k` and `epsilon`
     default to the settings; `rng` is for tests (None: an unseeded generator)."""
-    who = _principal(ctx)
+    who = ctx.who
     require(who, TEAM_READ)
     k = check_k(ctx.config.team_min_group if k is None else k)
     if epsilon is None:

@@ -22,11 +22,9 @@ directory. One audit event `training.export` (counts and the source call ids).
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 import shutil
-import wave
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,18 +32,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from callvault import __version__
 from callvault.analysis import Transcript
 from callvault.analysis.pii import PiiDetector, PiiParams, redact_transcript
 from callvault.errors import InputError
 from callvault.services._context import Context
 from callvault.services._deidentify import Scrubber, placeholders
-from callvault.services.access import TRAINING_EXPORT, Principal, require
+from callvault.services.access import TRAINING_EXPORT, require
 from callvault.services.callinfo import call_record, list_calls
 from callvault.services.calls import export_destination
-from callvault.services.voice import anonymized_audio
+from callvault.services.voice import anonymized_audio, wav_bytes
 from callvault.vault import CallFilter, CallRecord, CallSummary, create_private
 
 __all__ = ["TrainingExport", "export_training"]
@@ -81,12 +77,6 @@ class TrainingExport:
         }
 
 
-def _principal(ctx: Context) -> Principal:
-    if ctx.principal is not None:
-        return ctx.principal
-    return Principal(username=ctx.config.actor, role=ctx.config.role)
-
-
 def _destination(ctx: Context, out_dir: Path) -> Path:
     target = export_destination(ctx.vault, out_dir, overwrite=True)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -108,21 +98,6 @@ def _role_of(record: CallRecord, speaker: str, channel: int | None) -> str:
 def _write(path: Path, data: bytes) -> None:
     with create_private(path) as handle:
         handle.write(data)
-
-
-def _wav(samples: np.ndarray, rate: int) -> bytes:
-    """channels x samples float32 in [-1, 1] as 16-bit PCM WAV bytes."""
-    frames = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    if frames.ndim == 1:
-        frames = frames[np.newaxis, :]
-    pcm = (frames.T * 32767.0).round().astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(pcm.shape[1])
-        out.setsampwidth(2)
-        out.setframerate(int(rate))
-        out.writeframes(pcm.tobytes())
-    return buffer.getvalue()
 
 
 @dataclass
@@ -195,7 +170,7 @@ def export_training(
 ) -> TrainingExport:
     """Write a de-identified training set of the calls started in [since, until] into
     `out_dir` (see the module); admin and compliance only."""
-    require(_principal(ctx), TRAINING_EXPORT)
+    require(ctx.who, TRAINING_EXPORT)
     if not purpose or not purpose.strip():
         raise InputError("a training export needs a purpose (--purpose)")
     target = _destination(ctx, out_dir)
@@ -237,7 +212,7 @@ def export_training(
             }
             if voice is not None:
                 samples, rate = voice(ctx, call.id, speaker_role=None, purpose=purpose)
-                _write(tmp / "audio" / f"{opaque}.wav", _wav(samples, rate))
+                _write(tmp / "audio" / f"{opaque}.wav", wav_bytes(samples, rate))
                 entry["audio"] = f"audio/{opaque}.wav"
             index.append(entry)
             exported.append(call.id)

@@ -48,6 +48,7 @@ __all__ = [
     "anonymized_audio",
     "anonymized_wav",
     "listener_anonymizes",
+    "wav_bytes",
     "write_anonymized_audio",
 ]
 
@@ -170,11 +171,7 @@ def anonymized_wav(
             pcm, rate = decode_pcm(reader.as_file(), name=f"recording of call {call_id}")
     if data is None:
         samples = _transform(ctx, record, pcm, rate, None, mode, actor=actor, purpose=purpose)
-        buffer = io.BytesIO()
-        source = WavSource(_to_int16(samples), rate)
-        while block := source.read(1 << 20):
-            buffer.write(block)
-        data = buffer.getvalue()
+        data = wav_bytes(samples, rate)
         _WAVS.put(key, data)
     return AnonymizedWav(data, vault.config.chunk_size)
 
@@ -352,6 +349,16 @@ def _anonymize_span(
         weight[:fade] = ramp
         weight[-fade:] = ramp[::-1]
     target[first:last] = target[first:last] * (1.0 - weight) + moved * weight
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """Anonymised samples (float32, channels x samples, in [-1, 1]) as 16-bit PCM WAV
+    bytes, as the API serves them and a training export writes them."""
+    buffer = io.BytesIO()
+    source = WavSource(_to_int16(samples), rate)
+    while block := source.read(1 << 20):
+        buffer.write(block)
+    return buffer.getvalue()
 
 
 def _to_int16(samples: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from callvault.api._auth import context_of, principal
+from callvault.api.routers.calls import actor_of
 from callvault.api.scorecard_schemas import ScorecardOut, ScoreOverrideIn, ScoreOverrideOut
 from callvault.services import require_call
 from callvault.services.access import CALLS_CORRECT, CALLS_INSIGHTS, Principal
@@ -16,10 +17,6 @@ from callvault.services.scorecards import override_score, read_scorecard
 __all__ = ["router"]
 
 router = APIRouter(prefix="/calls", tags=["scorecards"])
-
-
-def _actor(who: Principal) -> str:
-    return f"user:{who.username}"
 
 
 @router.get("/{call_id}/scorecard", response_model=ScorecardOut)
@@ -34,7 +31,7 @@ def scorecard(
     history (audited). 404 when the call was not scored."""
     ctx = context_of(request)
     require_call(ctx, who, CALLS_INSIGHTS, call_id)
-    return read_scorecard(ctx, call_id, actor=_actor(who), purpose=purpose).to_json()
+    return read_scorecard(ctx, call_id, actor=actor_of(who), purpose=purpose).to_json()
 
 
 @router.post("/{call_id}/scorecard/overrides", status_code=201, response_model=ScoreOverrideOut)
@@ -49,6 +46,6 @@ def override(
     ctx = context_of(request)
     require_call(ctx, who, CALLS_CORRECT, call_id)
     done = override_score(
-        ctx, call_id, body.question, body.score, reason=body.reason, actor=_actor(who)
+        ctx, call_id, body.question, body.score, reason=body.reason, actor=actor_of(who)
     )
     return done.to_json()
